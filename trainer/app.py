@@ -1,0 +1,65 @@
+"""The application factory: settings in, a ready ASGI app out (each test builds its own)."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from trainer import migrate
+from trainer.config import Settings
+from trainer.content import views as content_views
+from trainer.content.service import record_course_versions
+from trainer.content.store import ContentStore
+from trainer.db import Database
+from trainer.web import errors
+from trainer.web import views as web_views
+from trainer.web.middleware import RequestContextMiddleware
+from trainer.web.templating import Templates
+
+log = logging.getLogger(__name__)
+
+
+class DatabaseNotReady(Exception):
+    """The database schema is not at the version this code expects."""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = (settings or Settings()).prepared()
+    database = Database(
+        settings.effective_database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+    )
+    current, head = migrate.current_revision(database), migrate.head_revision()
+    if current != head:
+        database.dispose()
+        raise DatabaseNotReady(
+            f"the database is at revision {current or 'none'}, the code expects {head}: "
+            "run `trainer db upgrade`"
+        )
+    content = ContentStore(
+        settings.courses_dir,
+        settings.question_bank_dir,
+        reload=settings.content_reload,
+        on_load=lambda library: record_course_versions(database, library),
+    )
+    record_course_versions(database, content.library)
+
+    app = FastAPI(title="trainer", version="0.1.0", docs_url=None, redoc_url=None)
+    app.state.settings = settings
+    app.state.database = database
+    app.state.content = content
+    app.state.templates = Templates(settings)
+    app.add_middleware(RequestContextMiddleware, settings=settings)
+    app.mount("/static", StaticFiles(directory=settings.static_dir), name="static")
+    app.include_router(web_views.router)
+    app.include_router(content_views.router)
+    errors.install(app)
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """For `uvicorn --factory` with several worker processes: settings from the environment."""
+    return create_app(Settings())

@@ -1,0 +1,157 @@
+"""The `trainer` command."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from trainer import migrate
+from trainer.config import Settings, SettingsError
+from trainer.content.loader import load_library
+from trainer.content.schemas import CourseFile, ModuleFrontMatter, Regulation
+from trainer.db import Database
+
+app = typer.Typer(help="Training and certification for work-safety inspectors.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+def _settings() -> Settings:
+    try:
+        return Settings().prepared()
+    except SettingsError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
+
+
+def _database(settings: Settings) -> Database:
+    if not settings.database_url:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return Database(settings.effective_database_url)
+
+
+@app.command()
+def check() -> None:
+    """Validate all course and question-bank files: one line per problem, non-zero exit on errors."""
+    settings = Settings()
+    library, problems = load_library(settings.courses_dir, settings.question_bank_dir)
+    for problem in problems:
+        typer.echo(str(problem))
+    errors = sum(1 for p in problems if p.severity == "error")
+    if library is None:
+        typer.secho(f"{errors} error(s); the library cannot be served until they are fixed.", fg="red", err=True)
+        raise typer.Exit(1)
+    typer.secho(
+        f"ok: {len(library.courses)} courses, {library.module_count} modules, "
+        f"{library.word_count} words, {len(library.regulations)} regulations"
+        + (f", {len(problems)} warning(s)" if problems else ""),
+        fg="green",
+        err=True,
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    reload: Annotated[bool, typer.Option("--reload", help="Show content edits on the next page load.")] = False,
+    workers: Annotated[int, typer.Option(help="App processes (PostgreSQL only).")] = 1,
+) -> None:
+    """Start the web server. On the embedded default this also migrates the database."""
+    import uvicorn
+
+    from trainer.app import DatabaseNotReady, create_app
+    from trainer.content.problems import LibraryError
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    settings = _settings()
+    if reload:
+        settings = settings.model_copy(update={"content_reload": True})
+    database = _database(settings)
+    if database.is_sqlite and workers > 1:
+        typer.secho("error: several app processes need PostgreSQL (set TRAINER_DATABASE_URL)", fg="red", err=True)
+        raise typer.Exit(2)
+    if not settings.is_production:
+        migrate.upgrade(database)
+    database.dispose()
+    try:
+        application = create_app(settings)
+    except LibraryError as exc:
+        for problem in exc.problems:
+            if problem.severity == "error":
+                typer.echo(str(problem), err=True)
+        typer.secho("error: the content has problems (above); nothing was served.", fg="red", err=True)
+        raise typer.Exit(1) from None
+    except DatabaseNotReady as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(1) from None
+    library = application.state.content.library
+    typer.secho(
+        f"trainer: {len(library.courses)} courses, {library.module_count} modules "
+        f"({'PostgreSQL' if not database.is_sqlite else 'SQLite'}, {settings.env})",
+        fg="green",
+    )
+    typer.secho(f"Open http://{host}:{port}/courses", fg="green", bold=True)
+    if workers > 1:
+        application.state.database.dispose()
+        uvicorn.run("trainer.app:create_app_from_env", factory=True, host=host, port=port,
+                    workers=workers, proxy_headers=True, log_level="info")  # fmt: skip
+    else:
+        uvicorn.run(application, host=host, port=port, proxy_headers=True, log_level="info")
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Apply migrations up to REVISION (default: the latest)."""
+    settings = _settings()
+    database = _database(settings)
+    migrate.upgrade(database, revision)
+    typer.echo(f"database at revision {migrate.current_revision(database)}")
+
+
+@db_app.command("check")
+def db_check() -> None:
+    """Fail if the database is not at the latest revision or differs from the models."""
+    settings = _settings()
+    database = _database(settings)
+    current, head = migrate.current_revision(database), migrate.head_revision()
+    if current != head:
+        typer.secho(f"database at {current}, latest is {head}: run `trainer db upgrade`", fg="red", err=True)
+        raise typer.Exit(1)
+    differences = migrate.schema_differences(database)
+    for difference in differences:
+        typer.echo(str(difference))
+    if differences:
+        typer.secho("the models and the migrations disagree: write a migration", fg="red", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"ok: database at {current}, models and migrations agree")
+
+
+@app.command()
+def schemas(out: Annotated[Path, typer.Option(help="Folder to write the JSON Schemas to.")] = Path("docs/schemas")) -> None:
+    """Write JSON Schemas for course.yaml, module front matter and regulations.yaml."""
+    out.mkdir(parents=True, exist_ok=True)
+    regulations = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "regulations.yaml",
+        "type": "object",
+        "propertyNames": {"pattern": "^[a-z0-9]+(?:-[a-z0-9]+)*$"},
+        "additionalProperties": Regulation.model_json_schema(ref_template="#/$defs/{model}"),
+    }
+    documents = {
+        "course.schema.json": CourseFile.model_json_schema(),
+        "module-front-matter.schema.json": ModuleFrontMatter.model_json_schema(),
+        "regulations.schema.json": regulations,
+    }
+    for name, schema in documents.items():
+        schema.setdefault("$schema", "https://json-schema.org/draft/2020-12/schema")
+        (out / name).write_text(json.dumps(schema, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        typer.echo(f"wrote {out / name}")
+
+
+if __name__ == "__main__":
+    app()

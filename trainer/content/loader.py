@@ -1,0 +1,487 @@
+"""Reads `courses/` and `question_bank/regulations.yaml` into a `Library`, or lists every problem.
+
+Loading is all or nothing: `load_library` returns the problems it found, and a library only when
+there is no error among them, so a server can never serve a half-loaded library.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ValidationError
+
+from trainer.content.library import Course, CourseText, Library, Module, ModuleVersion
+from trainer.content.problems import LibraryError, Problem, validation_problems
+from trainer.content.render import CALLOUT_KINDS, MarkdownRenderer, count_words
+from trainer.content.schemas import DOMAINS, REGULATION_CODE, CourseFile, ModuleFrontMatter, Regulation
+from trainer.content.search import SearchDocument, SearchIndex
+from trainer.content.yamlio import YamlDocument, YamlError, load_yaml
+
+ASSET_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg", ".pdf"}
+# 01-name.md or 01-name.zh-CN.md
+M = TypeVar("M", bound=BaseModel)
+
+_MODULE_FILE = re.compile(r"^(?P<stem>[^.]+)(?:\.(?P<lang>[a-z]{2}(?:-[A-Z]{2})?))?\.md$")
+_FENCE = re.compile(r"^\s{0,3}(```|~~~)")
+_LINK = re.compile(r"(?P<image>!?)\[(?P<text>[^\]]*)\]\(\s*<?(?P<url>[^)\s>]*)>?(?:\s+[\"'][^\"']*[\"'])?\s*\)")
+_REFERENCE = re.compile(r"^\s{0,3}\[(?P<label>[^\]^][^\]]*)\]:\s*<?(?P<url>\S+?)>?(?:\s|$)")
+_RAW_HTML = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^>]*)?>")
+_CALLOUT = re.compile(r"^!!!\s*(?P<kind>[^\s\"]*)")
+
+
+@dataclass
+class _ModuleFile:
+    path: Path
+    display: str
+    front: ModuleFrontMatter
+    doc: YamlDocument
+    body: str
+    body_first_line: int
+
+
+@dataclass
+class _CourseFolder:
+    path: Path
+    display: str
+    course: CourseFile
+    doc: YamlDocument
+    files: list[_ModuleFile]
+
+
+def load_library(courses_dir: Path, question_bank_dir: Path) -> tuple[Library | None, list[Problem]]:
+    loader = _Loader(courses_dir, question_bank_dir)
+    library = loader.load()
+    problems = sorted(loader.problems, key=lambda p: (p.file, p.line or 0, p.message))
+    if any(p.severity == "error" for p in problems):
+        return None, problems
+    return library, problems
+
+
+def load_library_or_raise(courses_dir: Path, question_bank_dir: Path) -> Library:
+    library, problems = load_library(courses_dir, question_bank_dir)
+    if library is None:
+        raise LibraryError(problems)
+    return library
+
+
+def content_signature(courses_dir: Path, question_bank_dir: Path) -> tuple[tuple[str, int, int], ...]:
+    """Cheap fingerprint (names, sizes, mtimes) to notice an edit without reading every file."""
+    entries = []
+    for root in (courses_dir, question_bank_dir):
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            for name in filenames:
+                if name.startswith("."):
+                    continue
+                path = os.path.join(dirpath, name)
+                try:
+                    stat = os.stat(path)
+                except OSError:
+                    continue
+                entries.append((path, stat.st_size, stat.st_mtime_ns))
+    return tuple(sorted(entries))
+
+
+class _Loader:
+    def __init__(self, courses_dir: Path, question_bank_dir: Path) -> None:
+        self.courses_dir = courses_dir.resolve()
+        self.bank_dir = question_bank_dir.resolve()
+        self.root = Path(os.path.commonpath([self.courses_dir, self.bank_dir]))
+        self.problems: list[Problem] = []
+
+    def error(self, file: str, line: int | None, message: str) -> None:
+        self.problems.append(Problem(file, line, message))
+
+    def warn(self, file: str, line: int | None, message: str) -> None:
+        self.problems.append(Problem(file, line, message, "warning"))
+
+    def show(self, path: Path) -> str:
+        try:
+            return path.relative_to(self.root).as_posix()
+        except ValueError:
+            return path.as_posix()
+
+    def read_text(self, path: Path) -> str | None:
+        try:
+            return path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            self.error(self.show(path), None, "not UTF-8 text; save the file as UTF-8")
+        except OSError as exc:
+            self.error(self.show(path), None, f"cannot be read: {exc.strerror}")
+        return None
+
+    # -- the whole library -------------------------------------------------------------------
+
+    def load(self) -> Library | None:
+        regulations = self.load_regulations()
+        folders = self.load_course_folders()
+        by_path = self.check_ids(folders)
+        renderer = MarkdownRenderer()
+        courses = []
+        for folder in folders:
+            course = self.build_course(folder, regulations, by_path, renderer)
+            if course is not None:
+                courses.append(course)
+        courses.sort(key=lambda c: (DOMAINS.index(c.domain), c.text_for(c.lang).title))
+        documents = [
+            SearchDocument(f"{m.id}:{v.lang}", m.id, m.course_id, v.lang, v.title, v.text)
+            for c in courses
+            for m in c.modules
+            for v in m.versions.values()
+        ]
+        warnings = tuple(p for p in self.problems if p.severity == "warning")
+        return Library(
+            courses={c.id: c for c in courses},
+            regulations=regulations,
+            search=SearchIndex(documents),
+            warnings=warnings,
+        )
+
+    def load_regulations(self) -> dict[str, Regulation]:
+        path = self.bank_dir / "regulations.yaml"
+        display = self.show(path)
+        if not path.is_file():
+            self.error(display, None, "missing: the list of regulation codes that content cites")
+            return {}
+        doc = self.parse_yaml(path, display)
+        if doc is None:
+            return {}
+        if not isinstance(doc.data, dict):
+            self.error(display, 1, "must be a mapping of regulation code to its details")
+            return {}
+        regulations = {}
+        for code, data in doc.data.items():
+            if not isinstance(code, str) or not REGULATION_CODE.match(code):
+                self.error(display, doc.line_of((code,)), f"'{code}' is not a valid code "
+                           "(lowercase letters, digits and hyphens)")  # fmt: skip
+                continue
+            regulation = self.validate(Regulation, data, doc, display, (code,))
+            if regulation is not None:
+                regulations[code] = regulation
+        return regulations
+
+    def load_course_folders(self) -> list[_CourseFolder]:
+        if not self.courses_dir.is_dir():
+            self.error(self.show(self.courses_dir), None, "the courses folder does not exist")
+            return []
+        folders = []
+        for path in sorted(self.courses_dir.iterdir()):
+            if path.name.startswith(".") or not path.is_dir():
+                continue
+            folder = self.load_course_folder(path)
+            if folder is not None:
+                folders.append(folder)
+        return folders
+
+    def load_course_folder(self, path: Path) -> _CourseFolder | None:
+        course_file = path / "course.yaml"
+        display = self.show(course_file)
+        if not course_file.is_file():
+            self.error(self.show(path), None, "a course folder needs a course.yaml")
+            return None
+        doc = self.parse_yaml(course_file, display)
+        if doc is None:
+            return None
+        course = self.validate(CourseFile, doc.data, doc, display)
+        if course is None:
+            return None
+        if course.id != path.name:
+            self.error(display, doc.line_of(("id",)),
+                       f"id '{course.id}' must equal the folder name '{path.name}'")  # fmt: skip
+            return None
+        files = []
+        for file in sorted(path.glob("*.md")):
+            module_file = self.load_module_file(file, course)
+            if module_file is not None:
+                files.append(module_file)
+        return _CourseFolder(path, display, course, doc, files)
+
+    def load_module_file(self, path: Path, course: CourseFile) -> _ModuleFile | None:
+        display = self.show(path)
+        name = _MODULE_FILE.match(path.name)
+        if name is None:
+            self.error(display, None, "module files are named like '01-topic.md' or '01-topic.zh-CN.md'")
+            return None
+        text = self.read_text(path)
+        if text is None:
+            return None
+        lines = text.splitlines()
+        if not lines or lines[0].strip() != "---":
+            self.error(display, 1, "a module starts with front matter between two '---' lines")
+            return None
+        try:
+            end = next(i for i in range(1, len(lines)) if lines[i].strip() == "---")
+        except StopIteration:
+            self.error(display, 1, "the front matter has no closing '---' line")
+            return None
+        try:
+            doc = load_yaml("\n".join(lines[1:end]), first_line=2)
+        except YamlError as exc:
+            self.error(display, exc.line, exc.message)
+            return None
+        front = self.validate(ModuleFrontMatter, doc.data, doc, display)
+        if front is None:
+            return None
+        file_lang = name.group("lang") or course.lang
+        if front.lang != file_lang:
+            self.error(display, doc.line_of(("lang",)), f"lang '{front.lang}' does not match the "
+                       f"file name (a '{file_lang}' file); name translations like '01-topic.zh-CN.md'")  # fmt: skip
+            return None
+        body = "\n".join(lines[end + 1 :])
+        return _ModuleFile(path, display, front, doc, body, end + 2)
+
+    def check_ids(self, folders: list[_CourseFolder]) -> dict[Path, tuple[str, str]]:
+        """Ids are unique per language across the library. Returns file -> (course, module)."""
+        owners: dict[tuple[str, str], _ModuleFile] = {}
+        by_path: dict[Path, tuple[str, str]] = {}
+        for folder in folders:
+            for file in folder.files:
+                key = (file.front.id, file.front.lang)
+                if key in owners:
+                    self.error(file.display, file.doc.line_of(("id",)),
+                               f"id '{file.front.id}' ({file.front.lang}) is already used by "
+                               f"{owners[key].display}")  # fmt: skip
+                    continue
+                owners[key] = file
+                by_path[file.path.resolve()] = (folder.course.id, file.front.id)
+        return by_path
+
+    # -- one course --------------------------------------------------------------------------
+
+    def build_course(
+        self,
+        folder: _CourseFolder,
+        regulations: dict[str, Regulation],
+        by_path: dict[Path, tuple[str, str]],
+        renderer: MarkdownRenderer,
+    ) -> Course | None:
+        course = folder.course
+        grouped: dict[str, dict[str, _ModuleFile]] = {}
+        for file in folder.files:
+            grouped.setdefault(file.front.id, {})[file.front.lang] = file
+        modules = []
+        ok = True
+        for index, module_id in enumerate(course.modules):
+            versions = grouped.get(module_id)
+            line = folder.doc.line_of(("modules", index))
+            if not versions:
+                self.error(folder.display, line,
+                           f"module '{module_id}' is listed but no file in this folder has that id")  # fmt: skip
+                ok = False
+                continue
+            if course.lang not in versions:
+                self.error(folder.display, line, f"module '{module_id}' has no version in the "
+                           f"course language '{course.lang}'")  # fmt: skip
+                ok = False
+                continue
+            module = self.build_module(folder, index + 1, versions, regulations, by_path, renderer)
+            if module is None:
+                ok = False
+            else:
+                modules.append(module)
+        for module_id, versions in grouped.items():
+            if module_id not in course.modules:
+                for file in versions.values():
+                    self.warn(file.display, file.doc.line_of(("id",)),
+                              f"module '{module_id}' is not listed in course.yaml, so it is not shown")  # fmt: skip
+        if not ok:
+            return None
+        texts = {course.lang: CourseText(course.title, course.summary,
+                                         course.certification.title if course.certification else None)}  # fmt: skip
+        for lang, t in course.translations.items():
+            texts[lang] = CourseText(t.title, t.summary or course.summary, t.certification_title
+                                     or (course.certification.title if course.certification else None))  # fmt: skip
+        return Course(
+            id=course.id,
+            domain=course.domain,
+            lang=course.lang,
+            sample=course.sample,
+            texts=texts,
+            modules=tuple(modules),
+            certification=course.certification,
+            content_hash=_hash_folder(folder.path),
+        )
+
+    def build_module(
+        self,
+        folder: _CourseFolder,
+        position: int,
+        files: dict[str, _ModuleFile],
+        regulations: dict[str, Regulation],
+        by_path: dict[Path, tuple[str, str]],
+        renderer: MarkdownRenderer,
+    ) -> Module | None:
+        original = files[folder.course.lang]
+        front = original.front
+        count_before = self._error_count()
+        for index, code in enumerate(front.regulations):
+            if code not in regulations:
+                self.error(original.display, original.doc.line_of(("regulations", index)),
+                           f"unknown regulation '{code}': add it to question_bank/regulations.yaml "
+                           "or fix the code")  # fmt: skip
+        versions = {}
+        for lang, file in files.items():
+            if file is not original:
+                self.compare_translation(original, file)
+            self.check_body(file, folder.path, by_path)
+            rewrite = _Rewriter(file.path.parent, folder.path, folder.course.id, by_path)
+            rendered = renderer.render(file.body, lang=lang, rewrite=rewrite)
+            versions[lang] = ModuleVersion(
+                lang=lang,
+                title=file.front.title,
+                summary=file.front.summary,
+                objectives=tuple(file.front.objectives),
+                html=rendered.html,
+                toc=rendered.toc,
+                text=rendered.text,
+                words=count_words(rendered.text),
+                source=file.display,
+            )
+        if self._error_count() > count_before:
+            return None
+        return Module(
+            id=front.id,
+            course_id=folder.course.id,
+            position=position,
+            estimated_minutes=front.estimated_minutes,
+            regulations=tuple(front.regulations),
+            tags=tuple(front.tags),
+            practice=front.practice,
+            sample=front.sample,
+            lang=front.lang,
+            versions=versions,
+        )
+
+    def compare_translation(self, original: _ModuleFile, translation: _ModuleFile) -> None:
+        for key in ("estimated_minutes", "regulations", "tags", "practice", "sample"):
+            if getattr(original.front, key) != getattr(translation.front, key):
+                self.warn(translation.display, translation.doc.line_of((key,)),
+                          f"'{key}' differs from {original.display}; the original's value is used")  # fmt: skip
+
+    def check_body(self, file: _ModuleFile, course_dir: Path, by_path: dict[Path, tuple[str, str]]) -> None:
+        in_fence = False
+        previous = ""
+        for offset, line in enumerate(file.body.splitlines()):
+            number = file.body_first_line + offset
+            if _FENCE.match(line):
+                in_fence = not in_fence
+                continue
+            if in_fence:
+                continue
+            if re.match(r"^\s{0,3}#(?!#)\s", line) or (previous.strip() and re.match(r"^\s{0,3}=+\s*$", line)):
+                self.error(file.display, number, "no level-1 heading in a module: the title comes "
+                           "from the front matter; start sections with '##'")  # fmt: skip
+            callout = _CALLOUT.match(line)
+            if callout and callout.group("kind") not in CALLOUT_KINDS:
+                self.error(file.display, number, f"unknown call-out '{callout.group('kind')}'; use one "
+                           f"of: {', '.join(CALLOUT_KINDS)}")  # fmt: skip
+            code_free = re.sub(r"`[^`]*`", "", line)
+            if _RAW_HTML.search(code_free):
+                self.warn(file.display, number, "raw HTML is not rendered: it is shown as text")
+            targets = [(m.group("url"), m.group("image") == "!", m.group("text")) for m in _LINK.finditer(code_free)]
+            reference = _REFERENCE.match(code_free)
+            if reference:
+                targets.append((reference.group("url"), False, "reference"))
+            for url, is_image, text in targets:
+                self.check_target(file, number, url, is_image, text, course_dir, by_path)
+            previous = line
+
+    def check_target(
+        self,
+        file: _ModuleFile,
+        line: int,
+        url: str,
+        is_image: bool,
+        text: str,
+        course_dir: Path,
+        by_path: dict[Path, tuple[str, str]],
+    ) -> None:
+        if is_image and not text.strip():
+            self.error(file.display, line, "an image needs alt text: ![what the picture shows](assets/…)")
+        parts = urlsplit(url)
+        if parts.scheme.lower() in ("javascript", "data", "vbscript", "file"):
+            self.warn(file.display, line, f"'{parts.scheme}:' links are removed from the page")
+            return
+        if parts.scheme or parts.netloc or url.startswith(("/", "#")) or not parts.path:
+            return
+        target = (file.path.parent / parts.path).resolve()
+        if target.suffix == ".md":
+            if target not in by_path:
+                self.error(file.display, line, f"link to '{parts.path}': no module file there")
+            return
+        assets = (course_dir / "assets").resolve()
+        if not target.is_relative_to(assets):
+            self.error(file.display, line, f"'{parts.path}' is outside this course's assets/ "
+                       "folder; keep images and files in assets/")  # fmt: skip
+        elif not target.is_file():
+            self.error(file.display, line, f"'{parts.path}' does not exist")
+        elif target.suffix.lower() not in ASSET_SUFFIXES:
+            self.error(file.display, line, f"'{parts.path}': only {', '.join(sorted(ASSET_SUFFIXES))} "
+                       "files are served")  # fmt: skip
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def parse_yaml(self, path: Path, display: str) -> YamlDocument | None:
+        text = self.read_text(path)
+        if text is None:
+            return None
+        try:
+            return load_yaml(text)
+        except YamlError as exc:
+            self.error(display, exc.line, exc.message)
+            return None
+
+    def validate(
+        self, model: type[M], data: Any, doc: YamlDocument, display: str, prefix: tuple[str | int, ...] = ()
+    ) -> M | None:
+        if not isinstance(data, dict):
+            self.error(display, doc.line_of(prefix), "must be a mapping of keys to values")
+            return None
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            self.problems.extend(validation_problems(exc, doc, display, prefix))
+            return None
+
+    def _error_count(self) -> int:
+        return sum(1 for p in self.problems if p.severity == "error")
+
+
+class _Rewriter:
+    """Maps relative links in a module to site URLs: modules to their page, assets to the
+    course's asset route. Anything else (external links, anchors) is left alone."""
+
+    def __init__(self, base: Path, course_dir: Path, course_id: str, by_path: dict[Path, tuple[str, str]]) -> None:
+        self.base = base
+        self.assets = (course_dir / "assets").resolve()
+        self.course_id = course_id
+        self.by_path = by_path
+
+    def __call__(self, url: str, kind: str) -> str | None:
+        parts = urlsplit(url)
+        if parts.scheme or parts.netloc or url.startswith(("/", "#")) or not parts.path:
+            return None
+        target = (self.base / parts.path).resolve()
+        fragment = f"#{parts.fragment}" if parts.fragment else ""
+        if target in self.by_path:
+            course_id, module_id = self.by_path[target]
+            return f"/courses/{course_id}/{module_id}{fragment}"
+        if target.is_relative_to(self.assets):
+            relative = PurePosixPath(target.relative_to(self.assets).as_posix())
+            return f"/courses/{self.course_id}/assets/{relative}"
+        return "#"  # the check has reported it; never emit a path that points outside
+
+
+def _hash_folder(path: Path) -> str:
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")):
+        digest.update(file.relative_to(path).as_posix().encode() + b"\0")
+        digest.update(file.read_bytes())
+        digest.update(b"\0")
+    return digest.hexdigest()

@@ -1,0 +1,150 @@
+"""Strict YAML reading with line numbers, for files that trainers write by hand.
+
+PyYAML follows YAML 1.1, where `no` is false, `1.10` is the float 1.1 and an unquoted date becomes
+a `date`. A content file is a user interface, so we read a stricter dialect:
+
+- only `true`/`false` (any case) are booleans; `yes`, `no`, `on`, `off` stay strings, and the
+  schema then rejects them where a boolean is expected, with a message that names the line;
+- dates and times stay strings (the schema decides whether it wants one);
+- a key repeated in one mapping is an error (PyYAML silently keeps the last one).
+
+Every value's line is recorded by its path (a tuple of keys and list indexes), so that a schema
+error deep in a document can still be reported at the line the trainer must edit.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+Path = tuple[str | int, ...]
+
+
+class _StrictResolver(yaml.resolver.Resolver):
+    """YAML 1.1 resolver without the surprising implicit types."""
+
+
+# Copy the default resolvers, then drop bool and timestamp, and add a strict bool back.
+_StrictResolver.yaml_implicit_resolvers = {
+    first: [
+        (tag, regexp)
+        for tag, regexp in resolvers
+        if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp")
+    ]
+    for first, resolvers in yaml.resolver.Resolver.yaml_implicit_resolvers.items()
+}
+_StrictResolver.add_implicit_resolver(
+    "tag:yaml.org,2002:bool",
+    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"),
+)
+
+
+class _StrictLoader(
+    yaml.reader.Reader,
+    yaml.scanner.Scanner,
+    yaml.parser.Parser,
+    yaml.composer.Composer,
+    yaml.constructor.SafeConstructor,
+    _StrictResolver,
+):
+    def __init__(self, stream: str) -> None:
+        yaml.reader.Reader.__init__(self, stream)
+        yaml.scanner.Scanner.__init__(self)
+        yaml.parser.Parser.__init__(self)
+        yaml.composer.Composer.__init__(self)
+        yaml.constructor.SafeConstructor.__init__(self)
+        _StrictResolver.__init__(self)
+
+
+class YamlError(Exception):
+    """A document that is not valid YAML, or repeats a key. `line` is 1-based."""
+
+    def __init__(self, message: str, line: int | None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+
+
+@dataclass
+class YamlDocument:
+    data: Any
+    lines: dict[Path, int] = field(default_factory=dict)
+
+    def line_of(self, path: Path) -> int | None:
+        """The line of the value at `path`, or of its closest ancestor that has one."""
+        while True:
+            if path in self.lines:
+                return self.lines[path]
+            if not path:
+                return None
+            path = path[:-1]
+
+
+def load_yaml(text: str, first_line: int = 1) -> YamlDocument:
+    """Parse one YAML document. `first_line` is the file line where `text` starts."""
+    offset = first_line - 1
+    loader = _StrictLoader(text)
+    try:
+        node = loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 + offset if mark is not None else None
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise YamlError(f"invalid YAML: {problem}", line) from None
+    except yaml.YAMLError as exc:
+        raise YamlError(f"invalid YAML: {exc}", None) from None
+    finally:
+        loader.dispose()
+    doc = YamlDocument(data=None)
+    if node is None:
+        return doc
+    doc.data = _to_python(node, (), doc.lines, offset)
+    return doc
+
+
+def _to_python(node: Node, path: Path, lines: dict[Path, int], offset: int) -> Any:
+    lines[path] = node.start_mark.line + 1 + offset
+    if isinstance(node, MappingNode):
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, ScalarNode):
+                raise YamlError("keys must be plain text", key_node.start_mark.line + 1 + offset)
+            key = _scalar(key_node)
+            if key in result:
+                raise YamlError(
+                    f"key '{key}' appears twice in the same mapping",
+                    key_node.start_mark.line + 1 + offset,
+                )
+            child: Path = (*path, key)
+            result[key] = _to_python(value_node, child, lines, offset)
+            # A key's own line is more useful than its value's for block values.
+            lines[child] = key_node.start_mark.line + 1 + offset
+        return result
+    if isinstance(node, SequenceNode):
+        return [
+            _to_python(item, (*path, index), lines, offset) for index, item in enumerate(node.value)
+        ]
+    assert isinstance(node, ScalarNode)
+    return _scalar(node)
+
+
+def _scalar(node: ScalarNode) -> Any:
+    if node.tag == "tag:yaml.org,2002:bool":
+        return node.value.lower() == "true"
+    if node.tag == "tag:yaml.org,2002:int":
+        return yaml.constructor.SafeConstructor.construct_yaml_int(_CONSTRUCTOR, node)
+    if node.tag == "tag:yaml.org,2002:float":
+        return yaml.constructor.SafeConstructor.construct_yaml_float(_CONSTRUCTOR, node)
+    if node.tag == "tag:yaml.org,2002:null":
+        return None
+    if node.tag in ("tag:yaml.org,2002:str", "tag:yaml.org,2002:timestamp"):
+        return node.value
+    raise YamlError(f"unsupported YAML tag {node.tag}", node.start_mark.line + 1)
+
+
+_CONSTRUCTOR = yaml.constructor.SafeConstructor()
