@@ -49,9 +49,10 @@ class _ModuleFile:
 class _CourseFolder:
     path: Path
     display: str
-    course: CourseFile
-    doc: YamlDocument
+    course: CourseFile | None  # None: course.yaml is invalid (reported); modules still checked
+    doc: YamlDocument | None
     files: list[_ModuleFile]
+    unreadable: int  # module files that failed to parse (already reported)
 
 
 def load_library(courses_dir: Path, question_bank_dir: Path) -> tuple[Library | None, list[Problem]]:
@@ -186,23 +187,22 @@ class _Loader:
             self.error(self.show(path), None, "a course folder needs a course.yaml")
             return None
         doc = self.parse_yaml(course_file, display)
-        if doc is None:
-            return None
-        course = self.validate(CourseFile, doc.data, doc, display)
-        if course is None:
-            return None
-        if course.id != path.name:
+        course = self.validate(CourseFile, doc.data, doc, display) if doc is not None else None
+        if doc is not None and course is not None and course.id != path.name:
             self.error(display, doc.line_of(("id",)),
                        f"id '{course.id}' must equal the folder name '{path.name}'")  # fmt: skip
-            return None
+            course = None
         files = []
+        unreadable = 0
         for file in sorted(path.glob("*.md")):
             module_file = self.load_module_file(file, course)
-            if module_file is not None:
+            if module_file is None:
+                unreadable += 1
+            else:
                 files.append(module_file)
-        return _CourseFolder(path, display, course, doc, files)
+        return _CourseFolder(path, display, course, doc, files, unreadable)
 
-    def load_module_file(self, path: Path, course: CourseFile) -> _ModuleFile | None:
+    def load_module_file(self, path: Path, course: CourseFile | None) -> _ModuleFile | None:
         display = self.show(path)
         name = _MODULE_FILE.match(path.name)
         if name is None:
@@ -228,7 +228,7 @@ class _Loader:
         front = self.validate(ModuleFrontMatter, doc.data, doc, display)
         if front is None:
             return None
-        file_lang = name.group("lang") or course.lang
+        file_lang = name.group("lang") or (course.lang if course else front.lang)
         if front.lang != file_lang:
             self.error(display, doc.line_of(("lang",)), f"lang '{front.lang}' does not match the "
                        f"file name (a '{file_lang}' file); name translations like '01-topic.zh-CN.md'")  # fmt: skip
@@ -249,7 +249,7 @@ class _Loader:
                                f"{owners[key].display}")  # fmt: skip
                     continue
                 owners[key] = file
-                by_path[file.path.resolve()] = (folder.course.id, file.front.id)
+                by_path[file.path.resolve()] = (folder.path.name, file.front.id)
         return by_path
 
     # -- one course --------------------------------------------------------------------------
@@ -262,6 +262,11 @@ class _Loader:
         renderer: MarkdownRenderer,
     ) -> Course | None:
         course = folder.course
+        if course is None or folder.doc is None:
+            for file in folder.files:  # report what is wrong in the modules too
+                self.check_regulations(file, regulations)
+                self.check_body(file, folder.path, by_path)
+            return None
         grouped: dict[str, dict[str, _ModuleFile]] = {}
         for file in folder.files:
             grouped.setdefault(file.front.id, {})[file.front.lang] = file
@@ -270,6 +275,9 @@ class _Loader:
         for index, module_id in enumerate(course.modules):
             versions = grouped.get(module_id)
             line = folder.doc.line_of(("modules", index))
+            if folder.unreadable and (not versions or course.lang not in versions):
+                ok = False  # probably in a file that failed to parse; that error says what to fix
+                continue
             if not versions:
                 self.error(folder.display, line,
                            f"module '{module_id}' is listed but no file in this folder has that id")  # fmt: skip
@@ -317,14 +325,11 @@ class _Loader:
         by_path: dict[Path, tuple[str, str]],
         renderer: MarkdownRenderer,
     ) -> Module | None:
+        assert folder.course is not None
         original = files[folder.course.lang]
         front = original.front
         count_before = self._error_count()
-        for index, code in enumerate(front.regulations):
-            if code not in regulations:
-                self.error(original.display, original.doc.line_of(("regulations", index)),
-                           f"unknown regulation '{code}': add it to question_bank/regulations.yaml "
-                           "or fix the code")  # fmt: skip
+        self.check_regulations(original, regulations)
         versions = {}
         for lang, file in files.items():
             if file is not original:
@@ -357,6 +362,13 @@ class _Loader:
             lang=front.lang,
             versions=versions,
         )
+
+    def check_regulations(self, file: _ModuleFile, regulations: dict[str, Regulation]) -> None:
+        for index, code in enumerate(file.front.regulations):
+            if code not in regulations:
+                self.error(file.display, file.doc.line_of(("regulations", index)),
+                           f"unknown regulation '{code}': add it to question_bank/regulations.yaml "
+                           "or fix the code")  # fmt: skip
 
     def compare_translation(self, original: _ModuleFile, translation: _ModuleFile) -> None:
         for key in ("estimated_minutes", "regulations", "tags", "practice", "sample"):

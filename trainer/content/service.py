@@ -17,7 +17,7 @@ def record_course_versions(database: Database, library: Library) -> int:
     """
     with database.session() as session:
         known = set(
-            session.execute(select(CourseVersion.course_id, CourseVersion.content_hash)).tuples()
+            tuple(row) for row in session.execute(select(CourseVersion.course_id, CourseVersion.content_hash))
         )
     missing = [(c.id, c.content_hash) for c in library.courses.values() if (c.id, c.content_hash) not in known]
     if not missing:

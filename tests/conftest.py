@@ -1,0 +1,151 @@
+"""Shared fixtures: a real, migrated database per test run (SQLite file, or PostgreSQL when
+TRAINER_TEST_DATABASE_URL is set), a copy of a small content library per test, and apps built
+by the same factory production uses."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from trainer import migrate
+from trainer.app import create_app
+from trainer.config import PROJECT_ROOT, Settings
+from trainer.db import Database
+
+FIXTURE_LIBRARY = Path(__file__).parent / "fixtures" / "library"
+ARTIFACTS = PROJECT_ROOT / "test-artifacts"
+TEST_SECRET = "test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    base = os.environ.get("TRAINER_TEST_DATABASE_URL")
+    if not base:
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'trainer.db'}"
+        return
+    # A database of its own for this run (and xdist worker), dropped afterwards.
+    name = f"trainer_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(base).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def migrated_database(database_url: str) -> Iterator[Database]:
+    database = Database(database_url)
+    migrate.upgrade(database)
+    yield database
+    database.dispose()
+
+
+@dataclass
+class ContentDirs:
+    courses: Path
+    bank: Path
+
+    @property
+    def course(self) -> Path:
+        return self.courses / "demo-course"
+
+    def write(self, relative: str, content: str) -> Path:
+        path = self.courses.parent / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content, encoding="utf-8")
+        return path
+
+    def edit(self, relative: str, old: str, new: str) -> Path:
+        path = self.courses.parent / relative
+        source = path.read_text(encoding="utf-8")
+        assert old in source, f"{old!r} not in {relative}"
+        path.write_text(source.replace(old, new, 1), encoding="utf-8")
+        return path
+
+
+@pytest.fixture
+def content(tmp_path: Path) -> ContentDirs:
+    root = tmp_path / "content"
+    shutil.copytree(FIXTURE_LIBRARY, root)
+    return ContentDirs(root / "courses", root / "question_bank")
+
+
+@pytest.fixture
+def make_settings(
+    tmp_path: Path, database_url: str, migrated_database: Database
+) -> Callable[..., Settings]:
+    def build(content: ContentDirs | None = None, **overrides: object) -> Settings:
+        values: dict[str, object] = {
+            "data_dir": tmp_path / "data",
+            "database_url": database_url,
+            "secret_key": TEST_SECRET,
+            "courses_dir": content.courses if content else FIXTURE_LIBRARY / "courses",
+            "question_bank_dir": content.bank if content else FIXTURE_LIBRARY / "question_bank",
+        }
+        values.update(overrides)
+        return Settings(**values)  # type: ignore[arg-type]
+
+    return build
+
+
+@pytest.fixture
+def app(make_settings: Callable[..., Settings], content: ContentDirs) -> Iterator[FastAPI]:
+    application = create_app(make_settings(content))
+    yield application
+    application.state.database.dispose()
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app, base_url="http://testserver") as test_client:
+        yield test_client
+
+
+ZH = {"Accept-Language": "zh-CN,zh;q=0.9"}
+
+
+@dataclass
+class LiveServer:
+    url: str
+    app: FastAPI
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def live_server(app: FastAPI) -> Iterator[LiveServer]:
+    """The app behind a real uvicorn on loopback, for raw HTTP and the browser."""
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    yield LiveServer(f"http://127.0.0.1:{port}", app)
+    server.should_exit = True
+    thread.join(timeout=10)
