@@ -11,6 +11,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -134,9 +135,9 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture
-def live_server(app: FastAPI) -> Iterator[LiveServer]:
-    """The app behind a real uvicorn on loopback, for raw HTTP and the browser."""
+@contextmanager
+def serve(app: FastAPI) -> Iterator[LiveServer]:
+    """Run `app` behind a real uvicorn on loopback until the block ends."""
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -146,6 +147,15 @@ def live_server(app: FastAPI) -> Iterator[LiveServer]:
         if time.monotonic() > deadline:
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.02)
-    yield LiveServer(f"http://127.0.0.1:{port}", app)
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield LiveServer(f"http://127.0.0.1:{port}", app)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_server(app: FastAPI) -> Iterator[LiveServer]:
+    """The app (on the small fixture library) behind a real uvicorn, for raw HTTP."""
+    with serve(app) as server:
+        yield server

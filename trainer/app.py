@@ -54,8 +54,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.templates = Templates(settings)
     app.add_middleware(RequestContextMiddleware, settings=settings)
     app.mount("/static", StaticFiles(directory=settings.static_dir), name="static")
-    app.include_router(web_views.router)
-    app.include_router(content_views.router)
+    # Pages first, ahead of FastAPI's own routes: the most-requested pages match soonest.
+    app.router.routes[0:0] = [*content_views.routes, *web_views.routes]
     errors.install(app)
     return app
 

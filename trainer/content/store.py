@@ -39,6 +39,8 @@ class ContentStore:
             raise LibraryError(problems)
         self._library: Library = library
         self.problems: tuple[Problem, ...] = ()  # errors of the latest failed reload
+        # Bumped on every successful reload; part of the key of every cached page fragment.
+        self.generation = 0
 
     @property
     def library(self) -> Library:
@@ -62,6 +64,7 @@ class ContentStore:
                 return
             self.problems = ()
             self._library = library
+            self.generation += 1
             if self.on_load is not None:
                 self.on_load(library)
             log.info("content reloaded: %d courses, %d modules", len(library.courses),

@@ -1,23 +1,25 @@
 """Pages of the course library: catalogue, course, module, search, and course assets.
 
-These routes only read the in-memory library, so they are `async def` and never block the event
-loop on the database or disk (assets are streamed by Starlette's FileResponse).
+Pages are plain Starlette routes, not FastAPI path operations: they need no request models or
+OpenAPI entries, and FastAPI's per-request dependency solving costs more than serving a cached
+page (bench/module_page.py). The JSON API keeps FastAPI's validation and schema. These routes
+only read the in-memory library, so they are `async` and never block the event loop on the
+database (assets are streamed by FileResponse).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from fastapi.responses import FileResponse, HTMLResponse
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+from starlette.routing import BaseRoute, Route
 
-from trainer.content.library import Library
+from trainer.content.library import Course, Library, Module, ModuleVersion
 from trainer.content.loader import ASSET_SUFFIXES
 from trainer.content.schemas import DOMAINS
 from trainer.content.store import ContentStore
-
-router = APIRouter()
 
 # Files served from a course's assets/ folder are never treated as a page of this site: an SVG
 # opened directly cannot run script, and nothing may be framed or sniffed.
@@ -29,86 +31,100 @@ MAX_QUERY_LENGTH = 200
 
 
 def current_library(request: Request) -> Library:
+    """The library to serve; in reload mode this notices edits (a quick stat of the files)."""
     store: ContentStore = request.app.state.content
     library = store.library
     request.state.author_problems = store.problems
     return library
 
 
-LibraryDep = Annotated[Library, Depends(current_library)]
-
-
-@router.get("/courses", response_class=HTMLResponse)
-async def catalogue(request: Request, library: LibraryDep) -> HTMLResponse:
-    groups = []
-    for domain in DOMAINS:
-        courses = [c for c in library.courses.values() if c.domain == domain]
-        if courses:
-            groups.append((domain, courses))
-    return request.app.state.templates.render(request, "content/catalogue.html", {"groups": groups})
-
-
-@router.get("/courses/{course_id}", response_class=HTMLResponse)
-async def course_page(request: Request, course_id: str, library: LibraryDep) -> HTMLResponse:
-    course = library.courses.get(course_id)
-    if course is None:
-        raise HTTPException(status_code=404)
-    return request.app.state.templates.render(request, "content/course.html", {"course": course})
-
-
-@router.get("/courses/{course_id}/assets/{path:path}")
-async def course_asset(course_id: str, path: str, library: LibraryDep, request: Request) -> FileResponse:
-    course = library.courses.get(course_id)
-    if course is None:
-        raise HTTPException(status_code=404)
-    assets = (request.app.state.settings.courses_dir / course_id / "assets").resolve()
-    try:
-        target = (assets / path).resolve()
-    except (OSError, ValueError):  # NUL bytes, over-long names
-        raise HTTPException(status_code=404) from None
-    if (
-        not target.is_relative_to(assets)
-        or target.suffix.lower() not in ASSET_SUFFIXES
-        or not Path(target).is_file()
-    ):
-        raise HTTPException(status_code=404)
-    return FileResponse(target, headers=ASSET_HEADERS)
-
-
-@router.get("/courses/{course_id}/{module_id}", response_class=HTMLResponse)
-async def module_page(
-    request: Request,
-    course_id: str,
-    module_id: str,
-    library: LibraryDep,
-    version: Annotated[str | None, Query(max_length=10)] = None,
-) -> HTMLResponse:
-    course = library.courses.get(course_id)
-    module = course.module(module_id) if course else None
+async def module_page(request: Request) -> Response:
+    library = current_library(request)
+    course = library.courses.get(request.path_params["course_id"])
+    module = course.module(request.path_params["module_id"]) if course else None
     if course is None or module is None:
         raise HTTPException(status_code=404)
     lang: str = request.state.lang
+    version = request.query_params.get("version")  # only ever a dict key below
     shown = module.versions.get(version or "") or module.version_for(lang)
+    return request.app.state.templates.render(
+        request,
+        "content/module.html",
+        _module_context(library, course, module, shown),
+        cache_key=(request.app.state.content.generation, course.id, module.id, shown.lang),
+    )
+
+
+def _module_context(library: Library, course: Course, module: Module, shown: ModuleVersion) -> dict[str, object]:
     index = module.position - 1
-    context = {
+    return {
         "course": course,
         "module": module,
         "shown": shown,
         "previous": course.modules[index - 1] if index > 0 else None,
         "next": course.modules[index + 1] if index + 1 < len(course.modules) else None,
         "regulations": [(code, library.regulations[code]) for code in module.regulations],
+        "section": "courses",
     }
-    return request.app.state.templates.render(request, "content/module.html", context)
 
 
-@router.get("/search", response_class=HTMLResponse)
-async def search(
-    request: Request,
-    library: LibraryDep,
-    q: Annotated[str, Query(max_length=MAX_QUERY_LENGTH)] = "",
-) -> HTMLResponse:
-    query = q.strip()
+async def catalogue(request: Request) -> Response:
+    library = current_library(request)
+    groups = []
+    for domain in DOMAINS:
+        courses = [c for c in library.courses.values() if c.domain == domain]
+        if courses:
+            groups.append((domain, courses))
+    return request.app.state.templates.render(
+        request, "content/catalogue.html", {"groups": groups, "section": "courses"},
+        cache_key=(request.app.state.content.generation,),
+    )  # fmt: skip
+
+
+async def course_page(request: Request) -> Response:
+    library = current_library(request)
+    course = library.courses.get(request.path_params["course_id"])
+    if course is None:
+        raise HTTPException(status_code=404)
+    return request.app.state.templates.render(
+        request, "content/course.html", {"course": course, "section": "courses"},
+        cache_key=(request.app.state.content.generation, course.id),
+    )  # fmt: skip
+
+
+async def course_asset(request: Request) -> Response:
+    library = current_library(request)
+    course_id = request.path_params["course_id"]
+    if course_id not in library.courses:
+        raise HTTPException(status_code=404)
+    assets = (request.app.state.settings.courses_dir / course_id / "assets").resolve()
+    try:
+        target = (assets / request.path_params["path"]).resolve()
+        is_file = Path(target).is_file()
+    except (OSError, ValueError):  # NUL bytes, over-long names
+        raise HTTPException(status_code=404) from None
+    if not target.is_relative_to(assets) or target.suffix.lower() not in ASSET_SUFFIXES or not is_file:
+        raise HTTPException(status_code=404)
+    return FileResponse(target, headers=ASSET_HEADERS)
+
+
+async def search(request: Request) -> Response:
+    library = current_library(request)
+    query = request.query_params.get("q", "").strip()
+    if len(query) > MAX_QUERY_LENGTH:
+        raise HTTPException(status_code=400)
     hits = library.search.search(query, prefer_lang=request.state.lang) if query else []
     return request.app.state.templates.render(
         request, "content/search.html", {"query": query, "hits": hits, "library": library}
     )
+
+
+# The module page first: it is the most requested. "/courses/x/assets" (one segment) reaches it
+# and is a 404, since "assets" is a reserved module id.
+routes: list[BaseRoute] = [
+    Route("/courses/{course_id}/{module_id}", module_page, methods=["GET"]),
+    Route("/courses", catalogue, methods=["GET"]),
+    Route("/courses/{course_id}", course_page, methods=["GET"]),
+    Route("/courses/{course_id}/assets/{path:path}", course_asset, methods=["GET"]),
+    Route("/search", search, methods=["GET"]),
+]

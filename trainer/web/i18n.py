@@ -9,7 +9,7 @@ form), else the browser's Accept-Language, else TRAINER_DEFAULT_LANGUAGE.
 from __future__ import annotations
 
 import io
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from babel.messages.mofile import write_mo
@@ -55,10 +55,14 @@ def normalise_language(value: str | None) -> str | None:
 
 
 def negotiate(request: Request, default: str) -> str:
-    chosen = normalise_language(request.cookies.get(LANGUAGE_COOKIE))
+    return _negotiate(request.cookies.get(LANGUAGE_COOKIE), request.headers.get("accept-language", ""), default)
+
+
+@lru_cache(maxsize=1024)  # browsers send a handful of distinct headers; parse each once
+def _negotiate(cookie: str | None, header: str, default: str) -> str:
+    chosen = normalise_language(cookie)
     if chosen:
         return chosen
-    header = request.headers.get("accept-language", "")
     weighted = []
     for position, part in enumerate(header.split(",")[:20]):
         tag, _, params = part.strip().partition(";")

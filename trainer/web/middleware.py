@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from http.cookies import SimpleCookie
 
-from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -22,7 +21,7 @@ CONTENT_SECURITY_POLICY = (
     "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
     "form-action 'self'; frame-ancestors 'none'"
 )
-SECURITY_HEADERS = {
+SECURITY_HEADERS: dict[str, str] = {
     "content-security-policy": CONTENT_SECURITY_POLICY,
     "x-content-type-options": "nosniff",
     "referrer-policy": "same-origin",
@@ -30,6 +29,10 @@ SECURITY_HEADERS = {
     "cross-origin-opener-policy": "same-origin",
     "permissions-policy": "camera=(), microphone=(), geolocation=()",
 }
+
+
+_DEFAULT_HEADERS = [(name.encode(), value.encode()) for name, value in
+                    {**SECURITY_HEADERS, "vary": "Accept-Language, Cookie"}.items()]  # fmt: skip
 
 
 class RequestContextMiddleware:
@@ -53,14 +56,15 @@ class RequestContextMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in SECURITY_HEADERS.items():
-                    if name not in headers:
-                        headers[name] = value
-                if "vary" not in headers:
-                    headers["vary"] = "Accept-Language, Cookie"
-                if new_cookie and headers.get("content-type", "").startswith("text/html"):
-                    headers.append("set-cookie", _cookie(new_cookie, secure))
+                # Raw header pairs: this runs on every response, so no header-object parsing.
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                headers.extend(pair for pair in _DEFAULT_HEADERS if pair[0] not in present)
+                if new_cookie and any(
+                    name.lower() == b"content-type" and value.startswith(b"text/html") for name, value in headers
+                ):
+                    headers.append((b"set-cookie", _cookie(new_cookie, secure).encode("latin-1")))
+                message["headers"] = headers
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

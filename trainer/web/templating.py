@@ -7,11 +7,13 @@ only HTML marked safe is content that went through the sanitiser in `trainer.con
 from __future__ import annotations
 
 import hashlib
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import escape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
@@ -19,6 +21,16 @@ from trainer.config import SUPPORTED_LANGUAGES, Settings
 from trainer.web.i18n import LANGUAGE_NAMES, translations
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
+PAGE_CACHE_SIZE = 4096
+# Private-use characters: never in content, untouched by autoescaping.
+_SLOT_MARKERS = {name: f"\ue000{name}\ue001" for name in ("csrf_token", "current_url")}
+_SLOT_SPLIT = re.compile("\ue000(csrf_token|current_url)\ue001")
+
+
+def _current_url(request: Request) -> str:
+    """Path and query as the browser sent them (cheaper than building `request.url`)."""
+    query = request.scope.get("query_string", b"")
+    return request.scope["path"] + ("?" + query.decode("latin-1") if query else "")
 
 
 def N_(message: str) -> str:  # noqa: N802 (gettext convention)
@@ -40,6 +52,7 @@ class Templates:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.environments = {lang: self._environment(lang) for lang in SUPPORTED_LANGUAGES}
+        self._pages: dict[tuple[object, ...], list[str]] = {}
 
     def _environment(self, lang: str) -> Environment:
         env = Environment(
@@ -75,15 +88,42 @@ class Templates:
         return f"/static/{name}?v={self._static_versions.get(name, '0')}"
 
     def render(
-        self, request: Request, name: str, context: dict[str, Any], status_code: int = 200
+        self,
+        request: Request,
+        name: str,
+        context: dict[str, Any],
+        status_code: int = 200,
+        cache_key: tuple[object, ...] | None = None,
     ) -> HTMLResponse:
+        """Render a page; with `cache_key`, render it once and reuse it.
+
+        Library pages are the same for every reader of a language except for a few per-request
+        values (the CSRF token, the current URL for the language form). A cached page is
+        rendered once with markers in those places, split there, and each request joins the
+        parts around its own, escaped, values. `cache_key` must name everything else the page
+        depends on, the library generation included. Pages are never cached while an author's
+        problems are being shown.
+        """
         lang: str = request.state.lang
-        template = self.environments[lang].get_template(name)
-        page = template.render(
-            request=request,
-            csrf_token=request.state.csrf_token,
-            current_path=request.url.path,
-            author_problems=getattr(request.state, "author_problems", ()),
-            **context,
-        )
+        slots = {
+            "csrf_token": request.state.csrf_token,
+            "current_url": _current_url(request),
+        }
+        author_problems = getattr(request.state, "author_problems", ())
+        if cache_key is None or author_problems:
+            page = self._render(lang, name, {**context, **slots, "author_problems": author_problems})
+            return HTMLResponse(page, status_code=status_code)
+        key = (lang, name, *cache_key)
+        parts = self._pages.get(key)
+        if parts is None:
+            page = self._render(lang, name, {**context, **_SLOT_MARKERS, "author_problems": ()})
+            parts = _SLOT_SPLIT.split(page)
+            if len(self._pages) >= PAGE_CACHE_SIZE:
+                self._pages.clear()  # crude but bounded; the whole sample library fits many times
+            self._pages[key] = parts
+        # Odd positions are slot names (the split pattern's group), even ones literal HTML.
+        page = "".join(part if i % 2 == 0 else escape(slots[part]) for i, part in enumerate(parts))
         return HTMLResponse(page, status_code=status_code)
+
+    def _render(self, lang: str, name: str, context: dict[str, Any]) -> str:
+        return self.environments[lang].get_template(name).render(**context)

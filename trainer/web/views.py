@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Form, Request
-from fastapi.responses import JSONResponse, RedirectResponse
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
 
 from trainer.web import csrf
 from trainer.web.i18n import LANGUAGE_COOKIE, normalise_language
 
-router = APIRouter()
+MAX_FORM_FIELD = 2000
 
 
-@router.get("/", include_in_schema=False)
-async def home() -> RedirectResponse:
+async def home(request: Request) -> Response:
     return RedirectResponse("/courses", status_code=303)
 
 
@@ -25,16 +23,12 @@ def safe_next(target: str | None) -> str:
     return target
 
 
-@router.post("/language", include_in_schema=False)
-async def choose_language(
-    request: Request,
-    lang: Annotated[str, Form(max_length=10)],
-    csrf_token: Annotated[str, Form(max_length=200)] = "",
-    next: Annotated[str, Form(max_length=2000)] = "/",  # noqa: A002 (the form field's name)
-) -> RedirectResponse:
-    csrf.verify(request, csrf_token)
-    chosen = normalise_language(lang)
-    response = RedirectResponse(safe_next(next), status_code=303)
+async def choose_language(request: Request) -> Response:
+    form = await request.form(max_files=0, max_fields=10)
+    fields = {key: value for key, value in form.items() if isinstance(value, str) and len(value) <= MAX_FORM_FIELD}
+    csrf.verify(request, fields.get(csrf.CSRF_FIELD))
+    chosen = normalise_language(fields.get("lang"))
+    response = RedirectResponse(safe_next(fields.get("next")), status_code=303)
     if chosen:
         response.set_cookie(
             LANGUAGE_COOKIE,
@@ -47,20 +41,24 @@ async def choose_language(
     return response
 
 
-@router.get("/healthz", include_in_schema=False)
-def healthz(request: Request) -> JSONResponse:
-    """For load balancers: 200 when this process can reach the database and has a library."""
+def healthz(request: Request) -> Response:
+    """For load balancers: 200 when this process can reach the database and has a library.
+
+    A plain `def`: Starlette runs it in the threadpool, so a slow database never blocks the loop.
+    """
     try:
         request.app.state.database.ping()
     except Exception:  # any failure to reach the database means "not healthy", not a 500
         return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
     library = request.app.state.content.library
     return JSONResponse(
-        {
-            "status": "ok",
-            "database": "ok",
-            "courses": len(library.courses),
-            "modules": library.module_count,
-        },
+        {"status": "ok", "database": "ok", "courses": len(library.courses), "modules": library.module_count},
         headers={"Cache-Control": "no-store"},
     )
+
+
+routes: list[BaseRoute] = [
+    Route("/", home, methods=["GET"]),
+    Route("/language", choose_language, methods=["POST"]),
+    Route("/healthz", healthz, methods=["GET"]),
+]

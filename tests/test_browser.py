@@ -1,0 +1,134 @@
+"""The library pages in a real Chromium: desktop, phone, keyboard, and without JavaScript.
+
+Screenshots go to test-artifacts/ so a reviewer can see what the browser showed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+
+from tests.conftest import ARTIFACTS, LiveServer, serve
+from trainer.app import create_app
+from trainer.config import PROJECT_ROOT, Settings
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = os.environ.get("TRAINER_CHROMIUM", "/usr/bin/chromium")
+PHONE = {"width": 375, "height": 740}
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install -y chromium (see README)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )  # fmt: skip
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def sample_site(make_settings: Callable[..., Settings]) -> Iterator[LiveServer]:
+    app: FastAPI = create_app(make_settings(None, courses_dir=PROJECT_ROOT / "courses",
+                                            question_bank_dir=PROJECT_ROOT / "question_bank"))  # fmt: skip
+    with serve(app) as server:
+        yield server
+    app.state.database.dispose()
+
+
+def open_page(browser: Browser, **options: object) -> tuple[Page, list[str]]:
+    context = browser.new_context(**options)  # type: ignore[arg-type]
+    page = context.new_page()
+    problems: list[str] = []
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type in ("error", "warning"):
+            problems.append(message.text)
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    return page, problems
+
+
+def shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def test_module_page_on_a_desktop(browser: Browser, sample_site: LiveServer) -> None:
+    page, problems = open_page(browser, viewport={"width": 1280, "height": 900}, locale="en-US")
+    page.goto(f"{sample_site.url}/courses/coal-mine-inspection/cm-methane-control")
+    assert page.locator("h1").inner_text() == "Methane control at the working face"
+    toc_links = page.locator("nav.toc a")
+    assert toc_links.count() >= 3
+    second = toc_links.nth(1)
+    target = second.get_attribute("href")
+    assert target is not None and target.startswith("#")
+    second.click()
+    assert page.url.endswith(target)
+    assert page.locator(f"[id='{target[1:]}']").is_visible()
+    assert page.locator("img[alt]").first.evaluate("img => img.complete && img.naturalWidth > 0")
+    shot(page, "module-desktop-en")
+    assert problems == []  # no CSP violation, no script error, no failed load
+
+
+def test_pages_fit_a_phone_screen(browser: Browser, sample_site: LiveServer) -> None:
+    page, problems = open_page(browser, viewport=PHONE, is_mobile=True, locale="zh-CN")
+    for path, name in [("/courses", "catalogue"), ("/courses/fire-safety-inspection", "course"),
+                       ("/courses/fire-safety-inspection/fs-patrols-and-inspections", "module")]:  # fmt: skip
+        page.goto(sample_site.url + path)
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, (path, overflow)
+        shot(page, f"{name}-phone-zh")
+    assert page.locator("html").get_attribute("lang") == "zh-CN"
+    assert page.locator("article").get_attribute("lang") == "zh-CN"
+    assert problems == []
+
+
+def test_language_switch_works_without_javascript(browser: Browser, sample_site: LiveServer) -> None:
+    page, _ = open_page(browser, java_script_enabled=False, locale="en-US")
+    page.goto(f"{sample_site.url}/courses/gas-safety-inspection/gs-commercial-gas-users")
+    assert page.locator("html").get_attribute("lang") == "en"
+    page.get_by_role("button", name="中文").click()
+    page.wait_for_load_state()
+    assert page.url.endswith("/courses/gas-safety-inspection/gs-commercial-gas-users")
+    assert page.locator("html").get_attribute("lang") == "zh-CN"
+    assert page.locator("article").get_attribute("lang") == "zh-CN"
+    assert page.get_by_role("button", name="English").is_visible()
+    shot(page, "module-no-js-zh")
+
+
+def test_keyboard_reaches_the_content_and_search(browser: Browser, sample_site: LiveServer) -> None:
+    page, _ = open_page(browser, locale="en-US")
+    page.goto(f"{sample_site.url}/courses")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to main content"
+    page.keyboard.press("Enter")
+    assert page.url.endswith("#main")
+    page.locator("#site-search-q").focus()
+    page.keyboard.type("methane")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/search?q=methane")
+    results = page.locator("ol.results > li")
+    assert results.count() >= 2
+    assert page.locator("ol.results mark").first.inner_text().lower() == "methane"
+    shot(page, "search-en")
+
+
+def test_chinese_search_in_the_browser(browser: Browser, sample_site: LiveServer) -> None:
+    page, problems = open_page(browser, locale="zh-CN")
+    page.goto(f"{sample_site.url}/search?q=瓦斯")
+    assert page.locator("ol.results > li").count() >= 1
+    assert page.locator("ol.results mark").first.inner_text() == "瓦斯"
+    assert page.locator("ol.results a").first.get_attribute("lang") == "zh-CN"
+    assert problems == []

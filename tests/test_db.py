@@ -1,0 +1,123 @@
+"""The database layer on the real engines: migrations, SQLite settings, safe writes."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import select, text
+
+from trainer import migrate
+from trainer.content.loader import load_library_or_raise
+from trainer.content.models import CourseVersion
+from trainer.content.service import record_course_versions
+from trainer.db import Database
+from tests.conftest import FIXTURE_LIBRARY
+
+
+def test_migrations_reach_head_and_agree_with_the_models(migrated_database: Database) -> None:
+    assert migrate.current_revision(migrated_database) == migrate.head_revision()
+    assert migrate.schema_differences(migrated_database) == []
+
+
+def test_migrations_run_from_scratch_and_back(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    database = Database(f"sqlite:///{tmp_path / 'fresh.db'}")
+    try:
+        migrate.upgrade(database)
+        assert migrate.current_revision(database) == migrate.head_revision()
+        from alembic import command
+
+        config = migrate._config()
+        with database.write_connection() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, "base")
+        assert migrate.current_revision(database) is None
+    finally:
+        database.dispose()
+
+
+def test_sqlite_connections_are_set_up_for_a_web_server(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # Always on a SQLite file of its own, whichever database the rest of the run uses.
+    database = Database(f"sqlite:///{tmp_path / 'pragmas.db'}")
+    statements: list[str] = []
+    try:
+        with database.engine.connect() as conn:
+            assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+            assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+            assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 30000
+        from sqlalchemy import event
+
+        @event.listens_for(database.engine, "before_cursor_execute")
+        def _record(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+            statements.append(statement)
+
+        with database.session() as session:
+            session.execute(text("SELECT 1"))
+        with database.write() as session:
+            session.execute(text("CREATE TABLE t (x INTEGER)"))
+    finally:
+        database.dispose()
+    # Reads take no write lock; writes take it up front instead of failing half-way.
+    assert statements[:2] == ["BEGIN", "SELECT 1"]
+    assert statements[2:] == ["BEGIN IMMEDIATE", "CREATE TABLE t (x INTEGER)"]
+
+
+def test_concurrent_writers_never_see_database_is_locked(migrated_database: Database) -> None:
+    errors: list[BaseException] = []
+    start = threading.Barrier(8)
+
+    def writer(number: int) -> None:
+        try:
+            start.wait()
+            for i in range(10):
+                with migrated_database.write() as session:
+                    session.add(CourseVersion(course_id=f"concurrency-{number}", content_hash=f"{i:064d}",
+                                              first_loaded_at=datetime.now(UTC)))  # fmt: skip
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with migrated_database.session() as session:
+        count = session.scalar(
+            select(text("count(*)")).select_from(CourseVersion).where(CourseVersion.course_id.like("concurrency-%"))
+        )
+    assert count == 80
+
+
+def test_a_failed_unit_of_work_writes_nothing(migrated_database: Database) -> None:
+    with pytest.raises(RuntimeError), migrated_database.write() as session:
+        session.add(CourseVersion(course_id="rolled-back", content_hash="0" * 64, first_loaded_at=datetime.now(UTC)))
+        session.flush()
+        raise RuntimeError("boom")
+    with migrated_database.session() as session:
+        assert session.scalar(select(CourseVersion).where(CourseVersion.course_id == "rolled-back")) is None
+
+
+def test_datetimes_come_back_aware_and_in_utc(migrated_database: Database) -> None:
+    moment = datetime(2026, 1, 2, 8, 30, tzinfo=timezone(timedelta(hours=8)))
+    with migrated_database.write() as session:
+        session.add(CourseVersion(course_id="tz-check", content_hash="1" * 64, first_loaded_at=moment))
+    with migrated_database.session() as session:
+        stored = session.scalar(select(CourseVersion.first_loaded_at).where(CourseVersion.course_id == "tz-check"))
+    assert stored == moment
+    assert stored is not None and stored.utcoffset() == timedelta(0)
+    with pytest.raises(Exception, match="naive"), migrated_database.write() as session:
+        session.add(CourseVersion(course_id="naive", content_hash="2" * 64, first_loaded_at=datetime(2026, 1, 1)))
+
+
+def test_course_versions_are_recorded_once(migrated_database: Database) -> None:
+    library = load_library_or_raise(FIXTURE_LIBRARY / "courses", FIXTURE_LIBRARY / "question_bank")
+    record_course_versions(migrated_database, library)  # may be 0 if another test recorded it
+    assert record_course_versions(migrated_database, library) == 0
+    with migrated_database.session() as session:
+        rows = session.scalars(
+            select(CourseVersion).where(CourseVersion.course_id == "demo-course",
+                                        CourseVersion.content_hash == library.courses["demo-course"].content_hash)
+        ).all()  # fmt: skip
+    assert len(rows) == 1

@@ -1,0 +1,66 @@
+"""The shipped sample library is complete, well-formed teaching material."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from trainer.config import PROJECT_ROOT
+from trainer.content.library import Library
+from trainer.content.loader import load_library
+from trainer.content.schemas import DOMAINS
+
+
+@pytest.fixture(scope="module")
+def library() -> Library:
+    loaded, problems = load_library(PROJECT_ROOT / "courses", PROJECT_ROOT / "question_bank")
+    assert problems == []
+    assert loaded is not None
+    return loaded
+
+
+def test_one_course_per_domain(library: Library) -> None:
+    assert sorted(c.domain for c in library.courses.values()) == sorted(DOMAINS)
+
+
+def test_every_course_has_three_or_more_modules_and_a_qualification(library: Library) -> None:
+    for course in library.courses.values():
+        assert len(course.modules) >= 3, course.id
+        assert course.certification is not None, course.id
+        assert course.sample, course.id
+        assert "zh-CN" in course.texts, f"{course.id} has no Chinese title"
+
+
+def test_every_module_is_real_teaching_material(library: Library) -> None:
+    for module in library.modules.values():
+        original = module.original
+        assert module.sample, module.id
+        assert 800 <= original.words <= 2000, (module.id, original.words)
+        assert module.regulations, f"{module.id} cites no regulation"
+        assert 'class="admonition regulation"' in original.html, module.id
+        assert 'class="admonition case-study"' in original.html, module.id
+        assert len(original.toc) >= 3, module.id
+        assert module.practice is not None, module.id
+
+
+def test_some_modules_are_translated_into_chinese(library: Library) -> None:
+    translated = [m for m in library.modules.values() if "zh-CN" in m.versions]
+    assert len(translated) >= 1
+    for module in translated:
+        chinese = module.versions["zh-CN"]
+        assert len(re.findall(r"[\u4e00-\u9fff]", chinese.text)) >= 1000, module.id
+        # Section anchors in Chinese are usable ids.
+        assert all(entry.id for entry in chinese.toc)
+
+
+def test_every_image_has_alt_text_and_exists(library: Library) -> None:
+    images = 0
+    for module in library.modules.values():
+        for version in module.versions.values():
+            for alt, src in re.findall(r'<img alt="([^"]*)"[^>]*src="([^"]+)"', version.html):
+                images += 1
+                assert alt.strip(), (module.id, src)
+                course_id, name = re.match(r"/courses/([^/]+)/assets/(.+)", src).groups()  # type: ignore[union-attr]
+                assert (PROJECT_ROOT / "courses" / course_id / "assets" / name).is_file()
+    assert images >= 3
