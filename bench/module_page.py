@@ -52,10 +52,21 @@ def wait_for(url: str, timeout: float = 30) -> None:
 def run_wrk(url: str, seconds: int, connections: int) -> dict[str, float]:
     headers = [arg for name, value in BROWSER_HEADERS for arg in ("-H", f"{name}: {value}")]
     out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", *headers, "-s",
-         str(ROOT / "bench" / "check_response.lua"), url],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            *headers,
+            "-s",
+            str(ROOT / "bench" / "check_response.lua"),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}  # type: ignore[union-attr]
     for pct in ("50", "90", "99"):
         match = re.search(rf"\s{pct}%\s+([\d.]+)(us|ms|s)", out)
@@ -69,7 +80,9 @@ def run_wrk(url: str, seconds: int, connections: int) -> dict[str, float]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
@@ -84,8 +97,11 @@ def main() -> int:
     python = sys.executable
     app = subprocess.Popen(
         [python, "-m", "trainer.cli", "serve", "--port", str(app_port)],
-        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     reference = None
     try:
         app_url = f"http://127.0.0.1:{app_port}{MODULE_PATH}"
@@ -94,13 +110,25 @@ def main() -> int:
         request = urllib.request.Request(app_url, headers=dict(BROWSER_HEADERS))
         with urllib.request.urlopen(request) as response:
             page = response.read().decode()
-        assert "<h1" in page and "</html>" in page
+        if "<h1" not in page or "</html>" not in page:
+            raise RuntimeError("the module page did not render")
         (work / "page.html").write_text(page, encoding="utf-8")
         reference = subprocess.Popen(
-            [python, "-m", "uvicorn", "bench.reference_app:app", "--port", str(ref_port), "--log-level", "warning"],
-            env={**env, "REFERENCE_PAGE_FILE": str(work / "page.html")}, cwd=ROOT,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            [
+                python,
+                "-m",
+                "uvicorn",
+                "bench.reference_app:app",
+                "--port",
+                str(ref_port),
+                "--log-level",
+                "warning",
+            ],
+            env={**env, "REFERENCE_PAGE_FILE": str(work / "page.html")},
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         ref_url = f"http://127.0.0.1:{ref_port}/page"
         wait_for(ref_url)
         # Warm both up, then alternate so noise falls on both alike.
@@ -132,11 +160,11 @@ def main() -> int:
         "| endpoint | requests/s | p50 ms | p90 ms | p99 ms | checked responses | errors |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for name in runs:
+    for name, results in runs.items():
         lines.append(
-            f"| {name} | {median(name, 'rps'):,.0f} | {median(name, 'p50_ms'):.2f} | {median(name, 'p90_ms'):.2f} "
-            f"| {median(name, 'p99_ms'):.2f} | {sum(r['good'] for r in runs[name]):,.0f} "
-            f"| {sum(r['bad'] for r in runs[name]):,.0f} |"
+            f"| {name} | {median(name, 'rps'):,.0f} | {median(name, 'p50_ms'):.2f} "
+            f"| {median(name, 'p90_ms'):.2f} | {median(name, 'p99_ms'):.2f} "
+            f"| {sum(r['good'] for r in results):,.0f} | {sum(r['bad'] for r in results):,.0f} |"
         )
     lines += ["", f"**Ratio (module page / reference throughput): {ratio:.2f}** (goal >= 0.5)"]
     report = "\n".join(lines)

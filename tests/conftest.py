@@ -90,9 +90,7 @@ def content(tmp_path: Path) -> ContentDirs:
 
 
 @pytest.fixture
-def make_settings(
-    tmp_path: Path, database_url: str, migrated_database: Database
-) -> Callable[..., Settings]:
+def make_settings(tmp_path: Path, database_url: str, migrated_database: Database) -> Callable[..., Settings]:
     def build(content: ContentDirs | None = None, **overrides: object) -> Settings:
         values: dict[str, object] = {
             "data_dir": tmp_path / "data",

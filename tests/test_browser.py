@@ -30,17 +30,26 @@ def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"],
-        )  # fmt: skip
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
         yield browser
         browser.close()
 
 
 @pytest.fixture
 def sample_site(make_settings: Callable[..., Settings]) -> Iterator[LiveServer]:
-    app: FastAPI = create_app(make_settings(None, courses_dir=PROJECT_ROOT / "courses",
-                                            question_bank_dir=PROJECT_ROOT / "question_bank"))  # fmt: skip
+    app: FastAPI = create_app(
+        make_settings(
+            None, courses_dir=PROJECT_ROOT / "courses", question_bank_dir=PROJECT_ROOT / "question_bank"
+        )
+    )
     with serve(app) as server:
         yield server
     app.state.database.dispose()
@@ -73,7 +82,8 @@ def test_module_page_on_a_desktop(browser: Browser, sample_site: LiveServer) -> 
     assert toc_links.count() >= 3
     second = toc_links.nth(1)
     target = second.get_attribute("href")
-    assert target is not None and target.startswith("#")
+    assert target is not None
+    assert target.startswith("#")
     second.click()
     assert page.url.endswith(target)
     assert page.locator(f"[id='{target[1:]}']").is_visible()
@@ -84,8 +94,11 @@ def test_module_page_on_a_desktop(browser: Browser, sample_site: LiveServer) -> 
 
 def test_pages_fit_a_phone_screen(browser: Browser, sample_site: LiveServer) -> None:
     page, problems = open_page(browser, viewport=PHONE, is_mobile=True, locale="zh-CN")
-    for path, name in [("/courses", "catalogue"), ("/courses/fire-safety-inspection", "course"),
-                       ("/courses/fire-safety-inspection/fs-patrols-and-inspections", "module")]:  # fmt: skip
+    for path, name in [
+        ("/courses", "catalogue"),
+        ("/courses/fire-safety-inspection", "course"),
+        ("/courses/fire-safety-inspection/fs-patrols-and-inspections", "module"),
+    ]:
         page.goto(sample_site.url + path)
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, (path, overflow)

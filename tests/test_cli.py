@@ -11,16 +11,22 @@ from pathlib import Path
 from tests.conftest import ContentDirs
 
 
-def trainer(*args: str, content: ContentDirs | None = None, env: dict[str, str] | None = None,
-            cwd: Path | None = None) -> subprocess.CompletedProcess[str]:  # fmt: skip
+def trainer(
+    *args: str, content: ContentDirs | None = None, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     environment = {**os.environ, **(env or {})}
     if content is not None:
         environment["TRAINER_COURSES_DIR"] = str(content.courses)
         environment["TRAINER_QUESTION_BANK_DIR"] = str(content.bank)
     return subprocess.run(
-        [sys.executable, "-m", "trainer.cli", *args], env=environment, capture_output=True, text=True,
-        timeout=120, check=False, cwd=cwd,
-    )  # fmt: skip
+        [sys.executable, "-m", "trainer.cli", *args],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=cwd,
+    )
 
 
 def test_check_passes_on_good_content(content: ContentDirs) -> None:
@@ -30,7 +36,9 @@ def test_check_passes_on_good_content(content: ContentDirs) -> None:
 
 
 def test_check_prints_one_line_per_problem_and_fails(content: ContentDirs) -> None:
-    content.edit("courses/demo-course/02-second.md", "regulations: [demo-law, other-rule]", "regulations: [x-law]")
+    content.edit(
+        "courses/demo-course/02-second.md", "regulations: [demo-law, other-rule]", "regulations: [x-law]"
+    )
     content.edit("courses/demo-course/course.yaml", "grace_days: 60", "grace_days: sixty")
     result = trainer("check", content=content)
     assert result.returncode == 1
@@ -84,13 +92,17 @@ def test_db_upgrade_and_check(tmp_path: Path) -> None:
 
 
 def test_serve_refuses_several_processes_on_sqlite(tmp_path: Path) -> None:
-    result = trainer("serve", "--workers", "2", env={"TRAINER_DATA_DIR": str(tmp_path), "TRAINER_DATABASE_URL": ""})
+    result = trainer(
+        "serve", "--workers", "2", env={"TRAINER_DATA_DIR": str(tmp_path), "TRAINER_DATABASE_URL": ""}
+    )
     assert result.returncode == 2
     assert "several app processes need PostgreSQL" in result.stderr
 
 
 def test_production_without_a_secret_refuses_to_start(tmp_path: Path) -> None:
-    result = trainer("serve", env={"TRAINER_ENV": "production", "TRAINER_SECRET_KEY": "",
-                                   "TRAINER_DATA_DIR": str(tmp_path)})  # fmt: skip
+    result = trainer(
+        "serve",
+        env={"TRAINER_ENV": "production", "TRAINER_SECRET_KEY": "", "TRAINER_DATA_DIR": str(tmp_path)},
+    )
     assert result.returncode == 2
     assert "TRAINER_SECRET_KEY is required in production" in result.stderr

@@ -30,13 +30,18 @@ def test_duplicate_module_id(content: ContentDirs) -> None:
 
 def test_unknown_key_in_front_matter(content: ContentDirs) -> None:
     content.edit(FIRST, "estimated_minutes: 20", "estimated_minutes: 20\nestimated_time: 20")
-    assert f"{FIRST}:7: estimated_time: unknown key (check the spelling against the format)" in problems(content)
+    assert f"{FIRST}:7: estimated_time: unknown key (check the spelling against the format)" in problems(
+        content
+    )
 
 
 def test_unknown_key_in_course_yaml(content: ContentDirs) -> None:
     content.edit(COURSE, "    pass_mark: 0.8", "    pass-mark: 0.8")
     found = problems(content)
-    assert f"{COURSE}:15: certification.exam.pass-mark: unknown key (check the spelling against the format)" in found
+    assert (
+        f"{COURSE}:15: certification.exam.pass-mark: unknown key (check the spelling against the format)"
+        in found
+    )
     assert f"{COURSE}:13: certification.exam.pass_mark: required key is missing" in found
 
 
@@ -74,8 +79,8 @@ def test_unknown_regulation(content: ContentDirs) -> None:
     content.edit(SECOND, "regulations: [demo-law, other-rule]", "regulations: [demo-law, no-such-law]")
     found = problems(content)
     assert (
-        f"{SECOND}:7: unknown regulation 'no-such-law': add it to question_bank/regulations.yaml or fix the code"
-        in found
+        f"{SECOND}:7: unknown regulation 'no-such-law': "
+        "add it to question_bank/regulations.yaml or fix the code" in found
     )
 
 
@@ -92,7 +97,9 @@ def test_image_without_alt_text(content: ContentDirs) -> None:
 def test_image_outside_the_assets_folder(content: ContentDirs) -> None:
     content.edit(FIRST, "(assets/airflow.svg)", "(../../../question_bank/regulations.yaml)")
     found = problems(content)
-    assert any(p.startswith(f"{FIRST}:22: '../../../question_bank/regulations.yaml' is outside") for p in found)
+    assert any(
+        p.startswith(f"{FIRST}:22: '../../../question_bank/regulations.yaml' is outside") for p in found
+    )
 
 
 def test_link_to_missing_module_file(content: ContentDirs) -> None:
@@ -101,7 +108,9 @@ def test_link_to_missing_module_file(content: ContentDirs) -> None:
 
 
 def test_module_listed_but_absent(content: ContentDirs) -> None:
-    content.edit(COURSE, "modules: [demo-first, demo-second]", "modules: [demo-first, demo-second, demo-third]")
+    content.edit(
+        COURSE, "modules: [demo-first, demo-second]", "modules: [demo-first, demo-second, demo-third]"
+    )
     found = problems(content)
     assert f"{COURSE}:7: module 'demo-third' is listed but no file in this folder has that id" in found
 
@@ -141,7 +150,9 @@ def test_missing_front_matter(content: ContentDirs) -> None:
 def test_translation_language_must_match_file_name(content: ContentDirs) -> None:
     content.edit("courses/demo-course/01-first.zh-CN.md", "lang: zh-CN", "lang: en")
     found = problems(content)
-    assert any(p.startswith("courses/demo-course/01-first.zh-CN.md:4: lang 'en' does not match") for p in found)
+    assert any(
+        p.startswith("courses/demo-course/01-first.zh-CN.md:4: lang 'en' does not match") for p in found
+    )
 
 
 def test_missing_regulations_file(content: ContentDirs) -> None:
@@ -184,7 +195,9 @@ def test_unsafe_markup_is_a_warning_not_an_error(content: ContentDirs, body: str
 
 
 def test_unlisted_module_is_a_warning(content: ContentDirs) -> None:
-    content.write("courses/demo-course/03-draft.md", (content.course / "02-second.md").read_text()
-                  .replace("id: demo-second", "id: demo-draft"))  # fmt: skip
+    content.write(
+        "courses/demo-course/03-draft.md",
+        (content.course / "02-second.md").read_text().replace("id: demo-second", "id: demo-draft"),
+    )
     found = problems(content, expect_library=True)
     assert any("module 'demo-draft' is not listed in course.yaml" in p for p in found)

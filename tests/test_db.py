@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select, text
 
+from tests.conftest import FIXTURE_LIBRARY
 from trainer import migrate
 from trainer.content.loader import load_library_or_raise
 from trainer.content.models import CourseVersion
 from trainer.content.service import record_course_versions
 from trainer.db import Database
-from tests.conftest import FIXTURE_LIBRARY
 
 
 def test_migrations_reach_head_and_agree_with_the_models(migrated_database: Database) -> None:
@@ -72,8 +72,13 @@ def test_concurrent_writers_never_see_database_is_locked(migrated_database: Data
             start.wait()
             for i in range(10):
                 with migrated_database.write() as session:
-                    session.add(CourseVersion(course_id=f"concurrency-{number}", content_hash=f"{i:064d}",
-                                              first_loaded_at=datetime.now(UTC)))  # fmt: skip
+                    session.add(
+                        CourseVersion(
+                            course_id=f"concurrency-{number}",
+                            content_hash=f"{i:064d}",
+                            first_loaded_at=datetime.now(UTC),
+                        )
+                    )
         except BaseException as exc:  # collected and asserted below
             errors.append(exc)
 
@@ -85,16 +90,26 @@ def test_concurrent_writers_never_see_database_is_locked(migrated_database: Data
     assert errors == []
     with migrated_database.session() as session:
         count = session.scalar(
-            select(text("count(*)")).select_from(CourseVersion).where(CourseVersion.course_id.like("concurrency-%"))
+            select(text("count(*)"))
+            .select_from(CourseVersion)
+            .where(CourseVersion.course_id.like("concurrency-%"))
         )
     assert count == 80
 
 
 def test_a_failed_unit_of_work_writes_nothing(migrated_database: Database) -> None:
-    with pytest.raises(RuntimeError), migrated_database.write() as session:
-        session.add(CourseVersion(course_id="rolled-back", content_hash="0" * 64, first_loaded_at=datetime.now(UTC)))
-        session.flush()
-        raise RuntimeError("boom")
+    def failing_unit() -> None:
+        with migrated_database.write() as session:
+            session.add(
+                CourseVersion(
+                    course_id="rolled-back", content_hash="0" * 64, first_loaded_at=datetime.now(UTC)
+                )
+            )
+            session.flush()
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        failing_unit()
     with migrated_database.session() as session:
         assert session.scalar(select(CourseVersion).where(CourseVersion.course_id == "rolled-back")) is None
 
@@ -104,11 +119,16 @@ def test_datetimes_come_back_aware_and_in_utc(migrated_database: Database) -> No
     with migrated_database.write() as session:
         session.add(CourseVersion(course_id="tz-check", content_hash="1" * 64, first_loaded_at=moment))
     with migrated_database.session() as session:
-        stored = session.scalar(select(CourseVersion.first_loaded_at).where(CourseVersion.course_id == "tz-check"))
+        stored = session.scalar(
+            select(CourseVersion.first_loaded_at).where(CourseVersion.course_id == "tz-check")
+        )
     assert stored == moment
-    assert stored is not None and stored.utcoffset() == timedelta(0)
+    assert stored is not None
+    assert stored.utcoffset() == timedelta(0)
     with pytest.raises(Exception, match="naive"), migrated_database.write() as session:
-        session.add(CourseVersion(course_id="naive", content_hash="2" * 64, first_loaded_at=datetime(2026, 1, 1)))
+        session.add(
+            CourseVersion(course_id="naive", content_hash="2" * 64, first_loaded_at=datetime(2026, 1, 1))
+        )
 
 
 def test_course_versions_are_recorded_once(migrated_database: Database) -> None:
@@ -117,7 +137,9 @@ def test_course_versions_are_recorded_once(migrated_database: Database) -> None:
     assert record_course_versions(migrated_database, library) == 0
     with migrated_database.session() as session:
         rows = session.scalars(
-            select(CourseVersion).where(CourseVersion.course_id == "demo-course",
-                                        CourseVersion.content_hash == library.courses["demo-course"].content_hash)
-        ).all()  # fmt: skip
+            select(CourseVersion).where(
+                CourseVersion.course_id == "demo-course",
+                CourseVersion.content_hash == library.courses["demo-course"].content_hash,
+            )
+        ).all()
     assert len(rows) == 1

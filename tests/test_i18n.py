@@ -15,13 +15,20 @@ _PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]|%%")
 
 def source_messages() -> set[str]:
     method_map = [("trainer/**.py", "python"), ("trainer/templates/**.html", "jinja2")]
-    options = {"trainer/templates/**.html": {"extensions": "jinja2.ext.i18n", "trim_blocks": "true",
-                                            "lstrip_blocks": "true"}}  # fmt: skip
+    options = {
+        "trainer/templates/**.html": {
+            "extensions": "jinja2.ext.i18n",
+            "trim_blocks": "true",
+            "lstrip_blocks": "true",
+        }
+    }
     found = set()
     for _, _, message, _, _ in extract_from_dir(
-        PROJECT_ROOT, method_map, options_map=options, keywords={"_": None, "gettext": None,
-        "ngettext": (1, 2), "N_": None},
-    ):  # fmt: skip
+        PROJECT_ROOT,
+        method_map,
+        options_map=options,
+        keywords={"_": None, "gettext": None, "ngettext": (1, 2), "N_": None},
+    ):
         found.add(message[0] if isinstance(message, tuple) else message)
     return found
 

@@ -16,19 +16,28 @@ from trainer.config import Settings
 from trainer.content.problems import LibraryError
 
 
-def test_app_refuses_to_start_on_a_broken_library(make_settings: Callable[..., Settings], content: ContentDirs) -> None:
-    content.edit("courses/demo-course/02-second.md", "regulations: [demo-law, other-rule]", "regulations: [nope]")
+def test_app_refuses_to_start_on_a_broken_library(
+    make_settings: Callable[..., Settings], content: ContentDirs
+) -> None:
+    content.edit(
+        "courses/demo-course/02-second.md", "regulations: [demo-law, other-rule]", "regulations: [nope]"
+    )
     content.edit("courses/demo-course/01-first.md", "sample: true", "sample: maybe")
     with pytest.raises(LibraryError) as raised:
         create_app(make_settings(content))
     messages = [str(p) for p in raised.value.problems]
-    assert any(m.startswith("courses/demo-course/02-second.md:7: unknown regulation 'nope'") for m in messages)
+    assert any(
+        m.startswith("courses/demo-course/02-second.md:7: unknown regulation 'nope'") for m in messages
+    )
     assert any(m.startswith("courses/demo-course/01-first.md:14: sample:") for m in messages)
 
 
 def test_serve_command_exits_with_the_problem_list(content: ContentDirs, database_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    content.edit("courses/demo-course/course.yaml", "modules: [demo-first, demo-second]",
-                 "modules: [demo-first, demo-second, demo-missing]")  # fmt: skip
+    content.edit(
+        "courses/demo-course/course.yaml",
+        "modules: [demo-first, demo-second]",
+        "modules: [demo-first, demo-second, demo-missing]",
+    )
     env = {
         **os.environ,
         "TRAINER_COURSES_DIR": str(content.courses),
@@ -39,8 +48,12 @@ def test_serve_command_exits_with_the_problem_list(content: ContentDirs, databas
     }
     result = subprocess.run(
         [sys.executable, "-m", "trainer.cli", "serve", "--port", "1"],
-        env=env, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 1
     assert "courses/demo-course/course.yaml:7: module 'demo-missing' is listed but no file" in result.stderr
     assert "nothing was served" in result.stderr
@@ -70,7 +83,9 @@ def test_a_broken_edit_keeps_the_last_good_library_and_tells_the_author(
     author.get("/courses/demo-course/demo-second")
     # Now break it: a new paragraph and an unknown regulation in the same save.
     content.edit("courses/demo-course/02-second.md", "Evacuate everyone", "Half-finished edit")
-    content.edit("courses/demo-course/02-second.md", "regulations: [demo-law, other-rule]", "regulations: [typo-law]")
+    content.edit(
+        "courses/demo-course/02-second.md", "regulations: [demo-law, other-rule]", "regulations: [typo-law]"
+    )
     page = author.get("/courses/demo-course/demo-second").text
     assert "Evacuate everyone when the alarm sounds." in page  # the last good version
     assert "Half-finished edit" not in page

@@ -131,9 +131,14 @@ def test_unknown_version_parameter_falls_back(client: TestClient) -> None:
 
 @pytest.mark.parametrize(
     "path",
-    ["/courses/nope", "/courses/demo-course/nope", "/courses/nope/demo-first", "/nothing-here",
-     "/courses/demo-course/assets"],
-)  # fmt: skip
+    [
+        "/courses/nope",
+        "/courses/demo-course/nope",
+        "/courses/nope/demo-first",
+        "/nothing-here",
+        "/courses/demo-course/assets",
+    ],
+)
 def test_unknown_pages_are_a_translated_404(client: TestClient, path: str) -> None:
     response = client.get(path)
     assert response.status_code == 404
@@ -191,7 +196,9 @@ def test_language_form_rejects_missing_or_wrong_csrf_token(client: TestClient) -
     assert '<html lang="en">' in client.get("/courses").text
 
 
-@pytest.mark.parametrize("target", ["//evil.example/", "https://evil.example/", "/\\evil.example", "javascript:x"])
+@pytest.mark.parametrize(
+    "target", ["//evil.example/", "https://evil.example/", "/\\evil.example", "javascript:x"]
+)
 def test_language_form_never_redirects_off_site(client: TestClient, target: str) -> None:
     page = client.get("/courses").text
     token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page)

@@ -9,12 +9,14 @@ def doc(key: str, title: str, text: str, lang: str = "en", module: str | None = 
     return SearchDocument(key, module or key, "course", lang, title, text)
 
 
-INDEX = SearchIndex([
-    doc("methane", "Methane control", "Stop work when methane reaches the limit; cut power."),
-    doc("fire", "Fire patrols", "Patrol venues and check for leftover fire sources at closing."),
-    doc("methane-zh", "瓦斯防治", "瓦斯浓度达到规定值时停止作业、切断电源。", "zh-CN", module="methane"),
-    doc("chem", "危险化学品储存", "剧毒化学品实行双人收发、双人保管。", "zh-CN"),
-])  # fmt: skip
+INDEX = SearchIndex(
+    [
+        doc("methane", "Methane control", "Stop work when methane reaches the limit; cut power."),
+        doc("fire", "Fire patrols", "Patrol venues and check for leftover fire sources at closing."),
+        doc("methane-zh", "瓦斯防治", "瓦斯浓度达到规定值时停止作业、切断电源。", "zh-CN", module="methane"),
+        doc("chem", "危险化学品储存", "剧毒化学品实行双人收发、双人保管。", "zh-CN"),
+    ]
+)
 
 
 def test_tokens_split_latin_words_and_chinese_bigrams() -> None:
@@ -37,17 +39,19 @@ def test_chinese_query_matches_without_spaces() -> None:
 
 
 def test_one_hit_per_module_in_the_readers_language() -> None:
-    both = SearchIndex([
-        doc("m-en", "Gas", "power cut", module="m"),
-        doc("m-zh", "瓦斯", "power cut 切断电源", "zh-CN", module="m"),
-    ])  # fmt: skip
+    both = SearchIndex(
+        [
+            doc("m-en", "Gas", "power cut", module="m"),
+            doc("m-zh", "瓦斯", "power cut 切断电源", "zh-CN", module="m"),
+        ]
+    )
     assert [h.document.key for h in both.search("power", prefer_lang="zh-CN")] == ["m-zh"]
     assert [h.document.key for h in both.search("power", prefer_lang="en")] == ["m-en"]
 
 
 def test_title_matches_rank_first() -> None:
     index = SearchIndex([doc("a", "Other", "fire fire"), doc("b", "Fire", "nothing")])
-    assert [h.document.key for h in index.search("fire", prefer_lang="en")][0] == "b"
+    assert next(h.document.key for h in index.search("fire", prefer_lang="en")) == "b"
 
 
 def test_snippet_marks_matches_and_escapes() -> None:

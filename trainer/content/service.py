@@ -16,10 +16,11 @@ def record_course_versions(database: Database, library: Library) -> int:
     simply found on the retry rather than treated as an error.
     """
     with database.session() as session:
-        known = set(
-            tuple(row) for row in session.execute(select(CourseVersion.course_id, CourseVersion.content_hash))
-        )
-    missing = [(c.id, c.content_hash) for c in library.courses.values() if (c.id, c.content_hash) not in known]
+        rows = session.execute(select(CourseVersion.course_id, CourseVersion.content_hash))
+        known = {(course_id, content_hash) for course_id, content_hash in rows}
+    missing = [
+        (c.id, c.content_hash) for c in library.courses.values() if (c.id, c.content_hash) not in known
+    ]
     if not missing:
         return 0
     with database.write() as session:
@@ -31,6 +32,7 @@ def record_course_versions(database: Database, library: Library) -> int:
                 )
             )
             if exists is None:
-                session.add(CourseVersion(course_id=course_id, content_hash=content_hash,
-                                          first_loaded_at=now))  # fmt: skip
+                session.add(
+                    CourseVersion(course_id=course_id, content_hash=content_hash, first_loaded_at=now)
+                )
     return len(missing)

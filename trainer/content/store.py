@@ -26,7 +26,7 @@ class ContentStore:
         question_bank_dir: Path,
         *,
         reload: bool = False,
-        on_load: Callable[[Library], None] | None = None,
+        on_load: Callable[[Library], object] | None = None,
     ) -> None:
         self.courses_dir = courses_dir
         self.question_bank_dir = question_bank_dir
@@ -59,13 +59,13 @@ class ContentStore:
             self._signature = signature
             if library is None:
                 self.problems = tuple(p for p in problems if p.severity == "error")
-                log.warning("content edit has %d problem(s); still serving the last good library",
-                            len(self.problems))  # fmt: skip
+                log.warning(
+                    "content edit has %d problem(s); still serving the last good library", len(self.problems)
+                )
                 return
             self.problems = ()
             self._library = library
             self.generation += 1
             if self.on_load is not None:
                 self.on_load(library)
-            log.info("content reloaded: %d courses, %d modules", len(library.courses),
-                     library.module_count)  # fmt: skip
+            log.info("content reloaded: %d courses, %d modules", len(library.courses), library.module_count)

@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Route
 from trainer.content.library import Course, Library, Module, ModuleVersion
 from trainer.content.loader import ASSET_SUFFIXES
 from trainer.content.schemas import DOMAINS
-from trainer.content.store import ContentStore
+from trainer.web import state
 
 # Files served from a course's assets/ folder are never treated as a page of this site: an SVG
 # opened directly cannot run script, and nothing may be framed or sniffed.
@@ -32,7 +32,7 @@ MAX_QUERY_LENGTH = 200
 
 def current_library(request: Request) -> Library:
     """The library to serve; in reload mode this notices edits (a quick stat of the files)."""
-    store: ContentStore = request.app.state.content
+    store = state.content(request)
     library = store.library
     request.state.author_problems = store.problems
     return library
@@ -47,15 +47,17 @@ async def module_page(request: Request) -> Response:
     lang: str = request.state.lang
     version = request.query_params.get("version")  # only ever a dict key below
     shown = module.versions.get(version or "") or module.version_for(lang)
-    return request.app.state.templates.render(
+    return state.templates(request).render(
         request,
         "content/module.html",
         _module_context(library, course, module, shown),
-        cache_key=(request.app.state.content.generation, course.id, module.id, shown.lang),
+        cache_key=(state.content(request).generation, course.id, module.id, shown.lang),
     )
 
 
-def _module_context(library: Library, course: Course, module: Module, shown: ModuleVersion) -> dict[str, object]:
+def _module_context(
+    library: Library, course: Course, module: Module, shown: ModuleVersion
+) -> dict[str, object]:
     index = module.position - 1
     return {
         "course": course,
@@ -75,10 +77,12 @@ async def catalogue(request: Request) -> Response:
         courses = [c for c in library.courses.values() if c.domain == domain]
         if courses:
             groups.append((domain, courses))
-    return request.app.state.templates.render(
-        request, "content/catalogue.html", {"groups": groups, "section": "courses"},
-        cache_key=(request.app.state.content.generation,),
-    )  # fmt: skip
+    return state.templates(request).render(
+        request,
+        "content/catalogue.html",
+        {"groups": groups, "section": "courses"},
+        cache_key=(state.content(request).generation,),
+    )
 
 
 async def course_page(request: Request) -> Response:
@@ -86,10 +90,12 @@ async def course_page(request: Request) -> Response:
     course = library.courses.get(request.path_params["course_id"])
     if course is None:
         raise HTTPException(status_code=404)
-    return request.app.state.templates.render(
-        request, "content/course.html", {"course": course, "section": "courses"},
-        cache_key=(request.app.state.content.generation, course.id),
-    )  # fmt: skip
+    return state.templates(request).render(
+        request,
+        "content/course.html",
+        {"course": course, "section": "courses"},
+        cache_key=(state.content(request).generation, course.id),
+    )
 
 
 async def course_asset(request: Request) -> Response:
@@ -97,7 +103,7 @@ async def course_asset(request: Request) -> Response:
     course_id = request.path_params["course_id"]
     if course_id not in library.courses:
         raise HTTPException(status_code=404)
-    assets = (request.app.state.settings.courses_dir / course_id / "assets").resolve()
+    assets = (state.settings(request).courses_dir / course_id / "assets").resolve()
     try:
         target = (assets / request.path_params["path"]).resolve()
         is_file = Path(target).is_file()
@@ -114,7 +120,7 @@ async def search(request: Request) -> Response:
     if len(query) > MAX_QUERY_LENGTH:
         raise HTTPException(status_code=400)
     hits = library.search.search(query, prefer_lang=request.state.lang) if query else []
-    return request.app.state.templates.render(
+    return state.templates(request).render(
         request, "content/search.html", {"query": query, "hits": hits, "library": library}
     )
 

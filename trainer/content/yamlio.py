@@ -126,9 +126,7 @@ def _to_python(node: Node, path: Path, lines: dict[Path, int], offset: int) -> A
             lines[child] = key_node.start_mark.line + 1 + offset
         return result
     if isinstance(node, SequenceNode):
-        return [
-            _to_python(item, (*path, index), lines, offset) for index, item in enumerate(node.value)
-        ]
+        return [_to_python(item, (*path, index), lines, offset) for index, item in enumerate(node.value)]
     assert isinstance(node, ScalarNode)
     return _scalar(node)
 

@@ -14,6 +14,8 @@ import secrets
 from fastapi import HTTPException
 from starlette.requests import Request
 
+from trainer.web import state
+
 CSRF_COOKIE = "trainer_csrf"
 CSRF_FIELD = "csrf_token"
 
@@ -29,7 +31,7 @@ def token_for(secret_key: str, cookie_value: str) -> str:
 def verify(request: Request, submitted: str | None) -> None:
     """Raise 403 unless `submitted` is the token for this browser's CSRF cookie."""
     cookie_value = request.cookies.get(CSRF_COOKIE)
-    secret_key: str = request.app.state.settings.secret_key
+    secret_key: str = state.settings(request).secret_key
     if not cookie_value or not submitted:
         raise HTTPException(status_code=403, detail="csrf")
     if not hmac.compare_digest(token_for(secret_key, cookie_value), submitted):

@@ -9,6 +9,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from trainer.web import state
+
 log = logging.getLogger(__name__)
 
 
@@ -17,9 +19,9 @@ def _wants_json(request: Request) -> bool:
 
 
 def _page(request: Request, status: int, reason: str | None = None) -> Response:
-    templates = request.app.state.templates
+    templates = state.templates(request)
     if "lang" not in request.state._state:  # failed before the middleware ran
-        request.state.lang = request.app.state.settings.default_language
+        request.state.lang = state.settings(request).default_language
         request.state.csrf_token = ""
     return templates.render(
         request, "errors/error.html", {"status": status, "reason": reason}, status_code=status
@@ -30,8 +32,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if _wants_json(request):
-            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code,
-                                headers=getattr(exc, "headers", None))  # fmt: skip
+            return JSONResponse(
+                {"detail": exc.detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None)
+            )
         response = _page(request, exc.status_code, exc.detail if exc.detail == "csrf" else None)
         for name, value in (getattr(exc, "headers", None) or {}).items():
             response.headers[name] = value

@@ -55,7 +55,9 @@ def normalise_language(value: str | None) -> str | None:
 
 
 def negotiate(request: Request, default: str) -> str:
-    return _negotiate(request.cookies.get(LANGUAGE_COOKIE), request.headers.get("accept-language", ""), default)
+    return _negotiate(
+        request.cookies.get(LANGUAGE_COOKIE), request.headers.get("accept-language", ""), default
+    )
 
 
 @lru_cache(maxsize=1024)  # browsers send a handful of distinct headers; parse each once

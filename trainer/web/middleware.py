@@ -31,8 +31,10 @@ SECURITY_HEADERS: dict[str, str] = {
 }
 
 
-_DEFAULT_HEADERS = [(name.encode(), value.encode()) for name, value in
-                    {**SECURITY_HEADERS, "vary": "Accept-Language, Cookie"}.items()]  # fmt: skip
+_DEFAULT_HEADERS = [
+    (name.encode(), value.encode())
+    for name, value in {**SECURITY_HEADERS, "vary": "Accept-Language, Cookie"}.items()
+]
 
 
 class RequestContextMiddleware:
@@ -61,7 +63,8 @@ class RequestContextMiddleware:
                 present = {name.lower() for name, _ in headers}
                 headers.extend(pair for pair in _DEFAULT_HEADERS if pair[0] not in present)
                 if new_cookie and any(
-                    name.lower() == b"content-type" and value.startswith(b"text/html") for name, value in headers
+                    name.lower() == b"content-type" and value.startswith(b"text/html")
+                    for name, value in headers
                 ):
                     headers.append((b"set-cookie", _cookie(new_cookie, secure).encode("latin-1")))
                 message["headers"] = headers

@@ -29,8 +29,9 @@ _SLOT_SPLIT = re.compile("\ue000(csrf_token|current_url)\ue001")
 
 def _current_url(request: Request) -> str:
     """Path and query as the browser sent them (cheaper than building `request.url`)."""
-    query = request.scope.get("query_string", b"")
-    return request.scope["path"] + ("?" + query.decode("latin-1") if query else "")
+    path: str = request.scope["path"]
+    query: bytes = request.scope.get("query_string", b"")
+    return path + ("?" + query.decode("latin-1") if query else "")
 
 
 def N_(message: str) -> str:  # noqa: N802 (gettext convention)

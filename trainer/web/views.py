@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from trainer.web import csrf
+from trainer.web import csrf, state
 from trainer.web.i18n import LANGUAGE_COOKIE, normalise_language
 
 MAX_FORM_FIELD = 2000
@@ -25,7 +25,9 @@ def safe_next(target: str | None) -> str:
 
 async def choose_language(request: Request) -> Response:
     form = await request.form(max_files=0, max_fields=10)
-    fields = {key: value for key, value in form.items() if isinstance(value, str) and len(value) <= MAX_FORM_FIELD}
+    fields = {
+        key: value for key, value in form.items() if isinstance(value, str) and len(value) <= MAX_FORM_FIELD
+    }
     csrf.verify(request, fields.get(csrf.CSRF_FIELD))
     chosen = normalise_language(fields.get("lang"))
     response = RedirectResponse(safe_next(fields.get("next")), status_code=303)
@@ -47,10 +49,10 @@ def healthz(request: Request) -> Response:
     A plain `def`: Starlette runs it in the threadpool, so a slow database never blocks the loop.
     """
     try:
-        request.app.state.database.ping()
+        state.database(request).ping()
     except Exception:  # any failure to reach the database means "not healthy", not a 500
         return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
-    library = request.app.state.content.library
+    library = state.content(request).library
     return JSONResponse(
         {"status": "ok", "database": "ok", "courses": len(library.courses), "modules": library.module_count},
         headers={"Cache-Control": "no-store"},

@@ -31,9 +31,7 @@ def upgrade() -> None:
         ),
     )
     with op.batch_alter_table("course_versions", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_course_versions_course_id"), ["course_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_course_versions_course_id"), ["course_id"], unique=False)
 
 
 def downgrade() -> None:

@@ -1,0 +1,45 @@
+# Everything a fresh machine needs, in two commands:
+#   make run    install, migrate the embedded SQLite database, start on http://127.0.0.1:8000
+#   make test   install (with test tools and Debian's Chromium), run the whole test suite
+# Set TRAINER_TEST_DATABASE_URL=postgresql+psycopg://user@host:5432/db to run the suite on PostgreSQL.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: run test lint check bench install browser clean
+
+run: $(VENV)/.installed
+	$(BIN)/trainer serve $(ARGS)
+
+test: $(VENV)/.installed browser
+	$(BIN)/pytest -n auto $(ARGS)
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+check: lint
+	$(BIN)/trainer check
+
+bench: $(VENV)/.installed
+	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk; }
+	$(BIN)/python bench/module_page.py $(ARGS)
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $@
+
+# Browser tests drive Debian's Chromium (Playwright's own browser download is not used).
+browser:
+	@[ -x "$(CHROMIUM)" ] || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts
