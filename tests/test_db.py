@@ -143,3 +143,39 @@ def test_course_versions_are_recorded_once(migrated_database: Database) -> None:
             )
         ).all()
     assert len(rows) == 1
+
+
+def test_processes_starting_together_record_a_version_once(migrated_database: Database) -> None:
+    import dataclasses
+    import uuid
+
+    library = load_library_or_raise(FIXTURE_LIBRARY / "courses", FIXTURE_LIBRARY / "question_bank")
+    course = dataclasses.replace(library.courses["demo-course"], content_hash=uuid.uuid4().hex * 2)
+    fresh = dataclasses.replace(library, courses={course.id: course}, modules={})
+    # Separate engines, like separate app processes sharing one database.
+    databases = [Database(migrated_database.url) for _ in range(4)]
+    start = threading.Barrier(len(databases))
+    errors: list[BaseException] = []
+
+    def start_app(database: Database) -> None:
+        try:
+            start.wait()
+            record_course_versions(database, fresh)
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start_app, args=(db,)) for db in databases]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for database in databases:
+        database.dispose()
+    assert errors == []
+    with migrated_database.session() as session:
+        count = session.scalar(
+            select(text("count(*)"))
+            .select_from(CourseVersion)
+            .where(CourseVersion.content_hash == course.content_hash)
+        )
+    assert count == 1

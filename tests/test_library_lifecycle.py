@@ -104,3 +104,11 @@ def test_a_broken_edit_keeps_the_last_good_library_and_tells_the_author(
 def test_without_reload_edits_are_not_picked_up(client: TestClient, content: ContentDirs) -> None:
     content.edit("courses/demo-course/02-second.md", "Withdraw people", "Evacuate everyone")
     assert "Withdraw people" in client.get("/courses/demo-course/demo-second").text
+
+
+def test_app_refuses_an_unmigrated_database(make_settings: Callable[..., Settings], tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from trainer.app import DatabaseNotReadyError
+
+    empty = f"sqlite:///{tmp_path / 'empty.db'}"
+    with pytest.raises(DatabaseNotReadyError, match="run `trainer db upgrade`"):
+        create_app(make_settings(None, database_url=empty))

@@ -238,3 +238,21 @@ def test_static_files_are_served_with_versioned_urls(client: TestClient) -> None
     css = client.get(match.group(1))
     assert css.status_code == 200
     assert "text/css" in css.headers["content-type"]
+
+
+def test_an_oversized_body_is_refused_before_it_is_read(client: TestClient) -> None:
+    client.get("/courses")
+    response = client.post(
+        "/language",
+        content=b"lang=zh-CN&next=/&x=" + b"a" * 2_000_000,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 413
+    assert '<html lang="en">' in client.get("/courses").text
+
+
+def test_a_malformed_form_is_a_clear_4xx(client: TestClient) -> None:
+    response = client.post(
+        "/language", content=b"\xff\xfe%%%", headers={"Content-Type": "multipart/form-data; boundary=x"}
+    )
+    assert 400 <= response.status_code < 500

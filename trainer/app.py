@@ -19,6 +19,7 @@ from trainer.web.middleware import RequestContextMiddleware
 from trainer.web.templating import Templates
 
 log = logging.getLogger(__name__)
+MAX_BODY_BYTES = 1_000_000
 
 
 class DatabaseNotReadyError(Exception):
@@ -50,7 +51,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         database.dispose()  # a refused start leaves no connections behind
         raise
 
-    app = FastAPI(title="trainer", version="0.1.0", docs_url=None, redoc_url=None)
+    # Nothing a browser or API client sends legitimately comes near 1 MB; refuse more up front.
+    app = FastAPI(
+        title="trainer", version="0.1.0", docs_url=None, redoc_url=None, max_body_size=MAX_BODY_BYTES
+    )
     app.state.settings = settings
     app.state.database = database
     app.state.content = content

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from trainer.content.library import Library
 from trainer.content.models import CourseVersion
@@ -23,16 +24,24 @@ def record_course_versions(database: Database, library: Library) -> int:
     ]
     if not missing:
         return 0
-    with database.write() as session:
-        now = utcnow()
-        for course_id, content_hash in missing:
-            exists = session.scalar(
-                select(CourseVersion.id).where(
-                    CourseVersion.course_id == course_id, CourseVersion.content_hash == content_hash
-                )
-            )
-            if exists is None:
-                session.add(
-                    CourseVersion(course_id=course_id, content_hash=content_hash, first_loaded_at=now)
-                )
+    for attempt in (1, 2):
+        try:
+            with database.write() as session:
+                now = utcnow()
+                for course_id, content_hash in missing:
+                    exists = session.scalar(
+                        select(CourseVersion.id).where(
+                            CourseVersion.course_id == course_id, CourseVersion.content_hash == content_hash
+                        )
+                    )
+                    if exists is None:
+                        session.add(
+                            CourseVersion(course_id=course_id, content_hash=content_hash, first_loaded_at=now)
+                        )
+            break
+        except IntegrityError:
+            # Another process inserted the same version between our check and our commit;
+            # the second attempt finds it.
+            if attempt == 2:
+                raise
     return len(missing)

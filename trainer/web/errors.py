@@ -20,7 +20,7 @@ def _wants_json(request: Request) -> bool:
 
 def _page(request: Request, status: int, reason: str | None = None) -> Response:
     templates = state.templates(request)
-    if "lang" not in request.state._state:  # failed before the middleware ran
+    if getattr(request.state, "lang", None) is None:  # failed before the middleware ran
         request.state.lang = state.settings(request).default_language
         request.state.csrf_token = ""
     return templates.render(

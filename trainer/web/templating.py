@@ -21,7 +21,7 @@ from trainer.config import SUPPORTED_LANGUAGES, Settings
 from trainer.web.i18n import LANGUAGE_NAMES, translations
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
-PAGE_CACHE_SIZE = 4096
+PAGE_CACHE_SIZE = 1024  # the sample library needs ~100 entries; a page is ~10-30 KB
 # Private-use characters: never in content, untouched by autoescaping.
 _SLOT_MARKERS = {name: f"\ue000{name}\ue001" for name in ("csrf_token", "current_url")}
 _SLOT_SPLIT = re.compile("\ue000(csrf_token|current_url)\ue001")
