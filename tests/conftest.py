@@ -157,3 +157,70 @@ def live_server(app: FastAPI) -> Iterator[LiveServer]:
     """The app (on the small fixture library) behind a real uvicorn, for raw HTTP."""
     with serve(app) as server:
         yield server
+
+
+# -- people -------------------------------------------------------------------------------------
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+@dataclass
+class Person:
+    id: int
+    username: str
+    password: str
+    unit_path: str | None
+
+
+def make_person(
+    database: Database,
+    *roles: str,
+    unit: str | None = "Province/City A/County A/Unit A",
+    password: str = PASSWORD,
+    must_change_password: bool = False,
+    active: bool = True,
+) -> Person:
+    """An account with a unique username (the test database is shared by a whole run)."""
+    from trainer.audit import service as audit
+    from trainer.db import utcnow
+    from trainer.people import service
+
+    name = f"{(roles[0] if roles else 'user')}-{uuid.uuid4().hex[:8]}"
+    with database.write() as db:
+        unit_row = service.ensure_unit_path(db, audit.SYSTEM, unit, utcnow()) if unit else None
+        user, _ = service.create_user(
+            db,
+            audit.SYSTEM,
+            username=name,
+            full_name=f"Test {name}",
+            unit=unit_row,
+            roles=list(roles),
+            email=None,
+            now=utcnow(),
+            password=password,
+            must_change_password=must_change_password,
+        )
+        if not active:
+            user.is_active = False
+        return Person(user.id, name, password, unit_row.path if unit_row else None)
+
+
+def csrf_token(client: TestClient, path: str = "/courses") -> str:
+    import re
+
+    match = re.search(r'name="csrf_token" value="([0-9a-f]+)"', client.get(path).text)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+def sign_in(client: TestClient, person: Person, password: str | None = None) -> None:
+    response = client.post(
+        "/login",
+        data={
+            "username": person.username,
+            "password": password or person.password,
+            "csrf_token": csrf_token(client, "/login"),
+        },
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text[:500]

@@ -13,9 +13,10 @@ import pytest
 from fastapi import FastAPI
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
-from tests.conftest import ARTIFACTS, LiveServer, serve
+from tests.conftest import ARTIFACTS, LiveServer, make_person, serve
 from trainer.app import create_app
 from trainer.config import PROJECT_ROOT, Settings
+from trainer.db import Database
 
 pytestmark = pytest.mark.browser
 
@@ -144,4 +145,32 @@ def test_chinese_search_in_the_browser(browser: Browser, sample_site: LiveServer
     assert page.locator("ol.results > li").count() >= 1
     assert page.locator("ol.results mark").first.inner_text() == "瓦斯"
     assert page.locator("ol.results a").first.get_attribute("lang") == "zh-CN"
+    assert problems == []
+
+
+def test_sign_in_and_administer_in_the_browser(
+    browser: Browser, sample_site: LiveServer, migrated_database: Database
+) -> None:
+    admin = make_person(migrated_database, "admin", unit="Browser Province/Browser City")
+    page, problems = open_page(browser, viewport=PHONE, is_mobile=True, locale="zh-CN")
+    page.goto(f"{sample_site.url}/admin/users")
+    assert "/login" in page.url  # sent to sign in first, and back afterwards
+    page.get_by_label("用户名").fill(admin.username)
+    page.get_by_label("密码").fill(admin.password)
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_url("**/admin/users")
+    assert page.locator("h1").inner_text() == "账户"
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0
+    shot(page, "admin-users-phone-zh")
+    page.get_by_role("link", name="新建账户").click()
+    page.get_by_label("用户名").fill(f"browser-{admin.id}")
+    page.get_by_label("姓名").fill("浏览器 测试")
+    page.get_by_label("单位").select_option(index=1)
+    page.get_by_role("button", name="保存").click()
+    assert page.locator("code.secret").is_visible()  # the initial password, shown once
+    shot(page, "admin-new-account-phone-zh")
+    page.get_by_role("button", name="退出登录").click()
+    page.wait_for_url("**/courses")
+    assert page.get_by_role("link", name="登录").is_visible()
     assert problems == []

@@ -13,6 +13,9 @@ from trainer.content import views as content_views
 from trainer.content.service import record_course_versions
 from trainer.content.store import ContentStore
 from trainer.db import Database
+from trainer.people import admin_views
+from trainer.people import api as people_api
+from trainer.people import views as people_views
 from trainer.web import errors
 from trainer.web import views as web_views
 from trainer.web.middleware import RequestContextMiddleware
@@ -62,7 +65,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware, settings=settings)
     app.mount("/static", StaticFiles(directory=settings.static_dir), name="static")
     # Pages first, ahead of FastAPI's own routes: the most-requested pages match soonest.
-    app.router.routes[0:0] = [*content_views.routes, *web_views.routes]
+    app.router.routes[0:0] = [
+        *content_views.routes,
+        *web_views.routes,
+        *people_views.routes,
+        *admin_views.routes,
+    ]
+    app.include_router(people_api.router)
     errors.install(app)
     return app
 

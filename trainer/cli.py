@@ -10,14 +10,21 @@ from typing import Annotated
 import typer
 
 from trainer import migrate
+from trainer.audit import service as audit
 from trainer.config import Settings, SettingsError
 from trainer.content.loader import load_library
 from trainer.content.schemas import CourseFile, ModuleFrontMatter, Regulation
-from trainer.db import Database
+from trainer.db import Database, utcnow
+from trainer.people import demo
+from trainer.people import service as people
 
 app = typer.Typer(help="Training and certification for work-safety inspectors.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
+users_app = typer.Typer(help="Accounts.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+app.add_typer(audit_app, name="audit")
 
 
 def _settings() -> Settings:
@@ -83,6 +90,15 @@ def serve(
         raise typer.Exit(2)
     if not settings.is_production:
         migrate.upgrade(database)
+        demo.seed_if_empty(database, settings.secret_key)
+        accounts = demo.existing_demo_accounts(database)
+        if accounts:
+            typer.secho("Demo accounts (development only; passwords unless changed):", bold=True)
+            for account in accounts:
+                password = demo.demo_password(settings.secret_key, account.username)
+                typer.echo(
+                    f"  {account.username:<16} {password:<20} {', '.join(account.roles):<10} {account.unit}"
+                )
     database.dispose()
     try:
         application = create_app(settings)
@@ -142,6 +158,94 @@ def db_check() -> None:
         typer.secho("the models and the migrations disagree: write a migration", fg="red", err=True)
         raise typer.Exit(1)
     typer.echo(f"ok: database at {current}, models and migrations agree")
+
+
+@users_app.command("add")
+def users_add(
+    username: Annotated[str, typer.Argument()],
+    full_name: Annotated[str, typer.Option("--name", help="Full name.")],
+    roles: Annotated[str, typer.Option(help="Roles separated by ';': inspector, trainer, manager, admin.")],
+    unit: Annotated[
+        str, typer.Option(help="Unit path, e.g. 'Heilongjiang/Harbin/Daoli District/Bureau'.")
+    ] = "",
+    email: Annotated[str, typer.Option()] = "",
+) -> None:
+    """Create one account and print its initial password (to be changed at first sign-in)."""
+    settings = _settings()
+    database = _database(settings)
+    now = utcnow()
+    try:
+        with database.write() as db:
+            unit_row = people.ensure_unit_path(db, audit.SYSTEM, unit, now) if unit.strip() else None
+            user, password = people.create_user(
+                db,
+                audit.SYSTEM,
+                username=username,
+                full_name=full_name,
+                unit=unit_row,
+                roles=[r.strip() for r in roles.split(";") if r.strip()],
+                email=email or None,
+                now=now,
+            )
+    except people.PeopleError as error:
+        for message in error.messages:
+            typer.secho(f"error: {message}", fg="red", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{user.username},{password}")
+
+
+@users_app.command("import")
+def users_import(
+    file: Annotated[Path, typer.Argument(help="CSV: username,full_name,unit,roles,email")],
+    passwords_out: Annotated[
+        Path | None,
+        typer.Option("--passwords-out", help="Write new accounts' passwords here, not to the screen."),
+    ] = None,
+) -> None:
+    """Create or update accounts from a CSV file: all rows or none."""
+    settings = _settings()
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        typer.secho(f"error: cannot read {file}: {exc}", fg="red", err=True)
+        raise typer.Exit(1) from None
+    rows, problems = people.parse_import(text)
+    if problems:
+        for problem in problems:
+            typer.echo(f"{file}: {problem}", err=True)
+        typer.secho(f"{len(problems)} problem(s); nothing was imported.", fg="red", err=True)
+        raise typer.Exit(1)
+    database = _database(settings)
+    with database.write() as db:
+        result = people.apply_import(db, audit.SYSTEM, rows, utcnow())
+    typer.echo(
+        f"created {len(result.created)}, updated {len(result.updated)}, unchanged {len(result.unchanged)}"
+    )
+    if result.passwords:
+        lines = ["username,password", *(f"{name},{password}" for name, password in result.passwords.items())]
+        if passwords_out is not None:
+            passwords_out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+            passwords_out.chmod(0o600)
+            typer.echo(f"initial passwords written to {passwords_out}")
+        else:
+            typer.echo("\n".join(lines))
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Recompute the audit log's hash chain; exit 1 at the first entry that does not fit."""
+    settings = _settings()
+    result = audit.verify(_database(settings))
+    if result.ok:
+        typer.echo(f"ok: {result.checked} entries, chain intact")
+        return
+    where = f"entry #{result.broken_id}" if result.broken_id is not None else "the end of the log"
+    typer.secho(
+        f"BROKEN at {where}: {result.reason} ({result.checked} entries before it are intact)",
+        fg="red",
+        err=True,
+    )
+    raise typer.Exit(1)
 
 
 @app.command()

@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     static_dir: Path = PROJECT_ROOT / "static"
     secret_key: str = Field(default="", repr=False)
     default_language: Language = "en"
+    # The course library (catalogue, modules, search) is readable without signing in.
+    public_library: bool = True
+    session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    session_max_hours: int = Field(default=12, ge=1, le=24 * 30)
+    api_token_hours: int = Field(default=24, ge=1, le=24 * 90)
     # Re-read content files when they change (authors previewing edits). `trainer serve --reload`.
     content_reload: bool = False
     # Connection pool per app process; keep pool_size >= the threadpool's busy threads.

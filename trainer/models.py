@@ -1,8 +1,21 @@
 """Every table, so Alembic and the schema check see the whole model."""
 
+from trainer.audit.models import AuditEvent, AuditHead
 from trainer.content.models import CourseVersion
 from trainer.db import Base
+from trainer.people.models import ApiToken, LoginAttempt, Session, Unit, User, UserRole
 
 metadata = Base.metadata
 
-__all__ = ["CourseVersion", "metadata"]
+__all__ = [
+    "ApiToken",
+    "AuditEvent",
+    "AuditHead",
+    "CourseVersion",
+    "LoginAttempt",
+    "Session",
+    "Unit",
+    "User",
+    "UserRole",
+    "metadata",
+]

@@ -14,12 +14,14 @@ from pathlib import Path
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from trainer.content.library import Course, Library, Module, ModuleVersion
 from trainer.content.loader import ASSET_SUFFIXES
 from trainer.content.schemas import DOMAINS
+from trainer.people.access import Access
 from trainer.web import state
+from trainer.web.pages import page
 
 # Files served from a course's assets/ folder are never treated as a page of this site: an SVG
 # opened directly cannot run script, and nothing may be framed or sniffed.
@@ -128,9 +130,9 @@ async def search(request: Request) -> Response:
 # The module page first: it is the most requested. "/courses/x/assets" (one segment) reaches it
 # and is a 404, since "assets" is a reserved module id.
 routes: list[BaseRoute] = [
-    Route("/courses/{course_id}/{module_id}", module_page, methods=["GET"]),
-    Route("/courses", catalogue, methods=["GET"]),
-    Route("/courses/{course_id}", course_page, methods=["GET"]),
-    Route("/courses/{course_id}/assets/{path:path}", course_asset, methods=["GET"]),
-    Route("/search", search, methods=["GET"]),
+    page("/courses/{course_id}/{module_id}", module_page, access=Access.LIBRARY),
+    page("/courses", catalogue, access=Access.LIBRARY),
+    page("/courses/{course_id}", course_page, access=Access.LIBRARY),
+    page("/courses/{course_id}/assets/{path:path}", course_asset, access=Access.LIBRARY),
+    page("/search", search, access=Access.LIBRARY),
 ]

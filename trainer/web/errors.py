@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from trainer.web import state
+from trainer.web.pages import current_viewer
 
 log = logging.getLogger(__name__)
 
@@ -18,11 +19,13 @@ def _wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
 
-def _page(request: Request, status: int, reason: str | None = None) -> Response:
+async def _page(request: Request, status: int, reason: str | None = None) -> Response:
     templates = state.templates(request)
     if getattr(request.state, "lang", None) is None:  # failed before the middleware ran
         request.state.lang = state.settings(request).default_language
         request.state.csrf_token = ""
+    if status < 500:
+        await current_viewer(request)  # so the header shows who is signed in
     return templates.render(
         request, "errors/error.html", {"status": status, "reason": reason}, status_code=status
     )
@@ -35,7 +38,8 @@ def install(app: FastAPI) -> None:
             return JSONResponse(
                 {"detail": exc.detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None)
             )
-        response = _page(request, exc.status_code, exc.detail if exc.detail == "csrf" else None)
+        reason = exc.detail if exc.detail in ("csrf", "password-change-required") else None
+        response = await _page(request, exc.status_code, reason)
         for name, value in (getattr(exc, "headers", None) or {}).items():
             response.headers[name] = value
         return response
@@ -44,11 +48,11 @@ def install(app: FastAPI) -> None:
     async def bad_request(request: Request, exc: RequestValidationError) -> Response:
         if _wants_json(request):
             return JSONResponse({"detail": exc.errors()}, status_code=422)
-        return _page(request, 400)
+        return await _page(request, 400)
 
     @app.exception_handler(Exception)
     async def server_error(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         if _wants_json(request):
             return JSONResponse({"detail": "internal error"}, status_code=500)
-        return _page(request, 500)
+        return await _page(request, 500)

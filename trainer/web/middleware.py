@@ -53,7 +53,9 @@ class RequestContextMiddleware:
         new_cookie = None
         if not cookie_value:
             cookie_value = new_cookie = csrf.new_cookie_value()
-        state["csrf_token"] = csrf.token_for(self.settings.secret_key, cookie_value)
+        state["csrf_token"] = csrf.token_for(
+            self.settings.secret_key, cookie_value, request.cookies.get(csrf.SESSION_COOKIE)
+        )
         secure = scope.get("scheme") == "https"
 
         async def send_with_headers(message: Message) -> None:

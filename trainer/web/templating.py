@@ -11,20 +11,23 @@ import re
 from functools import cached_property
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from markupsafe import escape
+from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from trainer.config import SUPPORTED_LANGUAGES, Settings
+from trainer.people.access import Viewer
 from trainer.web.i18n import LANGUAGE_NAMES, translations
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
 PAGE_CACHE_SIZE = 1024  # the sample library needs ~100 entries; a page is ~10-30 KB
 # Private-use characters: never in content, untouched by autoescaping.
-_SLOT_MARKERS = {name: f"\ue000{name}\ue001" for name in ("csrf_token", "current_url")}
-_SLOT_SPLIT = re.compile("\ue000(csrf_token|current_url)\ue001")
+_SLOTS = ("csrf_token", "current_url", "account_html")  # *_html slots hold rendered HTML
+_SLOT_MARKERS = {name: f"\ue000{name}\ue001" for name in _SLOTS}
+_SLOT_SPLIT = re.compile("\ue000(" + "|".join(_SLOTS) + ")\ue001")
 
 
 def _current_url(request: Request) -> str:
@@ -49,11 +52,26 @@ DOMAIN_LABELS = {
 }
 
 
+ROLE_LABELS = {
+    "inspector": N_("Inspector"),
+    "trainer": N_("Trainer"),
+    "manager": N_("Manager"),
+    "admin": N_("Administrator"),
+}
+UNIT_KIND_LABELS = {
+    "province": N_("Province"),
+    "city": N_("City or prefecture"),
+    "county": N_("County or district"),
+    "unit": N_("Unit"),
+}
+
+
 class Templates:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.environments = {lang: self._environment(lang) for lang in SUPPORTED_LANGUAGES}
         self._pages: dict[tuple[object, ...], list[str]] = {}
+        self._anonymous_account: dict[str, str] = {}
 
     def _environment(self, lang: str) -> Environment:
         env = Environment(
@@ -71,6 +89,8 @@ class Templates:
             language_names=LANGUAGE_NAMES,
             languages=SUPPORTED_LANGUAGES,
             domain_labels=DOMAIN_LABELS,
+            role_labels=ROLE_LABELS,
+            unit_kind_labels=UNIT_KIND_LABELS,
             static=self.static_url,
         )
         return env
@@ -106,13 +126,20 @@ class Templates:
         problems are being shown.
         """
         lang: str = request.state.lang
-        slots = {
-            "csrf_token": request.state.csrf_token,
-            "current_url": _current_url(request),
-        }
+        slots = {"csrf_token": request.state.csrf_token, "current_url": _current_url(request)}
+        slots["account_html"] = self._account_html(lang, getattr(request.state, "viewer", None), slots)
         author_problems = getattr(request.state, "author_problems", ())
         if cache_key is None or author_problems:
-            page = self._render(lang, name, {**context, **slots, "author_problems": author_problems})
+            page = self._render(
+                lang,
+                name,
+                {
+                    **context,
+                    **slots,
+                    "account_html": Markup(slots["account_html"]),  # noqa: S704
+                    "author_problems": author_problems,
+                },
+            )
             return HTMLResponse(page, status_code=status_code)
         key = (lang, name, *cache_key)
         parts = self._pages.get(key)
@@ -123,8 +150,24 @@ class Templates:
                 self._pages.clear()  # crude but bounded; the whole sample library fits many times
             self._pages[key] = parts
         # Odd positions are slot names (the split pattern's group), even ones literal HTML.
-        page = "".join(part if i % 2 == 0 else escape(slots[part]) for i, part in enumerate(parts))
+        page = "".join(
+            part if i % 2 == 0 else slots[part] if part.endswith("_html") else escape(slots[part])
+            for i, part in enumerate(parts)
+        )
         return HTMLResponse(page, status_code=status_code)
+
+    def _account_html(self, lang: str, viewer: Viewer | None, slots: dict[str, str]) -> str:
+        """The header's sign-in link, or the signed-in person's name and sign-out form."""
+        if viewer is not None:
+            return self._render(lang, "_account.html", {"viewer": viewer, **slots})
+        anonymous = self._anonymous_account.get(lang)
+        if anonymous is None:
+            anonymous = self._render(lang, "_account.html", {"viewer": None, **_SLOT_MARKERS})
+            self._anonymous_account[lang] = anonymous
+        # Here the current URL is a query parameter (/login?next=…), so it is URL-encoded too.
+        return anonymous.replace(
+            _SLOT_MARKERS["current_url"], str(escape(quote(slots["current_url"], safe="/")))
+        )
 
     def _render(self, lang: str, name: str, context: dict[str, Any]) -> str:
         return self.environments[lang].get_template(name).render(**context)

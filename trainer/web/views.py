@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
-from trainer.web import csrf, state
+from trainer.people.access import Access
+from trainer.web import state
 from trainer.web.i18n import LANGUAGE_COOKIE, normalise_language
-
-MAX_FORM_FIELD = 2000
+from trainer.web.pages import form_of, page
 
 
 async def home(request: Request) -> Response:
@@ -18,19 +18,20 @@ async def home(request: Request) -> Response:
 
 def safe_next(target: str | None) -> str:
     """Only a path on this site: never `//host` or `/\\host`, which browsers treat as another site."""
-    if not target or not target.startswith("/") or target.startswith(("//", "/\\")) or "\n" in target:
+    if (
+        not target
+        or not target.startswith("/")
+        or target.startswith(("//", "/\\"))
+        or any(c in target for c in "\r\n\\")
+    ):
         return "/"
     return target
 
 
 async def choose_language(request: Request) -> Response:
-    form = await request.form(max_files=0, max_fields=10)
-    fields = {
-        key: value for key, value in form.items() if isinstance(value, str) and len(value) <= MAX_FORM_FIELD
-    }
-    csrf.verify(request, fields.get(csrf.CSRF_FIELD))
-    chosen = normalise_language(fields.get("lang"))
-    response = RedirectResponse(safe_next(fields.get("next")), status_code=303)
+    form = form_of(request)
+    chosen = normalise_language(form.get("lang"))
+    response = RedirectResponse(safe_next(form.get("next")), status_code=303)
     if chosen:
         response.set_cookie(
             LANGUAGE_COOKIE,
@@ -46,7 +47,7 @@ async def choose_language(request: Request) -> Response:
 def healthz(request: Request) -> Response:
     """For load balancers: 200 when this process can reach the database and has a library.
 
-    A plain `def`: Starlette runs it in the threadpool, so a slow database never blocks the loop.
+    A plain `def`: it runs in the threadpool, so a slow database never blocks the event loop.
     """
     try:
         state.database(request).ping()
@@ -60,7 +61,7 @@ def healthz(request: Request) -> Response:
 
 
 routes: list[BaseRoute] = [
-    Route("/", home, methods=["GET"]),
-    Route("/language", choose_language, methods=["POST"]),
-    Route("/healthz", healthz, methods=["GET"]),
+    page("/", home, access=Access.PUBLIC),
+    page("/language", choose_language, access=Access.PUBLIC, methods=("POST",)),
+    page("/healthz", healthz, access=Access.PUBLIC),
 ]

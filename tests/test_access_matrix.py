@@ -1,0 +1,210 @@
+"""Every route x every kind of visitor: the expected status in each cell.
+
+The matrix must name every route the app has: adding a route without deciding who may use it
+fails `test_the_matrix_covers_every_route`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from starlette.routing import Mount, Route
+
+from tests.conftest import Person, csrf_token, make_person, sign_in
+from trainer.db import Database
+from trainer.web.pages import PageRoute
+
+PERSONAS = [
+    "anonymous",
+    "inspector",
+    "other_inspector",
+    "trainer",
+    "manager_here",
+    "manager_elsewhere",
+    "admin",
+]
+UNIT_HERE = "Matrix/City Here/County/Bureau"
+UNIT_ELSEWHERE = "Matrix/City Elsewhere/County/Bureau"
+
+
+def row(
+    anonymous: int,
+    inspector: int,
+    other_inspector: int,
+    trainer: int,
+    manager_here: int,
+    manager_elsewhere: int,
+    admin: int,
+) -> dict[str, int]:
+    return dict(
+        zip(
+            PERSONAS,
+            [anonymous, inspector, other_inspector, trainer, manager_here, manager_elsewhere, admin],
+            strict=True,
+        )
+    )
+
+
+EVERYONE_200 = row(*[200] * 7)
+SIGNED_IN_PAGE = row(303, 200, 200, 200, 200, 200, 200)
+ADMIN_PAGE = row(303, 403, 403, 403, 403, 403, 200)
+ADMIN_FORM = {status: row(401, 403, 403, 403, 403, 403, status) for status in (200, 303, 400)}
+
+# (method, path template) -> expected status per persona. {user} is the inspector's id;
+# {target} a spare account the admin's actions may change.
+MATRIX: dict[tuple[str, str], dict[str, int]] = {
+    ("GET", "/"): row(*[303] * 7),
+    ("POST", "/language"): row(*[303] * 7),
+    ("GET", "/healthz"): EVERYONE_200,
+    ("GET", "/openapi.json"): EVERYONE_200,
+    ("GET", "/courses"): EVERYONE_200,
+    ("GET", "/courses/{course_id}"): EVERYONE_200,
+    ("GET", "/courses/{course_id}/{module_id}"): EVERYONE_200,
+    ("GET", "/courses/{course_id}/assets/{path:path}"): EVERYONE_200,
+    ("GET", "/search"): EVERYONE_200,
+    ("GET", "/login"): row(200, 303, 303, 303, 303, 303, 303),
+    ("POST", "/login"): row(*[400] * 7),  # a wrong password, whoever sends it
+    ("GET", "/account/password"): SIGNED_IN_PAGE,
+    ("POST", "/account/password"): row(401, 400, 400, 400, 400, 400, 400),  # mismatched new passwords
+    ("GET", "/people/{user_id}"): row(303, 200, 404, 404, 200, 404, 200),
+    ("GET", "/admin"): ADMIN_PAGE,
+    ("GET", "/admin/users"): ADMIN_PAGE,
+    ("GET", "/admin/users/new"): ADMIN_PAGE,
+    ("POST", "/admin/users/new"): ADMIN_FORM[400],  # an empty form
+    ("GET", "/admin/users/{user_id}"): ADMIN_PAGE,
+    ("POST", "/admin/users/{user_id}"): ADMIN_FORM[400],  # no roles chosen
+    ("POST", "/admin/users/{user_id}/deactivate"): ADMIN_FORM[303],
+    ("POST", "/admin/users/{user_id}/activate"): ADMIN_FORM[303],
+    ("POST", "/admin/users/{user_id}/reset-password"): ADMIN_FORM[200],
+    ("GET", "/admin/units"): ADMIN_PAGE,
+    ("POST", "/admin/units"): ADMIN_FORM[400],  # an empty name
+    ("GET", "/admin/audit"): ADMIN_PAGE,
+    ("POST", "/api/v1/auth/token"): row(*[401] * 7),  # a wrong password
+    ("GET", "/api/v1/me"): row(401, 200, 200, 200, 200, 200, 200),
+    ("POST", "/api/v1/me/password"): row(401, 400, 400, 400, 400, 400, 400),  # a wrong current password
+    # Last: these end the persona's session or token.
+    ("POST", "/logout"): row(401, 303, 303, 303, 303, 303, 303),
+    ("DELETE", "/api/v1/auth/token"): row(401, 204, 204, 204, 204, 204, 204),
+}
+
+PATH_VALUES = {"course_id": "demo-course", "module_id": "demo-first", "path:path": "airflow.svg"}
+
+
+@dataclass
+class Visitor:
+    client: TestClient
+    token: str | None
+
+
+def app_routes(app: FastAPI) -> set[tuple[str, str]]:
+    """Pages and plain routes from the route table; the JSON API from its OpenAPI schema (FastAPI
+    keeps included routers in private structures; every API route is in the schema)."""
+    found = set()
+    for route in app.routes:
+        if isinstance(route, Mount):
+            assert route.path == "/static", f"unexpected mount {route.path}"
+        elif isinstance(route, Route):
+            found.update((method, route.path) for method in route.methods or () if method != "HEAD")
+    for path, operations in app.openapi()["paths"].items():
+        found.update((method.upper(), path) for method in operations)
+    return found
+
+
+def test_the_matrix_covers_every_route(app: FastAPI) -> None:
+    assert app_routes(app) == set(MATRIX)
+
+
+def test_every_page_declares_its_access(app: FastAPI) -> None:
+    pages = [r for r in app.routes if isinstance(r, Route) and r.path != "/openapi.json"]
+    assert len(pages) > 20
+    for route in pages:
+        assert isinstance(route, PageRoute), route.path
+
+
+@pytest.fixture
+def visitors(app: FastAPI, migrated_database: Database) -> Iterator[dict[str, Visitor]]:
+    people: dict[str, Person | None] = {
+        "anonymous": None,
+        "inspector": make_person(migrated_database, "inspector", unit=UNIT_HERE),
+        "other_inspector": make_person(migrated_database, "inspector", unit=UNIT_ELSEWHERE),
+        "trainer": make_person(migrated_database, "trainer", unit=None),
+        "manager_here": make_person(migrated_database, "manager", unit="Matrix/City Here"),
+        "manager_elsewhere": make_person(migrated_database, "manager", unit="Matrix/City Elsewhere"),
+        "admin": make_person(migrated_database, "admin", unit=None),
+    }
+    result = {}
+    for name, person in people.items():
+        client = TestClient(app)
+        token = None
+        if person is not None:
+            sign_in(client, person)
+            response = client.post(
+                "/api/v1/auth/token", json={"username": person.username, "password": person.password}
+            )
+            token = response.json()["access_token"]
+        result[name] = Visitor(client, token)
+    result["inspector"].client.headers["X-Person-Id"] = str(people["inspector"].id)  # type: ignore[union-attr]
+    yield result
+    for visitor in result.values():
+        visitor.client.close()
+
+
+def request(visitor: Visitor, method: str, path: str, user_id: int, target_id: int) -> int:
+    url = path.replace("{user_id}", str(target_id if path.startswith("/admin/users/{user_id}") else user_id))
+    for key, value in PATH_VALUES.items():
+        url = url.replace("{" + key + "}", value)
+    if path == "/courses/{course_id}/assets/{path:path}":
+        url = "/courses/demo-course/assets/airflow.svg"
+    client = visitor.client
+    headers = (
+        {"Authorization": f"Bearer {visitor.token}"} if visitor.token and path.startswith("/api/") else {}
+    )
+    if path.startswith("/api/"):
+        bodies = {
+            "/api/v1/auth/token": {
+                "username": f"nobody-{uuid.uuid4().hex[:8]}",
+                "password": "wrong-password",
+            },
+            "/api/v1/me/password": {
+                "current_password": "not-the-password",
+                "new_password": "whatever new one",
+            },
+        }
+        response = client.request(method, url, headers=headers, json=bodies.get(path), follow_redirects=False)
+        return response.status_code
+    if method == "GET":
+        return client.get(url, follow_redirects=False).status_code
+    form = {"csrf_token": csrf_token(client, "/login" if path == "/login" else "/courses")}
+    form.update(
+        {
+            "/login": {"username": f"nobody-{uuid.uuid4().hex[:8]}", "password": "wrong-password"},
+            "/language": {"lang": "en", "next": "/courses"},
+            "/account/password": {
+                "current_password": "x",
+                "new_password": "one thing 12345",
+                "confirm_password": "another",
+            },
+            "/admin/users/{user_id}": {"full_name": "Spare Person", "unit_id": ""},
+        }.get(path, {})
+    )
+    return client.post(url, data=form, follow_redirects=False).status_code
+
+
+def test_access_matrix(visitors: dict[str, Visitor], migrated_database: Database) -> None:
+    user_id = int(visitors["inspector"].client.headers["X-Person-Id"])
+    target = make_person(migrated_database, "inspector", unit=UNIT_HERE)
+    failures = []
+    cells = 0
+    for (method, path), expected in MATRIX.items():
+        for persona in PERSONAS:
+            status = request(visitors[persona], method, path, user_id, target.id)
+            cells += 1
+            if status != expected[persona]:
+                failures.append(f"{method} {path} as {persona}: {status}, expected {expected[persona]}")
+    assert failures == [], "\n".join(failures)
+    assert cells == len(MATRIX) * len(PERSONAS)

@@ -1,0 +1,327 @@
+"""Administration pages: units, accounts, and the audit log. Admins only (see the routes)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, or_, select
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute
+
+from trainer.audit import service as audit
+from trainer.audit.models import AuditEvent
+from trainer.db import utcnow
+from trainer.people import service
+from trainer.people.access import Access, Viewer
+from trainer.people.models import ROLES, Unit, User, UserRole
+from trainer.web import state
+from trainer.web.pages import client_ip, form_of, form_values, page, viewer_of
+from trainer.web.templating import N_
+
+PAGE_SIZE = 50
+
+
+def _actor(request: Request, viewer: Viewer) -> audit.Actor:
+    return audit.Actor(viewer.id, viewer.username, client_ip(request))
+
+
+def _render(request: Request, name: str, context: Mapping[str, object], status_code: int = 200) -> Response:
+    response = state.templates(request).render(
+        request, name, {"viewer": viewer_of(request), **context}, status_code=status_code
+    )
+    response.headers["Cache-Control"] = "no-store"  # pages may show a one-time password
+    return response
+
+
+def _page_number(request: Request) -> int:
+    try:
+        return max(1, min(int(request.query_params.get("page", "1")), 100_000))
+    except ValueError:
+        return 1
+
+
+def index(request: Request) -> Response:
+    with state.database(request).session() as db:
+        counts = {
+            "users": db.scalar(select(func.count()).select_from(User)),
+            "active": db.scalar(select(func.count()).select_from(User).where(User.is_active.is_(True))),
+            "units": db.scalar(select(func.count()).select_from(Unit)),
+            "events": db.scalar(select(func.count()).select_from(AuditEvent)),
+        }
+    return _render(request, "admin/index.html", {"counts": counts})
+
+
+# -- users ----------------------------------------------------------------------------------
+
+
+def users(request: Request) -> Response:
+    query = request.query_params.get("q", "").strip()[:100]
+    role = request.query_params.get("role", "")
+    number = _page_number(request)
+    statement = select(User, Unit).outerjoin(Unit, Unit.id == User.unit_id)
+    if query:
+        like = f"%{query.casefold()}%"
+        statement = statement.where(
+            or_(User.username.like(like), func.lower(User.full_name).like(like), Unit.path.like(f"%{query}%"))
+        )
+    if role in ROLES:
+        statement = statement.where(User.id.in_(select(UserRole.user_id).where(UserRole.role == role)))
+    with state.database(request).session() as db:
+        total = db.scalar(select(func.count()).select_from(statement.subquery())) or 0
+        rows = db.execute(
+            statement.order_by(User.username).limit(PAGE_SIZE).offset((number - 1) * PAGE_SIZE)
+        ).all()
+        ids = [user.id for user, _ in rows]
+        role_rows = db.execute(select(UserRole.user_id, UserRole.role).where(UserRole.user_id.in_(ids))).all()
+    roles: dict[int, list[str]] = {}
+    for user_id, user_role in role_rows:
+        roles.setdefault(user_id, []).append(user_role)
+    return _render(
+        request,
+        "admin/users.html",
+        {
+            "rows": rows,
+            "roles": roles,
+            "query": query,
+            "role": role,
+            "all_roles": ROLES,
+            "page": number,
+            "pages": max(1, math.ceil(total / PAGE_SIZE)),
+            "total": total,
+        },
+    )
+
+
+def _units(request: Request) -> list[Unit]:
+    with state.database(request).session() as db:
+        return list(db.scalars(select(Unit).order_by(Unit.path)))
+
+
+@dataclass
+class AccountForm:
+    """An account form's values, as submitted or as stored."""
+
+    username: str = ""
+    full_name: str = ""
+    email: str = ""
+    roles: list[str] = field(default_factory=lambda: ["inspector"])
+    unit_id: int | None = None
+
+
+def _user_form(
+    request: Request,
+    user: User | None,
+    *,
+    errors: list[str],
+    values: AccountForm,
+    status_code: int = 200,
+    password: str | None = None,
+) -> Response:
+    context = {
+        "user": user,
+        "errors": errors,
+        "values": values,
+        "units": _units(request),
+        "all_roles": ROLES,
+        "password": password,
+    }
+    return _render(request, "admin/user_form.html", context, status_code=status_code)
+
+
+def new_user_form(request: Request) -> Response:
+    return _user_form(request, None, errors=[], values=AccountForm())
+
+
+def _submitted(request: Request) -> AccountForm:
+    form = form_of(request)
+    unit_id = form.get("unit_id", "")
+    return AccountForm(
+        username=form.get("username", "").strip(),
+        full_name=form.get("full_name", "").strip(),
+        email=form.get("email", "").strip(),
+        roles=[r for r in form_values(request, "roles") if r in ROLES],
+        unit_id=int(unit_id) if unit_id.isdigit() else None,
+    )
+
+
+def create_user(request: Request) -> Response:
+    viewer = viewer_of(request)
+    values = _submitted(request)
+    try:
+        with state.database(request).write() as db:
+            unit = db.get(Unit, values.unit_id) if values.unit_id else None
+            user, password = service.create_user(
+                db,
+                _actor(request, viewer),
+                username=values.username,
+                full_name=values.full_name,
+                unit=unit,
+                roles=values.roles,
+                email=values.email or None,
+                now=utcnow(),
+            )
+    except service.PeopleError as error:
+        return _user_form(request, None, errors=error.messages, values=values, status_code=400)
+    return _user_form(request, user, errors=[], values=_values_of(request, user), password=password)
+
+
+def _load_user(request: Request) -> User:
+    try:
+        user_id = int(request.path_params["user_id"])
+    except ValueError:
+        raise HTTPException(status_code=404) from None
+    with state.database(request).session() as db:
+        user = db.get(User, user_id)
+    if user is None:
+        raise HTTPException(status_code=404)
+    return user
+
+
+def _values_of(request: Request, user: User) -> AccountForm:
+    with state.database(request).session() as db:
+        roles = service.roles_of(db, user.id)
+    return AccountForm(user.username, user.full_name, user.email or "", roles, user.unit_id)
+
+
+def edit_user_form(request: Request) -> Response:
+    user = _load_user(request)
+    return _user_form(request, user, errors=[], values=_values_of(request, user))
+
+
+def update_user(request: Request) -> Response:
+    viewer = viewer_of(request)
+    user = _load_user(request)
+    values = _submitted(request)
+    values.username = user.username
+    try:
+        with state.database(request).write() as db:
+            target = db.get_one(User, user.id)
+            unit = db.get(Unit, values.unit_id) if values.unit_id else None
+            service.update_user(
+                db,
+                _actor(request, viewer),
+                target,
+                full_name=values.full_name,
+                email=values.email or None,
+                unit=unit,
+                roles=values.roles,
+                now=utcnow(),
+            )
+    except service.PeopleError as error:
+        return _user_form(request, user, errors=error.messages, values=values, status_code=400)
+    return RedirectResponse(f"/admin/users/{user.id}", status_code=303)
+
+
+def _set_active(request: Request, active: bool) -> Response:
+    viewer = viewer_of(request)
+    user = _load_user(request)
+    try:
+        with state.database(request).write() as db:
+            service.set_active(db, _actor(request, viewer), db.get_one(User, user.id), active, utcnow())
+    except service.PeopleError as error:
+        return _user_form(
+            request, user, errors=error.messages, values=_values_of(request, user), status_code=400
+        )
+    return RedirectResponse(f"/admin/users/{user.id}", status_code=303)
+
+
+def deactivate_user(request: Request) -> Response:
+    return _set_active(request, False)
+
+
+def activate_user(request: Request) -> Response:
+    return _set_active(request, True)
+
+
+def reset_password(request: Request) -> Response:
+    viewer = viewer_of(request)
+    user = _load_user(request)
+    with state.database(request).write() as db:
+        password = service.reset_password(db, _actor(request, viewer), db.get_one(User, user.id), utcnow())
+    return _user_form(request, user, errors=[], values=_values_of(request, user), password=password)
+
+
+# -- units ----------------------------------------------------------------------------------
+
+
+def units(request: Request, *, errors: list[str] | None = None, status_code: int = 200) -> Response:
+    with state.database(request).session() as db:
+        rows = db.execute(
+            select(Unit, func.count(User.id))
+            .outerjoin(User, User.unit_id == Unit.id)
+            .group_by(Unit.id)
+            .order_by(Unit.path)
+        ).all()
+    return _render(
+        request, "admin/units.html", {"rows": rows, "errors": errors or []}, status_code=status_code
+    )
+
+
+def create_unit(request: Request) -> Response:
+    viewer = viewer_of(request)
+    form = form_of(request)
+    parent_id = int(form["parent_id"]) if form.get("parent_id", "").isdigit() else None
+    try:
+        with state.database(request).write() as db:
+            parent = db.get(Unit, parent_id) if parent_id else None
+            if parent_id and parent is None:
+                raise service.PeopleError([N_("The parent unit does not exist.")])
+            service.create_unit(db, _actor(request, viewer), parent, form.get("name", ""), utcnow())
+    except service.PeopleError as error:
+        return units(request, errors=error.messages, status_code=400)
+    return RedirectResponse("/admin/units", status_code=303)
+
+
+# -- audit log ------------------------------------------------------------------------------
+
+
+def audit_log(request: Request) -> Response:
+    action = request.query_params.get("action", "").strip()[:64]
+    actor = request.query_params.get("actor", "").strip()[:64]
+    target = request.query_params.get("target", "").strip()[:64]
+    number = _page_number(request)
+    statement = select(AuditEvent)
+    if action:
+        statement = statement.where(AuditEvent.action.like(f"{action}%"))
+    if actor:
+        statement = statement.where(AuditEvent.actor == actor.casefold())
+    if target:
+        statement = statement.where(AuditEvent.target_id == target)
+    with state.database(request).session() as db:
+        events = db.scalars(
+            statement.order_by(AuditEvent.id.desc()).limit(PAGE_SIZE + 1).offset((number - 1) * PAGE_SIZE)
+        ).all()
+        actions = db.scalars(select(AuditEvent.action).distinct().order_by(AuditEvent.action)).all()
+    return _render(
+        request,
+        "admin/audit.html",
+        {
+            "events": events[:PAGE_SIZE],
+            "has_more": len(events) > PAGE_SIZE,
+            "page": number,
+            "action": action,
+            "actor": actor,
+            "target": target,
+            "actions": actions,
+        },
+    )
+
+
+routes: list[BaseRoute] = [
+    page("/admin", index, access=Access.ADMIN),
+    page("/admin/users", users, access=Access.ADMIN),
+    page("/admin/users/new", new_user_form, access=Access.ADMIN),
+    page("/admin/users/new", create_user, access=Access.ADMIN, methods=("POST",)),
+    page("/admin/users/{user_id}", edit_user_form, access=Access.ADMIN),
+    page("/admin/users/{user_id}", update_user, access=Access.ADMIN, methods=("POST",)),
+    page("/admin/users/{user_id}/deactivate", deactivate_user, access=Access.ADMIN, methods=("POST",)),
+    page("/admin/users/{user_id}/activate", activate_user, access=Access.ADMIN, methods=("POST",)),
+    page("/admin/users/{user_id}/reset-password", reset_password, access=Access.ADMIN, methods=("POST",)),
+    page("/admin/units", units, access=Access.ADMIN),
+    page("/admin/units", create_unit, access=Access.ADMIN, methods=("POST",)),
+    page("/admin/audit", audit_log, access=Access.ADMIN),
+]

@@ -1,0 +1,153 @@
+"""The JSON API's authentication and the signed-in person's own endpoints, under /api/v1.
+
+Bearer tokens come from POST /api/v1/auth/token; they obey the same roles and scopes as
+browser sessions (`trainer.people.access`). Until a required password change is made, every
+call but the change itself answers 403 saying so.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from pydantic import BaseModel, Field
+
+from trainer.audit import service as audit
+from trainer.db import utcnow
+from trainer.people import auth, service
+from trainer.people.access import Viewer
+from trainer.people.models import User
+from trainer.web import state
+from trainer.web.pages import client_ip
+
+router = APIRouter(prefix="/api/v1")
+PASSWORD_CHANGE_REQUIRED = "password change required: POST /api/v1/me/password first"  # noqa: S105 (a message, not a password)
+
+
+def _bearer_viewer(request: Request) -> Viewer:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    viewer = None
+    if scheme.lower() == "bearer" and token.strip():
+        viewer = auth.load_api_token(state.database(request), token.strip(), utcnow())
+    if viewer is None:
+        raise HTTPException(
+            status_code=401, detail="a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"}
+        )
+    return viewer
+
+
+def api_viewer(viewer: Annotated[Viewer, Depends(_bearer_viewer)]) -> Viewer:
+    if viewer.must_change_password:
+        raise HTTPException(status_code=403, detail=PASSWORD_CHANGE_REQUIRED)
+    return viewer
+
+
+ApiViewer = Annotated[Viewer, Depends(api_viewer)]
+ApiViewerDuringPasswordChange = Annotated[Viewer, Depends(_bearer_viewer)]
+
+
+class TokenRequest(BaseModel):
+    username: str = Field(min_length=1, max_length=200)
+    password: str = Field(min_length=1, max_length=1000)
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: str = "bearer"  # noqa: S105 (the OAuth token type)
+    expires_at: datetime
+
+
+class UnitOut(BaseModel):
+    id: int
+    name: str
+    path: str
+
+
+class MeOut(BaseModel):
+    id: int
+    username: str
+    full_name: str
+    roles: list[str]
+    unit: UnitOut | None
+    must_change_password: bool
+
+
+class PasswordChange(BaseModel):
+    current_password: str = Field(min_length=1, max_length=1000)
+    new_password: str = Field(min_length=1, max_length=1000)
+
+
+class Problems(BaseModel):
+    detail: list[str]
+
+
+@router.post(
+    "/auth/token",
+    response_model=TokenResponse,
+    responses={401: {"description": "Wrong username or password"}, 429: {"description": "Too many attempts"}},
+)
+def issue_token(body: TokenRequest, request: Request) -> TokenResponse:
+    result = auth.login(
+        state.database(request),
+        state.settings(request),
+        body.username,
+        body.password,
+        ip=client_ip(request),
+        now=utcnow(),
+        kind="api",
+    )
+    if result.outcome == "throttled":
+        raise HTTPException(
+            status_code=429, detail="too many attempts", headers={"Retry-After": str(result.retry_after)}
+        )
+    if result.outcome != "ok" or result.token is None or result.expires_at is None:
+        raise HTTPException(status_code=401, detail="wrong username or password")
+    return TokenResponse(access_token=result.token, expires_at=result.expires_at)
+
+
+@router.delete("/auth/token", status_code=204, responses={401: {"description": "No valid token"}})
+def revoke_token(viewer: ApiViewerDuringPasswordChange, request: Request) -> Response:
+    auth.logout(state.database(request), viewer, ip=client_ip(request), now=utcnow())
+    return Response(status_code=204)
+
+
+@router.get("/me", response_model=MeOut, responses={401: {"description": "No valid token"}})
+def me(viewer: ApiViewer) -> MeOut:
+    unit = None
+    if viewer.unit_id is not None and viewer.unit_name and viewer.unit_path:
+        unit = UnitOut(id=viewer.unit_id, name=viewer.unit_name, path=viewer.unit_path)
+    return MeOut(
+        id=viewer.id,
+        username=viewer.username,
+        full_name=viewer.full_name,
+        roles=sorted(viewer.roles),
+        unit=unit,
+        must_change_password=viewer.must_change_password,
+    )
+
+
+@router.post(
+    "/me/password",
+    status_code=204,
+    responses={400: {"model": Problems, "description": "Rejected"}, 401: {"description": "No valid token"}},
+)
+def change_password(
+    body: PasswordChange, viewer: ApiViewerDuringPasswordChange, request: Request
+) -> Response:
+    try:
+        with state.database(request).write() as db:
+            user = db.get_one(User, viewer.id)
+            service.change_password(
+                db,
+                audit.Actor(viewer.id, viewer.username, client_ip(request)),
+                user,
+                current=body.current_password,
+                new=body.new_password,
+                now=utcnow(),
+                keep_token_id=viewer.token_id,
+            )
+    except service.PeopleError as error:
+        raise HTTPException(status_code=400, detail=error.messages) from None
+    return Response(status_code=204)

@@ -1,0 +1,262 @@
+"""Signing in and staying signed in: passwords checked under throttling, browser sessions and
+API tokens (random, stored only as SHA-256, revocable, expiring)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session as DbSession
+
+from trainer.audit import service as audit
+from trainer.config import Settings
+from trainer.db import Database
+from trainer.people import passwords, throttle
+from trainer.people.access import Viewer
+from trainer.people.models import ApiToken, LoginAttempt, Session, Unit, User, UserRole
+
+TOUCH_INTERVAL = timedelta(minutes=1)  # last_seen_at is written at most this often
+
+
+def new_token() -> tuple[str, str]:
+    """A 256-bit random token and the hash we store in its place."""
+    token = secrets.token_urlsafe(32)
+    return token, token_hash(token)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def normalise_username(username: str) -> str:
+    return username.strip().casefold()
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    outcome: Literal["ok", "invalid", "throttled"]
+    user_id: int | None = None
+    token: str | None = None  # the new session's or API token's secret, to hand to the client
+    expires_at: datetime | None = None
+    retry_after: int = 0
+    must_change_password: bool = False
+
+
+def login(
+    database: Database,
+    settings: Settings,
+    username: str,
+    password: str,
+    *,
+    ip: str,
+    now: datetime,
+    kind: Literal["session", "api"] = "session",
+) -> LoginResult:
+    """Check a password (throttled) and, if right, open a browser session or issue an API token.
+
+    The slow password check runs outside any write transaction; one short unit of work then
+    records the attempt, the audit event and the new session together.
+    """
+    name = normalise_username(username)[:64]
+    with database.session() as db:
+        decision = throttle.decide(_counts(db, name, ip, now), now)
+        if not decision.allowed:
+            return LoginResult("throttled", retry_after=decision.retry_after)
+        user = db.scalar(select(User).where(User.username == name))
+    correct = passwords.verify_password(user.password_hash if user else None, password)
+    succeeded = bool(correct and user is not None and user.is_active)
+    with database.write() as db:
+        db.add(LoginAttempt(username=name, ip=ip, succeeded=succeeded, attempted_at=now))
+        if not succeeded or user is None:
+            reason = "unknown user" if user is None else ("inactive" if correct else "wrong password")
+            audit.record(
+                db,
+                "login.failed",
+                audit.Actor(user.id if user else None, name, ip),
+                target_type="user",
+                target_id=user.id if user else None,
+                details={"reason": reason},
+            )
+            return LoginResult("invalid")
+        if passwords.needs_rehash(user.password_hash):
+            db.get_one(User, user.id).password_hash = passwords.hash_password(password)
+        token, hashed = new_token()
+        if kind == "session":
+            expires_at = now + timedelta(hours=settings.session_max_hours)
+            db.add(
+                Session(
+                    token_hash=hashed,
+                    user_id=user.id,
+                    created_at=now,
+                    last_seen_at=now,
+                    expires_at=expires_at,
+                    ip=ip,
+                )
+            )
+            audit.record(
+                db, "login", audit.Actor(user.id, user.username, ip), target_type="user", target_id=user.id
+            )
+        else:
+            expires_at = now + timedelta(hours=settings.api_token_hours)
+            db.add(ApiToken(token_hash=hashed, user_id=user.id, created_at=now, expires_at=expires_at))
+            audit.record(
+                db,
+                "api_token.issued",
+                audit.Actor(user.id, user.username, ip),
+                target_type="user",
+                target_id=user.id,
+            )
+    return LoginResult("ok", user.id, token, expires_at, must_change_password=user.must_change_password)
+
+
+def _counts(db: DbSession, username: str, ip: str, now: datetime) -> throttle.Counts:
+    last_pair_success = db.scalar(
+        select(func.max(LoginAttempt.attempted_at)).where(
+            LoginAttempt.username == username,
+            LoginAttempt.ip == ip,
+            LoginAttempt.succeeded.is_(True),
+            LoginAttempt.attempted_at > now - throttle.TRUST_WINDOW,
+        )
+    )
+    pair_since = max(filter(None, [last_pair_success, now - throttle.PAIR_MEMORY]))
+    pair_failures, pair_last = db.execute(
+        select(func.count(), func.max(LoginAttempt.attempted_at)).where(
+            LoginAttempt.username == username,
+            LoginAttempt.ip == ip,
+            LoginAttempt.succeeded.is_(False),
+            LoginAttempt.attempted_at > pair_since,
+        )
+    ).one()
+    ip_failures, ip_oldest = db.execute(
+        select(func.count(), func.min(LoginAttempt.attempted_at)).where(
+            LoginAttempt.ip == ip,
+            LoginAttempt.succeeded.is_(False),
+            LoginAttempt.attempted_at > now - throttle.IP_WINDOW,
+        )
+    ).one()
+    account_failures, account_oldest = db.execute(
+        select(func.count(), func.min(LoginAttempt.attempted_at)).where(
+            LoginAttempt.username == username,
+            LoginAttempt.succeeded.is_(False),
+            LoginAttempt.attempted_at > now - throttle.ACCOUNT_WINDOW,
+        )
+    ).one()
+    return throttle.Counts(
+        pair_failures=pair_failures,
+        pair_last_failure=pair_last,
+        ip_failures=ip_failures,
+        ip_oldest_failure=ip_oldest,
+        account_failures=account_failures,
+        account_oldest_failure=account_oldest,
+        trusted_address=last_pair_success is not None,
+    )
+
+
+def load_session(database: Database, settings: Settings, token: str, now: datetime) -> Viewer | None:
+    """The viewer behind a session cookie, or None if it is unknown, revoked or timed out."""
+    idle = timedelta(minutes=settings.session_idle_minutes)
+    with database.session() as db:
+        row = db.execute(
+            select(Session.id, Session.last_seen_at, User.id)
+            .join(User, User.id == Session.user_id)
+            .where(
+                Session.token_hash == token_hash(token),
+                Session.revoked_at.is_(None),
+                Session.expires_at > now,
+                Session.last_seen_at > now - idle,
+                User.is_active.is_(True),
+            )
+        ).one_or_none()
+        if row is None:
+            return None
+        session_id, last_seen, user_id = row
+        viewer = load_viewer(db, user_id, session_id=session_id)
+    if last_seen < now - TOUCH_INTERVAL:
+        with database.write() as db:
+            db.execute(update(Session).where(Session.id == session_id).values(last_seen_at=now))
+    return viewer
+
+
+def load_api_token(database: Database, token: str, now: datetime) -> Viewer | None:
+    with database.session() as db:
+        row = db.execute(
+            select(ApiToken.id, User.id)
+            .join(User, User.id == ApiToken.user_id)
+            .where(
+                ApiToken.token_hash == token_hash(token),
+                ApiToken.revoked_at.is_(None),
+                ApiToken.expires_at > now,
+                User.is_active.is_(True),
+            )
+        ).one_or_none()
+        if row is None:
+            return None
+        return load_viewer(db, row[1], token_id=row[0])
+
+
+def load_viewer(
+    db: DbSession, user_id: int, *, session_id: int | None = None, token_id: int | None = None
+) -> Viewer:
+    user, unit = db.execute(
+        select(User, Unit).outerjoin(Unit, Unit.id == User.unit_id).where(User.id == user_id)
+    ).one()
+    roles = frozenset(db.scalars(select(UserRole.role).where(UserRole.user_id == user_id)))
+    return Viewer(
+        id=user.id,
+        username=user.username,
+        full_name=user.full_name,
+        roles=roles,
+        unit_id=user.unit_id,
+        unit_lineage=unit.lineage if unit else None,
+        unit_name=unit.name if unit else None,
+        unit_path=unit.path if unit else None,
+        must_change_password=user.must_change_password,
+        session_id=session_id,
+        token_id=token_id,
+    )
+
+
+def logout(database: Database, viewer: Viewer, *, ip: str | None, now: datetime) -> None:
+    with database.write() as db:
+        if viewer.session_id is not None:
+            db.execute(update(Session).where(Session.id == viewer.session_id).values(revoked_at=now))
+            audit.record(
+                db,
+                "logout",
+                audit.Actor(viewer.id, viewer.username, ip),
+                target_type="user",
+                target_id=viewer.id,
+            )
+        if viewer.token_id is not None:
+            db.execute(update(ApiToken).where(ApiToken.id == viewer.token_id).values(revoked_at=now))
+            audit.record(
+                db,
+                "api_token.revoked",
+                audit.Actor(viewer.id, viewer.username, ip),
+                target_type="user",
+                target_id=viewer.id,
+            )
+
+
+def end_all_sessions(
+    db: DbSession,
+    user_id: int,
+    now: datetime,
+    *,
+    keep_session_id: int | None = None,
+    keep_token_id: int | None = None,
+) -> None:
+    """Revoke a user's browser sessions and API tokens (deactivation, password change or reset),
+    except the one the person is using right now, if named."""
+    sessions = update(Session).where(Session.user_id == user_id, Session.revoked_at.is_(None))
+    if keep_session_id is not None:
+        sessions = sessions.where(Session.id != keep_session_id)
+    db.execute(sessions.values(revoked_at=now))
+    tokens = update(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+    if keep_token_id is not None:
+        tokens = tokens.where(ApiToken.id != keep_token_id)
+    db.execute(tokens.values(revoked_at=now))

@@ -1,0 +1,357 @@
+"""Units and accounts: creating, changing, deactivating, importing. Every change is audited.
+
+Services take an open write session and never commit: the caller's unit of work does, so a
+change and its audit entry are stored together or not at all.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session as DbSession
+
+from trainer.audit import service as audit
+from trainer.people import passwords
+from trainer.people.auth import end_all_sessions, normalise_username
+from trainer.people.models import ROLES, UNIT_KINDS, Unit, User, UserRole
+from trainer.web.templating import N_
+
+USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+IMPORT_COLUMNS = ["username", "full_name", "unit", "roles", "email"]
+MAX_IMPORT_ROWS = 50_000
+
+
+class PeopleError(Exception):
+    """Input that cannot be accepted; `messages` say why (interface text, translatable)."""
+
+    def __init__(self, messages: list[str]) -> None:
+        super().__init__("; ".join(messages))
+        self.messages = messages
+
+
+# -- units ----------------------------------------------------------------------------------
+
+
+def split_unit_path(path: str) -> list[str]:
+    return [part.strip() for part in path.split("/") if part.strip()]
+
+
+def unit_by_path(db: DbSession, path: str) -> Unit | None:
+    return db.scalar(select(Unit).where(Unit.path == "/".join(split_unit_path(path))))
+
+
+def create_unit(db: DbSession, actor: audit.Actor, parent: Unit | None, name: str, now: datetime) -> Unit:
+    name = name.strip()
+    if not name or "/" in name or len(name) > 200:
+        raise PeopleError([N_("A unit name is 1 to 200 characters, without '/'.")])
+    depth = 0 if parent is None else parent.lineage.count("/") - 1
+    existing = db.scalar(
+        select(Unit).where(Unit.parent_id == (parent.id if parent else None), Unit.name == name)
+    )
+    if existing is not None:
+        raise PeopleError([N_("A unit with this name already exists here.")])
+    unit = Unit(
+        parent_id=parent.id if parent else None,
+        name=name,
+        kind=UNIT_KINDS[min(depth, len(UNIT_KINDS) - 1)],
+        lineage="",
+        path=f"{parent.path}/{name}" if parent else name,
+        created_at=now,
+    )
+    db.add(unit)
+    db.flush()
+    unit.lineage = f"{parent.lineage if parent else '/'}{unit.id}/"
+    audit.record(
+        db, "unit.created", actor, target_type="unit", target_id=unit.id, details={"path": unit.path}
+    )
+    return unit
+
+
+def ensure_unit_path(db: DbSession, actor: audit.Actor, path: str, now: datetime) -> Unit:
+    """The unit at `path`, creating it and any missing ancestors."""
+    parts = split_unit_path(path)
+    if not parts:
+        raise PeopleError([N_("The unit path is empty.")])
+    parent: Unit | None = None
+    for name in parts:
+        found = db.scalar(
+            select(Unit).where(Unit.parent_id == (parent.id if parent else None), Unit.name == name)
+        )
+        parent = found if found is not None else create_unit(db, actor, parent, name, now)
+    assert parent is not None
+    return parent
+
+
+# -- accounts -------------------------------------------------------------------------------
+
+
+def check_account_fields(username: str, full_name: str, email: str | None, roles: list[str]) -> list[str]:
+    problems = []
+    if not USERNAME.match(username):
+        problems.append(N_("A username is 2 to 64 lowercase letters, digits, '.', '_' or '-'."))
+    if not full_name.strip() or len(full_name) > 200:
+        problems.append(N_("The full name is required (at most 200 characters)."))
+    if email and not EMAIL.match(email):
+        problems.append(N_("The email address is not valid."))
+    unknown = [r for r in roles if r not in ROLES]
+    if unknown:
+        problems.append("Unknown role: " + ", ".join(unknown))
+    if not roles:
+        problems.append(N_("Choose at least one role."))
+    return problems
+
+
+def create_user(
+    db: DbSession,
+    actor: audit.Actor,
+    *,
+    username: str,
+    full_name: str,
+    unit: Unit | None,
+    roles: list[str],
+    email: str | None,
+    now: datetime,
+    password: str | None = None,
+    must_change_password: bool = True,
+) -> tuple[User, str]:
+    """Create an account; returns it and its initial password (generated unless given)."""
+    username = normalise_username(username)
+    problems = check_account_fields(username, full_name, email, roles)
+    if unit is None and ("inspector" in roles or "manager" in roles):
+        problems.append(N_("Inspectors and managers belong to a unit."))
+    if db.scalar(select(User.id).where(User.username == username)) is not None:
+        problems.append(N_("This username is taken."))
+    if problems:
+        raise PeopleError(problems)
+    initial = password or passwords.generate_password()
+    user = User(
+        username=username,
+        full_name=full_name.strip(),
+        email=email or None,
+        unit_id=unit.id if unit else None,
+        password_hash=passwords.hash_password(initial),
+        must_change_password=must_change_password,
+        is_active=True,
+        created_at=now,
+        password_changed_at=now,
+    )
+    db.add(user)
+    db.flush()
+    db.add_all(UserRole(user_id=user.id, role=role) for role in sorted(set(roles)))
+    audit.record(
+        db,
+        "user.created",
+        actor,
+        target_type="user",
+        target_id=user.id,
+        details={"username": username, "roles": sorted(set(roles)), "unit": unit.path if unit else None},
+    )
+    return user, initial
+
+
+def roles_of(db: DbSession, user_id: int) -> list[str]:
+    return sorted(db.scalars(select(UserRole.role).where(UserRole.user_id == user_id)))
+
+
+def update_user(
+    db: DbSession,
+    actor: audit.Actor,
+    user: User,
+    *,
+    full_name: str,
+    email: str | None,
+    unit: Unit | None,
+    roles: list[str],
+    now: datetime,
+) -> None:
+    problems = check_account_fields(user.username, full_name, email, roles)
+    if unit is None and ("inspector" in roles or "manager" in roles):
+        problems.append(N_("Inspectors and managers belong to a unit."))
+    if problems:
+        raise PeopleError(problems)
+    before_roles = roles_of(db, user.id)
+    after_roles = sorted(set(roles))
+    if before_roles != after_roles:
+        db.execute(delete(UserRole).where(UserRole.user_id == user.id))
+        db.add_all(UserRole(user_id=user.id, role=role) for role in after_roles)
+        audit.record(
+            db,
+            "user.roles_changed",
+            actor,
+            target_type="user",
+            target_id=user.id,
+            details={"from": before_roles, "to": after_roles},
+        )
+    new_unit_id = unit.id if unit else None
+    if user.unit_id != new_unit_id:
+        audit.record(
+            db,
+            "user.unit_changed",
+            actor,
+            target_type="user",
+            target_id=user.id,
+            details={"from": user.unit_id, "to": new_unit_id, "path": unit.path if unit else None},
+        )
+        user.unit_id = new_unit_id
+    if user.full_name != full_name.strip() or user.email != (email or None):
+        user.full_name = full_name.strip()
+        user.email = email or None
+        audit.record(db, "user.updated", actor, target_type="user", target_id=user.id)
+
+
+def set_active(db: DbSession, actor: audit.Actor, user: User, active: bool, now: datetime) -> None:
+    if user.is_active == active:
+        return
+    if not active and actor.id == user.id:
+        raise PeopleError([N_("You cannot deactivate your own account.")])
+    user.is_active = active
+    if not active:
+        end_all_sessions(db, user.id, now)
+    audit.record(
+        db, "user.activated" if active else "user.deactivated", actor, target_type="user", target_id=user.id
+    )
+
+
+def reset_password(db: DbSession, actor: audit.Actor, user: User, now: datetime) -> str:
+    """A new random password the person must change at next sign-in; ends their sessions."""
+    new = passwords.generate_password()
+    user.password_hash = passwords.hash_password(new)
+    user.must_change_password = True
+    user.password_changed_at = now
+    end_all_sessions(db, user.id, now)
+    audit.record(db, "user.password_reset", actor, target_type="user", target_id=user.id)
+    return new
+
+
+def change_password(
+    db: DbSession,
+    actor: audit.Actor,
+    user: User,
+    *,
+    current: str,
+    new: str,
+    now: datetime,
+    keep_session_id: int | None = None,
+    keep_token_id: int | None = None,
+) -> None:
+    """The person's own change: the current password first, then the rules for the new one."""
+    if not passwords.verify_password(user.password_hash, current):
+        raise PeopleError([N_("The current password is not right.")])
+    problems = passwords.password_problems(new, username=user.username, full_name=user.full_name)
+    if passwords.verify_password(user.password_hash, new):
+        problems.append(N_("Choose a password different from the current one."))
+    if problems:
+        raise PeopleError(problems)
+    user.password_hash = passwords.hash_password(new)
+    user.must_change_password = False
+    user.password_changed_at = now
+    end_all_sessions(db, user.id, now, keep_session_id=keep_session_id, keep_token_id=keep_token_id)
+    audit.record(db, "user.password_changed", actor, target_type="user", target_id=user.id)
+
+
+# -- CSV import -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImportRow:
+    row: int  # the line number in the file (the header is line 1)
+    username: str
+    full_name: str
+    unit: str
+    roles: list[str]
+    email: str | None
+
+
+@dataclass
+class ImportResult:
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    passwords: dict[str, str] = field(default_factory=dict)  # new accounts only
+
+
+def parse_import(text: str) -> tuple[list[ImportRow], list[str]]:
+    """Read and check every row; problems name their row. Nothing is written here."""
+    problems: list[str] = []
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    header = [name.strip() for name in (reader.fieldnames or [])]
+    if header != IMPORT_COLUMNS:
+        return [], [
+            f"row 1: the header must be exactly: {','.join(IMPORT_COLUMNS)} (found: {','.join(header)})"
+        ]
+    rows: list[ImportRow] = []
+    seen: dict[str, int] = {}
+    for number, record in enumerate(reader, start=2):
+        if number > MAX_IMPORT_ROWS + 1:
+            problems.append(f"row {number}: too many rows (at most {MAX_IMPORT_ROWS} per file)")
+            break
+        if None in record or any(value is None for value in record.values()):
+            problems.append(f"row {number}: expected {len(IMPORT_COLUMNS)} columns")
+            continue
+        values = {key.strip(): (value or "").strip() for key, value in record.items()}
+        if not any(values.values()):
+            continue  # blank line
+        username = normalise_username(values["username"])
+        roles = [r.strip().casefold() for r in values["roles"].split(";") if r.strip()]
+        row = ImportRow(number, username, values["full_name"], values["unit"], roles, values["email"] or None)
+        row_problems = check_account_fields(username, row.full_name, row.email, roles)
+        if not split_unit_path(row.unit) and ("inspector" in roles or "manager" in roles):
+            row_problems.append(N_("Inspectors and managers belong to a unit."))
+        if username in seen:
+            row_problems.append(f"username '{username}' also on row {seen[username]}")
+        seen.setdefault(username, number)
+        problems.extend(f"row {number}: {message}" for message in row_problems)
+        rows.append(row)
+    return rows, problems
+
+
+def apply_import(db: DbSession, actor: audit.Actor, rows: list[ImportRow], now: datetime) -> ImportResult:
+    """Create or update each account (by username). Run only on rows parse_import accepted."""
+    result = ImportResult()
+    for row in rows:
+        unit = ensure_unit_path(db, actor, row.unit, now) if split_unit_path(row.unit) else None
+        user = db.scalar(select(User).where(User.username == row.username))
+        if user is None:
+            _, initial = create_user(
+                db,
+                actor,
+                username=row.username,
+                full_name=row.full_name,
+                unit=unit,
+                roles=row.roles,
+                email=row.email,
+                now=now,
+            )
+            result.created.append(row.username)
+            result.passwords[row.username] = initial
+            continue
+        same = (
+            user.full_name == row.full_name
+            and user.email == row.email
+            and user.unit_id == (unit.id if unit else None)
+            and roles_of(db, user.id) == sorted(set(row.roles))
+        )
+        if same:
+            result.unchanged.append(row.username)
+            continue
+        update_user(
+            db, actor, user, full_name=row.full_name, email=row.email, unit=unit, roles=row.roles, now=now
+        )
+        result.updated.append(row.username)
+    audit.record(
+        db,
+        "users.imported",
+        actor,
+        details={
+            "created": len(result.created),
+            "updated": len(result.updated),
+            "unchanged": len(result.unchanged),
+        },
+    )
+    return result

@@ -1,0 +1,171 @@
+"""Signing in and out, changing one's password, and a person's own record."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute
+
+from trainer.audit import service as audit
+from trainer.db import utcnow
+from trainer.people import auth, service
+from trainer.people.access import Access, may_view_person
+from trainer.people.models import Unit, User
+from trainer.web import state
+from trainer.web.pages import (
+    PASSWORD_CHANGE_PATH,
+    clear_session_cookie,
+    client_ip,
+    form_of,
+    page,
+    set_session_cookie,
+    viewer_of,
+)
+from trainer.web.templating import N_
+from trainer.web.views import safe_next
+
+
+def login_form(request: Request) -> Response:
+    if getattr(request.state, "viewer", None) is not None:
+        return RedirectResponse(safe_next(request.query_params.get("next")), status_code=303)
+    return _login_page(request, next_url=request.query_params.get("next", "/"))
+
+
+def _login_page(
+    request: Request,
+    *,
+    next_url: str,
+    error: str | None = None,
+    username: str = "",
+    status_code: int = 200,
+    retry_after: int = 0,
+) -> Response:
+    response = state.templates(request).render(
+        request,
+        "people/login.html",
+        {"next_url": safe_next(next_url), "error": error, "username": username, "retry_after": retry_after},
+        status_code=status_code,
+    )
+    if retry_after:
+        response.headers["Retry-After"] = str(retry_after)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def login_submit(request: Request) -> Response:
+    form = form_of(request)
+    username, password = form.get("username", "")[:200], form.get("password", "")[:1000]
+    next_url = safe_next(form.get("next"))
+    if not username or not password:
+        return _login_page(request, next_url=next_url, error="missing", username=username, status_code=400)
+    now = utcnow()
+    result = auth.login(
+        state.database(request), state.settings(request), username, password, ip=client_ip(request), now=now
+    )
+    if result.outcome == "throttled":
+        return _login_page(
+            request,
+            next_url=next_url,
+            error="throttled",
+            username=username,
+            status_code=429,
+            retry_after=result.retry_after,
+        )
+    if result.outcome != "ok" or result.token is None:
+        return _login_page(request, next_url=next_url, error="invalid", username=username, status_code=400)
+    # A session that was already open in this browser ends: one login, one fresh session.
+    previous = getattr(request.state, "viewer", None)
+    if previous is not None:
+        auth.logout(state.database(request), previous, ip=client_ip(request), now=now)
+    target = PASSWORD_CHANGE_PATH if result.must_change_password else next_url
+    response = RedirectResponse(target, status_code=303)
+    set_session_cookie(response, request, result.token, state.settings(request).session_max_hours * 3600)
+    return response
+
+
+def logout(request: Request) -> Response:
+    viewer = viewer_of(request)
+    auth.logout(state.database(request), viewer, ip=client_ip(request), now=utcnow())
+    response = RedirectResponse("/courses", status_code=303)
+    clear_session_cookie(response)
+    return response
+
+
+def password_form(request: Request) -> Response:
+    return _password_page(request)
+
+
+def _password_page(
+    request: Request, *, errors: list[str] | None = None, done: bool = False, status_code: int = 200
+) -> Response:
+    viewer = viewer_of(request)
+    response = state.templates(request).render(
+        request,
+        "people/password.html",
+        {"viewer": viewer, "errors": errors or [], "done": done},
+        status_code=status_code,
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def password_submit(request: Request) -> Response:
+    viewer = viewer_of(request)
+    form = form_of(request)
+    new = form.get("new_password", "")
+    if new != form.get("confirm_password", ""):
+        return _password_page(
+            request, errors=[N_("The two new passwords are not the same.")], status_code=400
+        )
+    try:
+        with state.database(request).write() as db:
+            user = db.get_one(User, viewer.id)
+            service.change_password(
+                db,
+                audit.Actor(viewer.id, viewer.username, client_ip(request)),
+                user,
+                current=form.get("current_password", ""),
+                new=new,
+                now=utcnow(),
+                keep_session_id=viewer.session_id,
+            )
+    except service.PeopleError as error:
+        return _password_page(request, errors=error.messages, status_code=400)
+    request.state.viewer = auth.load_session(
+        state.database(request), state.settings(request), request.cookies.get("trainer_session", ""), utcnow()
+    )
+    return _password_page(request, done=True)
+
+
+def person_page(request: Request) -> Response:
+    """One person's record: themselves, their managers, and admins may see it."""
+    viewer = viewer_of(request)
+    try:
+        person_id = int(request.path_params["user_id"])
+    except ValueError:
+        raise HTTPException(status_code=404) from None
+    with state.database(request).session() as db:
+        row = db.execute(
+            select(User, Unit).outerjoin(Unit, Unit.id == User.unit_id).where(User.id == person_id)
+        ).one_or_none()
+        if row is None:
+            raise HTTPException(status_code=404)
+        person, unit = row
+        if not may_view_person(viewer, person.id, unit.lineage if unit else None):
+            raise HTTPException(status_code=404)  # not 403: do not confirm the person exists
+        roles = service.roles_of(db, person.id)
+    return state.templates(request).render(
+        request, "people/person.html", {"person": person, "unit": unit, "roles": roles, "viewer": viewer}
+    )
+
+
+routes: list[BaseRoute] = [
+    page("/login", login_form, access=Access.PUBLIC),
+    page("/login", login_submit, access=Access.PUBLIC, methods=("POST",)),
+    page("/logout", logout, access=Access.SIGNED_IN, methods=("POST",)),
+    page(PASSWORD_CHANGE_PATH, password_form, access=Access.SIGNED_IN),
+    page(PASSWORD_CHANGE_PATH, password_submit, access=Access.SIGNED_IN, methods=("POST",)),
+    page("/people/{user_id}", person_page, access=Access.SIGNED_IN),
+]

@@ -1,0 +1,134 @@
+"""How every HTML page is served: who is asking, whether they may, and CSRF - decided here,
+once, before any page handler runs.
+
+Each page is declared with `page(path, handler, access=…)`. For every request the wrapper
+resolves the viewer from the session cookie, applies `trainer.people.access.allows`, sends a
+person who must change their password to do so first, and checks the CSRF token of every
+non-GET request (parsing the form once into `request.state.form`). Handlers written as plain
+`def` (they use the database) run in the threadpool; `async def` ones must not block.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import quote
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from trainer.db import utcnow
+from trainer.people import auth
+from trainer.people.access import Access, Viewer, allows
+from trainer.web import csrf, state
+
+Handler = Callable[[Request], Response] | Callable[[Request], Awaitable[Response]]
+PASSWORD_CHANGE_PATH = "/account/password"  # noqa: S105 (a URL path)
+# What someone who must change their password may still do.
+_ALLOWED_BEFORE_PASSWORD_CHANGE = {PASSWORD_CHANGE_PATH, "/logout"}
+MAX_FORM_FIELDS = 100
+
+
+class PageRoute(Route):
+    """A Starlette route that remembers its access rule (the access-matrix test reads it)."""
+
+    access: Access
+
+
+def page(path: str, handler: Handler, *, access: Access, methods: tuple[str, ...] = ("GET",)) -> PageRoute:
+    is_async = inspect.iscoroutinefunction(handler)
+
+    async def endpoint(request: Request) -> Response:
+        viewer = await current_viewer(request)
+        if not allows(access, viewer, public_library=state.settings(request).public_library):
+            if viewer is None and request.method in ("GET", "HEAD"):
+                return RedirectResponse(f"/login?next={quote(_here(request), safe='/')}", status_code=303)
+            raise HTTPException(status_code=403 if viewer else 401)
+        if (
+            viewer is not None
+            and viewer.must_change_password
+            and access is not Access.PUBLIC
+            and request.url.path not in _ALLOWED_BEFORE_PASSWORD_CHANGE
+        ):
+            if request.method in ("GET", "HEAD"):
+                return RedirectResponse(PASSWORD_CHANGE_PATH, status_code=303)
+            raise HTTPException(status_code=403, detail="password-change-required")
+        if request.method not in ("GET", "HEAD"):
+            form = await request.form(max_files=0, max_fields=MAX_FORM_FIELDS)
+            request.state.form = form
+            submitted = form.get(csrf.CSRF_FIELD)
+            csrf.verify(request, submitted if isinstance(submitted, str) else None)
+        if is_async:
+            response: Response = await handler(request)  # type: ignore[misc]
+            return response
+        return await run_in_threadpool(handler, request)  # type: ignore[arg-type]
+
+    route = PageRoute(path, endpoint, methods=list(methods))
+    route.access = access
+    return route
+
+
+async def current_viewer(request: Request) -> Viewer | None:
+    """The signed-in person, looked up once per request (None without a valid session)."""
+    if hasattr(request.state, "viewer"):
+        viewer: Viewer | None = request.state.viewer
+        return viewer
+    token = request.cookies.get(csrf.SESSION_COOKIE)
+    viewer = None
+    if token:
+        viewer = await run_in_threadpool(
+            auth.load_session, state.database(request), state.settings(request), token, utcnow()
+        )
+    request.state.viewer = viewer
+    return viewer
+
+
+def viewer_of(request: Request) -> Viewer:
+    """The viewer of a page whose access rule requires one."""
+    viewer: Viewer | None = getattr(request.state, "viewer", None)
+    if viewer is None:
+        raise HTTPException(status_code=401)
+    return viewer
+
+
+def form_of(request: Request) -> dict[str, str]:
+    form: FormData = request.state.form
+    return {key: value for key, value in form.items() if isinstance(value, str)}
+
+
+def form_values(request: Request, key: str) -> list[str]:
+    form: FormData = request.state.form
+    return [value for value in form.getlist(key) if isinstance(value, str)]
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _here(request: Request) -> str:
+    query = request.url.query
+    return request.url.path + (f"?{query}" if query else "")
+
+
+def set_session_cookie(response: Response, request: Request, token: str, max_age: int) -> None:
+    response.set_cookie(
+        csrf.SESSION_COOKIE,
+        token,
+        max_age=max_age,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
+
+
+def clear_session_cookie(response: Response) -> None:
+    response.delete_cookie(csrf.SESSION_COOKIE, path="/")
+
+
+Context = dict[str, Any]
