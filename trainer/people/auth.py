@@ -7,9 +7,9 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Row, Select, bindparam, func, select, update
 from sqlalchemy.orm import Session as DbSession
 
 from trainer.audit import service as audit
@@ -156,68 +156,100 @@ def _counts(db: DbSession, username: str, ip: str, now: datetime) -> throttle.Co
     )
 
 
+def _viewer_query(credential: type[Session] | type[ApiToken]) -> Select[Any]:
+    """One statement for everything a request needs to know about its viewer, built once.
+
+    Every page a signed-in person opens runs it, so it is a single round trip with the roles
+    aggregated in SQL, and built at import time (building SQLAlchemy expressions per call cost
+    more than running them).
+    """
+    roles = (
+        select(func.aggregate_strings(UserRole.role, ","))
+        .where(UserRole.user_id == User.id)
+        .scalar_subquery()
+    )
+    touched = Session.last_seen_at if credential is Session else ApiToken.created_at
+    statement = (
+        select(
+            credential.id,
+            touched,
+            User.id,
+            User.username,
+            User.full_name,
+            User.must_change_password,
+            User.unit_id,
+            Unit.lineage,
+            Unit.name,
+            Unit.path,
+            roles,
+        )
+        .join(User, User.id == credential.user_id)
+        .outerjoin(Unit, Unit.id == User.unit_id)
+        .where(
+            credential.token_hash == bindparam("token_hash"),
+            credential.revoked_at.is_(None),
+            credential.expires_at > bindparam("now"),
+            User.is_active.is_(True),
+        )
+    )
+    if credential is Session:
+        statement = statement.where(Session.last_seen_at > bindparam("idle_since"))
+    return statement
+
+
+_SESSION_VIEWER = _viewer_query(Session)
+_TOKEN_VIEWER = _viewer_query(ApiToken)
+
+
+def _viewer_from_row(row: Row[Any], *, session: bool) -> Viewer:
+    (
+        credential_id,
+        _,
+        user_id,
+        username,
+        full_name,
+        must_change,
+        unit_id,
+        lineage,
+        unit_name,
+        unit_path,
+        roles,
+    ) = tuple(row)
+    return Viewer(
+        id=user_id,
+        username=username,
+        full_name=full_name,
+        roles=frozenset(roles.split(",")) if roles else frozenset(),
+        unit_id=unit_id,
+        unit_lineage=lineage,
+        unit_name=unit_name,
+        unit_path=unit_path,
+        must_change_password=must_change,
+        session_id=credential_id if session else None,
+        token_id=None if session else credential_id,
+    )
+
+
 def load_session(database: Database, settings: Settings, token: str, now: datetime) -> Viewer | None:
     """The viewer behind a session cookie, or None if it is unknown, revoked or timed out."""
     idle = timedelta(minutes=settings.session_idle_minutes)
-    with database.session() as db:
-        row = db.execute(
-            select(Session.id, Session.last_seen_at, User.id)
-            .join(User, User.id == Session.user_id)
-            .where(
-                Session.token_hash == token_hash(token),
-                Session.revoked_at.is_(None),
-                Session.expires_at > now,
-                Session.last_seen_at > now - idle,
-                User.is_active.is_(True),
-            )
+    with database.engine.connect() as conn:
+        row = conn.execute(
+            _SESSION_VIEWER, {"token_hash": token_hash(token), "now": now, "idle_since": now - idle}
         ).one_or_none()
-        if row is None:
-            return None
-        session_id, last_seen, user_id = row
-        viewer = load_viewer(db, user_id, session_id=session_id)
-    if last_seen < now - TOUCH_INTERVAL:
+    if row is None:
+        return None
+    viewer = _viewer_from_row(row, session=True)
+    if row[1] < now - TOUCH_INTERVAL:  # last_seen_at, written at most once a minute
         with database.write() as db:
-            db.execute(update(Session).where(Session.id == session_id).values(last_seen_at=now))
+            db.execute(update(Session).where(Session.id == viewer.session_id).values(last_seen_at=now))
     return viewer
 
 
 def load_api_token(database: Database, token: str, now: datetime) -> Viewer | None:
-    with database.session() as db:
-        row = db.execute(
-            select(ApiToken.id, User.id)
-            .join(User, User.id == ApiToken.user_id)
-            .where(
-                ApiToken.token_hash == token_hash(token),
-                ApiToken.revoked_at.is_(None),
-                ApiToken.expires_at > now,
-                User.is_active.is_(True),
-            )
-        ).one_or_none()
-        if row is None:
-            return None
-        return load_viewer(db, row[1], token_id=row[0])
-
-
-def load_viewer(
-    db: DbSession, user_id: int, *, session_id: int | None = None, token_id: int | None = None
-) -> Viewer:
-    user, unit = db.execute(
-        select(User, Unit).outerjoin(Unit, Unit.id == User.unit_id).where(User.id == user_id)
-    ).one()
-    roles = frozenset(db.scalars(select(UserRole.role).where(UserRole.user_id == user_id)))
-    return Viewer(
-        id=user.id,
-        username=user.username,
-        full_name=user.full_name,
-        roles=roles,
-        unit_id=user.unit_id,
-        unit_lineage=unit.lineage if unit else None,
-        unit_name=unit.name if unit else None,
-        unit_path=unit.path if unit else None,
-        must_change_password=user.must_change_password,
-        session_id=session_id,
-        token_id=token_id,
-    )
+    with database.engine.connect() as conn:
+        row = conn.execute(_TOKEN_VIEWER, {"token_hash": token_hash(token), "now": now}).one_or_none()
+    return None if row is None else _viewer_from_row(row, session=False)
 
 
 def logout(database: Database, viewer: Viewer, *, ip: str | None, now: datetime) -> None:
