@@ -7,7 +7,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal, Unpack
+from typing import Any, Literal
 
 from sqlalchemy import Row, Select, bindparam, func, select, update
 from sqlalchemy.orm import Session as DbSession
@@ -156,7 +156,7 @@ def _counts(db: DbSession, username: str, ip: str, now: datetime) -> throttle.Co
     )
 
 
-def _viewer_query(credential: type[Session] | type[ApiToken]) -> Select[Unpack[tuple[Any, ...]]]:
+def _viewer_query(credential: type[Session] | type[ApiToken]) -> Select[*tuple[Any, ...]]:
     """One statement for everything a request needs to know about its viewer, built once.
 
     Every page a signed-in person opens runs it, so it is a single round trip with the roles
@@ -201,7 +201,7 @@ _SESSION_VIEWER = _viewer_query(Session)
 _TOKEN_VIEWER = _viewer_query(ApiToken)
 
 
-def _viewer_from_row(row: Row[Unpack[tuple[Any, ...]]], *, session: bool) -> Viewer:
+def _viewer_from_row(row: Row[*tuple[Any, ...]], *, session: bool) -> Viewer:
     (
         credential_id,
         _,
