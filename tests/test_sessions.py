@@ -223,3 +223,25 @@ def test_password_rules(client: TestClient, migrated_database: Database) -> None
         "xx-inspector.li-xx", username="inspector.li"
     )
     assert password_problems("a perfectly fine passphrase") == []
+
+
+def test_a_private_library_needs_signing_in(make_settings, content, migrated_database: Database) -> None:  # type: ignore[no-untyped-def]
+    from trainer.app import create_app
+
+    app = create_app(make_settings(content, public_library=False))
+    try:
+        with TestClient(app) as client:
+            for path in (
+                "/courses",
+                "/courses/demo-course/demo-first",
+                "/search?q=air",
+                "/courses/demo-course/assets/airflow.svg",
+            ):
+                response = client.get(path, follow_redirects=False)
+                assert response.status_code == 303, path
+                assert response.headers["location"].startswith("/login?next=")
+            assert client.get("/healthz").status_code == 200
+            sign_in(client, make_person(migrated_database, "inspector"))
+            assert client.get("/courses/demo-course/demo-first").status_code == 200
+    finally:
+        app.state.database.dispose()

@@ -12,6 +12,7 @@ import typer
 from trainer import migrate
 from trainer.audit import service as audit
 from trainer.config import Settings, SettingsError
+from trainer.content.bank_schemas import BankFile
 from trainer.content.loader import load_library
 from trainer.content.schemas import CourseFile, ModuleFrontMatter, Regulation
 from trainer.db import Database, utcnow
@@ -56,8 +57,8 @@ def check() -> None:
         raise typer.Exit(1)
     typer.secho(
         f"ok: {len(library.courses)} courses, {library.module_count} modules, "
-        f"{library.word_count} words, {len(library.regulations)} regulations"
-        + (f", {len(problems)} warning(s)" if problems else ""),
+        f"{library.word_count} words, {len(library.bank.questions)} questions, "
+        f"{len(library.regulations)} regulations" + (f", {len(problems)} warning(s)" if problems else ""),
         fg="green",
         err=True,
     )
@@ -252,7 +253,7 @@ def audit_verify() -> None:
 def schemas(
     out: Annotated[Path, typer.Option(help="Folder to write the JSON Schemas to.")] = Path("docs/schemas"),
 ) -> None:
-    """Write JSON Schemas for course.yaml, module front matter and regulations.yaml."""
+    """Write JSON Schemas for course.yaml, module front matter, regulations.yaml and bank files."""
     out.mkdir(parents=True, exist_ok=True)
     regulations = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -265,6 +266,7 @@ def schemas(
         "course.schema.json": CourseFile.model_json_schema(),
         "module-front-matter.schema.json": ModuleFrontMatter.model_json_schema(),
         "regulations.schema.json": regulations,
+        "question-bank.schema.json": BankFile.model_json_schema(),
     }
     for name, schema in documents.items():
         schema.setdefault("$schema", "https://json-schema.org/draft/2020-12/schema")

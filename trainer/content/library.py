@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from trainer.content.bank import Bank
 from trainer.content.problems import Problem
 from trainer.content.render import TocEntry
 from trainer.content.schemas import Certification, Domain, Practice, Regulation
@@ -83,6 +84,7 @@ class Library:
     courses: dict[str, Course]  # in catalogue order
     regulations: dict[str, Regulation]
     search: SearchIndex
+    bank: Bank = field(default_factory=Bank)
     warnings: tuple[Problem, ...] = ()
     modules: dict[str, Module] = field(default_factory=dict)
 

@@ -16,10 +16,18 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ValidationError
 
+from trainer.content.bank import Bank, build_bank, fill
 from trainer.content.library import Course, CourseText, Library, Module, ModuleVersion
 from trainer.content.problems import LibraryError, Problem, validation_problems
 from trainer.content.render import CALLOUT_KINDS, MarkdownRenderer, count_words
-from trainer.content.schemas import DOMAINS, REGULATION_CODE, CourseFile, ModuleFrontMatter, Regulation
+from trainer.content.schemas import (
+    DOMAINS,
+    REGULATION_CODE,
+    CourseFile,
+    DrawRow,
+    ModuleFrontMatter,
+    Regulation,
+)
 from trainer.content.search import SearchDocument, SearchIndex
 from trainer.content.yamlio import YamlDocument, YamlError, load_yaml
 
@@ -124,6 +132,7 @@ class _Loader:
 
     def load(self) -> Library | None:
         regulations = self.load_regulations()
+        bank = self.load_bank(set(regulations))
         folders = self.load_course_folders()
         by_path = self.check_ids(folders)
         renderer = MarkdownRenderer()
@@ -133,6 +142,8 @@ class _Loader:
             if course is not None:
                 courses.append(course)
         courses.sort(key=lambda c: (DOMAINS.index(c.domain), c.text_for(c.lang).title))
+        for folder in folders:
+            self.check_draws(folder, bank)
         documents = [
             SearchDocument(f"{m.id}:{v.lang}", m.id, m.course_id, v.lang, v.title, v.text)
             for c in courses
@@ -144,6 +155,7 @@ class _Loader:
             courses={c.id: c for c in courses},
             regulations=regulations,
             search=SearchIndex(documents),
+            bank=bank,
             warnings=warnings,
         )
 
@@ -172,6 +184,89 @@ class _Loader:
             if regulation is not None:
                 regulations[code] = regulation
         return regulations
+
+    def load_bank(self, regulation_codes: set[str]) -> Bank:
+        files = []
+        if self.bank_dir.is_dir():
+            for path in sorted(self.bank_dir.rglob("*.yaml")):
+                if path.name == "regulations.yaml" and path.parent == self.bank_dir:
+                    continue
+                if any(part.startswith(".") for part in path.relative_to(self.bank_dir).parts):
+                    continue
+                display = self.show(path)
+                doc = self.parse_yaml(path, display)
+                if doc is not None:
+                    files.append((display, doc))
+        return build_bank(files, regulation_codes, self.problems.append)
+
+    def check_draws(self, folder: _CourseFolder, bank: Bank) -> None:
+        """Every exam blueprint and practice draw can be filled from the course's domain."""
+        course = folder.course
+        if course is None or folder.doc is None:
+            return
+        if course.certification is not None:
+            rows = course.certification.exam.blueprint
+            path = ("certification", "exam", "blueprint")
+            self._check_rows(
+                folder.display, folder.doc, path, rows, domain=course.domain, bank=bank, exam=True
+            )
+        for file in folder.files:
+            if file.front.practice is not None and file.front.lang == course.lang:
+                self._check_rows(
+                    file.display,
+                    file.doc,
+                    ("practice", "draw"),
+                    file.front.practice.draw,
+                    domain=course.domain,
+                    bank=bank,
+                    exam=False,
+                )
+
+    def _check_rows(
+        self,
+        display: str,
+        doc: YamlDocument,
+        path: tuple[str, ...],
+        rows: list[DrawRow],
+        *,
+        domain: str,
+        bank: Bank,
+        exam: bool,
+    ) -> None:
+        candidates = [[q.id for q in bank.candidates(domain, row)] for row in rows]
+        short = False
+        for index, (row, found) in enumerate(zip(rows, candidates, strict=True)):
+            if len(found) < row.count:
+                short = True
+                self.error(
+                    display,
+                    doc.line_of((*path, index)),
+                    f"{'blueprint' if exam else 'practice'} row "
+                    f"{index + 1} ({_describe(row)}) needs {row.count} {domain} questions; the bank has "
+                    f"{len(found)}",
+                )
+        if short:
+            return
+        needed = sum(row.count for row in rows)
+        filled = fill([(row.count, found) for row, found in zip(rows, candidates, strict=True)])
+        if filled < needed:
+            self.error(
+                display,
+                doc.line_of(path),
+                f"the rows together need {needed} different questions; "
+                f"the bank can fill only {filled} (rows share the same questions)",
+            )
+        elif (
+            exam
+            and fill([(2 * row.count, found) for row, found in zip(rows, candidates, strict=True)])
+            < 2 * needed
+        ):
+            self.warn(
+                display,
+                doc.line_of(path),
+                "the bank cannot fill two exam papers without repeating "
+                "questions: a retake would see some again",
+            )
 
     def load_course_folders(self) -> list[_CourseFolder]:
         if not self.courses_dir.is_dir():
@@ -555,3 +650,10 @@ def _hash_folder(path: Path) -> str:
         digest.update(file.read_bytes())
         digest.update(b"\0")
     return digest.hexdigest()
+
+
+def _describe(row: DrawRow) -> str:
+    parts = [f"tags {', '.join(row.tags)}" if row.tags else "any tags"]
+    if row.difficulty:
+        parts.append(f"difficulty {row.difficulty[0]}-{row.difficulty[1]}")
+    return "; ".join(parts)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -47,12 +48,22 @@ _FRIENDLY = {
 
 
 def validation_problems(
-    exc: ValidationError, doc: YamlDocument, file: str, prefix: tuple[str | int, ...] = ()
+    exc: ValidationError,
+    doc: YamlDocument,
+    file: str,
+    prefix: tuple[str | int, ...] = (),
+    clean_loc: Callable[[tuple[str | int, ...]], tuple[str | int, ...]] | None = None,
 ) -> list[Problem]:
-    """Turn pydantic's errors into one problem each, at the line of the offending key."""
+    """Turn pydantic's errors into one problem each, at the line of the offending key.
+
+    `clean_loc` removes parts of pydantic's error location that are not keys in the file (the
+    tags of a discriminated union).
+    """
     problems = []
     for error in exc.errors(include_url=False):
         loc = tuple(error["loc"])
+        if clean_loc is not None:
+            loc = clean_loc(loc)
         path = (*prefix, *loc)
         field = ".".join(str(part) for part in loc) or "(document)"
         message = _FRIENDLY.get(error["type"], error["msg"])

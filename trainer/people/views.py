@@ -14,6 +14,7 @@ from trainer.people import auth, service
 from trainer.people.access import Access, may_view_person
 from trainer.people.models import Unit, User
 from trainer.web import state
+from trainer.web.csrf import SESSION_COOKIE
 from trainer.web.pages import (
     PASSWORD_CHANGE_PATH,
     clear_session_cookie,
@@ -134,7 +135,7 @@ def password_submit(request: Request) -> Response:
     except service.PeopleError as error:
         return _password_page(request, errors=error.messages, status_code=400)
     request.state.viewer = auth.load_session(
-        state.database(request), state.settings(request), request.cookies.get("trainer_session", ""), utcnow()
+        state.database(request), state.settings(request), request.cookies.get(SESSION_COOKIE, ""), utcnow()
     )
     return _password_page(request, done=True)
 
