@@ -224,3 +224,22 @@ def sign_in(client: TestClient, person: Person, password: str | None = None) -> 
         follow_redirects=False,
     )
     assert response.status_code == 303, response.text[:500]
+
+
+def right_answer(database: Database, attempt_id: int, slot: int) -> dict[str, object]:
+    """The correct response, read from the stored snapshot (as a grader would)."""
+    import json
+
+    from trainer.quizzes.models import Attempt
+
+    with database.session() as db:
+        paper = json.loads(db.get_one(Attempt, attempt_id).snapshot)
+    entry = next(e for e in paper if e["slot"] == slot)
+    key = entry["key"]
+    return {
+        "choice": lambda: {"selected": key["correct"]},
+        "numeric": lambda: {"value": key["value"]},
+        "text": lambda: {"text": key["display"]},
+        "order": lambda: {"order": key["order"]},
+        "match": lambda: {"pairs": dict(key["pairs"])},
+    }[key["kind"]]()

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from starlette.routing import Mount, Route
 
-from tests.conftest import Person, csrf_token, make_person, sign_in
+from tests.conftest import Person, csrf_token, make_person, right_answer, sign_in
 from trainer.db import Database
 from trainer.web.pages import PageRoute
 
@@ -87,12 +87,25 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("POST", "/api/v1/auth/token"): row(*[401] * 7),  # a wrong password
     ("GET", "/api/v1/me"): row(401, 200, 200, 200, 200, 200, 200),
     ("POST", "/api/v1/me/password"): row(401, 400, 400, 400, 400, 400, 400),  # a wrong current password
+    ("GET", "/api/v1/courses/{course_id}/modules/{module_id}"): row(401, 200, 200, 200, 200, 200, 200),
+    ("POST", "/api/v1/courses/{course_id}/exam/attempts"): row(
+        401, 403, 403, 403, 403, 403, 403
+    ),  # modules first
+    ("POST", "/api/v1/modules/{module_id}/practice/attempts"): row(401, 200, 200, 200, 200, 200, 200),
+    # {attempt_id} is the inspector's own practice attempt.
+    ("PUT", "/api/v1/attempts/{attempt_id}/answers/{slot}"): row(401, 200, 404, 404, 404, 404, 404),
+    ("GET", "/api/v1/attempts/{attempt_id}"): row(401, 200, 404, 404, 404, 404, 404),
+    ("POST", "/api/v1/attempts/{attempt_id}/submit"): row(401, 200, 404, 404, 404, 404, 404),
+    ("GET", "/api/v1/me/attempts"): row(401, 200, 200, 200, 200, 200, 200),
     # Last: these end the persona's session or token.
     ("POST", "/logout"): row(401, 303, 303, 303, 303, 303, 303),
     ("DELETE", "/api/v1/auth/token"): row(401, 204, 204, 204, 204, 204, 204),
 }
 
-PATH_VALUES = {"course_id": "demo-course", "module_id": "demo-first", "path:path": "airflow.svg"}
+PATH_VALUES = {"course_id": "demo-course", "module_id": "demo-first", "path:path": "airflow.svg", "slot": "1"}
+
+
+ANSWERS: dict[str, object] = {}
 
 
 @dataclass
@@ -149,13 +162,24 @@ def visitors(app: FastAPI, migrated_database: Database) -> Iterator[dict[str, Vi
             token = response.json()["access_token"]
         result[name] = Visitor(client, token)
     result["inspector"].client.headers["X-Person-Id"] = str(people["inspector"].id)  # type: ignore[union-attr]
+    practice = (
+        result["inspector"]
+        .client.post(
+            "/api/v1/modules/demo-first/practice/attempts",
+            headers={"Authorization": f"Bearer {result['inspector'].token}"},
+        )
+        .json()
+    )
+    result["inspector"].client.headers["X-Attempt-Id"] = str(practice["id"])
+    ANSWERS["slot1"] = right_answer(migrated_database, practice["id"], 1)
     yield result
     for visitor in result.values():
         visitor.client.close()
 
 
-def request(visitor: Visitor, method: str, path: str, user_id: int, target_id: int) -> int:
+def request(visitor: Visitor, method: str, path: str, user_id: int, target_id: int, attempt_id: int) -> int:
     url = path.replace("{user_id}", str(target_id if path.startswith("/admin/users/{user_id}") else user_id))
+    url = url.replace("{attempt_id}", str(attempt_id))
     for key, value in PATH_VALUES.items():
         url = url.replace("{" + key + "}", value)
     if path == "/courses/{course_id}/assets/{path:path}":
@@ -174,6 +198,7 @@ def request(visitor: Visitor, method: str, path: str, user_id: int, target_id: i
                 "current_password": "not-the-password",
                 "new_password": "whatever new one",
             },
+            "/api/v1/attempts/{attempt_id}/answers/{slot}": ANSWERS["slot1"],
         }
         response = client.request(method, url, headers=headers, json=bodies.get(path), follow_redirects=False)
         return response.status_code
@@ -197,12 +222,13 @@ def request(visitor: Visitor, method: str, path: str, user_id: int, target_id: i
 
 def test_access_matrix(visitors: dict[str, Visitor], migrated_database: Database) -> None:
     user_id = int(visitors["inspector"].client.headers["X-Person-Id"])
+    attempt_id = int(visitors["inspector"].client.headers["X-Attempt-Id"])
     target = make_person(migrated_database, "inspector", unit=UNIT_HERE)
     failures = []
     cells = 0
     for (method, path), expected in MATRIX.items():
         for persona in PERSONAS:
-            status = request(visitors[persona], method, path, user_id, target.id)
+            status = request(visitors[persona], method, path, user_id, target.id, attempt_id)
             cells += 1
             if status != expected[persona]:
                 failures.append(f"{method} {path} as {persona}: {status}, expected {expected[persona]}")

@@ -16,6 +16,7 @@ from trainer.db import Database
 from trainer.people import admin_views
 from trainer.people import api as people_api
 from trainer.people import views as people_views
+from trainer.quizzes import api as quizzes_api
 from trainer.web import errors
 from trainer.web import views as web_views
 from trainer.web.middleware import RequestContextMiddleware
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         *admin_views.routes,
     ]
     app.include_router(people_api.router)
+    app.include_router(quizzes_api.router)
     errors.install(app)
     return app
 

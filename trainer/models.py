@@ -4,15 +4,19 @@ from trainer.audit.models import AuditEvent, AuditHead
 from trainer.content.models import CourseVersion
 from trainer.db import Base
 from trainer.people.models import ApiToken, LoginAttempt, Session, Unit, User, UserRole
+from trainer.quizzes.models import Attempt, AttemptAnswer, ModuleRead
 
 metadata = Base.metadata
 
 __all__ = [
     "ApiToken",
+    "Attempt",
+    "AttemptAnswer",
     "AuditEvent",
     "AuditHead",
     "CourseVersion",
     "LoginAttempt",
+    "ModuleRead",
     "Session",
     "Unit",
     "User",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
@@ -19,7 +20,9 @@ from starlette.routing import BaseRoute
 from trainer.content.library import Course, Library, Module, ModuleVersion
 from trainer.content.loader import ASSET_SUFFIXES
 from trainer.content.schemas import DOMAINS
+from trainer.db import utcnow
 from trainer.people.access import Access
+from trainer.quizzes import service as quizzes
 from trainer.web import state
 from trainer.web.pages import page
 
@@ -46,6 +49,9 @@ async def module_page(request: Request) -> Response:
     module = course.module(request.path_params["module_id"]) if course else None
     if course is None or module is None:
         raise HTTPException(status_code=404)
+    viewer = getattr(request.state, "viewer", None)
+    if viewer is not None:  # opening the page counts as reading the module
+        await run_in_threadpool(quizzes.record_read, state.database(request), viewer, module, utcnow())
     lang: str = request.state.lang
     version = request.query_params.get("version")  # only ever a dict key below
     shown = module.versions.get(version or "") or module.version_for(lang)

@@ -1,0 +1,308 @@
+"""Practice quizzes and final exams through the JSON API: server-owned clock, exactly-once
+grading, snapshots, and no answer key before submission."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import timedelta
+from typing import Any
+
+import httpx2 as httpx
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select, update
+
+from tests.conftest import ContentDirs, LiveServer, make_person, right_answer
+from trainer.audit.models import AuditEvent
+from trainer.db import Database, utcnow
+from trainer.quizzes import service
+from trainer.quizzes.models import Attempt
+
+SECRET_WORDS = [
+    "correct",
+    "feedback",
+    "explanation",
+    "accept",
+    '"key": {',
+    "answer_pairs",
+    "Intake air reaches",
+    "Airflow dilutes methane and carries dust away",
+    "Return air is checked too",
+]
+
+
+def token(client: TestClient, person: Any) -> dict[str, str]:
+    response = client.post(
+        "/api/v1/auth/token", json={"username": person.username, "password": person.password}
+    )
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def assert_no_key_material(text: str) -> None:
+    for word in SECRET_WORDS:
+        assert word not in text, word
+
+
+def complete_modules(client: TestClient, headers: dict[str, str], database: Database) -> None:
+    for module in ("demo-first", "demo-second"):
+        assert client.get(f"/api/v1/courses/demo-course/modules/{module}", headers=headers).status_code == 200
+    practice = client.post("/api/v1/modules/demo-first/practice/attempts", headers=headers).json()
+    for question in practice["questions"]:
+        client.put(
+            f"/api/v1/attempts/{practice['id']}/answers/{question['slot']}",
+            headers=headers,
+            json=right_answer(database, practice["id"], question["slot"]),
+        )
+    assert client.post(f"/api/v1/attempts/{practice['id']}/submit", headers=headers).json()["passed"] is True
+
+
+def test_practice_gives_immediate_feedback(client: TestClient, migrated_database: Database) -> None:
+    headers = token(client, make_person(migrated_database, "inspector"))
+    started = client.post("/api/v1/modules/demo-first/practice/attempts", headers=headers)
+    assert started.status_code == 200
+    attempt = started.json()
+    assert attempt["status"] == "in_progress"
+    assert attempt["deadline"] is None
+    assert len(attempt["questions"]) >= 2
+    assert_no_key_material(started.text)
+    first = attempt["questions"][0]
+    assert {"slot", "id", "type", "stem_html"} <= set(first)
+    saved = client.put(
+        f"/api/v1/attempts/{attempt['id']}/answers/{first['slot']}",
+        headers=headers,
+        json=right_answer(migrated_database, attempt["id"], first["slot"]),
+    )
+    assert saved.status_code == 200
+    assert saved.json()["review"]["score"] == 1
+    assert "explanation_html" in saved.json()["review"]
+
+
+def test_the_exam_needs_every_module_completed_first(client: TestClient, migrated_database: Database) -> None:
+    headers = token(client, make_person(migrated_database, "inspector"))
+    refused = client.post("/api/v1/courses/demo-course/exam/attempts", headers=headers)
+    assert refused.status_code == 403
+    assert refused.json()["detail"]["missing_modules"] == ["demo-first", "demo-second"]
+    complete_modules(client, headers, migrated_database)
+    started = client.post("/api/v1/courses/demo-course/exam/attempts", headers=headers)
+    assert started.status_code == 200
+    assert started.json()["deadline"] is not None
+
+
+def test_a_full_exam_serves_no_key_material(client: TestClient, migrated_database: Database) -> None:
+    headers = token(client, make_person(migrated_database, "inspector"))
+    complete_modules(client, headers, migrated_database)
+    bodies = []
+    started = client.post("/api/v1/courses/demo-course/exam/attempts", headers=headers)
+    bodies.append(started.text)
+    attempt = started.json()
+    assert len(attempt["questions"]) >= 3
+    for question in attempt["questions"]:
+        response = client.put(
+            f"/api/v1/attempts/{attempt['id']}/answers/{question['slot']}",
+            headers=headers,
+            json=right_answer(migrated_database, attempt["id"], question["slot"]),
+        )
+        assert response.status_code == 200
+        bodies.append(response.text)
+        bodies.append(client.get(f"/api/v1/attempts/{attempt['id']}", headers=headers).text)
+    bodies.append(client.post("/api/v1/courses/demo-course/exam/attempts", headers=headers).text)  # resume
+    bodies.append(client.get("/api/v1/me/attempts", headers=headers).text)
+    for body in bodies:
+        assert_no_key_material(body)
+    result = client.post(f"/api/v1/attempts/{attempt['id']}/submit", headers=headers).json()
+    assert result["status"] == "graded"
+    assert result["score"] == result["max_score"]
+    assert result["passed"] is True
+    review = client.get(f"/api/v1/attempts/{attempt['id']}", headers=headers).json()
+    assert all("correct" in q and "explanation_html" in q for q in review["questions"])
+
+
+def _exam(client: TestClient, database: Database) -> tuple[dict[str, str], dict[str, Any], Any]:
+    person = make_person(database, "inspector")
+    headers = token(client, person)
+    complete_modules(client, headers, database)
+    return headers, client.post("/api/v1/courses/demo-course/exam/attempts", headers=headers).json(), person
+
+
+def test_fifty_concurrent_submits_grade_once(
+    live_server: LiveServer, client: TestClient, migrated_database: Database
+) -> None:
+    headers, attempt, _ = _exam(client, migrated_database)
+    slot = attempt["questions"][0]["slot"]
+    client.put(
+        f"/api/v1/attempts/{attempt['id']}/answers/{slot}",
+        headers=headers,
+        json=right_answer(migrated_database, attempt["id"], slot),
+    )
+    results: list[tuple[int, str]] = []
+    start = threading.Barrier(50)
+
+    def submit() -> None:
+        with httpx.Client(base_url=live_server.url, timeout=60) as http:
+            start.wait()
+            response = http.post(f"/api/v1/attempts/{attempt['id']}/submit", headers=headers)
+            results.append((response.status_code, response.text))
+
+    threads = [threading.Thread(target=submit) for _ in range(50)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == 50
+    assert {status for status, _ in results} == {200}
+    assert len({body for _, body in results}) == 1  # every caller gets the same result
+    with migrated_database.session() as db:
+        gradings = db.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.action == "exam.graded", AuditEvent.target_id == str(attempt["id"]))
+        )
+    assert gradings == 1
+
+
+def test_fifty_concurrent_starts_create_one_attempt(
+    live_server: LiveServer, client: TestClient, migrated_database: Database
+) -> None:
+    person = make_person(migrated_database, "inspector")
+    headers = token(client, person)
+    complete_modules(client, headers, migrated_database)
+    ids: list[int] = []
+    statuses: list[int] = []
+    start = threading.Barrier(50)
+
+    def begin() -> None:
+        with httpx.Client(base_url=live_server.url, timeout=60) as http:
+            start.wait()
+            response = http.post("/api/v1/courses/demo-course/exam/attempts", headers=headers)
+            statuses.append(response.status_code)
+            if response.status_code == 200:
+                ids.append(response.json()["id"])
+
+    threads = [threading.Thread(target=begin) for _ in range(50)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses == [200] * 50
+    assert len(set(ids)) == 1
+    with migrated_database.session() as db:
+        exams = db.scalar(
+            select(func.count())
+            .select_from(Attempt)
+            .where(Attempt.user_id == person.id, Attempt.kind == "exam")
+        )
+    assert exams == 1
+
+
+def test_answers_after_the_deadline_are_refused_and_the_attempt_is_graded_as_of_it(
+    client: TestClient, migrated_database: Database
+) -> None:
+    headers, attempt, _ = _exam(client, migrated_database)
+    first, second = attempt["questions"][0]["slot"], attempt["questions"][1]["slot"]
+    client.put(
+        f"/api/v1/attempts/{attempt['id']}/answers/{first}",
+        headers=headers,
+        json=right_answer(migrated_database, attempt["id"], first),
+    )
+    deadline = utcnow() - service.GRACE - timedelta(seconds=1)
+    with migrated_database.write() as db:
+        db.execute(update(Attempt).where(Attempt.id == attempt["id"]).values(deadline=deadline))
+    late = client.put(
+        f"/api/v1/attempts/{attempt['id']}/answers/{second}",
+        headers=headers,
+        json=right_answer(migrated_database, attempt["id"], second),
+    )
+    assert late.status_code == 409
+    view = client.get(f"/api/v1/attempts/{attempt['id']}", headers=headers).json()
+    assert view["status"] == "graded"
+    assert view["score"] == 1  # only the answer saved in time counts
+    with migrated_database.session() as db:
+        stored = db.get_one(Attempt, attempt["id"])
+    assert stored.submitted_at == deadline  # graded as of the deadline, not of the late request
+
+
+def test_an_abandoned_attempt_is_closed_and_graded(client: TestClient, migrated_database: Database) -> None:
+    headers, attempt, _ = _exam(client, migrated_database)
+    slot = attempt["questions"][0]["slot"]
+    client.put(
+        f"/api/v1/attempts/{attempt['id']}/answers/{slot}",
+        headers=headers,
+        json=right_answer(migrated_database, attempt["id"], slot),
+    )
+    with migrated_database.write() as db:
+        db.execute(
+            update(Attempt).where(Attempt.id == attempt["id"]).values(deadline=utcnow() - timedelta(hours=1))
+        )
+    assert service.close_overdue(migrated_database, utcnow()) >= 1
+    with migrated_database.session() as db:
+        stored = db.get_one(Attempt, attempt["id"])
+    assert stored.status == "graded"
+    assert stored.score == 1
+
+
+def test_one_inspector_cannot_touch_anothers_attempt(client: TestClient, migrated_database: Database) -> None:
+    _, attempt, _ = _exam(client, migrated_database)
+    other = token(client, make_person(migrated_database, "inspector"))
+    slot = attempt["questions"][0]["slot"]
+    assert client.get(f"/api/v1/attempts/{attempt['id']}", headers=other).status_code == 404
+    assert (
+        client.put(
+            f"/api/v1/attempts/{attempt['id']}/answers/{slot}", headers=other, json={"selected": ["a"]}
+        ).status_code
+        == 404
+    )
+    assert client.post(f"/api/v1/attempts/{attempt['id']}/submit", headers=other).status_code == 404
+
+
+def test_malformed_answers_are_422_and_change_nothing(
+    client: TestClient, migrated_database: Database
+) -> None:
+    headers, attempt, _ = _exam(client, migrated_database)
+    slot = attempt["questions"][0]["slot"]
+    for body in ({"selected": "a"}, {"value": "x"}, {"nonsense": 1}, {"selected": ["zz"]}):
+        response = client.put(f"/api/v1/attempts/{attempt['id']}/answers/{slot}", headers=headers, json=body)
+        assert response.status_code in (409, 422), body
+    assert (
+        client.put(
+            f"/api/v1/attempts/{attempt['id']}/answers/999", headers=headers, json={"selected": ["a"]}
+        ).status_code
+        == 404
+    )
+    view = client.get(f"/api/v1/attempts/{attempt['id']}", headers=headers).json()
+    assert all(q["response"] is None for q in view["questions"])
+
+
+def test_editing_the_bank_never_changes_a_graded_attempt(
+    make_settings: Any, content: ContentDirs, migrated_database: Database
+) -> None:
+    from trainer.app import create_app
+
+    app = create_app(make_settings(content, content_reload=True))
+    try:
+        with TestClient(app) as client:
+            headers, attempt, _ = _exam(client, migrated_database)
+            for question in attempt["questions"]:
+                client.put(
+                    f"/api/v1/attempts/{attempt['id']}/answers/{question['slot']}",
+                    headers=headers,
+                    json=right_answer(migrated_database, attempt["id"], question["slot"]),
+                )
+            before = client.post(f"/api/v1/attempts/{attempt['id']}/submit", headers=headers).json()
+            review_before = client.get(f"/api/v1/attempts/{attempt['id']}", headers=headers).json()
+            # A trainer rewrites questions and changes which answer is right.
+            content.edit(
+                "question_bank/demo/ventilation.yaml",
+                "Which air does an inspector check first",
+                "REWRITTEN STEM",
+            )
+            content.edit("question_bank/demo/ventilation.yaml", "answer: false", "answer: true")
+            assert client.get("/courses").status_code == 200  # the reload happened
+            assert "REWRITTEN" in json.dumps(
+                [q.model.stem for q in app.state.content.library.bank.questions.values()]
+            )
+            after = client.get(f"/api/v1/attempts/{attempt['id']}", headers=headers).json()
+            assert after["score"] == before["score"]
+            assert after["questions"] == review_before["questions"]
+            assert "REWRITTEN" not in json.dumps(after)
+    finally:
+        app.state.database.dispose()

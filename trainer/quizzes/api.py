@@ -1,0 +1,169 @@
+"""The quiz JSON API (/api/v1): start or resume, answer, submit, read back. Inspectors only see
+their own attempts; another inspector's attempt is a 404."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, HTTPException, Path, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from trainer.db import utcnow
+from trainer.people.api import ApiViewer
+from trainer.quizzes import service
+from trainer.web import state
+
+router = APIRouter(prefix="/api/v1")
+
+
+class AttemptOut(BaseModel):
+    id: int
+    kind: str
+    course_id: str
+    module_id: str | None
+    status: str
+    started_at: datetime
+    deadline: datetime | None
+    score: float | None
+    max_score: float
+    passed: bool | None
+    questions: list[dict[str, Any]]
+
+
+class ResultOut(BaseModel):
+    id: int
+    status: str
+    score: float | None
+    max_score: float
+    passed: bool | None
+
+
+class AttemptSummary(BaseModel):
+    id: int
+    kind: str
+    course_id: str
+    module_id: str | None
+    status: str
+    score: float | None
+    max_score: float
+    passed: bool | None
+    started_at: datetime
+
+
+class ModuleRead(BaseModel):
+    course_id: str
+    module_id: str
+    title: str
+    read: bool
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No valid token"},
+    403: {"description": "Not allowed by the course policy"},
+    404: {"description": "No such course, module or attempt"},
+    409: {"description": "The attempt is closed, or the bank cannot fill the paper"},
+    422: {"description": "The response does not fit the question"},
+}
+
+
+def _fail(error: service.QuizError) -> HTTPException:
+    headers = {"Retry-After": str(error.extra["retry_after"])} if "retry_after" in error.extra else None
+    return HTTPException(
+        status_code=error.status, detail={"message": error.message, **error.extra}, headers=headers
+    )
+
+
+def _attempt(request: Request, viewer: Any, attempt_id: int) -> AttemptOut:
+    try:
+        return AttemptOut(**service.attempt_view(state.database(request), viewer, attempt_id, utcnow()))
+    except service.QuizError as error:
+        raise _fail(error) from None
+
+
+@router.post("/courses/{course_id}/exam/attempts", response_model=AttemptOut, responses=ERRORS)
+def start_exam(
+    course_id: Annotated[str, Path(max_length=100)], viewer: ApiViewer, request: Request
+) -> AttemptOut:
+    library = state.content(request).library
+    try:
+        attempt_id = service.start_exam(state.database(request), library, viewer, course_id, utcnow())
+    except service.QuizError as error:
+        raise _fail(error) from None
+    return _attempt(request, viewer, attempt_id)
+
+
+@router.post("/modules/{module_id}/practice/attempts", response_model=AttemptOut, responses=ERRORS)
+def start_practice(
+    module_id: Annotated[str, Path(max_length=100)], viewer: ApiViewer, request: Request
+) -> AttemptOut:
+    library = state.content(request).library
+    try:
+        attempt_id = service.start_practice(state.database(request), library, viewer, module_id, utcnow())
+    except service.QuizError as error:
+        raise _fail(error) from None
+    return _attempt(request, viewer, attempt_id)
+
+
+@router.put("/attempts/{attempt_id}/answers/{slot}", responses=ERRORS)
+def save_answer(
+    attempt_id: Annotated[int, Path(ge=1, le=2**62)],
+    slot: Annotated[int, Path(ge=1, le=10_000)],
+    response: Annotated[dict[str, Any], Body()],
+    viewer: ApiViewer,
+    request: Request,
+) -> JSONResponse:
+    try:
+        saved = service.save_answer(
+            state.database(request), viewer, attempt_id, slot, response=response, now=utcnow()
+        )
+    except service.QuizError as error:
+        raise _fail(error) from None
+    return JSONResponse(saved)
+
+
+@router.post("/attempts/{attempt_id}/submit", response_model=ResultOut, responses=ERRORS)
+def submit(
+    attempt_id: Annotated[int, Path(ge=1, le=2**62)], viewer: ApiViewer, request: Request
+) -> ResultOut:
+    try:
+        result = service.submit(state.database(request), viewer, attempt_id, utcnow())
+    except service.QuizError as error:
+        raise _fail(error) from None
+    return ResultOut(
+        id=result.id,
+        status=result.status,
+        score=result.score,
+        max_score=result.max_score,
+        passed=result.passed,
+    )
+
+
+@router.get("/attempts/{attempt_id}", response_model=AttemptOut, responses=ERRORS)
+def get_attempt(
+    attempt_id: Annotated[int, Path(ge=1, le=2**62)], viewer: ApiViewer, request: Request
+) -> AttemptOut:
+    return _attempt(request, viewer, attempt_id)
+
+
+@router.get("/me/attempts", response_model=list[AttemptSummary], responses=ERRORS)
+def my_attempts(viewer: ApiViewer, request: Request) -> list[AttemptSummary]:
+    return [AttemptSummary(**row) for row in service.my_attempts(state.database(request), viewer)]
+
+
+@router.get("/courses/{course_id}/modules/{module_id}", response_model=ModuleRead, responses=ERRORS)
+def read_module(
+    course_id: Annotated[str, Path(max_length=100)],
+    module_id: Annotated[str, Path(max_length=100)],
+    viewer: ApiViewer,
+    request: Request,
+) -> ModuleRead:
+    """Opening a module through the API records the read, as opening its page does."""
+    library = state.content(request).library
+    course = library.courses.get(course_id)
+    module = course.module(module_id) if course else None
+    if module is None:
+        raise HTTPException(status_code=404, detail="no such module")
+    service.record_read(state.database(request), viewer, module, utcnow())
+    return ModuleRead(course_id=course_id, module_id=module_id, title=module.original.title, read=True)

@@ -1,0 +1,90 @@
+"""Tables of the quizzes domain: attempts (with the paper as served), answers, module reads."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from trainer.db import Base, UTCDateTime
+
+IN_PROGRESS = "in_progress"
+GRADED = "graded"
+
+
+class Attempt(Base):
+    """One paper taken by one inspector: a module's practice quiz or a course's final exam.
+
+    `snapshot` holds every question exactly as served (content, order, answer key, review), so
+    later edits to the bank never change a past attempt or its score.
+    """
+
+    __tablename__ = "attempts"
+    __table_args__ = (
+        # At most one exam in progress per inspector and course: concurrent "start" requests
+        # cannot create two, whatever the timing.
+        Index(
+            "uq_attempts_one_open_exam",
+            "user_id",
+            "course_id",
+            unique=True,
+            sqlite_where=text("status = 'in_progress' AND kind = 'exam'"),
+            postgresql_where=text("status = 'in_progress' AND kind = 'exam'"),
+        ),
+        Index("ix_attempts_user_course", "user_id", "course_id", "kind"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # exam | practice
+    course_id: Mapped[str] = mapped_column(String(100))
+    module_id: Mapped[str | None] = mapped_column(String(100))
+    content_hash: Mapped[str] = mapped_column(String(64))  # the course version examined
+    seed: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    deadline: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    score: Mapped[float | None] = mapped_column(Float)
+    max_score: Mapped[float] = mapped_column(Float)
+    pass_mark: Mapped[float] = mapped_column(Float)
+    passed: Mapped[bool | None] = mapped_column(Boolean)
+    review: Mapped[str] = mapped_column(String(20))  # after_submit | after_deadline | never | immediate
+    snapshot: Mapped[str] = mapped_column(Text)  # JSON
+
+
+class AttemptAnswer(Base):
+    __tablename__ = "attempt_answers"
+    __table_args__ = (UniqueConstraint("attempt_id", "slot"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id", ondelete="CASCADE"), index=True)
+    slot: Mapped[int] = mapped_column(Integer)
+    response: Mapped[str] = mapped_column(Text)  # JSON, as validated
+    saved_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    score: Mapped[float | None] = mapped_column(Float)
+
+
+class ModuleRead(Base):
+    """The first time an inspector opened a module (completion needs a read and a passed quiz)."""
+
+    __tablename__ = "module_reads"
+    __table_args__ = (UniqueConstraint("user_id", "module_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    course_id: Mapped[str] = mapped_column(String(100))
+    module_id: Mapped[str] = mapped_column(String(100))
+    read_at: Mapped[datetime] = mapped_column(UTCDateTime())

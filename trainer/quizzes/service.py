@@ -1,0 +1,425 @@
+"""The attempt lifecycle: start (or resume), save answers, submit, grade - once.
+
+The server owns the clock: an exam's deadline is its start plus the time limit; answers are
+accepted until the deadline plus a short grace; an attempt left open past that is graded from
+its saved answers as of the deadline, by whoever touches it next (or `trainer attempts
+close-overdue`). Exactly-once grading rests on the database, not on timing: the submit that
+flips the status from in_progress to graded grades; every other gets the stored result.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session as DbSession
+
+from trainer.audit import service as audit
+from trainer.content.library import Course, Library, Module
+from trainer.db import Database
+from trainer.people.access import Viewer
+from trainer.quizzes import snapshot
+from trainer.quizzes.assembly import CannotDrawError, assemble
+from trainer.quizzes.models import GRADED, IN_PROGRESS, Attempt, AttemptAnswer, ModuleRead
+from trainer.quizzes.scoring import ResponseError, score
+
+GRACE = timedelta(seconds=30)  # network and clock slack after the deadline
+MAX_RESPONSE_BYTES = 10_000
+
+
+class QuizError(Exception):
+    """A request the rules refuse; `status` is the HTTP status to answer with."""
+
+    def __init__(self, status: int, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.extra = extra
+
+
+@dataclass(frozen=True)
+class Result:
+    id: int
+    status: str
+    score: float | None
+    max_score: float
+    passed: bool | None
+
+
+# -- reading and completion ------------------------------------------------------------------
+
+
+def record_read(database: Database, viewer: Viewer, module: Module, now: datetime) -> None:
+    with database.session() as db:
+        known = db.scalar(
+            select(ModuleRead.id).where(ModuleRead.user_id == viewer.id, ModuleRead.module_id == module.id)
+        )
+    if known is not None:
+        return
+    try:
+        with database.write() as db:
+            db.add(
+                ModuleRead(user_id=viewer.id, course_id=module.course_id, module_id=module.id, read_at=now)
+            )
+    except IntegrityError:
+        pass  # another request recorded the same first read
+
+
+def completed_modules(db: DbSession, user_id: int, course: Course) -> set[str]:
+    """Modules read and (where they have a practice quiz) passed."""
+    ids = [m.id for m in course.modules]
+    read = set(
+        db.scalars(
+            select(ModuleRead.module_id).where(ModuleRead.user_id == user_id, ModuleRead.module_id.in_(ids))
+        )
+    )
+    passed = set(
+        db.scalars(
+            select(Attempt.module_id).where(
+                Attempt.user_id == user_id,
+                Attempt.kind == "practice",
+                Attempt.passed.is_(True),
+                Attempt.module_id.in_(ids),
+            )
+        )
+    )
+    return {m.id for m in course.modules if m.id in read and (m.practice is None or m.id in passed)}
+
+
+# -- starting ---------------------------------------------------------------------------------
+
+
+def start_exam(database: Database, library: Library, viewer: Viewer, course_id: str, now: datetime) -> int:
+    """The id of the viewer's open exam for the course, or of a new one (policy permitting)."""
+    course = library.courses.get(course_id)
+    if course is None or course.certification is None:
+        raise QuizError(404, "no such course exam")
+    policy = course.certification
+    close_overdue(database, now, user_id=viewer.id)
+    with database.session() as db:
+        open_id = _open_exam(db, viewer.id, course.id)
+        if open_id is not None:
+            return open_id
+        if policy.requires == "all-modules":
+            missing = [m.id for m in course.modules if m.id not in completed_modules(db, viewer.id, course)]
+            if missing:
+                raise QuizError(
+                    403,
+                    "complete every module first (read it and pass its practice quiz)",
+                    missing_modules=missing,
+                )
+        taken = db.execute(
+            select(func.count(), func.max(Attempt.submitted_at)).where(
+                Attempt.user_id == viewer.id,
+                Attempt.course_id == course.id,
+                Attempt.kind == "exam",
+                Attempt.status == GRADED,
+            )
+        ).one()
+        seen = _seen_questions(db, viewer.id, course.id)
+    count, last = taken
+    if count >= policy.exam.max_attempts:
+        raise QuizError(403, f"all {policy.exam.max_attempts} attempts of this certification cycle are used")
+    if last is not None and now < last + timedelta(hours=policy.exam.retake_after_hours):
+        wait = int((last + timedelta(hours=policy.exam.retake_after_hours) - now).total_seconds()) + 1
+        raise QuizError(403, "a retake is allowed later", retry_after=wait)
+    deadline = now + timedelta(minutes=policy.exam.time_limit_minutes)
+    return _create(
+        database,
+        library,
+        viewer,
+        course,
+        None,
+        rows=policy.exam.blueprint,
+        pass_mark=policy.exam.pass_mark,
+        review=policy.exam.review,
+        deadline=deadline,
+        seen=seen,
+        now=now,
+    )
+
+
+def start_practice(
+    database: Database, library: Library, viewer: Viewer, module_id: str, now: datetime
+) -> int:
+    module = library.modules.get(module_id)
+    if module is None or module.practice is None:
+        raise QuizError(404, "no practice quiz for this module")
+    course = library.courses[module.course_id]
+    with database.session() as db:
+        seen = _seen_questions(db, viewer.id, course.id)
+    return _create(
+        database,
+        library,
+        viewer,
+        course,
+        module,
+        rows=module.practice.draw,
+        pass_mark=module.practice.pass_mark,
+        review="immediate",
+        deadline=None,
+        seen=seen,
+        now=now,
+    )
+
+
+def _open_exam(db: DbSession, user_id: int, course_id: str) -> int | None:
+    return db.scalar(
+        select(Attempt.id).where(
+            Attempt.user_id == user_id,
+            Attempt.course_id == course_id,
+            Attempt.kind == "exam",
+            Attempt.status == IN_PROGRESS,
+        )
+    )
+
+
+def _seen_questions(db: DbSession, user_id: int, course_id: str) -> set[str]:
+    seen: set[str] = set()
+    for (paper,) in db.execute(
+        select(Attempt.snapshot).where(Attempt.user_id == user_id, Attempt.course_id == course_id)
+    ):
+        seen.update(entry["id"] for entry in json.loads(paper))
+    return seen
+
+
+def _create(
+    database: Database,
+    library: Library,
+    viewer: Viewer,
+    course: Course,
+    module: Module | None,
+    *,
+    rows: Any,
+    pass_mark: float,
+    review: str,
+    deadline: datetime | None,
+    seen: set[str],
+    now: datetime,
+) -> int:
+    seed = secrets.randbits(63)
+    try:
+        served = assemble(library.bank, course.domain, rows, seed, seen)
+    except CannotDrawError as error:
+        raise QuizError(409, str(error)) from None
+    titles = {code: library.regulation_title(code, "en") for code in library.regulations}
+    paper = [snapshot.snapshot_question(q, library.bank, titles) for q in served]
+    attempt = Attempt(
+        user_id=viewer.id,
+        kind="practice" if module else "exam",
+        course_id=course.id,
+        module_id=module.id if module else None,
+        content_hash=course.content_hash,
+        seed=seed,
+        status=IN_PROGRESS,
+        started_at=now,
+        deadline=deadline,
+        max_score=float(len(paper)),
+        pass_mark=pass_mark,
+        review=review,
+        snapshot=json.dumps(paper, ensure_ascii=False),
+    )
+    try:
+        with database.write() as db:
+            db.add(attempt)
+            db.flush()
+            if module is None:
+                audit.record(
+                    db,
+                    "exam.started",
+                    audit.Actor(viewer.id, viewer.username),
+                    target_type="attempt",
+                    target_id=attempt.id,
+                    details={"course": course.id, "seed": seed},
+                )
+            return attempt.id
+    except IntegrityError:
+        # A concurrent start won the race for the one open exam: resume that one.
+        with database.session() as db:
+            open_id = _open_exam(db, viewer.id, course.id)
+        if open_id is None:
+            raise
+        return open_id
+
+
+# -- answering and submitting -----------------------------------------------------------------
+
+
+def _load_for_update(db: DbSession, attempt_id: int, viewer: Viewer) -> Attempt:
+    attempt = db.scalar(select(Attempt).where(Attempt.id == attempt_id).with_for_update())
+    if attempt is None or attempt.user_id != viewer.id:
+        raise QuizError(404, "no such attempt")  # another inspector's attempt does not exist for you
+    return attempt
+
+
+def save_answer(
+    database: Database, viewer: Viewer, attempt_id: int, slot: int, *, response: Any, now: datetime
+) -> dict[str, Any]:
+    if len(json.dumps(response)) > MAX_RESPONSE_BYTES:
+        raise QuizError(413, "response too large")
+    with database.write() as db:
+        attempt = _load_for_update(db, attempt_id, viewer)
+        if attempt.status != IN_PROGRESS:
+            raise QuizError(409, "this attempt is closed")
+        if attempt.deadline is not None and now > attempt.deadline + GRACE:
+            raise QuizError(
+                409, "the time is up; the attempt is graded from the answers saved before the deadline"
+            )
+        paper = json.loads(attempt.snapshot)
+        entry = next((e for e in paper if e["slot"] == slot), None)
+        if entry is None:
+            raise QuizError(404, "no such question in this attempt")
+        try:
+            value = score(snapshot.answer_key(entry), response)
+        except ResponseError as error:
+            raise QuizError(422, str(error)) from None
+        stored = json.dumps(response, ensure_ascii=False, sort_keys=True)
+        answer = db.scalar(
+            select(AttemptAnswer).where(AttemptAnswer.attempt_id == attempt.id, AttemptAnswer.slot == slot)
+        )
+        if answer is None:
+            db.add(AttemptAnswer(attempt_id=attempt.id, slot=slot, response=stored, saved_at=now))
+        else:
+            answer.response = stored
+            answer.saved_at = now
+        result: dict[str, Any] = {"slot": slot, "saved": True}
+        if attempt.review == "immediate":  # practice: feedback at once
+            result["review"] = snapshot.review_question(entry, response, value)
+        return result
+
+
+def submit(database: Database, viewer: Viewer, attempt_id: int, now: datetime) -> Result:
+    with database.write() as db:
+        attempt = _load_for_update(db, attempt_id, viewer)
+        if attempt.status == IN_PROGRESS:
+            _grade(db, attempt, now, actor=audit.Actor(viewer.id, viewer.username))
+        return _result(attempt)
+
+
+def _grade(db: DbSession, attempt: Attempt, now: datetime, *, actor: audit.Actor) -> None:
+    """Score the saved answers and close the attempt; the caller holds the row lock."""
+    paper = {entry["slot"]: entry for entry in json.loads(attempt.snapshot)}
+    answers = db.scalars(select(AttemptAnswer).where(AttemptAnswer.attempt_id == attempt.id)).all()
+    total = 0.0
+    for answer in answers:
+        entry = paper.get(answer.slot)
+        if entry is None:
+            continue
+        answer.score = score(snapshot.answer_key(entry), json.loads(answer.response))
+        total += answer.score
+    closed_at = min(now, attempt.deadline) if attempt.deadline is not None else now
+    flipped = db.execute(  # type: ignore[attr-defined]
+        update(Attempt)
+        .where(Attempt.id == attempt.id, Attempt.status == IN_PROGRESS)
+        .values(
+            status=GRADED,
+            score=total,
+            submitted_at=closed_at,
+            passed=total >= attempt.pass_mark * attempt.max_score - 1e-9,
+        )
+    ).rowcount
+    if flipped != 1:  # unreachable while the row lock is held; never grade twice regardless
+        raise QuizError(409, "already graded")
+    db.refresh(attempt)
+    if attempt.kind == "exam":
+        audit.record(
+            db,
+            "exam.graded",
+            actor,
+            target_type="attempt",
+            target_id=attempt.id,
+            details={
+                "course": attempt.course_id,
+                "score": total,
+                "max": attempt.max_score,
+                "passed": attempt.passed,
+            },
+        )
+
+
+def _result(attempt: Attempt) -> Result:
+    return Result(attempt.id, attempt.status, attempt.score, attempt.max_score, attempt.passed)
+
+
+def close_overdue(database: Database, now: datetime, *, user_id: int | None = None) -> int:
+    """Grade every exam whose deadline plus grace has passed, from its saved answers."""
+    statement = select(Attempt.id).where(
+        Attempt.status == IN_PROGRESS, Attempt.deadline.is_not(None), Attempt.deadline < now - GRACE
+    )
+    if user_id is not None:
+        statement = statement.where(Attempt.user_id == user_id)
+    with database.session() as db:
+        overdue = list(db.scalars(statement))
+    for attempt_id in overdue:
+        with database.write() as db:
+            attempt = db.scalar(select(Attempt).where(Attempt.id == attempt_id).with_for_update())
+            if attempt is not None and attempt.status == IN_PROGRESS:
+                _grade(db, attempt, now, actor=audit.SYSTEM)
+    return len(overdue)
+
+
+# -- reading attempts -------------------------------------------------------------------------
+
+
+def attempt_view(database: Database, viewer: Viewer, attempt_id: int, now: datetime) -> dict[str, Any]:
+    close_overdue(database, now, user_id=viewer.id)
+    with database.session() as db:
+        attempt = db.get(Attempt, attempt_id)
+        if attempt is None or attempt.user_id != viewer.id:
+            raise QuizError(404, "no such attempt")
+        answers = {
+            a.slot: a for a in db.scalars(select(AttemptAnswer).where(AttemptAnswer.attempt_id == attempt.id))
+        }
+    paper = json.loads(attempt.snapshot)
+    view: dict[str, Any] = {
+        "id": attempt.id,
+        "kind": attempt.kind,
+        "course_id": attempt.course_id,
+        "module_id": attempt.module_id,
+        "status": attempt.status,
+        "started_at": attempt.started_at,
+        "deadline": attempt.deadline,
+        "score": attempt.score,
+        "max_score": attempt.max_score,
+        "passed": attempt.passed,
+    }
+    show_review = attempt.status == GRADED and (
+        attempt.review in ("after_submit", "immediate")
+        or (attempt.review == "after_deadline" and attempt.deadline is not None and now > attempt.deadline)
+    )
+    questions = []
+    for entry in paper:
+        answer = answers.get(entry["slot"])
+        response = json.loads(answer.response) if answer else None
+        if show_review:
+            questions.append(snapshot.review_question(entry, response, answer.score if answer else 0.0))
+        else:
+            questions.append({**snapshot.public_question(entry), "response": response})
+    view["questions"] = questions
+    return view
+
+
+def my_attempts(database: Database, viewer: Viewer) -> list[dict[str, Any]]:
+    with database.session() as db:
+        rows = db.execute(
+            select(
+                Attempt.id,
+                Attempt.kind,
+                Attempt.course_id,
+                Attempt.module_id,
+                Attempt.status,
+                Attempt.score,
+                Attempt.max_score,
+                Attempt.passed,
+                Attempt.started_at,
+            )
+            .where(Attempt.user_id == viewer.id)
+            .order_by(Attempt.started_at.desc(), Attempt.id.desc())
+        ).all()
+    keys = ("id", "kind", "course_id", "module_id", "status", "score", "max_score", "passed", "started_at")
+    return [dict(zip(keys, row, strict=True)) for row in rows]

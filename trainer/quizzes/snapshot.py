@@ -1,0 +1,178 @@
+"""A question as served in one attempt, stored whole, and the parts of it a client may see.
+
+The stored snapshot is the attempt's own copy of the paper: rendered text, option order, answer
+key, explanation, feedback and legal references. `public_question` is what may cross the wire
+while the attempt is open: never the key, feedback, explanation or anything else that reveals
+the answer (formats.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from typing import Any
+
+from trainer.content.bank import Bank, BankQuestion
+from trainer.content.bank_schemas import Match, Multi, Numeric, Order, Single, TextAnswer, TrueFalse
+from trainer.content.render import MarkdownRenderer
+from trainer.quizzes.assembly import ServedQuestion
+from trainer.quizzes.scoring import AnswerKey, ChoiceKey, MatchKey, NumericKey, OrderKey, TextKey, key_for
+
+_local = threading.local()
+
+
+def render(text: str) -> str:
+    """Markdown to sanitised HTML (one renderer per thread: Python-Markdown keeps state)."""
+    renderer = getattr(_local, "renderer", None)
+    if renderer is None:
+        renderer = _local.renderer = MarkdownRenderer()
+    html: str = renderer.render(text).html
+    return html
+
+
+def content_hash(question: BankQuestion) -> str:
+    return hashlib.sha256(question.model.model_dump_json().encode()).hexdigest()
+
+
+def snapshot_question(
+    served: ServedQuestion, bank: Bank, regulation_titles: dict[str, str]
+) -> dict[str, Any]:
+    question = bank.questions[served.question_id]
+    model = question.model
+    entry: dict[str, Any] = {
+        "slot": served.slot,
+        "id": question.id,
+        "type": question.type,
+        "tags": sorted(question.tags),
+        "difficulty": question.difficulty,
+        "content_hash": content_hash(question),
+        "stem_html": render(model.stem),
+        "scenario": None,
+    }
+    if question.group is not None:
+        group = bank.scenarios[question.group]
+        entry["scenario"] = {"id": group.id, "stem_html": render(group.stem)}
+    review: dict[str, Any] = {
+        "explanation_html": render(model.explanation) if model.explanation else None,
+        "refs": [
+            {"reg": r.reg, "title": regulation_titles.get(r.reg, r.reg), "clause": r.clause}
+            for r in model.refs
+        ],
+        "feedback": {},
+    }
+    if isinstance(model, Single | Multi):
+        texts = {o.key: o.text for o in model.options}
+        entry["options"] = [{"key": k, "text_html": render(texts[k])} for k in served.options]
+        review["feedback"] = {o.key: render(o.feedback) for o in model.options if o.feedback}
+    elif isinstance(model, TrueFalse):
+        entry["options"] = [{"key": "true", "text_html": "True"}, {"key": "false", "text_html": "False"}]
+    elif isinstance(model, Order):
+        items = {i.key: i.text for i in model.items}
+        entry["items"] = [{"key": k, "text_html": render(items[k])} for k in served.options]
+    elif isinstance(model, Match):
+        entry["left"] = [{"key": k, "text_html": render(t)} for k, t in served.lefts]
+        entry["right"] = [{"key": k, "text_html": render(t)} for k, t in served.rights]
+    elif isinstance(model, Numeric):
+        entry["unit"] = model.answer.unit
+        entry["units"] = sorted({u for u in [model.answer.unit, *model.answer.units] if u})
+    entry["key"] = _key_json(model, served)
+    entry["review"] = review
+    return entry
+
+
+def _key_json(model: Any, served: ServedQuestion) -> dict[str, Any]:
+    if isinstance(model, Match):
+        return {
+            "kind": "match",
+            "pairs": [list(p) for p in served.answer_pairs],
+            "rights": [k for k, _ in served.rights],
+        }
+    key = key_for(model)
+    if isinstance(key, ChoiceKey):
+        return {
+            "kind": "choice",
+            "correct": sorted(key.correct),
+            "keys": sorted(key.keys),
+            "multiple": key.multiple,
+            "partial": key.partial,
+        }
+    if isinstance(key, NumericKey):
+        return {
+            "kind": "numeric",
+            "value": key.value,
+            "absolute": key.absolute,
+            "relative": key.relative,
+            "unit": key.unit,
+            "units": [list(u) for u in key.units],
+        }
+    if isinstance(key, TextKey):
+        shown = model.accept[0] if isinstance(model, TextAnswer) else key.accept[0]
+        return {"kind": "text", "accept": list(key.accept), "display": shown}
+    if isinstance(key, OrderKey):
+        return {"kind": "order", "order": list(key.order), "partial": key.partial}
+    raise TypeError(type(model).__name__)
+
+
+def answer_key(entry: dict[str, Any]) -> AnswerKey:
+    """The scoring key stored in a snapshot entry (so grading never reads the live bank)."""
+    key = entry["key"]
+    kind = key["kind"]
+    if kind == "choice":
+        return ChoiceKey(frozenset(key["correct"]), frozenset(key["keys"]), key["multiple"], key["partial"])
+    if kind == "numeric":
+        return NumericKey(
+            key["value"],
+            key["absolute"],
+            key["relative"],
+            key["unit"],
+            tuple((u, f) for u, f in key["units"]),
+        )
+    if kind == "text":
+        return TextKey(tuple(key["accept"]))
+    if kind == "order":
+        return OrderKey(tuple(key["order"]), key["partial"])
+    return MatchKey(tuple((a, b) for a, b in key["pairs"]), frozenset(key["rights"]))
+
+
+PUBLIC_FIELDS = (
+    "slot",
+    "id",
+    "type",
+    "stem_html",
+    "scenario",
+    "options",
+    "items",
+    "left",
+    "right",
+    "unit",
+    "units",
+)
+
+
+def public_question(entry: dict[str, Any]) -> dict[str, Any]:
+    return {name: entry[name] for name in PUBLIC_FIELDS if name in entry}
+
+
+def review_question(entry: dict[str, Any], response: Any, score: float | None) -> dict[str, Any]:
+    """After submission (as the review policy allows): the key, the feedback and the law."""
+    key = entry["key"]
+    correct: Any
+    if key["kind"] == "choice":
+        correct = {"selected": key["correct"]}
+    elif key["kind"] == "numeric":
+        correct = {"value": key["value"], "unit": key["unit"]}
+    elif key["kind"] == "text":
+        correct = {"text": key.get("display", key["accept"][0])}
+    elif key["kind"] == "order":
+        correct = {"order": key["order"]}
+    else:
+        correct = {"pairs": dict(key["pairs"])}
+    return {
+        **public_question(entry),
+        "response": response,
+        "score": score,
+        "correct": correct,
+        "explanation_html": entry["review"]["explanation_html"],
+        "feedback": entry["review"]["feedback"],
+        "refs": entry["review"]["refs"],
+    }
