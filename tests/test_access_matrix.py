@@ -97,6 +97,11 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "/api/v1/attempts/{attempt_id}"): row(401, 200, 404, 404, 404, 404, 404),
     ("POST", "/api/v1/attempts/{attempt_id}/submit"): row(401, 200, 404, 404, 404, 404, 404),
     ("GET", "/api/v1/me/attempts"): row(401, 200, 200, 200, 200, 200, 200),
+    ("POST", "/modules/{module_id}/practice"): row(401, 303, 303, 303, 303, 303, 303),
+    ("POST", "/courses/{course_id}/exam"): row(401, 403, 403, 403, 403, 403, 403),  # modules first
+    ("GET", "/attempts/{attempt_id}"): row(303, 200, 404, 404, 404, 404, 404),
+    ("POST", "/attempts/{attempt_id}/answers"): row(401, 303, 404, 404, 404, 404, 404),
+    ("POST", "/attempts/{attempt_id}/submit"): row(401, 303, 404, 404, 404, 404, 404),
     # Last: these end the persona's session or token.
     ("POST", "/logout"): row(401, 303, 303, 303, 303, 303, 303),
     ("DELETE", "/api/v1/auth/token"): row(401, 204, 204, 204, 204, 204, 204),

@@ -174,3 +174,98 @@ def test_sign_in_and_administer_in_the_browser(
     page.wait_for_url("**/courses")
     assert page.get_by_role("link", name="登录").is_visible()
     assert problems == []
+
+
+def _answer_everything(page: Page, database: Database, attempt_id: int) -> None:
+    from tests.conftest import right_answer
+
+    slots = page.eval_on_selector_all("fieldset.question", "els => els.map(e => Number(e.id.split('-')[1]))")
+    for slot in slots:
+        answer = right_answer(database, attempt_id, slot)
+        name = f"q{slot}"
+        if "selected" in answer:
+            for key in answer["selected"]:  # type: ignore[union-attr]
+                page.locator(f"input[name='{name}'][value='{key}']").check()
+        elif "value" in answer:
+            page.locator(f"#{name}-value").fill(str(answer["value"]))
+        elif "text" in answer:
+            page.locator(f"#{name}-text").fill(str(answer["text"]))
+        elif "order" in answer:
+            for position, key in enumerate(answer["order"], start=1):  # type: ignore[arg-type]
+                page.locator(f"#{name}-{key}").select_option(str(position))
+        elif "pairs" in answer:
+            for left, right in answer["pairs"].items():  # type: ignore[union-attr]
+                page.locator(f"#{name}-{left}").select_option(right)
+
+
+def test_practice_and_final_exam_through_the_pages(
+    browser: Browser, live_server: LiveServer, migrated_database: Database
+) -> None:
+    from sqlalchemy import select
+
+    from tests.conftest import sign_in  # noqa: F401 (the browser signs in through the form below)
+    from trainer.quizzes.models import Attempt, AttemptAnswer
+
+    person = make_person(migrated_database, "inspector")
+    page, problems = open_page(browser, viewport={"width": 1000, "height": 900}, locale="en-US")
+    page.goto(f"{live_server.url}/login?next=/courses/demo-course/demo-first")
+    page.get_by_label("Username").fill(person.username)
+    page.get_by_label("Password").fill(person.password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/courses/demo-course/demo-first")
+    page.get_by_role("button", name="Start the practice quiz").click()
+    page.wait_for_url("**/attempts/*")
+    practice_id = int(page.url.rsplit("/", 1)[1])
+    assert page.locator("h1").inner_text() == "Practice quiz"
+    _answer_everything(page, migrated_database, practice_id)
+    page.get_by_role("button", name="Submit for grading").click()
+    page.wait_for_url(f"**/attempts/{practice_id}")
+    assert page.locator(".result .pass").inner_text() == "Passed"
+    shot(page, "practice-result-en")
+    page.goto(f"{live_server.url}/courses/demo-course/demo-second")  # reading the second module
+    page.goto(f"{live_server.url}/courses/demo-course")
+    page.get_by_role("button", name="Start or resume the final exam").click()
+    page.wait_for_url("**/attempts/*")
+    exam_id = int(page.url.rsplit("/", 1)[1])
+    assert page.locator("h1").inner_text() == "Final exam"
+    assert page.locator("#deadline .countdown").inner_text() != ""  # the script's countdown runs
+    first = page.locator("fieldset.question").first
+    _answer_everything(page, migrated_database, exam_id)
+    page.wait_for_timeout(1200)  # autosave runs on change
+    with migrated_database.session() as db:
+        saved = db.scalars(select(AttemptAnswer.slot).where(AttemptAnswer.attempt_id == exam_id)).all()
+    assert saved, "autosave stored nothing"
+    assert first.is_visible()
+    shot(page, "exam-in-progress-en")
+    page.get_by_role("button", name="Submit for grading").click()
+    page.wait_for_url(f"**/attempts/{exam_id}")
+    assert page.locator(".result .pass").inner_text() == "Passed"
+    assert page.locator(".mark.right").count() >= 3  # the review shows the right answers
+    shot(page, "exam-review-en")
+    with migrated_database.session() as db:
+        exam = db.get_one(Attempt, exam_id)
+    assert exam.status == "graded"
+    assert exam.score == exam.max_score
+    assert problems == []
+
+
+def test_a_practice_quiz_without_javascript(
+    browser: Browser, live_server: LiveServer, migrated_database: Database
+) -> None:
+    person = make_person(migrated_database, "inspector")
+    page, _ = open_page(browser, java_script_enabled=False, viewport=PHONE, locale="zh-CN")
+    page.goto(f"{live_server.url}/login?next=/courses/demo-course/demo-first")
+    page.get_by_label("用户名").fill(person.username)
+    page.get_by_label("密码").fill(person.password)
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_url("**/courses/demo-course/demo-first")
+    page.locator("form[action='/modules/demo-first/practice'] button").click()
+    page.wait_for_url("**/attempts/*")
+    attempt_id = int(page.url.rsplit("/", 1)[1])
+    _answer_everything(page, migrated_database, attempt_id)
+    page.locator("button[formaction]").click()
+    page.wait_for_url(f"**/attempts/{attempt_id}")
+    assert page.locator(".result .pass").is_visible()
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0
+    shot(page, "practice-no-js-phone-zh")

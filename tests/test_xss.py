@@ -94,13 +94,16 @@ _FORBIDDEN_TAGS = {
 
 
 _OWN_FORMS = {("/search", "get"), ("/language", "post")}
+_OWN_FORM_ACTIONS = re.compile(r"^/(courses/[a-z0-9-]+/exam|modules/[a-z0-9-]+/practice)$")
 _OWN_INPUTS = {("search", "q"), ("hidden", "csrf_token"), ("hidden", "next")}
 
 
 def _is_own_form_part(tag: str, attrs: dict[str, str | None]) -> bool:
     """The site's search and language forms; the sanitiser lets no form or input through."""
     if tag == "form":
-        return (attrs.get("action"), attrs.get("method")) in _OWN_FORMS and len(attrs) <= 4
+        action, method = attrs.get("action"), attrs.get("method")
+        own = (action, method) in _OWN_FORMS or (method == "post" and _OWN_FORM_ACTIONS.match(action or ""))
+        return bool(own) and len(attrs) <= 4
     if tag == "input":
         return (attrs.get("type"), attrs.get("name")) in _OWN_INPUTS and not any(
             name.startswith("on") for name in attrs

@@ -17,6 +17,7 @@ from trainer.people import admin_views
 from trainer.people import api as people_api
 from trainer.people import views as people_views
 from trainer.quizzes import api as quizzes_api
+from trainer.quizzes import views as quizzes_views
 from trainer.web import errors
 from trainer.web import views as web_views
 from trainer.web.middleware import RequestContextMiddleware
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         *web_views.routes,
         *people_views.routes,
         *admin_views.routes,
+        *quizzes_views.routes,
     ]
     app.include_router(people_api.router)
     app.include_router(quizzes_api.router)

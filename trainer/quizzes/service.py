@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import json
 import secrets
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DbSession
 
@@ -257,40 +259,84 @@ def _load_for_update(db: DbSession, attempt_id: int, viewer: Viewer) -> Attempt:
     return attempt
 
 
+@dataclass(frozen=True)
+class _Paper:
+    """The parts of an attempt that never change after it starts: safe to cache in any process."""
+
+    user_id: int
+    review: str
+    entries: dict[int, dict[str, Any]]  # slot -> snapshot entry
+
+
+_PAPERS: OrderedDict[tuple[str, int], _Paper] = OrderedDict()
+_PAPERS_LOCK = threading.Lock()
+PAPER_CACHE_SIZE = 4096
+
+
+def _paper(database: Database, attempt_id: int) -> _Paper | None:
+    """An attempt's paper, parsed once per process (an answer save would otherwise parse the
+    whole snapshot, tens of kilobytes, every time)."""
+    key = (database.url, attempt_id)
+    with _PAPERS_LOCK:
+        cached = _PAPERS.get(key)
+        if cached is not None:
+            _PAPERS.move_to_end(key)
+            return cached
+    with database.session() as db:
+        row = db.execute(
+            select(Attempt.user_id, Attempt.review, Attempt.snapshot).where(Attempt.id == attempt_id)
+        ).one_or_none()
+    if row is None:
+        return None
+    paper = _Paper(row[0], row[1], {entry["slot"]: entry for entry in json.loads(row[2])})
+    with _PAPERS_LOCK:
+        _PAPERS[key] = paper
+        if len(_PAPERS) > PAPER_CACHE_SIZE:
+            _PAPERS.popitem(last=False)
+    return paper
+
+
 def save_answer(
     database: Database, viewer: Viewer, attempt_id: int, slot: int, *, response: Any, now: datetime
 ) -> dict[str, Any]:
+    """Check and score the response outside the write transaction (the paper never changes),
+    then hold the attempt's lock only to check it is open and store the answer."""
     if len(json.dumps(response)) > MAX_RESPONSE_BYTES:
         raise QuizError(413, "response too large")
+    paper = _paper(database, attempt_id)
+    if paper is None or paper.user_id != viewer.id:
+        raise QuizError(404, "no such attempt")  # another inspector's attempt does not exist for you
+    entry = paper.entries.get(slot)
+    if entry is None:
+        raise QuizError(404, "no such question in this attempt")
+    try:
+        value = score(snapshot.answer_key(entry), response)
+    except ResponseError as error:
+        raise QuizError(422, str(error)) from None
+    stored = json.dumps(response, ensure_ascii=False, sort_keys=True)
     with database.write() as db:
-        attempt = _load_for_update(db, attempt_id, viewer)
-        if attempt.status != IN_PROGRESS:
+        status, deadline = db.execute(
+            select(Attempt.status, Attempt.deadline).where(Attempt.id == attempt_id).with_for_update()
+        ).one()
+        if status != IN_PROGRESS:
             raise QuizError(409, "this attempt is closed")
-        if attempt.deadline is not None and now > attempt.deadline + GRACE:
+        if deadline is not None and now > deadline + GRACE:
             raise QuizError(
                 409, "the time is up; the attempt is graded from the answers saved before the deadline"
             )
-        paper = json.loads(attempt.snapshot)
-        entry = next((e for e in paper if e["slot"] == slot), None)
-        if entry is None:
-            raise QuizError(404, "no such question in this attempt")
-        try:
-            value = score(snapshot.answer_key(entry), response)
-        except ResponseError as error:
-            raise QuizError(422, str(error)) from None
-        stored = json.dumps(response, ensure_ascii=False, sort_keys=True)
-        answer = db.scalar(
-            select(AttemptAnswer).where(AttemptAnswer.attempt_id == attempt.id, AttemptAnswer.slot == slot)
-        )
-        if answer is None:
-            db.add(AttemptAnswer(attempt_id=attempt.id, slot=slot, response=stored, saved_at=now))
-        else:
-            answer.response = stored
-            answer.saved_at = now
-        result: dict[str, Any] = {"slot": slot, "saved": True}
-        if attempt.review == "immediate":  # practice: feedback at once
-            result["review"] = snapshot.review_question(entry, response, value)
-        return result
+        updated = db.execute(  # type: ignore[attr-defined]
+            update(AttemptAnswer)
+            .where(AttemptAnswer.attempt_id == attempt_id, AttemptAnswer.slot == slot)
+            .values(response=stored, saved_at=now)
+        ).rowcount
+        if not updated:
+            db.execute(
+                insert(AttemptAnswer).values(attempt_id=attempt_id, slot=slot, response=stored, saved_at=now)
+            )
+    result: dict[str, Any] = {"slot": slot, "saved": True}
+    if paper.review == "immediate":  # practice: feedback at once
+        result["review"] = snapshot.review_question(entry, response, value)
+    return result
 
 
 def submit(database: Database, viewer: Viewer, attempt_id: int, now: datetime) -> Result:
