@@ -306,3 +306,54 @@ def test_editing_the_bank_never_changes_a_graded_attempt(
             assert "REWRITTEN" not in json.dumps(after)
     finally:
         app.state.database.dispose()
+
+
+def test_regrade_dry_run_shows_and_changes_nothing_then_applies_and_audits(
+    client: TestClient, migrated_database: Database, database_url: str
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    headers, attempt, _ = _exam(client, migrated_database)
+    for question in attempt["questions"]:
+        client.put(
+            f"/api/v1/attempts/{attempt['id']}/answers/{question['slot']}",
+            headers=headers,
+            json=right_answer(migrated_database, attempt["id"], question["slot"]),
+        )
+    result = client.post(f"/api/v1/attempts/{attempt['id']}/submit", headers=headers).json()
+    assert service.regrade(migrated_database, attempt_id=attempt["id"], dry_run=True)[0].changed is False
+    # Simulate a score stored by a faulty grader.
+    with migrated_database.write() as db:
+        db.execute(update(Attempt).where(Attempt.id == attempt["id"]).values(score=1.0, passed=False))
+    env = {
+        **os.environ,
+        "TRAINER_DATABASE_URL": database_url,
+        "TRAINER_SECRET_KEY": "r" * 20 + "0123456789abcdefghijkl",
+    }
+    dry = subprocess.run(
+        [sys.executable, "-m", "trainer.cli", "regrade", str(attempt["id"]), "--dry-run"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert dry.returncode == 0, dry.stderr
+    assert f"attempt {attempt['id']}: 1.0 -> {result['score']}" in dry.stdout
+    assert "1 would change" in dry.stdout
+    with migrated_database.session() as db:
+        assert db.get_one(Attempt, attempt["id"]).score == 1.0  # the dry run changed nothing
+    applied = service.regrade(migrated_database, attempt_id=attempt["id"], dry_run=False)
+    assert applied[0].new_score == result["score"]
+    with migrated_database.session() as db:
+        stored = db.get_one(Attempt, attempt["id"])
+        logged = db.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.action == "attempt.regraded", AuditEvent.target_id == str(attempt["id"]))
+        )
+    assert stored.score == result["score"]
+    assert stored.passed is True
+    assert logged == 1

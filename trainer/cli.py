@@ -23,9 +23,11 @@ app = typer.Typer(help="Training and certification for work-safety inspectors.",
 db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
 users_app = typer.Typer(help="Accounts.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
+attempts_app = typer.Typer(help="Quiz and exam attempts.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")
+app.add_typer(attempts_app, name="attempts")
 
 
 def _settings() -> Settings:
@@ -230,6 +232,40 @@ def users_import(
             typer.echo(f"initial passwords written to {passwords_out}")
         else:
             typer.echo("\n".join(lines))
+
+
+@app.command()
+def regrade(
+    attempt: Annotated[int | None, typer.Argument(help="One attempt's id.")] = None,
+    course: Annotated[str | None, typer.Option("--course", help="Every graded attempt of a course.")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would change; change nothing.")
+    ] = False,
+) -> None:
+    """Re-score stored responses against each attempt's stored questions; log every change."""
+    from trainer.quizzes import service as quizzes
+
+    if (attempt is None) == (course is None):
+        typer.secho("error: name one attempt, or --course COURSE", fg="red", err=True)
+        raise typer.Exit(2)
+    changes = quizzes.regrade(_database(_settings()), attempt_id=attempt, course_id=course, dry_run=dry_run)
+    changed = [c for c in changes if c.changed]
+    for c in changed:
+        typer.echo(
+            f"attempt {c.attempt_id}: {c.old_score} -> {c.new_score}"
+            f"{'' if c.old_passed == c.new_passed else f' (passed: {c.old_passed} -> {c.new_passed})'}"
+        )
+    verb = "would change" if dry_run else "changed"
+    typer.echo(f"{len(changes)} attempt(s) checked, {len(changed)} {verb}")
+
+
+@attempts_app.command("close-overdue")
+def attempts_close_overdue() -> None:
+    """Grade every exam left open past its deadline, from its saved answers (run from cron)."""
+    from trainer.quizzes import service as quizzes
+
+    closed = quizzes.close_overdue(_database(_settings()), utcnow())
+    typer.echo(f"{closed} overdue attempt(s) graded")
 
 
 @audit_app.command("verify")

@@ -12,7 +12,7 @@ What maps to what:
 - `{=right ~wrong}` -> single; several right answers, or `~%50%` weights -> multi (a positive
   weight is a correct option; `scoring: partial` when a positive weight is below 100).
   `#feedback` -> the option's `feedback`.
-- `{T}` `{TRUE}` `{F}` `{FALSE}` -> truefalse. `{=a =b}` -> text (`accept` holds the full-credit
+- `{T}` `{TRUE}` `{F}` `{FALSE}` (any case) -> truefalse. `{=a =b}` -> text (`accept` holds the full-credit
   answers). `{#5:0.1}`, `{#1..5}`, `{#=5:0 =%50%6:1}` -> numeric (the full-credit answer).
   `{=a -> b =c -> d}` -> match (`= -> x` is a distractor).
 - `####text` (general feedback) -> `explanation`. A true/false question's feedback for the wrong
@@ -61,7 +61,7 @@ _UNESCAPE = str.maketrans({placeholder: char for char, placeholder in _ESCAPES.i
 
 _WEIGHT = re.compile(r"^%\s*(-?\d+(?:\.\d+)?)\s*%")
 _NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
-_FORMAT = re.compile(r"^\[(markdown|html|plain|moodle)\]", re.IGNORECASE)
+_FORMAT = re.compile(rf"^\[({'|'.join(FORMATS)})\]", re.IGNORECASE)
 _CATEGORY = "$CATEGORY:"
 
 
@@ -105,7 +105,7 @@ def convert(text: str, *, domain: str | None = None) -> GiftResult:
         line = block[0][0]
         name: str | None = None
         try:
-            name, source = _split_name(_escape("\n".join(text for _, text in block)).strip())
+            name, source = _split_name(_escape("\n".join(content for _, content in block)).strip())
             body = _parse(source)
         except _SkipError as skip:
             skipped.append(Skipped(line, name, skip.reason))
@@ -503,8 +503,10 @@ def _short_text(text: str) -> str:
     return flat if len(flat) <= 40 else flat[:39] + "…"
 
 
-_BLOCK_TAGS = frozenset({"blockquote", "br", "div", "dd", "dt", "h1", "h2", "h3", "h4", "h5", "h6"})
-_BLOCK_TAGS |= {"hr", "li", "ol", "p", "pre", "section", "table", "tr", "ul"}
+_BLOCK_TAGS = frozenset(
+    {"blockquote", "br", "div", "dd", "dt", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "li", "ol", "p"}
+    | {"pre", "section", "table", "tr", "ul"}
+)
 
 
 class _TextOnly(HTMLParser):
@@ -524,7 +526,7 @@ class _TextOnly(HTMLParser):
     def handle_endtag(self, tag: str) -> None:
         if tag in ("script", "style"):
             self._hidden = max(0, self._hidden - 1)
-        elif tag in _BLOCK_TAGS:
+        elif tag in _BLOCK_TAGS and tag != "li":  # the next item starts its own line
             self.parts.append("\n")
 
     def handle_data(self, data: str) -> None:
@@ -545,6 +547,11 @@ def _validation_problem(question: dict[str, Any]) -> str | None:
         _QUESTION.validate_python(question)
     except ValidationError as exc:
         error = exc.errors()[0]
-        where = ".".join(str(part) for part in error["loc"][1:])
-        return f"does not fit the bank format: {where}: {error['msg']}" if where else error["msg"]
+        where = ".".join(str(part) for part in error["loc"][1:])  # [0] is the question type
+        message = error["msg"].removeprefix("Value error, ")
+        return (
+            f"does not fit the bank format: {where}: {message}"
+            if where
+            else f"does not fit the bank format: {message}"
+        )
     return None

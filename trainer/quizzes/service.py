@@ -469,3 +469,73 @@ def my_attempts(database: Database, viewer: Viewer) -> list[dict[str, Any]]:
         ).all()
     keys = ("id", "kind", "course_id", "module_id", "status", "score", "max_score", "passed", "started_at")
     return [dict(zip(keys, row, strict=True)) for row in rows]
+
+
+# -- regrading --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Regrade:
+    attempt_id: int
+    old_score: float | None
+    new_score: float
+    old_passed: bool | None
+    new_passed: bool
+
+    @property
+    def changed(self) -> bool:
+        return (
+            self.old_score is None
+            or abs(self.new_score - self.old_score) > 1e-9
+            or self.old_passed != self.new_passed
+        )
+
+
+def regrade(
+    database: Database,
+    *,
+    attempt_id: int | None = None,
+    course_id: str | None = None,
+    dry_run: bool,
+    actor: audit.Actor = audit.SYSTEM,
+) -> list[Regrade]:
+    """Re-score graded attempts' stored responses against their stored snapshots. The only way
+    a score ever changes after grading; every applied change goes into the audit log."""
+    statement = select(Attempt.id).where(Attempt.status == GRADED).order_by(Attempt.id)
+    if attempt_id is not None:
+        statement = statement.where(Attempt.id == attempt_id)
+    if course_id is not None:
+        statement = statement.where(Attempt.course_id == course_id)
+    with database.session() as db:
+        ids = list(db.scalars(statement))
+    results = []
+    for current in ids:
+        with database.write() as db:
+            attempt = db.scalar(select(Attempt).where(Attempt.id == current).with_for_update())
+            assert attempt is not None
+            paper = {entry["slot"]: entry for entry in json.loads(attempt.snapshot)}
+            answers = db.scalars(select(AttemptAnswer).where(AttemptAnswer.attempt_id == current)).all()
+            scores = {
+                a.slot: score(snapshot.answer_key(paper[a.slot]), json.loads(a.response))
+                for a in answers
+                if a.slot in paper
+            }
+            total = sum(scores.values())
+            passed = total >= attempt.pass_mark * attempt.max_score - 1e-9
+            change = Regrade(current, attempt.score, total, attempt.passed, passed)
+            results.append(change)
+            if dry_run or not change.changed:
+                db.rollback()
+                continue
+            for answer in answers:
+                answer.score = scores.get(answer.slot)
+            attempt.score, attempt.passed = total, passed
+            audit.record(
+                db,
+                "attempt.regraded",
+                actor,
+                target_type="attempt",
+                target_id=current,
+                details={"from": change.old_score, "to": total, "passed": passed},
+            )
+    return results
