@@ -608,3 +608,30 @@ def test_any_text_converts_without_error_to_valid_questions(text: str) -> None:
     for skipped in result.skipped:
         assert skipped.reason
         assert 1 <= skipped.line <= text.count("\n") + text.count("\r") + 1
+
+
+def test_the_import_gift_command(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    out = tmp_path / "bank" / "imported.yaml"
+    command = [
+        sys.executable,
+        "-m",
+        "trainer.cli",
+        "import-gift",
+        str(SAMPLE),
+        "--out",
+        str(out),
+        "--domain",
+        "coal",
+    ]
+    first = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert first.returncode == 0, first.stderr
+    assert "skipped" in first.stdout
+    assert f"{SAMPLE}:74: skipped (Essay): essay questions" in first.stderr
+    loaded = BankFile.model_validate(yaml.safe_load(out.read_text(encoding="utf-8")))
+    assert len(loaded.questions) == int(first.stdout.split("wrote ")[1].split()[0])
+    again = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert again.returncode == 1
+    assert "exists" in again.stderr

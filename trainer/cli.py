@@ -259,6 +259,39 @@ def regrade(
     typer.echo(f"{len(changes)} attempt(s) checked, {len(changed)} {verb}")
 
 
+@app.command("import-gift")
+def import_gift(
+    file: Annotated[Path, typer.Argument(help="A Moodle GIFT file.")],
+    out: Annotated[
+        Path, typer.Option("--out", help="The bank file to write, e.g. question_bank/coal/imported.yaml")
+    ],
+    domain: Annotated[str | None, typer.Option(help="Domain for every question (coal, gas, …).")] = None,
+) -> None:
+    """Convert a GIFT file into a draft bank file; report every question it could not convert."""
+    from trainer.quizzes import gift
+
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        typer.secho(f"error: cannot read {file}: {exc}", fg="red", err=True)
+        raise typer.Exit(1) from None
+    result = gift.convert(text, domain=domain)
+    for skipped in result.skipped:
+        name = f" ({skipped.name})" if skipped.name else ""
+        typer.echo(f"{file}:{skipped.line}: skipped{name}: {skipped.reason}", err=True)
+    if not result.questions:
+        typer.secho("nothing to write: no question could be converted", fg="red", err=True)
+        raise typer.Exit(1)
+    if out.exists():
+        typer.secho(
+            f"error: {out} exists; choose a new file (imports are drafts to review)", fg="red", err=True
+        )
+        raise typer.Exit(1)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(gift.to_yaml(result, domain=domain), encoding="utf-8")
+    typer.echo(f"wrote {len(result.questions)} question(s) to {out}; {len(result.skipped)} skipped")
+
+
 @attempts_app.command("close-overdue")
 def attempts_close_overdue() -> None:
     """Grade every exam left open past its deadline, from its saved answers (run from cron)."""
