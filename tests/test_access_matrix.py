@@ -100,6 +100,7 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("POST", "/modules/{module_id}/practice"): row(401, 303, 303, 303, 303, 303, 303),
     ("POST", "/courses/{course_id}/exam"): row(401, 403, 403, 403, 403, 403, 403),  # modules first
     ("GET", "/attempts/{attempt_id}"): row(303, 200, 404, 404, 404, 404, 404),
+    ("GET", "/me/results"): SIGNED_IN_PAGE,
     ("POST", "/attempts/{attempt_id}/answers"): row(401, 303, 404, 404, 404, 404, 404),
     ("POST", "/attempts/{attempt_id}/submit"): row(401, 303, 404, 404, 404, 404, 404),
     # Last: these end the persona's session or token.

@@ -357,3 +357,30 @@ def test_regrade_dry_run_shows_and_changes_nothing_then_applies_and_audits(
     assert stored.score == result["score"]
     assert stored.passed is True
     assert logged == 1
+
+
+def test_the_results_page_shows_best_latest_and_mastery(
+    client: TestClient, migrated_database: Database
+) -> None:
+    from tests.conftest import sign_in
+
+    person = make_person(migrated_database, "inspector")
+    headers = token(client, person)
+    complete_modules(client, headers, migrated_database)  # one practice quiz passed at 100%
+    weak = client.post("/api/v1/modules/demo-first/practice/attempts", headers=headers).json()
+    client.post(f"/api/v1/attempts/{weak['id']}/submit", headers=headers)  # 0%: latest, not best
+    scores = service.scores_of(migrated_database, client.app.state.content.library, person.id)  # type: ignore[attr-defined]
+    practice = scores.practice["demo-first"]
+    assert practice.attempts == 2
+    assert practice.best == 1
+    assert practice.latest == 0
+    assert scores.completed == {"demo-first", "demo-second"}
+    average, count = scores.mastery["ventilation"]
+    assert 0 < average < 1
+    assert count >= 2
+    sign_in(client, person)
+    page = client.get("/me/results")
+    assert page.status_code == 200
+    assert "100%" in page.text
+    assert "Mastery by topic" in page.text
+    assert page.headers["cache-control"] == "no-store"

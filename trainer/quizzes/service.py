@@ -539,3 +539,74 @@ def regrade(
                 details={"from": change.old_score, "to": total, "passed": passed},
             )
     return results
+
+
+# -- an inspector's results -------------------------------------------------------------------
+
+
+@dataclass
+class Tally:
+    attempts: int = 0
+    best: float | None = None  # fraction of the points
+    latest: float | None = None
+    latest_passed: bool | None = None
+    passed: bool = False
+
+
+@dataclass
+class Scores:
+    exams: dict[str, Tally]  # course id ->
+    practice: dict[str, Tally]  # module id ->
+    mastery: dict[str, tuple[float, int]]  # tag -> (average fraction, answers counted)
+    completed: set[str]  # module ids
+
+
+def scores_of(database: Database, library: Library, user_id: int) -> Scores:
+    """Best and latest results per course exam and module quiz, and mastery per tag (the
+    average score on every graded question with that tag, unanswered ones counting 0)."""
+    with database.session() as db:
+        attempts = db.execute(
+            select(
+                Attempt.id,
+                Attempt.kind,
+                Attempt.course_id,
+                Attempt.module_id,
+                Attempt.score,
+                Attempt.max_score,
+                Attempt.passed,
+                Attempt.snapshot,
+            )
+            .where(Attempt.user_id == user_id, Attempt.status == GRADED)
+            .order_by(Attempt.submitted_at, Attempt.id)
+        ).all()
+        answers = db.execute(
+            select(AttemptAnswer.attempt_id, AttemptAnswer.slot, AttemptAnswer.score)
+            .join(Attempt, Attempt.id == AttemptAnswer.attempt_id)
+            .where(Attempt.user_id == user_id, Attempt.status == GRADED)
+        ).all()
+        completed: set[str] = set()
+        for course in library.courses.values():
+            completed |= completed_modules(db, user_id, course)
+    scores = Scores({}, {}, {}, completed)
+    tags_by_slot: dict[tuple[int, int], list[str]] = {}
+    for attempt_id, kind, course_id, module_id, total, max_score, passed, paper in attempts:
+        fraction = (total or 0) / max_score if max_score else 0.0
+        tally = (
+            scores.exams.setdefault(course_id, Tally())
+            if kind == "exam"
+            else scores.practice.setdefault(module_id or "", Tally())
+        )
+        tally.attempts += 1
+        tally.best = fraction if tally.best is None else max(tally.best, fraction)
+        tally.latest, tally.latest_passed = fraction, passed
+        tally.passed = tally.passed or bool(passed)
+        for entry in json.loads(paper):
+            tags_by_slot[(attempt_id, entry["slot"])] = entry.get("tags", [])
+    # An unanswered question of a graded paper counts as 0: it was not mastered either.
+    given = {(attempt_id, slot): value or 0.0 for attempt_id, slot, value in answers}
+    sums: dict[str, list[float]] = {}
+    for key, tags in tags_by_slot.items():
+        for tag in tags:
+            sums.setdefault(tag, []).append(given.get(key, 0.0))
+    scores.mastery = {tag: (sum(values) / len(values), len(values)) for tag, values in sorted(sums.items())}
+    return scores

@@ -183,7 +183,20 @@ def submit(request: Request) -> Response:
     return RedirectResponse(f"/attempts/{attempt_id}", status_code=303)
 
 
+def my_results(request: Request) -> Response:
+    viewer = viewer_of(request)
+    library = state.content(request).library
+    scores = service.scores_of(state.database(request), library, viewer.id)
+    attempts = service.my_attempts(state.database(request), viewer)
+    response = state.templates(request).render(
+        request, "quizzes/results.html", {"scores": scores, "library": library, "attempts": attempts[:50]}
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 routes: list[BaseRoute] = [
+    page("/me/results", my_results, access=Access.SIGNED_IN),
     page("/modules/{module_id}/practice", start_practice, access=Access.SIGNED_IN, methods=("POST",)),
     page("/courses/{course_id}/exam", start_exam, access=Access.SIGNED_IN, methods=("POST",)),
     page("/attempts/{attempt_id}", attempt_page, access=Access.SIGNED_IN),
