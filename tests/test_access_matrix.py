@@ -101,6 +101,10 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("POST", "/courses/{course_id}/exam"): row(401, 403, 403, 403, 403, 403, 403),  # modules first
     ("GET", "/attempts/{attempt_id}"): row(303, 200, 404, 404, 404, 404, 404),
     ("GET", "/me/results"): SIGNED_IN_PAGE,
+    ("GET", "/verify"): EVERYONE_200,
+    ("GET", "/verify/{code}"): row(*[404] * 7),  # an unknown code
+    ("GET", "/api/v1/verify/{code}"): row(*[404] * 7),
+    ("GET", "/api/v1/me/certificates"): row(401, 200, 200, 200, 200, 200, 200),
     ("POST", "/attempts/{attempt_id}/answers"): row(401, 303, 404, 404, 404, 404, 404),
     ("POST", "/attempts/{attempt_id}/submit"): row(401, 303, 404, 404, 404, 404, 404),
     # Last: these end the persona's session or token.
@@ -108,7 +112,13 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("DELETE", "/api/v1/auth/token"): row(401, 204, 204, 204, 204, 204, 204),
 }
 
-PATH_VALUES = {"course_id": "demo-course", "module_id": "demo-first", "path:path": "airflow.svg", "slot": "1"}
+PATH_VALUES = {
+    "course_id": "demo-course",
+    "module_id": "demo-first",
+    "path:path": "airflow.svg",
+    "slot": "1",
+    "code": "0000000000",
+}
 
 
 ANSWERS: dict[str, object] = {}

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from trainer import migrate
+from trainer.certification import views as certification_views
 from trainer.config import Settings
 from trainer.content import views as content_views
 from trainer.content.service import record_course_versions
@@ -73,9 +74,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         *people_views.routes,
         *admin_views.routes,
         *quizzes_views.routes,
+        *certification_views.routes,
     ]
     app.include_router(people_api.router)
     app.include_router(quizzes_api.router)
+    app.include_router(certification_views.router)
     errors.install(app)
     return app
 

@@ -297,7 +297,14 @@ def attempts_close_overdue() -> None:
     """Grade every exam left open past its deadline, from its saved answers (run from cron)."""
     from trainer.quizzes import service as quizzes
 
-    closed = quizzes.close_overdue(_database(_settings()), utcnow())
+    settings = _settings()
+    library, problems = load_library(settings.courses_dir, settings.question_bank_dir)
+    if library is None:
+        for problem in problems:
+            typer.echo(str(problem), err=True)
+        raise typer.Exit(1)
+    certify = quizzes.Certifying(library, settings.certificate_prefix)
+    closed = quizzes.close_overdue(_database(settings), utcnow(), certify=certify)
     typer.echo(f"{closed} overdue attempt(s) graded")
 
 

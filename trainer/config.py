@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     static_dir: Path = PROJECT_ROOT / "static"
     secret_key: str = Field(default="", repr=False)
     default_language: Language = "en"
+    # Certificate numbers read PREFIX-DOMAIN-YEAR-NNNNNN, e.g. HLJ-COAL-2026-000123.
+    certificate_prefix: str = Field(default="HLJ", pattern=r"^[A-Z0-9]{1,10}$")
     # The course library (catalogue, modules, search) is readable without signing in.
     public_library: bool = True
     session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)

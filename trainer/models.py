@@ -1,6 +1,7 @@
 """Every table, so Alembic and the schema check see the whole model."""
 
 from trainer.audit.models import AuditEvent, AuditHead
+from trainer.certification.models import Certificate
 from trainer.content.models import CourseVersion
 from trainer.db import Base
 from trainer.people.models import ApiToken, LoginAttempt, Session, Unit, User, UserRole
@@ -14,6 +15,7 @@ __all__ = [
     "AttemptAnswer",
     "AuditEvent",
     "AuditHead",
+    "Certificate",
     "CourseVersion",
     "LoginAttempt",
     "ModuleRead",

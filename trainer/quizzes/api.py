@@ -68,6 +68,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+def certifying(request: Request) -> service.Certifying:
+    return service.Certifying(state.content(request).library, state.settings(request).certificate_prefix)
+
+
 def _fail(error: service.QuizError) -> HTTPException:
     headers = {"Retry-After": str(error.extra["retry_after"])} if "retry_after" in error.extra else None
     return HTTPException(
@@ -77,7 +81,11 @@ def _fail(error: service.QuizError) -> HTTPException:
 
 def _attempt(request: Request, viewer: Any, attempt_id: int) -> AttemptOut:
     try:
-        return AttemptOut(**service.attempt_view(state.database(request), viewer, attempt_id, utcnow()))
+        return AttemptOut(
+            **service.attempt_view(
+                state.database(request), viewer, attempt_id, utcnow(), certify=certifying(request)
+            )
+        )
     except service.QuizError as error:
         raise _fail(error) from None
 
@@ -88,7 +96,14 @@ def start_exam(
 ) -> AttemptOut:
     library = state.content(request).library
     try:
-        attempt_id = service.start_exam(state.database(request), library, viewer, course_id, utcnow())
+        attempt_id = service.start_exam(
+            state.database(request),
+            library,
+            viewer,
+            course_id,
+            utcnow(),
+            prefix=state.settings(request).certificate_prefix,
+        )
     except service.QuizError as error:
         raise _fail(error) from None
     return _attempt(request, viewer, attempt_id)
@@ -128,7 +143,9 @@ def submit(
     attempt_id: Annotated[int, Path(ge=1, le=2**62)], viewer: ApiViewer, request: Request
 ) -> ResultOut:
     try:
-        result = service.submit(state.database(request), viewer, attempt_id, utcnow())
+        result = service.submit(
+            state.database(request), viewer, attempt_id, utcnow(), certify=certifying(request)
+        )
     except service.QuizError as error:
         raise _fail(error) from None
     return ResultOut(

@@ -22,6 +22,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DbSession
 
 from trainer.audit import service as audit
+from trainer.certification import service as certification
+from trainer.certification.models import Certificate
+from trainer.certification.policy import State
 from trainer.content.library import Course, Library, Module
 from trainer.db import Database
 from trainer.people.access import Viewer
@@ -42,6 +45,15 @@ class QuizError(Exception):
         self.status = status
         self.message = message
         self.extra = extra
+
+
+@dataclass(frozen=True)
+class Certifying:
+    """What grading needs to issue certificates: the library (course policies) and the number
+    prefix. Passed explicitly, so grading without it (tools, tests) never issues by accident."""
+
+    library: Library
+    prefix: str
 
 
 @dataclass(frozen=True)
@@ -96,13 +108,21 @@ def completed_modules(db: DbSession, user_id: int, course: Course) -> set[str]:
 # -- starting ---------------------------------------------------------------------------------
 
 
-def start_exam(database: Database, library: Library, viewer: Viewer, course_id: str, now: datetime) -> int:
+def start_exam(
+    database: Database,
+    library: Library,
+    viewer: Viewer,
+    course_id: str,
+    now: datetime,
+    *,
+    prefix: str = "HLJ",
+) -> int:
     """The id of the viewer's open exam for the course, or of a new one (policy permitting)."""
     course = library.courses.get(course_id)
     if course is None or course.certification is None:
         raise QuizError(404, "no such course exam")
     policy = course.certification
-    close_overdue(database, now, user_id=viewer.id)
+    close_overdue(database, now, user_id=viewer.id, certify=Certifying(library, prefix))
     with database.session() as db:
         open_id = _open_exam(db, viewer.id, course.id)
         if open_id is not None:
@@ -115,12 +135,29 @@ def start_exam(database: Database, library: Library, viewer: Viewer, course_id: 
                     "complete every module first (read it and pass its practice quiz)",
                     missing_modules=missing,
                 )
+        current = db.scalar(
+            select(Certificate).where(
+                Certificate.user_id == viewer.id,
+                Certificate.course_id == course.id,
+                Certificate.is_current.is_(True),
+            )
+        )
+        if current is not None and certification.state_of(current, now) in (
+            State.VALID,
+            State.SUSPENDED,
+            State.REVOKED,
+        ):
+            opens = current.expires_at - timedelta(days=current.renewal_window_days)
+            raise QuizError(403, f"you hold this qualification; renewal opens on {opens.date().isoformat()}")
+        # A certification cycle starts with the current certificate: attempts before it do not count.
+        since = current.issued_at if current is not None else None
         taken = db.execute(
             select(func.count(), func.max(Attempt.submitted_at)).where(
                 Attempt.user_id == viewer.id,
                 Attempt.course_id == course.id,
                 Attempt.kind == "exam",
                 Attempt.status == GRADED,
+                *([Attempt.submitted_at > since] if since is not None else []),
             )
         ).one()
         seen = _seen_questions(db, viewer.id, course.id)
@@ -339,15 +376,19 @@ def save_answer(
     return result
 
 
-def submit(database: Database, viewer: Viewer, attempt_id: int, now: datetime) -> Result:
+def submit(
+    database: Database, viewer: Viewer, attempt_id: int, now: datetime, *, certify: Certifying | None = None
+) -> Result:
     with database.write() as db:
         attempt = _load_for_update(db, attempt_id, viewer)
         if attempt.status == IN_PROGRESS:
-            _grade(db, attempt, now, actor=audit.Actor(viewer.id, viewer.username))
+            _grade(db, attempt, now, actor=audit.Actor(viewer.id, viewer.username), certify=certify)
         return _result(attempt)
 
 
-def _grade(db: DbSession, attempt: Attempt, now: datetime, *, actor: audit.Actor) -> None:
+def _grade(
+    db: DbSession, attempt: Attempt, now: datetime, *, actor: audit.Actor, certify: Certifying | None = None
+) -> None:
     """Score the saved answers and close the attempt; the caller holds the row lock."""
     paper = {entry["slot"]: entry for entry in json.loads(attempt.snapshot)}
     answers = db.scalars(select(AttemptAnswer).where(AttemptAnswer.attempt_id == attempt.id)).all()
@@ -386,13 +427,18 @@ def _grade(db: DbSession, attempt: Attempt, now: datetime, *, actor: audit.Actor
                 "passed": attempt.passed,
             },
         )
+        course = certify.library.courses.get(attempt.course_id) if certify is not None else None
+        if certify is not None and course is not None and attempt.passed:
+            certification.issue_for(db, attempt, course, closed_at, prefix=certify.prefix)
 
 
 def _result(attempt: Attempt) -> Result:
     return Result(attempt.id, attempt.status, attempt.score, attempt.max_score, attempt.passed)
 
 
-def close_overdue(database: Database, now: datetime, *, user_id: int | None = None) -> int:
+def close_overdue(
+    database: Database, now: datetime, *, user_id: int | None = None, certify: Certifying | None = None
+) -> int:
     """Grade every exam whose deadline plus grace has passed, from its saved answers."""
     statement = select(Attempt.id).where(
         Attempt.status == IN_PROGRESS, Attempt.deadline.is_not(None), Attempt.deadline < now - GRACE
@@ -405,15 +451,17 @@ def close_overdue(database: Database, now: datetime, *, user_id: int | None = No
         with database.write() as db:
             attempt = db.scalar(select(Attempt).where(Attempt.id == attempt_id).with_for_update())
             if attempt is not None and attempt.status == IN_PROGRESS:
-                _grade(db, attempt, now, actor=audit.SYSTEM)
+                _grade(db, attempt, now, actor=audit.SYSTEM, certify=certify)
     return len(overdue)
 
 
 # -- reading attempts -------------------------------------------------------------------------
 
 
-def attempt_view(database: Database, viewer: Viewer, attempt_id: int, now: datetime) -> dict[str, Any]:
-    close_overdue(database, now, user_id=viewer.id)
+def attempt_view(
+    database: Database, viewer: Viewer, attempt_id: int, now: datetime, *, certify: Certifying | None = None
+) -> dict[str, Any]:
+    close_overdue(database, now, user_id=viewer.id, certify=certify)
     with database.session() as db:
         attempt = db.get(Attempt, attempt_id)
         if attempt is None or attempt.user_id != viewer.id:

@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute
 from trainer.db import utcnow
 from trainer.people.access import Access
 from trainer.quizzes import service
+from trainer.quizzes.api import certifying
 from trainer.quizzes.models import Attempt
 from trainer.web import state
 from trainer.web.pages import page, viewer_of
@@ -48,7 +49,12 @@ def start_exam(request: Request) -> Response:
     course_id = request.path_params["course_id"]
     try:
         attempt_id = service.start_exam(
-            state.database(request), state.content(request).library, viewer, course_id, utcnow()
+            state.database(request),
+            state.content(request).library,
+            viewer,
+            course_id,
+            utcnow(),
+            prefix=state.settings(request).certificate_prefix,
         )
     except service.QuizError as error:
         return _refused(request, course_id, error)
@@ -79,7 +85,9 @@ def attempt_page(
 ) -> Response:
     viewer = viewer_of(request)
     try:
-        view = service.attempt_view(state.database(request), viewer, _attempt_id(request), utcnow())
+        view = service.attempt_view(
+            state.database(request), viewer, _attempt_id(request), utcnow(), certify=certifying(request)
+        )
     except service.QuizError as error:
         raise HTTPException(status_code=error.status) from None
     library = state.content(request).library
@@ -177,7 +185,9 @@ def submit(request: Request) -> Response:
     if errors:
         return attempt_page(request, errors=errors, status_code=400)
     try:
-        service.submit(state.database(request), viewer_of(request), attempt_id, utcnow())
+        service.submit(
+            state.database(request), viewer_of(request), attempt_id, utcnow(), certify=certifying(request)
+        )
     except service.QuizError as error:
         raise HTTPException(status_code=error.status) from None
     return RedirectResponse(f"/attempts/{attempt_id}", status_code=303)

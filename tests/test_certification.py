@@ -1,0 +1,257 @@
+"""Certificates: issued with a passing exam, states over time, renewal, public verification."""
+
+from __future__ import annotations
+
+import re
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select, update
+
+from tests.conftest import make_person, right_answer
+from trainer.certification import policy, service
+from trainer.certification.models import Certificate
+from trainer.certification.policy import State
+from trainer.db import Database, utcnow
+from trainer.quizzes import service as quizzes
+from trainer.quizzes.models import Attempt
+
+T0 = datetime(2026, 1, 31, 9, 0, tzinfo=UTC)
+
+
+def facts(**changes: Any) -> policy.Facts:
+    base: dict[str, Any] = {
+        "valid_from": T0,
+        "expires_at": policy.add_months(T0, 36),
+        "renewal_window_days": 90,
+        "grace_days": 60,
+    }
+    base.update(changes)
+    return policy.Facts(**base)
+
+
+def test_states_follow_the_clock() -> None:
+    f = facts()
+    expiry = f.expires_at
+    assert policy.state_at(f, T0) is State.VALID
+    assert policy.state_at(f, expiry - timedelta(days=91)) is State.VALID
+    assert policy.state_at(f, expiry - timedelta(days=89)) is State.DUE
+    assert policy.state_at(f, expiry + timedelta(days=1)) is State.GRACE
+    assert policy.state_at(f, expiry + timedelta(days=61)) is State.EXPIRED
+    suspended = facts(suspended_at=T0 + timedelta(days=10))
+    assert policy.state_at(suspended, T0 + timedelta(days=9)) is State.VALID
+    assert policy.state_at(suspended, T0 + timedelta(days=10)) is State.SUSPENDED
+    assert policy.state_at(facts(revoked_at=T0, suspended_at=T0), T0) is State.REVOKED  # revocation is final
+
+
+def test_months_are_calendar_months() -> None:
+    assert policy.add_months(T0, 1) == datetime(2026, 2, 28, 9, 0, tzinfo=UTC)
+    assert policy.add_months(T0, 36) == datetime(2029, 1, 31, 9, 0, tzinfo=UTC)
+    assert policy.add_months(datetime(2027, 12, 15, tzinfo=UTC), 2) == datetime(2028, 2, 15, tzinfo=UTC)
+
+
+def test_a_renewal_runs_on_from_the_previous_expiry() -> None:
+    previous = facts()
+    in_window = previous.expires_at - timedelta(days=30)
+    assert policy.validity(previous, in_window, 36) == (
+        previous.expires_at,
+        policy.add_months(previous.expires_at, 36),
+    )
+    in_grace = previous.expires_at + timedelta(days=30)
+    assert policy.validity(previous, in_grace, 36)[0] == previous.expires_at
+    too_late = previous.expires_at + timedelta(days=61)
+    assert policy.validity(previous, too_late, 36)[0] == too_late  # expired: a fresh start
+
+
+def test_verification_codes_and_masks() -> None:
+    code = service.new_verification_code()
+    assert re.fullmatch(r"[0-9A-HJKMNP-TV-Z]{10}", code)
+    assert service.normalise_code("abcd-efgh-jk") == "ABCDEFGHJK"
+    assert service.normalise_code("O1lI") == "0111"
+    assert service.mask_name("李明") == "李*"
+    assert service.mask_name("欧阳娜娜") == "欧***"
+    assert service.mask_name("Li Ming") == "L. M***"
+
+
+def _pass_exam(client: TestClient, database: Database, headers: dict[str, str]) -> dict[str, Any]:
+    attempt = client.post("/api/v1/courses/demo-course/exam/attempts", headers=headers).json()
+    for question in attempt["questions"]:
+        client.put(
+            f"/api/v1/attempts/{attempt['id']}/answers/{question['slot']}",
+            headers=headers,
+            json=right_answer(database, attempt["id"], question["slot"]),
+        )
+    result = client.post(f"/api/v1/attempts/{attempt['id']}/submit", headers=headers).json()
+    assert result["passed"] is True
+    return result
+
+
+def _ready(client: TestClient, database: Database) -> tuple[dict[str, str], Any]:
+    from tests.test_attempts import complete_modules, token
+
+    person = make_person(database, "inspector", unit="Heilongjiang/Harbin/Daoli District/Bureau")
+    headers = token(client, person)
+    complete_modules(client, headers, database)
+    return headers, person
+
+
+def _shift(database: Database, number: str, expires_in: timedelta) -> None:
+    """Move a certificate in time (the API answers for the real now)."""
+    with database.write() as db:
+        db.execute(
+            update(Certificate)
+            .where(Certificate.number == number)
+            .values(
+                expires_at=utcnow() + expires_in, valid_from=utcnow() + expires_in - timedelta(days=3 * 365)
+            )
+        )
+
+
+def test_passing_the_exam_issues_a_verifiable_certificate(
+    client: TestClient, migrated_database: Database
+) -> None:
+    headers, person = _ready(client, migrated_database)
+    _pass_exam(client, migrated_database, headers)
+    certificates = client.get("/api/v1/me/certificates", headers=headers).json()
+    assert len(certificates) == 1
+    cert = certificates[0]
+    assert re.fullmatch(rf"HLJ-COAL-{utcnow().year}-\d{{6}}", cert["number"])
+    assert cert["state"] == "valid"
+    assert cert["course_id"] == "demo-course"
+    verified = client.get(f"/api/v1/verify/{cert['verification_code'].lower()}")
+    assert verified.status_code == 200
+    body = verified.json()
+    assert body["state"] == "valid"
+    assert body["holder"] == "T. i***"  # "Test inspector-…", masked
+    assert body["unit"] == "Heilongjiang/Harbin/Daoli District/Bureau"
+    assert "score" not in verified.text
+    assert person.username not in verified.text
+    page = client.get(f"/verify/{cert['verification_code']}")
+    assert page.status_code == 200
+    assert "Valid" in page.text
+    assert person.username not in page.text
+    assert client.get("/api/v1/verify/0000000000").status_code == 404
+    assert client.get("/verify/NOT-A-CODE").status_code == 404
+    with migrated_database.session() as db:
+        stored = db.scalar(select(Certificate).where(Certificate.number == cert["number"]))
+        attempt = db.get_one(Attempt, stored.attempt_id) if stored else None
+    assert stored is not None
+    assert attempt is not None
+    assert stored.score == attempt.score  # the evidence: attempt, score, snapshot hash
+    assert len(stored.snapshot_hash) == 64
+
+
+def test_one_inspector_through_every_state(client: TestClient, migrated_database: Database) -> None:
+    headers, _ = _ready(client, migrated_database)
+    _pass_exam(client, migrated_database, headers)
+    cert = client.get("/api/v1/me/certificates", headers=headers).json()[0]
+    code, number = cert["verification_code"], cert["number"]
+
+    def state() -> str:
+        return str(client.get(f"/api/v1/verify/{code}").json()["state"])
+
+    # While valid, the exam is closed: renewal opens inside the window.
+    refused = client.post("/api/v1/courses/demo-course/exam/attempts", headers=headers)
+    assert refused.status_code == 403
+    assert "renewal opens on" in refused.json()["detail"]["message"]
+    _shift(migrated_database, number, timedelta(days=30))
+    assert state() == "due_for_renewal"
+    _shift(migrated_database, number, -timedelta(days=10))
+    assert state() == "grace"
+    _shift(migrated_database, number, -timedelta(days=100))
+    assert state() == "expired"
+    _shift(migrated_database, number, timedelta(days=30))
+    # Renewal inside the window: the new certificate runs on from the old expiry.
+    with migrated_database.session() as db:
+        old_expiry = db.scalar(select(Certificate.expires_at).where(Certificate.number == number))
+    _pass_exam(client, migrated_database, headers)
+    certificates = {c["number"]: c for c in client.get("/api/v1/me/certificates", headers=headers).json()}
+    assert certificates[number]["state"] == "superseded"
+    renewed = next(c for n, c in certificates.items() if n != number)
+    assert renewed["state"] == "valid"
+    with migrated_database.session() as db:
+        new = db.scalar(select(Certificate).where(Certificate.number == renewed["number"]))
+    assert new is not None
+    assert new.valid_from == old_expiry
+    assert new.expires_at == policy.add_months(old_expiry, 36)
+    # Suspension (reversible) and revocation (final) show at once.
+    with migrated_database.write() as db:
+        db.execute(update(Certificate).where(Certificate.id == new.id).values(suspended_at=utcnow()))
+    assert client.get(f"/api/v1/verify/{renewed['verification_code']}").json()["state"] == "suspended"
+    with migrated_database.write() as db:
+        db.execute(update(Certificate).where(Certificate.id == new.id).values(suspended_at=None))
+    assert client.get(f"/api/v1/verify/{renewed['verification_code']}").json()["state"] == "valid"
+    with migrated_database.write() as db:
+        db.execute(update(Certificate).where(Certificate.id == new.id).values(revoked_at=utcnow()))
+    assert client.get(f"/api/v1/verify/{renewed['verification_code']}").json()["state"] == "revoked"
+    assert "Revoked" in client.get(f"/verify/{renewed['verification_code']}").text
+
+
+def test_two_gradings_at_once_never_issue_two_valid_certificates(
+    client: TestClient, migrated_database: Database
+) -> None:
+    """Two passing exams of one inspector graded at the same moment (the issuing step of each
+    grading transaction run concurrently, on separate connections): one certificate."""
+    from trainer.people.access import Viewer
+
+    headers, person = _ready(client, migrated_database)
+    paper = client.post("/api/v1/courses/demo-course/exam/attempts", headers=headers).json()
+    for question in paper["questions"]:
+        client.put(
+            f"/api/v1/attempts/{paper['id']}/answers/{question['slot']}",
+            headers=headers,
+            json=right_answer(migrated_database, paper["id"], question["slot"]),
+        )
+    viewer = Viewer(person.id, person.username, "x", frozenset({"inspector"}), None, None, None, None, False)
+    quizzes.submit(migrated_database, viewer, paper["id"], utcnow())  # graded, no certificate yet
+    with migrated_database.write() as db:
+        original = db.get_one(Attempt, paper["id"])
+        columns = (
+            "user_id",
+            "kind",
+            "course_id",
+            "module_id",
+            "content_hash",
+            "seed",
+            "status",
+            "started_at",
+            "deadline",
+            "submitted_at",
+            "score",
+            "max_score",
+            "pass_mark",
+            "passed",
+            "review",
+            "snapshot",
+        )
+        twin = Attempt(**{c: getattr(original, c) for c in columns})
+        db.add(twin)
+        db.flush()
+        attempt_ids = [paper["id"], twin.id]
+    course = client.app.state.content.library.courses["demo-course"]  # type: ignore[attr-defined]
+    databases = [Database(migrated_database.url) for _ in range(2)]
+    start = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def issue(database: Database, attempt_id: int) -> None:
+        try:
+            start.wait()
+            with database.write() as db:
+                service.issue_for(db, db.get_one(Attempt, attempt_id), course, utcnow(), prefix="HLJ")
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=issue, args=pair) for pair in zip(databases, attempt_ids, strict=True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for database in databases:
+        database.dispose()
+    assert errors == []
+    with migrated_database.session() as db:
+        certificates = db.scalars(select(Certificate).where(Certificate.user_id == person.id)).all()
+    assert len(certificates) == 1
+    assert certificates[0].is_current

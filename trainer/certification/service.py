@@ -1,0 +1,143 @@
+"""Issuing certificates and answering "is it valid now?".
+
+A certificate is issued in the same transaction that grades a passing final exam, so a crash
+never leaves a passed exam without its certificate, nor a certificate twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session as DbSession
+
+from trainer.audit import service as audit
+from trainer.certification import policy
+from trainer.certification.models import Certificate
+from trainer.content.library import Course
+from trainer.people.models import Unit, User
+from trainer.quizzes.models import Attempt
+
+# Crockford's base32: no I, L, O or U, so a code read aloud or typed from paper is unambiguous.
+CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+CODE_LENGTH = 10  # 50 bits of randomness
+
+
+def new_verification_code() -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def normalise_code(code: str) -> str:
+    """Accept what people type: lower case, spaces and dashes, O for 0, I/L for 1."""
+    cleaned = code.upper().replace("-", "").replace(" ", "")
+    return cleaned.translate(str.maketrans("OIL", "011"))
+
+
+def facts(certificate: Certificate) -> policy.Facts:
+    return policy.Facts(
+        valid_from=certificate.valid_from,
+        expires_at=certificate.expires_at,
+        renewal_window_days=certificate.renewal_window_days,
+        grace_days=certificate.grace_days,
+        suspended_at=certificate.suspended_at,
+        revoked_at=certificate.revoked_at,
+        superseded_at=certificate.superseded_at,
+    )
+
+
+def state_of(certificate: Certificate, now: datetime) -> policy.State:
+    return policy.state_at(facts(certificate), now)
+
+
+def issue_for(
+    db: DbSession, attempt: Attempt, course: Course, now: datetime, *, prefix: str
+) -> Certificate | None:
+    """The certificate a just-graded exam earns, if it passed; inside the grading transaction."""
+    if attempt.kind != "exam" or not attempt.passed or course.certification is None:
+        return None
+    policy_ = course.certification
+    # Lock the holder's row: issuances for one person are serialised on every database, so two
+    # gradings at once can never both see "no certificate yet".
+    holder = db.scalar(select(User).where(User.id == attempt.user_id).with_for_update())
+    assert holder is not None
+    unit = db.get(Unit, holder.unit_id) if holder.unit_id else None
+    previous = db.scalar(
+        select(Certificate).where(
+            Certificate.user_id == holder.id,
+            Certificate.course_id == course.id,
+            Certificate.is_current.is_(True),
+        )
+    )
+    previous_facts = facts(previous) if previous is not None else None
+    if previous is not None and previous_facts is not None:
+        previous_state = policy.state_at(previous_facts, now)
+        if previous_state in (policy.State.VALID, policy.State.SUSPENDED):
+            return None  # already certified (a second grading at the same moment): never two
+        if previous_state in policy.RENEWABLE:
+            previous.superseded_at = now
+        previous.is_current = False
+        db.flush()  # the old one stops being current before the new one is
+    valid_from, expires_at = policy.validity(previous_facts, now, policy_.validity_months)
+    certificate = Certificate(
+        number=f"pending-{secrets.token_hex(8)}",
+        verification_code=new_verification_code(),
+        user_id=holder.id,
+        course_id=course.id,
+        content_hash=attempt.content_hash,
+        holder_name=holder.full_name,
+        unit_path=unit.path if unit else None,
+        title=course.text_for(course.lang).certification_title or course.text_for(course.lang).title,
+        issued_at=now,
+        valid_from=valid_from,
+        expires_at=expires_at,
+        renewal_window_days=policy_.renewal_window_days,
+        grace_days=policy_.grace_days,
+        attempt_id=attempt.id,
+        score=attempt.score or 0.0,
+        max_score=attempt.max_score,
+        snapshot_hash=hashlib.sha256(attempt.snapshot.encode()).hexdigest(),
+        is_current=True,
+        previous_id=previous.id if previous else None,
+    )
+    db.add(certificate)
+    db.flush()
+    # The number is readable and unique: prefix, domain, year of issue, and the row's id.
+    certificate.number = f"{prefix}-{course.domain.upper()}-{now.year}-{certificate.id:06d}"
+    audit.record(
+        db,
+        "certificate.issued",
+        audit.Actor(holder.id, holder.username),
+        target_type="certificate",
+        target_id=certificate.number,
+        details={
+            "course": course.id,
+            "attempt": attempt.id,
+            "expires_at": expires_at.isoformat(),
+            "renews": previous.number if previous else None,
+        },
+    )
+    return certificate
+
+
+def find_by_code(db: DbSession, code: str) -> Certificate | None:
+    cleaned = normalise_code(code)
+    if len(cleaned) != CODE_LENGTH or any(c not in CODE_ALPHABET for c in cleaned):
+        return None
+    return db.scalar(select(Certificate).where(Certificate.verification_code == cleaned))
+
+
+def mask_name(name: str) -> str:
+    """Enough to recognise, not to identify: 李明 -> 李*, Li Ming -> L. M***."""
+    name = name.strip()
+    if not name:
+        return ""
+    if any("\u4e00" <= c <= "\u9fff" for c in name):
+        chinese = "".join(c for c in name if "\u4e00" <= c <= "\u9fff")
+        return chinese[0] + "*" * (len(chinese) - 1)
+    parts = name.split()
+    return " ".join(
+        p[0] + "." if i < len(parts) - 1 else p[0] + "***"
+        for i, p in enumerate(parts)  # fixed length: no hint
+    )
