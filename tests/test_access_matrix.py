@@ -105,6 +105,10 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "/verify/{code}"): row(*[404] * 7),  # an unknown code
     ("GET", "/api/v1/verify/{code}"): row(*[404] * 7),
     ("GET", "/api/v1/me/certificates"): row(401, 200, 200, 200, 200, 200, 200),
+    ("POST", "/api/v1/certificates/{number}/{action}"): row(
+        401, 403, 403, 403, 404, 404, 404
+    ),  # unknown number
+    ("GET", "/api/v1/inspectors/{user_id}/certificates"): row(401, 403, 403, 403, 200, 404, 200),
     ("POST", "/attempts/{attempt_id}/answers"): row(401, 303, 404, 404, 404, 404, 404),
     ("POST", "/attempts/{attempt_id}/submit"): row(401, 303, 404, 404, 404, 404, 404),
     # Last: these end the persona's session or token.
@@ -118,6 +122,8 @@ PATH_VALUES = {
     "path:path": "airflow.svg",
     "slot": "1",
     "code": "0000000000",
+    "number": "HLJ-COAL-2000-000000",
+    "action": "suspend",
 }
 
 
@@ -215,6 +221,7 @@ def request(visitor: Visitor, method: str, path: str, user_id: int, target_id: i
                 "new_password": "whatever new one",
             },
             "/api/v1/attempts/{attempt_id}/answers/{slot}": ANSWERS["slot1"],
+            "/api/v1/certificates/{number}/{action}": {"reason": "matrix"},
         }
         response = client.request(method, url, headers=headers, json=bodies.get(path), follow_redirects=False)
         return response.status_code

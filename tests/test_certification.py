@@ -255,3 +255,54 @@ def test_two_gradings_at_once_never_issue_two_valid_certificates(
         certificates = db.scalars(select(Certificate).where(Certificate.user_id == person.id)).all()
     assert len(certificates) == 1
     assert certificates[0].is_current
+
+
+def test_managers_suspend_reinstate_and_revoke_within_their_subtree(
+    client: TestClient, migrated_database: Database
+) -> None:
+    from tests.test_attempts import token
+
+    headers, person = _ready(client, migrated_database)
+    _pass_exam(client, migrated_database, headers)
+    cert = client.get("/api/v1/me/certificates", headers=headers).json()[0]
+    number, code = cert["number"], cert["verification_code"]
+    here = token(client, make_person(migrated_database, "manager", unit="Heilongjiang/Harbin"))
+    elsewhere = token(client, make_person(migrated_database, "manager", unit="Heilongjiang/Qiqihar"))
+    url = f"/api/v1/certificates/{number}"
+    # Another city's manager learns nothing, not even that it exists; inspectors may not act.
+    assert client.post(f"{url}/suspend", headers=elsewhere, json={"reason": "x"}).status_code == 404
+    assert client.get(f"/api/v1/inspectors/{person.id}/certificates", headers=elsewhere).status_code == 404
+    assert client.post(f"{url}/suspend", headers=headers, json={"reason": "x"}).status_code == 403
+    assert client.post(f"{url}/suspend", headers=here, json={"reason": " "}).status_code == 422
+    suspended = client.post(f"{url}/suspend", headers=here, json={"reason": "under investigation"})
+    assert suspended.status_code == 200
+    assert suspended.json()["state"] == "suspended"
+    assert client.get(f"/api/v1/verify/{code}").json()["state"] == "suspended"
+    assert (
+        client.get(f"/api/v1/inspectors/{person.id}/certificates", headers=here).json()[0]["state"]
+        == "suspended"
+    )
+    assert client.post(f"{url}/reinstate", headers=here, json={}).json()["state"] == "valid"
+    assert client.post(f"{url}/reinstate", headers=here, json={}).status_code == 409
+    assert (
+        client.post(
+            f"{url}/revoke", headers=here, json={"reason": "no longer on an enforcement post"}
+        ).json()["state"]
+        == "revoked"
+    )
+    assert client.post(f"{url}/reinstate", headers=here, json={}).status_code == 409  # final
+    assert client.get(f"/api/v1/verify/{code}").json()["state"] == "revoked"
+    from trainer.audit.models import AuditEvent
+
+    with migrated_database.session() as db:
+        actions = list(
+            db.scalars(
+                select(AuditEvent.action).where(AuditEvent.target_id == number).order_by(AuditEvent.id)
+            )
+        )
+    assert actions == [
+        "certificate.issued",
+        "certificate.suspended",
+        "certificate.reinstated",
+        "certificate.revoked",
+    ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import select
@@ -141,3 +142,66 @@ def mask_name(name: str) -> str:
         p[0] + "." if i < len(parts) - 1 else p[0] + "***"
         for i, p in enumerate(parts)  # fixed length: no hint
     )
+
+
+# -- managers' actions ------------------------------------------------------------------------
+
+
+class CertificateError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def act(
+    db: DbSession,
+    viewer_manages: Callable[[str | None], bool],
+    actor: audit.Actor,
+    number: str,
+    *,
+    action: str,
+    reason: str,
+    now: datetime,
+) -> Certificate:
+    """Suspend (with a reason), reinstate, or revoke (with a reason; final) a certificate of
+    someone in the actor's part of the organisation. Unknown or out-of-scope: 404."""
+    certificate = db.scalar(select(Certificate).where(Certificate.number == number).with_for_update())
+    if certificate is None:
+        raise CertificateError(404, "no such certificate")
+    holder_unit = db.scalar(
+        select(Unit.lineage).join(User, User.unit_id == Unit.id).where(User.id == certificate.user_id)
+    )
+    if not viewer_manages(holder_unit):
+        raise CertificateError(404, "no such certificate")  # outside the subtree it does not exist for you
+    reason = reason.strip()
+    current = state_of(certificate, now)
+    if action in ("suspend", "revoke") and not reason:
+        raise CertificateError(422, "a reason is required")
+    if current is policy.State.REVOKED:
+        raise CertificateError(409, "revoked certificates are final")
+    if action == "suspend":
+        if current is policy.State.SUSPENDED:
+            raise CertificateError(409, "already suspended")
+        certificate.suspended_at, certificate.suspended_reason = now, reason
+    elif action == "reinstate":
+        if current is not policy.State.SUSPENDED:
+            raise CertificateError(409, "only a suspended certificate can be reinstated")
+        certificate.suspended_at, certificate.suspended_reason = None, None
+    elif action == "revoke":
+        certificate.revoked_at, certificate.revoked_reason = now, reason
+    else:
+        raise CertificateError(404, "unknown action")
+    audit.record(
+        db,
+        {
+            "suspend": "certificate.suspended",
+            "reinstate": "certificate.reinstated",
+            "revoke": "certificate.revoked",
+        }[action],
+        actor,
+        target_type="certificate",
+        target_id=certificate.number,
+        details={"reason": reason} if reason else {},
+    )
+    return certificate

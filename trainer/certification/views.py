@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 from starlette.exceptions import HTTPException as PageHTTPException
 from starlette.requests import Request as PageRequest
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute
 
+from trainer.audit import service as audit
 from trainer.certification import service
 from trainer.certification.models import Certificate
 from trainer.db import utcnow
-from trainer.people.access import Access
+from trainer.people.access import Access, Viewer, manages
 from trainer.people.api import ApiViewer
+from trainer.people.models import Unit, User
 from trainer.web import state
-from trainer.web.pages import page
+from trainer.web.pages import client_ip, page
 
 router = APIRouter(prefix="/api/v1")
 
@@ -108,17 +110,85 @@ def my_certificates(viewer: ApiViewer, request: Request) -> list[CertificateOut]
         rows = db.scalars(
             select(Certificate).where(Certificate.user_id == viewer.id).order_by(Certificate.issued_at.desc())
         ).all()
-    return [
-        CertificateOut(
-            number=c.number,
-            verification_code=c.verification_code,
-            course_id=c.course_id,
-            state=service.state_of(c, now).value,
-            issued_at=c.issued_at,
-            expires_at=c.expires_at,
+    return [_out(c, now) for c in rows]
+
+
+class ActionIn(BaseModel):
+    reason: str = Field(default="", max_length=2000)
+
+
+def _require_manager(viewer: Viewer) -> None:
+    if not viewer.has_role("manager"):
+        raise HTTPException(status_code=403, detail="managers only")
+
+
+@router.post(
+    "/certificates/{number}/{action}",
+    response_model=CertificateOut,
+    responses={
+        403: {"description": "Managers only"},
+        404: {"description": "Unknown, or outside your part of the organisation"},
+        409: {"description": "Not possible in its state"},
+        422: {"description": "Reason missing"},
+    },
+)
+def certificate_action(
+    number: Annotated[str, Path(max_length=40)],
+    action: Annotated[Literal["suspend", "reinstate", "revoke"], Path()],
+    body: ActionIn,
+    viewer: ApiViewer,
+    request: Request,
+) -> CertificateOut:
+    _require_manager(viewer)
+    now = utcnow()
+    try:
+        with state.database(request).write() as db:
+            certificate = service.act(
+                db,
+                lambda lineage: manages(viewer, lineage),
+                audit.Actor(viewer.id, viewer.username, client_ip(request)),
+                number,
+                action=action,
+                reason=body.reason,
+                now=now,
+            )
+            out = _out(certificate, now)
+    except service.CertificateError as error:
+        raise HTTPException(status_code=error.status, detail=error.message) from None
+    return out
+
+
+@router.get(
+    "/inspectors/{user_id}/certificates",
+    response_model=list[CertificateOut],
+    responses={403: {"description": "Managers only"}, 404: {"description": "Unknown or outside your scope"}},
+)
+def inspector_certificates(
+    user_id: Annotated[int, Path(ge=1, le=2**62)], viewer: ApiViewer, request: Request
+) -> list[CertificateOut]:
+    _require_manager(viewer)
+    now = utcnow()
+    with state.database(request).session() as db:
+        lineage = db.scalar(
+            select(Unit.lineage).join(User, User.unit_id == Unit.id).where(User.id == user_id)
         )
-        for c in rows
-    ]
+        if not manages(viewer, lineage):
+            raise HTTPException(status_code=404, detail="no such inspector")
+        rows = db.scalars(
+            select(Certificate).where(Certificate.user_id == user_id).order_by(Certificate.issued_at.desc())
+        ).all()
+    return [_out(c, now) for c in rows]
+
+
+def _out(c: Certificate, now: datetime) -> CertificateOut:
+    return CertificateOut(
+        number=c.number,
+        verification_code=c.verification_code,
+        course_id=c.course_id,
+        state=service.state_of(c, now).value,
+        issued_at=c.issued_at,
+        expires_at=c.expires_at,
+    )
 
 
 routes: list[BaseRoute] = [
