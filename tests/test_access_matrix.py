@@ -102,6 +102,8 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "/attempts/{attempt_id}"): row(303, 200, 404, 404, 404, 404, 404),
     ("GET", "/me/results"): SIGNED_IN_PAGE,
     ("GET", "/verify"): EVERYONE_200,
+    ("GET", "/certificates/{number}"): row(303, 404, 404, 404, 404, 404, 404),  # an unknown number
+    ("GET", "/certificates/{number}/badge.json"): row(303, 404, 404, 404, 404, 404, 404),
     ("GET", "/verify/{code}"): row(*[404] * 7),  # an unknown code
     ("GET", "/api/v1/verify/{code}"): row(*[404] * 7),
     ("GET", "/api/v1/me/certificates"): row(401, 200, 200, 200, 200, 200, 200),

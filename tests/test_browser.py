@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
 from tests.conftest import ARTIFACTS, LiveServer, make_person, serve
@@ -269,3 +270,45 @@ def test_a_practice_quiz_without_javascript(
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0
     shot(page, "practice-no-js-phone-zh")
+
+
+def test_the_certificate_prints_to_pdf_and_its_qr_code_verifies(
+    browser: Browser, live_server: LiveServer, migrated_database: Database
+) -> None:
+    import io
+
+    import zxingcpp
+    from PIL import Image
+    from sqlalchemy import update
+
+    from tests.test_certification import _pass_exam, _ready
+    from trainer.certification.models import Certificate
+
+    with TestClient(live_server.app) as client:
+        headers, person = _ready(client, migrated_database)
+        _pass_exam(client, migrated_database, headers)
+        cert = client.get("/api/v1/me/certificates", headers=headers).json()[0]
+    with migrated_database.write() as db:  # a Chinese name must print too
+        db.execute(
+            update(Certificate).where(Certificate.number == cert["number"]).values(holder_name="李明 Li Ming")
+        )
+    page, problems = open_page(browser, locale="zh-CN")
+    page.goto(f"{live_server.url}/login?next=/certificates/{cert['number']}")
+    page.get_by_label("用户名").fill(person.username)
+    page.get_by_label("密码").fill(person.password)
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_url(f"**/certificates/{cert['number']}")
+    assert "李明" in page.locator(".certificate-holder").inner_text()
+    ARTIFACTS.mkdir(exist_ok=True)
+    pdf = page.pdf(format="A4", print_background=True)
+    (ARTIFACTS / "certificate.pdf").write_bytes(pdf)
+    assert pdf.startswith(b"%PDF")
+    assert pdf.count(b"/Type /Page") - pdf.count(b"/Type /Pages") == 1  # one A4 page
+    page.emulate_media(media="print")
+    png = page.locator(".certificate-qr svg").screenshot()
+    decoded = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)).convert("L"))
+    assert [code.text for code in decoded] == [f"{live_server.url}/verify/{cert['verification_code']}"]
+    shot(page, "certificate-print-zh")
+    page.goto(decoded[0].text)
+    assert page.locator(".verification-state").inner_text() == "有效"
+    assert problems == []

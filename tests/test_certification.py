@@ -306,3 +306,29 @@ def test_managers_suspend_reinstate_and_revoke_within_their_subtree(
         "certificate.reinstated",
         "certificate.revoked",
     ]
+
+
+def test_the_certificate_page_and_badge_are_for_the_holder_and_managers(
+    client: TestClient, migrated_database: Database
+) -> None:
+    from tests.conftest import Person, sign_in
+
+    headers, person = _ready(client, migrated_database)
+    _pass_exam(client, migrated_database, headers)
+    cert = client.get("/api/v1/me/certificates", headers=headers).json()[0]
+    sign_in(client, Person(person.id, person.username, person.password, None))
+    page = client.get(f"/certificates/{cert['number']}")
+    assert page.status_code == 200
+    assert f"/verify/{cert['verification_code']}" in page.text
+    assert "<svg" in page.text  # the QR code, made on the server
+    badge = client.get(f"/certificates/{cert['number']}/badge.json").json()
+    assert "OpenBadgeCredential" in badge["type"]
+    assert badge["validFrom"]
+    assert badge["validUntil"]
+    assert badge["id"].endswith(f"/verify/{cert['verification_code']}")
+    stranger = TestClient(client.app)
+    sign_in(stranger, make_person(migrated_database, "inspector"))
+    assert stranger.get(f"/certificates/{cert['number']}").status_code == 404
+    manager = TestClient(client.app)
+    sign_in(manager, make_person(migrated_database, "manager", unit="Heilongjiang/Harbin"))
+    assert manager.get(f"/certificates/{cert['number']}").status_code == 200

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     static_dir: Path = PROJECT_ROOT / "static"
     secret_key: str = Field(default="", repr=False)
     default_language: Language = "en"
+    # The address the public reaches the site at, for QR codes and badges (default: as requested).
+    public_url: str = ""
+    issuer_name: str = "Provincial Work Safety Committee (sample)"
     # Certificate numbers read PREFIX-DOMAIN-YEAR-NNNNNN, e.g. HLJ-COAL-2026-000123.
     certificate_prefix: str = Field(default="HLJ", pattern=r"^[A-Z0-9]{1,10}$")
     # The course library (catalogue, modules, search) is readable without signing in.

@@ -2,26 +2,29 @@
 
 from __future__ import annotations
 
+import io
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+import segno
 from fastapi import APIRouter, HTTPException, Path, Request
+from markupsafe import Markup
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from starlette.exceptions import HTTPException as PageHTTPException
 from starlette.requests import Request as PageRequest
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute
 
 from trainer.audit import service as audit
 from trainer.certification import service
 from trainer.certification.models import Certificate
 from trainer.db import utcnow
-from trainer.people.access import Access, Viewer, manages
+from trainer.people.access import Access, Viewer, manages, may_view_person
 from trainer.people.api import ApiViewer
 from trainer.people.models import Unit, User
 from trainer.web import state
-from trainer.web.pages import client_ip, page
+from trainer.web.pages import client_ip, page, viewer_of
 
 router = APIRouter(prefix="/api/v1")
 
@@ -191,7 +194,104 @@ def _out(c: Certificate, now: datetime) -> CertificateOut:
     )
 
 
+def base_url(request: PageRequest) -> str:
+    configured = state.settings(request).public_url.rstrip("/")
+    return configured or str(request.base_url).rstrip("/")
+
+
+def qr_svg(url: str) -> Markup:
+    """A QR code as inline SVG, made on the server (no script, no external service)."""
+    buffer = io.BytesIO()
+    segno.make(url, error="m").save(buffer, kind="svg", xmldecl=False, scale=4, border=2, title=url, nl=False)
+    return Markup(buffer.getvalue().decode())  # noqa: S704 (segno's own output; the URL is escaped in <title>)
+
+
+def _own_certificate(request: PageRequest) -> Certificate:
+    """The certificate, if the viewer is its holder, manages the holder, or is an admin."""
+    viewer = viewer_of(request)
+    with state.database(request).session() as db:
+        row = db.execute(
+            select(Certificate, Unit.lineage)
+            .join(User, User.id == Certificate.user_id)
+            .outerjoin(Unit, Unit.id == User.unit_id)
+            .where(Certificate.number == request.path_params["number"][:40])
+        ).one_or_none()
+    if row is None or not may_view_person(viewer, row[0].user_id, row[1]):
+        raise PageHTTPException(status_code=404)
+    certificate: Certificate = row[0]
+    return certificate
+
+
+def certificate_page(request: PageRequest) -> Response:
+    certificate = _own_certificate(request)
+    now = utcnow()
+    verify_url = f"{base_url(request)}/verify/{certificate.verification_code}"
+    response = state.templates(request).render(
+        request,
+        "certification/certificate.html",
+        {
+            "certificate": certificate,
+            "state": service.state_of(certificate, now).value,
+            "verify_url": verify_url,
+            "qr": qr_svg(verify_url),
+            "issuer": state.settings(request).issuer_name,
+        },
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def badge(request: PageRequest) -> Response:
+    """The certificate as an Open Badges 3.0 credential (unsigned), for other systems."""
+    certificate = _own_certificate(request)
+    base = base_url(request)
+    document = {
+        "@context": [
+            "https://www.w3.org/ns/credentials/v2",
+            "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json",
+        ],
+        "id": f"{base}/verify/{certificate.verification_code}",
+        "type": ["VerifiableCredential", "OpenBadgeCredential"],
+        "name": certificate.title,
+        "issuer": {"id": base, "type": ["Profile"], "name": state.settings(request).issuer_name},
+        "validFrom": certificate.valid_from.isoformat(),
+        "validUntil": certificate.expires_at.isoformat(),
+        "credentialSubject": {
+            "type": ["AchievementSubject"],
+            "identifier": [
+                {
+                    "type": "IdentityObject",
+                    "identityType": "name",
+                    "hashed": False,
+                    "identityHash": certificate.holder_name,
+                }
+            ],
+            "achievement": {
+                "id": f"{base}/courses/{certificate.course_id}",
+                "type": ["Achievement"],
+                "name": certificate.title,
+                "criteria": {"narrative": "Completed every module and passed the final exam."},
+            },
+        },
+        "credentialStatus": {
+            "id": f"{base}/api/v1/verify/{certificate.verification_code}",
+            "type": "TrainerVerification",
+        },
+        "evidence": [
+            {
+                "id": f"{base}/attempts/{certificate.attempt_id}",
+                "type": ["Evidence"],
+                "narrative": f"Certificate {certificate.number}; "
+                f"paper snapshot SHA-256 {certificate.snapshot_hash}",
+            }
+        ],
+    }
+    return JSONResponse(document, media_type="application/ld+json")
+
+
 routes: list[BaseRoute] = [
+    page("/certificates/{number}", certificate_page, access=Access.SIGNED_IN),
+    page("/certificates/{number}/badge.json", badge, access=Access.SIGNED_IN),
     page("/verify", verify_form, access=Access.PUBLIC),
     page("/verify/{code}", verify_page, access=Access.PUBLIC),
 ]
