@@ -101,6 +101,7 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("POST", "/courses/{course_id}/exam"): row(401, 403, 403, 403, 403, 403, 403),  # modules first
     ("GET", "/attempts/{attempt_id}"): row(303, 200, 404, 404, 404, 404, 404),
     ("GET", "/me/results"): SIGNED_IN_PAGE,
+    ("GET", "/dashboard"): SIGNED_IN_PAGE,
     ("GET", "/verify"): EVERYONE_200,
     ("GET", "/certificates/{number}"): row(303, 404, 404, 404, 404, 404, 404),  # an unknown number
     ("GET", "/certificates/{number}/badge.json"): row(303, 404, 404, 404, 404, 404, 404),

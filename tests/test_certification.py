@@ -332,3 +332,73 @@ def test_the_certificate_page_and_badge_are_for_the_holder_and_managers(
     manager = TestClient(client.app)
     sign_in(manager, make_person(migrated_database, "manager", unit="Heilongjiang/Harbin"))
     assert manager.get(f"/certificates/{cert['number']}").status_code == 200
+
+
+def test_the_dashboard_says_what_to_do_next(client: TestClient, migrated_database: Database) -> None:
+    from tests.conftest import Person, sign_in
+    from tests.test_attempts import token
+
+    person = make_person(migrated_database, "inspector")
+    headers = token(client, person)
+    sign_in(client, Person(person.id, person.username, person.password, None))
+    assert client.get("/", follow_redirects=False).headers["location"] == "/dashboard"
+    empty = client.get("/dashboard").text
+    assert "No certificates yet." in empty
+    client.get("/api/v1/courses/demo-course/modules/demo-second", headers=headers)  # one module done
+    started = client.get("/dashboard").text
+    assert "1 of 2 modules done" in started
+    assert 'href="/courses/demo-course/demo-first">Ventilation first steps' in started
+    from tests.test_attempts import complete_modules
+
+    complete_modules(client, headers, migrated_database)
+    _pass_exam(client, migrated_database, headers)
+    cert = client.get("/api/v1/me/certificates", headers=headers).json()[0]
+    _shift(migrated_database, cert["number"], timedelta(days=20))
+    due = client.get("/dashboard").text
+    assert "Renewals due" in due
+    assert "19 days left" in due or "20 days left" in due
+    assert f'href="/certificates/{cert["number"]}"' in due
+
+
+def test_reminders_list_holders_due_for_each_manager_in_scope(
+    client: TestClient, migrated_database: Database, database_url: str, tmp_path: Any
+) -> None:
+    import csv
+    import io
+    import os
+    import subprocess
+    import sys
+
+    from trainer.certification import reminders
+
+    headers, _ = _ready(client, migrated_database)  # in Heilongjiang/Harbin/...
+    _pass_exam(client, migrated_database, headers)
+    cert = client.get("/api/v1/me/certificates", headers=headers).json()[0]
+    here = make_person(migrated_database, "manager", unit="Heilongjiang/Harbin")
+    elsewhere = make_person(migrated_database, "manager", unit="Heilongjiang/Qiqihar")
+    assert not [r for r in reminders.due(migrated_database, utcnow()) if r.number == cert["number"]]  # valid
+    _shift(migrated_database, cert["number"], timedelta(days=30))
+    mine = [r for r in reminders.due(migrated_database, utcnow()) if r.number == cert["number"]]
+    managers = {r.manager for r in mine}
+    assert here.username in managers
+    assert elsewhere.username not in managers
+    assert all(r.state == "due_for_renewal" for r in mine)
+    out = tmp_path / "reminders.csv"
+    env = {
+        **os.environ,
+        "TRAINER_DATABASE_URL": database_url,
+        "TRAINER_SECRET_KEY": "m" * 20 + "0123456789abcdefghijkl",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "trainer.cli", "reminders", "--csv", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    raw = out.read_bytes()
+    assert raw.startswith("\ufeff".encode())
+    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert any(r["number"] == cert["number"] and r["manager"] == here.username for r in rows)

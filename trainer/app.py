@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from trainer import migrate
+from trainer.certification import dashboard
 from trainer.certification import views as certification_views
 from trainer.config import Settings
 from trainer.content import views as content_views
@@ -17,11 +18,13 @@ from trainer.db import Database
 from trainer.people import admin_views
 from trainer.people import api as people_api
 from trainer.people import views as people_views
+from trainer.people.access import Access
 from trainer.quizzes import api as quizzes_api
 from trainer.quizzes import views as quizzes_views
 from trainer.web import errors
 from trainer.web import views as web_views
 from trainer.web.middleware import RequestContextMiddleware
+from trainer.web.pages import page
 from trainer.web.templating import Templates
 
 log = logging.getLogger(__name__)
@@ -75,6 +78,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         *admin_views.routes,
         *quizzes_views.routes,
         *certification_views.routes,
+        *dashboard.routes,
+        page("/", dashboard.home, access=Access.PUBLIC),
     ]
     app.include_router(people_api.router)
     app.include_router(quizzes_api.router)

@@ -292,6 +292,28 @@ def import_gift(
     typer.echo(f"wrote {len(result.questions)} question(s) to {out}; {len(result.skipped)} skipped")
 
 
+@app.command()
+def reminders(
+    csv_out: Annotated[
+        Path | None, typer.Option("--csv", help="Write the list as CSV (UTF-8 with BOM).")
+    ] = None,
+) -> None:
+    """List holders whose certificates are in the renewal window or grace, per manager."""
+    from trainer.certification import reminders as due_reminders
+
+    found = due_reminders.due(_database(_settings()), utcnow())
+    if csv_out is not None:
+        csv_out.write_text(due_reminders.to_csv(found), encoding="utf-8")
+        typer.echo(f"{len(found)} reminder(s) written to {csv_out}")
+        return
+    for r in found:
+        typer.echo(
+            f"{r.manager}: {r.holder_name} ({r.holder}) {r.course_id} {r.number} {r.state}, "
+            f"{r.days_left} day(s) left"
+        )
+    typer.echo(f"{len(found)} reminder(s)")
+
+
 @attempts_app.command("close-overdue")
 def attempts_close_overdue() -> None:
     """Grade every exam left open past its deadline, from its saved answers (run from cron)."""

@@ -12,10 +12,6 @@ from trainer.web.i18n import LANGUAGE_COOKIE, normalise_language
 from trainer.web.pages import form_of, page
 
 
-async def home(request: Request) -> Response:
-    return RedirectResponse("/courses", status_code=303)
-
-
 def safe_next(target: str | None) -> str:
     """Only a path on this site: never `//host` or `/\\host`, which browsers treat as another site."""
     if (
@@ -61,7 +57,6 @@ def healthz(request: Request) -> Response:
 
 
 routes: list[BaseRoute] = [
-    page("/", home, access=Access.PUBLIC),
     page("/language", choose_language, access=Access.PUBLIC, methods=("POST",)),
     page("/healthz", healthz, access=Access.PUBLIC),
 ]

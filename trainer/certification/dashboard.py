@@ -1,0 +1,89 @@
+"""The inspector's first page after signing in: "what must I do next"."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute
+
+from trainer.certification import policy, service
+from trainer.certification.models import Certificate
+from trainer.content.library import Course, Module
+from trainer.db import utcnow
+from trainer.people.access import Access
+from trainer.quizzes import service as quizzes
+from trainer.web import state
+from trainer.web.pages import current_viewer, page, viewer_of
+
+
+@dataclass(frozen=True)
+class Held:
+    certificate: Certificate
+    course: Course | None
+    state: str
+    days_left: int
+
+
+@dataclass(frozen=True)
+class InProgress:
+    course: Course
+    done: int
+    next_module: Module | None  # None: every module done, the exam is next
+
+
+async def home(request: Request) -> Response:
+    """Signed-in people start at their dashboard; everyone else at the catalogue."""
+    viewer = await current_viewer(request)
+    return RedirectResponse("/dashboard" if viewer else "/courses", status_code=303)
+
+
+def dashboard(request: Request) -> Response:
+    viewer = viewer_of(request)
+    library = state.content(request).library
+    database = state.database(request)
+    now = utcnow()
+    with database.session() as db:
+        certificates = db.scalars(
+            select(Certificate).where(Certificate.user_id == viewer.id, Certificate.is_current.is_(True))
+        ).all()
+        completed = {
+            course.id: quizzes.completed_modules(db, viewer.id, course) for course in library.courses.values()
+        }
+    held = [
+        Held(
+            c,
+            library.courses.get(c.course_id),
+            service.state_of(c, now).value,
+            policy.days_left(service.facts(c), now),
+        )
+        for c in certificates
+    ]
+    certified = {h.certificate.course_id for h in held if h.state in ("valid", "suspended")}
+    in_progress = []
+    for course in library.courses.values():
+        done = completed[course.id]
+        if course.id in certified or not done:
+            continue
+        next_module = next((m for m in course.modules if m.id not in done), None)
+        in_progress.append(InProgress(course, len(done), next_module))
+    recent = quizzes.my_attempts(database, viewer)[:5]
+    response = state.templates(request).render(
+        request,
+        "certification/dashboard.html",
+        {
+            "viewer": viewer,
+            "held": held,
+            "in_progress": in_progress,
+            "recent": recent,
+            "due": [h for h in held if h.state in ("due_for_renewal", "grace")],
+            "library": library,
+        },
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+routes: list[BaseRoute] = [page("/dashboard", dashboard, access=Access.SIGNED_IN)]
