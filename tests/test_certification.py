@@ -402,3 +402,32 @@ def test_reminders_list_holders_due_for_each_manager_in_scope(
     assert raw.startswith("\ufeff".encode())
     rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
     assert any(r["number"] == cert["number"] and r["manager"] == here.username for r in rows)
+
+
+def test_verification_is_rate_limited_per_address_across_processes(
+    make_settings: Any, content: Any, migrated_database: Database
+) -> None:
+    import uuid
+
+    from trainer.app import create_app
+    from trainer.web import ratelimit
+
+    first = create_app(make_settings(content, verify_per_minute=3))
+    second = create_app(make_settings(content, verify_per_minute=3))
+    try:
+        address = f"verify-test-{uuid.uuid4().hex[:6]}"
+        statuses = []
+        for app in (first, second, first, second):
+            with TestClient(app, client=(address, 5000)) as client:
+                statuses.append(client.get("/api/v1/verify/0000000000").status_code)
+        assert statuses == [404, 404, 404, 429]  # the fourth in a minute, whichever process gets it
+        with TestClient(second, client=(address, 5000)) as client:
+            refused = client.get("/verify/0000000000")
+        assert refused.status_code == 429
+        assert 1 <= int(refused.headers["retry-after"]) <= 60
+        with TestClient(first, client=("someone-else", 5000)) as client:
+            assert client.get("/api/v1/verify/0000000000").status_code == 404
+        assert ratelimit.hit(migrated_database, "unit-test", 1, utcnow()) == 0
+    finally:
+        first.state.database.dispose()
+        second.state.database.dispose()

@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     static_dir: Path = PROJECT_ROOT / "static"
     secret_key: str = Field(default="", repr=False)
     default_language: Language = "en"
+    # Public certificate verification: requests per minute from one address (across processes).
+    verify_per_minute: int = Field(default=30, ge=1, le=100_000)
     # The address the public reaches the site at, for QR codes and badges (default: as requested).
     public_url: str = ""
     issuer_name: str = "Provincial Work Safety Committee (sample)"

@@ -6,6 +6,7 @@ from trainer.content.models import CourseVersion
 from trainer.db import Base
 from trainer.people.models import ApiToken, LoginAttempt, Session, Unit, User, UserRole
 from trainer.quizzes.models import Attempt, AttemptAnswer, ModuleRead
+from trainer.web.ratelimit import RateCounter
 
 metadata = Base.metadata
 
@@ -19,6 +20,7 @@ __all__ = [
     "CourseVersion",
     "LoginAttempt",
     "ModuleRead",
+    "RateCounter",
     "Session",
     "Unit",
     "User",

@@ -23,7 +23,7 @@ from trainer.db import utcnow
 from trainer.people.access import Access, Viewer, manages, may_view_person
 from trainer.people.api import ApiViewer
 from trainer.people.models import Unit, User
-from trainer.web import state
+from trainer.web import ratelimit, state
 from trainer.web.pages import client_ip, page, viewer_of
 
 router = APIRouter(prefix="/api/v1")
@@ -51,7 +51,18 @@ def verify_form(request: PageRequest) -> Response:
     return state.templates(request).render(request, "certification/verify.html", {"result": None, "code": ""})
 
 
+def _limit(request: PageRequest) -> None:
+    """Verification needs no account, so it is rate-limited per address instead."""
+    settings = state.settings(request)
+    wait = ratelimit.hit(
+        state.database(request), f"verify:{client_ip(request)}", settings.verify_per_minute, utcnow()
+    )
+    if wait:
+        raise PageHTTPException(status_code=429, headers={"Retry-After": str(wait)})
+
+
 def verify_page(request: PageRequest) -> Response:
+    _limit(request)
     code = request.path_params["code"][:40]
     with state.database(request).session() as db:
         certificate = service.find_by_code(db, code)
@@ -95,6 +106,7 @@ class CertificateOut(BaseModel):
     "/verify/{code}", response_model=VerificationOut, responses={404: {"description": "Unknown code"}}
 )
 def verify_api(code: Annotated[str, Path(max_length=40)], request: Request) -> VerificationOut:
+    _limit(request)
     with state.database(request).session() as db:
         certificate = service.find_by_code(db, code)
     if certificate is None:
