@@ -200,23 +200,31 @@ def _check_one(
         report(Problem(display, line, f"question '{question.id}' has no explanation", "warning"))
 
 
-def fill(rows: list[tuple[int, list[str]]]) -> int:
-    """How many of the rows' slots can be filled with distinct questions (bipartite matching).
+def assign(slots: list[list[str]]) -> dict[str, int]:
+    """Give each slot a different question from its candidates, as many slots as possible.
 
-    `rows` are (count, candidate ids). Rows may share candidates; a greedy draw could then fail
-    where a better assignment exists, so this uses augmenting paths (Kuhn's algorithm).
+    Rows may share candidates, so a greedy draw could fail where a better assignment exists;
+    this uses augmenting paths (Kuhn's algorithm). Candidates are tried in the order given,
+    which lets the caller express preferences (unseen questions first). Returns question ->
+    slot; a slot missing from the values could not be filled.
     """
-    slots = [candidates for count, candidates in rows for _ in range(count)]
     owner: dict[str, int] = {}
 
-    def assign(slot: int, seen: set[str]) -> bool:
+    def place(slot: int, visited: set[str]) -> bool:
         for question in slots[slot]:
-            if question in seen:
+            if question in visited:
                 continue
-            seen.add(question)
-            if question not in owner or assign(owner[question], seen):
+            visited.add(question)
+            if question not in owner or place(owner[question], visited):
                 owner[question] = slot
                 return True
         return False
 
-    return sum(assign(slot, set()) for slot in range(len(slots)))
+    for slot in range(len(slots)):
+        place(slot, set())
+    return owner
+
+
+def fill(rows: list[tuple[int, list[str]]]) -> int:
+    """How many of the rows' slots (count, candidate ids) can be filled with distinct questions."""
+    return len(assign([candidates for count, candidates in rows for _ in range(count)]))

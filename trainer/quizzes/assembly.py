@@ -4,7 +4,7 @@ A paper satisfies every row of a blueprint (or practice draw) with distinct ques
 questions the inspector has not seen, keeps a scenario's sub-questions together, and shuffles
 options, order items and match sides unless the question says not to. Row filling uses
 augmenting paths (like `trainer.content.bank.fill`), so a draw never fails where the content
-check said the bank suffices.
+check said the bank suffices (both use `trainer.content.bank.assign`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import random
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from trainer.content.bank import Bank, BankQuestion
+from trainer.content.bank import Bank, BankQuestion, assign
 from trainer.content.bank_schemas import Match, Multi, Order, Single
 from trainer.content.schemas import DrawRow
 
@@ -45,21 +45,9 @@ def choose(
         rng.shuffle(candidates)
         candidates.sort(key=lambda qid: qid in seen)  # stable: unseen first, random within each
         slots.extend([candidates] * row.count)
-    owner: dict[str, int] = {}
-
-    def assign(slot: int, visited: set[str]) -> bool:
-        for qid in slots[slot]:
-            if qid in visited:
-                continue
-            visited.add(qid)
-            if qid not in owner or assign(owner[qid], visited):
-                owner[qid] = slot
-                return True
-        return False
-
-    for slot in range(len(slots)):
-        if not assign(slot, set()):
-            raise CannotDrawError(f"the bank cannot fill {len(slots)} questions for these rows")
+    owner = assign(slots)
+    if len(owner) < len(slots):
+        raise CannotDrawError(f"the bank cannot fill {len(slots)} questions for these rows")
     chosen = sorted(owner, key=lambda qid: owner[qid])
     rng.shuffle(chosen)
     return chosen
