@@ -431,3 +431,56 @@ def test_verification_is_rate_limited_per_address_across_processes(
     finally:
         first.state.database.dispose()
         second.state.database.dispose()
+
+
+def test_reminders_are_emailed_to_each_manager(
+    client: TestClient, migrated_database: Database, tmp_path: Any
+) -> None:
+    import email
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    from trainer.certification import reminders
+    from trainer.config import Settings
+
+    class Inbox:
+        def __init__(self) -> None:
+            self.messages: list[email.message.Message] = []
+
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            self.messages.append(email.message_from_bytes(envelope.content))
+            return "250 OK"
+
+    headers, _ = _ready(client, migrated_database)
+    _pass_exam(client, migrated_database, headers)
+    cert = client.get("/api/v1/me/certificates", headers=headers).json()[0]
+    with migrated_database.write() as db:
+        db.execute(update(Certificate).where(Certificate.number == cert["number"]).values(holder_name="李明"))
+    _shift(migrated_database, cert["number"], timedelta(days=15))
+    manager = make_person(migrated_database, "manager", unit="Heilongjiang/Harbin")
+    from trainer.people.models import User
+
+    with migrated_database.write() as db:
+        db.execute(update(User).where(User.id == manager.id).values(email="chen@example.org"))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        settings = Settings(
+            smtp_host="127.0.0.1", smtp_port=port, smtp_starttls=False, smtp_from="trainer@example.org"
+        )
+        due = [r for r in reminders.due(migrated_database, utcnow()) if r.manager == manager.username]
+        sent, unreachable = reminders.send_all(due, reminders.SmtpSender(settings))
+    finally:
+        controller.stop()
+    assert sent == 1
+    assert unreachable == []
+    (message,) = inbox.messages
+    assert message["To"] == "chen@example.org"
+    body = message.get_payload(decode=True).decode()  # type: ignore[union-attr]
+    assert "李明" in body
+    assert cert["number"] in body

@@ -38,6 +38,13 @@ class Settings(BaseSettings):
     static_dir: Path = PROJECT_ROOT / "static"
     secret_key: str = Field(default="", repr=False)
     default_language: Language = "en"
+    # Outgoing email (renewal reminders); empty host: no sending.
+    smtp_host: str = ""
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_user: str = ""
+    smtp_password: str = Field(default="", repr=False)
+    smtp_starttls: bool = True
+    smtp_from: str = "trainer@localhost"
     # Public certificate verification: requests per minute from one address (across processes).
     verify_per_minute: int = Field(default=30, ge=1, le=100_000)
     # The address the public reaches the site at, for QR codes and badges (default: as requested).

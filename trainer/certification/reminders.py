@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import csv
 import io
+import smtplib
 from dataclasses import dataclass
 from datetime import datetime
+from email.message import EmailMessage
+from typing import Protocol
 
 from sqlalchemy import select
 
 from trainer.certification import policy, service
 from trainer.certification.models import Certificate
+from trainer.config import Settings
 from trainer.db import Database
 from trainer.people.models import Unit, User, UserRole
 
@@ -104,3 +108,52 @@ def to_csv(reminders: list[Reminder]) -> str:
             ]
         )
     return "\ufeff" + out.getvalue()
+
+
+class Sender(Protocol):
+    """Where reminders go: email by SMTP here; another channel (SMS, a government messaging
+    system) is one more class with this method."""
+
+    def send(self, to: str, subject: str, body: str) -> None: ...
+
+
+class SmtpSender:
+    def __init__(self, settings: Settings) -> None:
+        if not settings.smtp_host:
+            raise ValueError("set TRAINER_SMTP_HOST to send email")
+        self.settings = settings
+
+    def send(self, to: str, subject: str, body: str) -> None:
+        message = EmailMessage()
+        message["From"] = self.settings.smtp_from
+        message["To"] = to
+        message["Subject"] = subject
+        message.set_content(body)  # UTF-8: Chinese names arrive intact
+        with smtplib.SMTP(self.settings.smtp_host, self.settings.smtp_port, timeout=30) as smtp:
+            if self.settings.smtp_starttls:
+                smtp.starttls()
+            if self.settings.smtp_user:
+                smtp.login(self.settings.smtp_user, self.settings.smtp_password)
+            smtp.send_message(message)
+
+
+def send_all(reminders: list[Reminder], sender: Sender) -> tuple[int, list[str]]:
+    """One message per manager listing their holders due; returns (sent, managers without email)."""
+    by_manager: dict[str, list[Reminder]] = {}
+    for reminder in reminders:
+        by_manager.setdefault(reminder.manager, []).append(reminder)
+    sent, unreachable = 0, []
+    for manager, items in by_manager.items():
+        email = items[0].manager_email
+        if not email:
+            unreachable.append(manager)
+            continue
+        lines = [
+            f"- {r.holder_name} ({r.unit or ''}): {r.course_id}, certificate {r.number}, {r.state}, "
+            f"expires {r.expires_at.date().isoformat()} ({r.days_left} days)"
+            for r in items
+        ]
+        body = "Certificates in your area that need renewing:\n\n" + "\n".join(lines) + "\n"
+        sender.send(email, f"Renewals due: {len(items)} certificate(s)", body)
+        sent += 1
+    return sent, unreachable
