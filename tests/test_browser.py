@@ -299,6 +299,7 @@ def test_the_certificate_prints_to_pdf_and_its_qr_code_verifies(
     page.get_by_role("button", name="登录").click()
     page.wait_for_url(f"**/certificates/{cert['number']}")
     assert "李明" in page.locator(".certificate-holder").inner_text()
+    assert page.locator("#certificate-title").inner_text() == "示例资格"  # the title in the reader's language
     ARTIFACTS.mkdir(exist_ok=True)
     pdf = page.pdf(format="A4", print_background=True)
     (ARTIFACTS / "certificate.pdf").write_bytes(pdf)

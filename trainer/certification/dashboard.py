@@ -25,6 +25,7 @@ class Held:
     course: Course | None
     state: str
     days_left: int
+    title: str  # in the reader's language where the course has it
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ def dashboard(request: Request) -> Response:
             library.courses.get(c.course_id),
             service.state_of(c, now).value,
             policy.days_left(service.facts(c), now),
+            service.shown_title(c, library.courses.get(c.course_id), request.state.lang),
         )
         for c in certificates
     ]

@@ -122,6 +122,13 @@ def issue_for(
     return certificate
 
 
+def shown_title(certificate: Certificate, course: Course | None, lang: str) -> str:
+    """The qualification's title in the reader's language when the course has it, else as issued."""
+    if course is not None and lang in course.texts and course.texts[lang].certification_title:
+        return course.texts[lang].certification_title or certificate.title
+    return certificate.title
+
+
 def find_by_code(db: DbSession, code: str) -> Certificate | None:
     cleaned = normalise_code(code)
     if len(cleaned) != CODE_LENGTH or any(c not in CODE_ALPHABET for c in cleaned):

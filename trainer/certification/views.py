@@ -61,6 +61,11 @@ def _limit(request: PageRequest) -> None:
         raise PageHTTPException(status_code=429, headers={"Retry-After": str(wait)})
 
 
+def _title(request: PageRequest, certificate: Certificate) -> str:
+    course = state.content(request).library.courses.get(certificate.course_id)
+    return service.shown_title(certificate, course, request.state.lang)
+
+
 def verify_page(request: PageRequest) -> Response:
     _limit(request)
     code = request.path_params["code"][:40]
@@ -72,7 +77,7 @@ def verify_page(request: PageRequest) -> Response:
         request,
         "certification/verify.html",
         {
-            "result": verification(certificate, now := utcnow()),
+            "result": {**verification(certificate, now := utcnow()), "title": _title(request, certificate)},
             "code": code,
             "now_utc": now.strftime("%Y-%m-%d %H:%M"),
         },
@@ -246,6 +251,7 @@ def certificate_page(request: PageRequest) -> Response:
             "state": service.state_of(certificate, now).value,
             "verify_url": verify_url,
             "qr": qr_svg(verify_url),
+            "title": _title(request, certificate),
             "issuer": state.settings(request).issuer_name,
         },
     )
