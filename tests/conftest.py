@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 import uvicorn
@@ -29,6 +30,7 @@ from trainer.db import Database
 
 FIXTURE_LIBRARY = Path(__file__).parent / "fixtures" / "library"
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
+T = TypeVar("T")
 TEST_SECRET = "test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
 
 
@@ -245,3 +247,70 @@ def right_answer(database: Database, attempt_id: int, slot: int) -> dict[str, ob
         "order": lambda: {"order": key["order"]},
         "match": lambda: {"pairs": dict(key["pairs"])},
     }[key["kind"]]()
+
+
+def run_together(calls: list[Callable[[], T]]) -> list[T]:
+    """Run every call on its own thread, all released at the same instant; their results in
+    order. If any raised, the first error is raised here, after every thread has finished."""
+    barrier = threading.Barrier(len(calls))
+    results: list[T | None] = [None] * len(calls)
+    errors: list[BaseException] = []
+
+    def run(index: int) -> None:
+        try:
+            barrier.wait()
+            results[index] = calls[index]()
+        except BaseException as exc:  # re-raised below, in the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return results  # type: ignore[return-value]
+
+
+# -- quizzes and certificates -----------------------------------------------------------------
+
+
+def token(client: TestClient, person: Person) -> dict[str, str]:
+    response = client.post(
+        "/api/v1/auth/token", json={"username": person.username, "password": person.password}
+    )
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def complete_modules(client: TestClient, headers: dict[str, str], database: Database) -> None:
+    for module in ("demo-first", "demo-second"):
+        assert client.get(f"/api/v1/courses/demo-course/modules/{module}", headers=headers).status_code == 200
+    practice = client.post("/api/v1/modules/demo-first/practice/attempts", headers=headers).json()
+    for question in practice["questions"]:
+        client.put(
+            f"/api/v1/attempts/{practice['id']}/answers/{question['slot']}",
+            headers=headers,
+            json=right_answer(database, practice["id"], question["slot"]),
+        )
+    assert client.post(f"/api/v1/attempts/{practice['id']}/submit", headers=headers).json()["passed"] is True
+
+
+def ready_for_exam(client: TestClient, database: Database) -> tuple[dict[str, str], Person]:
+    person = make_person(database, "inspector", unit="Heilongjiang/Harbin/Daoli District/Bureau")
+    headers = token(client, person)
+    complete_modules(client, headers, database)
+    return headers, person
+
+
+def pass_exam(client: TestClient, database: Database, headers: dict[str, str]) -> dict[str, object]:
+    attempt = client.post("/api/v1/courses/demo-course/exam/attempts", headers=headers).json()
+    for question in attempt["questions"]:
+        client.put(
+            f"/api/v1/attempts/{attempt['id']}/answers/{question['slot']}",
+            headers=headers,
+            json=right_answer(database, attempt["id"], question["slot"]),
+        )
+    result = client.post(f"/api/v1/attempts/{attempt['id']}/submit", headers=headers).json()
+    assert result["passed"] is True
+    return result

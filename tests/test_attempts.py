@@ -4,7 +4,6 @@ grading, snapshots, and no answer key before submission."""
 from __future__ import annotations
 
 import json
-import threading
 from datetime import timedelta
 from typing import Any
 
@@ -12,7 +11,15 @@ import httpx2 as httpx
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
-from tests.conftest import ContentDirs, LiveServer, make_person, right_answer
+from tests.conftest import (
+    ContentDirs,
+    LiveServer,
+    complete_modules,
+    make_person,
+    right_answer,
+    run_together,
+    token,
+)
 from trainer.audit.models import AuditEvent
 from trainer.db import Database, utcnow
 from trainer.quizzes import service
@@ -31,29 +38,9 @@ SECRET_WORDS = [
 ]
 
 
-def token(client: TestClient, person: Any) -> dict[str, str]:
-    response = client.post(
-        "/api/v1/auth/token", json={"username": person.username, "password": person.password}
-    )
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
-
-
 def assert_no_key_material(text: str) -> None:
     for word in SECRET_WORDS:
         assert word not in text, word
-
-
-def complete_modules(client: TestClient, headers: dict[str, str], database: Database) -> None:
-    for module in ("demo-first", "demo-second"):
-        assert client.get(f"/api/v1/courses/demo-course/modules/{module}", headers=headers).status_code == 200
-    practice = client.post("/api/v1/modules/demo-first/practice/attempts", headers=headers).json()
-    for question in practice["questions"]:
-        client.put(
-            f"/api/v1/attempts/{practice['id']}/answers/{question['slot']}",
-            headers=headers,
-            json=right_answer(database, practice["id"], question["slot"]),
-        )
-    assert client.post(f"/api/v1/attempts/{practice['id']}/submit", headers=headers).json()["passed"] is True
 
 
 def test_practice_gives_immediate_feedback(client: TestClient, migrated_database: Database) -> None:
@@ -134,21 +121,13 @@ def test_fifty_concurrent_submits_grade_once(
         headers=headers,
         json=right_answer(migrated_database, attempt["id"], slot),
     )
-    results: list[tuple[int, str]] = []
-    start = threading.Barrier(50)
 
-    def submit() -> None:
+    def submit() -> tuple[int, str]:
         with httpx.Client(base_url=live_server.url, timeout=60) as http:
-            start.wait()
             response = http.post(f"/api/v1/attempts/{attempt['id']}/submit", headers=headers)
-            results.append((response.status_code, response.text))
+            return response.status_code, response.text
 
-    threads = [threading.Thread(target=submit) for _ in range(50)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert len(results) == 50
+    results = run_together([submit] * 50)
     assert {status for status, _ in results} == {200}
     assert len({body for _, body in results}) == 1  # every caller gets the same result
     with migrated_database.session() as db:
@@ -166,25 +145,15 @@ def test_fifty_concurrent_starts_create_one_attempt(
     person = make_person(migrated_database, "inspector")
     headers = token(client, person)
     complete_modules(client, headers, migrated_database)
-    ids: list[int] = []
-    statuses: list[int] = []
-    start = threading.Barrier(50)
 
-    def begin() -> None:
+    def begin() -> tuple[int, int | None]:
         with httpx.Client(base_url=live_server.url, timeout=60) as http:
-            start.wait()
             response = http.post("/api/v1/courses/demo-course/exam/attempts", headers=headers)
-            statuses.append(response.status_code)
-            if response.status_code == 200:
-                ids.append(response.json()["id"])
+            return response.status_code, response.json().get("id")
 
-    threads = [threading.Thread(target=begin) for _ in range(50)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert statuses == [200] * 50
-    assert len(set(ids)) == 1
+    results = run_together([begin] * 50)
+    assert [status for status, _ in results] == [200] * 50
+    assert len({attempt_id for _, attempt_id in results}) == 1
     with migrated_database.session() as db:
         exams = db.scalar(
             select(func.count())

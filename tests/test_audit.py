@@ -5,14 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, select, update
 
-from tests.conftest import csrf_token, make_person, sign_in
+from tests.conftest import csrf_token, make_person, run_together, sign_in
 from trainer.audit import service as audit
 from trainer.audit.models import AuditEvent, AuditHead
 from trainer.db import Database, utcnow
@@ -187,26 +186,17 @@ def test_the_cli_reports_the_first_broken_entry(fresh_log: Database) -> None:
 
 def test_concurrent_appends_keep_one_chain(migrated_database: Database) -> None:
     databases = [Database(migrated_database.url) for _ in range(4)]
-    start = threading.Barrier(len(databases))
-    errors: list[BaseException] = []
 
     def append(database: Database) -> None:
-        try:
-            start.wait()
-            for i in range(5):
-                with database.write() as db:
-                    audit.record(db, "test.concurrent", audit.SYSTEM, details={"i": i})
-        except BaseException as exc:  # collected and asserted below
-            errors.append(exc)
+        for i in range(5):
+            with database.write() as db:
+                audit.record(db, "test.concurrent", audit.SYSTEM, details={"i": i})
 
-    threads = [threading.Thread(target=append, args=(d,)) for d in databases]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    for database in databases:
-        database.dispose()
-    assert errors == []
+    try:
+        run_together([lambda d=d: append(d) for d in databases])
+    finally:
+        for database in databases:
+            database.dispose()
     assert audit.verify(migrated_database).ok
     with migrated_database.session() as db:
         head = db.get_one(AuditHead, 1)

@@ -281,12 +281,12 @@ def test_the_certificate_prints_to_pdf_and_its_qr_code_verifies(
     from PIL import Image
     from sqlalchemy import update
 
-    from tests.test_certification import _pass_exam, _ready
+    from tests.conftest import pass_exam, ready_for_exam
     from trainer.certification.models import Certificate
 
     with TestClient(live_server.app) as client:
-        headers, person = _ready(client, migrated_database)
-        _pass_exam(client, migrated_database, headers)
+        headers, person = ready_for_exam(client, migrated_database)
+        pass_exam(client, migrated_database, headers)
         cert = client.get("/api/v1/me/certificates", headers=headers).json()[0]
     with migrated_database.write() as db:  # a Chinese name must print too
         db.execute(

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import re
-import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
-from tests.conftest import make_person, right_answer
+from tests.conftest import (
+    complete_modules,
+    make_person,
+    pass_exam,
+    ready_for_exam,
+    right_answer,
+    run_together,
+    token,
+)
 from trainer.certification import policy, service
 from trainer.certification.models import Certificate
 from trainer.certification.policy import State
@@ -75,28 +82,6 @@ def test_verification_codes_and_masks() -> None:
     assert service.mask_name("Li Ming") == "L. M***"
 
 
-def _pass_exam(client: TestClient, database: Database, headers: dict[str, str]) -> dict[str, Any]:
-    attempt = client.post("/api/v1/courses/demo-course/exam/attempts", headers=headers).json()
-    for question in attempt["questions"]:
-        client.put(
-            f"/api/v1/attempts/{attempt['id']}/answers/{question['slot']}",
-            headers=headers,
-            json=right_answer(database, attempt["id"], question["slot"]),
-        )
-    result = client.post(f"/api/v1/attempts/{attempt['id']}/submit", headers=headers).json()
-    assert result["passed"] is True
-    return result
-
-
-def _ready(client: TestClient, database: Database) -> tuple[dict[str, str], Any]:
-    from tests.test_attempts import complete_modules, token
-
-    person = make_person(database, "inspector", unit="Heilongjiang/Harbin/Daoli District/Bureau")
-    headers = token(client, person)
-    complete_modules(client, headers, database)
-    return headers, person
-
-
 def _shift(database: Database, number: str, expires_in: timedelta) -> None:
     """Move a certificate in time (the API answers for the real now)."""
     with database.write() as db:
@@ -112,8 +97,8 @@ def _shift(database: Database, number: str, expires_in: timedelta) -> None:
 def test_passing_the_exam_issues_a_verifiable_certificate(
     client: TestClient, migrated_database: Database
 ) -> None:
-    headers, person = _ready(client, migrated_database)
-    _pass_exam(client, migrated_database, headers)
+    headers, person = ready_for_exam(client, migrated_database)
+    pass_exam(client, migrated_database, headers)
     certificates = client.get("/api/v1/me/certificates", headers=headers).json()
     assert len(certificates) == 1
     cert = certificates[0]
@@ -144,8 +129,8 @@ def test_passing_the_exam_issues_a_verifiable_certificate(
 
 
 def test_one_inspector_through_every_state(client: TestClient, migrated_database: Database) -> None:
-    headers, _ = _ready(client, migrated_database)
-    _pass_exam(client, migrated_database, headers)
+    headers, _ = ready_for_exam(client, migrated_database)
+    pass_exam(client, migrated_database, headers)
     cert = client.get("/api/v1/me/certificates", headers=headers).json()[0]
     code, number = cert["verification_code"], cert["number"]
 
@@ -166,7 +151,7 @@ def test_one_inspector_through_every_state(client: TestClient, migrated_database
     # Renewal inside the window: the new certificate runs on from the old expiry.
     with migrated_database.session() as db:
         old_expiry = db.scalar(select(Certificate.expires_at).where(Certificate.number == number))
-    _pass_exam(client, migrated_database, headers)
+    pass_exam(client, migrated_database, headers)
     certificates = {c["number"]: c for c in client.get("/api/v1/me/certificates", headers=headers).json()}
     assert certificates[number]["state"] == "superseded"
     renewed = next(c for n, c in certificates.items() if n != number)
@@ -196,7 +181,7 @@ def test_two_gradings_at_once_never_issue_two_valid_certificates(
     grading transaction run concurrently, on separate connections): one certificate."""
     from trainer.people.access import Viewer
 
-    headers, person = _ready(client, migrated_database)
+    headers, person = ready_for_exam(client, migrated_database)
     paper = client.post("/api/v1/courses/demo-course/exam/attempts", headers=headers).json()
     for question in paper["questions"]:
         client.put(
@@ -232,25 +217,16 @@ def test_two_gradings_at_once_never_issue_two_valid_certificates(
         attempt_ids = [paper["id"], twin.id]
     course = client.app.state.content.library.courses["demo-course"]  # type: ignore[attr-defined]
     databases = [Database(migrated_database.url) for _ in range(2)]
-    start = threading.Barrier(2)
-    errors: list[BaseException] = []
 
     def issue(database: Database, attempt_id: int) -> None:
-        try:
-            start.wait()
-            with database.write() as db:
-                service.issue_for(db, db.get_one(Attempt, attempt_id), course, utcnow(), prefix="HLJ")
-        except BaseException as exc:  # collected and asserted below
-            errors.append(exc)
+        with database.write() as db:
+            service.issue_for(db, db.get_one(Attempt, attempt_id), course, utcnow(), prefix="HLJ")
 
-    threads = [threading.Thread(target=issue, args=pair) for pair in zip(databases, attempt_ids, strict=True)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    for database in databases:
-        database.dispose()
-    assert errors == []
+    try:
+        run_together([lambda d=d, a=a: issue(d, a) for d, a in zip(databases, attempt_ids, strict=True)])
+    finally:
+        for database in databases:
+            database.dispose()
     with migrated_database.session() as db:
         certificates = db.scalars(select(Certificate).where(Certificate.user_id == person.id)).all()
     assert len(certificates) == 1
@@ -260,10 +236,9 @@ def test_two_gradings_at_once_never_issue_two_valid_certificates(
 def test_managers_suspend_reinstate_and_revoke_within_their_subtree(
     client: TestClient, migrated_database: Database
 ) -> None:
-    from tests.test_attempts import token
 
-    headers, person = _ready(client, migrated_database)
-    _pass_exam(client, migrated_database, headers)
+    headers, person = ready_for_exam(client, migrated_database)
+    pass_exam(client, migrated_database, headers)
     cert = client.get("/api/v1/me/certificates", headers=headers).json()[0]
     number, code = cert["number"], cert["verification_code"]
     here = token(client, make_person(migrated_database, "manager", unit="Heilongjiang/Harbin"))
@@ -313,8 +288,8 @@ def test_the_certificate_page_and_badge_are_for_the_holder_and_managers(
 ) -> None:
     from tests.conftest import Person, sign_in
 
-    headers, person = _ready(client, migrated_database)
-    _pass_exam(client, migrated_database, headers)
+    headers, person = ready_for_exam(client, migrated_database)
+    pass_exam(client, migrated_database, headers)
     cert = client.get("/api/v1/me/certificates", headers=headers).json()[0]
     sign_in(client, Person(person.id, person.username, person.password, None))
     page = client.get(f"/certificates/{cert['number']}")
@@ -336,7 +311,6 @@ def test_the_certificate_page_and_badge_are_for_the_holder_and_managers(
 
 def test_the_dashboard_says_what_to_do_next(client: TestClient, migrated_database: Database) -> None:
     from tests.conftest import Person, sign_in
-    from tests.test_attempts import token
 
     person = make_person(migrated_database, "inspector")
     headers = token(client, person)
@@ -348,10 +322,9 @@ def test_the_dashboard_says_what_to_do_next(client: TestClient, migrated_databas
     started = client.get("/dashboard").text
     assert "1 of 2 modules done" in started
     assert 'href="/courses/demo-course/demo-first">Ventilation first steps' in started
-    from tests.test_attempts import complete_modules
 
     complete_modules(client, headers, migrated_database)
-    _pass_exam(client, migrated_database, headers)
+    pass_exam(client, migrated_database, headers)
     cert = client.get("/api/v1/me/certificates", headers=headers).json()[0]
     _shift(migrated_database, cert["number"], timedelta(days=20))
     due = client.get("/dashboard").text
@@ -371,8 +344,8 @@ def test_reminders_list_holders_due_for_each_manager_in_scope(
 
     from trainer.certification import reminders
 
-    headers, _ = _ready(client, migrated_database)  # in Heilongjiang/Harbin/...
-    _pass_exam(client, migrated_database, headers)
+    headers, _ = ready_for_exam(client, migrated_database)  # in Heilongjiang/Harbin/...
+    pass_exam(client, migrated_database, headers)
     cert = client.get("/api/v1/me/certificates", headers=headers).json()[0]
     here = make_person(migrated_database, "manager", unit="Heilongjiang/Harbin")
     elsewhere = make_person(migrated_database, "manager", unit="Heilongjiang/Qiqihar")
@@ -452,8 +425,8 @@ def test_reminders_are_emailed_to_each_manager(
             self.messages.append(email.message_from_bytes(envelope.content))
             return "250 OK"
 
-    headers, _ = _ready(client, migrated_database)
-    _pass_exam(client, migrated_database, headers)
+    headers, _ = ready_for_exam(client, migrated_database)
+    pass_exam(client, migrated_database, headers)
     cert = client.get("/api/v1/me/certificates", headers=headers).json()[0]
     with migrated_database.write() as db:
         db.execute(update(Certificate).where(Certificate.number == cert["number"]).values(holder_name="李明"))

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import select, text
 
-from tests.conftest import FIXTURE_LIBRARY
+from tests.conftest import FIXTURE_LIBRARY, run_together
 from trainer import migrate
 from trainer.content.loader import load_library_or_raise
 from trainer.content.models import CourseVersion
@@ -64,30 +63,18 @@ def test_sqlite_connections_are_set_up_for_a_web_server(tmp_path) -> None:  # ty
 
 
 def test_concurrent_writers_never_see_database_is_locked(migrated_database: Database) -> None:
-    errors: list[BaseException] = []
-    start = threading.Barrier(8)
-
     def writer(number: int) -> None:
-        try:
-            start.wait()
-            for i in range(10):
-                with migrated_database.write() as session:
-                    session.add(
-                        CourseVersion(
-                            course_id=f"concurrency-{number}",
-                            content_hash=f"{i:064d}",
-                            first_loaded_at=datetime.now(UTC),
-                        )
+        for i in range(10):
+            with migrated_database.write() as session:
+                session.add(
+                    CourseVersion(
+                        course_id=f"concurrency-{number}",
+                        content_hash=f"{i:064d}",
+                        first_loaded_at=datetime.now(UTC),
                     )
-        except BaseException as exc:  # collected and asserted below
-            errors.append(exc)
+                )
 
-    threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    run_together([lambda n=n: writer(n) for n in range(8)])  # raises the first error, if any
     with migrated_database.session() as session:
         count = session.scalar(
             select(text("count(*)"))
@@ -154,24 +141,11 @@ def test_processes_starting_together_record_a_version_once(migrated_database: Da
     fresh = dataclasses.replace(library, courses={course.id: course}, modules={})
     # Separate engines, like separate app processes sharing one database.
     databases = [Database(migrated_database.url) for _ in range(4)]
-    start = threading.Barrier(len(databases))
-    errors: list[BaseException] = []
-
-    def start_app(database: Database) -> None:
-        try:
-            start.wait()
-            record_course_versions(database, fresh)
-        except BaseException as exc:  # collected and asserted below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=start_app, args=(db,)) for db in databases]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    for database in databases:
-        database.dispose()
-    assert errors == []
+    try:
+        run_together([lambda db=db: record_course_versions(db, fresh) for db in databases])
+    finally:
+        for database in databases:
+            database.dispose()
     with migrated_database.session() as session:
         count = session.scalar(
             select(text("count(*)"))

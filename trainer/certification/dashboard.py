@@ -50,9 +50,7 @@ def dashboard(request: Request) -> Response:
         certificates = db.scalars(
             select(Certificate).where(Certificate.user_id == viewer.id, Certificate.is_current.is_(True))
         ).all()
-        completed = {
-            course.id: quizzes.completed_modules(db, viewer.id, course) for course in library.courses.values()
-        }
+        completed = quizzes.completed_modules(db, viewer.id, library.courses.values())
     held = [
         Held(
             c,

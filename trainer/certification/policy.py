@@ -24,8 +24,6 @@ class State(StrEnum):
     SUPERSEDED = "superseded"
 
 
-# A holder may inspect in the field only while the certificate is in one of these states.
-ENTITLES = frozenset({State.VALID, State.DUE})
 RENEWABLE = frozenset({State.DUE, State.GRACE})
 
 

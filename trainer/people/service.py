@@ -42,10 +42,6 @@ def split_unit_path(path: str) -> list[str]:
     return [part.strip() for part in path.split("/") if part.strip()]
 
 
-def unit_by_path(db: DbSession, path: str) -> Unit | None:
-    return db.scalar(select(Unit).where(Unit.path == "/".join(split_unit_path(path))))
-
-
 def create_unit(db: DbSession, actor: audit.Actor, parent: Unit | None, name: str, now: datetime) -> Unit:
     name = name.strip()
     if not name or "/" in name or len(name) > 200:

@@ -13,6 +13,7 @@ import json
 import secrets
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -84,9 +85,11 @@ def record_read(database: Database, viewer: Viewer, module: Module, now: datetim
         pass  # another request recorded the same first read
 
 
-def completed_modules(db: DbSession, user_id: int, course: Course) -> set[str]:
-    """Modules read and (where they have a practice quiz) passed."""
-    ids = [m.id for m in course.modules]
+def completed_modules(db: DbSession, user_id: int, courses: Iterable[Course]) -> dict[str, set[str]]:
+    """Per course, the modules read and (where they have a practice quiz) passed: two queries
+    whatever the number of courses."""
+    courses = list(courses)
+    ids = [m.id for course in courses for m in course.modules]
     read = set(
         db.scalars(
             select(ModuleRead.module_id).where(ModuleRead.user_id == user_id, ModuleRead.module_id.in_(ids))
@@ -102,7 +105,10 @@ def completed_modules(db: DbSession, user_id: int, course: Course) -> set[str]:
             )
         )
     )
-    return {m.id for m in course.modules if m.id in read and (m.practice is None or m.id in passed)}
+    return {
+        course.id: {m.id for m in course.modules if m.id in read and (m.practice is None or m.id in passed)}
+        for course in courses
+    }
 
 
 # -- starting ---------------------------------------------------------------------------------
@@ -128,7 +134,8 @@ def start_exam(
         if open_id is not None:
             return open_id
         if policy.requires == "all-modules":
-            missing = [m.id for m in course.modules if m.id not in completed_modules(db, viewer.id, course)]
+            done = completed_modules(db, viewer.id, [course])[course.id]
+            missing = [m.id for m in course.modules if m.id not in done]
             if missing:
                 raise QuizError(
                     403,
@@ -632,9 +639,7 @@ def scores_of(database: Database, library: Library, user_id: int) -> Scores:
             .join(Attempt, Attempt.id == AttemptAnswer.attempt_id)
             .where(Attempt.user_id == user_id, Attempt.status == GRADED)
         ).all()
-        completed: set[str] = set()
-        for course in library.courses.values():
-            completed |= completed_modules(db, user_id, course)
+        completed = set().union(*completed_modules(db, user_id, library.courses.values()).values())
     scores = Scores({}, {}, {}, completed)
     tags_by_slot: dict[tuple[int, int], list[str]] = {}
     for attempt_id, kind, course_id, module_id, total, max_score, passed, paper in attempts:

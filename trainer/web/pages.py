@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable
-from typing import Any
 from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
@@ -129,6 +128,3 @@ def set_session_cookie(response: Response, request: Request, token: str, max_age
 
 def clear_session_cookie(response: Response) -> None:
     response.delete_cookie(csrf.SESSION_COOKIE, path="/")
-
-
-Context = dict[str, Any]
