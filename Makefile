@@ -38,8 +38,10 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # Browser tests drive Debian's Chromium (Playwright's own browser download is not used).
+# A small CJK font (1.6 MB) so screenshots of Chinese pages show characters, not boxes.
 browser:
 	@[ -x "$(CHROMIUM)" ] || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
+	@[ -n "$$(fc-list :lang=zh 2>/dev/null)" ] || { $(SUDO) apt-get install -y -qq fonts-wqy-microhei || $(SUDO) sh -c 'apt-get update -qq && apt-get install -y -qq fonts-wqy-microhei'; }
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts

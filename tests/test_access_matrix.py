@@ -13,10 +13,12 @@ from dataclasses import dataclass
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from starlette.routing import Mount, Route
 
 from tests.conftest import Person, csrf_token, make_person, right_answer, sign_in
 from trainer.db import Database
+from trainer.people.models import Unit
 from trainer.web.pages import PageRoute
 
 PERSONAS = [
@@ -53,6 +55,7 @@ def row(
 EVERYONE_200 = row(*[200] * 7)
 SIGNED_IN_PAGE = row(303, 200, 200, 200, 200, 200, 200)
 ADMIN_PAGE = row(303, 403, 403, 403, 403, 403, 200)
+MANAGER_PAGE = row(303, 403, 403, 403, 200, 200, 200)
 ADMIN_FORM = {status: row(401, 403, 403, 403, 403, 403, status) for status in (200, 303, 400)}
 
 # (method, path template) -> expected status per persona. {user} is the inspector's id;
@@ -102,6 +105,17 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "/attempts/{attempt_id}"): row(303, 200, 404, 404, 404, 404, 404),
     ("GET", "/me/results"): SIGNED_IN_PAGE,
     ("GET", "/dashboard"): SIGNED_IN_PAGE,
+    # Managers' reports: each manager sees their own part of the organisation ({unit_id} is the
+    # inspector's city, which only manager_here manages).
+    ("GET", "/manage"): MANAGER_PAGE,
+    ("GET", "/manage/rollup.csv"): MANAGER_PAGE,
+    ("GET", "/manage/rollup.xlsx"): MANAGER_PAGE,
+    ("GET", "/manage/inspectors"): MANAGER_PAGE,
+    ("GET", "/manage/inspectors.csv"): MANAGER_PAGE,
+    ("GET", "/manage/inspectors.xlsx"): MANAGER_PAGE,
+    ("POST", "/certificates/{number}/action"): row(401, 403, 403, 403, 404, 404, 404),  # unknown number
+    ("GET", "/api/v1/units/{unit_id}/compliance"): row(401, 403, 403, 403, 200, 404, 200),
+    ("GET", "/api/v1/inspectors/{user_id}/transcript"): row(401, 200, 404, 404, 200, 404, 200),
     ("GET", "/verify"): EVERYONE_200,
     ("GET", "/certificates/{number}"): row(303, 404, 404, 404, 404, 404, 404),  # an unknown number
     ("GET", "/certificates/{number}/badge.json"): row(303, 404, 404, 404, 404, 404, 404),
@@ -112,6 +126,11 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
         401, 403, 403, 403, 404, 404, 404
     ),  # unknown number
     ("GET", "/api/v1/inspectors/{user_id}/certificates"): row(401, 403, 403, 403, 200, 404, 200),
+    # The trainer's reports ({question_id} is an unknown question).
+    ("GET", "/trainer/items"): row(303, 403, 403, 200, 403, 403, 200),
+    ("GET", "/trainer/items/{question_id}"): row(303, 403, 403, 404, 403, 403, 404),
+    ("GET", "/trainer/tags"): row(303, 403, 403, 200, 403, 403, 200),
+    ("GET", "/trainer/content"): row(303, 403, 403, 200, 403, 403, 200),
     ("POST", "/attempts/{attempt_id}/answers"): row(401, 303, 404, 404, 404, 404, 404),
     ("POST", "/attempts/{attempt_id}/submit"): row(401, 303, 404, 404, 404, 404, 404),
     # Last: these end the persona's session or token.
@@ -119,9 +138,11 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("DELETE", "/api/v1/auth/token"): row(401, 204, 204, 204, 204, 204, 204),
 }
 
+UNIT_IDS: dict[str, int] = {}
 PATH_VALUES = {
     "course_id": "demo-course",
     "module_id": "demo-first",
+    "question_id": "NO-SUCH-QUESTION",
     "path:path": "airflow.svg",
     "slot": "1",
     "code": "0000000000",
@@ -196,6 +217,8 @@ def visitors(app: FastAPI, migrated_database: Database) -> Iterator[dict[str, Vi
         .json()
     )
     result["inspector"].client.headers["X-Attempt-Id"] = str(practice["id"])
+    with migrated_database.session() as db:
+        UNIT_IDS["here"] = db.scalars(select(Unit.id).where(Unit.path == "Matrix/City Here")).one()
     ANSWERS["slot1"] = right_answer(migrated_database, practice["id"], 1)
     yield result
     for visitor in result.values():
@@ -204,7 +227,7 @@ def visitors(app: FastAPI, migrated_database: Database) -> Iterator[dict[str, Vi
 
 def request(visitor: Visitor, method: str, path: str, user_id: int, target_id: int, attempt_id: int) -> int:
     url = path.replace("{user_id}", str(target_id if path.startswith("/admin/users/{user_id}") else user_id))
-    url = url.replace("{attempt_id}", str(attempt_id))
+    url = url.replace("{attempt_id}", str(attempt_id)).replace("{unit_id}", str(UNIT_IDS["here"]))
     for key, value in PATH_VALUES.items():
         url = url.replace("{" + key + "}", value)
     if path == "/courses/{course_id}/assets/{path:path}":
@@ -241,6 +264,7 @@ def request(visitor: Visitor, method: str, path: str, user_id: int, target_id: i
                 "confirm_password": "another",
             },
             "/admin/users/{user_id}": {"full_name": "Spare Person", "unit_id": ""},
+            "/certificates/{number}/action": {"action": "suspend", "reason": "matrix"},
         }.get(path, {})
     )
     return client.post(url, data=form, follow_redirects=False).status_code

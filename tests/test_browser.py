@@ -313,3 +313,63 @@ def test_the_certificate_prints_to_pdf_and_its_qr_code_verifies(
     page.goto(decoded[0].text)
     assert page.locator(".verification-state").inner_text() == "有效"
     assert problems == []
+
+
+def test_a_manager_drills_down_and_suspends_on_a_phone_in_chinese(
+    browser: Browser, live_server: LiveServer, migrated_database: Database
+) -> None:
+    from tests.test_compliance import _populate, _province
+
+    province = _province()
+    _populate(migrated_database, province)
+    manager = make_person(migrated_database, "manager", unit=province)
+    page, problems = open_page(browser, viewport=PHONE, is_mobile=True, locale="zh-CN")
+    page.goto(f"{live_server.url}/login")
+    page.get_by_label("用户名").fill(manager.username)
+    page.get_by_label("密码").fill(manager.password)
+    page.get_by_role("button", name="登录").click()
+    page.get_by_role("link", name="合规").click()
+    assert page.locator("h1").inner_text() == f"合规：{province}"
+    assert page.locator("figure.chart.stacked").count() == 2  # per course, per unit
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+    shot(page, "manager-rollup-phone-zh")
+    # Province -> city -> county -> unit list -> one inspector's record.
+    page.get_by_role("link", name="哈尔滨市").click()
+    page.get_by_role("link", name="道里区").click()
+    page.get_by_role("link", name="监察一队").click()
+    assert page.locator("h1").inner_text() == "检查员：监察一队"
+    shot(page, "manager-list-phone-zh")
+    page.locator("table a[href^='/people/']").first.click()
+    assert page.locator("h2#certificates-title").is_visible()
+    row = page.locator("tr", has=page.get_by_role("button", name="暂停")).first
+    row.get_by_label("原因").fill("接受调查")
+    row.get_by_role("button", name="暂停").click()
+    assert page.get_by_text("接受调查").is_visible()
+    assert page.get_by_role("button", name="恢复").is_visible()
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+    shot(page, "manager-record-phone-zh")
+    assert problems == []
+
+
+def test_the_rollup_reads_on_a_desktop_without_javascript(
+    browser: Browser, live_server: LiveServer, migrated_database: Database
+) -> None:
+    from tests.test_compliance import _populate, _province
+
+    province = _province()
+    _populate(migrated_database, province)
+    manager = make_person(migrated_database, "manager", unit=province)
+    page, problems = open_page(browser, java_script_enabled=False, viewport={"width": 1280, "height": 900})
+    page.goto(f"{live_server.url}/login")
+    page.get_by_label("Username").fill(manager.username)
+    page.get_by_label("Password").fill(manager.password)
+    page.get_by_role("button", name="Sign in").click()
+    page.goto(f"{live_server.url}/manage")
+    page.get_by_label("Course", exact=True).select_option("demo-course")
+    page.get_by_role("button", name="Show").click()
+    assert page.locator("figure.chart.stacked").nth(1).get_by_role("img").count() == 2  # one bar per city
+    page.get_by_role("link", name="Expiring within 90 days").click()
+    assert page.locator("table tbody tr").count() == 3
+    assert page.get_by_role("searchbox").input_value() == ""  # the filters are not a site search
+    shot(page, "manager-expiring-desktop-en")
+    assert problems == []

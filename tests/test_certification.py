@@ -85,13 +85,11 @@ def test_verification_codes_and_masks() -> None:
 def _shift(database: Database, number: str, expires_in: timedelta) -> None:
     """Move a certificate in time (the API answers for the real now)."""
     with database.write() as db:
-        db.execute(
-            update(Certificate)
-            .where(Certificate.number == number)
-            .values(
-                expires_at=utcnow() + expires_in, valid_from=utcnow() + expires_in - timedelta(days=3 * 365)
-            )
-        )
+        certificate = db.scalars(select(Certificate).where(Certificate.number == number)).one()
+        certificate.expires_at = utcnow() + expires_in
+        certificate.valid_from = certificate.expires_at - timedelta(days=3 * 365)
+        certificate.renewal_from = certificate.expires_at - timedelta(days=certificate.renewal_window_days)
+        certificate.grace_until = certificate.expires_at + timedelta(days=certificate.grace_days)
 
 
 def test_passing_the_exam_issues_a_verifiable_certificate(

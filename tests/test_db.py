@@ -153,3 +153,71 @@ def test_processes_starting_together_record_a_version_once(migrated_database: Da
             .where(CourseVersion.content_hash == course.content_hash)
         )
     assert count == 1
+
+
+def test_the_reports_migration_carries_existing_results_over(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """An installation with exams and certificates before 0006 gets its item marks, monthly
+    tallies, certificate dates and attempt units filled in, and its units queued for counting."""
+    import json
+
+    database = Database(f"sqlite:///{tmp_path / 'old.db'}")
+    try:
+        migrate.upgrade(database, "0005")
+        paper = [{"slot": 1, "id": "Q-1"}, {"slot": 2, "id": "Q-2"}, {"slot": 3, "id": "Q-3"}]
+        with database.write() as db:
+            db.execute(
+                text(
+                    "INSERT INTO units (id, parent_id, name, kind, lineage, path, created_at) "
+                    "VALUES (1, NULL, 'P', 'province', '/1/', 'P', '2026-01-01 00:00:00')"
+                )
+            )
+            db.execute(
+                text(
+                    "INSERT INTO users (id, username, full_name, unit_id, password_hash,"
+                    " must_change_password, is_active, created_at, password_changed_at)"
+                    " VALUES (1, 'li', 'Li', 1, 'x', 0, 1, '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+                )
+            )
+            db.execute(
+                text(
+                    "INSERT INTO attempts (id, user_id, kind, course_id, module_id, content_hash, seed,"
+                    " status, started_at, deadline, submitted_at, score, max_score, pass_mark, passed,"
+                    " review, snapshot)"
+                    " VALUES (1, 1, 'exam', 'c', NULL, 'h', 1, 'graded', '2026-03-05 09:00:00', NULL,"
+                    " '2026-03-05 09:30:00', 1.5, 3, 0.8, 0, 'after_submit', :paper)"
+                ),
+                {"paper": json.dumps(paper)},
+            )
+            db.execute(
+                text(
+                    "INSERT INTO attempt_answers (attempt_id, slot, response, saved_at, score) VALUES"
+                    " (1, 1, '{}', '2026-03-05 09:10:00', 1.0), (1, 3, '{}', '2026-03-05 09:10:00', 0.5)"
+                )
+            )
+            db.execute(
+                text(
+                    "INSERT INTO certificates (id, number, verification_code, user_id, course_id,"
+                    " content_hash, holder_name, unit_path, title, issued_at, valid_from, expires_at,"
+                    " renewal_window_days, grace_days, attempt_id, score, max_score, snapshot_hash,"
+                    " is_current) VALUES (1, 'N-1',"
+                    " 'CODE', 1, 'c', 'h', 'Li', 'P', 'T', '2026-03-05 09:30:00', '2026-03-05 09:30:00',"
+                    " '2029-03-05 09:30:00', 90, 60, 1, 3, 3, 'x', 1)"
+                )
+            )
+        migrate.upgrade(database)
+        assert migrate.schema_differences(database) == []
+        with database.session() as db:
+            marks = db.execute(text("SELECT slot, question_id, mark FROM item_marks ORDER BY slot")).all()
+            tallies = db.execute(
+                text("SELECT unit_id, course_id, month, taken, passed FROM exam_tallies")
+            ).all()
+            dates = db.execute(text("SELECT renewal_from, grace_until FROM certificates")).one()
+            unit = db.execute(text("SELECT unit_id FROM attempts")).scalar()
+            queued = db.execute(text("SELECT unit_id FROM compliance_changes")).scalars().all()
+    finally:
+        database.dispose()
+    assert [tuple(m) for m in marks] == [(1, "Q-1", 1.0), (2, "Q-2", 0.0), (3, "Q-3", 0.5)]
+    assert [tuple(t) for t in tallies] == [(1, "c", "2026-03", 1, 0)]
+    assert [str(d)[:19] for d in dates] == ["2028-12-05 09:30:00", "2029-05-04 09:30:00"]
+    assert unit == 1
+    assert queued == [1]

@@ -21,6 +21,9 @@ from trainer.people import views as people_views
 from trainer.people.access import Access
 from trainer.quizzes import api as quizzes_api
 from trainer.quizzes import views as quizzes_views
+from trainer.reports import api as reports_api
+from trainer.reports import trainer_views as reports_trainer_views
+from trainer.reports import views as reports_views
 from trainer.web import errors
 from trainer.web import views as web_views
 from trainer.web.middleware import RequestContextMiddleware
@@ -79,11 +82,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         *quizzes_views.routes,
         *certification_views.routes,
         *dashboard.routes,
+        *reports_views.routes,
+        *reports_trainer_views.routes,
         page("/", dashboard.home, access=Access.PUBLIC),
     ]
     app.include_router(people_api.router)
     app.include_router(quizzes_api.router)
     app.include_router(certification_views.router)
+    app.include_router(reports_api.router)
     errors.install(app)
     return app
 

@@ -27,7 +27,9 @@ attempts_app = typer.Typer(help="Quiz and exam attempts.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")
+reports_app = typer.Typer(help="Compliance reports.", no_args_is_help=True)
 app.add_typer(attempts_app, name="attempts")
+app.add_typer(reports_app, name="reports")
 
 
 def _settings() -> Settings:
@@ -330,6 +332,26 @@ def attempts_close_overdue() -> None:
     typer.echo(f"{closed} overdue attempt(s) graded")
 
 
+@reports_app.command("snapshot")
+def reports_snapshot() -> None:
+    """Keep this month's compliance roll-up for auditors, if not kept yet (run monthly from cron;
+    the first roll-up page view of a month also keeps it)."""
+    from trainer.reports import compliance
+
+    taken = compliance.take_snapshot(_database(_settings()), utcnow())
+    typer.echo("kept this month's snapshot" if taken else "this month's snapshot was already kept")
+
+
+@reports_app.command("recount")
+def reports_recount() -> None:
+    """Recount every unit's compliance tallies from people and certificates (after a bulk load or
+    a restore; pages keep them exact on their own otherwise)."""
+    from trainer.reports import compliance
+
+    units = compliance.rebuild(_database(_settings()), utcnow())
+    typer.echo(f"recounted {units} unit(s)")
+
+
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Recompute the audit log's hash chain; exit 1 at the first entry that does not fit."""
@@ -370,6 +392,115 @@ def schemas(
         schema.setdefault("$schema", "https://json-schema.org/draft/2020-12/schema")
         (out / name).write_text(json.dumps(schema, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         typer.echo(f"wrote {out / name}")
+
+
+@app.command()
+def stats(
+    marks: Annotated[
+        Path,
+        typer.Option(
+            "--marks",
+            help="CSV: a header row of question ids, then one row per attempt of marks as fractions "
+            "(0..1) of each question's maximum; an empty cell for a question not in that attempt.",
+        ),
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list instead of a table.")] = False,
+    # The defaults are Thresholds()'s (a test keeps them equal); written out so that --help shows them.
+    facility_low: Annotated[float, typer.Option(help="Flag too_hard below this facility (0..1).")] = 0.2,
+    facility_high: Annotated[float, typer.Option(help="Flag too_easy above this facility (0..1).")] = 0.95,
+    discrimination_low: Annotated[
+        float, typer.Option(help="Flag low_discrimination below this discrimination index (%).")
+    ] = 20.0,
+) -> None:
+    """Item statistics per question (Moodle's definitions): facility, SD, discrimination, efficiency."""
+    from trainer.reports import itemstats
+
+    try:
+        text = marks.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        typer.secho(f"error: {marks}: no such file", fg="red", err=True)
+        raise typer.Exit(2) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        typer.secho(f"error: cannot read {marks}: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    try:
+        header, rows = itemstats.read_marks_csv(text)
+    except itemstats.MarksError as exc:
+        typer.secho(f"error: {marks}: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    results = itemstats.from_marks_matrix(header, rows)
+    if as_json:
+        document = [
+            {
+                "question": s.question,
+                "facility": s.facility,
+                "sd": s.sd,
+                "discrimination_index": s.discrimination_index,
+                "discriminative_efficiency": s.discriminative_efficiency,
+            }
+            for s in results
+        ]
+        typer.echo(json.dumps(document, indent=2, ensure_ascii=False))
+        return
+    thresholds = itemstats.Thresholds(facility_low, facility_high, discrimination_low)
+    typer.echo(itemstats.format_table(results, thresholds))
+
+
+@app.command("seed-synthetic")
+def seed_synthetic(
+    inspectors: Annotated[int, typer.Option(min=1, help="Inspector accounts to create.")] = 100_000,
+    attempts: Annotated[
+        int, typer.Option(min=0, help="Attempts (practice and exams) to create.")
+    ] = 1_000_000,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same data.")] = 1,
+    manager_password: Annotated[
+        str | None,
+        typer.Option(help="Password of every synthetic account (default: generated and printed)."),
+    ] = None,
+) -> None:
+    """Fill an EMPTY database with a synthetic province for load tests (never in production)."""
+    from trainer.people.passwords import generate_password
+    from trainer.reports import synthetic
+
+    settings = _settings()
+    if settings.is_production:
+        typer.secho("error: synthetic data is for test installations, not production", fg="red", err=True)
+        raise typer.Exit(2)
+    database = _database(settings)
+    migrate.upgrade(database)
+    library, problems = load_library(settings.courses_dir, settings.question_bank_dir)
+    if library is None:
+        for problem in problems:
+            typer.echo(str(problem), err=True)
+        raise typer.Exit(1)
+    password = manager_password or generate_password()
+    try:
+        report = synthetic.generate(
+            database,
+            library,
+            inspectors=inspectors,
+            attempts=attempts,
+            password=password,
+            seed=seed,
+            prefix=settings.certificate_prefix,
+            progress=typer.echo,
+        )
+    except synthetic.AlreadySeededError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    except synthetic.CannotSeedError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        database.dispose()
+    for table, rows in report.rows.items():
+        typer.echo(f"  {table:<14} {rows:>12,}")
+    states = ", ".join(f"{state} {n:,}" for state, n in report.certificate_states.items())
+    typer.echo(f"  certificates by state: {states}")
+    typer.echo(f"seeded in {report.seconds:.1f}s")
+    typer.echo(f"accounts: {', '.join(report.managers)} and the inspectors share one password")
+    if manager_password is None:
+        typer.secho(f"password: {password}", bold=True)
 
 
 if __name__ == "__main__":

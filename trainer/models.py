@@ -6,6 +6,14 @@ from trainer.content.models import CourseVersion
 from trainer.db import Base
 from trainer.people.models import ApiToken, LoginAttempt, Session, Unit, User, UserRole
 from trainer.quizzes.models import Attempt, AttemptAnswer, ModuleRead
+from trainer.reports.models import (
+    ComplianceChange,
+    ComplianceSnapshot,
+    ComplianceTally,
+    ExamTally,
+    ItemMark,
+    UnitHeadcount,
+)
 from trainer.web.ratelimit import RateCounter
 
 metadata = Base.metadata
@@ -17,12 +25,18 @@ __all__ = [
     "AuditEvent",
     "AuditHead",
     "Certificate",
+    "ComplianceChange",
+    "ComplianceSnapshot",
+    "ComplianceTally",
     "CourseVersion",
+    "ExamTally",
+    "ItemMark",
     "LoginAttempt",
     "ModuleRead",
     "RateCounter",
     "Session",
     "Unit",
+    "UnitHeadcount",
     "User",
     "UserRole",
     "metadata",

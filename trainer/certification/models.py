@@ -22,6 +22,8 @@ class Certificate(Base):
             sqlite_where=text("is_current = 1"),
             postgresql_where=text("is_current"),
         ),
+        # The manager lists: one course's current certificates in date order.
+        Index("ix_certificates_course_current_expires", "course_id", "is_current", "expires_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -38,6 +40,10 @@ class Certificate(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     renewal_window_days: Mapped[int] = mapped_column(Integer)
     grace_days: Mapped[int] = mapped_column(Integer)
+    # expires_at - renewal window and expires_at + grace, stored so that lists can select a state
+    # with plain comparisons on either database (policy.state_at stays the rule).
+    renewal_from: Mapped[datetime] = mapped_column(UTCDateTime())
+    grace_until: Mapped[datetime] = mapped_column(UTCDateTime())
     attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id"))
     score: Mapped[float] = mapped_column(Float)
     max_score: Mapped[float] = mapped_column(Float)

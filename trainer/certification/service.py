@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
@@ -20,6 +20,7 @@ from trainer.certification.models import Certificate
 from trainer.content.library import Course
 from trainer.people.models import Unit, User
 from trainer.quizzes.models import Attempt
+from trainer.reports import compliance
 
 # Crockford's base32: no I, L, O or U, so a code read aloud or typed from paper is unambiguous.
 CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -95,6 +96,8 @@ def issue_for(
         expires_at=expires_at,
         renewal_window_days=policy_.renewal_window_days,
         grace_days=policy_.grace_days,
+        renewal_from=expires_at - timedelta(days=policy_.renewal_window_days),
+        grace_until=expires_at + timedelta(days=policy_.grace_days),
         attempt_id=attempt.id,
         score=attempt.score or 0.0,
         max_score=attempt.max_score,
@@ -104,6 +107,7 @@ def issue_for(
     )
     db.add(certificate)
     db.flush()
+    compliance.mark_changed(db, holder.unit_id)
     # The number is readable and unique: prefix, domain, year of issue, and the row's id.
     certificate.number = f"{prefix}-{course.domain.upper()}-{now.year}-{certificate.id:06d}"
     audit.record(
@@ -183,6 +187,7 @@ def act(
         raise CertificateError(404, "no such certificate")  # outside the subtree it does not exist for you
     reason = reason.strip()
     current = state_of(certificate, now)
+    holder_unit_id = db.scalar(select(User.unit_id).where(User.id == certificate.user_id))
     if action in ("suspend", "revoke") and not reason:
         raise CertificateError(422, "a reason is required")
     if current is policy.State.REVOKED:
@@ -199,6 +204,7 @@ def act(
         certificate.revoked_at, certificate.revoked_reason = now, reason
     else:
         raise CertificateError(404, "unknown action")
+    compliance.mark_changed(db, holder_unit_id)
     audit.record(
         db,
         {

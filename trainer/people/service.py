@@ -19,6 +19,7 @@ from trainer.audit import service as audit
 from trainer.people import passwords
 from trainer.people.auth import end_all_sessions, normalise_username
 from trainer.people.models import ROLES, UNIT_KINDS, Unit, User, UserRole
+from trainer.reports import compliance
 from trainer.web.templating import N_
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
@@ -140,6 +141,7 @@ def create_user(
     db.add(user)
     db.flush()
     db.add_all(UserRole(user_id=user.id, role=role) for role in sorted(set(roles)))
+    compliance.mark_changed(db, user.unit_id)
     audit.record(
         db,
         "user.created",
@@ -174,6 +176,7 @@ def update_user(
     before_roles = roles_of(db, user.id)
     after_roles = sorted(set(roles))
     if before_roles != after_roles:
+        compliance.mark_changed(db, user.unit_id)
         db.execute(delete(UserRole).where(UserRole.user_id == user.id))
         db.add_all(UserRole(user_id=user.id, role=role) for role in after_roles)
         audit.record(
@@ -194,6 +197,7 @@ def update_user(
             target_id=user.id,
             details={"from": user.unit_id, "to": new_unit_id, "path": unit.path if unit else None},
         )
+        compliance.mark_changed(db, user.unit_id, new_unit_id)
         user.unit_id = new_unit_id
     if user.full_name != full_name.strip() or user.email != (email or None):
         user.full_name = full_name.strip()
@@ -207,6 +211,7 @@ def set_active(db: DbSession, actor: audit.Actor, user: User, active: bool, now:
     if not active and actor.id == user.id:
         raise PeopleError([N_("You cannot deactivate your own account.")])
     user.is_active = active
+    compliance.mark_changed(db, user.unit_id)
     if not active:
         end_all_sessions(db, user.id, now)
     audit.record(

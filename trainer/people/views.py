@@ -11,8 +11,9 @@ from starlette.routing import BaseRoute
 from trainer.audit import service as audit
 from trainer.db import utcnow
 from trainer.people import auth, service
-from trainer.people.access import Access, may_view_person
+from trainer.people.access import Access, manages, may_view_person
 from trainer.people.models import Unit, User
+from trainer.reports import records
 from trainer.web import state
 from trainer.web.csrf import SESSION_COOKIE
 from trainer.web.pages import (
@@ -157,9 +158,23 @@ def person_page(request: Request) -> Response:
         if not may_view_person(viewer, person.id, unit.lineage if unit else None):
             raise HTTPException(status_code=404)  # not 403: do not confirm the person exists
         roles = service.roles_of(db, person.id)
-    return state.templates(request).render(
-        request, "people/person.html", {"person": person, "unit": unit, "roles": roles, "viewer": viewer}
+        library = state.content(request).library
+        record = records.record_of(db, library, person.id, utcnow(), request.state.lang)
+    response = state.templates(request).render(
+        request,
+        "people/person.html",
+        {
+            "person": person,
+            "unit": unit,
+            "roles": roles,
+            "viewer": viewer,
+            "record": record,
+            "courses": library.courses,
+            "may_act": manages(viewer, unit.lineage if unit else None),
+        },
     )
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 routes: list[BaseRoute] = [

@@ -48,6 +48,8 @@ class Attempt(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    # The inspector's unit when the attempt started: reports count results where they were taken.
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
     kind: Mapped[str] = mapped_column(String(16))  # exam | practice
     course_id: Mapped[str] = mapped_column(String(100))
     module_id: Mapped[str | None] = mapped_column(String(100))

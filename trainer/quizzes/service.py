@@ -33,6 +33,7 @@ from trainer.quizzes import snapshot
 from trainer.quizzes.assembly import CannotDrawError, assemble
 from trainer.quizzes.models import GRADED, IN_PROGRESS, Attempt, AttemptAnswer, ModuleRead
 from trainer.quizzes.scoring import ResponseError, score
+from trainer.reports.results import record_graded, record_regraded
 
 GRACE = timedelta(seconds=30)  # network and clock slack after the deadline
 MAX_RESPONSE_BYTES = 10_000
@@ -257,6 +258,7 @@ def _create(
     paper = [snapshot.snapshot_question(q, library.bank, titles) for q in served]
     attempt = Attempt(
         user_id=viewer.id,
+        unit_id=viewer.unit_id,
         kind="practice" if module else "exam",
         course_id=course.id,
         module_id=module.id if module else None,
@@ -399,13 +401,13 @@ def _grade(
     """Score the saved answers and close the attempt; the caller holds the row lock."""
     paper = {entry["slot"]: entry for entry in json.loads(attempt.snapshot)}
     answers = db.scalars(select(AttemptAnswer).where(AttemptAnswer.attempt_id == attempt.id)).all()
-    total = 0.0
+    marks: dict[int, float] = {}
     for answer in answers:
         entry = paper.get(answer.slot)
         if entry is None:
             continue
-        answer.score = score(snapshot.answer_key(entry), json.loads(answer.response))
-        total += answer.score
+        answer.score = marks[answer.slot] = score(snapshot.answer_key(entry), json.loads(answer.response))
+    total = sum(marks.values())
     closed_at = min(now, attempt.deadline) if attempt.deadline is not None else now
     flipped = db.execute(  # type: ignore[attr-defined]
         update(Attempt)
@@ -420,6 +422,7 @@ def _grade(
     if flipped != 1:  # unreachable while the row lock is held; never grade twice regardless
         raise QuizError(409, "already graded")
     db.refresh(attempt)
+    record_graded(db, attempt, list(paper.values()), marks)
     if attempt.kind == "exam":
         audit.record(
             db,
@@ -584,7 +587,9 @@ def regrade(
                 continue
             for answer in answers:
                 answer.score = scores.get(answer.slot)
+            was_passed = attempt.passed
             attempt.score, attempt.passed = total, passed
+            record_regraded(db, attempt, list(paper.values()), scores, was_passed=was_passed)
             audit.record(
                 db,
                 "attempt.regraded",

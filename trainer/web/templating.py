@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -65,10 +66,23 @@ UNIT_KIND_LABELS = {
     "unit": N_("Unit"),
 }
 
+# Certificate states as managers read them in roll-ups and lists (short: they head columns).
+STATE_LABELS = {
+    "valid": N_("Valid"),
+    "due_for_renewal": N_("Due for renewal"),
+    "grace": N_("In grace period"),
+    "expired": N_("Expired"),
+    "suspended": N_("Suspended"),
+    "revoked": N_("Revoked"),
+    "never_certified": N_("Never certified"),
+    "superseded": N_("Replaced by a renewed certificate"),
+}
+
 
 class Templates:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.catalogues = {lang: translations(lang) for lang in SUPPORTED_LANGUAGES}
         self.environments = {lang: self._environment(lang) for lang in SUPPORTED_LANGUAGES}
         self._pages: dict[tuple[object, ...], list[str]] = {}
         self._anonymous_account: dict[str, str] = {}
@@ -83,7 +97,7 @@ class Templates:
             lstrip_blocks=True,
             auto_reload=self.settings.content_reload,
         )
-        env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
+        env.install_gettext_translations(self.catalogues[lang], newstyle=True)  # type: ignore[attr-defined]
         env.globals.update(
             lang=lang,
             language_names=LANGUAGE_NAMES,
@@ -91,6 +105,7 @@ class Templates:
             domain_labels=DOMAIN_LABELS,
             role_labels=ROLE_LABELS,
             unit_kind_labels=UNIT_KIND_LABELS,
+            state_labels=STATE_LABELS,
             static=self.static_url,
         )
         return env
@@ -107,6 +122,10 @@ class Templates:
     def static_url(self, name: str) -> str:
         """A URL that changes when the file does, so browsers may cache it for long."""
         return f"/static/{name}?v={self._static_versions.get(name, '0')}"
+
+    def gettext(self, lang: str) -> Callable[[str], str]:
+        """Translate in Python code (exports, headers) with the same catalogue as the pages."""
+        return self.catalogues[lang].gettext
 
     def render(
         self,

@@ -1,0 +1,205 @@
+"""The reports JSON API for other government systems: a unit's compliance roll-up and an
+inspector's transcript. Same scope rules as the pages: outside your subtree, 404."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Query, Request
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from trainer.db import utcnow
+from trainer.people.access import manages, may_view_person
+from trainer.people.api import ApiViewer
+from trainer.people.models import Unit, User
+from trainer.reports import compliance, records
+from trainer.reports.compliance import Counts, UnitRef
+from trainer.reports.views import MONTH, certifying_courses, course_titles
+from trainer.web import state
+
+router = APIRouter(prefix="/api/v1")
+
+
+class UnitOut(BaseModel):
+    id: int
+    name: str
+    kind: str
+    path: str
+
+
+class CourseCounts(BaseModel):
+    course_id: str
+    title: str
+    inspectors: int
+    valid: int
+    due_for_renewal: int
+    grace: int
+    expired: int
+    suspended: int
+    revoked: int
+    never_certified: int
+
+
+class ChildOut(BaseModel):
+    unit: UnitOut | None  # null: inspectors attached directly to the unit asked for
+    courses: list[CourseCounts]
+
+
+class ComplianceOut(BaseModel):
+    unit: UnitOut
+    as_of: datetime
+    month: str | None
+    courses: list[CourseCounts]
+    children: list[ChildOut]
+
+
+def _unit(ref: UnitRef) -> UnitOut:
+    return UnitOut(id=ref.id, name=ref.name, kind=ref.kind, path=ref.path)
+
+
+def _courses(counts: dict[str, Counts], titles: dict[str, str]) -> list[CourseCounts]:
+    return [
+        CourseCounts(course_id=course_id, title=titles.get(course_id, course_id), **c.as_dict())
+        for course_id, c in counts.items()
+    ]
+
+
+@router.get(
+    "/units/{unit_id}/compliance",
+    response_model=ComplianceOut,
+    responses={403: {"description": "Managers only"}, 404: {"description": "Unknown or outside your scope"}},
+)
+def unit_compliance(
+    unit_id: Annotated[int, Path(ge=1, le=2**62)],
+    viewer: ApiViewer,
+    request: Request,
+    month: Annotated[str | None, Query(description="A kept monthly snapshot, YYYY-MM", max_length=7)] = None,
+) -> ComplianceOut:
+    """Per course, how many inspectors of the unit's subtree are in each certificate state; and
+    the same for each child unit. Exact now, or as kept at the start of `month`."""
+    if not viewer.has_role("manager"):
+        raise HTTPException(status_code=403, detail="managers only")
+    library = state.content(request).library
+    courses = [c.id for c in certifying_courses(library)]
+    titles = course_titles(library, "en")
+    database = state.database(request)
+    now = utcnow()
+    if month is not None and not MONTH.fullmatch(month):
+        raise HTTPException(status_code=404, detail="no snapshot for that month")
+    if month is None:
+        compliance.refresh(database, now)
+    with database.session() as db:
+        ref = compliance.unit_ref(db, unit_id)
+        if ref is None or not manages(viewer, ref.lineage):
+            raise HTTPException(status_code=404, detail="no such unit")
+        if month is not None and month not in compliance.snapshot_months(db):
+            raise HTTPException(status_code=404, detail="no snapshot for that month")
+        result = compliance.rollup(db, ref, courses, month=month)
+    return ComplianceOut(
+        unit=_unit(ref),
+        as_of=now,
+        month=month,
+        courses=_courses(result.total, titles),
+        children=[
+            ChildOut(unit=_unit(row.unit) if row.unit else None, courses=_courses(row.courses, titles))
+            for row in result.rows
+        ],
+    )
+
+
+class ProgressOut(BaseModel):
+    course_id: str
+    modules_total: int
+    modules_completed: list[str]
+    exam_attempts: int
+    best_exam: float | None
+    passed: bool
+
+
+class AttemptOut(BaseModel):
+    id: int
+    kind: str
+    course_id: str
+    module_id: str | None
+    status: str
+    started_at: datetime
+    submitted_at: datetime | None
+    score: float | None
+    max_score: float
+    passed: bool | None
+
+
+class CertificateOut(BaseModel):
+    number: str
+    verification_code: str
+    course_id: str
+    title: str
+    state: str
+    issued_at: datetime
+    expires_at: datetime
+    is_current: bool
+
+
+class InspectorOut(BaseModel):
+    id: int
+    username: str
+    full_name: str
+    active: bool
+    unit: UnitOut | None
+
+
+class TranscriptOut(BaseModel):
+    inspector: InspectorOut
+    as_of: datetime
+    courses: list[ProgressOut]
+    attempts: list[AttemptOut]
+    certificates: list[CertificateOut]
+
+
+@router.get(
+    "/inspectors/{user_id}/transcript",
+    response_model=TranscriptOut,
+    responses={404: {"description": "Unknown or outside your scope"}},
+)
+def transcript(
+    user_id: Annotated[int, Path(ge=1, le=2**62)], viewer: ApiViewer, request: Request
+) -> TranscriptOut:
+    """Everything an inspector has done: module progress, every attempt, every certificate with
+    its state now. For the inspector themselves, their managers and admins."""
+    library = state.content(request).library
+    now = utcnow()
+    with state.database(request).session() as db:
+        row = db.execute(
+            select(User, Unit).outerjoin(Unit, Unit.id == User.unit_id).where(User.id == user_id)
+        ).one_or_none()
+        if row is None or not may_view_person(viewer, user_id, row[1].lineage if row[1] else None):
+            raise HTTPException(status_code=404, detail="no such inspector")
+        person, unit = row
+        record = records.record_of(db, library, user_id, now, "en")
+    return TranscriptOut(
+        inspector=InspectorOut(
+            id=person.id,
+            username=person.username,
+            full_name=person.full_name,
+            active=person.is_active,
+            unit=UnitOut(id=unit.id, name=unit.name, kind=unit.kind, path=unit.path) if unit else None,
+        ),
+        as_of=now,
+        courses=[ProgressOut(**p.__dict__) for p in record.courses],
+        attempts=[AttemptOut(**a.__dict__) for a in record.attempts],
+        certificates=[
+            CertificateOut(
+                number=c.number,
+                verification_code=c.verification_code,
+                course_id=c.course_id,
+                title=c.title,
+                state=c.state,
+                issued_at=c.issued_at,
+                expires_at=c.expires_at,
+                is_current=c.is_current,
+            )
+            for c in record.certificates
+        ],
+    )

@@ -1,0 +1,554 @@
+"""Who in a part of the organisation holds which qualification, in which state, now.
+
+The roll-up reads `compliance_tallies` (per unit and course) and sums them per child of the unit
+shown, so its cost follows the size of the organisation tree, not the number of inspectors. The
+lists read certificates in index order and stop at one page. See reports/models.py for how the
+tallies stay exact.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    Select,
+    String,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+)
+from sqlalchemy.orm import Session as DbSession
+
+from trainer.certification import policy
+from trainer.certification.models import Certificate
+from trainer.db import Database
+from trainer.people.models import Unit, User, UserRole
+from trainer.reports.models import (
+    STATES,
+    ComplianceChange,
+    ComplianceSnapshot,
+    ComplianceTally,
+    UnitHeadcount,
+)
+
+NEVER = "never_certified"
+ALL_STATES = (*STATES, NEVER)
+EXPIRING_WINDOWS = (30, 60, 90)
+_CHUNK = 500  # ids per IN (...) list
+
+
+# -- keeping the tallies exact -----------------------------------------------------------------
+
+
+def mark_changed(db: DbSession, *unit_ids: int | None) -> None:
+    """Queue units whose inspectors or certificates changed in this transaction. An insert only,
+    so thousands of exam gradings at once never queue behind one shared row."""
+    rows = [{"unit_id": unit_id} for unit_id in sorted({u for u in unit_ids if u is not None})]
+    if rows:
+        db.execute(insert(ComplianceChange), rows)
+
+
+def refresh(database: Database, now: datetime) -> int:
+    """Recount every queued unit and every tally the clock has moved; returns units recounted.
+    The check is a read; only when something is due does it take a write transaction."""
+    with database.session() as db:
+        due = db.scalar(select(literal(1)).select_from(ComplianceChange).limit(1)) or db.scalar(
+            select(literal(1)).where(ComplianceTally.changes_at <= now).limit(1)
+        )
+    if not due:
+        return 0
+    with database.write() as db:
+        last = db.scalar(select(func.max(ComplianceChange.id)))
+        units = set(db.scalars(select(ComplianceChange.unit_id).distinct()))
+        units |= set(db.scalars(select(ComplianceTally.unit_id).where(ComplianceTally.changes_at <= now)))
+        recount(db, units, now)
+        if last is not None:
+            db.execute(delete(ComplianceChange).where(ComplianceChange.id <= last))
+    return len(units)
+
+
+def rebuild(database: Database, now: datetime) -> int:
+    """Recount every unit (after a bulk load, or to prove the tallies against the facts)."""
+    with database.write() as db:
+        units = set(db.scalars(select(Unit.id)))
+        db.execute(delete(ComplianceTally))
+        db.execute(delete(UnitHeadcount))
+        db.execute(delete(ComplianceChange))
+        recount(db, units, now)
+    return len(units)
+
+
+def _is_inspector() -> Any:
+    return exists().where(UserRole.user_id == User.id, UserRole.role == "inspector")
+
+
+def recount(db: DbSession, unit_ids: Iterable[int], now: datetime) -> None:
+    """Count the active inspectors of these units (their direct members) and their current
+    certificates' states with the same rule the certificate pages use."""
+    ordered = sorted(set(unit_ids))
+    for start in range(0, len(ordered), _CHUNK):
+        chunk = ordered[start : start + _CHUNK]
+        # Lock the units (in id order, so two recounts cannot deadlock) before deleting and
+        # re-inserting their rows: a concurrent recount of the same unit waits, then sees ours.
+        present = list(
+            db.scalars(select(Unit.id).where(Unit.id.in_(chunk)).order_by(Unit.id).with_for_update())
+        )
+        heads = db.execute(
+            select(User.unit_id, func.count())
+            .where(User.unit_id.in_(present), User.is_active.is_(True), _is_inspector())
+            .group_by(User.unit_id)
+        ).all()
+        certificates = db.execute(
+            select(
+                User.unit_id,
+                Certificate.course_id,
+                Certificate.valid_from,
+                Certificate.expires_at,
+                Certificate.renewal_window_days,
+                Certificate.grace_days,
+                Certificate.suspended_at,
+                Certificate.revoked_at,
+            )
+            .join(User, User.id == Certificate.user_id)
+            .where(
+                User.unit_id.in_(present),
+                User.is_active.is_(True),
+                Certificate.is_current.is_(True),
+                _is_inspector(),
+            )
+        ).all()
+        counts: dict[tuple[int | None, str], dict[str, int]] = defaultdict(lambda: dict.fromkeys(STATES, 0))
+        changes: dict[tuple[int | None, str], datetime] = {}
+        for (
+            unit_id,
+            course_id,
+            valid_from,
+            expires_at,
+            window,
+            grace,
+            suspended_at,
+            revoked_at,
+        ) in certificates:
+            facts = policy.Facts(valid_from, expires_at, window, grace, suspended_at, revoked_at)
+            key = (unit_id, course_id)
+            counts[key][policy.state_at(facts, now).value] += 1
+            upcoming = next_change(facts, now)
+            if upcoming is not None and (key not in changes or upcoming < changes[key]):
+                changes[key] = upcoming
+        db.execute(delete(ComplianceTally).where(ComplianceTally.unit_id.in_(present)))
+        db.execute(delete(UnitHeadcount).where(UnitHeadcount.unit_id.in_(present)))
+        if heads:
+            db.execute(insert(UnitHeadcount), [{"unit_id": u, "inspectors": n} for u, n in heads])
+        if counts:
+            db.execute(
+                insert(ComplianceTally),
+                [
+                    {"unit_id": u, "course_id": c, **states, "changes_at": changes.get((u, c))}
+                    for (u, c), states in counts.items()
+                ],
+            )
+
+
+def next_change(facts: policy.Facts, now: datetime) -> datetime | None:
+    """When this certificate's state next changes by the passing of time alone."""
+    if facts.revoked_at is not None or facts.suspended_at is not None:
+        return None
+    for moment in (
+        facts.expires_at - timedelta(days=facts.renewal_window_days),
+        facts.expires_at,
+        facts.expires_at + timedelta(days=facts.grace_days),
+    ):
+        if moment > now:
+            return moment
+    return None
+
+
+# -- the roll-up -------------------------------------------------------------------------------
+
+
+@dataclass
+class Counts:
+    inspectors: int = 0
+    states: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATES, 0))
+
+    @property
+    def never_certified(self) -> int:
+        return max(self.inspectors - sum(self.states.values()), 0)
+
+    def get(self, state: str) -> int:
+        return self.never_certified if state == NEVER else self.states[state]
+
+    def share(self, state: str) -> float:
+        return self.get(state) / self.inspectors if self.inspectors else 0.0
+
+    def as_dict(self) -> dict[str, int]:
+        return {"inspectors": self.inspectors, **self.states, NEVER: self.never_certified}
+
+
+@dataclass
+class RollupRow:
+    unit: UnitRef | None  # None: people attached directly to the unit shown
+    courses: dict[str, Counts]
+    has_children: bool = False
+
+
+@dataclass(frozen=True)
+class UnitRef:
+    id: int
+    name: str
+    kind: str
+    path: str
+    lineage: str
+
+
+@dataclass
+class Rollup:
+    unit: UnitRef
+    month: str | None  # None: now; "2026-10": the snapshot taken at the start of that month
+    total: dict[str, Counts]  # course id -> the whole subtree
+    rows: list[RollupRow]  # one per child unit, then the unit's own members if it has any
+
+
+def unit_ref(db: DbSession, unit_id: int) -> UnitRef | None:
+    row = db.execute(
+        select(Unit.id, Unit.name, Unit.kind, Unit.path, Unit.lineage).where(Unit.id == unit_id)
+    ).one_or_none()
+    return UnitRef(*row) if row else None
+
+
+def rollup(
+    db: DbSession,
+    unit: UnitRef,
+    course_ids: Sequence[str],
+    *,
+    month: str | None = None,
+    by_child: bool = True,
+) -> Rollup:
+    """State counts per course for each child of `unit` (its whole subtree) and for the unit's
+    own members. Three reads of at most (units in the subtree x courses) rows, summed here:
+    the cost follows the organisation tree, never the number of inspectors."""
+    children = (
+        db.execute(
+            select(Unit.id, Unit.name, Unit.kind, Unit.path, Unit.lineage)
+            .where(Unit.parent_id == unit.id)
+            .order_by(Unit.name)
+        ).all()
+        if by_child
+        else []
+    )
+    child_ids = {c.id for c in children}
+    with_grandchildren = set(
+        db.scalars(select(Unit.parent_id).where(Unit.parent_id.in_(child_ids)).distinct())
+        if child_ids
+        else []
+    )
+    # Each member unit is counted under the child of `unit` whose id follows `unit`'s lineage in
+    # its own ("/1/4/9/" under "/1/" -> "4"), or under `unit` itself (""): grouped in SQL, so
+    # only (children x courses) rows come back.
+    rest = func.substr(Unit.lineage, len(unit.lineage) + 1)
+    slash = func.instr(rest, "/") if db.get_bind().dialect.name == "sqlite" else func.strpos(rest, "/")
+    group = func.substr(rest, 1, slash - 1) if by_child else literal("")
+    in_subtree = Unit.lineage.startswith(unit.lineage)
+    by_group: dict[int, dict[str, Counts]] = {
+        g: {course_id: Counts() for course_id in course_ids} for g in {0, *child_ids}
+    }
+    if month is None:
+        heads = db.execute(
+            select(group, func.sum(UnitHeadcount.inspectors))
+            .select_from(Unit)
+            .join(UnitHeadcount, UnitHeadcount.unit_id == Unit.id)
+            .where(in_subtree)
+            .group_by(group)
+        ).all()
+        rows = db.execute(
+            select(group, ComplianceTally.course_id, *[func.sum(getattr(ComplianceTally, s)) for s in STATES])
+            .select_from(Unit)
+            .join(ComplianceTally, ComplianceTally.unit_id == Unit.id)
+            .where(in_subtree, ComplianceTally.course_id.in_(course_ids))
+            .group_by(group, ComplianceTally.course_id)
+        ).all()
+    else:
+        snap = ComplianceSnapshot
+        # A unit's headcount is kept on each of its rows (and on a "" course row when it has no
+        # certificates): count each unit once.
+        per_unit = (
+            select(snap.unit_id, func.max(snap.inspectors).label("inspectors"))
+            .where(snap.month == month)
+            .group_by(snap.unit_id)
+            .subquery()
+        )
+        heads = db.execute(
+            select(group, func.sum(per_unit.c.inspectors))
+            .select_from(Unit)
+            .join(per_unit, per_unit.c.unit_id == Unit.id)
+            .where(in_subtree)
+            .group_by(group)
+        ).all()
+        rows = db.execute(
+            select(group, snap.course_id, *[func.sum(getattr(snap, s)) for s in STATES])
+            .select_from(Unit)
+            .join(snap, snap.unit_id == Unit.id)
+            .where(in_subtree, snap.month == month, snap.course_id.in_(course_ids))
+            .group_by(group, snap.course_id)
+        ).all()
+    for key, inspectors in heads:
+        for counts in by_group[int(key) if key else 0].values():
+            counts.inspectors += int(inspectors or 0)
+    for key, course_id, *numbers in rows:
+        by_group[int(key) if key else 0][course_id].states = {
+            state: int(n or 0) for state, n in zip(STATES, numbers, strict=True)
+        }
+    total = {course_id: Counts() for course_id in course_ids}
+    for groups in by_group.values():
+        for course_id, counts in groups.items():
+            total[course_id].inspectors += counts.inspectors
+            for s in STATES:
+                total[course_id].states[s] += counts.states[s]
+    rows_out = [
+        RollupRow(UnitRef(*c), by_group[c.id], has_children=c.id in with_grandchildren) for c in children
+    ]
+    own = by_group[0]
+    if any(c.inspectors or sum(c.states.values()) for c in own.values()):
+        rows_out.append(RollupRow(None, own))
+    return Rollup(unit, month, total, rows_out)
+
+
+# -- monthly snapshots -------------------------------------------------------------------------
+
+
+def month_of(moment: datetime) -> str:
+    return moment.strftime("%Y-%m")
+
+
+def take_snapshot(database: Database, now: datetime) -> bool:
+    """Keep this month's roll-up (every unit's tallies) if it is not kept yet. Run by the first
+    roll-up read of a month and by `trainer reports snapshot` (for a monthly timer)."""
+    month = month_of(now)
+    with database.session() as db:
+        if db.scalar(select(literal(1)).where(ComplianceSnapshot.month == month).limit(1)):
+            return False
+    refresh(database, now)
+    with database.write() as db:
+        if db.scalar(select(literal(1)).where(ComplianceSnapshot.month == month).limit(1)):
+            return False  # another process took it meanwhile
+        heads: dict[int, int] = dict(
+            db.execute(select(UnitHeadcount.unit_id, UnitHeadcount.inspectors)).all()
+        )
+        tallies = db.execute(select(ComplianceTally)).scalars().all()
+        rows = [
+            {
+                "month": month,
+                "unit_id": t.unit_id,
+                "course_id": t.course_id,
+                "inspectors": heads.get(t.unit_id, 0),
+                **{s: getattr(t, s) for s in STATES},
+                "taken_at": now,
+            }
+            for t in tallies
+        ]
+        # Units with inspectors but no certificate of a course still need their headcount kept.
+        covered = {t.unit_id for t in tallies}
+        rows += [
+            {
+                "month": month,
+                "unit_id": unit_id,
+                "course_id": "",
+                "inspectors": n,
+                **dict.fromkeys(STATES, 0),
+                "taken_at": now,
+            }
+            for unit_id, n in heads.items()
+            if unit_id not in covered
+        ]
+        for start in range(0, len(rows), 1000):
+            db.execute(insert(ComplianceSnapshot), rows[start : start + 1000])
+    return True
+
+
+def snapshot_months(db: DbSession) -> list[str]:
+    return list(
+        db.scalars(select(ComplianceSnapshot.month).distinct().order_by(ComplianceSnapshot.month.desc()))
+    )
+
+
+# -- lists -------------------------------------------------------------------------------------
+
+SORTS = ("expires", "name", "unit")
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    lineage: str  # the unit whose subtree is listed
+    course_id: str | None = None
+    state: str | None = None  # one of ALL_STATES, "expiring", or None for every current certificate
+    within_days: int = 30  # with state "expiring"
+    sort: str = "expires"
+    descending: bool = False
+    page: int = 1
+    per_page: int = 50
+
+
+@dataclass(frozen=True)
+class ListRow:
+    user_id: int
+    full_name: str
+    username: str
+    unit_path: str
+    course_id: str
+    number: str | None
+    state: str
+    expires_at: datetime | None
+
+
+@dataclass
+class ListPage:
+    rows: list[ListRow]
+    has_next: bool
+
+
+def _state_filter(state: str | None, now: datetime, within_days: int) -> list[Any]:
+    c = Certificate
+    live = [c.suspended_at.is_(None), c.revoked_at.is_(None)]
+    if state is None:
+        return []
+    if state == "valid":
+        return [*live, c.renewal_from > now]
+    if state == "due_for_renewal":
+        return [*live, c.renewal_from <= now, c.expires_at > now]
+    if state == "grace":
+        return [*live, c.expires_at <= now, c.grace_until > now]
+    if state == "expired":
+        return [*live, c.grace_until <= now]
+    if state == "suspended":
+        return [c.suspended_at.is_not(None), c.revoked_at.is_(None)]
+    if state == "revoked":
+        return [c.revoked_at.is_not(None)]
+    if state == "expiring":
+        return [*live, c.expires_at > now, c.expires_at <= now + timedelta(days=within_days)]
+    raise ValueError(state)
+
+
+def list_inspectors(db: DbSession, query: ListQuery, now: datetime, *, limit: int | None = None) -> ListPage:
+    """One page of (inspector, course) rows matching the filters, in the chosen order; with
+    `limit=None` and page 1, every row (exports)."""
+    statement = _never_statement(query) if query.state == NEVER else _certificate_statement(query, now)
+    per_page = limit if limit is not None else query.per_page
+    if per_page > 0:
+        statement = statement.offset((query.page - 1) * per_page).limit(per_page + 1)
+    rows = []
+    for row in db.execute(statement):
+        if query.state == NEVER:
+            rows.append(
+                ListRow(row.id, row.full_name, row.username, row.path, row.course_id, None, NEVER, None)
+            )
+            continue
+        facts = policy.Facts(
+            row.valid_from,
+            row.expires_at,
+            row.renewal_window_days,
+            row.grace_days,
+            row.suspended_at,
+            row.revoked_at,
+        )
+        rows.append(
+            ListRow(
+                row.id,
+                row.full_name,
+                row.username,
+                row.path,
+                row.course_id,
+                row.number,
+                policy.state_at(facts, now).value,
+                row.expires_at,
+            )
+        )
+    has_next = per_page > 0 and len(rows) > per_page
+    return ListPage(rows[:per_page] if per_page > 0 else rows, has_next)
+
+
+def _order(query: ListQuery, *, by_date: Any) -> list[Any]:
+    keys = {
+        "expires": [by_date, User.full_name],
+        "name": [User.full_name],
+        "unit": [Unit.path, User.full_name],
+    }
+    chosen = (
+        keys.get(query.sort, keys["expires"]) if by_date is not None else keys.get(query.sort, keys["name"])
+    )
+    if query.sort == "expires" and by_date is None:
+        chosen = keys["name"]
+    ordered = [k.desc() if query.descending else k for k in chosen]
+    return [*ordered, User.id]
+
+
+def _certificate_statement(query: ListQuery, now: datetime) -> Select[Any]:
+    c = Certificate
+    statement = (
+        select(
+            User.id,
+            User.full_name,
+            User.username,
+            Unit.path,
+            c.course_id,
+            c.number,
+            c.valid_from,
+            c.expires_at,
+            c.renewal_window_days,
+            c.grace_days,
+            c.suspended_at,
+            c.revoked_at,
+        )
+        .join(User, User.id == c.user_id)
+        .join(Unit, Unit.id == User.unit_id)
+        .where(
+            c.is_current.is_(True),
+            User.is_active.is_(True),
+            Unit.lineage.startswith(query.lineage),
+            _is_inspector(),
+            *_state_filter(query.state, now, query.within_days),
+        )
+    )
+    if query.course_id:
+        statement = statement.where(c.course_id == query.course_id)
+    return statement.order_by(*_order(query, by_date=c.expires_at), c.course_id)  # type: ignore[return-value]
+
+
+def _never_statement(query: ListQuery) -> Select[Any]:
+    """Inspectors without a current certificate of one course, read in name order from the
+    name index so a page stops early (a list "never certified in anything" would not)."""
+    assert query.course_id, "the never-certified list is for one course"
+    held = exists().where(
+        Certificate.user_id == User.id,
+        Certificate.course_id == query.course_id,
+        Certificate.is_current.is_(True),
+    )
+    statement = (
+        select(
+            User.id,
+            User.full_name,
+            User.username,
+            Unit.path,
+            literal(query.course_id, String).label("course_id"),
+        )
+        .join(Unit, Unit.id == User.unit_id)
+        .where(User.is_active.is_(True), Unit.lineage.startswith(query.lineage), _is_inspector(), ~held)
+        .order_by(*_order(query, by_date=None))
+    )
+    return statement  # type: ignore[return-value]  # noqa: RET504 (the ignore needs a line of its own)
+
+
+def count_for(rollup_total: dict[str, Counts], query: ListQuery) -> int | None:
+    """The number of rows a list has, from the roll-up's tallies (None when they cannot say)."""
+    if query.state == "expiring":
+        return None
+    wanted = [query.course_id] if query.course_id else list(rollup_total)
+    if query.state is None:
+        return sum(sum(rollup_total[c].states.values()) for c in wanted if c in rollup_total)
+    return sum(rollup_total[c].get(query.state) for c in wanted if c in rollup_total)

@@ -1,0 +1,98 @@
+"""Tables out to spreadsheets: CSV (UTF-8 with a byte-order mark, so Excel reads Chinese
+correctly) and XLSX (XlsxWriter, in constant-memory mode so a province-wide list streams rows
+to disk instead of holding them all)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from urllib.parse import quote
+
+import xlsxwriter
+from starlette.responses import Response, StreamingResponse
+
+Cell = str | int | float | datetime | None
+
+CSV_TYPE = "text/csv; charset=utf-8"
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _disposition(filename: str) -> str:
+    # RFC 6266: an ASCII fallback plus the UTF-8 name for browsers that read it.
+    ascii_name = filename.encode("ascii", "replace").decode().replace("?", "_").replace('"', "_")
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
+
+
+def _text(value: Cell) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d")
+    return str(value)
+
+
+def _safe(text: str) -> str:
+    """Cells a spreadsheet would run as formulas (=, +, -, @ at the start) are quoted: names and
+    units come from people, and CSV injection is a real attack on whoever opens the file."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def csv_response(filename: str, header: Sequence[str], rows: Iterable[Sequence[Cell]]) -> Response:
+    def lines() -> Iterator[bytes]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(header)
+        yield ("\ufeff" + buffer.getvalue()).encode()
+        for row in rows:
+            buffer.seek(0)
+            buffer.truncate()
+            writer.writerow([_safe(_text(v)) if not isinstance(v, int | float) else _text(v) for v in row])
+            yield buffer.getvalue().encode()
+
+    return StreamingResponse(
+        lines(),
+        media_type=CSV_TYPE,
+        headers={"Content-Disposition": _disposition(filename), "Cache-Control": "no-store"},
+    )
+
+
+def xlsx_bytes(sheet: str, header: Sequence[str], rows: Iterable[Sequence[Cell]]) -> bytes:
+    with tempfile.TemporaryDirectory() as scratch:
+        output = io.BytesIO()
+        book = xlsxwriter.Workbook(
+            output,
+            {
+                "constant_memory": True,
+                "tmpdir": scratch,
+                "strings_to_formulas": False,
+                "strings_to_urls": False,
+            },
+        )
+        bold = book.add_format({"bold": True})
+        dates = book.add_format({"num_format": "yyyy-mm-dd"})
+        page = book.add_worksheet(sheet[:31])
+        page.write_row(0, 0, list(header), bold)
+        page.freeze_panes(1, 0)
+        for r, row in enumerate(rows, start=1):
+            for c, value in enumerate(row):
+                if isinstance(value, datetime):
+                    page.write_datetime(r, c, value.replace(tzinfo=None), dates)
+                elif isinstance(value, int | float):
+                    page.write_number(r, c, value)
+                elif value is not None:
+                    page.write_string(r, c, value)
+        book.close()
+        return output.getvalue()
+
+
+def xlsx_response(
+    filename: str, sheet: str, header: Sequence[str], rows: Iterable[Sequence[Cell]]
+) -> Response:
+    return Response(
+        xlsx_bytes(sheet, header, rows),
+        media_type=XLSX_TYPE,
+        headers={"Content-Disposition": _disposition(filename), "Cache-Control": "no-store"},
+    )

@@ -1,0 +1,429 @@
+"""The manager's pages: the compliance roll-up of their part of the organisation, the lists
+behind it, and their exports. Every page is scoped: a unit outside the viewer's subtree does not
+exist for them (404)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlencode
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session as DbSession
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute
+
+from trainer.audit import service as audit
+from trainer.certification import service as certification
+from trainer.content.library import Course, Library
+from trainer.db import Database, utcnow
+from trainer.people.access import Access, Viewer, manages
+from trainer.people.models import Unit
+from trainer.reports import charts, compliance, exports
+from trainer.reports.compliance import ALL_STATES, NEVER, ListQuery, UnitRef
+from trainer.reports.models import STATES, ExamTally
+from trainer.web import state
+from trainer.web.pages import client_ip, form_of, page, viewer_of
+from trainer.web.templating import N_, STATE_LABELS
+from trainer.web.views import safe_next
+
+MONTH = re.compile(r"\d{4}-\d{2}")
+LIST_STATES = ("expiring", *ALL_STATES)
+EXPORT_LIMIT = 200_000  # rows in one export: a whole province's (inspector, course) pairs fit
+
+
+def certifying_courses(library: Library) -> list[Course]:
+    return [c for c in library.courses.values() if c.certification is not None]
+
+
+def course_titles(library: Library, lang: str) -> dict[str, str]:
+    return {c.id: c.text_for(lang).title for c in library.courses.values()}
+
+
+def scope(db: DbSession, viewer: Viewer, raw: str | None) -> UnitRef:
+    """The unit asked for (default: the viewer's own; an admin's default is the top unit)."""
+    if raw:
+        try:
+            unit_id = int(raw)
+        except ValueError:
+            raise HTTPException(status_code=404) from None
+    elif viewer.unit_id is not None:
+        unit_id = viewer.unit_id
+    else:
+        top = db.scalar(select(Unit.id).where(Unit.parent_id.is_(None)).order_by(Unit.id).limit(1))
+        if top is None:
+            raise HTTPException(status_code=404)
+        unit_id = top
+    unit = compliance.unit_ref(db, unit_id) if 0 < unit_id < 2**62 else None
+    if unit is None or not manages(viewer, unit.lineage):
+        raise HTTPException(status_code=404)
+    return unit
+
+
+def breadcrumbs(db: DbSession, viewer: Viewer, unit: UnitRef) -> list[tuple[int, str]]:
+    """The unit's ancestors the viewer manages, top first, then the unit itself."""
+    ids = [int(part) for part in unit.lineage.strip("/").split("/") if part]
+    rows = db.execute(select(Unit.id, Unit.name, Unit.lineage).where(Unit.id.in_(ids))).all()
+    by_id = {r.id: r for r in rows}
+    return [(i, by_id[i].name) for i in ids if i in by_id and manages(viewer, by_id[i].lineage)]
+
+
+def _course_param(request: Request, courses: list[Course], *, default_first: bool = True) -> str | None:
+    raw = request.query_params.get("course", "")
+    if not raw:
+        return courses[0].id if default_first and courses else None
+    if raw not in {c.id for c in courses}:
+        raise HTTPException(status_code=404)
+    return raw
+
+
+def _fresh(database: Database, now: datetime) -> None:
+    """Make the tallies exact for `now`, and keep this month's snapshot if none is kept yet."""
+    compliance.refresh(database, now)
+    compliance.take_snapshot(database, now)
+
+
+def recent_months(now: datetime, count: int = 12) -> list[str]:
+    year, month = now.year, now.month
+    months = []
+    for _ in range(count):
+        months.append(f"{year:04d}-{month:02d}")
+        year, month = (year - 1, 12) if month == 1 else (year, month - 1)
+    return months[::-1]
+
+
+def pass_rates(db: DbSession, unit: UnitRef, course_id: str, months: list[str]) -> list[tuple[str, int, int]]:
+    """Exams taken and passed per month in the unit's subtree: a grouped read of the monthly
+    tallies (units x months rows at most)."""
+    rows = db.execute(
+        select(ExamTally.month, func.sum(ExamTally.taken), func.sum(ExamTally.passed))
+        .join(Unit, Unit.id == ExamTally.unit_id)
+        .where(
+            Unit.lineage.startswith(unit.lineage),
+            ExamTally.course_id == course_id,
+            and_(ExamTally.month >= months[0], ExamTally.month <= months[-1]),
+        )
+        .group_by(ExamTally.month)
+    ).all()
+    found = {m: (int(t or 0), int(p or 0)) for m, t, p in rows}
+    return [(m, *found.get(m, (0, 0))) for m in months]
+
+
+# -- the roll-up -------------------------------------------------------------------------------
+
+
+def _rollup(request: Request) -> tuple[compliance.Rollup, list[Course], str | None, str | None]:
+    viewer = viewer_of(request)
+    library = state.content(request).library
+    courses = certifying_courses(library)
+    course_id = _course_param(request, courses)
+    month = request.query_params.get("month") or None
+    database = state.database(request)
+    now = utcnow()
+    if month is None:
+        _fresh(database, now)
+    elif not MONTH.fullmatch(month):
+        raise HTTPException(status_code=404)
+    with database.session() as db:
+        unit = scope(db, viewer, request.query_params.get("unit"))
+        if month is not None and month not in compliance.snapshot_months(db):
+            raise HTTPException(status_code=404)
+        result = compliance.rollup(db, unit, [c.id for c in courses], month=month)
+    return result, courses, course_id, month
+
+
+def rollup_page(request: Request) -> Response:
+    viewer = viewer_of(request)
+    result, courses, course_id, month = _rollup(request)
+    lang = request.state.lang
+    titles = course_titles(state.content(request).library, lang)
+    now = utcnow()
+    with state.database(request).session() as db:
+        crumbs = breadcrumbs(db, viewer, result.unit)
+        months = compliance.snapshot_months(db)
+        trend = pass_rates(db, result.unit, course_id, recent_months(now)) if course_id else []
+    selected = [(row, row.courses[course_id]) for row in result.rows] if course_id else []
+    response = state.templates(request).render(
+        request,
+        "reports/rollup.html",
+        {
+            "viewer": viewer,
+            "rollup": result,
+            "courses": courses,
+            "titles": titles,
+            "course_id": course_id,
+            "month": month,
+            "months": months,
+            "crumbs": crumbs,
+            "states": ALL_STATES,
+            "overview_chart": charts.stacked_bars(
+                [(titles[c.id], result.total[c.id]) for c in courses], ALL_STATES
+            ),
+            "unit_chart": charts.stacked_bars(
+                [(row.unit.name if row.unit else "", counts) for row, counts in selected], ALL_STATES
+            ),
+            "selected": selected,
+            "trend": trend,
+            "trend_chart": charts.rate_bars(trend),
+            "windows": compliance.EXPIRING_WINDOWS,
+        },
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+ROLLUP_HEADER = [
+    N_("Unit"),
+    N_("Course"),
+    N_("Inspectors"),
+    *(STATE_LABELS[s] for s in ALL_STATES),
+    N_("Share certified"),
+]
+
+
+def _rollup_rows(
+    result: compliance.Rollup, courses: list[Course], titles: dict[str, str], own: str
+) -> Iterator[list[exports.Cell]]:
+    for row in [*result.rows, compliance.RollupRow(result.unit, result.total)]:
+        name = own if row.unit is None else row.unit.path
+        for course in courses:
+            counts = row.courses[course.id]
+            live = counts.states["valid"] + counts.states["due_for_renewal"]
+            yield [
+                name,
+                titles[course.id],
+                counts.inspectors,
+                *(counts.states[s] for s in STATES),
+                counts.never_certified,
+                round(live / counts.inspectors, 4) if counts.inspectors else 0.0,
+            ]
+
+
+def rollup_export(request: Request) -> Response:
+    result, courses, _course_id, month = _rollup(request)
+    lang = request.state.lang
+    titles = course_titles(state.content(request).library, lang)
+    gettext = state.templates(request).gettext(lang)
+    header = [gettext(h) for h in ROLLUP_HEADER]
+    own = gettext("Directly in %(unit)s") % {"unit": result.unit.path}
+    rows = list(_rollup_rows(result, courses, titles, own))
+    stem = f"compliance-{result.unit.name}-{month or utcnow().strftime('%Y-%m-%d')}"
+    if request.url.path.endswith(".xlsx"):
+        return exports.xlsx_response(f"{stem}.xlsx", gettext("Compliance"), header, rows)
+    return exports.csv_response(f"{stem}.csv", header, rows)
+
+
+# -- lists -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ListView:
+    query: ListQuery
+    unit: UnitRef
+    course_id: str | None
+
+
+def _list_query(request: Request, db: DbSession, viewer: Viewer, courses: list[Course]) -> ListView:
+    params = request.query_params
+    unit = scope(db, viewer, params.get("unit"))
+    state_ = params.get("state") or None
+    if state_ is not None and state_ not in LIST_STATES:
+        raise HTTPException(status_code=400)
+    # "Never certified" is always in one course (the first, unless one is chosen).
+    course_id = _course_param(request, courses, default_first=state_ == NEVER)
+    if state_ == NEVER and course_id is None:
+        raise HTTPException(status_code=404)  # no course offers a certificate
+    try:
+        within = int(params.get("within") or 30)
+        page_number = int(params.get("page") or 1)
+    except ValueError:
+        raise HTTPException(status_code=400) from None
+    sort = params.get("sort") or "expires"
+    direction = params.get("dir") or "asc"
+    if (
+        within not in compliance.EXPIRING_WINDOWS
+        or sort not in compliance.SORTS
+        or direction not in ("asc", "desc")
+    ):
+        raise HTTPException(status_code=400)
+    if not 1 <= page_number <= 100_000:
+        raise HTTPException(status_code=400)
+    query = ListQuery(
+        lineage=unit.lineage,
+        course_id=course_id,
+        state=state_,
+        within_days=within,
+        sort=sort,
+        descending=direction == "desc",
+        page=page_number,
+    )
+    return ListView(query, unit, course_id)
+
+
+def list_page(request: Request) -> Response:
+    viewer = viewer_of(request)
+    library = state.content(request).library
+    courses = certifying_courses(library)
+    database = state.database(request)
+    now = utcnow()
+    _fresh(database, now)
+    with database.session() as db:
+        view = _list_query(request, db, viewer, courses)
+        result = compliance.list_inspectors(db, view.query, now)
+        total = None
+        if view.query.state != "expiring":
+            totals = compliance.rollup(db, view.unit, [c.id for c in courses], by_child=False).total
+            total = compliance.count_for(totals, view.query)
+        crumbs = breadcrumbs(db, viewer, view.unit)
+        children = db.execute(
+            select(Unit.id, Unit.name).where(Unit.parent_id == view.unit.id).order_by(Unit.name)
+        ).all()
+    query = view.query
+    first = (query.page - 1) * query.per_page + 1
+    response = state.templates(request).render(
+        request,
+        "reports/inspectors.html",
+        {
+            "viewer": viewer,
+            "view": view,
+            "filters": query,  # not "query": the site search box shows that one
+            "rows": result.rows,
+            "has_next": result.has_next,
+            "total": total,
+            "first": first,
+            "last": first + len(result.rows) - 1,
+            "courses": courses,
+            "titles": course_titles(library, request.state.lang),
+            "crumbs": crumbs,
+            "children": children,
+            "list_states": LIST_STATES,
+            "windows": compliance.EXPIRING_WINDOWS,
+            "sorts": compliance.SORTS,
+            "now": now,
+            "params": _params(view),
+            "crumb_suffix": "&" + urlencode({k: v for k, v in _params(view).items() if k != "unit"}),
+        },
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _params(view: ListView) -> dict[str, str]:
+    """The filters as query parameters, for links that keep them (pagination, sort, export)."""
+    q = view.query
+    params = {"unit": str(view.unit.id)}
+    if view.course_id:
+        params["course"] = view.course_id
+    if q.state:
+        params["state"] = q.state
+    if q.state == "expiring":
+        params["within"] = str(q.within_days)
+    params["sort"] = q.sort
+    params["dir"] = "desc" if q.descending else "asc"
+    return params
+
+
+LIST_HEADER = [
+    N_("Name"),
+    N_("Username"),
+    N_("Unit"),
+    N_("Course"),
+    N_("State"),
+    N_("Certificate"),
+    N_("Expires"),
+    N_("Days left"),
+]
+
+
+def list_export(request: Request) -> Response:
+    viewer = viewer_of(request)
+    library = state.content(request).library
+    courses = certifying_courses(library)
+    database = state.database(request)
+    now = utcnow()
+    _fresh(database, now)
+    lang = request.state.lang
+    gettext = state.templates(request).gettext(lang)
+    titles = course_titles(library, lang)
+    with database.session() as db:
+        view = _list_query(request, db, viewer, courses)
+        everything = ListQuery(**{**view.query.__dict__, "page": 1})
+        result = compliance.list_inspectors(db, everything, now, limit=EXPORT_LIMIT)
+    header = [gettext(h) for h in LIST_HEADER]
+
+    def rows() -> Iterator[list[exports.Cell]]:
+        for row in result.rows:
+            yield [
+                row.full_name,
+                row.username,
+                row.unit_path,
+                titles.get(row.course_id, row.course_id),
+                gettext(STATE_LABELS[row.state]),
+                row.number,
+                row.expires_at,
+                (row.expires_at - now).days if row.expires_at else None,
+            ]
+
+    stem = f"inspectors-{view.unit.name}-{view.query.state or 'all'}-{now.strftime('%Y-%m-%d')}"
+    if request.url.path.endswith(".xlsx"):
+        return exports.xlsx_response(f"{stem}.xlsx", gettext("Inspectors"), header, rows())
+    return exports.csv_response(f"{stem}.csv", header, rows())
+
+
+# -- acting on a certificate from a page ---------------------------------------------------------
+
+
+REFUSALS = {
+    "a reason is required": N_("Give a reason: it is kept in the audit log and shown on the record."),
+    "revoked certificates are final": N_("This certificate is revoked; revocation is final."),
+    "already suspended": N_("This certificate is already suspended."),
+    "only a suspended certificate can be reinstated": N_("Only a suspended certificate can be reinstated."),
+}
+
+
+def certificate_action(request: Request) -> Response:
+    """Suspend, reinstate or revoke from the inspector's record (the same rule as the API)."""
+    viewer = viewer_of(request)
+    form = form_of(request)
+    action = str(form.get("action", ""))
+    reason = str(form.get("reason", ""))[:2000]
+    number = request.path_params["number"][:40]
+    back = safe_next(str(form.get("next", "")) or f"/certificates/{number}")
+    if action not in ("suspend", "reinstate", "revoke"):
+        raise HTTPException(status_code=400)
+    try:
+        with state.database(request).write() as db:
+            certification.act(
+                db,
+                lambda lineage: manages(viewer, lineage),
+                audit.Actor(viewer.id, viewer.username, client_ip(request)),
+                number,
+                action=action,
+                reason=reason,
+                now=utcnow(),
+            )
+    except certification.CertificateError as error:
+        if error.status == 404:
+            raise HTTPException(status_code=404) from None
+        return state.templates(request).render(
+            request,
+            "reports/action_refused.html",
+            {"viewer": viewer, "message": REFUSALS.get(error.message, error.message), "back": back},
+            status_code=error.status,
+        )
+    return RedirectResponse(back, status_code=303)
+
+
+routes: list[BaseRoute] = [
+    page("/manage", rollup_page, access=Access.MANAGER),
+    page("/manage/rollup.csv", rollup_export, access=Access.MANAGER),
+    page("/manage/rollup.xlsx", rollup_export, access=Access.MANAGER),
+    page("/manage/inspectors", list_page, access=Access.MANAGER),
+    page("/manage/inspectors.csv", list_export, access=Access.MANAGER),
+    page("/manage/inspectors.xlsx", list_export, access=Access.MANAGER),
+    page("/certificates/{number}/action", certificate_action, access=Access.MANAGER, methods=("POST",)),
+]
