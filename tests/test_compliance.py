@@ -559,3 +559,16 @@ def test_report_commands_keep_a_snapshot_and_recount(database_url: str, migrated
     assert first.returncode == 0, first.stderr
     again = trainer("reports", "snapshot", env=env)
     assert "already kept" in again.stdout
+
+
+def test_admins_reach_every_organisation(client: TestClient, migrated_database: Database) -> None:
+    first, second = _province(), _province()
+    make_person(migrated_database, "inspector", unit=f"{first}/A/B/C")
+    make_person(migrated_database, "inspector", unit=f"{second}/A/B/C")
+    second_id, _ = _lineage(migrated_database, second)
+    admin = make_person(migrated_database, "admin", unit=None)
+    sign_in(client, admin)
+    first_id, _ = _lineage(migrated_database, first)
+    page = client.get(f"/manage?unit={first_id}").text
+    assert f'href="/manage?unit={second_id}"' in page  # the other top-level unit, one click away
+    assert client.get(f"/manage?unit={second_id}").status_code == 200

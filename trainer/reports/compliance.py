@@ -252,7 +252,9 @@ def rollup(
     # Each member unit is counted under the child of `unit` whose id follows `unit`'s lineage in
     # its own ("/1/4/9/" under "/1/" -> "4"), or under `unit` itself (""): grouped in SQL, so
     # only (children x courses) rows come back.
-    rest = func.substr(Unit.lineage, len(unit.lineage) + 1)
+    # (A "/" is appended so the unit itself, whose rest is "", finds one at position 1: PostgreSQL
+    # refuses a negative substring length.)
+    rest = func.substr(Unit.lineage, len(unit.lineage) + 1).concat("/")
     slash = func.instr(rest, "/") if db.get_bind().dialect.name == "sqlite" else func.strpos(rest, "/")
     group = func.substr(rest, 1, slash - 1) if by_child else literal("")
     in_subtree = Unit.lineage.startswith(unit.lineage)

@@ -146,6 +146,16 @@ def rollup_page(request: Request) -> Response:
         crumbs = breadcrumbs(db, viewer, result.unit)
         months = compliance.snapshot_months(db)
         trend = pass_rates(db, result.unit, course_id, recent_months(now)) if course_id else []
+        # Admins manage every tree: offer the other top-level units too.
+        roots = (
+            db.execute(
+                select(Unit.id, Unit.name)
+                .where(Unit.parent_id.is_(None), Unit.id != result.unit.id)
+                .order_by(Unit.name)
+            ).all()
+            if viewer.is_admin
+            else []
+        )
     selected = [(row, row.courses[course_id]) for row in result.rows] if course_id else []
     response = state.templates(request).render(
         request,
@@ -159,6 +169,7 @@ def rollup_page(request: Request) -> Response:
             "month": month,
             "months": months,
             "crumbs": crumbs,
+            "roots": roots,
             "states": ALL_STATES,
             "overview_chart": charts.stacked_bars(
                 [(titles[c.id], result.total[c.id]) for c in courses], ALL_STATES
