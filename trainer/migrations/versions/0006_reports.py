@@ -82,7 +82,12 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("unit_id", "course_id", "month", name=op.f("pk_exam_tallies")),
     )
-    op.create_index("ix_exam_tallies_course_month", "exam_tallies", ["course_id", "month"], unique=False)
+    op.create_index(
+        "ix_exam_tallies_course_month",
+        "exam_tallies",
+        ["course_id", "month", "unit_id", "taken", "passed"],
+        unique=False,
+    )
     op.create_table(
         "item_marks",
         sa.Column("attempt_id", sa.Integer(), nullable=False),
