@@ -97,8 +97,12 @@ def recount(db: DbSession, unit_ids: Iterable[int], now: datetime) -> None:
         chunk = ordered[start : start + _CHUNK]
         # Lock the units (in id order, so two recounts cannot deadlock) before deleting and
         # re-inserting their rows: a concurrent recount of the same unit waits, then sees ours.
+        # FOR NO KEY UPDATE on PostgreSQL: rows that merely reference a unit (a new attempt, a
+        # new account) are not held up by it.
         present = list(
-            db.scalars(select(Unit.id).where(Unit.id.in_(chunk)).order_by(Unit.id).with_for_update())
+            db.scalars(
+                select(Unit.id).where(Unit.id.in_(chunk)).order_by(Unit.id).with_for_update(key_share=True)
+            )
         )
         heads = db.execute(
             select(User.unit_id, func.count())
@@ -372,6 +376,11 @@ def take_snapshot(database: Database, now: datetime) -> bool:
         for start in range(0, len(rows), 1000):
             db.execute(insert(ComplianceSnapshot), rows[start : start + 1000])
     return True
+
+
+def snapshot_taken_at(db: DbSession, month: str) -> datetime | None:
+    """When a month's snapshot was kept (its first roll-up view, or the monthly timer)."""
+    return db.scalar(select(func.min(ComplianceSnapshot.taken_at)).where(ComplianceSnapshot.month == month))
 
 
 def snapshot_months(db: DbSession) -> list[str]:

@@ -145,6 +145,7 @@ def rollup_page(request: Request) -> Response:
     with state.database(request).session() as db:
         crumbs = breadcrumbs(db, viewer, result.unit)
         months = compliance.snapshot_months(db)
+        kept_at = compliance.snapshot_taken_at(db, month) if month else None
         trend = pass_rates(db, result.unit, course_id, recent_months(now)) if course_id else []
         # Admins manage every tree: offer the other top-level units too.
         roots = (
@@ -167,6 +168,7 @@ def rollup_page(request: Request) -> Response:
             "titles": titles,
             "course_id": course_id,
             "month": month,
+            "kept_at": kept_at,
             "months": months,
             "crumbs": crumbs,
             "roots": roots,
