@@ -386,14 +386,18 @@ def test_verification_is_rate_limited_per_address_across_processes(
     first = create_app(make_settings(content, verify_per_minute=3))
     second = create_app(make_settings(content, verify_per_minute=3))
     try:
-        address = f"verify-test-{uuid.uuid4().hex[:6]}"
-        statuses = []
-        for app in (first, second, first, second):
-            with TestClient(app, client=(address, 5000)) as client:
-                statuses.append(client.get("/api/v1/verify/0000000000").status_code)
+        while True:  # the limit is per clock minute: start again if the four straddle one
+            address = f"verify-test-{uuid.uuid4().hex[:6]}"
+            minute = utcnow().replace(second=0, microsecond=0)
+            statuses = []
+            for app in (first, second, first, second):
+                with TestClient(app, client=(address, 5000)) as client:
+                    statuses.append(client.get("/api/v1/verify/0000000000").status_code)
+            with TestClient(second, client=(address, 5000)) as client:
+                refused = client.get("/verify/0000000000")
+            if utcnow().replace(second=0, microsecond=0) == minute:
+                break
         assert statuses == [404, 404, 404, 429]  # the fourth in a minute, whichever process gets it
-        with TestClient(second, client=(address, 5000)) as client:
-            refused = client.get("/verify/0000000000")
         assert refused.status_code == 429
         assert 1 <= int(refused.headers["retry-after"]) <= 60
         with TestClient(first, client=("someone-else", 5000)) as client:
