@@ -171,7 +171,9 @@ def person_page(request: Request) -> Response:
             "record": record,
             "courses": library.courses,
             "module_titles": {
-                m.id: m.version_for(request.state.lang).title for c in library.courses.values() for m in c.modules
+                m.id: m.version_for(request.state.lang).title
+                for c in library.courses.values()
+                for m in c.modules
             },
             "may_act": manages(viewer, unit.lineage if unit else None),
         },
