@@ -42,6 +42,8 @@ $(VENV)/.installed: pyproject.toml
 browser:
 	@[ -x "$(CHROMIUM)" ] || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
 	@[ -n "$$(fc-list :lang=zh 2>/dev/null)" ] || { $(SUDO) apt-get install -y -qq fonts-wqy-microhei || $(SUDO) sh -c 'apt-get update -qq && apt-get install -y -qq fonts-wqy-microhei'; }
+	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq npm; }
+	@[ -f node_modules/axe-core/axe.min.js ] || npm ci --no-audit --no-fund --silent
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts
