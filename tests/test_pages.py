@@ -256,3 +256,26 @@ def test_a_malformed_form_is_a_clear_4xx(client: TestClient) -> None:
         "/language", content=b"\xff\xfe%%%", headers={"Content-Type": "multipart/form-data; boundary=x"}
     )
     assert 400 <= response.status_code < 500
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/people/{big}",
+        "/attempts/{big}",
+        "/admin/users/{big}",
+        "/manage?unit={big}",
+        "/manage/inspectors?unit={big}",
+        "/people/0",
+        "/attempts/-1",
+    ],
+)
+def test_ids_no_row_can_have_are_a_404_not_a_database_error(
+    client: TestClient, migrated_database: Database, path: str
+) -> None:
+    from tests.conftest import make_person, sign_in
+
+    sign_in(client, make_person(migrated_database, "admin", unit=None))
+    # Larger than PostgreSQL's integer: passed to the database it would fail, not miss.
+    response = client.get(path.format(big=2**40), follow_redirects=False)
+    assert response.status_code == 404

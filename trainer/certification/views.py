@@ -21,7 +21,7 @@ from trainer.certification import service
 from trainer.certification.models import Certificate
 from trainer.db import utcnow
 from trainer.people.access import Access, Viewer, manages, may_view_person
-from trainer.people.api import ApiViewer
+from trainer.people.api import BODY, MAX_ID, SIGNED_IN, ApiViewer, Message
 from trainer.people.models import Unit, User
 from trainer.web import ratelimit, state
 from trainer.web.pages import client_ip, page, viewer_of
@@ -108,7 +108,12 @@ class CertificateOut(BaseModel):
 
 
 @router.get(
-    "/verify/{code}", response_model=VerificationOut, responses={404: {"description": "Unknown code"}}
+    "/verify/{code}",
+    response_model=VerificationOut,
+    responses={
+        404: {"model": Message, "description": "Unknown code"},
+        429: {"model": Message, "description": "Too many verifications from this address"},
+    },
 )
 def verify_api(code: Annotated[str, Path(max_length=40)], request: Request) -> VerificationOut:
     _limit(request)
@@ -122,7 +127,7 @@ def verify_api(code: Annotated[str, Path(max_length=40)], request: Request) -> V
 @router.get(
     "/me/certificates",
     response_model=list[CertificateOut],
-    responses={401: {"description": "No valid token"}},
+    responses=SIGNED_IN,
 )
 def my_certificates(viewer: ApiViewer, request: Request) -> list[CertificateOut]:
     now = utcnow()
@@ -146,9 +151,11 @@ def _require_manager(viewer: Viewer) -> None:
     "/certificates/{number}/{action}",
     response_model=CertificateOut,
     responses={
-        403: {"description": "Managers only"},
-        404: {"description": "Unknown, or outside your part of the organisation"},
-        409: {"description": "Not possible in its state"},
+        **SIGNED_IN,
+        **BODY,
+        403: {"model": Message, "description": "Managers only, or a password change is due"},
+        404: {"model": Message, "description": "Unknown, or outside your part of the organisation"},
+        409: {"model": Message, "description": "Not possible in its state"},
         422: {"description": "Reason missing"},
     },
 )
@@ -181,10 +188,14 @@ def certificate_action(
 @router.get(
     "/inspectors/{user_id}/certificates",
     response_model=list[CertificateOut],
-    responses={403: {"description": "Managers only"}, 404: {"description": "Unknown or outside your scope"}},
+    responses={
+        **SIGNED_IN,
+        403: {"model": Message, "description": "Managers only, or a password change is due"},
+        404: {"model": Message, "description": "Unknown or outside your scope"},
+    },
 )
 def inspector_certificates(
-    user_id: Annotated[int, Path(ge=1, le=2**62)], viewer: ApiViewer, request: Request
+    user_id: Annotated[int, Path(ge=1, le=MAX_ID)], viewer: ApiViewer, request: Request
 ) -> list[CertificateOut]:
     _require_manager(viewer)
     now = utcnow()

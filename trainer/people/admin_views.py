@@ -19,7 +19,7 @@ from trainer.people import service
 from trainer.people.access import Access, Viewer
 from trainer.people.models import ROLES, Unit, User, UserRole
 from trainer.web import state
-from trainer.web.pages import client_ip, form_of, form_values, page, viewer_of
+from trainer.web.pages import client_ip, form_of, form_values, id_param, page, viewer_of
 from trainer.web.templating import N_
 
 PAGE_SIZE = 50
@@ -170,10 +170,7 @@ def create_user(request: Request) -> Response:
 
 
 def _load_user(request: Request) -> User:
-    try:
-        user_id = int(request.path_params["user_id"])
-    except ValueError:
-        raise HTTPException(status_code=404) from None
+    user_id = id_param(request, "user_id")
     with state.database(request).session() as db:
         user = db.get(User, user_id)
     if user is None:

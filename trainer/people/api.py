@@ -8,7 +8,7 @@ call but the change itself answers 403 saying so.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import BaseModel, Field
@@ -45,6 +45,9 @@ def api_viewer(viewer: Annotated[Viewer, Depends(_bearer_viewer)]) -> Viewer:
 
 
 ApiViewer = Annotated[Viewer, Depends(api_viewer)]
+# Ids are 32-bit INTEGER columns: PostgreSQL refuses a larger number in a query (a 500, not a
+# 404), so path parameters that name rows stop here and answer 422 beyond it.
+MAX_ID = 2**31 - 1
 ApiViewerDuringPasswordChange = Annotated[Viewer, Depends(_bearer_viewer)]
 
 
@@ -83,10 +86,32 @@ class Problems(BaseModel):
     detail: list[str]
 
 
+class Message(BaseModel):
+    """The shape of most error answers: {"detail": "what went wrong"}."""
+
+    detail: str
+
+
+# Every route behind a token answers these; spread them into the route's `responses`.
+SIGNED_IN: dict[int | str, dict[str, Any]] = {
+    401: {"model": Message, "description": "No valid token"},
+    403: {"model": Message, "description": "A password change is required first"},
+}
+# Every route that reads a JSON body answers these before the body is validated.
+BODY: dict[int | str, dict[str, Any]] = {
+    400: {"model": Message, "description": "The body is not UTF-8 text"},
+    413: {"description": "The body is too large"},
+}
+
+
 @router.post(
     "/auth/token",
     response_model=TokenResponse,
-    responses={401: {"description": "Wrong username or password"}, 429: {"description": "Too many attempts"}},
+    responses={
+        **BODY,
+        401: {"model": Message, "description": "Wrong username or password"},
+        429: {"model": Message, "description": "Too many attempts"},
+    },
 )
 def issue_token(body: TokenRequest, request: Request) -> TokenResponse:
     result = auth.login(
@@ -107,13 +132,13 @@ def issue_token(body: TokenRequest, request: Request) -> TokenResponse:
     return TokenResponse(access_token=result.token, expires_at=result.expires_at)
 
 
-@router.delete("/auth/token", status_code=204, responses={401: {"description": "No valid token"}})
+@router.delete("/auth/token", status_code=204, responses={401: SIGNED_IN[401]})
 def revoke_token(viewer: ApiViewerDuringPasswordChange, request: Request) -> Response:
     auth.logout(state.database(request), viewer, ip=client_ip(request), now=utcnow())
     return Response(status_code=204)
 
 
-@router.get("/me", response_model=MeOut, responses={401: {"description": "No valid token"}})
+@router.get("/me", response_model=MeOut, responses=SIGNED_IN)
 def me(viewer: ApiViewer) -> MeOut:
     unit = None
     if viewer.unit_id is not None and viewer.unit_name and viewer.unit_path:
@@ -131,7 +156,11 @@ def me(viewer: ApiViewer) -> MeOut:
 @router.post(
     "/me/password",
     status_code=204,
-    responses={400: {"model": Problems, "description": "Rejected"}, 401: {"description": "No valid token"}},
+    responses={
+        **BODY,
+        400: {"model": Problems | Message, "description": "Rejected, or the body is not UTF-8 text"},
+        401: SIGNED_IN[401],
+    },
 )
 def change_password(
     body: PasswordChange, viewer: ApiViewerDuringPasswordChange, request: Request

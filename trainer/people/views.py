@@ -21,6 +21,7 @@ from trainer.web.pages import (
     clear_session_cookie,
     client_ip,
     form_of,
+    id_param,
     page,
     set_session_cookie,
     viewer_of,
@@ -144,10 +145,7 @@ def password_submit(request: Request) -> Response:
 def person_page(request: Request) -> Response:
     """One person's record: themselves, their managers, and admins may see it."""
     viewer = viewer_of(request)
-    try:
-        person_id = int(request.path_params["user_id"])
-    except ValueError:
-        raise HTTPException(status_code=404) from None
+    person_id = id_param(request, "user_id")
     with state.database(request).session() as db:
         row = db.execute(
             select(User, Unit).outerjoin(Unit, Unit.id == User.unit_id).where(User.id == person_id)

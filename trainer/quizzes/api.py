@@ -8,10 +8,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, Path, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from trainer.db import utcnow
-from trainer.people.api import ApiViewer
+from trainer.people.api import BODY, MAX_ID, SIGNED_IN, ApiViewer
 from trainer.quizzes import service
 from trainer.web import state
 
@@ -59,12 +59,22 @@ class ModuleRead(BaseModel):
     read: bool
 
 
+class ProblemDetail(BaseModel):
+    model_config = ConfigDict(extra="allow")  # and whatever else helps: missing_modules, retry_after
+
+    message: str
+
+
+class Problem(BaseModel):
+    detail: ProblemDetail | str
+
+
 ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "No valid token"},
-    403: {"description": "Not allowed by the course policy"},
-    404: {"description": "No such course, module or attempt"},
-    409: {"description": "The attempt is closed, or the bank cannot fill the paper"},
-    422: {"description": "The response does not fit the question"},
+    **SIGNED_IN,
+    403: {"model": Problem, "description": "Not allowed by the course policy, or a password change is due"},
+    404: {"model": Problem, "description": "No such course, module or attempt"},
+    409: {"model": Problem, "description": "The attempt is closed, or the bank cannot fill the paper"},
+    422: {"description": "The request, or the response to the question, does not fit"},
 }
 
 
@@ -121,9 +131,16 @@ def start_practice(
     return _attempt(request, viewer, attempt_id)
 
 
-@router.put("/attempts/{attempt_id}/answers/{slot}", responses=ERRORS)
+@router.put(
+    "/attempts/{attempt_id}/answers/{slot}",
+    responses={
+        **ERRORS,
+        **BODY,
+        413: {"model": Problem, "description": "The response is over 10 kB, or the body over 1 MB"},
+    },
+)
 def save_answer(
-    attempt_id: Annotated[int, Path(ge=1, le=2**62)],
+    attempt_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     slot: Annotated[int, Path(ge=1, le=10_000)],
     response: Annotated[dict[str, Any], Body()],
     viewer: ApiViewer,
@@ -140,7 +157,7 @@ def save_answer(
 
 @router.post("/attempts/{attempt_id}/submit", response_model=ResultOut, responses=ERRORS)
 def submit(
-    attempt_id: Annotated[int, Path(ge=1, le=2**62)], viewer: ApiViewer, request: Request
+    attempt_id: Annotated[int, Path(ge=1, le=MAX_ID)], viewer: ApiViewer, request: Request
 ) -> ResultOut:
     try:
         result = service.submit(
@@ -159,7 +176,7 @@ def submit(
 
 @router.get("/attempts/{attempt_id}", response_model=AttemptOut, responses=ERRORS)
 def get_attempt(
-    attempt_id: Annotated[int, Path(ge=1, le=2**62)], viewer: ApiViewer, request: Request
+    attempt_id: Annotated[int, Path(ge=1, le=MAX_ID)], viewer: ApiViewer, request: Request
 ) -> AttemptOut:
     return _attempt(request, viewer, attempt_id)
 

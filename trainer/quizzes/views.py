@@ -18,15 +18,12 @@ from trainer.quizzes import service
 from trainer.quizzes.api import certifying
 from trainer.quizzes.models import Attempt
 from trainer.web import state
-from trainer.web.pages import page, viewer_of
+from trainer.web.pages import id_param, page, viewer_of
 from trainer.web.templating import N_
 
 
 def _attempt_id(request: Request) -> int:
-    try:
-        return int(request.path_params["attempt_id"])
-    except ValueError:
-        raise HTTPException(status_code=404) from None
+    return id_param(request, "attempt_id")
 
 
 def start_practice(request: Request) -> Response:

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from trainer.db import utcnow
 from trainer.people.access import manages, may_view_person
-from trainer.people.api import ApiViewer
+from trainer.people.api import MAX_ID, SIGNED_IN, ApiViewer, Message
 from trainer.people.models import Unit, User
 from trainer.reports import compliance, records
 from trainer.reports.compliance import Counts, UnitRef
@@ -69,10 +69,14 @@ def _courses(counts: dict[str, Counts], titles: dict[str, str]) -> list[CourseCo
 @router.get(
     "/units/{unit_id}/compliance",
     response_model=ComplianceOut,
-    responses={403: {"description": "Managers only"}, 404: {"description": "Unknown or outside your scope"}},
+    responses={
+        **SIGNED_IN,
+        403: {"model": Message, "description": "Managers only, or a password change is due"},
+        404: {"model": Message, "description": "Unknown, outside your scope, or no snapshot for that month"},
+    },
 )
 def unit_compliance(
-    unit_id: Annotated[int, Path(ge=1, le=2**62)],
+    unit_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     viewer: ApiViewer,
     request: Request,
     month: Annotated[str | None, Query(description="A kept monthly snapshot, YYYY-MM", max_length=7)] = None,
@@ -161,10 +165,10 @@ class TranscriptOut(BaseModel):
 @router.get(
     "/inspectors/{user_id}/transcript",
     response_model=TranscriptOut,
-    responses={404: {"description": "Unknown or outside your scope"}},
+    responses={**SIGNED_IN, 404: {"model": Message, "description": "Unknown or outside your scope"}},
 )
 def transcript(
-    user_id: Annotated[int, Path(ge=1, le=2**62)], viewer: ApiViewer, request: Request
+    user_id: Annotated[int, Path(ge=1, le=MAX_ID)], viewer: ApiViewer, request: Request
 ) -> TranscriptOut:
     """Everything an inspector has done: module progress, every attempt, every certificate with
     its state now. For the inspector themselves, their managers and admins."""

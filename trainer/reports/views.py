@@ -27,7 +27,7 @@ from trainer.reports import charts, compliance, exports
 from trainer.reports.compliance import ALL_STATES, NEVER, ListQuery, UnitRef
 from trainer.reports.models import STATES, ExamTally
 from trainer.web import state
-from trainer.web.pages import client_ip, form_of, page, viewer_of
+from trainer.web.pages import MAX_ID, client_ip, form_of, page, viewer_of
 from trainer.web.templating import N_, STATE_LABELS
 from trainer.web.views import safe_next
 
@@ -58,7 +58,7 @@ def scope(db: DbSession, viewer: Viewer, raw: str | None) -> UnitRef:
         if top is None:
             raise HTTPException(status_code=404)
         unit_id = top
-    unit = compliance.unit_ref(db, unit_id) if 0 < unit_id < 2**62 else None
+    unit = compliance.unit_ref(db, unit_id) if 1 <= unit_id <= MAX_ID else None
     if unit is None or not manages(viewer, unit.lineage):
         raise HTTPException(status_code=404)
     return unit

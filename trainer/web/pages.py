@@ -128,3 +128,17 @@ def set_session_cookie(response: Response, request: Request, token: str, max_age
 
 def clear_session_cookie(response: Response) -> None:
     response.delete_cookie(csrf.SESSION_COOKIE, path="/")
+
+
+MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL: a larger one would be a 500, not a 404
+
+
+def id_param(request: Request, name: str) -> int:
+    """A numeric id from the path; anything that cannot be a row's id is a 404."""
+    try:
+        value = int(request.path_params[name])
+    except ValueError:
+        raise HTTPException(status_code=404) from None
+    if not 1 <= value <= MAX_ID:
+        raise HTTPException(status_code=404)
+    return value
