@@ -1,0 +1,1126 @@
+"""Exam day: N inspectors start the same exam at once, answer at a steady pace, and all submit at
+the deadline, while others read module pages and a manager watches the roll-up. Each scenario is
+reported as a ratio to a bare endpoint on the same stack doing only the unavoidable work
+(bench/reference_exam_app.py), loaded in the same run with the same load shape.
+
+    .venv/bin/python bench/exam_day.py [--inspectors 1000,2000] [--databases sqlite,postgresql]
+
+For each database and each N: a fresh database (SQLite: a file in a temporary folder; PostgreSQL:
+a database bench_exam_<N> created on --postgres, with bench_exam_<N>_ref for the reference, both
+dropped at the end) is migrated and filled directly (no argon2 per account: one shared password
+hash), with N inspectors in one unit, each holding an API bearer token, having read every module
+of the course and passed its practice quizzes (rows inserted as the app would leave them), a
+manager of the province with a session, and --readers inspectors with sessions. The course is the
+sample coal-mine course from courses/ with its exam blueprint widened to 50 questions (the bank
+holds 84; a scenario's sub-questions are served together, so a paper has 50 to 54): the library
+is copied to a temporary folder and served from there with TRAINER_COURSES_DIR. The app runs
+as `trainer serve` (SQLite: one process; PostgreSQL: --workers 2); the reference the same way,
+beside it, on loopback.
+
+Scenarios, each run on the app, then on the reference (alternating, so machine noise hits both):
+- exam start storm: every inspector sends POST .../exam/attempts once, the N requests spread
+  evenly over --storm-seconds (shuffled order). Counts if 200 with an attempt id, status
+  in_progress, kind exam, the paper's questions and no answer key.
+- steady answering: for --steady-seconds every inspector saves an answer (PUT
+  .../answers/{slot}, a valid response to the next question of their own paper), waits about
+  --pace seconds after each reply (the "every ~10 s" of a real exam compressed, so that N open
+  exams offer more load than the server takes: throughput is then the server's), and never has
+  two saves in flight. Counts if 200 with {"slot": N, "saved": true}.
+- module page and manager roll-up under load: during steady answering, --readers signed-in
+  inspectors (session cookies) read a module page, and the manager reads /manage, each waiting
+  --read-pace seconds between reads. Counts if 200 with a whole page (and a table for /manage).
+- deadline burst: every inspector submits (POST .../submit) once, spread evenly over
+  --burst-seconds. Counts if 200 with the attempt's id, status graded and a score.
+req/s is the checked responses over the phase's wall time (first send to last reply); p50/p95/p99
+are of checked responses; errors are every other outcome (status, body, or transport error).
+
+Afterwards the app's database is checked: exactly one exam attempt per inspector for the course
+(the id the storm acknowledged), every acknowledged answer stored as last acknowledged (an answer
+whose save failed may or may not be stored), every exam graded once (status graded, one
+exam.graded audit event, the submit's score stored), stored scores equal a fresh regrade
+(`trainer.quizzes.service.regrade(dry_run=True)`: no change), `trainer audit verify` passes, and
+the server log holds no "database is locked". The reference's answers are checked the same way.
+
+Why an asyncio driver (httpx2 on uvloop, as bench/answer_saves.py) and not locust: the scenarios
+are phases of one exam that share state (the attempt ids from the storm are the ones answered and
+submitted, every acknowledged answer goes into a ledger checked against the database, and the
+same shape must be replayed against the reference in the same run). In locust that means a custom
+LoadTestShape, user state across phases and a side channel for the ledger; and "N users send one
+request each within S seconds" is not what its spawn rate does (users start at a rate and then
+loop). Here each inspector is one coroutine with its own connection, as a browser would be, and
+the phases are plain code. The client's CPU share is printed per phase: it runs on the same two
+cores as the servers, which a ratio measured side by side accounts for, not an absolute figure.
+
+Prints a table and writes bench/results/exam_day.md (and exam_day.json, from which the table is
+rebuilt: a run replaces the earlier run of the same database and N); exits 1 on any error or
+failed check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import platform
+import random
+import re
+import secrets
+import shutil
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script: make `bench` and `trainer` importable
+    sys.path.insert(0, str(ROOT))
+
+import httpx2 as httpx  # noqa: E402
+import uvloop  # noqa: E402
+from sqlalchemy import create_engine, insert, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from bench.answer_saves import SlotRecord, canonical, response_for  # noqa: E402
+
+COURSE = "coal-mine-inspection"
+MODULES = ("cm-ventilation-basics", "cm-methane-control", "cm-inspection-procedure")
+MODULE_PATH = f"/courses/{COURSE}/cm-methane-control"
+# 50 questions from the coal bank (ventilation 35, methane 33, procedure 16 questions).
+BLUEPRINT_OLD = (
+    "      - {tags: [ventilation], difficulty: [1, 3], count: 8}\n"
+    "      - {tags: [methane], count: 8}\n"
+    "      - {tags: [procedure], count: 4}\n"
+)
+BLUEPRINT_NEW = (
+    "      - {tags: [ventilation], count: 20}\n"
+    "      - {tags: [methane], count: 20}\n"
+    "      - {tags: [procedure], count: 10}\n"
+)
+UNIT = "Bench Province/Bench City/Bench County/Bench Bureau"
+CSRF_COOKIE = "trainer_csrf=" + "x" * 43  # a returning browser's CSRF cookie (as bench/module_page.py)
+STORM, STEADY, MODULE, MANAGE, BURST = (
+    "exam start storm",
+    "answer saves (steady)",
+    "module page (during saves)",
+    "manager roll-up (during saves)",
+    "deadline burst (submit)",
+)
+SCENARIOS = (STORM, STEADY, MODULE, MANAGE, BURST)
+RESULTS = ROOT / "bench" / "results" / "exam_day.md"
+RESULTS_JSON = RESULTS.with_suffix(".json")
+# Inspectors per HTTP client: a pool's bookkeeping is linear in its connections, so one pool of
+# 2,000 connections would spend the client's CPU on itself.
+SHARD = 50
+LEAKS = {"key", "correct", "explanation_html", "feedback", "refs"}  # never in a paper being taken
+
+
+# -- measuring --------------------------------------------------------------------------------
+
+
+@dataclass
+class Phase:
+    """The checked outcomes of one scenario on one server."""
+
+    latencies_ms: list[float] = field(default_factory=list)
+    errors: Counter[str] = field(default_factory=Counter)
+    first: float = float("inf")
+    last: float = 0.0
+    cpu: float = 0.0  # the client's CPU time over the phase's wall time (1.0 = one core)
+
+    def record(self, started: float, ended: float, problem: str | None) -> None:
+        self.first = min(self.first, started)
+        self.last = max(self.last, ended)
+        if problem is None:
+            self.latencies_ms.append((ended - started) * 1000)
+        else:
+            self.errors[problem[:160]] += 1
+
+    @property
+    def good(self) -> int:
+        return len(self.latencies_ms)
+
+    @property
+    def requests(self) -> int:
+        return self.good + sum(self.errors.values())
+
+    @property
+    def rps(self) -> float:
+        wall = self.last - self.first
+        return self.good / wall if wall > 0 else float("nan")
+
+    def percentile(self, pct: int) -> float:
+        if len(self.latencies_ms) < 2:
+            return float("nan")
+        return statistics.quantiles(self.latencies_ms, n=100, method="inclusive")[pct - 1]
+
+
+@contextmanager
+def client_cpu(phase: Phase) -> Iterator[None]:
+    cpu, wall = time.process_time(), time.perf_counter()
+    yield
+    phase.cpu = (time.process_time() - cpu) / max(1e-9, time.perf_counter() - wall)
+
+
+# -- people -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Inspector:
+    index: int
+    user_id: int
+    token: str
+    attempt: int = 0  # on this target
+    questions: list[dict[str, Any]] = field(default_factory=list)
+    turn: int = 0
+    submitted: dict[str, Any] | None = None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def next_answer(self) -> tuple[int, dict[str, Any]]:
+        """The next save: the paper's slots in turn, a different valid answer each time round."""
+        turn = self.turn
+        self.turn += 1
+        question = self.questions[turn % len(self.questions)]
+        return int(question["slot"]), response_for(question, turn // len(self.questions) + self.index)
+
+
+@dataclass
+class Target:
+    """One server under test (the app or the reference) and what the client knows about it."""
+
+    name: str
+    base: str
+    clients: list[httpx.AsyncClient]  # inspector i uses clients[i // SHARD]; the readers the last
+    inspectors: list[Inspector]
+    readers: list[str]  # session cookies
+    manager: str  # session cookie
+    ledger: dict[tuple[int, int], SlotRecord] = field(default_factory=dict)
+    sample_paper: bytes = b""  # one exam start's response body, as sent
+    questions: Counter[int] = field(default_factory=Counter)  # paper sizes served
+
+    def client(self, inspector: Inspector) -> httpx.AsyncClient:
+        return self.clients[inspector.index // SHARD]
+
+    phases: dict[str, Phase] = field(default_factory=lambda: {name: Phase() for name in SCENARIOS})
+
+
+# -- set-up -----------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def tail(log: Path, lines: int = 30) -> str:
+    if not log.exists():
+        return ""
+    return "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+
+
+def trainer(env: dict[str, str], log: Path, *args: str) -> None:
+    with log.open("a", encoding="utf-8") as out:
+        out.write(f"$ trainer {' '.join(args)}\n")
+        out.flush()
+        done = subprocess.run(
+            [sys.executable, "-m", "trainer.cli", *args],
+            env=env,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            check=False,
+            timeout=600,
+        )
+    if done.returncode != 0:
+        raise RuntimeError(f"trainer {' '.join(args)} failed:\n{tail(log)}")
+
+
+def bench_library(work: Path) -> Path:
+    """The sample library, with the coal course's exam widened to 50 questions."""
+    courses = work / "courses"
+    shutil.copytree(ROOT / "courses", courses)
+    course_file = courses / COURSE / "course.yaml"
+    source = course_file.read_text(encoding="utf-8")
+    if BLUEPRINT_OLD not in source:
+        raise RuntimeError(f"{course_file.relative_to(work)}: the exam blueprint is not the one expected")
+    course_file.write_text(source.replace(BLUEPRINT_OLD, BLUEPRINT_NEW), encoding="utf-8")
+    return courses
+
+
+@dataclass
+class Seeded:
+    inspectors: list[Inspector]
+    reader_cookies: list[str]
+    manager_cookie: str
+
+
+def seed(url: str, count: int, readers: int) -> Seeded:
+    """Inspectors ready for the exam, with tokens; sessions for readers and a manager. Direct
+    inserts: one argon2 hash shared by all (nobody signs in with a password here)."""
+    from trainer.audit import service as audit
+    from trainer.db import Database, utcnow
+    from trainer.people.auth import token_hash
+    from trainer.people.models import ApiToken, Session, Unit, User, UserRole
+    from trainer.people.passwords import hash_password
+    from trainer.people.service import ensure_unit_path
+    from trainer.quizzes.models import GRADED, Attempt, ModuleRead
+
+    database = Database(url)
+    now = utcnow()
+    shared_hash = hash_password(secrets.token_urlsafe(24))
+    try:
+        with database.write() as db:
+            unit = ensure_unit_path(db, audit.SYSTEM, UNIT, now)
+            province = db.get_one(Unit, int(unit.lineage.strip("/").split("/")[0]))
+            unit_id, province_id = unit.id, province.id
+        users = [
+            {
+                "username": f"bench.exam.{i:05d}",
+                "full_name": f"Bench Inspector {i:05d}",
+                "email": None,
+                "unit_id": unit_id,
+                "password_hash": shared_hash,
+                "must_change_password": False,
+                "is_active": True,
+                "created_at": now,
+                "password_changed_at": now,
+            }
+            for i in range(count)
+        ]
+        users.append({**users[0], "username": "bench.exam.manager", "full_name": "Bench Manager"})
+        users[-1]["unit_id"] = province_id
+        tokens = [secrets.token_urlsafe(32) for _ in range(count)]
+        cookies = [secrets.token_urlsafe(32) for _ in range(readers + 1)]
+        with database.write() as db:
+            db.execute(insert(User), users)
+            ids: dict[str, int] = dict(
+                db.execute(text("SELECT username, id FROM users WHERE username LIKE 'bench.exam.%'")).all()
+            )
+            inspector_ids = [int(ids[f"bench.exam.{i:05d}"]) for i in range(count)]
+            manager_id = int(ids["bench.exam.manager"])
+            db.execute(
+                insert(UserRole),
+                [{"user_id": u, "role": "inspector"} for u in inspector_ids]
+                + [{"user_id": manager_id, "role": "manager"}],
+            )
+            db.execute(
+                insert(ApiToken),
+                [
+                    {
+                        "token_hash": token_hash(t),
+                        "user_id": u,
+                        "created_at": now,
+                        "expires_at": now + timedelta(hours=12),
+                        "revoked_at": None,
+                    }
+                    for t, u in zip(tokens, inspector_ids, strict=True)
+                ],
+            )
+            session_users = [*inspector_ids[:readers], manager_id]
+            db.execute(
+                insert(Session),
+                [
+                    {
+                        "token_hash": token_hash(c),
+                        "user_id": u,
+                        "created_at": now,
+                        "last_seen_at": now,
+                        "expires_at": now + timedelta(hours=12),
+                        "revoked_at": None,
+                        "ip": "127.0.0.1",
+                    }
+                    for c, u in zip(cookies, session_users, strict=True)
+                ],
+            )
+            db.execute(
+                insert(ModuleRead),
+                [
+                    {"user_id": u, "course_id": COURSE, "module_id": m, "read_at": now - timedelta(days=1)}
+                    for u in inspector_ids
+                    for m in MODULES
+                ],
+            )
+            # Passed practice quizzes with an empty paper (score 0 of 0 passes, and a regrade of
+            # no answers gives the same): what completion checks, nothing a regrade would change.
+            db.execute(
+                insert(Attempt),
+                [
+                    {
+                        "user_id": u,
+                        "unit_id": unit_id,
+                        "kind": "practice",
+                        "course_id": COURSE,
+                        "module_id": m,
+                        "content_hash": "bench",
+                        "seed": 0,
+                        "status": GRADED,
+                        "started_at": now - timedelta(days=1, minutes=10),
+                        "deadline": None,
+                        "submitted_at": now - timedelta(days=1),
+                        "score": 0.0,
+                        "max_score": 0.0,
+                        "pass_mark": 0.8,
+                        "passed": True,
+                        "review": "immediate",
+                        "snapshot": "[]",
+                    }
+                    for u in inspector_ids
+                    for m in MODULES
+                ],
+            )
+    finally:
+        database.dispose()
+    return Seeded(
+        [Inspector(i, u, t) for i, (u, t) in enumerate(zip(inspector_ids, tokens, strict=True))],
+        cookies[:readers],
+        cookies[-1],
+    )
+
+
+@contextmanager
+def databases(kind: str, count: int, work: Path, postgres: str) -> Iterator[tuple[str, str]]:
+    """Fresh databases for the app and the reference; removed afterwards."""
+    if kind == "sqlite":
+        yield f"sqlite:///{work / 'data' / 'trainer.db'}", f"sqlite:///{work / 'reference.db'}"
+        return
+    import psycopg
+
+    server = make_url(postgres)
+    names = (f"bench_exam_{count}", f"bench_exam_{count}_ref")
+    admin = psycopg.connect(
+        host=server.host or "127.0.0.1",
+        port=server.port or 5432,
+        user=server.username or "postgres",
+        password=server.password,
+        dbname="postgres",
+        autocommit=True,
+    )
+    try:
+        for name in names:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            admin.execute(f'CREATE DATABASE "{name}"')
+        app_url, ref_url = (
+            server.set(drivername="postgresql+psycopg", database=n).render_as_string(hide_password=False)
+            for n in names
+        )
+        # The app and the reference (two processes each) hold their pools open side by side: size
+        # both alike so that together they fit the server's max_connections.
+        limit = int(admin.execute("SHOW max_connections").fetchone()[0])  # type: ignore[index]
+        per_process = max(4, (limit - 10) // 4)
+        os.environ["TRAINER_DB_POOL_SIZE"] = str(per_process * 3 // 4)
+        os.environ["TRAINER_DB_MAX_OVERFLOW"] = str(per_process - per_process * 3 // 4)
+        yield app_url, ref_url
+    finally:
+        for name in names:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@contextmanager
+def serving(command: list[str], env: dict[str, str], log: Path) -> Iterator[str]:
+    """A server on a free loopback port, up until the block ends; its log (stdout and stderr,
+    the access log included) goes to `log`."""
+    port = free_port()
+    with log.open("a", encoding="utf-8") as out:
+        process = subprocess.Popen(
+            [*command, "--port", str(port)], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"the server exited:\n{tail(log)}")
+            try:
+                if httpx.get(f"{base}/healthz", timeout=2, trust_env=False).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the server did not come up:\n{tail(log)}")
+            time.sleep(0.3)
+        yield base
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def new_clients(inspectors: int, readers: int, timeout: float) -> list[httpx.AsyncClient]:
+    shards = [new_client(SHARD, timeout) for _ in range(0, inspectors, SHARD)]
+    return [*shards, new_client(readers + 2, timeout)]
+
+
+def new_client(connections: int, timeout: float) -> httpx.AsyncClient:
+    # Keep-alive expiry under uvicorn's 5 s, so the client never reuses a connection the server
+    # is closing; trust_env=False: no proxy from the environment, the traffic stays on loopback.
+    limits = httpx.Limits(
+        max_connections=connections, max_keepalive_connections=connections, keepalive_expiry=4.0
+    )
+    return httpx.AsyncClient(timeout=httpx.Timeout(timeout), limits=limits, trust_env=False)
+
+
+# -- scenarios --------------------------------------------------------------------------------
+
+
+async def spread(items: list[Any], seconds: float, job: Callable[[Any], Awaitable[None]]) -> None:
+    """Start job(item) for every item, evenly over `seconds`, in a shuffled order."""
+    order = list(items)
+    random.Random(7).shuffle(order)
+    loop = asyncio.get_running_loop()
+    begin = loop.time() + 0.2
+
+    async def at(offset: float, item: Any) -> None:
+        await asyncio.sleep(max(0.0, begin + offset - loop.time()))
+        await job(item)
+
+    step = seconds / max(1, len(order))
+    await asyncio.gather(*(at(i * step, item) for i, item in enumerate(order)))
+
+
+def problem_of(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}"
+
+
+async def storm(target: Target, seconds: float, expect_questions: int | None) -> None:
+    phase = target.phases[STORM]
+
+    async def start(inspector: Inspector) -> None:
+        started = time.perf_counter()
+        problem = None
+        try:
+            response = await target.client(inspector).post(
+                f"{target.base}/api/v1/courses/{COURSE}/exam/attempts", headers=inspector.headers
+            )
+            if response.status_code != 200:
+                problem = f"status {response.status_code}: {response.text[:100]}"
+            else:
+                body = response.json()
+                questions = body.get("questions")
+                if not isinstance(body.get("id"), int) or body.get("status") != "in_progress":
+                    problem = f"not an open attempt: {response.text[:100]}"
+                elif body.get("kind") != "exam" or not isinstance(questions, list) or not questions:
+                    problem = "not an exam paper"
+                elif expect_questions is not None and len(questions) != expect_questions:
+                    problem = f"{len(questions)} questions, expected {expect_questions}"
+                elif any(LEAKS & q.keys() for q in questions):
+                    problem = "the paper reveals its answer key"
+                else:
+                    inspector.attempt, inspector.questions = int(body["id"]), questions
+                    target.questions[len(questions)] += 1
+                    if not target.sample_paper:
+                        target.sample_paper = response.content
+        except (httpx.HTTPError, ValueError) as error:
+            problem = problem_of(error)
+        phase.record(started, time.perf_counter(), problem)
+
+    with client_cpu(phase):
+        await spread(target.inspectors, seconds, start)
+
+
+async def steady(target: Target, seconds: float, pace: float, read_pace: float) -> None:
+    """Answer saves from every open exam, with page reads and the roll-up alongside."""
+    saves, pages, rollups = target.phases[STEADY], target.phases[MODULE], target.phases[MANAGE]
+    end = time.perf_counter() + seconds
+
+    async def answering(inspector: Inspector) -> None:
+        rng = random.Random(inspector.index)
+        await asyncio.sleep(rng.uniform(0, pace))
+        while inspector.attempt and time.perf_counter() < end:
+            slot, body = inspector.next_answer()
+            record = target.ledger.setdefault((inspector.attempt, slot), SlotRecord())
+            started = time.perf_counter()
+            problem = None
+            try:
+                response = await target.client(inspector).put(
+                    f"{target.base}/api/v1/attempts/{inspector.attempt}/answers/{slot}",
+                    json=body,
+                    headers=inspector.headers,
+                )
+                if response.status_code != 200:
+                    problem = f"status {response.status_code}: {response.text[:100]}"
+                elif response.json() != {"slot": slot, "saved": True}:
+                    problem = f"unexpected body: {response.text[:100]}"
+            except (httpx.HTTPError, ValueError) as error:
+                problem = problem_of(error)
+            saves.record(started, time.perf_counter(), problem)
+            if problem is None:
+                record.acknowledged = canonical(body)
+            else:
+                record.unsure.add(canonical(body))
+            await asyncio.sleep(rng.uniform(0.5, 1.5) * pace)
+
+    async def reading(cookie: str, path: str, marker: str, phase: Phase, seed: int) -> None:
+        rng = random.Random(seed)
+        await asyncio.sleep(rng.uniform(0, read_pace))
+        headers = {"Cookie": f"{CSRF_COOKIE}; trainer_session={cookie}", "Accept-Language": "en"}
+        while time.perf_counter() < end:
+            started = time.perf_counter()
+            problem = None
+            try:
+                response = await target.clients[-1].get(f"{target.base}{path}", headers=headers)
+                if response.status_code != 200:
+                    problem = f"status {response.status_code}"
+                elif marker not in response.text or "</html>" not in response.text:
+                    problem = "not the whole page"
+            except httpx.HTTPError as error:
+                problem = problem_of(error)
+            phase.record(started, time.perf_counter(), problem)
+            await asyncio.sleep(rng.uniform(0.5, 1.5) * read_pace)
+
+    jobs = [answering(i) for i in target.inspectors]
+    jobs += [reading(c, MODULE_PATH, "<h1", pages, n) for n, c in enumerate(target.readers)]
+    jobs.append(reading(target.manager, "/manage", "<table", rollups, 10_000))
+    with client_cpu(saves):
+        await asyncio.gather(*jobs)
+    pages.cpu = rollups.cpu = saves.cpu
+
+
+async def burst(target: Target, seconds: float) -> None:
+    phase = target.phases[BURST]
+
+    async def submit(inspector: Inspector) -> None:
+        if not inspector.attempt:
+            return
+        started = time.perf_counter()
+        problem = None
+        try:
+            response = await target.client(inspector).post(
+                f"{target.base}/api/v1/attempts/{inspector.attempt}/submit", headers=inspector.headers
+            )
+            if response.status_code != 200:
+                problem = f"status {response.status_code}: {response.text[:100]}"
+            else:
+                body = response.json()
+                if (
+                    body.get("id") != inspector.attempt
+                    or body.get("status") != "graded"
+                    or not isinstance(body.get("score"), int | float)
+                    or not isinstance(body.get("passed"), bool)
+                ):
+                    problem = f"not a graded result: {response.text[:100]}"
+                else:
+                    inspector.submitted = body
+        except (httpx.HTTPError, ValueError) as error:
+            problem = problem_of(error)
+        phase.record(started, time.perf_counter(), problem)
+
+    with client_cpu(phase):
+        await spread(target.inspectors, seconds, submit)
+
+
+# -- checks -----------------------------------------------------------------------------------
+
+
+def check_answers(stored: dict[tuple[int, int], str], target: Target) -> tuple[list[str], int]:
+    """Every acknowledged answer stored as last acknowledged; nothing stored that was never sent."""
+    problems: list[str] = []
+    for (attempt, slot), record in target.ledger.items():
+        value = stored.get((attempt, slot))
+        if value is None:
+            if record.acknowledged is not None:
+                problems.append(f"{target.name}: attempt {attempt} slot {slot}: acknowledged answer missing")
+            continue
+        value = canonical(json.loads(value))
+        if value != record.acknowledged and value not in record.unsure:
+            problems.append(
+                f"{target.name}: attempt {attempt} slot {slot}: stored {value}, "
+                f"last acknowledged {record.acknowledged}"
+            )
+    problems += [
+        f"{target.name}: attempt {attempt} slot {slot}: stored but never sent"
+        for attempt, slot in stored.keys() - target.ledger.keys()
+    ]
+    return problems, sum(1 for r in target.ledger.values() if r.acknowledged is not None)
+
+
+def check_app(url: str, target: Target, env: dict[str, str], log: Path) -> tuple[list[str], list[str]]:
+    """(problems, facts) about the app's database after the run (the server stopped)."""
+    from trainer.db import Database
+    from trainer.quizzes.service import regrade
+
+    problems: list[str] = []
+    facts: list[str] = []
+    by_user = {i.user_id: i for i in target.inspectors}
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            exams = conn.execute(
+                text(
+                    "SELECT id, user_id, status, score FROM attempts "
+                    "WHERE kind = 'exam' AND course_id = :course"
+                ),
+                {"course": COURSE},
+            ).all()
+            audited = Counter(
+                int(target_id)
+                for (target_id,) in conn.execute(
+                    text(
+                        "SELECT target_id FROM audit_events "
+                        "WHERE action = 'exam.graded' AND target_type = 'attempt'"
+                    )
+                )
+            )
+            stored = {
+                (int(a), int(s)): r
+                for a, s, r in conn.execute(
+                    text(
+                        "SELECT a.attempt_id, a.slot, a.response FROM attempt_answers a "
+                        "JOIN attempts t ON t.id = a.attempt_id WHERE t.kind = 'exam'"
+                    )
+                )
+            }
+    finally:
+        engine.dispose()
+    per_user = Counter(int(row[1]) for row in exams)
+    wrong_count = [u for u in by_user if per_user[u] != 1]
+    strangers = [u for u in per_user if u not in by_user]
+    if wrong_count:
+        problems.append(
+            f"{len(wrong_count)} inspectors without exactly one exam attempt "
+            f"(e.g. user {wrong_count[0]}: {per_user[wrong_count[0]]})"
+        )
+    if strangers:
+        problems.append(f"exam attempts of {len(strangers)} users who are not bench inspectors")
+    graded_once = 0
+    for attempt_id, user_id, status, score in exams:
+        inspector = by_user.get(int(user_id))
+        if inspector is None:
+            continue
+        if inspector.attempt != attempt_id:
+            problems.append(
+                f"user {user_id}: stored attempt {attempt_id}, storm acknowledged {inspector.attempt}"
+            )
+        if status != "graded":
+            problems.append(f"attempt {attempt_id}: status {status}")
+        elif audited[int(attempt_id)] != 1:
+            problems.append(f"attempt {attempt_id}: {audited[int(attempt_id)]} exam.graded audit events")
+        elif (
+            inspector.submitted is not None and abs(float(inspector.submitted["score"]) - float(score)) > 1e-9
+        ):
+            problems.append(
+                f"attempt {attempt_id}: submit answered {inspector.submitted['score']}, stored {score}"
+            )
+        else:
+            graded_once += 1
+    facts.append(
+        f"{len(exams):,} exam attempts for {len(by_user):,} inspectors "
+        f"({len(by_user) - len(wrong_count):,} with exactly one); {graded_once:,} graded with one "
+        "exam.graded audit event and the score the submit answered"
+    )
+    found, acknowledged = check_answers(stored, target)
+    problems += found
+    facts.append(
+        f"{acknowledged:,} acknowledged (attempt, slot) answers: "
+        f"{acknowledged - sum(1 for p in found if 'acknowledged' in p):,} stored as last acknowledged"
+    )
+    database = Database(url)
+    try:
+        changes = regrade(database, course_id=COURSE, dry_run=True)
+    finally:
+        database.dispose()
+    changed = [c for c in changes if c.changed]
+    facts.append(
+        f"regrade (dry run) of {len(changes):,} graded attempts of the course: {len(changed)} changed"
+    )
+    problems += [
+        f"attempt {c.attempt_id}: stored {c.old_score}/{c.old_passed}, regrade {c.new_score}/{c.new_passed}"
+        for c in changed[:10]
+    ]
+    try:
+        trainer(env, log, "audit", "verify")
+        facts.append("audit chain verified")
+    except RuntimeError as error:
+        problems.append(f"audit verify failed: {str(error)[-300:]}")
+    return problems, facts
+
+
+def check_reference(url: str, target: Target) -> tuple[list[str], int]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            stored = {
+                (int(a), int(s)): r
+                for a, s, r in conn.execute(text("SELECT attempt_id, slot, response FROM ref_answers"))
+            }
+    finally:
+        engine.dispose()
+    return check_answers(stored, target)
+
+
+def locked_errors(log: Path) -> int:
+    if not log.exists():
+        return 0
+    return len(re.findall("database is locked", log.read_text(encoding="utf-8", errors="replace"), re.I))
+
+
+# -- one run ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    kind: str
+    count: int
+    app: Target | None = None
+    reference: Target | None = None
+    questions: Counter[int] = field(default_factory=Counter)
+    problems: list[str] = field(default_factory=list)
+    facts: list[str] = field(default_factory=list)
+    locked: int = 0
+    seconds: float = 0.0
+
+
+async def scenarios(
+    args: argparse.Namespace,
+    run: Run,
+    seeded: Seeded,
+    app_base: str,
+    start_reference: Callable[[], Awaitable[str]],
+) -> None:
+    app = Target(
+        "app",
+        app_base,
+        new_clients(run.count, args.readers, args.timeout),
+        seeded.inspectors,
+        seeded.reader_cookies,
+        seeded.manager_cookie,
+    )
+    run.app = app
+    try:
+        await storm(app, args.storm_seconds, None)
+        papers = [i for i in app.inspectors if i.attempt]
+        if not papers:
+            raise RuntimeError(f"no exam started: {app.phases[STORM].errors.most_common(3)}")
+        run.questions = app.questions
+        reference_base = await start_reference()
+        reference = Target(
+            "reference",
+            reference_base,
+            new_clients(run.count, args.readers, args.timeout),
+            [Inspector(i.index, i.user_id, i.token) for i in app.inspectors],
+            seeded.reader_cookies,
+            seeded.manager_cookie,
+        )
+        run.reference = reference
+        try:
+            say(run, app, STORM)
+            await storm(reference, args.storm_seconds, len(json.loads(app.sample_paper)["questions"]))
+            say(run, reference, STORM)
+            for target in (app, reference):
+                await steady(target, args.steady_seconds, args.pace, args.read_pace)
+                say(run, target, STEADY, MODULE, MANAGE)
+            for target in (app, reference):
+                await burst(target, args.burst_seconds)
+                say(run, target, BURST)
+        finally:
+            for client in reference.clients:
+                await client.aclose()
+    finally:
+        for client in app.clients:
+            await client.aclose()
+
+
+def say(run: Run, target: Target, *names: str) -> None:
+    for name in names:
+        phase = target.phases[name]
+        print(
+            f"  {run.kind} {run.count:,} {target.name:<9} {name:<32} {phase.rps:8.1f}/s "
+            f"p50 {phase.percentile(50):8.1f} p99 {phase.percentile(99):8.1f} ms "
+            f"errors {sum(phase.errors.values())} client CPU {phase.cpu:.0%}",
+            flush=True,
+        )
+        for problem, n in phase.errors.most_common(3):
+            print(f"    {n} x {problem}", flush=True)
+
+
+def run_one(args: argparse.Namespace, kind: str, count: int) -> Run:
+    run = Run(kind, count)
+    began = time.monotonic()
+    work = Path(tempfile.mkdtemp(prefix=f"bench-exam-{kind}-{count}-"))
+    app_log, ref_log, setup_log = work / "app.log", work / "reference.log", work / "setup.log"
+    try:
+        with databases(kind, count, work, args.postgres) as (app_url, ref_url):
+            env = {
+                **os.environ,  # on PostgreSQL with TRAINER_DB_POOL_SIZE/MAX_OVERFLOW (databases())
+                "TRAINER_DATABASE_URL": app_url,
+                "TRAINER_ENV": "development",
+                "TRAINER_DATA_DIR": str(work / "data"),
+                "TRAINER_COURSES_DIR": str(bench_library(work)),
+            }
+            trainer(env, setup_log, "db", "upgrade")
+            if kind == "postgresql":
+                run.facts.append(
+                    f"connection pools per process (app and reference alike): "
+                    f"{env['TRAINER_DB_POOL_SIZE']} + {env['TRAINER_DB_MAX_OVERFLOW']} overflow"
+                )
+            seeded = seed(app_url, count, args.readers)
+            workers = [] if kind == "sqlite" else ["--workers", "2"]
+            python = sys.executable
+            with serving([python, "-m", "trainer.cli", "serve", *workers], env, app_log) as app_base:
+                # The reference serves the HTML the app served to the same browser.
+                pages = {}
+                for path, cookie in (
+                    (MODULE_PATH, seeded.reader_cookies[0]),
+                    ("/manage", seeded.manager_cookie),
+                ):
+                    response = httpx.get(
+                        f"{app_base}{path}",
+                        headers={
+                            "Cookie": f"{CSRF_COOKIE}; trainer_session={cookie}",
+                            "Accept-Language": "en",
+                        },
+                        timeout=60,
+                        trust_env=False,
+                    )
+                    if response.status_code != 200 or "</html>" not in response.text:
+                        raise RuntimeError(f"GET {path}: {response.status_code}")
+                    pages[path] = response.text
+                (work / "module.html").write_text(pages[MODULE_PATH], encoding="utf-8")
+                (work / "manage.html").write_text(pages["/manage"], encoding="utf-8")
+                from bench.reference_exam_app import prepare
+
+                prepare(
+                    ref_url,
+                    [(hashlib.sha256(i.token.encode()).hexdigest(), i.user_id) for i in seeded.inspectors],
+                )
+                ref_env = {
+                    **env,
+                    "REFERENCE_DATABASE_URL": ref_url,
+                    "REFERENCE_PAPER_FILE": str(work / "paper.json"),
+                    "REFERENCE_MODULE_FILE": str(work / "module.html"),
+                    "REFERENCE_MANAGE_FILE": str(work / "manage.html"),
+                }
+                with ExitStack() as stack:
+
+                    async def start_reference() -> str:
+                        # The reference answers a start with the bytes the app sent for one.
+                        assert run.app is not None
+                        (work / "paper.json").write_bytes(run.app.sample_paper)
+                        command = [python, "-m", "bench.reference_exam_app", *workers]
+                        return str(stack.enter_context(serving(command, ref_env, ref_log)))
+
+                    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+                        runner.run(scenarios(args, run, seeded, app_base, start_reference))
+            run.locked = locked_errors(app_log) + locked_errors(ref_log)
+            assert run.app is not None
+            assert run.reference is not None
+            problems, facts = check_app(app_url, run.app, env, setup_log)
+            run.problems += problems
+            run.facts += facts
+            found, acknowledged = check_reference(ref_url, run.reference)
+            run.problems += found
+            run.facts.append(
+                f"reference: {acknowledged:,} acknowledged answers checked, {len(found)} problems"
+            )
+            if run.locked:
+                run.problems.append(f'{run.locked} "database is locked" in the server logs')
+            for target in (run.app, run.reference):
+                for name, phase in target.phases.items():
+                    run.problems += [
+                        f"{target.name} {name}: {n} x {kind_}" for kind_, n in phase.errors.most_common(5)
+                    ]
+    except Exception as error:  # this run failed; the others go on
+        run.problems.append(f"run failed: {type(error).__name__}: {error}")
+        print(f"  app log (tail):\n{tail(app_log)}\n  reference log (tail):\n{tail(ref_log)}", flush=True)
+    finally:
+        run.seconds = time.monotonic() - began
+        if args.keep:
+            print(f"  kept {work}", flush=True)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    return run
+
+
+# -- report -----------------------------------------------------------------------------------
+
+
+def ratio(app: float, reference: float) -> str:
+    return f"{app / reference:.2f}" if reference > 0 and app == app else "n/a"
+
+
+def summary(args: argparse.Namespace, run: Run, load_before: str) -> dict[str, Any]:
+    """What the report shows of one run, kept in RESULTS_JSON so separate invocations add up."""
+    rows = []
+    if run.app is not None and run.reference is not None:
+        for name in SCENARIOS:
+            phase, ref = run.app.phases[name], run.reference.phases[name]
+            rows.append(
+                {
+                    "scenario": name,
+                    "requests": phase.requests,
+                    "errors": sum(phase.errors.values()),
+                    "rps": phase.rps,
+                    "p50": phase.percentile(50),
+                    "p95": phase.percentile(95),
+                    "p99": phase.percentile(99),
+                    "reference_rps": ref.rps,
+                    "reference_p99": ref.percentile(99),
+                    "client_cpu": [phase.cpu, ref.cpu],
+                }
+            )
+    return {
+        "database": run.kind,
+        "n": run.count,
+        "rows": rows,
+        "questions": {str(q): n for q, n in sorted(run.questions.items())},
+        "facts": run.facts,
+        "problems": run.problems,
+        "locked": run.locked,
+        "seconds": run.seconds,
+        "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "load_before": load_before,
+        "load_after": ", ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "options": (
+            f"--storm-seconds {args.storm_seconds:g} --steady-seconds {args.steady_seconds:g} "
+            f"--pace {args.pace:g} --burst-seconds {args.burst_seconds:g} --readers {args.readers} "
+            f"--read-pace {args.read_pace:g} --timeout {args.timeout:g}"
+        ),
+    }
+
+
+def fmt(value: float, digits: int = 1) -> str:
+    return f"{value:,.{digits}f}" if value == value else "n/a"
+
+
+def report(summaries: list[dict[str, Any]]) -> str:
+    lines = [
+        "# Exam day",
+        "",
+        "`.venv/bin/python bench/exam_day.py [--inspectors 1000,2000] [--databases sqlite,postgresql]` "
+        "(each database and N is one run; a run replaces the earlier one of the same database and "
+        "N in this file and in exam_day.json).",
+        "",
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores (shared), Python "
+        f"{platform.python_version()}, SQLite {sqlite3.sqlite_version}. SQLite: one app process; "
+        "PostgreSQL: `--workers 2` (the reference is served the same way). Client: one asyncio "
+        f"process (httpx2 on uvloop) on the same machine, one connection per inspector ({SHARD} "
+        "inspectors per connection pool).",
+        "",
+        "The app against bench/reference_exam_app.py (same stack, only the unavoidable work: token "
+        "lookup + one-row upsert + the paper's bytes from memory for a start; token lookup + "
+        "one-row upsert for a save; token lookup + one-row update for a submit; the same HTML from "
+        "memory for the pages), same load shape, alternating app/reference per scenario. req/s = "
+        "checked responses / phase wall time (first send to last reply); latencies of checked "
+        "responses only; ratio = app req/s / reference req/s. Storm and burst: N requests spread "
+        "evenly over the stated seconds, so req/s is N over the time until the last reply. Saves: "
+        "every inspector saves, waits ~pace s, saves again (closed loop, N open exams). Pages: "
+        "paced readers and one manager during the saves.",
+        "",
+        "| database | N | scenario | requests | errors | req/s | p50 ms | p95 ms | p99 ms "
+        "| reference req/s | ratio |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for run in summaries:
+        if not run["rows"]:
+            lines.append(f"| {run['database']} | {run['n']:,} | (run failed) | | | | | | | | |")
+        for row in run["rows"]:
+            lines.append(
+                f"| {run['database']} | {run['n']:,} | {row['scenario']} | {row['requests']:,} "
+                f"| {row['errors']:,} | {fmt(row['rps'])} | {fmt(row['p50'])} | {fmt(row['p95'])} "
+                f"| {fmt(row['p99'])} | {fmt(row['reference_rps'])} "
+                f"| {ratio(row['rps'], row['reference_rps'])} |"
+            )
+    lines.append("")
+    for run in summaries:
+        lines += [
+            f"## {run['database']}, {run['n']:,} inspectors",
+            "",
+            f"- finished {run['finished']} after {run['seconds']:.0f} s; options `{run['options']}`; "
+            f"load average before {run['load_before']}, after {run['load_after']}",
+        ]
+        if run["questions"]:
+            sizes = ", ".join(f"{n:,} x {q}" for q, n in run["questions"].items())
+            lines.append(f"- exam papers served (papers x questions; scenario groups add questions): {sizes}")
+        for row in run["rows"]:
+            app_cpu, ref_cpu = row["client_cpu"]
+            lines.append(
+                f"- {row['scenario']}: reference p99 {fmt(row['reference_p99'])} ms; client CPU "
+                f"{app_cpu:.0%} (app run), {ref_cpu:.0%} (reference run)"
+            )
+        lines += [f"- {fact}" for fact in run["facts"]]
+        lines.append(f'- "database is locked" in the server logs: {run["locked"]}')
+        if run["problems"]:
+            lines.append(f"- **{len(run['problems'])} problem(s)**:")
+            lines += [f"  - {problem}" for problem in run["problems"][:25]]
+        else:
+            lines.append("- every check passed")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def save(summaries: dict[tuple[str, int], dict[str, Any]]) -> str:
+    ordered = [summaries[key] for key in sorted(summaries, key=lambda k: (k[0] != "sqlite", k[0], k[1]))]
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS_JSON.write_text(json.dumps(ordered, indent=1) + "\n", encoding="utf-8")
+    text_ = report(ordered)
+    RESULTS.write_text(text_ + "\n", encoding="utf-8")
+    return text_
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--inspectors", default="1000,2000", help="comma-separated N (default 1000,2000)")
+    parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument("--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432")
+    parser.add_argument("--storm-seconds", type=float, default=3.0, help="the exam starts spread over")
+    parser.add_argument("--steady-seconds", type=float, default=30.0, help="answering time per server")
+    parser.add_argument("--pace", type=float, default=1.0, help="seconds between one inspector's saves")
+    parser.add_argument("--burst-seconds", type=float, default=5.0, help="the submits spread over")
+    parser.add_argument("--readers", type=int, default=10, help="signed-in module page readers")
+    parser.add_argument("--read-pace", type=float, default=1.0, help="seconds between one reader's reads")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=1800.0,
+        help="seconds a request may take before it counts as an error",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs)")
+    args = parser.parse_args()
+    kinds = [k.strip() for k in args.databases.split(",") if k.strip()]
+    if unknown := set(kinds) - {"sqlite", "postgresql"}:
+        parser.error(f"unknown database(s): {', '.join(sorted(unknown))}")
+    counts = [int(n) for n in args.inspectors.split(",") if n.strip()]
+    if not counts or min(counts) < 1 or max(counts) > 10_000 or args.readers < 1:
+        parser.error("1 <= --inspectors <= 10000, --readers >= 1")
+    summaries: dict[tuple[str, int], dict[str, Any]] = {}
+    if RESULTS_JSON.exists():
+        for earlier in json.loads(RESULTS_JSON.read_text(encoding="utf-8")):
+            summaries[(earlier["database"], earlier["n"])] = earlier
+    failed = False
+    text_ = ""
+    for kind in kinds:
+        for count in counts:
+            print(f"{kind}, {count:,} inspectors:", flush=True)
+            load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+            run = run_one(args, kind, count)
+            failed = failed or bool(run.problems)
+            # Saved after every run, so an interrupted invocation keeps what it finished.
+            summaries[(kind, count)] = summary(args, run, load)
+            text_ = save(summaries)
+    print("\n" + text_)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
