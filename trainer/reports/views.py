@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from urllib.parse import urlencode
 
@@ -364,7 +364,7 @@ def list_export(request: Request) -> Response:
     titles = course_titles(library, lang)
     with database.session() as db:
         view = _list_query(request, db, viewer, courses)
-        everything = ListQuery(**{**view.query.__dict__, "page": 1})
+        everything = replace(view.query, page=1)
         result = compliance.list_inspectors(db, everything, now, limit=EXPORT_LIMIT)
     header = [gettext(h) for h in LIST_HEADER]
 

@@ -189,12 +189,16 @@ def _carry_over(conn: sa.Connection) -> None:
     graded = conn.execute(
         sa.select(attempts).where(attempts.c.kind == "exam", attempts.c.status == "graded")
     ).all()
+    # Every graded exam's answer scores in one read, not one query per attempt.
+    exam_scores: dict[int, dict[int, float]] = {}
+    for attempt_id, slot, score in conn.execute(
+        sa.select(answers.c.attempt_id, answers.c.slot, answers.c.score)
+        .select_from(answers.join(attempts, attempts.c.id == answers.c.attempt_id))
+        .where(attempts.c.kind == "exam", attempts.c.status == "graded")
+    ):
+        exam_scores.setdefault(attempt_id, {})[slot] = score
     for attempt in graded:
-        scores = dict(
-            conn.execute(
-                sa.select(answers.c.slot, answers.c.score).where(answers.c.attempt_id == attempt.id)
-            ).all()
-        )
+        scores = exam_scores.get(attempt.id, {})
         rows = [
             {
                 "attempt_id": attempt.id,
