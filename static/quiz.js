@@ -9,11 +9,13 @@
     var timer = null;
     var save = function () {
       var data = new FormData(form);
+      data.append("autosave", "1");  // an order question still being numbered is not an error yet
+      var say = function (ok) {
+        if (status) { status.textContent = status.getAttribute(ok ? "data-saved" : "data-failed"); }
+      };
       fetch(form.getAttribute("data-autosave"), { method: "POST", body: data, credentials: "same-origin", redirect: "manual" })
-        .then(function (response) {
-          if (status) { status.textContent = response.type === "opaqueredirect" || response.ok ? "✓" : "!"; }
-        })
-        .catch(function () { if (status) { status.textContent = "!"; } });
+        .then(function (response) { say(response.type === "opaqueredirect" || response.ok); })
+        .catch(function () { say(false); });
     };
     form.addEventListener("change", function () {
       if (timer) { clearTimeout(timer); }

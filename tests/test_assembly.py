@@ -107,3 +107,18 @@ def test_the_shipped_bank_can_draw_every_exam_twice_over() -> None:
         assert len(first) >= expected
         overlap = {q.question_id for q in first} & {q.question_id for q in second}
         assert not overlap, (course.id, overlap)
+
+
+def test_a_paper_uses_as_many_unseen_questions_as_possible() -> None:
+    """Two rows share the one unseen easy question; the second can do without it. Preferring
+    unseen questions slot by slot would sometimes give it to the second row and push the first
+    onto the seen one; the draw must keep both rows on unseen questions every time."""
+    import random
+
+    easy = DrawRow(tags=["ventilation"], difficulty=(1, 1), count=1)
+    any_easy_or_medium = DrawRow(tags=["ventilation"], difficulty=(1, 2), count=1)
+    unseen_easy, seen_easy = sorted(q.id for q in BANK.candidates("coal", easy))
+    for seed in range(60):
+        chosen = choose(BANK, "coal", [easy, any_easy_or_medium], random.Random(seed), {seen_easy})
+        assert seen_easy not in chosen, (seed, chosen)
+        assert unseen_easy in chosen

@@ -353,3 +353,65 @@ def test_the_results_page_shows_best_latest_and_mastery(
     assert "100%" in page.text
     assert "Mastery by topic" in page.text
     assert page.headers["cache-control"] == "no-store"
+
+
+def test_autosave_keeps_the_valid_answers_and_waits_for_an_order_being_numbered(
+    client: TestClient, migrated_database: Database
+) -> None:
+    """The attempt page's form saves every answered question; an order question part-numbered
+    (blank or twice-given positions) is left unsaved while autosaving and reported on Save."""
+    from tests.conftest import csrf_token, sign_in
+    from trainer.quizzes import snapshot
+    from trainer.quizzes.assembly import ServedQuestion
+    from trainer.quizzes.models import AttemptAnswer
+
+    library = client.app.state.content.library  # type: ignore[attr-defined]
+    served = [
+        ServedQuestion(1, "DEMO-0001", None, options=("a", "b", "c")),
+        ServedQuestion(2, "DEMO-0006", None, options=("sweep", "pull", "squeeze", "aim")),
+    ]
+    paper = [snapshot.snapshot_question(q, library.bank, {}) for q in served]
+    person = make_person(migrated_database, "inspector")
+    now = utcnow()
+    with migrated_database.write() as db:
+        attempt = Attempt(
+            user_id=person.id,
+            kind="exam",
+            course_id="demo-course",
+            content_hash="test",
+            seed=1,
+            status="in_progress",
+            started_at=now,
+            deadline=now + timedelta(minutes=30),
+            max_score=2.0,
+            pass_mark=0.8,
+            review="after_submit",
+            snapshot=json.dumps(paper),
+        )
+        db.add(attempt)
+        db.flush()
+        attempt_id = attempt.id
+    sign_in(client, person)
+    csrf = csrf_token(client, f"/attempts/{attempt_id}")
+
+    def post(order: dict[str, str], **extra: str) -> Any:
+        form = {"csrf_token": csrf, "q1": "a", **{f"q2-{k}": v for k, v in order.items()}, **extra}
+        return client.post(f"/attempts/{attempt_id}/answers", data=form, follow_redirects=False)
+
+    def stored() -> dict[int, Any]:
+        with migrated_database.session() as db:
+            rows = db.scalars(select(AttemptAnswer).where(AttemptAnswer.attempt_id == attempt_id)).all()
+        return {row.slot: json.loads(row.response) for row in rows}
+
+    blank = {"pull": "1", "aim": "", "squeeze": "", "sweep": ""}
+    twice = {"pull": "1", "aim": "1", "squeeze": "3", "sweep": "4"}
+    for numbering in (blank, twice):  # autosave: the valid answer is saved, no error
+        assert post(numbering, autosave="1").status_code == 303
+        assert stored() == {1: {"selected": ["a"]}}
+    refused = post(twice)  # the Save button: the valid answer saved, the order question reported
+    assert refused.status_code == 400
+    assert "Give each position once." in refused.text
+    assert stored() == {1: {"selected": ["a"]}}
+    done = post({"pull": "1", "aim": "2", "squeeze": "3", "sweep": "4"}, autosave="1")
+    assert done.status_code == 303
+    assert stored() == {1: {"selected": ["a"]}, 2: {"order": ["pull", "aim", "squeeze", "sweep"]}}

@@ -225,6 +225,22 @@ def test_the_same_seed_gives_the_same_paper_and_shuffles_keep_every_key(
             }
 
 
+@given(fillable_draws(), seeds, st.data())
+@ASSEMBLY
+def test_a_paper_holds_as_many_unseen_questions_as_the_rows_allow(
+    draft: tuple[Bank, list[DrawRow]], seed: int, data: st.DataObject
+) -> None:
+    bank, rows = draft
+    seen = data.draw(st.sets(st.sampled_from(sorted(bank.questions))), label="seen")
+    chosen = choose(bank, DOMAIN, rows, random.Random(seed), seen)
+    assert len(chosen) == sum(row.count for row in rows)
+    # The most any filling can use: a largest matching of slots to unseen candidates alone.
+    most = fill(
+        [(row.count, [q.id for q in bank.candidates(DOMAIN, row) if q.id not in seen]) for row in rows]
+    )
+    assert sum(qid not in seen for qid in chosen) == most
+
+
 @given(fillable_draws())
 @settings(max_examples=40, deadline=None)
 def test_different_seeds_usually_give_different_papers(draft: tuple[Bank, list[DrawRow]]) -> None:

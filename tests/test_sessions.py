@@ -245,3 +245,59 @@ def test_a_private_library_needs_signing_in(make_settings, content, migrated_dat
             assert client.get("/courses/demo-course/demo-first").status_code == 200
     finally:
         app.state.database.dispose()
+
+
+def test_a_checked_session_is_remembered_for_seconds_and_account_changes_apply_at_once(
+    app: FastAPI, migrated_database: Database
+) -> None:
+    """Each process remembers a checked cookie for CREDENTIAL_CACHE_SECONDS (a page then needs
+    no query): a revocation made by another process takes effect within that window, and one
+    made through this process (role change, deactivation, sign-out) at once."""
+    from sqlalchemy import update
+
+    from trainer.audit import service as audit
+    from trainer.people import service
+    from trainer.people.models import Unit, User
+
+    settings = app.state.settings
+    person = make_person(migrated_database, "inspector")
+    now = utcnow()
+    result = auth.login(migrated_database, settings, person.username, person.password, ip="10.0.0.1", now=now)
+    assert result.token is not None
+    viewer = auth.load_session(migrated_database, settings, result.token, now)
+    assert viewer is not None
+    assert viewer.roles == {"inspector"}
+    assert auth.remembered_session(migrated_database, settings, result.token, now) == viewer
+
+    # A change through this process: the next request sees it.
+    with migrated_database.write() as db:
+        user = db.get_one(User, person.id)
+        service.update_user(
+            db,
+            audit.SYSTEM,
+            user,
+            full_name=user.full_name,
+            email=None,
+            unit=db.get(Unit, user.unit_id),
+            roles=["inspector", "manager"],
+            now=now,
+        )
+    assert auth.remembered_session(migrated_database, settings, result.token, now) is None
+    again = auth.load_session(migrated_database, settings, result.token, now + timedelta(seconds=1))
+    assert again is not None
+    assert again.roles == {"inspector", "manager"}
+
+    # A revocation written by another process (here: straight to the database) is noticed once
+    # the remembered check is older than the window.
+    with migrated_database.write() as db:
+        db.execute(update(Session).where(Session.user_id == person.id).values(revoked_at=now))
+    window = timedelta(seconds=auth.CREDENTIAL_CACHE_SECONDS)
+    assert auth.load_session(migrated_database, settings, result.token, now + window - timedelta(seconds=1))
+    assert (
+        auth.load_session(migrated_database, settings, result.token, now + timedelta(seconds=1) + window)
+        is None
+    )
+    # and a clock that runs backwards never reads the memory.
+    assert (
+        auth.remembered_session(migrated_database, settings, result.token, now - timedelta(seconds=1)) is None
+    )

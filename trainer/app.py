@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 
 from fastapi import FastAPI
@@ -96,4 +97,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def create_app_from_env() -> FastAPI:
     """For `uvicorn --factory` with several worker processes: settings from the environment."""
-    return create_app(Settings())
+    app = create_app(Settings())
+    freeze_startup_heap()
+    return app
+
+
+def freeze_startup_heap() -> None:
+    """For a serving process, once the app is built: hide what start-up made (library, templates,
+    SQLAlchemy's mappers) from the garbage collector. A full collection then walks only what
+    requests create; before, each one walked the whole library too (60 ms on the sample content,
+    a pause that lands on whichever requests are in flight). Not for tests, which build many apps:
+    frozen objects are never freed."""
+    gc.collect()
+    gc.freeze()

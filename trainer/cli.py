@@ -80,7 +80,7 @@ def serve(
     """Start the web server. On the embedded default this also migrates the database."""
     import uvicorn
 
-    from trainer.app import DatabaseNotReadyError, create_app
+    from trainer.app import DatabaseNotReadyError, create_app, freeze_startup_heap
     from trainer.content.problems import LibraryError
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -135,6 +135,7 @@ def serve(
             log_level="info",
         )
     else:
+        freeze_startup_heap()
         uvicorn.run(application, host=host, port=port, proxy_headers=True, log_level="info")
 
 

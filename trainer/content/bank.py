@@ -200,28 +200,34 @@ def _check_one(
         report(Problem(display, line, f"question '{question.id}' has no explanation", "warning"))
 
 
-def assign(slots: list[list[str]]) -> dict[str, int]:
+def assign(slots: list[list[str]], prefer: Callable[[str], bool] | None = None) -> dict[str, int]:
     """Give each slot a different question from its candidates, as many slots as possible.
 
     Rows may share candidates, so a greedy draw could fail where a better assignment exists;
-    this uses augmenting paths (Kuhn's algorithm). Candidates are tried in the order given,
-    which lets the caller express preferences (unseen questions first). Returns question ->
-    slot; a slot missing from the values could not be filled.
+    this uses augmenting paths (Kuhn's algorithm). With `prefer` (unseen questions), a first
+    round matches only preferred questions, as many as can be; the second fills the remaining
+    slots from every candidate. An augmenting path never unmatches a question, so the result
+    fills as many slots as possible and, among such fillings, uses as many preferred questions
+    as any could. Candidates are tried in the order given. Returns question -> slot; a slot
+    missing from the values could not be filled.
     """
     owner: dict[str, int] = {}
 
-    def place(slot: int, visited: set[str]) -> bool:
+    def place(slot: int, visited: set[str], only_preferred: bool) -> bool:
         for question in slots[slot]:
-            if question in visited:
+            if question in visited or (only_preferred and prefer is not None and not prefer(question)):
                 continue
             visited.add(question)
-            if question not in owner or place(owner[question], visited):
+            if question not in owner or place(owner[question], visited, only_preferred):
                 owner[question] = slot
                 return True
         return False
 
-    for slot in range(len(slots)):
-        place(slot, set())
+    filled: set[int] = set()
+    for only_preferred in (True, False) if prefer is not None else (False,):
+        for slot in range(len(slots)):
+            if slot not in filled and place(slot, set(), only_preferred):
+                filled.add(slot)
     return owner
 
 

@@ -50,7 +50,8 @@ async def module_page(request: Request) -> Response:
     if course is None or module is None:
         raise HTTPException(status_code=404)
     viewer = getattr(request.state, "viewer", None)
-    if viewer is not None:  # opening the page counts as reading the module
+    # Opening the page counts as reading the module (once; later visits are known in memory).
+    if viewer is not None and not quizzes.known_read(state.database(request), viewer, module):
         await run_in_threadpool(quizzes.record_read, state.database(request), viewer, module, utcnow())
     lang: str = request.state.lang
     version = request.query_params.get("version")  # only ever a dict key below

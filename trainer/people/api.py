@@ -25,20 +25,43 @@ router = APIRouter(prefix="/api/v1")
 PASSWORD_CHANGE_REQUIRED = "password change required: POST /api/v1/me/password first"  # noqa: S105 (a message, not a password)
 
 
-def _bearer_viewer(request: Request) -> Viewer:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    viewer = None
-    if scheme.lower() == "bearer" and token.strip():
-        viewer = auth.load_api_token(state.database(request), token.strip(), utcnow())
+async def bearer_token(request: Request) -> str:
+    """The bearer token of the request (no database work: runs on the event loop)."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _unauthorized()
+    return token.strip()
+
+
+def signed_in(request: Request, token: str, *, password_change_due_ok: bool = False) -> Viewer:
+    """The person behind a bearer token, looked up in the calling worker thread: 401 if none,
+    403 while a required password change is pending (unless the route is that change)."""
+    viewer = auth.load_api_token(state.database(request), token, utcnow())
     if viewer is None:
-        raise HTTPException(
-            status_code=401, detail="a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"}
-        )
+        raise _unauthorized()
+    if viewer.must_change_password and not password_change_due_ok:
+        raise HTTPException(status_code=403, detail=PASSWORD_CHANGE_REQUIRED)
     return viewer
 
 
-def api_viewer(viewer: Annotated[Viewer, Depends(_bearer_viewer)]) -> Viewer:
+def _unauthorized() -> HTTPException:
+    return HTTPException(
+        status_code=401, detail="a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
+# The hot exam routes (start, save, submit) take the token and call `signed_in` inside the one
+# worker-thread trip that does their work: each sync dependency is a trip of its own through
+# the shared threadpool queue, and under an exam-start storm every trip waits behind all the
+# requests queued before it. Other routes use these dependencies.
+BearerToken = Annotated[str, Depends(bearer_token)]
+
+
+def _bearer_viewer(request: Request, token: BearerToken) -> Viewer:
+    return signed_in(request, token, password_change_due_ok=True)
+
+
+async def api_viewer(viewer: Annotated[Viewer, Depends(_bearer_viewer)]) -> Viewer:
     if viewer.must_change_password:
         raise HTTPException(status_code=403, detail=PASSWORD_CHANGE_REQUIRED)
     return viewer

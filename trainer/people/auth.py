@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import Row, Select, bindparam, func, select, update
+from sqlalchemy import Row, Select, bindparam, event, func, select, update
 from sqlalchemy.orm import Session as DbSession
 
 from trainer.audit import service as audit
@@ -173,6 +175,7 @@ def _viewer_query(credential: type[Session] | type[ApiToken]) -> Select[*tuple[A
         select(
             credential.id,
             touched,
+            credential.expires_at,
             User.id,
             User.username,
             User.full_name,
@@ -205,6 +208,7 @@ def _viewer_from_row(row: Row[*tuple[Any, ...]], *, session: bool) -> Viewer:
     (
         credential_id,
         _,
+        _,
         user_id,
         username,
         full_name,
@@ -230,30 +234,112 @@ def _viewer_from_row(row: Row[*tuple[Any, ...]], *, session: bool) -> Viewer:
     )
 
 
+# -- the credential cache ------------------------------------------------------------------------
+#
+# Every signed-in request needs its viewer. Looking it up is one indexed query, but on a hot page
+# the query and the trip to a worker thread that runs it cost several times the page itself. So
+# each process remembers a credential it has just checked for CREDENTIAL_CACHE_SECONDS: within
+# that window the same cookie or token is answered from memory (its absolute expiry, and for a
+# session the idle time-out, still checked against the clock). Sign-out, password changes and
+# resets, deactivation and role or unit changes forget the person's entries in this process at
+# once; another app process notices within the window, when it next asks the database.
+
+CREDENTIAL_CACHE_SECONDS = 5
+CREDENTIAL_CACHE_SIZE = 20_000
+
+
+@dataclass(frozen=True)
+class _Checked:
+    viewer: Viewer
+    checked_at: datetime  # when the database last confirmed it
+    last_seen_at: datetime  # sessions: as stored (or just written)
+    expires_at: datetime
+
+
+_CHECKED: OrderedDict[tuple[str, str], _Checked] = OrderedDict()
+_CHECKED_LOCK = threading.Lock()
+
+
+def _remembered(database: Database, digest: str, now: datetime, idle: timedelta | None) -> Viewer | None:
+    with _CHECKED_LOCK:
+        entry = _CHECKED.get((database.url, digest))
+    if entry is None or not entry.checked_at <= now < entry.checked_at + timedelta(
+        seconds=CREDENTIAL_CACHE_SECONDS
+    ):
+        return None
+    if now >= entry.expires_at or (idle is not None and entry.last_seen_at <= now - idle):
+        return None
+    return entry.viewer
+
+
+def _remember(database: Database, digest: str, entry: _Checked) -> None:
+    with _CHECKED_LOCK:
+        _CHECKED[(database.url, digest)] = entry
+        _CHECKED.move_to_end((database.url, digest))
+        if len(_CHECKED) > CREDENTIAL_CACHE_SIZE:
+            _CHECKED.popitem(last=False)
+
+
+def forget_user(user_id: int) -> None:
+    """Drop a person's remembered credentials in this process (their account just changed)."""
+    with _CHECKED_LOCK:
+        for key in [key for key, entry in _CHECKED.items() if entry.viewer.id == user_id]:
+            del _CHECKED[key]
+
+
+def forget_user_on_commit(db: DbSession, user_id: int) -> None:
+    """Forget the person's credentials now and again when `db` commits, so that a request
+    reading the old rows meanwhile cannot leave them remembered."""
+    forget_user(user_id)
+    event.listen(db, "after_commit", lambda _session: forget_user(user_id), once=True)
+
+
+def remembered_session(database: Database, settings: Settings, token: str, now: datetime) -> Viewer | None:
+    """The viewer of a session cookie checked within the last few seconds, from memory (no I/O:
+    safe on the event loop); None means "ask `load_session`", not "signed out"."""
+    return _remembered(database, token_hash(token), now, timedelta(minutes=settings.session_idle_minutes))
+
+
 def load_session(database: Database, settings: Settings, token: str, now: datetime) -> Viewer | None:
     """The viewer behind a session cookie, or None if it is unknown, revoked or timed out."""
     idle = timedelta(minutes=settings.session_idle_minutes)
+    digest = token_hash(token)
+    known = _remembered(database, digest, now, idle)
+    if known is not None:
+        return known
     with database.engine.connect() as conn:
         row = conn.execute(
-            _SESSION_VIEWER, {"token_hash": token_hash(token), "now": now, "idle_since": now - idle}
+            _SESSION_VIEWER, {"token_hash": digest, "now": now, "idle_since": now - idle}
         ).one_or_none()
     if row is None:
         return None
     viewer = _viewer_from_row(row, session=True)
-    if row[1] < now - TOUCH_INTERVAL:  # last_seen_at, written at most once a minute
+    last_seen = row[1]
+    if last_seen < now - TOUCH_INTERVAL:  # written at most once a minute
         with database.write() as db:
             db.execute(update(Session).where(Session.id == viewer.session_id).values(last_seen_at=now))
+        last_seen = now
+    _remember(database, digest, _Checked(viewer, now, last_seen, row[2]))
     return viewer
 
 
 def load_api_token(database: Database, token: str, now: datetime) -> Viewer | None:
+    digest = token_hash(token)
+    known = _remembered(database, digest, now, None)
+    if known is not None:
+        return known
     with database.engine.connect() as conn:
-        row = conn.execute(_TOKEN_VIEWER, {"token_hash": token_hash(token), "now": now}).one_or_none()
-    return None if row is None else _viewer_from_row(row, session=False)
+        row = conn.execute(_TOKEN_VIEWER, {"token_hash": digest, "now": now}).one_or_none()
+    if row is None:
+        return None
+    viewer = _viewer_from_row(row, session=False)
+    _remember(database, digest, _Checked(viewer, now, now, row[2]))
+    return viewer
 
 
 def logout(database: Database, viewer: Viewer, *, ip: str | None, now: datetime) -> None:
     with database.write() as db:
+        forget_user_on_commit(db, viewer.id)
         if viewer.session_id is not None:
             db.execute(update(Session).where(Session.id == viewer.session_id).values(revoked_at=now))
             audit.record(
@@ -284,6 +370,7 @@ def end_all_sessions(
 ) -> None:
     """Revoke a user's browser sessions and API tokens (deactivation, password change or reset),
     except the one the person is using right now, if named."""
+    forget_user_on_commit(db, user_id)
     sessions = update(Session).where(Session.user_id == user_id, Session.revoked_at.is_(None))
     if keep_session_id is not None:
         sessions = sessions.where(Session.id != keep_session_id)

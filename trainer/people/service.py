@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session as DbSession
 
 from trainer.audit import service as audit
 from trainer.people import passwords
-from trainer.people.auth import end_all_sessions, normalise_username
+from trainer.people.auth import end_all_sessions, forget_user_on_commit, normalise_username
 from trainer.people.models import ROLES, UNIT_KINDS, Unit, User, UserRole
 from trainer.reports import compliance
 from trainer.web.templating import N_
@@ -173,6 +173,7 @@ def update_user(
         problems.append(N_("Inspectors and managers belong to a unit."))
     if problems:
         raise PeopleError(problems)
+    forget_user_on_commit(db, user.id)  # the viewer of their requests carries roles, unit and name
     before_roles = roles_of(db, user.id)
     after_roles = sorted(set(roles))
     if before_roles != after_roles:
@@ -211,6 +212,7 @@ def set_active(db: DbSession, actor: audit.Actor, user: User, active: bool, now:
     if not active and actor.id == user.id:
         raise PeopleError([N_("You cannot deactivate your own account.")])
     user.is_active = active
+    forget_user_on_commit(db, user.id)
     compliance.mark_changed(db, user.unit_id)
     if not active:
         end_all_sessions(db, user.id, now)

@@ -38,14 +38,15 @@ class ServedQuestion:
 def choose(
     bank: Bank, domain: str, rows: Sequence[DrawRow], rng: random.Random, seen: Collection[str] = ()
 ) -> list[str]:
-    """Question ids that fill every row, unseen ones first, in a random order."""
+    """Question ids that fill every row, with as many unseen ones as the rows allow, in a
+    random order."""
     slots: list[list[str]] = []
     for row in rows:
         candidates = [q.id for q in bank.candidates(domain, row)]
         rng.shuffle(candidates)
         candidates.sort(key=lambda qid: qid in seen)  # stable: unseen first, random within each
         slots.extend([candidates] * row.count)
-    owner = assign(slots)
+    owner = assign(slots, prefer=(lambda qid: qid not in seen) if seen else None)
     if len(owner) < len(slots):
         raise CannotDrawError(f"the bank cannot fill {len(slots)} questions for these rows")
     chosen = sorted(owner, key=lambda qid: owner[qid])

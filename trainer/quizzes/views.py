@@ -101,9 +101,13 @@ def attempt_page(
 
 
 def responses_from_form(
-    form: FormData, questions: list[dict[str, Any]]
+    form: FormData, questions: list[dict[str, Any]], *, while_typing: bool = False
 ) -> tuple[dict[int, Any], dict[int, str]]:
-    """Each answered question's response in the API's JSON shape, and per-slot input errors."""
+    """Each answered question's response in the API's JSON shape, and per-slot input errors.
+
+    `while_typing` (autosave): an order question whose positions are not yet each given once
+    (blank, or given twice on the way, as arrow keys on a select do) is still being numbered:
+    it is left unsaved, without an error. Save and Submit report it."""
     found: dict[int, Any] = {}
     errors: dict[int, str] = {}
     for question in questions:
@@ -134,7 +138,8 @@ def responses_from_form(
             }
             if any(positions.values()):
                 if sorted(positions.values()) != [str(i) for i in range(1, len(positions) + 1)]:
-                    errors[slot] = N_("Give each position once.")
+                    if not while_typing:
+                        errors[slot] = N_("Give each position once.")
                     continue
                 found[slot] = {"order": sorted(positions, key=lambda key: int(positions[key]))}
         elif kind == "match":
@@ -158,7 +163,9 @@ def _save_form(request: Request) -> tuple[dict[int, str], int]:
         open_ = attempt.status == "in_progress"
     if not open_:
         return {}, attempt_id
-    found, errors = responses_from_form(request.state.form, questions)
+    # quiz.js marks its background saves: they must not nag about an answer still being given.
+    while_typing = request.state.form.get("autosave") == "1"
+    found, errors = responses_from_form(request.state.form, questions, while_typing=while_typing)
     now = utcnow()
     for slot, response in found.items():
         try:

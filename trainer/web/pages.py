@@ -80,9 +80,11 @@ async def current_viewer(request: Request) -> Viewer | None:
     token = request.cookies.get(csrf.SESSION_COOKIE)
     viewer = None
     if token:
-        viewer = await run_in_threadpool(
-            auth.load_session, state.database(request), state.settings(request), token, utcnow()
-        )
+        database, settings, now = state.database(request), state.settings(request), utcnow()
+        # A session checked moments ago is answered from memory, without a worker-thread trip.
+        viewer = auth.remembered_session(database, settings, token, now)
+        if viewer is None:
+            viewer = await run_in_threadpool(auth.load_session, database, settings, token, now)
     request.state.viewer = viewer
     return viewer
 
