@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DbSession
 
@@ -374,6 +375,27 @@ def _paper(database: Database, attempt_id: int) -> _Paper | None:
     return paper
 
 
+# The answer save is the most frequent write of exam day, so its two statements are built once
+# (building SQLAlchemy statements per call cost more than running them). The attempt row is
+# locked (FOR UPDATE on PostgreSQL; SQLite's write transaction is exclusive anyway) so a save
+# and a submit of the same attempt never interleave: no answer changes after grading.
+_ATTEMPT_OPEN = (
+    select(Attempt.status, Attempt.deadline).where(Attempt.id == bindparam("attempt_id")).with_for_update()
+)
+_ANSWER_UPSERTS: dict[str, Any] = {}
+
+
+def _answer_upsert(dialect: str) -> Any:
+    statement = _ANSWER_UPSERTS.get(dialect)
+    if statement is None:
+        insert_into = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(AttemptAnswer)
+        statement = _ANSWER_UPSERTS[dialect] = insert_into.on_conflict_do_update(
+            index_elements=["attempt_id", "slot"],
+            set_={"response": insert_into.excluded.response, "saved_at": insert_into.excluded.saved_at},
+        )
+    return statement
+
+
 def save_answer(
     database: Database, viewer: Viewer, attempt_id: int, slot: int, *, response: Any, now: datetime
 ) -> dict[str, Any]:
@@ -392,25 +414,18 @@ def save_answer(
     except ResponseError as error:
         raise QuizError(422, str(error)) from None
     stored = json.dumps(response, ensure_ascii=False, sort_keys=True)
-    with database.write() as db:
-        status, deadline = db.execute(
-            select(Attempt.status, Attempt.deadline).where(Attempt.id == attempt_id).with_for_update()
-        ).one()
+    with database.write_connection() as conn:
+        status, deadline = conn.execute(_ATTEMPT_OPEN, {"attempt_id": attempt_id}).one()
         if status != IN_PROGRESS:
             raise QuizError(409, "this attempt is closed")
         if deadline is not None and now > deadline + GRACE:
             raise QuizError(
                 409, "the time is up; the attempt is graded from the answers saved before the deadline"
             )
-        updated = db.execute(  # type: ignore[attr-defined]
-            update(AttemptAnswer)
-            .where(AttemptAnswer.attempt_id == attempt_id, AttemptAnswer.slot == slot)
-            .values(response=stored, saved_at=now)
-        ).rowcount
-        if not updated:
-            db.execute(
-                insert(AttemptAnswer).values(attempt_id=attempt_id, slot=slot, response=stored, saved_at=now)
-            )
+        conn.execute(
+            _answer_upsert(conn.dialect.name),
+            {"attempt_id": attempt_id, "slot": slot, "response": stored, "saved_at": now},
+        )
     result: dict[str, Any] = {"slot": slot, "saved": True}
     if paper.review == "immediate":  # practice: feedback at once
         result["review"] = snapshot.review_question(entry, response, value)

@@ -25,6 +25,7 @@ from trainer.web.i18n import LANGUAGE_NAMES, translations
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
 PAGE_CACHE_SIZE = 1024  # the sample library needs ~100 entries; a page is ~10-30 KB
+ACCOUNT_CACHE_SIZE = 4096  # signed-in headers: one per language, name and roles (~1 KB each)
 # Private-use characters: never in content, untouched by autoescaping.
 _SLOTS = ("csrf_token", "current_url", "account_html")  # *_html slots hold rendered HTML
 _SLOT_MARKERS = {name: f"\ue000{name}\ue001" for name in _SLOTS}
@@ -86,6 +87,7 @@ class Templates:
         self.environments = {lang: self._environment(lang) for lang in SUPPORTED_LANGUAGES}
         self._pages: dict[tuple[object, ...], list[str]] = {}
         self._anonymous_account: dict[str, str] = {}
+        self._signed_in_account: dict[tuple[str, str, frozenset[str]], str] = {}
 
     def _environment(self, lang: str) -> Environment:
         env = Environment(
@@ -181,7 +183,16 @@ class Templates:
     def _account_html(self, lang: str, viewer: Viewer | None, slots: dict[str, str]) -> str:
         """The header's sign-in link, or the signed-in person's name and sign-out form."""
         if viewer is not None:
-            return self._render(lang, "_account.html", {"viewer": viewer, **slots})
+            # Rendered once per language, name and roles (all it shows), with the CSRF token put
+            # in per request: a signed-in page would otherwise pay a template render for it.
+            key = (lang, viewer.full_name, viewer.roles)
+            signed_in = self._signed_in_account.get(key)
+            if signed_in is None:
+                signed_in = self._render(lang, "_account.html", {"viewer": viewer, **_SLOT_MARKERS})
+                if len(self._signed_in_account) >= ACCOUNT_CACHE_SIZE:
+                    self._signed_in_account.clear()
+                self._signed_in_account[key] = signed_in
+            return signed_in.replace(_SLOT_MARKERS["csrf_token"], str(escape(slots["csrf_token"])))
         anonymous = self._anonymous_account.get(lang)
         if anonymous is None:
             anonymous = self._render(lang, "_account.html", {"viewer": None, **_SLOT_MARKERS})
