@@ -370,7 +370,7 @@ def test_autosave_keeps_the_valid_answers_and_waits_for_an_order_being_numbered(
         ServedQuestion(1, "DEMO-0001", None, options=("a", "b", "c")),
         ServedQuestion(2, "DEMO-0006", None, options=("sweep", "pull", "squeeze", "aim")),
     ]
-    paper = [snapshot.snapshot_question(q, library.bank, {}) for q in served]
+    paper = [snapshot.snapshot_question(q, library) for q in served]
     person = make_person(migrated_database, "inspector")
     now = utcnow()
     with migrated_database.write() as db:

@@ -221,3 +221,17 @@ def test_the_reports_migration_carries_existing_results_over(tmp_path) -> None: 
     assert [str(d)[:19] for d in dates] == ["2028-12-05 09:30:00", "2029-05-04 09:30:00"]
     assert unit == 1
     assert queued == [1]
+
+
+def test_connection_pools_are_checked_against_what_postgresql_accepts(migrated_database: Database) -> None:
+    """`trainer serve` warns when its processes' pools could outgrow max_connections."""
+    if migrated_database.is_sqlite:
+        assert migrated_database.connection_shortfall(1_000, 1_000) is None  # no server limit
+        return
+    with migrated_database.engine.connect() as conn:
+        limit = int(conn.exec_driver_sql("SHOW max_connections").scalar_one())
+        reserved = int(conn.exec_driver_sql("SHOW superuser_reserved_connections").scalar_one())
+    assert migrated_database.connection_shortfall(1, limit - reserved) is None
+    warning = migrated_database.connection_shortfall(2, limit - reserved)
+    assert warning is not None
+    assert f"= {2 * (limit - reserved)}, but PostgreSQL accepts {limit - reserved}" in warning

@@ -93,6 +93,9 @@ def serve(
             "error: several app processes need PostgreSQL (set TRAINER_DATABASE_URL)", fg="red", err=True
         )
         raise typer.Exit(2)
+    shortfall = database.connection_shortfall(workers, settings.db_pool_size + settings.db_max_overflow)
+    if shortfall:
+        typer.secho(f"warning: {shortfall}", fg="yellow", err=True)
     if not settings.is_production:
         migrate.upgrade(database)
         demo.seed_if_empty(database, settings.secret_key)

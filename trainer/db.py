@@ -102,6 +102,27 @@ class Database:
         with self._write_lock or nullcontext(), self._write_engine.begin() as conn:
             yield conn
 
+    def connection_shortfall(self, processes: int, per_process: int) -> str | None:
+        """PostgreSQL: a warning if `processes` app processes, each allowed `per_process` pooled
+        connections, could ask for more than the server accepts (on exam day the pools fill,
+        and the connection past the limit fails a request instead of waiting). None if they fit
+        or on SQLite."""
+        if self.is_sqlite:
+            return None
+        with self.engine.connect() as conn:
+            limit = int(conn.exec_driver_sql("SHOW max_connections").scalar_one())
+            reserved = int(conn.exec_driver_sql("SHOW superuser_reserved_connections").scalar_one())
+        available = limit - reserved
+        wanted = processes * per_process
+        if wanted <= available:
+            return None
+        return (
+            f"{processes} process(es) x {per_process} connections (TRAINER_DB_POOL_SIZE + "
+            f"TRAINER_DB_MAX_OVERFLOW) = {wanted}, but PostgreSQL accepts {available} "
+            f"(max_connections {limit} - {reserved} reserved): lower the pool settings or raise "
+            "max_connections (or put PgBouncer in front)"
+        )
+
     def ping(self) -> None:
         with self.engine.connect() as conn:
             conn.execute(text("SELECT 1"))

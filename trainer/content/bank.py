@@ -38,6 +38,9 @@ class BankQuestion:
 class Bank:
     questions: dict[str, BankQuestion] = field(default_factory=dict)
     scenarios: dict[str, Scenario] = field(default_factory=dict)
+    # What `trainer.quizzes.snapshot` derives from a question alone (rendered text, key, hash),
+    # filled as papers are drawn: a loaded bank never changes, a reload makes a new Bank.
+    derived: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def candidates(self, domain: str, row: DrawRow) -> list[BankQuestion]:
         low, high = row.difficulty or (1, 5)

@@ -22,6 +22,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DbSession
+from sqlalchemy.orm import defer
 
 from trainer.audit import service as audit
 from trainer.certification import service as certification
@@ -278,8 +279,9 @@ def _create(
         served = assemble(library.bank, course.domain, rows, seed, seen)
     except CannotDrawError as error:
         raise QuizError(409, str(error)) from None
-    titles = {code: library.regulation_title(code, "en") for code in library.regulations}
-    paper = [snapshot.snapshot_question(q, library.bank, titles) for q in served]
+    paper = [snapshot.snapshot_question(q, library) for q in served]
+    slots = [entry["slot"] for entry in paper]
+    entries = [json.dumps(entry, ensure_ascii=False) for entry in paper]  # stored and cached as text
     attempt = Attempt(
         user_id=viewer.id,
         unit_id=viewer.unit_id,
@@ -294,7 +296,7 @@ def _create(
         max_score=float(len(paper)),
         pass_mark=pass_mark,
         review=review,
-        snapshot=json.dumps(paper, ensure_ascii=False),
+        snapshot="[" + ",".join(entries) + "]",
     )
     try:
         with database.write() as db:
@@ -309,7 +311,6 @@ def _create(
                     target_id=attempt.id,
                     details={"course": course.id, "seed": seed},
                 )
-            return attempt.id
     except IntegrityError:
         # A concurrent start won the race for the one open exam: resume that one.
         with database.session() as db:
@@ -317,6 +318,9 @@ def _create(
         if open_id is None:
             raise
         return open_id
+    # Its first view and every answer save read the paper from here, not the database.
+    _remember_paper(database, attempt.id, _Paper(viewer.id, review, dict(zip(slots, entries, strict=True))))
+    return attempt.id
 
 
 # -- answering and submitting -----------------------------------------------------------------
@@ -368,11 +372,15 @@ def _paper(database: Database, attempt_id: int) -> _Paper | None:
     paper = _Paper(
         row[0], row[1], {entry["slot"]: json.dumps(entry, ensure_ascii=False) for entry in json.loads(row[2])}
     )
+    _remember_paper(database, attempt_id, paper)
+    return paper
+
+
+def _remember_paper(database: Database, attempt_id: int, paper: _Paper) -> None:
     with _PAPERS_LOCK:
-        _PAPERS[key] = paper
+        _PAPERS[(database.url, attempt_id)] = paper
         if len(_PAPERS) > PAPER_CACHE_SIZE:
             _PAPERS.popitem(last=False)
-    return paper
 
 
 # The answer save is the most frequent write of exam day, so its two statements are built once
@@ -519,14 +527,15 @@ def attempt_view(
     database: Database, viewer: Viewer, attempt_id: int, now: datetime, *, certify: Certifying | None = None
 ) -> dict[str, Any]:
     close_overdue(database, now, user_id=viewer.id, certify=certify)
+    cached = _paper(database, attempt_id)  # the paper never changes: parsed once per process
+    if cached is None or cached.user_id != viewer.id:
+        raise QuizError(404, "no such attempt")
     with database.session() as db:
-        attempt = db.get(Attempt, attempt_id)
-        if attempt is None or attempt.user_id != viewer.id:
-            raise QuizError(404, "no such attempt")
+        attempt = db.get_one(Attempt, attempt_id, options=[defer(Attempt.snapshot)])
         answers = {
             a.slot: a for a in db.scalars(select(AttemptAnswer).where(AttemptAnswer.attempt_id == attempt.id))
         }
-    paper = json.loads(attempt.snapshot)
+    paper = [json.loads(cached.entries[slot]) for slot in sorted(cached.entries)]
     view: dict[str, Any] = {
         "id": attempt.id,
         "kind": attempt.kind,

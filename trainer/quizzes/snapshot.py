@@ -13,8 +13,9 @@ import threading
 from functools import lru_cache
 from typing import Any
 
-from trainer.content.bank import Bank, BankQuestion
+from trainer.content.bank import BankQuestion
 from trainer.content.bank_schemas import Match, Multi, Numeric, Order, Single, TextAnswer, TrueFalse
+from trainer.content.library import Library
 from trainer.content.render import MarkdownRenderer
 from trainer.quizzes.assembly import ServedQuestion
 from trainer.quizzes.scoring import AnswerKey, ChoiceKey, MatchKey, NumericKey, OrderKey, TextKey, key_for
@@ -40,13 +41,35 @@ def content_hash(question: BankQuestion) -> str:
     return hashlib.sha256(question.model.model_dump_json().encode()).hexdigest()
 
 
-def snapshot_question(
-    served: ServedQuestion, bank: Bank, regulation_titles: dict[str, str]
-) -> dict[str, Any]:
+def snapshot_question(served: ServedQuestion, library: Library) -> dict[str, Any]:
+    """The snapshot entry of one served question: its own parts (the same in every paper, worked
+    out once per loaded bank) with this paper's slot and option order."""
+    bank = library.bank
     question = bank.questions[served.question_id]
+    derived = bank.derived.get(question.id)
+    if derived is None:
+        derived = bank.derived[question.id] = _derive(question, library)
+    entry: dict[str, Any] = {"slot": served.slot, **derived["entry"]}
+    model = question.model
+    if isinstance(model, Single | Multi):
+        entry["options"] = [{"key": k, "text_html": derived["texts"][k]} for k in served.options]
+    elif isinstance(model, TrueFalse):
+        entry["options"] = [{"key": "true", "text_html": "True"}, {"key": "false", "text_html": "False"}]
+    elif isinstance(model, Order):
+        entry["items"] = [{"key": k, "text_html": derived["texts"][k]} for k in served.options]
+    elif isinstance(model, Match):
+        entry["left"] = [{"key": k, "text_html": render(t)} for k, t in served.lefts]
+        entry["right"] = [{"key": k, "text_html": render(t)} for k, t in served.rights]
+    entry["key"] = derived["key"] if derived["key"] is not None else _key_json(model, served)
+    entry["review"] = derived["review"]
+    return entry
+
+
+def _derive(question: BankQuestion, library: Library) -> dict[str, Any]:
+    """The parts of a snapshot entry that depend on the question alone. Shared by every paper
+    that draws it, so never mutated: entries are serialised as soon as they are made."""
     model = question.model
     entry: dict[str, Any] = {
-        "slot": served.slot,
         "id": question.id,
         "type": question.type,
         "tags": sorted(question.tags),
@@ -56,38 +79,38 @@ def snapshot_question(
         "scenario": None,
     }
     if question.group is not None:
-        group = bank.scenarios[question.group]
+        group = library.bank.scenarios[question.group]
         entry["scenario"] = {"id": group.id, "stem_html": render(group.stem)}
     review: dict[str, Any] = {
         "explanation_html": render(model.explanation) if model.explanation else None,
         "refs": [
-            {"reg": r.reg, "title": regulation_titles.get(r.reg, r.reg), "clause": r.clause}
+            {
+                "reg": r.reg,
+                "title": library.regulation_title(r.reg, "en") if r.reg in library.regulations else r.reg,
+                "clause": r.clause,
+            }
             for r in model.refs
         ],
         "feedback": {},
     }
+    texts: dict[str, str] = {}
     if isinstance(model, Single | Multi):
-        texts = {o.key: o.text for o in model.options}
-        entry["options"] = [{"key": k, "text_html": render(texts[k])} for k in served.options]
+        texts = {o.key: render(o.text) for o in model.options}
         review["feedback"] = {o.key: render(o.feedback) for o in model.options if o.feedback}
-    elif isinstance(model, TrueFalse):
-        entry["options"] = [{"key": "true", "text_html": "True"}, {"key": "false", "text_html": "False"}]
     elif isinstance(model, Order):
-        items = {i.key: i.text for i in model.items}
-        entry["items"] = [{"key": k, "text_html": render(items[k])} for k in served.options]
-    elif isinstance(model, Match):
-        entry["left"] = [{"key": k, "text_html": render(t)} for k, t in served.lefts]
-        entry["right"] = [{"key": k, "text_html": render(t)} for k, t in served.rights]
+        texts = {i.key: render(i.text) for i in model.items}
     elif isinstance(model, Numeric):
         entry["unit"] = model.answer.unit
         entry["units"] = sorted({u for u in [model.answer.unit, *model.answer.units] if u})
-    entry["key"] = _key_json(model, served)
-    entry["review"] = review
-    return entry
+    # A match key names this paper's served keys; every other key is the question's own.
+    key = None if isinstance(model, Match) else _key_json(model, None)
+    return {"entry": entry, "texts": texts, "key": key, "review": review}
 
 
-def _key_json(model: Any, served: ServedQuestion) -> dict[str, Any]:
+def _key_json(model: Any, served: ServedQuestion | None) -> dict[str, Any]:
     if isinstance(model, Match):
+        if served is None:
+            raise ValueError("a match key names the served keys of one paper")
         return {
             "kind": "match",
             "pairs": [list(p) for p in served.answer_pairs],
