@@ -20,7 +20,8 @@ workers never race to create them. Configuration comes from the environment:
     REFERENCE_MANAGE_FILE=... python -m bench.reference_exam_app --port P [--workers 2]
 
 Served as `trainer serve` serves the app: `uvicorn.run(app, host, port, proxy_headers=True,
-log_level="info")`, or with `--workers` the factory import string, as `trainer serve --workers`.
+timeout_keep_alive=75, log_level="info")`, or with `--workers` the factory import string, as
+`trainer serve --workers`.
 """
 
 from __future__ import annotations
@@ -174,6 +175,8 @@ def create_app() -> FastAPI:
 def main() -> None:
     import uvicorn
 
+    from trainer.cli import KEEP_ALIVE_SECONDS
+
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -189,10 +192,18 @@ def main() -> None:
             port=args.port,
             workers=args.workers,
             proxy_headers=True,
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
             log_level="info",
         )
     else:
-        uvicorn.run(create_app(), host=args.host, port=args.port, proxy_headers=True, log_level="info")
+        uvicorn.run(
+            create_app(),
+            host=args.host,
+            port=args.port,
+            proxy_headers=True,
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
+            log_level="info",
+        )
 
 
 if __name__ == "__main__":

@@ -235,3 +235,29 @@ def test_connection_pools_are_checked_against_what_postgresql_accepts(migrated_d
     warning = migrated_database.connection_shortfall(2, limit - reserved)
     assert warning is not None
     assert f"= {2 * (limit - reserved)}, but PostgreSQL accepts {limit - reserved}" in warning
+
+
+def test_a_pooled_connection_killed_while_idle_is_replaced_not_a_failure(database_url: str) -> None:
+    """PostgreSQL: a connection closed by the server while it sat in the pool (a restart, an
+    idle timeout) is noticed by the ping after idleness and replaced; the caller sees nothing."""
+    database = Database(database_url, pool_size=1, max_overflow=0, ping_after_idle=0)
+    if database.is_sqlite:  # a file, not a link: nothing can drop it, so nothing is pinged
+        with database.engine.connect() as conn:
+            record = conn.connection._connection_record
+        assert record is not None
+        assert "idle_since" not in record.info
+        database.dispose()
+        return
+    admin = Database(database_url, pool_size=1, max_overflow=0)
+    try:
+        with database.engine.connect() as conn:
+            first = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+        with admin.engine.connect() as conn:
+            conn.exec_driver_sql(f"SELECT pg_terminate_backend({int(first)})")
+            conn.commit()
+        with database.engine.connect() as conn:  # the pool's only connection is the dead one
+            second = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+        assert second != first
+    finally:
+        database.dispose()
+        admin.dispose()

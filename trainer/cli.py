@@ -68,6 +68,14 @@ def check() -> None:
     )
 
 
+# How long an idle keep-alive connection stays open. uvicorn's default, 5 s, is shorter than an
+# inspector's pause between answers (and than a proxy's idle time-out, 60 s on the common load
+# balancers), so a save often went out on a connection the server was just closing: a failed
+# request for the client to retry (seen as read errors in bench/exam_day.py). Longer than the
+# proxy's, so the proxy is the one that closes.
+KEEP_ALIVE_SECONDS = 75
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
@@ -135,11 +143,19 @@ def serve(
             port=port,
             workers=workers,
             proxy_headers=True,
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
             log_level="info",
         )
     else:
         freeze_startup_heap()
-        uvicorn.run(application, host=host, port=port, proxy_headers=True, log_level="info")
+        uvicorn.run(
+            application,
+            host=host,
+            port=port,
+            proxy_headers=True,
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
+            log_level="info",
+        )
 
 
 @db_app.command("upgrade")

@@ -11,12 +11,13 @@ clear of the WAL-reset corruption race of SQLite releases before 3.51.3 (this ma
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, create_engine, event, text
+from sqlalchemy import DateTime, MetaData, create_engine, event, exc, text
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.types import TypeDecorator
@@ -59,11 +60,25 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# A pooled PostgreSQL connection idle longer than this is pinged before use (one round trip),
+# so one left broken by a database restart or a dropped link is replaced instead of failing a
+# request. Not on every checkout (SQLAlchemy's pool_pre_ping): on exam day a save checks out
+# twice, and the pings were a quarter of the app's time in bench/exam_day.py on PostgreSQL.
+PING_AFTER_IDLE_SECONDS = 10.0
+
+
 class Database:
-    def __init__(self, url: str, *, pool_size: int = 20, max_overflow: int = 10) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 20,
+        max_overflow: int = 10,
+        ping_after_idle: float = PING_AFTER_IDLE_SECONDS,
+    ) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
-        kwargs: dict[str, Any] = {"pool_pre_ping": not self.is_sqlite}
+        kwargs: dict[str, Any] = {}
         if self.is_sqlite:
             # check_same_thread: FastAPI runs sync routes in a threadpool; a connection is still
             # used by one thread at a time, handed over through the pool.
@@ -75,6 +90,8 @@ class Database:
         self.engine: Engine = create_engine(url, **kwargs)
         if self.is_sqlite:
             _configure_sqlite(self.engine)
+        else:
+            _ping_after_idle(self.engine, ping_after_idle)
         self._write_engine = self.engine.execution_options(trainer_write=True)
         self._write_lock: threading.Lock | None = threading.Lock() if self.is_sqlite else None
 
@@ -129,6 +146,23 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _ping_after_idle(engine: Engine, seconds: float) -> None:
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < seconds:
+            return  # just connected, or in use moments ago
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            # The pool discards this connection and checks out another (a new one if need be).
+            raise exc.DisconnectionError("a pooled connection went away while idle") from error
 
 
 def _configure_sqlite(engine: Engine) -> None:
