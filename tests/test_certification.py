@@ -459,3 +459,33 @@ def test_reminders_are_emailed_to_each_manager(
     body = message.get_payload(decode=True).decode()  # type: ignore[union-attr]
     assert "李明" in body
     assert cert["number"] in body
+
+
+def test_the_reminders_file_quotes_cells_a_spreadsheet_would_run() -> None:
+    """Names and units come from people: a cell starting with = + - @ would be a formula when a
+    manager opens the file, so it is quoted, as in the page exports; numbers stay numbers."""
+    import csv
+    import io
+    from datetime import UTC, datetime
+
+    from trainer.certification import reminders
+
+    due = reminders.Reminder(
+        manager="mgr",
+        manager_email=None,
+        holder="insp",
+        holder_name='=HYPERLINK("http://evil.example","张三")',
+        unit="+Harbin",
+        course_id="coal-mine-inspection",
+        number="HLJ-2026-000001",
+        state="expired",
+        expires_at=datetime(2026, 11, 1, tzinfo=UTC),
+        days_left=-3,
+    )
+    text = reminders.to_csv([due])
+    assert text.startswith("\ufeff")
+    [row] = list(csv.DictReader(io.StringIO(text[1:])))
+    assert row["holder_name"] == '\'=HYPERLINK("http://evil.example","张三")'
+    assert row["unit"] == "'+Harbin"
+    assert row["days_left"] == "-3"
+    assert row["expires_at"] == "2026-11-01"

@@ -3,9 +3,8 @@ listed for every manager whose part of the organisation includes them."""
 
 from __future__ import annotations
 
-import csv
-import io
 import smtplib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -18,6 +17,7 @@ from trainer.certification.models import Certificate
 from trainer.config import Settings
 from trainer.db import Database
 from trainer.people.models import Unit, User, UserRole
+from trainer.reports.exports import Cell, csv_lines
 
 
 @dataclass(frozen=True)
@@ -88,26 +88,24 @@ def due(database: Database, now: datetime) -> list[Reminder]:
 
 
 def to_csv(reminders: list[Reminder]) -> str:
-    """UTF-8 with a byte-order mark, so spreadsheet programs read Chinese names right."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(COLUMNS)
-    for r in reminders:
-        writer.writerow(
-            [
-                r.manager,
-                r.manager_email or "",
-                r.holder,
-                r.holder_name,
-                r.unit or "",
-                r.course_id,
-                r.number,
-                r.state,
-                r.expires_at.date().isoformat(),
-                r.days_left,
-            ]
-        )
-    return "\ufeff" + out.getvalue()
+    """UTF-8 with a byte-order mark, so spreadsheet programs read Chinese names right; names and
+    units come from people, so cells that would run as formulas are quoted (as page exports)."""
+    rows: Iterator[list[Cell]] = (
+        [
+            r.manager,
+            r.manager_email or "",
+            r.holder,
+            r.holder_name,
+            r.unit or "",
+            r.course_id,
+            r.number,
+            r.state,
+            r.expires_at.date().isoformat(),
+            r.days_left,
+        ]
+        for r in reminders
+    )
+    return "".join(csv_lines(COLUMNS, rows))
 
 
 class Sender(Protocol):

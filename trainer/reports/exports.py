@@ -40,20 +40,24 @@ def _safe(text: str) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-def csv_response(filename: str, header: Sequence[str], rows: Iterable[Sequence[Cell]]) -> Response:
-    def lines() -> Iterator[bytes]:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(header)
-        yield ("\ufeff" + buffer.getvalue()).encode()
-        for row in rows:
-            buffer.seek(0)
-            buffer.truncate()
-            writer.writerow([_safe(_text(v)) if not isinstance(v, int | float) else _text(v) for v in row])
-            yield buffer.getvalue().encode()
+def csv_lines(header: Sequence[str], rows: Iterable[Sequence[Cell]]) -> Iterator[str]:
+    """A CSV file line by line: a byte-order mark, the header, then each row with text cells
+    made formula-safe (numbers are written as they are). Every CSV the product writes - page
+    exports and `trainer reminders --csv` - comes from here."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    yield "\ufeff" + buffer.getvalue()
+    for row in rows:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow([_safe(_text(v)) if not isinstance(v, int | float) else _text(v) for v in row])
+        yield buffer.getvalue()
 
+
+def csv_response(filename: str, header: Sequence[str], rows: Iterable[Sequence[Cell]]) -> Response:
     return StreamingResponse(
-        lines(),
+        (line.encode() for line in csv_lines(header, rows)),
         media_type=CSV_TYPE,
         headers={"Content-Disposition": _disposition(filename), "Cache-Control": "no-store"},
     )
