@@ -78,6 +78,13 @@ STATE_LABELS = {
     "never_certified": N_("Never certified"),
     "superseded": N_("Replaced by a renewed certificate"),
 }
+# The same states as a holder and the public verification page read them: what they mean for
+# whether the certificate may be relied on today.
+STATE_DESCRIPTIONS = {
+    **STATE_LABELS,
+    "due_for_renewal": N_("Valid (due for renewal)"),
+    "grace": N_("Expired: in the renewal grace period"),
+}
 
 
 class Templates:
@@ -108,6 +115,7 @@ class Templates:
             role_labels=ROLE_LABELS,
             unit_kind_labels=UNIT_KIND_LABELS,
             state_labels=STATE_LABELS,
+            state_descriptions=STATE_DESCRIPTIONS,
             static=self.static_url,
         )
         return env
