@@ -72,8 +72,6 @@ import random
 import re
 import secrets
 import shutil
-import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -97,7 +95,8 @@ import uvloop  # noqa: E402
 from sqlalchemy import create_engine, insert, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from bench.answer_saves import SlotRecord, canonical, response_for  # noqa: E402
+from bench.answer_saves import SlotRecord, canonical, check_answers, response_for  # noqa: E402
+from bench.common import serving, tail  # noqa: E402
 
 COURSE = "coal-mine-inspection"
 MODULES = ("cm-ventilation-basics", "cm-methane-control", "cm-inspection-procedure")
@@ -225,18 +224,6 @@ class Target:
 
 
 # -- set-up -----------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def tail(log: Path, lines: int = 30) -> str:
-    if not log.exists():
-        return ""
-    return "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
 
 
 def trainer(env: dict[str, str], log: Path, *args: str) -> None:
@@ -437,39 +424,6 @@ def databases(kind: str, count: int, work: Path, postgres: str) -> Iterator[tupl
         admin.close()
 
 
-@contextmanager
-def serving(command: list[str], env: dict[str, str], log: Path) -> Iterator[str]:
-    """A server on a free loopback port, up until the block ends; its log (stdout and stderr,
-    the access log included) goes to `log`."""
-    port = free_port()
-    with log.open("a", encoding="utf-8") as out:
-        process = subprocess.Popen(
-            [*command, "--port", str(port)], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the server exited:\n{tail(log)}")
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2, trust_env=False).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the server did not come up:\n{tail(log)}")
-            time.sleep(0.3)
-        yield base
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 def new_clients(inspectors: int, readers: int, timeout: float) -> list[httpx.AsyncClient]:
     shards = [new_client(SHARD, timeout) for _ in range(0, inspectors, SHARD)]
     return [*shards, new_client(readers + 2, timeout)]
@@ -641,28 +595,6 @@ async def burst(target: Target, seconds: float) -> None:
 # -- checks -----------------------------------------------------------------------------------
 
 
-def check_answers(stored: dict[tuple[int, int], str], target: Target) -> tuple[list[str], int]:
-    """Every acknowledged answer stored as last acknowledged; nothing stored that was never sent."""
-    problems: list[str] = []
-    for (attempt, slot), record in target.ledger.items():
-        value = stored.get((attempt, slot))
-        if value is None:
-            if record.acknowledged is not None:
-                problems.append(f"{target.name}: attempt {attempt} slot {slot}: acknowledged answer missing")
-            continue
-        value = canonical(json.loads(value))
-        if value != record.acknowledged and value not in record.unsure:
-            problems.append(
-                f"{target.name}: attempt {attempt} slot {slot}: stored {value}, "
-                f"last acknowledged {record.acknowledged}"
-            )
-    problems += [
-        f"{target.name}: attempt {attempt} slot {slot}: stored but never sent"
-        for attempt, slot in stored.keys() - target.ledger.keys()
-    ]
-    return problems, sum(1 for r in target.ledger.values() if r.acknowledged is not None)
-
-
 def check_app(url: str, target: Target, env: dict[str, str], log: Path) -> tuple[list[str], list[str]]:
     """(problems, facts) about the app's database after the run (the server stopped)."""
     from trainer.db import Database
@@ -737,7 +669,7 @@ def check_app(url: str, target: Target, env: dict[str, str], log: Path) -> tuple
         f"({len(by_user) - len(wrong_count):,} with exactly one); {graded_once:,} graded with one "
         "exam.graded audit event and the score the submit answered"
     )
-    found, acknowledged = check_answers(stored, target)
+    found, acknowledged = check_answers(stored, target.ledger, target.name)
     problems += found
     facts.append(
         f"{acknowledged:,} acknowledged (attempt, slot) answers: "
@@ -774,7 +706,7 @@ def check_reference(url: str, target: Target) -> tuple[list[str], int]:
             }
     finally:
         engine.dispose()
-    return check_answers(stored, target)
+    return check_answers(stored, target.ledger, target.name)
 
 
 def locked_errors(log: Path) -> int:

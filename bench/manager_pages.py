@@ -25,15 +25,13 @@ import os
 import platform
 import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +41,11 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script: make `bench` importable
+    sys.path.insert(0, str(ROOT))
+
+from bench.common import serving, tail  # noqa: E402
+
 RESULTS = ROOT / "bench" / "results" / "manager_pages.md"
 PASSWORD = "bench-manager-password-2026"
 MANAGER = "province-manager"
@@ -55,12 +58,6 @@ class Measured:
     seed_seconds: float = 0.0
     latencies: dict[str, list[float]] = field(default_factory=dict)  # page -> ms
     errors: list[str] = field(default_factory=list)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def trainer(*args: str, env: dict[str, str], log: Path) -> float:
@@ -80,10 +77,6 @@ def trainer(*args: str, env: dict[str, str], log: Path) -> float:
     if result.returncode != 0:
         raise RuntimeError(f"trainer {args[0]} failed:\n{tail(log)}")
     return time.monotonic() - began
-
-
-def tail(log: Path, lines: int = 30) -> str:
-    return "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
 
 
 @contextmanager
@@ -111,36 +104,9 @@ def database(kind: str, size: int, work: Path, postgres: str) -> Iterator[str]:
         admin.close()
 
 
-@contextmanager
-def server(env: dict[str, str], workers: int, log: Path) -> Iterator[str]:
-    port = free_port()
-    args = [sys.executable, "-m", "trainer.cli", "serve", "--port", str(port)]
-    if workers > 1:
-        args += ["--workers", str(workers)]
-    with log.open("a", encoding="utf-8") as out:
-        process = subprocess.Popen(args, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the server exited:\n{tail(log)}")
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the server did not come up:\n{tail(log)}")
-            time.sleep(0.3)
-        yield base
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+def server(env: dict[str, str], workers: int, log: Path) -> AbstractContextManager[str]:
+    command = [sys.executable, "-m", "trainer.cli", "serve"]
+    return serving([*command, "--workers", str(workers)] if workers > 1 else command, env, log)
 
 
 def sign_in(client: httpx.Client) -> None:
