@@ -45,6 +45,8 @@ BLOCKING = ("serious", "critical")
 IMPACTS = ("critical", "serious", "moderate", "minor")
 DESKTOP = {"width": 1280, "height": 900}
 ZH_CN = "zh-CN"
+# The usual two looks of a role's pages: English on a desktop, Chinese on a phone.
+EN_AND_ZH_PHONE = [("en-US", DESKTOP, "en"), (ZH_CN, PHONE, "zh-CN phone")]
 
 
 @dataclass
@@ -81,6 +83,24 @@ class Audit:
                     ],
                 }
             )
+
+    def visit(
+        self,
+        chromium: Browser,
+        url: str,
+        person: Person | None,
+        paths: list[tuple[str, str]],
+        views: list[tuple[str, dict[str, int], str]],
+        *,
+        note: str = "",
+    ) -> None:
+        """Audit each (path, label) on `url` as `person`, once per (locale, viewport, tag)."""
+        for locale, viewport, tag in views:
+            page = signed_in(chromium, url, person, locale=locale, viewport=viewport)
+            for path, label in paths:
+                page.goto(url + path)
+                self.run(page, f"{label}{note} [{tag}]")
+            page.context.close()
 
     def save(self) -> str:
         """Merge this group into test-artifacts/axe-report.json (the tests may run in parallel
@@ -205,7 +225,7 @@ def test_anonymous_pages_pass_axe(
 ) -> None:
     audit = Audit("anonymous")
     code = certified[1]["verification_code"]
-    for locale, viewport, tag in [("en-US", DESKTOP, "en"), (ZH_CN, PHONE, "zh-CN phone")]:
+    for locale, viewport, tag in EN_AND_ZH_PHONE:
         page = signed_in(browser, sample_site.url, None, locale=locale, viewport=viewport)
         for path in [  # the sample library: richer modules (tables, admonitions, figures)
             "/courses",
@@ -269,13 +289,9 @@ def test_inspector_pages_pass_axe(
     with TestClient(live_server.app) as client:
         number = client.get("/api/v1/me/certificates", headers=headers).json()[0]["number"]
     # After: the review, the certificate, the dashboard and results with a certificate.
-    for locale, viewport, tag in [("en-US", DESKTOP, "en"), (ZH_CN, PHONE, "zh-CN phone")]:
-        page = signed_in(browser, url, inspector, locale=locale, viewport=viewport)
-        for path in [f"/attempts/{exam_id}", f"/certificates/{number}", "/dashboard", "/me/results"]:
-            page.goto(url + path)
-            label = path.replace(str(exam_id), "<exam>").replace(number, "<number>")
-            audit.run(page, f"{label} after the exam [{tag}]")
-        page.context.close()
+    paths = [f"/attempts/{exam_id}", f"/certificates/{number}", "/dashboard", "/me/results"]
+    labelled = [(p, p.replace(str(exam_id), "<exam>").replace(number, "<number>")) for p in paths]
+    audit.visit(browser, url, inspector, labelled, EN_AND_ZH_PHONE, note=" after the exam")
     audit.finish(capsys)
 
 
@@ -294,25 +310,15 @@ def test_manager_pages_pass_axe(
     team = unit_id(migrated_database, f"{province}/哈尔滨市/道里区/监察一队")
     manager = make_person(migrated_database, "manager", unit=province)
     record = people["a1"][0]  # certified
-    for locale, viewport, tag in [
-        ("en-US", DESKTOP, "en"),
-        (ZH_CN, DESKTOP, "zh-CN"),
-        (ZH_CN, PHONE, "zh-CN phone"),
-    ]:
-        page = signed_in(browser, live_server.url, manager, locale=locale, viewport=viewport)
-        for path, label in [
-            ("/manage", "/manage"),
-            (f"/manage?unit={city}&course=demo-course", "/manage?unit=<city>&course=demo-course"),
-            (f"/manage/inspectors?unit={team}&state=valid", "/manage/inspectors?unit=<unit>&state=valid"),
-            (
-                f"/manage/inspectors?unit={city}&state=expiring",
-                "/manage/inspectors?unit=<city>&state=expiring",
-            ),
-            (f"/people/{record.id}", "/people/<certified inspector>"),
-        ]:
-            page.goto(live_server.url + path)
-            audit.run(page, f"{label} [{tag}]")
-        page.context.close()
+    paths = [
+        ("/manage", "/manage"),
+        (f"/manage?unit={city}&course=demo-course", "/manage?unit=<city>&course=demo-course"),
+        (f"/manage/inspectors?unit={team}&state=valid", "/manage/inspectors?unit=<unit>&state=valid"),
+        (f"/manage/inspectors?unit={city}&state=expiring", "/manage/inspectors?unit=<city>&state=expiring"),
+        (f"/people/{record.id}", "/people/<certified inspector>"),
+    ]
+    views = [("en-US", DESKTOP, "en"), (ZH_CN, DESKTOP, "zh-CN"), (ZH_CN, PHONE, "zh-CN phone")]
+    audit.visit(browser, live_server.url, manager, paths, views)
     audit.finish(capsys)
 
 
@@ -328,18 +334,14 @@ def test_trainer_pages_pass_axe(
     with TestClient(live_server.app) as client:
         several_exams(client, migrated_database)  # right, wrong and blank answers: real statistics
     trainer = make_person(migrated_database, "trainer", unit=None)
-    for locale, viewport, tag in [("en-US", DESKTOP, "en"), (ZH_CN, PHONE, "zh-CN phone")]:
-        page = signed_in(browser, live_server.url, trainer, locale=locale, viewport=viewport)
-        for path in [
-            "/trainer/items",
-            "/trainer/items?course=demo-course&sort=facility",
-            "/trainer/items/DEMO-0001?course=demo-course",
-            "/trainer/tags",
-            "/trainer/content",
-        ]:
-            page.goto(live_server.url + path)
-            audit.run(page, f"{path} [{tag}]")
-        page.context.close()
+    paths = [
+        "/trainer/items",
+        "/trainer/items?course=demo-course&sort=facility",
+        "/trainer/items/DEMO-0001?course=demo-course",
+        "/trainer/tags",
+        "/trainer/content",
+    ]
+    audit.visit(browser, live_server.url, trainer, [(p, p) for p in paths], EN_AND_ZH_PHONE)
     audit.finish(capsys)
 
 
@@ -353,20 +355,17 @@ def test_admin_pages_pass_axe(
     audit = Audit("admin")
     admin = make_person(migrated_database, "admin")
     user = certified[0].id
-    for locale, viewport, tag in [("en-US", DESKTOP, "en"), (ZH_CN, PHONE, "zh-CN phone")]:
-        page = signed_in(browser, live_server.url, admin, locale=locale, viewport=viewport)
-        for path in [
-            "/admin",
-            "/admin/users",
-            "/admin/units",
-            "/admin/audit",
-            f"/admin/users/{user}",
-            "/admin/users/new",
-            "/account/password",
-        ]:
-            page.goto(live_server.url + path)
-            audit.run(page, f"{path.replace(str(user), '<user>')} [{tag}]")
-        page.context.close()
+    paths = [
+        "/admin",
+        "/admin/users",
+        "/admin/units",
+        "/admin/audit",
+        f"/admin/users/{user}",
+        "/admin/users/new",
+        "/account/password",
+    ]
+    labelled = [(p, p.replace(str(user), "<user>")) for p in paths]
+    audit.visit(browser, live_server.url, admin, labelled, EN_AND_ZH_PHONE)
     audit.finish(capsys)
 
 
