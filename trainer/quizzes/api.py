@@ -184,15 +184,7 @@ async def submit(
             )
         except service.QuizError as error:
             raise _fail(error) from None
-        return _json(
-            ResultOut(
-                id=result.id,
-                status=result.status,
-                score=result.score,
-                max_score=result.max_score,
-                passed=result.passed,
-            )
-        )
+        return _json(ResultOut.model_validate(result, from_attributes=True))
 
     return await run_in_threadpool(work)
 
