@@ -32,6 +32,8 @@ class BankQuestion:
     line: int | None
     group: str | None = None  # the scenario it belongs to
     sample: bool = False
+    use: str = "both"  # practice | exam | both
+    excludes: frozenset[str] = frozenset()  # enemy items (never on one paper with this one)
 
 
 @dataclass(frozen=True)
@@ -42,19 +44,24 @@ class Bank:
     # filled as papers are drawn: a loaded bank never changes, a reload makes a new Bank.
     derived: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
-    def candidates(self, domain: str, row: DrawRow) -> list[BankQuestion]:
+    def candidates(self, domain: str, row: DrawRow, purpose: str | None = None) -> list[BankQuestion]:
+        """Questions matching the row; with `purpose` ("exam" or "practice") only those whose
+        `use` allows it."""
         low, high = row.difficulty or (1, 5)
         wanted = set(row.tags)
         return [
             q
             for q in self.questions.values()
-            if q.domain == domain and wanted <= q.tags and low <= q.difficulty <= high
+            if q.domain == domain
+            and wanted <= q.tags
+            and low <= q.difficulty <= high
+            and (purpose is None or q.use in (purpose, "both"))
         ]
 
 
 def merge_defaults(data: dict[str, Any], defaults: Defaults) -> dict[str, Any]:
     merged = dict(data)
-    for key in ("domain", "lang", "difficulty"):
+    for key in ("domain", "lang", "difficulty", "use"):
         value = getattr(defaults, key)
         if value is not None:
             merged.setdefault(key, value)
@@ -93,6 +100,8 @@ def build_bank(
                 group_defaults = Defaults(
                     domain=data.get("domain"),
                     lang=data.get("lang"),
+                    # A scenario is drawn whole, so its sub-questions share its pool.
+                    use=data.get("use") if data.get("use") in ("practice", "exam", "both") else None,
                     tags=[t for t in data.get("tags", []) if isinstance(t, str)],
                 )
                 data["questions"] = [
@@ -130,6 +139,8 @@ def build_bank(
                     line=line,
                     group=question.id if isinstance(question, Scenario) else None,
                     sample=meta.sample,
+                    use=sub.use or "both",
+                    excludes=frozenset(sub.excludes),
                 )
             if isinstance(question, Scenario):
                 line = doc.line_of((*path, "id"))

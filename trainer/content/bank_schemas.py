@@ -15,6 +15,9 @@ from trainer.config import Language
 from trainer.content.schemas import Domain, Slug, Strict, Text
 
 QuestionId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+# What a question is for: practice quizzes, final exams, or both. Separate pools keep the exam
+# from being harvested through unlimited practice (practice shows the key after each answer).
+Use = Literal["practice", "exam", "both"]
 Key = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20000)]
 RELATIVE_TOLERANCE = re.compile(r"^\d+(\.\d+)?%$")
@@ -35,6 +38,9 @@ class _Question(Strict):
     domain: Domain | None = None
     lang: Language | None = None
     shuffle: bool = True
+    use: Use | None = None  # None: the file's `defaults: {use: …}`, else both
+    # Enemy items: never on one paper with these (one gives the other away, or they overlap).
+    excludes: list[QuestionId] = Field(default_factory=list)
 
 
 class Option(Strict):
@@ -172,6 +178,7 @@ class Defaults(Strict):
     tags: list[Slug] = Field(default_factory=list)
     lang: Language | None = None
     difficulty: int | None = Field(default=None, ge=1, le=5)
+    use: Use | None = None
 
 
 class BankHeader(Strict):

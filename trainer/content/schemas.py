@@ -65,7 +65,10 @@ class ExamPolicy(Strict):
     pass_mark: float = Field(gt=0, le=1)
     max_attempts: int = Field(ge=1, le=100)
     retake_after_hours: int = Field(default=0, ge=0, le=24 * 365)
-    review: Literal["after_submit", "after_deadline", "never"] = "after_submit"
+    # score: score and pass only; by_tag: also the score per tag and regulation and which
+    # questions were wrong, never a key; after_submit / after_deadline: the full review with
+    # keys; never: nothing but the result.
+    review: Literal["score", "by_tag", "after_submit", "after_deadline", "never"] = "after_submit"
     blueprint: list[DrawRow] = Field(min_length=1)
 
 

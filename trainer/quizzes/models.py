@@ -90,3 +90,14 @@ class ModuleRead(Base):
     course_id: Mapped[str] = mapped_column(String(100))
     module_id: Mapped[str] = mapped_column(String(100))
     read_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class AttemptFlag(Base):
+    """A question the inspector marked to come back to before handing in (exam navigator)."""
+
+    __tablename__ = "attempt_flags"
+    __table_args__ = (UniqueConstraint("attempt_id", "slot"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id", ondelete="CASCADE"), index=True)
+    slot: Mapped[int] = mapped_column(Integer)
