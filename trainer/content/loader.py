@@ -233,7 +233,8 @@ class _Loader:
         bank: Bank,
         exam: bool,
     ) -> None:
-        candidates = [[q.id for q in bank.candidates(domain, row)] for row in rows]
+        purpose = "exam" if exam else "practice"
+        candidates = [[q.id for q in bank.candidates(domain, row, purpose)] for row in rows]
         short = False
         for index, (row, found) in enumerate(zip(rows, candidates, strict=True)):
             if len(found) < row.count:
@@ -243,7 +244,7 @@ class _Loader:
                     doc.line_of((*path, index)),
                     f"{'blueprint' if exam else 'practice'} row "
                     f"{index + 1} ({_describe(row)}) needs {row.count} {domain} questions; the bank has "
-                    f"{len(found)}",
+                    f"{len(found)} for {'exams' if exam else 'practice'} (`use:`)",
                 )
         if short:
             return

@@ -329,7 +329,7 @@ def exam_coverage(course: Course, bank: Bank) -> Coverage | None:
     if course.certification is None:
         return None
     rows = course.certification.exam.blueprint
-    found = [[q.id for q in bank.candidates(course.domain, row)] for row in rows]
+    found = [[q.id for q in bank.candidates(course.domain, row, "exam")] for row in rows]
     needed = sum(row.count for row in rows)
     pairs = list(zip(rows, found, strict=True))
     return Coverage(
