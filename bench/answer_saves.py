@@ -423,6 +423,26 @@ def check_answers(stored: dict[tuple[int, int], str], ledger: Ledger, label: str
     return problems, sum(1 for r in ledger.values() if r.acknowledged is not None)
 
 
+def as_served(stored: dict[tuple[int, int], str], papers: dict[int, str]) -> dict[tuple[int, int], str]:
+    """Stored responses name the bank's option keys; the client sent (and the ledger holds) the
+    keys its paper served: translate back with each paper's own key map before comparing."""
+    from trainer.quizzes.snapshot import to_served
+
+    entries: dict[int, dict[int, Any]] = {}
+    out: dict[tuple[int, int], str] = {}
+    for (attempt, slot), response in stored.items():
+        if attempt not in papers:
+            out[(attempt, slot)] = response
+            continue
+        if attempt not in entries:
+            entries[attempt] = {entry["slot"]: entry for entry in json.loads(papers[attempt])}
+        entry = entries[attempt].get(slot)
+        out[(attempt, slot)] = (
+            response if entry is None else json.dumps(to_served(entry, json.loads(response)))
+        )
+    return out
+
+
 def stored_answers(db_file: Path, query: str, exam_ids: list[int]) -> dict[tuple[int, int], str]:
     conn = read_only(db_file)
     try:
@@ -579,8 +599,12 @@ async def bench(args: argparse.Namespace, work: Path, env: dict[str, str]) -> Ou
         exam_ids = [i.exam_id for i in inspectors]
         problems: list[str] = []
         acknowledged: dict[str, int] = {}
+        papers = dict(stored_answers(db_file, "SELECT id, 0, snapshot FROM attempts", exam_ids))
         found, acknowledged[APP] = check_answers(
-            stored_answers(db_file, "SELECT attempt_id, slot, response FROM attempt_answers", exam_ids),
+            as_served(
+                stored_answers(db_file, "SELECT attempt_id, slot, response FROM attempt_answers", exam_ids),
+                {attempt: paper for (attempt, _), paper in papers.items()},
+            ),
             ledgers[APP],
             APP,
         )

@@ -95,7 +95,7 @@ import uvloop  # noqa: E402
 from sqlalchemy import create_engine, insert, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from bench.answer_saves import SlotRecord, canonical, check_answers, response_for  # noqa: E402
+from bench.answer_saves import SlotRecord, as_served, canonical, check_answers, response_for  # noqa: E402
 from bench.common import serving, tail  # noqa: E402
 
 COURSE = "coal-mine-inspection"
@@ -631,6 +631,11 @@ def check_app(url: str, target: Target, env: dict[str, str], log: Path) -> tuple
                     )
                 )
             }
+            papers = {
+                int(a): paper
+                for a, paper in conn.execute(text("SELECT id, snapshot FROM attempts WHERE kind = 'exam'"))
+            }
+            stored = as_served(stored, papers)
     finally:
         engine.dispose()
     per_user = Counter(int(row[1]) for row in exams)

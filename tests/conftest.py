@@ -231,22 +231,25 @@ def sign_in(client: TestClient, person: Person, password: str | None = None) -> 
 
 
 def right_answer(database: Database, attempt_id: int, slot: int) -> dict[str, object]:
-    """The correct response, read from the stored snapshot (as a grader would)."""
+    """The correct response in the paper's served keys, read from the stored snapshot (as a
+    grader would)."""
     import json
 
     from trainer.quizzes.models import Attempt
+    from trainer.quizzes.snapshot import to_served
 
     with database.session() as db:
         paper = json.loads(db.get_one(Attempt, attempt_id).snapshot)
     entry = next(e for e in paper if e["slot"] == slot)
     key = entry["key"]
-    return {
+    answer = {
         "choice": lambda: {"selected": key["correct"]},
         "numeric": lambda: {"value": key["value"]},
         "text": lambda: {"text": key["display"]},
         "order": lambda: {"order": key["order"]},
         "match": lambda: {"pairs": dict(key["pairs"])},
     }[key["kind"]]()
+    return dict(to_served(entry, answer))
 
 
 def run_together(calls: list[Callable[[], T]]) -> list[T]:

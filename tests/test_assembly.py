@@ -62,17 +62,37 @@ def test_unseen_questions_come_first() -> None:
 
 def test_a_scenario_comes_whole_and_together() -> None:
     for seed in range(60):
-        paper = assemble(BANK, "coal", [DrawRow(tags=["case"], count=1)], seed)
+        paper = assemble(BANK, "coal", [DrawRow(tags=["case"], count=2)], seed)
         assert [q.question_id for q in paper] == ["DEMO-S01-1", "DEMO-S01-2"]
         assert all(q.group == "DEMO-S01" for q in paper)
+
+
+def test_a_scenario_counts_as_its_sub_questions() -> None:
+    """A row asking one question cannot take a two-question scenario: the paper would be longer
+    than its blueprint (it used to be completed after the rows were filled)."""
+    with pytest.raises(CannotDrawError):
+        assemble(BANK, "coal", [DrawRow(tags=["case"], count=1)], 1)
+    rows = [DrawRow(tags=["ventilation"], count=4), DrawRow(tags=["case"], count=1)]
+    for seed in range(60):
+        paper = assemble(BANK, "coal", rows, seed)
+        assert len(paper) == 5, seed
+        ids = [q.question_id for q in paper]
+        assert ("DEMO-S01-1" in ids) == ("DEMO-S01-2" in ids)
 
 
 def test_shuffling_and_served_keys() -> None:
     order_rows = [DrawRow(tags=["ventilation"], count=9)]
     for seed in range(20):
         paper = {q.question_id: q for q in assemble(BANK, "coal", order_rows, seed)}
-        assert sorted(paper["DEMO-0001"].options) == ["a", "b", "c"]
-        assert paper["DEMO-0006"].options != ("pull", "aim", "squeeze", "sweep")  # never shown in order
+        choice = paper["DEMO-0001"]
+        assert sorted(bank_key for _, bank_key in choice.options) == ["a", "b", "c"]
+        served = [key for key, _ in choice.options]
+        assert len(set(served)) == 3
+        assert all(len(key) == 7 and key[0] == "o" for key in served)  # one opaque form for all
+        assert not set(served) & {"a", "b", "c"}
+        order = [bank_key for _, bank_key in paper["DEMO-0006"].options]
+        assert order != ["pull", "aim", "squeeze", "sweep"]  # never shown in order
+        assert not {key for key, _ in paper["DEMO-0006"].options} & {"pull", "aim", "squeeze", "sweep"}
         match = paper["DEMO-0007"]
         assert len(match.lefts) == 2
         assert len(match.rights) == 3  # a distractor too
@@ -101,10 +121,11 @@ def test_the_shipped_bank_can_draw_every_exam_twice_over() -> None:
     for course in library.courses.values():
         assert course.certification is not None
         rows = course.certification.exam.blueprint
-        first = assemble(library.bank, course.domain, rows, 1)
-        second = assemble(library.bank, course.domain, rows, 2, seen={q.question_id for q in first})
+        first = assemble(library.bank, course.domain, rows, 1, purpose="exam")
+        seen = {q.question_id for q in first}
+        second = assemble(library.bank, course.domain, rows, 2, seen, purpose="exam")
         expected = sum(r.count for r in rows)
-        assert len(first) >= expected
+        assert len(first) == len(second) == expected
         overlap = {q.question_id for q in first} & {q.question_id for q in second}
         assert not overlap, (course.id, overlap)
 

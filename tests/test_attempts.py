@@ -367,8 +367,13 @@ def test_autosave_keeps_the_valid_answers_and_waits_for_an_order_being_numbered(
 
     library = client.app.state.content.library  # type: ignore[attr-defined]
     served = [
-        ServedQuestion(1, "DEMO-0001", None, options=("a", "b", "c")),
-        ServedQuestion(2, "DEMO-0006", None, options=("sweep", "pull", "squeeze", "aim")),
+        ServedQuestion(1, "DEMO-0001", None, options=(("o00000a", "a"), ("o00000b", "b"), ("o00000c", "c"))),
+        ServedQuestion(
+            2,
+            "DEMO-0006",
+            None,
+            options=(("isweep0", "sweep"), ("ipull00", "pull"), ("isqueez", "squeeze"), ("iaim000", "aim")),
+        ),
     ]
     paper = [snapshot.snapshot_question(q, library) for q in served]
     person = make_person(migrated_database, "inspector")
@@ -394,8 +399,11 @@ def test_autosave_keeps_the_valid_answers_and_waits_for_an_order_being_numbered(
     sign_in(client, person)
     csrf = csrf_token(client, f"/attempts/{attempt_id}")
 
+    served_item = {"pull": "ipull00", "aim": "iaim000", "squeeze": "isqueez", "sweep": "isweep0"}
+
     def post(order: dict[str, str], **extra: str) -> Any:
-        form = {"csrf_token": csrf, "q1": "a", **{f"q2-{k}": v for k, v in order.items()}, **extra}
+        positions = {f"q2-{served_item[k]}": v for k, v in order.items()}
+        form = {"csrf_token": csrf, "q1": "o00000a", **positions, **extra}
         return client.post(f"/attempts/{attempt_id}/answers", data=form, follow_redirects=False)
 
     def stored() -> dict[int, Any]:

@@ -108,7 +108,7 @@ def test_a_blueprint_row_the_bank_cannot_fill_is_named(content: ContentDirs) -> 
     found = problems(content)
     assert (
         f"{COURSE}:20: blueprint row 1 (tags ventilation; difficulty 1-3) "
-        "needs 30 coal questions; the bank has 9" in found
+        "needs 30 coal questions; the bank has 9 for exams (`use:`)" in found
     ), found
 
 
@@ -127,9 +127,39 @@ def test_rows_sharing_questions_must_be_fillable_together(content: ContentDirs) 
         "      - {tags: [case], count: 2}\n      - {tags: [ventilation], difficulty: [3, 3], count: 2}",
     )
     found = problems(content)
-    assert any(p.startswith(f"{COURSE}:19: the rows together need 10 different questions") for p in found), (
-        found
+    assert any(
+        p.startswith(f"{COURSE}:")
+        and ": the rows cannot be filled with exactly 10 questions: row " in p
+        and "a scenario counts as all its questions" in p
+        for p in found
+    ), found
+
+
+def test_a_row_that_only_a_larger_scenario_fits_cannot_be_filled_exactly(content: ContentDirs) -> None:
+    """A paper has exactly its blueprint's length: one `case` question asked, and the only case
+    questions are a two-question scenario (it used to be served whole: a paper one longer)."""
+    content.edit(
+        COURSE,
+        "      - {tags: [ventilation], difficulty: [1, 3], count: 3}",
+        "      - {tags: [case], count: 1}",
     )
+    found = problems(content)
+    assert (
+        f"{COURSE}:20: the rows cannot be filled with exactly 1 questions: row 1 (tags case) gets 0 of 1"
+        in (p.split(" (rows share")[0] for p in found)
+    ), found
+
+
+def test_each_pool_counts_only_its_own_questions(content: ContentDirs) -> None:
+    """Exam rows draw use exam/both, practice draws use practice/both."""
+    content.edit(BANK, "defaults: {domain: coal,", "defaults: {use: practice, domain: coal,")
+    found = problems(content)
+    assert any("blueprint row 1" in p and "the bank has 0 for exams (`use:`)" in p for p in found), found
+    assert not any("practice row" in p for p in found), found
+    content.edit(BANK, "defaults: {use: practice, domain: coal,", "defaults: {use: exam, domain: coal,")
+    found = problems(content)
+    assert any("practice row 1" in p and "for practice (`use:`)" in p for p in found), found
+    assert not any("blueprint row" in p for p in found), found
 
 
 def test_one_paper_but_not_two_is_a_warning(content: ContentDirs) -> None:

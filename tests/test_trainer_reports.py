@@ -23,6 +23,7 @@ from trainer.config import Settings
 from trainer.content.bank import Bank
 from trainer.db import Database
 from trainer.quizzes.models import Attempt, AttemptAnswer
+from trainer.quizzes.snapshot import to_served
 from trainer.reports import items
 from trainer.reports.itemstats import Thresholds, item_stats
 from trainer.reports.models import ItemMark
@@ -95,10 +96,11 @@ def _wrong_or_blank(database: Database, attempt_id: int, slot: int) -> dict[str,
     """A wrong option for a choice question (the first key that is not correct); else blank."""
     with database.session() as db:
         paper = json.loads(db.get_one(Attempt, attempt_id).snapshot)
-    key = next(e for e in paper if e["slot"] == slot)["key"]
+    entry = next(e for e in paper if e["slot"] == slot)
+    key = entry["key"]
     if key["kind"] != "choice":
         return None
-    return {"selected": [sorted(set(key["keys"]) - set(key["correct"]))[0]]}
+    return dict(to_served(entry, {"selected": [sorted(set(key["keys"]) - set(key["correct"]))[0]]}))
 
 
 def take_exam(

@@ -13,6 +13,7 @@ from trainer import migrate
 from trainer.audit import service as audit
 from trainer.config import Settings, SettingsError
 from trainer.content.bank_schemas import BankFile
+from trainer.content.library import Library
 from trainer.content.loader import load_library
 from trainer.content.schemas import CourseFile, ModuleFrontMatter, Regulation
 from trainer.db import Database, utcnow
@@ -44,6 +45,16 @@ def _database(settings: Settings) -> Database:
     if not settings.database_url:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     return Database(settings.effective_database_url)
+
+
+def _load_library(settings: Settings) -> Library:
+    """The content library, or exit 1 printing what is wrong with it."""
+    library, problems = load_library(settings.courses_dir, settings.question_bank_dir)
+    if library is None:
+        for problem in problems:
+            typer.echo(str(problem), err=True)
+        raise typer.Exit(1)
+    return library
 
 
 @app.command()
@@ -260,13 +271,54 @@ def users_import(
 def regrade(
     attempt: Annotated[int | None, typer.Argument(help="One attempt's id.")] = None,
     course: Annotated[str | None, typer.Option("--course", help="Every graded attempt of a course.")] = None,
+    question: Annotated[
+        str | None,
+        typer.Option("--question", help="Every graded response to one question (with --current-key)."),
+    ] = None,
+    current_key: Annotated[
+        bool, typer.Option("--current-key", help="Score that question against the bank's key as it is now.")
+    ] = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show what would change; change nothing.")
     ] = False,
 ) -> None:
-    """Re-score stored responses against each attempt's stored questions; log every change."""
+    """Re-score stored responses against each attempt's stored questions; log every change.
+
+    With --question ID --current-key: a review found that question's key wrong and the bank is
+    fixed; every graded response to it is scored against the current key (everything else as
+    served), each change audited, certificates issued where an exam now passes, and exams that
+    no longer pass listed for a manager (nothing is revoked)."""
+    from trainer.db import utcnow
     from trainer.quizzes import service as quizzes
 
+    if question is not None or current_key:
+        if question is None or not current_key or attempt is not None or course is not None:
+            typer.secho(
+                "error: use --question ID together with --current-key (and nothing else)", fg="red", err=True
+            )
+            raise typer.Exit(2)
+        settings = _settings()
+        library = _load_library(settings)
+        try:
+            corrections = quizzes.correct_key(
+                _database(settings), library, question, dry_run=dry_run, now=utcnow(),
+                prefix=settings.certificate_prefix,
+            )  # fmt: skip
+        except quizzes.QuizError as error:
+            typer.secho(f"error: {error.message}", fg="red", err=True)
+            raise typer.Exit(1) from None
+        for fix in corrections:
+            passed = (
+                "" if fix.old_passed == fix.new_passed else f" (passed: {fix.old_passed} -> {fix.new_passed})"
+            )
+            note = f"; {fix.note} ({fix.certificate})" if fix.note else ""
+            typer.echo(
+                f"attempt {fix.attempt_id} ({fix.username}), question {question} in slot {fix.slot}: "
+                f"{fix.old_score} -> {fix.new_score}; total {fix.old_total} -> {fix.new_total}{passed}{note}"
+            )
+        verb = "would change" if dry_run else "changed"
+        typer.echo(f"{len({fix.attempt_id for fix in corrections})} attempt(s) {verb}")
+        return
     if (attempt is None) == (course is None):
         typer.secho("error: name one attempt, or --course COURSE", fg="red", err=True)
         raise typer.Exit(2)
@@ -342,12 +394,7 @@ def attempts_close_overdue() -> None:
     from trainer.quizzes import service as quizzes
 
     settings = _settings()
-    library, problems = load_library(settings.courses_dir, settings.question_bank_dir)
-    if library is None:
-        for problem in problems:
-            typer.echo(str(problem), err=True)
-        raise typer.Exit(1)
-    certify = quizzes.Certifying(library, settings.certificate_prefix)
+    certify = quizzes.Certifying(_load_library(settings), settings.certificate_prefix)
     closed = quizzes.close_overdue(_database(settings), utcnow(), certify=certify)
     typer.echo(f"{closed} overdue attempt(s) graded")
 

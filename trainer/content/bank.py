@@ -43,6 +43,19 @@ class Bank:
     # What `trainer.quizzes.snapshot` derives from a question alone (rendered text, key, hash),
     # filled as papers are drawn: a loaded bank never changes, a reload makes a new Bank.
     derived: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # Enemies are symmetric: "A excludes B" keeps B off A's paper as well. Filled on first use.
+    _named_by: dict[str, frozenset[str]] = field(default_factory=dict, compare=False, repr=False)
+
+    def enemies_of(self, question_id: str) -> frozenset[str]:
+        """The questions that name this one in their `excludes`."""
+        if not self._named_by and any(q.excludes for q in self.questions.values()):
+            named: dict[str, set[str]] = {}
+            for q in self.questions.values():
+                for other in q.excludes:
+                    named.setdefault(other, set()).add(q.id)
+            self._named_by.update({k: frozenset(v) for k, v in named.items()})
+            self._named_by.setdefault("", frozenset())  # marks the index as built
+        return self._named_by.get(question_id, frozenset())
 
     def candidates(self, domain: str, row: DrawRow, purpose: str | None = None) -> list[BankQuestion]:
         """Questions matching the row; with `purpose` ("exam" or "practice") only those whose
@@ -243,6 +256,211 @@ def assign(slots: list[list[str]], prefer: Callable[[str], bool] | None = None) 
             if slot not in filled and place(slot, set(), only_preferred):
                 filled.add(slot)
     return owner
+
+
+@dataclass(frozen=True)
+class Unit:
+    """What a paper takes or leaves whole: one question, or a scenario's sub-questions."""
+
+    questions: tuple[str, ...]
+    excludes: frozenset[str] = frozenset()  # enemies of any of its questions
+
+
+class ExactFill:
+    """Place whole units on a paper so that every row gets exactly `count` questions, each
+    question in one row it matches, no two enemies together.
+
+    Rows are capacities: a question goes into any row it matches; augmenting paths move placed
+    questions between their rows to make room (Kuhn's algorithm with capacities), so a unit is
+    refused only when no rearrangement fits it. A placed unit is never removed: units offered
+    first win, which is how unseen questions come first. Groups of several questions can still
+    paint a filling into a corner (three slots left, only pairs available); `fill_exactly`
+    tries other orders for that.
+    """
+
+    def __init__(self, counts: list[int], rows_of: dict[str, list[int]]) -> None:
+        self.counts = counts
+        self.rows_of = rows_of  # question -> indexes of the rows it matches
+        self.row_of: dict[str, int] = {}  # placed question -> its row
+        self.members: list[list[str]] = [[] for _ in counts]
+        self.banned: set[str] = set()
+        self.placed_units: list[Unit] = []
+
+    @property
+    def size(self) -> int:
+        return len(self.row_of)
+
+    @property
+    def full(self) -> bool:
+        return self.size == sum(self.counts)
+
+    def save(self) -> tuple[dict[str, int], list[list[str]], set[str], int]:
+        return dict(self.row_of), [list(m) for m in self.members], set(self.banned), len(self.placed_units)
+
+    def restore(self, state: tuple[dict[str, int], list[list[str]], set[str], int]) -> None:
+        self.row_of, self.members, self.banned = state[0], state[1], state[2]
+        del self.placed_units[state[3] :]
+
+    def offer(self, unit: Unit) -> bool:
+        """Place the unit if it fits with everything placed so far; report whether it did."""
+        if self.size + len(unit.questions) > sum(self.counts):
+            return False
+        if any(q in self.row_of or q in self.banned for q in unit.questions):
+            return False
+        if unit.excludes & self.row_of.keys():
+            return False
+        saved = self.save()
+        for question in unit.questions:
+            if not self._place(question, set()):
+                self.restore(saved)
+                return False
+        self.banned |= unit.excludes
+        self.placed_units.append(unit)
+        return True
+
+    def _place(self, question: str, visited: set[int]) -> bool:
+        rows = self.rows_of.get(question, ())
+        for row in rows:  # a free place first: no need to move anyone
+            if row not in visited and len(self.members[row]) < self.counts[row]:
+                self._put(question, row)
+                return True
+        for row in rows:
+            if row in visited:
+                continue
+            visited.add(row)
+            for other in list(self.members[row]):
+                if self._move(other, visited):
+                    self._put(question, row)
+                    return True
+        return False
+
+    def _move(self, question: str, visited: set[int]) -> bool:
+        """Move a placed question to another of its rows (making room where it was)."""
+        old = self.row_of[question]
+        self.members[old].remove(question)
+        del self.row_of[question]
+        if self._place(question, visited):
+            return True
+        self._put(question, old)
+        return False
+
+    def _put(self, question: str, row: int) -> None:
+        self.row_of[question] = row
+        self.members[row].append(question)
+
+
+def fill_exactly(
+    counts: list[int],
+    rows_of: dict[str, list[int]],
+    units: list[Unit],
+    *,
+    prefer: Callable[[Unit], bool] | None = None,
+    shuffle: Callable[[list[Unit]], None] | None = None,
+    tries: int = 12,
+) -> ExactFill:
+    """The best filling found: full if any order tried fills every row exactly.
+
+    Units are offered in the order given (preferred ones in a first round); later tries shuffle
+    them with `shuffle` (the paper's random source), and the last offers single questions before
+    groups, which can only fit where groups left gaps of their size. Only units whose every
+    question matches some row are offered: a group with a question no row asks for would make
+    the paper longer than its blueprint."""
+    usable = [u for u in units if all(q in rows_of for q in u.questions)]
+    orders: list[list[Unit]] = [list(usable)]
+    for attempt in range(1, tries):
+        order = list(usable)
+        if attempt == tries - 1:
+            order.sort(key=lambda u: len(u.questions))  # stable: singles first, groups after
+        elif shuffle is not None:
+            shuffle(order)
+        else:
+            continue
+        orders.append(order)
+    # With single questions only, the first order is already best: augmenting paths keep every
+    # placed question placed, so the preferred round places as many as any filling could. A
+    # group can crowd out more preferred singles than it brings, so then other orders are tried.
+    groups = any(len(u.questions) > 1 for u in usable)
+    best: ExactFill | None = None
+    best_preferred = -1
+    for order in orders:
+        filling = ExactFill(counts, rows_of)
+        for round_ in (True, False) if prefer is not None else (False,):
+            for unit in order:
+                if filling.full:
+                    break
+                if round_ and prefer is not None and not prefer(unit):
+                    continue
+                filling.offer(unit)
+        preferred = sum(len(u.questions) for u in filling.placed_units if prefer is None or prefer(u))
+        if best is None or (filling.full, preferred, filling.size) > (best.full, best_preferred, best.size):
+            best, best_preferred = filling, preferred
+        if best.full and (not groups or best_preferred == best.size):
+            break
+    if best is not None and not best.full and groups:
+        # Orders alone can miss a filling that only some combination of groups gives: search.
+        found = _search(counts, rows_of, usable)
+        if found is not None:
+            return found
+    return best if best is not None else ExactFill(counts, rows_of)
+
+
+# The search is complete for pools of up to SEARCH_UNITS units (sample courses have fewer than
+# 100) and bounded for larger ones, where the orders above practically always succeed.
+SEARCH_UNITS = 300
+SEARCH_BUDGET = 50_000  # steps
+
+
+def _search(counts: list[int], rows_of: dict[str, list[int]], units: list[Unit]) -> ExactFill | None:
+    """Depth-first: take or leave each unit in turn, backing out of dead ends, until every row is
+    exactly full. Bounded by SEARCH_BUDGET steps over the first SEARCH_UNITS units."""
+    units = units[:SEARCH_UNITS]
+    filling = ExactFill(counts, rows_of)
+    total = sum(counts)
+    after = [0] * (len(units) + 1)  # questions in units[i:]
+    for index in range(len(units) - 1, -1, -1):
+        after[index] = after[index + 1] + len(units[index].questions)
+    budget = [SEARCH_BUDGET]
+
+    def go(index: int) -> bool:
+        if filling.full:
+            return True
+        budget[0] -= 1
+        if index == len(units) or after[index] < total - filling.size or budget[0] <= 0:
+            return False
+        state = filling.save()
+        if filling.offer(units[index]) and go(index + 1):
+            return True
+        filling.restore(state)
+        return go(index + 1)
+
+    return filling if go(0) else None
+
+
+def units_for(bank: Bank, rows_of: dict[str, list[int]]) -> list[Unit]:
+    """The bank's questions that some row matches, as units: a scenario group once, whole."""
+    units: list[Unit] = []
+    groups: set[str] = set()
+    for qid in rows_of:
+        question = bank.questions[qid]
+        if question.group is None:
+            units.append(Unit((qid,), frozenset(question.excludes | bank.enemies_of(qid))))
+            continue
+        if question.group in groups:
+            continue
+        groups.add(question.group)
+        subs = tuple(sub.id for sub in bank.scenarios[question.group].questions if sub.id in bank.questions)
+        enemies = frozenset().union(*(bank.questions[s].excludes | bank.enemies_of(s) for s in subs))
+        units.append(Unit(subs, frozenset(enemies - set(subs))))
+    return units
+
+
+def rows_of_questions(candidates: list[list[str]]) -> dict[str, list[int]]:
+    """Question -> the rows (by index) whose candidates include it."""
+    rows_of: dict[str, list[int]] = {}
+    for index, ids in enumerate(candidates):
+        for qid in ids:
+            rows_of.setdefault(qid, []).append(index)
+    return rows_of
 
 
 def fill(rows: list[tuple[int, list[str]]]) -> int:

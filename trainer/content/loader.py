@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ValidationError
 
-from trainer.content.bank import Bank, build_bank, fill
+from trainer.content.bank import Bank, build_bank, fill_exactly, rows_of_questions, units_for
 from trainer.content.library import Course, CourseText, Library, Module, ModuleVersion
 from trainer.content.problems import LibraryError, Problem, validation_problems
 from trainer.content.render import CALLOUT_KINDS, MarkdownRenderer, count_words
@@ -248,20 +248,21 @@ class _Loader:
                 )
         if short:
             return
-        needed = sum(row.count for row in rows)
-        filled = fill([(row.count, found) for row, found in zip(rows, candidates, strict=True)])
-        if filled < needed:
+        counts = [row.count for row in rows]
+        rows_of = rows_of_questions(candidates)
+        units = units_for(bank, rows_of)
+        filling = fill_exactly(counts, rows_of, units)
+        if not filling.full:
+            short_rows = [i for i, members in enumerate(filling.members) if len(members) < counts[i]]
+            index = short_rows[0] if short_rows else 0
             self.error(
                 display,
-                doc.line_of(path),
-                f"the rows together need {needed} different questions; "
-                f"the bank can fill only {filled} (rows share the same questions)",
+                doc.line_of((*path, index)),
+                f"the rows cannot be filled with exactly {sum(counts)} questions: row {index + 1} "
+                f"({_describe(rows[index])}) gets {len(filling.members[index])} of {counts[index]} "
+                "(rows share questions, a scenario counts as all its questions, enemies stay apart)",
             )
-        elif (
-            exam
-            and fill([(2 * row.count, found) for row, found in zip(rows, candidates, strict=True)])
-            < 2 * needed
-        ):
+        elif exam and not fill_exactly([2 * c for c in counts], rows_of, units).full:
             self.warn(
                 display,
                 doc.line_of(path),

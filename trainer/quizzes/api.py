@@ -30,6 +30,9 @@ class AttemptOut(BaseModel):
     score: float | None
     max_score: float
     passed: bool | None
+    # none while open; then per the course: full (keys and explanations), by_tag, or score
+    review: str
+    breakdown: dict[str, Any] | None = None  # by_tag: score per tag and regulation, wrong slots
     questions: list[dict[str, Any]]
 
 

@@ -1,10 +1,11 @@
 """Drawing a paper from the bank. Pure: the same seed and inputs always give the same paper.
 
-A paper satisfies every row of a blueprint (or practice draw) with distinct questions, prefers
-questions the inspector has not seen, keeps a scenario's sub-questions together, and shuffles
-options, order items and match sides unless the question says not to. Row filling uses
-augmenting paths (like `trainer.content.bank.fill`), so a draw never fails where the content
-check said the bank suffices (both use `trainer.content.bank.assign`).
+A paper gives every row of a blueprint (or practice draw) exactly its count of distinct
+questions from the pool the paper is for (`use`), counts a scenario group as its sub-questions,
+keeps enemies (`excludes`) apart, prefers questions the inspector has not seen, and shuffles
+options, order items and match sides unless the question says not to. Every option, item and
+match side is served under a key made for this paper alone. Filling uses
+`trainer.content.bank.fill_exactly`, the same routine the content check proves blueprints with.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ import random
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from trainer.content.bank import Bank, BankQuestion, assign
-from trainer.content.bank_schemas import Match, Multi, Order, Single
+from trainer.content.bank import Bank, BankQuestion, fill_exactly, rows_of_questions, units_for
+from trainer.content.bank_schemas import Match, Multi, Order, Single, TrueFalse
 from trainer.content.schemas import DrawRow
 
 
@@ -29,68 +30,81 @@ class ServedQuestion:
     slot: int  # 1-based position in the paper
     question_id: str
     group: str | None
-    options: tuple[str, ...] = ()  # choice keys (or order item keys) in the order shown
+    # choice options or order items in the order shown: (key served on this paper, bank key).
+    # Served keys are random per paper: neither a key nor its form says which option is right.
+    options: tuple[tuple[str, str], ...] = ()
     lefts: tuple[tuple[str, str], ...] = ()  # match: (served key, left text) in the order shown
     rights: tuple[tuple[str, str], ...] = ()  # match: (served key, right text), distractors included
     answer_pairs: tuple[tuple[str, str], ...] = ()  # match: (left key, right key) - the answer
 
 
 def choose(
-    bank: Bank, domain: str, rows: Sequence[DrawRow], rng: random.Random, seen: Collection[str] = ()
+    bank: Bank,
+    domain: str,
+    rows: Sequence[DrawRow],
+    rng: random.Random,
+    seen: Collection[str] = (),
+    *,
+    purpose: str | None = None,
 ) -> list[str]:
-    """Question ids that fill every row, with as many unseen ones as the rows allow, in a
-    random order."""
-    slots: list[list[str]] = []
-    for row in rows:
-        candidates = [q.id for q in bank.candidates(domain, row)]
-        rng.shuffle(candidates)
-        candidates.sort(key=lambda qid: qid in seen)  # stable: unseen first, random within each
-        slots.extend([candidates] * row.count)
-    owner = assign(slots, prefer=(lambda qid: qid not in seen) if seen else None)
-    if len(owner) < len(slots):
-        raise CannotDrawError(f"the bank cannot fill {len(slots)} questions for these rows")
-    chosen = sorted(owner, key=lambda qid: owner[qid])
-    rng.shuffle(chosen)
-    return chosen
+    """Question ids that fill every row exactly (a scenario group counts as its sub-questions,
+    each in a row it matches), no two enemies together, with unseen questions first, in a random
+    order. `purpose` ("exam" or "practice") keeps to the questions whose `use` allows it."""
+    candidates = [[q.id for q in bank.candidates(domain, row, purpose)] for row in rows]
+    rows_of = rows_of_questions(candidates)
+    units = units_for(bank, rows_of)
+    rng.shuffle(units)
+    filling = fill_exactly(
+        [row.count for row in rows],
+        rows_of,
+        units,
+        prefer=(lambda unit: not any(q in seen for q in unit.questions)) if seen else None,
+        shuffle=rng.shuffle,
+    )
+    if not filling.full:
+        raise CannotDrawError(
+            f"the bank cannot fill exactly {sum(r.count for r in rows)} questions for these rows"
+        )
+    rng.shuffle(filling.placed_units)
+    return [qid for unit in filling.placed_units for qid in unit.questions]
 
 
 def assemble(
-    bank: Bank, domain: str, rows: Sequence[DrawRow], seed: int, seen: Collection[str] = ()
+    bank: Bank,
+    domain: str,
+    rows: Sequence[DrawRow],
+    seed: int,
+    seen: Collection[str] = (),
+    *,
+    purpose: str | None = None,
 ) -> list[ServedQuestion]:
-    """The paper for `seed`: chosen questions, scenario groups kept together and in order."""
+    """The paper for `seed`: exactly the rows' questions, scenario groups together and in order,
+    every option, item and match side under keys made for this paper alone."""
     rng = random.Random(seed)  # noqa: S311 (reproducible on purpose; the seed itself comes from secrets)
-    chosen = choose(bank, domain, rows, rng, seen)
-    ordered: list[BankQuestion] = []
-    placed: set[str] = set()
-    for qid in chosen:
-        question = bank.questions[qid]
-        if question.id in placed:
-            continue
-        if question.group is None:
-            ordered.append(question)
-            placed.add(question.id)
-            continue
-        for sub in bank.scenarios[question.group].questions:  # the whole group, in its own order
-            if sub.id not in placed:
-                ordered.append(bank.questions[sub.id])
-                placed.add(sub.id)
-    return [_serve(slot, question, rng) for slot, question in enumerate(ordered, start=1)]
+    chosen = choose(bank, domain, rows, rng, seen, purpose=purpose)
+    return [_serve(slot, bank.questions[qid], rng) for slot, qid in enumerate(chosen, start=1)]
 
 
 def _serve(slot: int, question: BankQuestion, rng: random.Random) -> ServedQuestion:
     model = question.model
     shuffle = model.shuffle
-    if isinstance(model, Single | Multi):
-        keys = [o.key for o in model.options]
-        if shuffle:
+    if isinstance(model, Single | Multi | TrueFalse):
+        keys = [o.key for o in model.options] if not isinstance(model, TrueFalse) else ["true", "false"]
+        if shuffle and not isinstance(model, TrueFalse):  # true before false, always
             rng.shuffle(keys)
-        return ServedQuestion(slot, question.id, question.group, options=tuple(keys))
+        served = _opaque_keys(rng, len(keys), "o")
+        return ServedQuestion(
+            slot, question.id, question.group, options=tuple(zip(served, keys, strict=True))
+        )
     if isinstance(model, Order):
         keys = [i.key for i in model.items]
         # An order question is always shuffled: shown in order, it would give itself away.
         while len(keys) > 1 and keys == [i.key for i in model.items]:
             rng.shuffle(keys)
-        return ServedQuestion(slot, question.id, question.group, options=tuple(keys))
+        served = _opaque_keys(rng, len(keys), "i")
+        return ServedQuestion(
+            slot, question.id, question.group, options=tuple(zip(served, keys, strict=True))
+        )
     if isinstance(model, Match):
         # Served keys are random per paper, so they reveal nothing about which sides belong together.
         left_keys = _opaque_keys(rng, len(model.pairs), "l")
@@ -109,7 +123,10 @@ def _serve(slot: int, question: BankQuestion, rng: random.Random) -> ServedQuest
 
 
 def _opaque_keys(rng: random.Random, count: int, prefix: str) -> list[str]:
-    keys: set[str] = set()
+    """`count` distinct random keys, e.g. "o3fa91c": the same form for every option."""
+    keys: list[str] = []
     while len(keys) < count:
-        keys.add(f"{prefix}{rng.getrandbits(24):06x}")
-    return sorted(keys, key=lambda _: rng.random())
+        key = f"{prefix}{rng.getrandbits(24):06x}"
+        if key not in keys:
+            keys.append(key)
+    return keys

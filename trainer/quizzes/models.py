@@ -101,3 +101,23 @@ class AttemptFlag(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id", ondelete="CASCADE"), index=True)
     slot: Mapped[int] = mapped_column(Integer)
+
+
+class KeyCorrection(Base):
+    """A question's key corrected after papers were graded with it (`trainer regrade --question
+    ID --current-key`): this response is scored against `key` from now on. The paper as served
+    (and its hash on the certificate) stays as it was; regrading reads the correction beside it."""
+
+    __tablename__ = "key_corrections"
+    __table_args__ = (UniqueConstraint("attempt_id", "slot"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    question_id: Mapped[str] = mapped_column(String(64), index=True)
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id", ondelete="CASCADE"))
+    slot: Mapped[int] = mapped_column(Integer)
+    key: Mapped[str] = mapped_column(Text)  # JSON, as a snapshot entry's "key"
+    old_score: Mapped[float | None] = mapped_column(Float)
+    new_score: Mapped[float] = mapped_column(Float)
+    old_passed: Mapped[bool | None] = mapped_column(Boolean)
+    new_passed: Mapped[bool] = mapped_column(Boolean)
+    corrected_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -14,7 +14,7 @@ import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -31,10 +31,11 @@ from trainer.certification.policy import State
 from trainer.content.library import Course, Library, Module
 from trainer.db import Database
 from trainer.people.access import Viewer
+from trainer.people.models import User
 from trainer.quizzes import snapshot
 from trainer.quizzes.assembly import CannotDrawError, assemble
-from trainer.quizzes.models import GRADED, IN_PROGRESS, Attempt, AttemptAnswer, ModuleRead
-from trainer.quizzes.scoring import ResponseError, score
+from trainer.quizzes.models import GRADED, IN_PROGRESS, Attempt, AttemptAnswer, KeyCorrection, ModuleRead
+from trainer.quizzes.scoring import AnswerKey, ResponseError, score
 from trainer.reports.results import record_graded, record_regraded
 
 GRACE = timedelta(seconds=30)  # network and clock slack after the deadline
@@ -213,6 +214,7 @@ def start_exam(
         deadline=deadline,
         seen=seen,
         now=now,
+        purpose="exam",
     )
 
 
@@ -237,6 +239,7 @@ def start_practice(
         deadline=None,
         seen=seen,
         now=now,
+        purpose="practice",
     )
 
 
@@ -273,10 +276,11 @@ def _create(
     deadline: datetime | None,
     seen: set[str],
     now: datetime,
+    purpose: str,
 ) -> int:
     seed = secrets.randbits(63)
     try:
-        served = assemble(library.bank, course.domain, rows, seed, seen)
+        served = assemble(library.bank, course.domain, rows, seed, seen, purpose=purpose)
     except CannotDrawError as error:
         raise QuizError(409, str(error)) from None
     paper = [snapshot.snapshot_question(q, library) for q in served]
@@ -391,6 +395,9 @@ _ATTEMPT_OPEN = (
     select(Attempt.status, Attempt.deadline).where(Attempt.id == bindparam("attempt_id")).with_for_update()
 )
 _ANSWER_UPSERTS: dict[str, Any] = {}
+_ANSWERED = select(AttemptAnswer.id).where(
+    AttemptAnswer.attempt_id == bindparam("attempt_id"), AttemptAnswer.slot == bindparam("slot")
+)
 
 
 def _answer_upsert(dialect: str) -> Any:
@@ -418,10 +425,12 @@ def save_answer(
     if entry is None:
         raise QuizError(404, "no such question in this attempt")
     try:
+        response = snapshot.to_bank(entry, response)  # served keys -> the bank's, stored and graded
         value = score(snapshot.answer_key(entry), response)
     except ResponseError as error:
         raise QuizError(422, str(error)) from None
     stored = json.dumps(response, ensure_ascii=False, sort_keys=True)
+    practice = paper.review == "immediate"
     with database.write_connection() as conn:
         status, deadline = conn.execute(_ATTEMPT_OPEN, {"attempt_id": attempt_id}).one()
         if status != IN_PROGRESS:
@@ -430,12 +439,16 @@ def save_answer(
             raise QuizError(
                 409, "the time is up; the attempt is graded from the answers saved before the deadline"
             )
+        # Practice shows the key as soon as an answer is saved: a second answer after reading it
+        # would make the practice pass (and so the way to the exam) mean nothing.
+        if practice and conn.execute(_ANSWERED, {"attempt_id": attempt_id, "slot": slot}).first():
+            raise QuizError(409, "this question is answered: its feedback has been shown", locked=True)
         conn.execute(
             _answer_upsert(conn.dialect.name),
             {"attempt_id": attempt_id, "slot": slot, "response": stored, "saved_at": now},
         )
     result: dict[str, Any] = {"slot": slot, "saved": True}
-    if paper.review == "immediate":  # practice: feedback at once
+    if practice:  # feedback at once
         result["review"] = snapshot.review_question(entry, response, value)
     return result
 
@@ -548,20 +561,66 @@ def attempt_view(
         "max_score": attempt.max_score,
         "passed": attempt.passed,
     }
-    show_review = attempt.status == GRADED and (
-        attempt.review in ("after_submit", "immediate")
-        or (attempt.review == "after_deadline" and attempt.deadline is not None and now > attempt.deadline)
-    )
+    level = review_level(attempt.review, attempt.status, attempt.deadline, now)
+    view["review"] = level
+    marks = {slot: answer.score for slot, answer in answers.items()}
     questions = []
     for entry in paper:
         answer = answers.get(entry["slot"])
         response = json.loads(answer.response) if answer else None
-        if show_review:
-            questions.append(snapshot.review_question(entry, response, answer.score if answer else 0.0))
+        if level == "full" or (attempt.review == "immediate" and answer is not None):
+            # Practice in progress: an answered question was reviewed when saved (and is locked).
+            mark = answer.score if answer else 0.0
+            if mark is None and answer is not None:
+                mark = score(snapshot.answer_key(entry), response)
+            questions.append(snapshot.review_question(entry, response, mark))
         else:
-            questions.append({**snapshot.public_question(entry), "response": response})
+            questions.append(
+                {**snapshot.public_question(entry), "response": snapshot.to_served(entry, response)}
+            )
+    if level == "by_tag":
+        view["breakdown"] = breakdown(paper, marks)
     view["questions"] = questions
     return view
+
+
+def review_level(policy: str, status: str, deadline: datetime | None, now: datetime) -> str:
+    """What the inspector may see of a paper: "none" while it is open, then per the course's
+    review policy "full" (keys, explanations, feedback), "by_tag" (score per tag and regulation,
+    which questions were wrong, no keys) or "score" (score and pass only)."""
+    if status != GRADED:
+        return "none"
+    if policy in ("immediate", "after_submit"):
+        return "full"
+    if policy == "after_deadline":
+        return "full" if deadline is not None and now > deadline else "score"
+    if policy == "by_tag":
+        return "by_tag"
+    return "score"  # score, never
+
+
+def breakdown(paper: list[dict[str, Any]], marks: dict[int, float | None]) -> dict[str, Any]:
+    """Score per tag and per regulation, and which questions lost points: enough to know what to
+    study again, nothing that gives a key away (an unanswered question counts 0)."""
+    tags: dict[str, list[float]] = {}
+    regulations: dict[str, tuple[str, list[float]]] = {}
+    wrong: list[int] = []
+    for entry in paper:
+        mark = marks.get(entry["slot"]) or 0.0
+        if mark < 1.0 - 1e-9:
+            wrong.append(entry["slot"])
+        for tag in entry.get("tags", []):
+            tags.setdefault(tag, []).append(mark)
+        for ref in entry["review"]["refs"]:
+            regulations.setdefault(ref["reg"], (ref["title"], []))[1].append(mark)
+    return {
+        "tags": [{"tag": t, "score": sum(v), "max": float(len(v))} for t, v in sorted(tags.items())],
+        "regulations": [
+            {"reg": reg, "title": title, "score": sum(v), "max": float(len(v))}
+            for reg, (title, v) in sorted(regulations.items())
+        ],
+        "wrong": wrong,
+    }
 
 
 def my_attempts(database: Database, viewer: Viewer) -> list[dict[str, Any]]:
@@ -613,8 +672,9 @@ def regrade(
     dry_run: bool,
     actor: audit.Actor = audit.SYSTEM,
 ) -> list[Regrade]:
-    """Re-score graded attempts' stored responses against their stored snapshots. The only way
-    a score ever changes after grading; every applied change goes into the audit log."""
+    """Re-score graded attempts' stored responses against their stored snapshots (and any key
+    correction made since). With `correct_key`, the only ways a score ever changes after
+    grading; every applied change goes into the audit log."""
     statement = select(Attempt.id).where(Attempt.status == GRADED).order_by(Attempt.id)
     if attempt_id is not None:
         statement = statement.where(Attempt.id == attempt_id)
@@ -629,8 +689,11 @@ def regrade(
             assert attempt is not None
             paper = {entry["slot"]: entry for entry in json.loads(attempt.snapshot)}
             answers = db.scalars(select(AttemptAnswer).where(AttemptAnswer.attempt_id == current)).all()
+            corrected = _corrected_keys(db, current)
             scores = {
-                a.slot: score(snapshot.answer_key(paper[a.slot]), json.loads(a.response))
+                a.slot: _score_or_zero(
+                    corrected.get(a.slot) or snapshot.answer_key(paper[a.slot]), a.response
+                )
                 for a in answers
                 if a.slot in paper
             }
@@ -655,6 +718,182 @@ def regrade(
                 details={"from": change.old_score, "to": total, "passed": passed},
             )
     return results
+
+
+def _corrected_keys(db: DbSession, attempt_id: int) -> dict[int, AnswerKey]:
+    rows = db.execute(
+        select(KeyCorrection.slot, KeyCorrection.key).where(KeyCorrection.attempt_id == attempt_id)
+    ).all()
+    return {slot: snapshot.answer_key({"key": json.loads(key)}) for slot, key in rows}
+
+
+def _score_or_zero(key: AnswerKey, stored: str) -> float:
+    """A stored response scored against a (corrected) key; a response the key cannot read, such
+    as an option the correction removed, scores 0."""
+    try:
+        return score(key, json.loads(stored))
+    except ResponseError:
+        return 0.0
+
+
+@dataclass(frozen=True)
+class Correction:
+    """One graded response to a corrected question, scored again."""
+
+    attempt_id: int
+    slot: int
+    username: str
+    old_score: float | None  # the response's mark before
+    new_score: float
+    old_total: float | None
+    new_total: float
+    old_passed: bool | None
+    new_passed: bool
+    certificate: str | None = None  # issued now, or held on an exam that no longer passes
+    note: str = ""  # "certificate issued" | "exam no longer passes: for a manager to decide"
+
+
+def correct_key(
+    database: Database,
+    library: Library,
+    question_id: str,
+    *,
+    dry_run: bool,
+    now: datetime,
+    actor: audit.Actor = audit.SYSTEM,
+    prefix: str = "HLJ",
+) -> list[Correction]:
+    """Re-score every graded response to one question against the bank's current key (a review
+    found the key wrong); everything else stays as in the paper served. Each changed attempt is
+    recorded (KeyCorrection) and audited; an exam that now passes earns its certificate; a
+    certificate whose exam no longer passes is reported, never revoked here."""
+    question = library.bank.questions.get(question_id)
+    if question is None:
+        raise QuizError(404, f"no question {question_id} in the bank")
+    needle = f'"id": "{question_id}"'
+    with database.session() as db:
+        ids = list(
+            db.scalars(
+                select(Attempt.id)
+                .where(Attempt.status == GRADED, Attempt.snapshot.contains(needle, autoescape=True))
+                .order_by(Attempt.id)
+            )
+        )
+    results: list[Correction] = []
+    for current in ids:
+        with database.write() as db:
+            attempt = db.scalar(select(Attempt).where(Attempt.id == current).with_for_update())
+            assert attempt is not None
+            paper = {entry["slot"]: entry for entry in json.loads(attempt.snapshot)}
+            slots = [slot for slot, entry in paper.items() if entry["id"] == question_id]
+            if not slots:
+                db.rollback()
+                continue
+            answers = {
+                a.slot: a
+                for a in db.scalars(select(AttemptAnswer).where(AttemptAnswer.attempt_id == current))
+            }
+            corrected = _corrected_keys(db, current)
+            new_keys = {slot: snapshot.current_key_json(question, paper[slot]) for slot in slots}
+            marks = {
+                slot: (
+                    _score_or_zero(snapshot.answer_key({"key": new_keys[slot]}), a.response)
+                    if slot in new_keys
+                    else _score_or_zero(corrected.get(slot) or snapshot.answer_key(paper[slot]), a.response)
+                )
+                for slot, a in answers.items()
+                if slot in paper
+            }
+            total = sum(marks.values())
+            passed = total >= attempt.pass_mark * attempt.max_score - 1e-9
+            holder = db.scalar(select(User.username).where(User.id == attempt.user_id)) or ""
+            changed_slots = [
+                slot
+                for slot in slots
+                if slot in answers and abs((answers[slot].score or 0.0) - marks[slot]) > 1e-9
+            ]
+            if not changed_slots:
+                db.rollback()
+                continue
+            certificate = db.scalar(select(Certificate).where(Certificate.attempt_id == current))
+            for slot in changed_slots:
+                change = Correction(
+                    current, slot, holder, answers[slot].score, marks[slot], attempt.score, total,
+                    attempt.passed, passed,
+                )  # fmt: skip
+                results.append(change)
+            if dry_run:
+                db.rollback()
+                continue
+            for slot in changed_slots:
+                db.add(
+                    KeyCorrection(
+                        question_id=question_id,
+                        attempt_id=current,
+                        slot=slot,
+                        key=json.dumps(new_keys[slot], ensure_ascii=False),
+                        old_score=answers[slot].score,
+                        new_score=marks[slot],
+                        old_passed=attempt.passed,
+                        new_passed=passed,
+                        corrected_at=now,
+                    )
+                )
+            for slot, answer in answers.items():
+                answer.score = marks.get(slot)
+            was_passed = attempt.passed
+            old_total = attempt.score
+            attempt.score, attempt.passed = total, passed
+            record_regraded(db, attempt, list(paper.values()), marks, was_passed=was_passed)
+            audit.record(
+                db,
+                "attempt.key_corrected",
+                actor,
+                target_type="attempt",
+                target_id=current,
+                details={"question": question_id, "from": old_total, "to": total, "passed": passed},
+            )
+            note, number = "", None
+            course = library.courses.get(attempt.course_id)
+            if attempt.kind == "exam" and passed and not was_passed and course is not None:
+                issued = certification.issue_for(db, attempt, course, now, prefix=prefix)
+                if issued is not None:
+                    note, number = "certificate issued", issued.number
+            elif attempt.kind == "exam" and was_passed and not passed and certificate is not None:
+                note, number = "exam no longer passes: for a manager to decide", certificate.number
+            if note:
+                results[-1] = replace(results[-1], certificate=number, note=note)
+    return results
+
+
+def corrections_of(database: Database, question_id: str) -> list[dict[str, Any]]:
+    """The attempts a key correction changed, newest first, with the certificate each holds from
+    that exam (for the trainer's item page: a manager decides what happens to those)."""
+    with database.session() as db:
+        rows = db.execute(
+            select(
+                KeyCorrection.attempt_id,
+                KeyCorrection.slot,
+                KeyCorrection.old_score,
+                KeyCorrection.new_score,
+                KeyCorrection.old_passed,
+                KeyCorrection.new_passed,
+                KeyCorrection.corrected_at,
+                User.username,
+                User.full_name,
+                Certificate.number,
+            )
+            .join(Attempt, Attempt.id == KeyCorrection.attempt_id)
+            .join(User, User.id == Attempt.user_id)
+            .outerjoin(Certificate, Certificate.attempt_id == Attempt.id)
+            .where(KeyCorrection.question_id == question_id)
+            .order_by(KeyCorrection.corrected_at.desc(), KeyCorrection.attempt_id)
+        ).all()
+    keys = (
+        "attempt_id", "slot", "old_score", "new_score", "old_passed", "new_passed", "corrected_at",
+        "username", "full_name", "certificate",
+    )  # fmt: skip
+    return [dict(zip(keys, row, strict=True)) for row in rows]
 
 
 # -- an inspector's results -------------------------------------------------------------------

@@ -18,7 +18,16 @@ from trainer.content.bank_schemas import Match, Multi, Numeric, Order, Single, T
 from trainer.content.library import Library
 from trainer.content.render import MarkdownRenderer
 from trainer.quizzes.assembly import ServedQuestion
-from trainer.quizzes.scoring import AnswerKey, ChoiceKey, MatchKey, NumericKey, OrderKey, TextKey, key_for
+from trainer.quizzes.scoring import (
+    AnswerKey,
+    ChoiceKey,
+    MatchKey,
+    NumericKey,
+    OrderKey,
+    ResponseError,
+    TextKey,
+    key_for,
+)
 
 _local = threading.local()
 
@@ -51,12 +60,16 @@ def snapshot_question(served: ServedQuestion, library: Library) -> dict[str, Any
         derived = bank.derived[question.id] = _derive(question, library)
     entry: dict[str, Any] = {"slot": served.slot, **derived["entry"]}
     model = question.model
-    if isinstance(model, Single | Multi):
-        entry["options"] = [{"key": k, "text_html": derived["texts"][k]} for k in served.options]
-    elif isinstance(model, TrueFalse):
-        entry["options"] = [{"key": "true", "text_html": "True"}, {"key": "false", "text_html": "False"}]
+    if isinstance(model, Single | Multi | TrueFalse):
+        entry["options"] = [
+            {"key": k, "text_html": derived["texts"][bank_key]} for k, bank_key in served.options
+        ]
+        entry["keymap"] = dict(served.options)
     elif isinstance(model, Order):
-        entry["items"] = [{"key": k, "text_html": derived["texts"][k]} for k in served.options]
+        entry["items"] = [
+            {"key": k, "text_html": derived["texts"][bank_key]} for k, bank_key in served.options
+        ]
+        entry["keymap"] = dict(served.options)
     elif isinstance(model, Match):
         entry["left"] = [{"key": k, "text_html": render(t)} for k, t in served.lefts]
         entry["right"] = [{"key": k, "text_html": render(t)} for k, t in served.rights]
@@ -94,7 +107,9 @@ def _derive(question: BankQuestion, library: Library) -> dict[str, Any]:
         "feedback": {},
     }
     texts: dict[str, str] = {}
-    if isinstance(model, Single | Multi):
+    if isinstance(model, TrueFalse):
+        texts = {"true": "True", "false": "False"}
+    elif isinstance(model, Single | Multi):
         texts = {o.key: render(o.text) for o in model.options}
         review["feedback"] = {o.key: render(o.feedback) for o in model.options if o.feedback}
     elif isinstance(model, Order):
@@ -142,6 +157,23 @@ def _key_json(model: Any, served: ServedQuestion | None) -> dict[str, Any]:
     raise TypeError(type(model).__name__)
 
 
+def current_key_json(question: BankQuestion, entry: dict[str, Any]) -> dict[str, Any]:
+    """The bank's current key for a question as it was served in a past paper. Choice and order
+    keys are the bank's own (stored responses name them); a match key names the paper's served
+    sides, found again by their text."""
+    model = question.model
+    if not isinstance(model, Match):
+        return _key_json(model, None)
+    lefts = {item["text_html"]: item["key"] for item in entry.get("left", [])}
+    rights = {item["text_html"]: item["key"] for item in entry.get("right", [])}
+    pairs = [
+        [lefts[render(p.left)], rights[render(p.right)]]
+        for p in model.pairs
+        if render(p.left) in lefts and render(p.right) in rights
+    ]
+    return {"kind": "match", "pairs": pairs, "rights": sorted(rights.values())}
+
+
 def answer_key(entry: dict[str, Any]) -> AnswerKey:
     """The scoring key stored in a snapshot entry (so grading never reads the live bank)."""
     key = entry["key"]
@@ -161,6 +193,36 @@ def answer_key(entry: dict[str, Any]) -> AnswerKey:
     if kind == "order":
         return OrderKey(tuple(key["order"]), key["partial"])
     return MatchKey(tuple((a, b) for a, b in key["pairs"]), frozenset(key["rights"]))
+
+
+def to_bank(entry: dict[str, Any], response: Any) -> Any:
+    """A response in this paper's served keys, in the bank's keys (as stored and graded).
+
+    Choice and order responses name served keys; anything else passes through. A key this paper
+    did not serve is the client's mistake (422), like any other malformed response."""
+    keymap = entry.get("keymap")
+    if keymap is None or not isinstance(response, dict):
+        return response  # match keys are the paper's own; papers before opaque keys had none
+    field = "order" if entry["type"] == "order" else "selected"
+    given = response.get(field)
+    if not isinstance(given, list) or not all(isinstance(k, str) for k in given):
+        return response  # the scorer explains the expected shape
+    if any(k not in keymap for k in given):
+        raise ResponseError("unknown or repeated option keys" if field == "selected" else "unknown item keys")
+    return {**response, field: [keymap[k] for k in given]}
+
+
+def to_served(entry: dict[str, Any], response: Any) -> Any:
+    """A stored response (bank keys) as this paper shows it (served keys)."""
+    keymap = entry.get("keymap")
+    if keymap is None or not isinstance(response, dict):
+        return response
+    back = {bank_key: served for served, bank_key in keymap.items()}
+    field = "order" if entry["type"] == "order" else "selected"
+    given = response.get(field)
+    if not isinstance(given, list):
+        return response
+    return {**response, field: [back.get(k, k) for k in given]}
 
 
 PUBLIC_FIELDS = (
@@ -183,25 +245,27 @@ def public_question(entry: dict[str, Any]) -> dict[str, Any]:
 
 
 def review_question(entry: dict[str, Any], response: Any, score: float | None) -> dict[str, Any]:
-    """After submission (as the review policy allows): the key, the feedback and the law."""
+    """After submission (as the review policy allows): the key, the feedback and the law, in
+    this paper's served keys. `response` is as stored (bank keys)."""
     key = entry["key"]
     correct: Any
     if key["kind"] == "choice":
-        correct = {"selected": key["correct"]}
+        correct = to_served(entry, {"selected": key["correct"]})
     elif key["kind"] == "numeric":
         correct = {"value": key["value"], "unit": key["unit"]}
     elif key["kind"] == "text":
         correct = {"text": key.get("display", key["accept"][0])}
     elif key["kind"] == "order":
-        correct = {"order": key["order"]}
+        correct = to_served(entry, {"order": key["order"]})
     else:
         correct = {"pairs": dict(key["pairs"])}
+    back = {bank_key: served for served, bank_key in entry.get("keymap", {}).items()}
     return {
         **public_question(entry),
-        "response": response,
+        "response": to_served(entry, response),
         "score": score,
         "correct": correct,
         "explanation_html": entry["review"]["explanation_html"],
-        "feedback": entry["review"]["feedback"],
+        "feedback": {back.get(k, k): html for k, html in entry["review"]["feedback"].items()},
         "refs": entry["review"]["refs"],
     }

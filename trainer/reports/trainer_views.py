@@ -20,6 +20,7 @@ from trainer.content.bank import BankQuestion
 from trainer.content.bank_schemas import Multi, Single, TrueFalse
 from trainer.content.library import Course, Library
 from trainer.people.access import Access
+from trainer.quizzes import service as quizzes
 from trainer.quizzes.snapshot import render
 from trainer.reports import items
 from trainer.reports.itemstats import Thresholds
@@ -283,6 +284,7 @@ def item_detail(request: Request) -> Response:
                 "back_query": urlencode(back),
                 "flag_labels": FLAG_LABELS,
                 "type_labels": TYPE_LABELS,
+                "corrections": quizzes.corrections_of(state.database(request), question_id),
             },
         )
     )
