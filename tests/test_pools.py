@@ -157,6 +157,31 @@ def test_other_numbers_and_units_are_not_give_aways(content: ContentDirs, text: 
     assert not [p for p in problems(content) if "give-away" in p]
 
 
+UNITLESS = """  - id: N-4
+    type: numeric
+    stem: How many full inspections a year does the law ask for at least?
+    answer: {value: 1}
+    explanation: One.
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "given_away"),
+    [
+        ("At least 1, with records", True),
+        ("Only when the agency orders one", False),
+        ("Art. 1 of the law", False),
+        ("1 inspector", False),
+    ],
+)
+def test_a_number_without_a_unit_is_matched_only_as_digits_standing_alone(
+    content: ContentDirs, text: str, given_away: bool
+) -> None:
+    split(content)
+    extra(content, UNITLESS + giving(text))
+    assert bool([p for p in problems(content) if "give-away" in p]) == given_away
+
+
 def test_units_are_read_as_written_in_running_text(content: ContentDirs) -> None:
     split(content)
     extra(

@@ -306,12 +306,16 @@ class _Quantity:
     high: float
     units: tuple[str, ...]  # empty: a bare number
 
-    def matches(self, value: float, after: str, before: str) -> str | None:
+    def matches(self, value: float, after: str, before: str, *, spelled: bool) -> str | None:
         """The unit as written when `value` followed by `after` states this quantity."""
         if not (self.low - 1e-9 <= value <= self.high + 1e-9):
             return None
         if not self.units:
-            return "" if not _CITATION.search(before) and not re.match(r"[a-z%]", after.lstrip()) else None
+            # A bare number counts only as digits standing alone: "one" is mostly a pronoun, and
+            # "Art. 1" or "1 inspector" are other quantities.
+            if spelled or _CITATION.search(before) or re.match(r"[a-z%]", after.lstrip()):
+                return None
+            return ""
         rest = after.lstrip(" -")
         for word in sorted(self.units, key=len, reverse=True):
             if rest.startswith(word) and not (
@@ -360,9 +364,13 @@ class _Answer:
                 return text[at : at + len(phrase)]
         if self.quantities:
             for start, end, value, unit_start in _numbers(text):
+                spelled = not text[start].isdigit()
                 for quantity in self.quantities:
                     unit = quantity.matches(
-                        value, text[unit_start : unit_start + 40], text[max(0, start - 12) : start]
+                        value,
+                        text[unit_start : unit_start + 40],
+                        text[max(0, start - 12) : start],
+                        spelled=spelled,
                     )
                     if unit is not None:
                         return text[start:end] + (text[end:unit_start] + unit if unit else "")
