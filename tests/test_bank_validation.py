@@ -18,7 +18,9 @@ def problems(content: ContentDirs, *, expect_library: bool = False) -> list[str]
 
 def test_the_fixture_bank_loads_with_every_type(content: ContentDirs) -> None:
     library, found = load_library(content.courses, content.bank)
-    assert found == []
+    # The fixture is too small to split into exam and practice pools; tests/test_pools.py checks
+    # the warnings about its shared questions.
+    assert [str(p) for p in found if "can be drawn by the exam" not in p.message] == []
     assert library is not None
     bank = library.bank
     assert {q.type for q in bank.questions.values()} == {

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from trainer.content.bank import Bank, build_bank, fill_exactly, rows_of_questions, units_for
 from trainer.content.library import Course, CourseText, Library, Module, ModuleVersion
+from trainer.content.pools import pool_problems
 from trainer.content.problems import LibraryError, Problem, validation_problems
 from trainer.content.render import CALLOUT_KINDS, MarkdownRenderer, count_words
 from trainer.content.schemas import (
@@ -144,6 +145,8 @@ class _Loader:
         courses.sort(key=lambda c: (DOMAINS.index(c.domain), c.text_for(c.lang).title))
         for folder in folders:
             self.check_draws(folder, bank)
+        # Across bank and courses: exam and practice pools kept apart, give-aways, excludes.
+        self.problems.extend(pool_problems(bank, courses))
         documents = [
             SearchDocument(f"{m.id}:{v.lang}", m.id, m.course_id, v.lang, v.title, v.text)
             for c in courses
