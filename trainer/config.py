@@ -7,6 +7,8 @@ refuses to start without a strong `TRAINER_SECRET_KEY`.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 from pathlib import Path
 from typing import Literal
@@ -37,6 +39,9 @@ class Settings(BaseSettings):
     question_bank_dir: Path = PROJECT_ROOT / "question_bank"
     static_dir: Path = PROJECT_ROOT / "static"
     secret_key: str = Field(default="", repr=False)
+    # The audit chain's HMAC key; empty: derived from secret_key. Set it to rotate the secret key
+    # without re-keying the audit log (and keep it, like the secret key, out of the database).
+    audit_key: str = Field(default="", repr=False)
     default_language: Language = "en"
     # Outgoing email (renewal reminders); empty host: no sending.
     smtp_host: str = ""
@@ -75,6 +80,10 @@ class Settings(BaseSettings):
         return self.env == "production"
 
     @property
+    def audit_chain_key(self) -> bytes:
+        return derive_audit_key(self.secret_key, self.audit_key)
+
+    @property
     def effective_database_url(self) -> str:
         if self.database_url:
             return self.database_url
@@ -89,6 +98,8 @@ class Settings(BaseSettings):
         """
         if self.is_production:
             check_secret_strength(self.secret_key)
+            if self.audit_key:
+                check_secret_strength(self.audit_key, "TRAINER_AUDIT_KEY")
             return self
         if self.secret_key:
             return self
@@ -100,13 +111,22 @@ class Settings(BaseSettings):
         return self.model_copy(update={"secret_key": key_file.read_text(encoding="ascii").strip()})
 
 
-def check_secret_strength(key: str) -> None:
+def check_secret_strength(key: str, name: str = "TRAINER_SECRET_KEY") -> None:
     if not key:
         raise SettingsError(
-            "TRAINER_SECRET_KEY is required in production; generate one with "
+            f"{name} is required in production; generate one with "
             "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
         )
     if len(key) < MIN_SECRET_LENGTH or key.lower() in _WEAK_SECRETS or len(set(key)) < 10:
-        raise SettingsError(
-            f"TRAINER_SECRET_KEY is too weak: use at least {MIN_SECRET_LENGTH} random characters"
-        )
+        raise SettingsError(f"{name} is too weak: use at least {MIN_SECRET_LENGTH} random characters")
+
+
+_AUDIT_KEY_PURPOSE = b"trainer audit chain v1"
+
+
+def derive_audit_key(secret_key: str, audit_key: str = "") -> bytes:
+    """The audit chain's HMAC key: from TRAINER_AUDIT_KEY when set, else derived from the secret
+    key for this one purpose (so the two never serve as each other)."""
+    if audit_key:
+        return hashlib.sha256(_AUDIT_KEY_PURPOSE + b"\0" + audit_key.encode("utf-8")).digest()
+    return hmac.new(secret_key.encode("utf-8"), _AUDIT_KEY_PURPOSE, hashlib.sha256).digest()

@@ -172,7 +172,7 @@ def certificate_action(
         with state.database(request).write() as db:
             certificate = service.act(
                 db,
-                lambda lineage: manages(viewer, lineage),
+                viewer,
                 audit.Actor(viewer.id, viewer.username, client_ip(request)),
                 number,
                 action=action,

@@ -1,0 +1,76 @@
+"""Issue 13's findings, one test (or a few) each, all through the real app and database."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from tests.conftest import (
+    complete_modules,
+    csrf_token,
+    make_person,
+    pass_exam,
+    ready_for_exam,
+    sign_in,
+    token,
+)
+from trainer.db import Database
+
+# -- 1. separation of duties on certificates ---------------------------------------------------
+
+
+def test_nobody_acts_on_their_own_certificate(client: TestClient, migrated_database: Database) -> None:
+    # An inspector who is also their district's manager, suspended by the city's manager.
+    holder = make_person(migrated_database, "inspector", "manager", unit="Heilongjiang/Harbin/Daoli District")
+    headers = token(client, holder)
+    complete_modules(client, headers, migrated_database)
+    pass_exam(client, migrated_database, headers)
+    number = client.get("/api/v1/me/certificates", headers=headers).json()[0]["number"]
+    url = f"/api/v1/certificates/{number}"
+    assert client.post(f"{url}/suspend", headers=headers, json={"reason": "mine"}).status_code == 403
+    city = token(client, make_person(migrated_database, "manager", unit="Heilongjiang/Harbin"))
+    assert client.post(f"{url}/suspend", headers=city, json={"reason": "complaint"}).status_code == 200
+    for action in ("reinstate", "revoke"):
+        refused = client.post(f"{url}/{action}", headers=headers, json={"reason": "I disagree"})
+        assert refused.status_code == 403, (action, refused.text)
+    assert client.get("/api/v1/me/certificates", headers=headers).json()[0]["state"] == "suspended"
+    # The same on the pages: no buttons on one's own record, and a forged form is refused.
+    sign_in(client, holder)
+    assert f"/certificates/{number}/action" not in client.get(f"/people/{holder.id}").text
+    forged = client.post(
+        f"/certificates/{number}/action",
+        data={"action": "reinstate", "reason": "x", "csrf_token": csrf_token(client)},
+        follow_redirects=False,
+    )
+    assert forged.status_code == 403
+    assert client.get("/api/v1/me/certificates", headers=headers).json()[0]["state"] == "suspended"
+
+
+def test_a_suspension_is_undone_only_at_or_above_the_suspenders_level(
+    client: TestClient, migrated_database: Database
+) -> None:
+    headers, _ = ready_for_exam(client, migrated_database)  # Heilongjiang/Harbin/Daoli District/Bureau
+    pass_exam(client, migrated_database, headers)
+    number = client.get("/api/v1/me/certificates", headers=headers).json()[0]["number"]
+    url = f"/api/v1/certificates/{number}"
+    city = token(client, make_person(migrated_database, "manager", unit="Heilongjiang/Harbin"))
+    district = make_person(migrated_database, "manager", unit="Heilongjiang/Harbin/Daoli District")
+    province = token(client, make_person(migrated_database, "manager", unit="Heilongjiang"))
+    assert client.post(f"{url}/suspend", headers=city, json={"reason": "complaint"}).status_code == 200
+    district_headers = token(client, district)
+    for action in ("reinstate", "revoke"):
+        refused = client.post(f"{url}/{action}", headers=district_headers, json={"reason": "overrule"})
+        assert refused.status_code == 403, (action, refused.text)
+    # The page says so too.
+    sign_in(client, district)
+    page = client.post(
+        f"/certificates/{number}/action",
+        data={"action": "reinstate", "reason": "overrule", "csrf_token": csrf_token(client)},
+        follow_redirects=False,
+    )
+    assert page.status_code == 403
+    assert "higher" in page.text
+    # The suspender's level and above may.
+    assert client.post(f"{url}/reinstate", headers=province, json={}).json()["state"] == "valid"
+    # A suspension by the district may be lifted by the city above it.
+    assert client.post(f"{url}/suspend", headers=district_headers, json={"reason": "x"}).status_code == 200
+    assert client.post(f"{url}/reinstate", headers=city, json={}).json()["state"] == "valid"
