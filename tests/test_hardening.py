@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import httpx2 as httpx
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
 
 from tests.conftest import (
+    LiveServer,
     complete_modules,
     csrf_token,
     make_person,
     pass_exam,
     ready_for_exam,
+    run_together,
     sign_in,
     token,
 )
 from trainer.db import Database
+from trainer.people import throttle
+from trainer.people.models import LoginAttempt
 
 # -- 1. separation of duties on certificates ---------------------------------------------------
 
@@ -74,3 +80,29 @@ def test_a_suspension_is_undone_only_at_or_above_the_suspenders_level(
     # A suspension by the district may be lifted by the city above it.
     assert client.post(f"{url}/suspend", headers=district_headers, json={"reason": "x"}).status_code == 200
     assert client.post(f"{url}/reinstate", headers=city, json={}).json()["state"] == "valid"
+
+
+# -- 2. parallel sign-in guesses -------------------------------------------------------------------
+
+
+def test_parallel_wrong_passwords_do_not_pass_the_throttle(
+    live_server: LiveServer, migrated_database: Database
+) -> None:
+    person = make_person(migrated_database, "inspector")
+
+    def guess(i: int) -> int:
+        response = httpx.post(
+            f"{live_server.url}/api/v1/auth/token",
+            json={"username": person.username, "password": f"wrong-guess-{i}"},
+            timeout=60,
+        )
+        return response.status_code
+
+    statuses = run_together([lambda i=i: guess(i) for i in range(30)])
+    assert set(statuses) <= {401, 429}
+    assert statuses.count(401) <= throttle.FREE_FAILURES, statuses  # only the free tries were checked
+    with migrated_database.session() as db:
+        checked = db.scalar(
+            select(func.count()).select_from(LoginAttempt).where(LoginAttempt.username == person.username)
+        )
+    assert checked == statuses.count(401)
