@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import httpx2 as httpx
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from tests.conftest import (
+    ContentDirs,
     LiveServer,
     complete_modules,
     csrf_token,
@@ -17,6 +19,7 @@ from tests.conftest import (
     sign_in,
     token,
 )
+from tests.test_cli import trainer as cli
 from trainer.db import Database
 from trainer.people import throttle
 from trainer.people.models import LoginAttempt
@@ -106,3 +109,34 @@ def test_parallel_wrong_passwords_do_not_pass_the_throttle(
             select(func.count()).select_from(LoginAttempt).where(LoginAttempt.username == person.username)
         )
     assert checked == statuses.count(401)
+
+
+# -- 12. a control character in a content file -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("relative", "old"),
+    [
+        ("courses/demo-course/course.yaml", "summary: A small course"),
+        ("question_bank/regulations.yaml", None),
+        ("courses/demo-course/02-second.md", "regulations: [demo-law, other-rule]"),
+    ],
+)
+def test_a_control_character_in_a_content_file_is_named_with_its_line(
+    content: ContentDirs, relative: str, old: str | None
+) -> None:
+    path = content.courses.parent / relative
+    source = path.read_text(encoding="utf-8")
+    if old is None:
+        lines = source.splitlines(keepends=True)
+        lines[1] = lines[1].rstrip("\n") + " \x07\n"
+        broken, line = "".join(lines), 2
+    else:
+        broken = source.replace(old, old + " \x07", 1)
+        line = source[: source.index(old)].count("\n") + 1
+    path.write_text(broken, encoding="utf-8")
+    result = cli("check", content=content)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr, result.stderr
+    assert f"{relative}:{line}: " in result.stdout, result.stdout
+    assert "control character" in result.stdout
