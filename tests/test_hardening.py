@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
+from pathlib import Path
+
 import httpx2 as httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from tests.conftest import (
+    TEST_SECRET,
     ContentDirs,
     LiveServer,
     complete_modules,
@@ -22,7 +26,7 @@ from tests.conftest import (
 from tests.test_cli import trainer as cli
 from trainer.db import Database
 from trainer.people import throttle
-from trainer.people.models import LoginAttempt
+from trainer.people.models import LoginAttempt, Unit, User
 
 # -- 1. separation of duties on certificates ---------------------------------------------------
 
@@ -140,3 +144,126 @@ def test_a_control_character_in_a_content_file_is_named_with_its_line(
     assert "Traceback" not in result.stderr, result.stderr
     assert f"{relative}:{line}: " in result.stdout, result.stdout
     assert "control character" in result.stdout
+
+
+# -- 4. bad input is a 4xx, never a 500 (NUL and control characters, odd ids, wrong types) --------
+
+NASTY = ["nul\x00byte", "bell\x07", "escape\x1b[31m", "del\x7f"]
+
+
+@pytest.mark.parametrize("value", NASTY)
+def test_control_characters_in_sign_in_are_refused(client: TestClient, value: str) -> None:
+    api = client.post("/api/v1/auth/token", json={"username": value, "password": "x" * 12})
+    assert api.status_code == 400, api.text
+    assert "control character" in api.json()["detail"]
+    page = client.post(
+        "/login", data={"username": value, "password": "x" * 12, "csrf_token": csrf_token(client, "/login")}
+    )
+    assert page.status_code == 400
+    assert "control character" in page.text
+
+
+def test_control_characters_in_paths_queries_and_bodies_are_refused(
+    client: TestClient, migrated_database: Database
+) -> None:
+    headers, _ = ready_for_exam(client, migrated_database)
+    pass_exam(client, migrated_database, headers)
+    number = client.get("/api/v1/me/certificates", headers=headers).json()[0]["number"]
+    manager = make_person(migrated_database, "manager", unit="Heilongjiang/Harbin")
+    manager_headers = token(client, manager)
+    suspend = client.post(
+        f"/api/v1/certificates/{number}/suspend", headers=manager_headers, json={"reason": "a\x00b"}
+    )
+    assert suspend.status_code == 400
+    assert client.get("/api/v1/me/certificates", headers=headers).json()[0]["state"] == "valid"
+    assert client.get("/api/v1/verify/AB%00CD").status_code in (400, 404)
+    admin = make_person(migrated_database, "admin", unit=None)
+    sign_in(client, admin)
+    for path in (
+        "/certificates/%00",
+        "/certificates/A%00B/badge.json",
+        "/admin/users?q=%00",
+        "/admin/users?q=li%07",
+        "/admin/audit?action=%00",
+        "/admin/audit?actor=a%00&target=%00",
+        "/verify/%00",
+        "/verify?code=%00",
+    ):
+        response = client.get(path, follow_redirects=False)
+        assert response.status_code in (400, 404), (path, response.status_code)
+    sign_in(client, manager)
+    page = client.post(
+        f"/certificates/{number}/action",
+        data={"action": "suspend", "reason": "nul\x00", "csrf_token": csrf_token(client)},
+    )
+    assert page.status_code == 400
+    assert client.get("/api/v1/me/certificates", headers=headers).json()[0]["state"] == "valid"
+
+
+def test_a_token_request_in_plain_text_is_a_4xx(client: TestClient) -> None:
+    for body in ('{"username": "a", "password": "b"}', "username=a&password=b", "\x00\xff"):
+        response = client.post("/api/v1/auth/token", content=body, headers={"Content-Type": "text/plain"})
+        assert 400 <= response.status_code < 500, (body, response.status_code)
+        assert response.json()["detail"]
+
+
+@pytest.mark.parametrize("unit_id", ["²", "٣", str(2**64), str(2**63 - 1), "-1", "0x10"])
+def test_admin_forms_with_impossible_unit_ids_get_a_form_message(
+    client: TestClient, migrated_database: Database, unit_id: str
+) -> None:
+    admin = make_person(migrated_database, "admin", unit=None)
+    sign_in(client, admin)
+    new = client.post(
+        "/admin/users/new",
+        data={
+            "csrf_token": csrf_token(client),
+            "username": f"new-{abs(hash(unit_id)) % 10**8}",
+            "full_name": "New Person",
+            "roles": ["trainer"],
+            "unit_id": unit_id,
+        },
+    )
+    assert new.status_code == 400, new.status_code
+    assert "unit" in new.text
+    unit = client.post(
+        "/admin/units", data={"csrf_token": csrf_token(client), "parent_id": unit_id, "name": "X"}
+    )
+    assert unit.status_code == 400
+    edit = client.post(
+        f"/admin/users/{admin.id}",
+        data={"csrf_token": csrf_token(client), "full_name": "Admin", "roles": ["admin"], "unit_id": unit_id},
+    )
+    assert edit.status_code == 400
+
+
+def test_a_csv_import_with_control_characters_names_the_row(
+    tmp_path: Path, database_url: str, migrated_database: Database
+) -> None:
+    name = f"imported-{uuid.uuid4().hex[:8]}"
+    csv_file = tmp_path / "people.csv"
+    csv_file.write_text(
+        f"username,full_name,unit,roles,email\n{name},Li\x00Ming,Heilongjiang/Harbin,inspector,\n",
+        encoding="utf-8",
+    )
+    result = cli(
+        "users",
+        "import",
+        str(csv_file),
+        env={"TRAINER_DATABASE_URL": database_url, "TRAINER_SECRET_KEY": TEST_SECRET},
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert "row 2" in result.stderr
+    assert "control character" in result.stderr
+    with migrated_database.session() as db:
+        assert db.scalar(select(User).where(User.username == name)) is None
+
+
+def test_a_unit_name_with_a_line_break_is_refused(client: TestClient, migrated_database: Database) -> None:
+    admin = make_person(migrated_database, "admin", unit=None)
+    sign_in(client, admin)
+    for name in ("Evil\r\nSet-Cookie: x=1", "Tab\tname", "Bell\x07"):
+        response = client.post("/admin/units", data={"csrf_token": csrf_token(client), "name": name})
+        assert response.status_code == 400, name
+    with migrated_database.session() as db:
+        assert db.scalar(select(Unit).where(Unit.name.like("Evil%"))) is None

@@ -93,9 +93,9 @@ def load_yaml(text: str, first_line: int = 1) -> YamlDocument:
     try:
         loader = _StrictLoader(text)
     except yaml.reader.ReaderError as exc:
-        line = text.count("\n", 0, max(exc.position, 0)) + 1 + offset
+        at = text.count("\n", 0, max(exc.position, 0)) + 1 + offset
         raise YamlError(
-            f"invalid YAML: control character #x{exc.character:04x} is not allowed: remove it", line
+            f"invalid YAML: control character #x{exc.character:04x} is not allowed: remove it", at
         ) from None
     try:
         node = loader.get_single_node()
