@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
 from pathlib import Path
 
@@ -267,3 +269,56 @@ def test_a_unit_name_with_a_line_break_is_refused(client: TestClient, migrated_d
         assert response.status_code == 400, name
     with migrated_database.session() as db:
         assert db.scalar(select(Unit).where(Unit.name.like("Evil%"))) is None
+
+
+# -- 5 and 6. exports: safe file names, formula-proof cells ------------------------------------------
+
+
+def test_a_unit_name_with_a_line_break_does_not_break_its_exports(
+    live_server: LiveServer, migrated_database: Database
+) -> None:
+    suffix = uuid.uuid4().hex[:6]
+    manager = make_person(migrated_database, "manager", unit=f"Heilongjiang/南岗区{suffix}")
+    with migrated_database.write() as db:  # as a unit imported before names were checked
+        unit = db.scalar(select(Unit).where(Unit.name == f"南岗区{suffix}"))
+        assert unit is not None
+        unit.name = f'南岗区{suffix}\r\nSet-Cookie: evil=1; x="'
+    with httpx.Client(base_url=live_server.url) as browser:
+        page = browser.get("/login")
+        csrf = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+        signed = browser.post(
+            "/login", data={"username": manager.username, "password": manager.password, "csrf_token": csrf}
+        )
+        assert signed.status_code in (200, 303)
+        for path in (
+            "/manage/inspectors.csv",
+            "/manage/inspectors.xlsx",
+            "/manage/rollup.csv",
+            "/manage/rollup.xlsx",
+        ):
+            response = browser.get(path)
+            assert response.status_code == 200, (path, response.status_code)
+            disposition = response.headers["content-disposition"]
+            assert "evil" not in response.headers.get("set-cookie", "")
+            ascii_name = disposition.split('filename="')[1].split('"')[0]
+            assert all(c.isascii() and (c.isalnum() or c in "-_.") for c in ascii_name), disposition
+            assert "filename*=UTF-8''" in disposition
+            assert "%E5%8D%97%E5%B2%97%E5%8C%BA" in disposition or "rollup" in disposition  # 南岗区, kept
+
+
+def test_csv_cells_cannot_become_formulas_in_a_semicolon_locale() -> None:
+    from trainer.reports import exports
+
+    nasty = ["Li;=1+1;@SUM(1+1)", "a,-2+3", "x\t+cmd", "=HYPERLINK(1)", "ok; fine", "Zhang;  =1"]
+    text = "".join(exports.csv_lines(["name", "n"], [[value, 5] for value in nasty]))
+    lines = text.lstrip("\ufeff").splitlines()
+    for line in lines:
+        assert line.startswith('"') and line.endswith('"'), line  # every field quoted
+    for separator in (";", ",", "\t"):
+        for line in lines:
+            for part in line.split(separator):
+                cell = part.strip().strip('"').strip()
+                assert cell[:1] not in ("=", "+", "-", "@"), (separator, line)
+    rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+    assert rows[1:] and all(row[1] == "5" for row in rows[1:])
+    assert rows[5][0] == "ok; fine"  # harmless text unchanged
