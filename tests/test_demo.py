@@ -94,6 +94,7 @@ def test_production_never_seeds(tmp_path: Path) -> None:
         "TRAINER_ENV": "production",
         "TRAINER_DATABASE_URL": database_url,
         "TRAINER_SECRET_KEY": "Vq3n8Zr1-kPq0xW7yT5uJb2Lm9Hc4Gd6Fs_Ae",
+        "TRAINER_PUBLIC_URL": "https://training.example",
         "TRAINER_DATA_DIR": str(tmp_path),
     }
     process = subprocess.Popen(

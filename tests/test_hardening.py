@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx2 as httpx
@@ -26,6 +27,8 @@ from tests.conftest import (
     token,
 )
 from tests.test_cli import trainer as cli
+from trainer.app import create_app
+from trainer.config import Settings, SettingsError
 from trainer.db import Database
 from trainer.people import throttle
 from trainer.people.models import LoginAttempt, Unit, User
@@ -322,3 +325,98 @@ def test_csv_cells_cannot_become_formulas_in_a_semicolon_locale() -> None:
     rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
     assert rows[1:] and all(row[1] == "5" for row in rows[1:])
     assert rows[5][0] == "ok; fine"  # harmless text unchanged
+
+
+# -- 8. headers, the public address, trusted proxies --------------------------------------------------
+
+
+def test_personal_json_is_never_cached(client: TestClient, migrated_database: Database) -> None:
+    headers, person = ready_for_exam(client, migrated_database)
+    pass_exam(client, migrated_database, headers)
+    number = client.get("/api/v1/me/certificates", headers=headers).json()[0]["number"]
+    manager = token(client, make_person(migrated_database, "manager", unit="Heilongjiang/Harbin"))
+    unit_id = client.get("/api/v1/me", headers=manager).json()["unit"]["id"]
+    for path, who in (
+        ("/api/v1/me", headers),
+        ("/api/v1/me/attempts", headers),
+        ("/api/v1/me/certificates", headers),
+        (f"/api/v1/inspectors/{person.id}/transcript", manager),
+        (f"/api/v1/units/{unit_id}/compliance", manager),
+    ):
+        response = client.get(path, headers=who)
+        assert response.status_code == 200, (path, response.status_code)
+        assert response.headers.get("cache-control") == "no-store", path
+    sign_in(client, person)
+    badge = client.get(f"/certificates/{number}/badge.json")
+    assert badge.status_code == 200
+    assert badge.headers.get("cache-control") == "no-store"
+
+
+def test_a_forged_host_header_never_reaches_certificates(
+    client: TestClient, migrated_database: Database
+) -> None:
+    headers, person = ready_for_exam(client, migrated_database)
+    pass_exam(client, migrated_database, headers)
+    number = client.get("/api/v1/me/certificates", headers=headers).json()[0]["number"]
+    sign_in(client, person)
+    forged = {"Host": "evil.example"}
+    page = client.get(f"/certificates/{number}", headers=forged)
+    badge = client.get(f"/certificates/{number}/badge.json", headers=forged)
+    assert page.status_code == badge.status_code == 200
+    assert "evil.example" not in page.text
+    assert "evil.example" not in badge.text
+
+
+def test_production_requires_the_public_address(tmp_path: Path) -> None:
+    key = "Vq3n8Zr1-kPq0xW7yT5uJb2Lm9Hc4Gd6Fs_Ae"
+    with pytest.raises(SettingsError, match="TRAINER_PUBLIC_URL"):
+        Settings(env="production", data_dir=tmp_path, secret_key=key).prepared()
+    assert Settings(
+        env="production", data_dir=tmp_path, secret_key=key, public_url="https://t.example"
+    ).prepared()
+
+
+def _wrong_password(client: TestClient, username: str, forwarded_for: str) -> int:
+    response = client.post(
+        "/api/v1/auth/token",
+        json={"username": username, "password": "wrong-wrong-wrong"},
+        headers={"X-Forwarded-For": forwarded_for},
+    )
+    return response.status_code
+
+
+def test_forwarded_for_is_believed_only_from_a_trusted_proxy(
+    make_settings: Callable[..., Settings], content: ContentDirs, migrated_database: Database
+) -> None:
+    person = make_person(migrated_database, "inspector")
+    untrusted = create_app(make_settings(content))
+    trusted = create_app(make_settings(content, trusted_proxies="10.0.0.1, 192.168.0.0/16"))
+    try:
+        # Anyone else's X-Forwarded-For is ignored: a new made-up address per guess gains nothing.
+        with TestClient(untrusted, client=("203.0.113.7", 5000)) as direct:
+            statuses = [_wrong_password(direct, person.username, f"198.51.100.{i}") for i in range(8)]
+        assert 429 in statuses, statuses
+        # Behind the trusted proxy the forwarded address counts (a separate pair), and a long or
+        # malformed header is a 4xx at worst, never a 500.
+        with TestClient(trusted, client=("192.168.3.4", 5000)) as proxied:
+            assert _wrong_password(proxied, person.username, "198.51.100.200") == 401
+            assert _wrong_password(proxied, person.username, "x" * 300) in (401, 429)
+            assert _wrong_password(proxied, person.username, "1" * 70 + ", 10.0.0.1") in (401, 429)
+            secure = proxied.get("/login", headers={"X-Forwarded-Proto": "https"})
+            assert "max-age=" in secure.headers.get("strict-transport-security", "")
+            assert "strict-transport-security" not in proxied.get("/login").headers
+        with TestClient(untrusted, client=("203.0.113.7", 5000)) as direct:
+            assert (
+                "strict-transport-security"
+                not in direct.get("/login", headers={"X-Forwarded-Proto": "https"}).headers
+            )
+        with migrated_database.session() as db:
+            addresses = set(
+                db.scalars(select(LoginAttempt.ip).where(LoginAttempt.username == person.username))
+            )
+        assert "198.51.100.200" in addresses
+        assert all(len(a) <= 64 for a in addresses)
+        assert not any(a.startswith("198.51.100.") and a != "198.51.100.200" for a in addresses)
+    finally:
+        untrusted.state.database.dispose()
+        trusted.state.database.dispose()

@@ -142,7 +142,7 @@ def serve(
             host=host,
             port=port,
             workers=workers,
-            proxy_headers=True,
+            proxy_headers=False,  # TRAINER_TRUSTED_PROXIES decides (trainer.web.middleware)
             timeout_keep_alive=KEEP_ALIVE_SECONDS,
             log_level="info",
         )
@@ -152,7 +152,7 @@ def serve(
             application,
             host=host,
             port=port,
-            proxy_headers=True,
+            proxy_headers=False,  # TRAINER_TRUSTED_PROXIES decides (trainer.web.middleware)
             timeout_keep_alive=KEEP_ALIVE_SECONDS,
             log_level="info",
         )

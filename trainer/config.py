@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import secrets
 from pathlib import Path
 from typing import Literal
@@ -52,8 +53,14 @@ class Settings(BaseSettings):
     smtp_from: str = "trainer@localhost"
     # Public certificate verification: requests per minute from one address (across processes).
     verify_per_minute: int = Field(default=30, ge=1, le=100_000)
-    # The address the public reaches the site at, for QR codes and badges (default: as requested).
+    # The address the public reaches the site at, for QR codes and badges. Required in production;
+    # in development, empty means the address the server is bound to (never the Host header,
+    # which any client can forge).
     public_url: str = ""
+    # Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed: addresses or
+    # networks, comma-separated ("10.0.0.1, 192.168.0.0/16"). Default none: from anyone else the
+    # headers are ignored (throttling and rate limits count the connecting address).
+    trusted_proxies: str = ""
     issuer_name: str = "Provincial Work Safety Committee (sample)"
     # Certificate numbers read PREFIX-DOMAIN-YEAR-NNNNNN, e.g. HLJ-COAL-2026-000123.
     certificate_prefix: str = Field(default="HLJ", pattern=r"^[A-Z0-9]{1,10}$")
@@ -67,6 +74,22 @@ class Settings(BaseSettings):
     # Connection pool per app process; keep pool_size >= the threadpool's busy threads.
     db_pool_size: int = Field(default=20, ge=1, le=200)
     db_max_overflow: int = Field(default=10, ge=0, le=200)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: str) -> str:
+        for part in value.split(","):
+            if part.strip():
+                ipaddress.ip_network(part.strip(), strict=False)  # ValueError names the bad entry
+        return value
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(
+            ipaddress.ip_network(part.strip(), strict=False)
+            for part in self.trusted_proxies.split(",")
+            if part.strip()
+        )
 
     @field_validator("default_language", mode="before")
     @classmethod
@@ -100,6 +123,11 @@ class Settings(BaseSettings):
             check_secret_strength(self.secret_key)
             if self.audit_key:
                 check_secret_strength(self.audit_key, "TRAINER_AUDIT_KEY")
+            if not self.public_url.startswith(("https://", "http://")):
+                raise SettingsError(
+                    "TRAINER_PUBLIC_URL is required in production (e.g. https://training.example.gov.cn): "
+                    "certificates' QR codes and badges carry it"
+                )
             return self
         if self.secret_key:
             return self

@@ -40,7 +40,7 @@ def found(texts: Iterable[str], pattern: re.Pattern[str] = LINE_CONTROL) -> str 
 
 def in_path_or_query(request: Request) -> str | None:
     params = request.query_params.multi_items()
-    return found([request.url.path, *(k for k, _ in params), *(v for _, v in params)])
+    return found([request.scope["path"], *(k for k, _ in params), *(v for _, v in params)])
 
 
 def _strings(value: Any) -> Iterable[str]:

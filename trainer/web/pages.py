@@ -114,7 +114,9 @@ def form_values(request: Request, key: str) -> list[str]:
 
 
 def client_ip(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    # At most 64 characters, as stored: a proxy's header is checked (trainer.web.middleware), and
+    # a peer's own address is short, but a longer value must never reach the database.
+    return (request.client.host if request.client else "unknown")[:64]
 
 
 def _here(request: Request) -> str:
