@@ -97,6 +97,7 @@ from sqlalchemy.engine import make_url  # noqa: E402
 
 from bench.answer_saves import SlotRecord, as_served, canonical, check_answers, response_for  # noqa: E402
 from bench.common import serving, tail  # noqa: E402
+from trainer.config import derive_audit_key  # noqa: E402
 
 COURSE = "coal-mine-inspection"
 MODULES = ("cm-ventilation-basics", "cm-methane-control", "cm-inspection-procedure")
@@ -262,9 +263,10 @@ class Seeded:
     manager_cookie: str
 
 
-def seed(url: str, count: int, readers: int) -> Seeded:
+def seed(url: str, count: int, readers: int, audit_key: bytes) -> Seeded:
     """Inspectors ready for the exam, with tokens; sessions for readers and a manager. Direct
-    inserts: one argon2 hash shared by all (nobody signs in with a password here)."""
+    inserts: one argon2 hash shared by all (nobody signs in with a password here). `audit_key`:
+    the served app's (the unit's creation is audited in its chain)."""
     from trainer.audit import service as audit
     from trainer.db import Database, utcnow
     from trainer.people.auth import token_hash
@@ -273,7 +275,7 @@ def seed(url: str, count: int, readers: int) -> Seeded:
     from trainer.people.service import ensure_unit_path
     from trainer.quizzes.models import GRADED, Attempt, ModuleRead
 
-    database = Database(url)
+    database = Database(url, audit_key=audit_key)
     now = utcnow()
     shared_hash = hash_password(secrets.token_urlsafe(24))
     try:
@@ -822,7 +824,8 @@ def run_one(args: argparse.Namespace, kind: str, count: int) -> Run:
                     f"connection pools per process (app and reference alike): "
                     f"{env['TRAINER_DB_POOL_SIZE']} + {env['TRAINER_DB_MAX_OVERFLOW']} overflow"
                 )
-            seeded = seed(app_url, count, args.readers)
+            secret = (work / "data" / "secret_key").read_text(encoding="ascii").strip()
+            seeded = seed(app_url, count, args.readers, derive_audit_key(secret))
             workers = [] if kind == "sqlite" else ["--workers", "2"]
             python = sys.executable
             with serving([python, "-m", "trainer.cli", "serve", *workers], env, app_log) as app_base:

@@ -25,13 +25,14 @@ from sqlalchemy.engine import make_url
 
 from trainer import migrate
 from trainer.app import create_app
-from trainer.config import PROJECT_ROOT, Settings
+from trainer.config import PROJECT_ROOT, Settings, derive_audit_key
 from trainer.db import Database
 
 FIXTURE_LIBRARY = Path(__file__).parent / "fixtures" / "library"
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 T = TypeVar("T")
 TEST_SECRET = "test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
+AUDIT_KEY = derive_audit_key(TEST_SECRET)  # what apps built on TEST_SECRET sign the audit log with
 
 
 @pytest.fixture(scope="session")
@@ -55,7 +56,7 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def migrated_database(database_url: str) -> Iterator[Database]:
-    database = Database(database_url)
+    database = Database(database_url, audit_key=AUDIT_KEY)
     migrate.upgrade(database)
     yield database
     database.dispose()

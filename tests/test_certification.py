@@ -214,7 +214,7 @@ def test_two_gradings_at_once_never_issue_two_valid_certificates(
         db.flush()
         attempt_ids = [paper["id"], twin.id]
     course = client.app.state.content.library.courses["demo-course"]  # type: ignore[attr-defined]
-    databases = [Database(migrated_database.url) for _ in range(2)]
+    databases = [Database(migrated_database.url, audit_key=migrated_database.audit_key) for _ in range(2)]
 
     def issue(database: Database, attempt_id: int) -> None:
         with database.write() as db:

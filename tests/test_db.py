@@ -140,7 +140,7 @@ def test_processes_starting_together_record_a_version_once(migrated_database: Da
     course = dataclasses.replace(library.courses["demo-course"], content_hash=uuid.uuid4().hex * 2)
     fresh = dataclasses.replace(library, courses={course.id: course}, modules={})
     # Separate engines, like separate app processes sharing one database.
-    databases = [Database(migrated_database.url) for _ in range(4)]
+    databases = [Database(migrated_database.url, audit_key=migrated_database.audit_key) for _ in range(4)]
     try:
         run_together([lambda db=db: record_course_versions(db, fresh) for db in databases])
     finally:

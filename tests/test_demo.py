@@ -12,7 +12,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from tests.conftest import Person, _free_port, sign_in
+from tests.conftest import AUDIT_KEY, Person, _free_port, sign_in
 from trainer import migrate
 from trainer.db import Database
 from trainer.people import demo
@@ -20,7 +20,7 @@ from trainer.people.models import User
 
 
 def test_seed_creates_the_demo_organisation_once(tmp_path: Path) -> None:
-    database = Database(f"sqlite:///{tmp_path / 'demo.db'}")
+    database = Database(f"sqlite:///{tmp_path / 'demo.db'}", audit_key=AUDIT_KEY)
     migrate.upgrade(database)
     assert demo.seed_if_empty(database, "secret-one")
     assert not demo.seed_if_empty(database, "secret-one")
@@ -94,6 +94,7 @@ def test_production_never_seeds(tmp_path: Path) -> None:
         "TRAINER_ENV": "production",
         "TRAINER_DATABASE_URL": database_url,
         "TRAINER_SECRET_KEY": "Vq3n8Zr1-kPq0xW7yT5uJb2Lm9Hc4Gd6Fs_Ae",
+        "TRAINER_PUBLIC_URL": "https://training.example",
         "TRAINER_DATA_DIR": str(tmp_path),
     }
     process = subprocess.Popen(

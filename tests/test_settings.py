@@ -31,7 +31,8 @@ def test_production_refuses_a_missing_or_weak_secret(tmp_path: Path, key: str) -
 
 def test_production_accepts_a_strong_secret(tmp_path: Path) -> None:
     key = "Vq3n8Zr1-kPq0xW7yT5uJb2Lm9Hc4Gd6Fs_Ae"
-    assert Settings(env="production", data_dir=tmp_path, secret_key=key).prepared().secret_key == key
+    settings = Settings(env="production", data_dir=tmp_path, secret_key=key, public_url="https://t.example")
+    assert settings.prepared().secret_key == key
 
 
 def test_settings_come_from_trainer_environment_variables(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from trainer import migrate
@@ -25,7 +25,7 @@ from trainer.quizzes import views as quizzes_views
 from trainer.reports import api as reports_api
 from trainer.reports import trainer_views as reports_trainer_views
 from trainer.reports import views as reports_views
-from trainer.web import errors
+from trainer.web import edge, errors
 from trainer.web import views as web_views
 from trainer.web.middleware import RequestContextMiddleware
 from trainer.web.pages import page
@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.effective_database_url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
+        audit_key=settings.audit_chain_key,
     )
     try:
         current, head = migrate.current_revision(database), migrate.head_revision()
@@ -87,10 +88,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         *reports_trainer_views.routes,
         page("/", dashboard.home, access=Access.PUBLIC),
     ]
-    app.include_router(people_api.router)
-    app.include_router(quizzes_api.router)
-    app.include_router(certification_views.router)
-    app.include_router(reports_api.router)
+    # Every API route refuses control characters in its path, query and JSON body (400).
+    edge_check = [Depends(edge.refuse_control_characters)]
+    app.include_router(people_api.router, dependencies=edge_check)
+    app.include_router(quizzes_api.router, dependencies=edge_check)
+    app.include_router(certification_views.router, dependencies=edge_check)
+    app.include_router(reports_api.router, dependencies=edge_check)
     errors.install(app)
     return app
 

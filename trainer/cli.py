@@ -44,7 +44,7 @@ def _settings() -> Settings:
 def _database(settings: Settings) -> Database:
     if not settings.database_url:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return Database(settings.effective_database_url)
+    return Database(settings.effective_database_url, audit_key=settings.audit_chain_key)
 
 
 def _load_library(settings: Settings) -> Library:
@@ -153,7 +153,7 @@ def serve(
             host=host,
             port=port,
             workers=workers,
-            proxy_headers=True,
+            proxy_headers=False,  # TRAINER_TRUSTED_PROXIES decides (trainer.web.middleware)
             timeout_keep_alive=KEEP_ALIVE_SECONDS,
             log_level="info",
         )
@@ -163,7 +163,7 @@ def serve(
             application,
             host=host,
             port=port,
-            proxy_headers=True,
+            proxy_headers=False,  # TRAINER_TRUSTED_PROXIES decides (trainer.web.middleware)
             timeout_keep_alive=KEEP_ALIVE_SECONDS,
             log_level="info",
         )
@@ -419,11 +419,40 @@ def reports_recount() -> None:
     typer.echo(f"recounted {units} unit(s)")
 
 
+@audit_app.command("anchor")
+def audit_anchor() -> None:
+    """Print the log's head (entries, last id and hash, time) as one line: keep it outside the
+    database (print it, mail it, file it) to check later with `audit verify --anchor`."""
+    typer.echo(audit.anchor(_database(_settings()), utcnow()).line())
+
+
 @audit_app.command("verify")
-def audit_verify() -> None:
+def audit_verify(
+    anchor: Annotated[
+        str,
+        typer.Option(
+            help="A line printed by `trainer audit anchor`, or a file holding it: the log "
+            "must still reach that entry (reveals a cut tail with the head row rewritten)."
+        ),
+    ] = "",
+) -> None:
     """Recompute the audit log's hash chain; exit 1 at the first entry that does not fit."""
     settings = _settings()
-    result = audit.verify(_database(settings))
+    kept: audit.Anchor | None = None
+    if anchor:
+        text = anchor
+        if not anchor.lstrip().startswith("{"):
+            try:
+                text = Path(anchor).read_text(encoding="utf-8")
+            except OSError as exc:
+                typer.secho(f"error: cannot read the anchor {anchor}: {exc}", fg="red", err=True)
+                raise typer.Exit(2) from None
+        try:
+            kept = audit.Anchor.parse(text.strip())
+        except ValueError as exc:
+            typer.secho(f"error: {exc}", fg="red", err=True)
+            raise typer.Exit(2) from None
+    result = audit.verify(_database(settings), anchor=kept)
     if result.ok:
         typer.echo(f"ok: {result.checked} entries, chain intact")
         return

@@ -7,6 +7,9 @@ refuses to start without a strong `TRAINER_SECRET_KEY`.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import ipaddress
 import secrets
 from pathlib import Path
 from typing import Literal
@@ -37,6 +40,9 @@ class Settings(BaseSettings):
     question_bank_dir: Path = PROJECT_ROOT / "question_bank"
     static_dir: Path = PROJECT_ROOT / "static"
     secret_key: str = Field(default="", repr=False)
+    # The audit chain's HMAC key; empty: derived from secret_key. Set it to rotate the secret key
+    # without re-keying the audit log (and keep it, like the secret key, out of the database).
+    audit_key: str = Field(default="", repr=False)
     default_language: Language = "en"
     # Outgoing email (renewal reminders); empty host: no sending.
     smtp_host: str = ""
@@ -47,8 +53,14 @@ class Settings(BaseSettings):
     smtp_from: str = "trainer@localhost"
     # Public certificate verification: requests per minute from one address (across processes).
     verify_per_minute: int = Field(default=30, ge=1, le=100_000)
-    # The address the public reaches the site at, for QR codes and badges (default: as requested).
+    # The address the public reaches the site at, for QR codes and badges. Required in production;
+    # in development, empty means the address the server is bound to (never the Host header,
+    # which any client can forge).
     public_url: str = ""
+    # Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed: addresses or
+    # networks, comma-separated ("10.0.0.1, 192.168.0.0/16"). Default none: from anyone else the
+    # headers are ignored (throttling and rate limits count the connecting address).
+    trusted_proxies: str = ""
     issuer_name: str = "Provincial Work Safety Committee (sample)"
     # Certificate numbers read PREFIX-DOMAIN-YEAR-NNNNNN, e.g. HLJ-COAL-2026-000123.
     certificate_prefix: str = Field(default="HLJ", pattern=r"^[A-Z0-9]{1,10}$")
@@ -63,6 +75,22 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=20, ge=1, le=200)
     db_max_overflow: int = Field(default=10, ge=0, le=200)
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: str) -> str:
+        for part in value.split(","):
+            if part.strip():
+                ipaddress.ip_network(part.strip(), strict=False)  # ValueError names the bad entry
+        return value
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(
+            ipaddress.ip_network(part.strip(), strict=False)
+            for part in self.trusted_proxies.split(",")
+            if part.strip()
+        )
+
     @field_validator("default_language", mode="before")
     @classmethod
     def _normalise_language(cls, value: object) -> object:
@@ -73,6 +101,10 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def audit_chain_key(self) -> bytes:
+        return derive_audit_key(self.secret_key, self.audit_key)
 
     @property
     def effective_database_url(self) -> str:
@@ -89,6 +121,13 @@ class Settings(BaseSettings):
         """
         if self.is_production:
             check_secret_strength(self.secret_key)
+            if self.audit_key:
+                check_secret_strength(self.audit_key, "TRAINER_AUDIT_KEY")
+            if not self.public_url.startswith(("https://", "http://")):
+                raise SettingsError(
+                    "TRAINER_PUBLIC_URL is required in production (e.g. https://training.example.gov.cn): "
+                    "certificates' QR codes and badges carry it"
+                )
             return self
         if self.secret_key:
             return self
@@ -100,13 +139,22 @@ class Settings(BaseSettings):
         return self.model_copy(update={"secret_key": key_file.read_text(encoding="ascii").strip()})
 
 
-def check_secret_strength(key: str) -> None:
+def check_secret_strength(key: str, name: str = "TRAINER_SECRET_KEY") -> None:
     if not key:
         raise SettingsError(
-            "TRAINER_SECRET_KEY is required in production; generate one with "
+            f"{name} is required in production; generate one with "
             "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
         )
     if len(key) < MIN_SECRET_LENGTH or key.lower() in _WEAK_SECRETS or len(set(key)) < 10:
-        raise SettingsError(
-            f"TRAINER_SECRET_KEY is too weak: use at least {MIN_SECRET_LENGTH} random characters"
-        )
+        raise SettingsError(f"{name} is too weak: use at least {MIN_SECRET_LENGTH} random characters")
+
+
+_AUDIT_KEY_PURPOSE = b"trainer audit chain v1"
+
+
+def derive_audit_key(secret_key: str, audit_key: str = "") -> bytes:
+    """The audit chain's HMAC key: from TRAINER_AUDIT_KEY when set, else derived from the secret
+    key for this one purpose (so the two never serve as each other)."""
+    if audit_key:
+        return hashlib.sha256(_AUDIT_KEY_PURPOSE + b"\0" + audit_key.encode("utf-8")).digest()
+    return hmac.new(secret_key.encode("utf-8"), _AUDIT_KEY_PURPOSE, hashlib.sha256).digest()

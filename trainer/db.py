@@ -75,8 +75,12 @@ class Database:
         pool_size: int = 20,
         max_overflow: int = 10,
         ping_after_idle: float = PING_AFTER_IDLE_SECONDS,
+        audit_key: bytes | None = None,
     ) -> None:
         self.url = url
+        # The audit chain's HMAC key (trainer.audit.service.derive_key): kept here, not in the
+        # database, and handed to each unit of work so that `audit.record` can sign.
+        self.audit_key = audit_key
         self.is_sqlite = url.startswith("sqlite")
         kwargs: dict[str, Any] = {}
         if self.is_sqlite:
@@ -103,7 +107,7 @@ class Database:
     def write(self) -> Iterator[Session]:
         """One unit of work: commits when the block ends, rolls back if it raises."""
         with self._write_lock or nullcontext():
-            session = Session(self._write_engine, expire_on_commit=False)
+            session = Session(self._write_engine, expire_on_commit=False, info={"audit_key": self.audit_key})
             try:
                 yield session
                 session.commit()

@@ -26,6 +26,7 @@ def upgrade(database: Database, revision: str = "head") -> None:
     config = _config()
     with database.write_connection() as conn:
         config.attributes["connection"] = conn
+        config.attributes["audit_key"] = database.audit_key  # 0008 re-keys an existing audit chain
         command.upgrade(config, revision)
 
 

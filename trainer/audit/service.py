@@ -2,8 +2,18 @@
 
 Each entry's hash covers its own fields and the previous entry's hash, so changing, removing or
 reordering any entry breaks every hash after it; the head row (holding the latest id and hash)
-reveals entries cut off the end. Appends take a lock on the head row (SELECT … FOR UPDATE on
-PostgreSQL; SQLite's single writer does the same), so concurrent appends never fork the chain.
+reveals entries cut off the end.
+
+The hash is an HMAC-SHA256 under a key that is not in the database (TRAINER_AUDIT_KEY, or one
+derived from TRAINER_SECRET_KEY): with a plain hash, anyone with write access to the database
+could edit a row and recompute every later hash. It covers a JSON array of the fields, not the
+fields joined by a separator, so a typed value containing the separator cannot move text from one
+field to the next with the hash unchanged. Someone with write access can still cut the tail and
+rewrite the head row; `anchor()` prints the head for keeping outside the database, and
+`verify(anchor=…)` checks the log still reaches it.
+
+Appends take a lock on the head row (SELECT … FOR UPDATE on PostgreSQL; SQLite's single writer
+does the same), so concurrent appends never fork the chain.
 An append happens inside the caller's unit of work: the event is recorded if and only if what it
 describes is committed.
 """
@@ -11,12 +21,13 @@ describes is committed.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from trainer.audit.models import AuditEvent, AuditHead
@@ -24,6 +35,13 @@ from trainer.db import Database, utcnow
 
 GENESIS = "0" * 64
 HEAD_ID = 1
+
+
+def _key_of(session: Session) -> bytes:
+    key = session.info.get("audit_key")
+    if not isinstance(key, bytes):
+        raise RuntimeError("no audit key: open the Database with audit_key=settings.audit_chain_key")
+    return key
 
 
 @dataclass(frozen=True)
@@ -65,26 +83,31 @@ def record(
     )
     session.add(event)
     session.flush()  # assigns the id, which the hash covers
-    event.hash = entry_hash(event)
+    event.hash = entry_hash(event, _key_of(session))
     head.last_id = event.id
     head.last_hash = event.hash
     return event
 
 
-def entry_hash(event: AuditEvent) -> str:
+def canonical_fields(event: AuditEvent) -> bytes:
+    """The entry as a JSON array: each field keeps its own bounds, and None stays apart from ""."""
     fields = [
-        str(event.id),
+        event.id,
         event.occurred_at.isoformat(timespec="microseconds"),
         event.action,
-        "" if event.actor_id is None else str(event.actor_id),
-        event.actor or "",
-        event.target_type or "",
-        event.target_id or "",
-        event.ip or "",
+        event.actor_id,
+        event.actor,
+        event.target_type,
+        event.target_id,
+        event.ip,
         event.details,
         event.prev_hash,
     ]
-    return hashlib.sha256("\x1f".join(fields).encode("utf-8")).hexdigest()
+    return json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def entry_hash(event: AuditEvent, key: bytes) -> str:
+    return hmac.new(key, canonical_fields(event), hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -98,11 +121,58 @@ class VerifyResult:
         return self.broken_id is None and not self.reason
 
 
-def verify(database: Database, batch: int = 5000) -> VerifyResult:
-    """Recompute the chain from the first entry; report the first entry that does not fit."""
+@dataclass(frozen=True)
+class Anchor:
+    """The head of the log at a moment, to keep outside the database (printed, mailed, filed)."""
+
+    count: int
+    last_id: int
+    hash: str
+    at: datetime
+
+    def line(self) -> str:
+        return json.dumps(
+            {"count": self.count, "last_id": self.last_id, "hash": self.hash, "at": self.at.isoformat()},
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def parse(cls, text: str) -> Anchor:
+        """Read a line printed by `line()`; ValueError if it is not one."""
+        try:
+            data = json.loads(text)
+            anchor = cls(
+                int(data["count"]),
+                int(data["last_id"]),
+                str(data["hash"]),
+                datetime.fromisoformat(data["at"]),
+            )
+        except (ValueError, KeyError, TypeError) as error:
+            raise ValueError(f"not an audit anchor: {error}") from None
+        if anchor.count < 0 or len(anchor.hash) != 64:
+            raise ValueError("not an audit anchor")
+        return anchor
+
+
+def anchor(database: Database, now: datetime) -> Anchor:
+    with database.session() as session:
+        head = session.get(AuditHead, HEAD_ID)
+        count = session.scalar(select(func.count()).select_from(AuditEvent)) or 0
+    if head is None:
+        raise RuntimeError("the audit log has no head row: run `trainer db upgrade`")
+    return Anchor(count, head.last_id, head.last_hash, now)
+
+
+def verify(database: Database, batch: int = 5000, *, anchor: Anchor | None = None) -> VerifyResult:
+    """Recompute the chain from the first entry; report the first entry that does not fit. With
+    an anchor, the log must also still hold the anchored entry, as the anchor's count-th."""
+    key = database.audit_key
+    if key is None:
+        raise RuntimeError("no audit key: open the Database with audit_key=")
     previous = GENESIS
     checked = 0
     last_id = 0
+    anchor_seen = anchor is None or (anchor.count == 0 and anchor.hash == GENESIS)
     with database.session() as session:
         while True:
             events = session.scalars(
@@ -111,16 +181,27 @@ def verify(database: Database, batch: int = 5000) -> VerifyResult:
             for event in events:
                 if event.prev_hash != previous:
                     return VerifyResult(checked, event.id, "does not follow the entry before it")
-                if entry_hash(event) != event.hash:
+                if entry_hash(event, key) != event.hash:
                     return VerifyResult(checked, event.id, "its content does not match its hash")
                 previous = event.hash
                 last_id = event.id
                 checked += 1
+                if anchor is not None and event.id == anchor.last_id:
+                    if event.hash != anchor.hash or checked != anchor.count:
+                        return VerifyResult(checked, event.id, "it differs from the anchor's head entry")
+                    anchor_seen = True
             if len(events) < batch:
                 break
         head = session.get(AuditHead, HEAD_ID)
     if head is not None and (head.last_id != last_id or head.last_hash != previous):
         return VerifyResult(
             checked, None, f"entries after #{last_id} are missing (the head names #{head.last_id})"
+        )
+    if not anchor_seen and anchor is not None:
+        return VerifyResult(
+            checked,
+            None,
+            f"the anchor of {anchor.at.isoformat(timespec='seconds')} names entry #{anchor.last_id} "
+            f"({anchor.count} entries), which the log no longer holds: entries were cut off",
         )
     return VerifyResult(checked)

@@ -52,6 +52,9 @@ class Certificate(Base):
     previous_id: Mapped[int | None] = mapped_column(ForeignKey("certificates.id"))
     suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     suspended_reason: Mapped[str | None] = mapped_column(Text)
+    # The lineage of the unit the suspender managed ("/" for an admin): only that level or one
+    # above it may lift the suspension or turn it into a revocation.
+    suspended_by_level: Mapped[str | None] = mapped_column(String(400))
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_reason: Mapped[str | None] = mapped_column(Text)
     superseded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -18,6 +17,7 @@ from trainer.audit import service as audit
 from trainer.certification import policy
 from trainer.certification.models import Certificate
 from trainer.content.library import Course
+from trainer.people.access import Viewer, manages
 from trainer.people.models import Unit, User
 from trainer.quizzes.models import Attempt
 from trainer.reports import compliance
@@ -165,9 +165,17 @@ class CertificateError(Exception):
         self.message = message
 
 
+# Who suspended, as the lineage of the level they acted from; an admin acts from above every unit.
+ADMIN_LEVEL = "/"
+
+
+def acting_level(viewer: Viewer) -> str:
+    return ADMIN_LEVEL if viewer.is_admin or viewer.unit_lineage is None else viewer.unit_lineage
+
+
 def act(
     db: DbSession,
-    viewer_manages: Callable[[str | None], bool],
+    viewer: Viewer,
     actor: audit.Actor,
     number: str,
     *,
@@ -176,15 +184,22 @@ def act(
     now: datetime,
 ) -> Certificate:
     """Suspend (with a reason), reinstate, or revoke (with a reason; final) a certificate of
-    someone in the actor's part of the organisation. Unknown or out-of-scope: 404."""
+    someone in the actor's part of the organisation. Unknown or out-of-scope: 404.
+
+    Separation of duties: nobody acts on their own certificate (a manager who also holds one
+    could otherwise lift their own suspension), and a suspension is reinstated or turned into a
+    revocation only from the suspender's level or above, so a district cannot overrule its city.
+    """
     certificate = db.scalar(select(Certificate).where(Certificate.number == number).with_for_update())
     if certificate is None:
         raise CertificateError(404, "no such certificate")
     holder_unit = db.scalar(
         select(Unit.lineage).join(User, User.unit_id == Unit.id).where(User.id == certificate.user_id)
     )
-    if not viewer_manages(holder_unit):
+    if not manages(viewer, holder_unit):
         raise CertificateError(404, "no such certificate")  # outside the subtree it does not exist for you
+    if certificate.user_id == viewer.id:
+        raise CertificateError(403, "not on your own certificate")
     reason = reason.strip()
     current = state_of(certificate, now)
     holder_unit_id = db.scalar(select(User.unit_id).where(User.id == certificate.user_id))
@@ -192,14 +207,22 @@ def act(
         raise CertificateError(422, "a reason is required")
     if current is policy.State.REVOKED:
         raise CertificateError(409, "revoked certificates are final")
+    if (
+        action in ("reinstate", "revoke")
+        and current is policy.State.SUSPENDED
+        and not may_overrule(viewer, certificate.suspended_by_level)
+    ):
+        raise CertificateError(403, "suspended from a higher level")
     if action == "suspend":
         if current is policy.State.SUSPENDED:
             raise CertificateError(409, "already suspended")
         certificate.suspended_at, certificate.suspended_reason = now, reason
+        certificate.suspended_by_level = acting_level(viewer)
     elif action == "reinstate":
         if current is not policy.State.SUSPENDED:
             raise CertificateError(409, "only a suspended certificate can be reinstated")
         certificate.suspended_at, certificate.suspended_reason = None, None
+        certificate.suspended_by_level = None
     elif action == "revoke":
         certificate.revoked_at, certificate.revoked_reason = now, reason
     else:
@@ -218,3 +241,12 @@ def act(
         details={"reason": reason} if reason else {},
     )
     return certificate
+
+
+def may_overrule(viewer: Viewer, suspended_by_level: str | None) -> bool:
+    """Is the viewer at or above the level a suspension came from? (Suspensions from before the
+    level was recorded: any manager of the holder, as then.)"""
+    if viewer.is_admin or suspended_by_level is None:
+        return True
+    level = acting_level(viewer)
+    return level != ADMIN_LEVEL and suspended_by_level.startswith(level)

@@ -172,7 +172,7 @@ def certificate_action(
         with state.database(request).write() as db:
             certificate = service.act(
                 db,
-                lambda lineage: manages(viewer, lineage),
+                viewer,
                 audit.Actor(viewer.id, viewer.username, client_ip(request)),
                 number,
                 action=action,
@@ -223,8 +223,16 @@ def _out(c: Certificate, now: datetime) -> CertificateOut:
 
 
 def base_url(request: PageRequest) -> str:
+    """The public address for QR codes and badges: TRAINER_PUBLIC_URL (required in production),
+    else the address the server is bound to - never the Host header, which any client can forge."""
     configured = state.settings(request).public_url.rstrip("/")
-    return configured or str(request.base_url).rstrip("/")
+    if configured:
+        return configured
+    host, port = request.scope.get("server") or ("127.0.0.1", 8000)
+    scheme = request.scope.get("scheme", "http")
+    default = (scheme == "http" and port == 80) or (scheme == "https" and port == 443)
+    host = f"[{host}]" if ":" in str(host) else host
+    return f"{scheme}://{host}" + ("" if default or port is None else f":{port}")
 
 
 def qr_svg(url: str) -> Markup:

@@ -6,7 +6,9 @@ a `date`. A content file is a user interface, so we read a stricter dialect:
 - only `true`/`false` (any case) are booleans; `yes`, `no`, `on`, `off` stay strings, and the
   schema then rejects them where a boolean is expected, with a message that names the line;
 - dates and times stay strings (the schema decides whether it wants one);
-- a key repeated in one mapping is an error (PyYAML silently keeps the last one).
+- a key repeated in one mapping is an error (PyYAML silently keeps the last one);
+- a character YAML does not allow (a control character such as \x07 pasted from elsewhere) is an
+  error at its line, like any other (PyYAML raises it before parsing, without a line).
 
 Every value's line is recorded by its path (a tuple of keys and list indexes), so that a schema
 error deep in a document can still be reported at the line the trainer must edit.
@@ -88,7 +90,13 @@ class YamlDocument:
 def load_yaml(text: str, first_line: int = 1) -> YamlDocument:
     """Parse one YAML document. `first_line` is the file line where `text` starts."""
     offset = first_line - 1
-    loader = _StrictLoader(text)
+    try:
+        loader = _StrictLoader(text)
+    except yaml.reader.ReaderError as exc:
+        at = text.count("\n", 0, max(exc.position, 0)) + 1 + offset
+        raise YamlError(
+            f"invalid YAML: control character #x{exc.character:04x} is not allowed: remove it", at
+        ) from None
     try:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session as DbSession
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -19,7 +20,7 @@ from trainer.people import service
 from trainer.people.access import Access, Viewer
 from trainer.people.models import ROLES, Unit, User, UserRole
 from trainer.web import state
-from trainer.web.pages import client_ip, form_of, form_values, id_param, page, viewer_of
+from trainer.web.pages import client_ip, form_id, form_of, form_values, id_param, page, viewer_of
 from trainer.web.templating import N_
 
 PAGE_SIZE = 50
@@ -138,14 +139,27 @@ def new_user_form(request: Request) -> Response:
 
 def _submitted(request: Request) -> AccountForm:
     form = form_of(request)
-    unit_id = form.get("unit_id", "")
+    unit_id = form.get("unit_id", "").strip()
     return AccountForm(
         username=form.get("username", "").strip(),
         full_name=form.get("full_name", "").strip(),
         email=form.get("email", "").strip(),
         roles=[r for r in form_values(request, "roles") if r in ROLES],
-        unit_id=int(unit_id) if unit_id.isdigit() else None,
+        # Not a possible id (e.g. "²", beyond 64 bits): NO_UNIT, which no unit has (a form message).
+        unit_id=(form_id(unit_id) or NO_UNIT) if unit_id else None,
     )
+
+
+NO_UNIT = 0
+
+
+def _chosen_unit(db: DbSession, unit_id: int | None) -> Unit | None:
+    if unit_id is None:
+        return None
+    unit = db.get(Unit, unit_id) if unit_id != NO_UNIT else None
+    if unit is None:
+        raise service.PeopleError([N_("Choose a unit from the list.")])
+    return unit
 
 
 def create_user(request: Request) -> Response:
@@ -153,7 +167,7 @@ def create_user(request: Request) -> Response:
     values = _submitted(request)
     try:
         with state.database(request).write() as db:
-            unit = db.get(Unit, values.unit_id) if values.unit_id else None
+            unit = _chosen_unit(db, values.unit_id)
             user, password = service.create_user(
                 db,
                 _actor(request, viewer),
@@ -197,7 +211,7 @@ def update_user(request: Request) -> Response:
     try:
         with state.database(request).write() as db:
             target = db.get_one(User, user.id)
-            unit = db.get(Unit, values.unit_id) if values.unit_id else None
+            unit = _chosen_unit(db, values.unit_id)
             service.update_user(
                 db,
                 _actor(request, viewer),
@@ -261,11 +275,12 @@ def units(request: Request, *, errors: list[str] | None = None, status_code: int
 def create_unit(request: Request) -> Response:
     viewer = viewer_of(request)
     form = form_of(request)
-    parent_id = int(form["parent_id"]) if form.get("parent_id", "").isdigit() else None
+    raw_parent = form.get("parent_id", "").strip()
+    parent_id = (form_id(raw_parent) or NO_UNIT) if raw_parent else None
     try:
         with state.database(request).write() as db:
             parent = db.get(Unit, parent_id) if parent_id else None
-            if parent_id and parent is None:
+            if parent_id is not None and parent is None:
                 raise service.PeopleError([N_("The parent unit does not exist.")])
             service.create_unit(db, _actor(request, viewer), parent, form.get("name", ""), utcnow())
     except service.PeopleError as error:

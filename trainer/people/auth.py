@@ -60,19 +60,30 @@ def login(
 ) -> LoginResult:
     """Check a password (throttled) and, if right, open a browser session or issue an API token.
 
-    The slow password check runs outside any write transaction; one short unit of work then
-    records the attempt, the audit event and the new session together.
+    The throttle decides and reserves the attempt in one short write transaction holding a lock
+    on this account and on this address (SQLite: its single writer; PostgreSQL: transaction-level
+    advisory locks), so parallel guesses are counted one after another: 30 at once get the free
+    tries and 429s, instead of all reading the counts before any failure was written. The
+    reserved attempt counts as a failure until the password proves right. The slow password
+    check runs outside any transaction; a second short unit of work then records the outcome,
+    the audit event and the new session together.
     """
     name = normalise_username(username)[:64]
-    with database.session() as db:
+    with database.write() as db:
+        _lock_attempts(db, name, ip)
         decision = throttle.decide(_counts(db, name, ip, now), now)
         if not decision.allowed:
             return LoginResult("throttled", retry_after=decision.retry_after)
         user = db.scalar(select(User).where(User.username == name))
+        reserved = LoginAttempt(username=name, ip=ip, succeeded=False, attempted_at=now)
+        db.add(reserved)
+        db.flush()
+        attempt_id = reserved.id
     correct = passwords.verify_password(user.password_hash if user else None, password)
     succeeded = bool(correct and user is not None and user.is_active)
     with database.write() as db:
-        db.add(LoginAttempt(username=name, ip=ip, succeeded=succeeded, attempted_at=now))
+        if succeeded:
+            db.execute(update(LoginAttempt).where(LoginAttempt.id == attempt_id).values(succeeded=True))
         if not succeeded or user is None:
             reason = "unknown user" if user is None else ("inactive" if correct else "wrong password")
             audit.record(
@@ -113,6 +124,19 @@ def login(
                 target_id=user.id,
             )
     return LoginResult("ok", user.id, token, expires_at, must_change_password=user.must_change_password)
+
+
+def _lock_attempts(db: DbSession, username: str, ip: str) -> None:
+    """PostgreSQL: serialise sign-ins for this account and from this address until commit (always
+    in key order, so two transactions never wait on each other). SQLite's writer lock already does."""
+    if db.get_bind().dialect.name != "postgresql":
+        return
+    keys = sorted(
+        int.from_bytes(hashlib.sha256(f"login:{kind}:{value}".encode()).digest()[:8], "big", signed=True)
+        for kind, value in (("user", username), ("ip", ip))
+    )
+    for key in keys:
+        db.execute(select(func.pg_advisory_xact_lock(key)))
 
 
 def _counts(db: DbSession, username: str, ip: str, now: datetime) -> throttle.Counts:

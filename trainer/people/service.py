@@ -25,6 +25,9 @@ from trainer.web.templating import N_
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 IMPORT_COLUMNS = ["username", "full_name", "unit", "roles", "email"]
+# Names are one line of text: a line break in a unit name went into export file names (and the
+# Content-Disposition header) and broke every export of the unit.
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 MAX_IMPORT_ROWS = 50_000
 
 
@@ -47,6 +50,10 @@ def create_unit(db: DbSession, actor: audit.Actor, parent: Unit | None, name: st
     name = name.strip()
     if not name or "/" in name or len(name) > 200:
         raise PeopleError([N_("A unit name is 1 to 200 characters, without '/'.")])
+    if CONTROL.search(name):
+        raise PeopleError(
+            [N_("A name is one line of text: no line breaks, tabs or other control characters.")]
+        )
     depth = 0 if parent is None else parent.lineage.count("/") - 1
     existing = db.scalar(
         select(Unit).where(Unit.parent_id == (parent.id if parent else None), Unit.name == name)
@@ -94,6 +101,8 @@ def check_account_fields(username: str, full_name: str, email: str | None, roles
         problems.append(N_("A username is 2 to 64 lowercase letters, digits, '.', '_' or '-'."))
     if not full_name.strip() or len(full_name) > 200:
         problems.append(N_("The full name is required (at most 200 characters)."))
+    elif CONTROL.search(full_name):
+        problems.append(N_("A name is one line of text: no line breaks, tabs or other control characters."))
     if email and not EMAIL.match(email):
         problems.append(N_("The email address is not valid."))
     unknown = [r for r in roles if r not in ROLES]
@@ -300,6 +309,10 @@ def parse_import(text: str) -> tuple[list[ImportRow], list[str]]:
         values = {key.strip(): (value or "").strip() for key, value in record.items()}
         if not any(values.values()):
             continue  # blank line
+        controlled = [key for key, value in values.items() if CONTROL.search(value)]
+        if controlled:
+            problems.append(f"row {number}: a control character (such as NUL) in column {controlled[0]}")
+            continue
         username = normalise_username(values["username"])
         roles = [r.strip().casefold() for r in values["roles"].split(";") if r.strip()]
         row = ImportRow(number, username, values["full_name"], values["unit"], roles, values["email"] or None)

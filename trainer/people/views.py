@@ -173,7 +173,8 @@ def person_page(request: Request) -> Response:
                 for c in library.courses.values()
                 for m in c.modules
             },
-            "may_act": manages(viewer, unit.lineage if unit else None),
+            # Nobody acts on their own certificates, whatever their roles.
+            "may_act": person.id != viewer.id and manages(viewer, unit.lineage if unit else None),
         },
     )
     response.headers["Cache-Control"] = "no-store"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
@@ -20,10 +21,20 @@ CSV_TYPE = "text/csv; charset=utf-8"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
+def safe_filename(name: str) -> str:
+    """A file name from letters and digits (any script), '-', '_' and '.' only: a unit's name goes
+    into it, and a line break there split the Content-Disposition header and dropped the
+    connection; quotes, slashes and the like have no place in a downloaded file's name either."""
+    kept = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+    return re.sub(r"_{2,}", "_", kept).strip("._") or "export"
+
+
 def _disposition(filename: str) -> str:
-    # RFC 6266: an ASCII fallback plus the UTF-8 name for browsers that read it.
-    ascii_name = filename.encode("ascii", "replace").decode().replace("?", "_").replace('"', "_")
-    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
+    # RFC 6266: an ASCII fallback plus the UTF-8 name (RFC 5987 encoded) for browsers that read it.
+    filename = safe_filename(filename)
+    ascii_name = "".join(c if c.isascii() else "_" for c in filename)
+    ascii_name = re.sub(r"_{2,}", "_", ascii_name)
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 def _text(value: Cell) -> str:
@@ -34,10 +45,18 @@ def _text(value: Cell) -> str:
     return str(value)
 
 
+# A cell that starts with one of these is a formula to a spreadsheet; so is any part after a list
+# separator, in a locale whose separator is ';' (or when a tool splits on ',' or tab itself).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_AFTER_SEPARATOR = re.compile(r"([;,\t]\s*)([=+\-@])")
+
+
 def _safe(text: str) -> str:
-    """Cells a spreadsheet would run as formulas (=, +, -, @ at the start) are quoted: names and
-    units come from people, and CSV injection is a real attack on whoever opens the file."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    """Cells a spreadsheet would run as formulas are neutralised with a leading apostrophe, at the
+    start and after any separator: names and units come from people, and CSV injection is a real
+    attack on whoever opens the file. (Every field is quoted too, see csv_lines.)"""
+    text = _AFTER_SEPARATOR.sub(r"\1'\2", text)
+    return "'" + text if text[:1] in _FORMULA_START else text
 
 
 def csv_lines(header: Sequence[str], rows: Iterable[Sequence[Cell]]) -> Iterator[str]:
@@ -45,7 +64,8 @@ def csv_lines(header: Sequence[str], rows: Iterable[Sequence[Cell]]) -> Iterator
     made formula-safe (numbers are written as they are). Every CSV the product writes - page
     exports and `trainer reminders --csv` - comes from here."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    # Every field quoted: a cell is one cell whatever the reader's list separator.
+    writer = csv.writer(buffer, quoting=csv.QUOTE_ALL)
     writer.writerow(header)
     yield "\ufeff" + buffer.getvalue()
     for row in rows:

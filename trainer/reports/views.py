@@ -395,6 +395,11 @@ REFUSALS = {
     "revoked certificates are final": N_("This certificate is revoked; revocation is final."),
     "already suspended": N_("This certificate is already suspended."),
     "only a suspended certificate can be reinstated": N_("Only a suspended certificate can be reinstated."),
+    "not on your own certificate": N_("Nobody may act on their own certificate; ask a manager above you."),
+    "suspended from a higher level": N_(
+        "This certificate was suspended from a higher level of the organisation; only that level "
+        "or one above it may reinstate or revoke it."
+    ),
 }
 
 
@@ -412,7 +417,7 @@ def certificate_action(request: Request) -> Response:
         with state.database(request).write() as db:
             certification.act(
                 db,
-                lambda lineage: manages(viewer, lineage),
+                viewer,
                 audit.Actor(viewer.id, viewer.username, client_ip(request)),
                 number,
                 action=action,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -38,7 +39,9 @@ def install(app: FastAPI) -> None:
             return JSONResponse(
                 {"detail": exc.detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None)
             )
-        reason = exc.detail if exc.detail in ("csrf", "password-change-required") else None
+        reason = (
+            exc.detail if exc.detail in ("csrf", "password-change-required", "control-characters") else None
+        )
         response = await _page(request, exc.status_code, reason)
         for name, value in (getattr(exc, "headers", None) or {}).items():
             response.headers[name] = value
@@ -47,7 +50,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> Response:
         if _wants_json(request):
-            return JSONResponse({"detail": exc.errors()}, status_code=422)
+            # The raw body of a wrong content type comes back as bytes, which JSON cannot carry.
+            errors = jsonable_encoder(
+                exc.errors(), custom_encoder={bytes: lambda raw: raw.decode("utf-8", "replace")}
+            )
+            return JSONResponse({"detail": errors}, status_code=422)
         return await _page(request, 400)
 
     @app.exception_handler(Exception)

@@ -1,4 +1,5 @@
-"""Request plumbing shared by every response: language, CSRF cookie, security headers.
+"""Request plumbing shared by every response: the client's address and scheme (from a trusted
+proxy's headers only), language, CSRF cookie, security headers.
 
 A plain ASGI middleware rather than Starlette's BaseHTTPMiddleware, which costs a task and a
 stream copy per request on the hottest paths (module pages, answer saves).
@@ -6,6 +7,7 @@ stream copy per request on the hottest paths (module pages, answer saves).
 
 from __future__ import annotations
 
+import ipaddress
 from http.cookies import SimpleCookie
 
 from starlette.requests import Request
@@ -31,6 +33,13 @@ SECURITY_HEADERS: dict[str, str] = {
 }
 
 
+# Over HTTPS: browsers keep to HTTPS for a year (set only on responses that came over HTTPS).
+HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
+# JSON is personal (a person's record, attempts, certificates) or as of now (verification): no
+# browser or proxy keeps a copy.
+NO_STORE = (b"cache-control", b"no-store")
+MAX_ADDRESS_LENGTH = 45  # the longest textual IPv6 address
+
 _DEFAULT_HEADERS = [
     (name.encode(), value.encode())
     for name, value in {**SECURITY_HEADERS, "vary": "Accept-Language, Cookie"}.items()
@@ -41,11 +50,14 @@ class RequestContextMiddleware:
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
         self.settings = settings
+        self.proxies = settings.trusted_proxy_networks
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if self.proxies:
+            _believe_proxy(scope, self.proxies)
         request = Request(scope)
         state = scope.setdefault("state", {})
         state["lang"] = negotiate(request, self.settings.default_language)
@@ -64,6 +76,12 @@ class RequestContextMiddleware:
                 headers = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}
                 headers.extend(pair for pair in _DEFAULT_HEADERS if pair[0] not in present)
+                if secure:
+                    headers.append(HSTS)
+                if b"cache-control" not in present and any(
+                    name.lower() == b"content-type" and b"json" in value for name, value in headers
+                ):
+                    headers.append(NO_STORE)
                 if new_cookie and any(
                     name.lower() == b"content-type" and value.startswith(b"text/html")
                     for name, value in headers
@@ -85,3 +103,46 @@ def _cookie(value: str, secure: bool) -> str:
     if secure:
         morsel["secure"] = True
     return morsel.OutputString()
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    text = text.strip()
+    if not text or len(text) > MAX_ADDRESS_LENGTH:
+        return None
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+def _believe_proxy(scope: Scope, proxies: tuple[Network, ...]) -> None:
+    """If the connection comes from a trusted proxy, take the client's address from
+    X-Forwarded-For (the nearest address not itself a trusted proxy; a malformed entry ends the
+    search) and the scheme from X-Forwarded-Proto. From anyone else both are ignored, so a client
+    cannot pick a fresh address per guess to slip past throttling."""
+
+    def trusted(address: ipaddress.IPv4Address | ipaddress.IPv6Address | None) -> bool:
+        return address is not None and any(address in network for network in proxies)
+
+    client = scope.get("client")
+    if not client or not trusted(_address(str(client[0]))):
+        return
+    forwarded_for = proto = None
+    for name, value in scope.get("headers", []):
+        if name == b"x-forwarded-for":
+            forwarded_for = value.decode("latin-1")
+        elif name == b"x-forwarded-proto":
+            proto = value.decode("latin-1").strip().lower()
+    if forwarded_for:
+        for entry in reversed(forwarded_for.split(",")):
+            address = _address(entry)
+            if address is None:
+                break  # not an address: believe nothing further out
+            if not trusted(address):
+                scope["client"] = (str(address), 0)
+                break
+    if proto in ("http", "https"):
+        scope["scheme"] = proto

@@ -24,13 +24,14 @@ from starlette.routing import Route
 from trainer.db import utcnow
 from trainer.people import auth
 from trainer.people.access import Access, Viewer, allows
-from trainer.web import csrf, state
+from trainer.web import csrf, edge, state
 
 Handler = Callable[[Request], Response] | Callable[[Request], Awaitable[Response]]
 PASSWORD_CHANGE_PATH = "/account/password"  # noqa: S105 (a URL path)
 # What someone who must change their password may still do.
 _ALLOWED_BEFORE_PASSWORD_CHANGE = {PASSWORD_CHANGE_PATH, "/logout"}
 MAX_FORM_FIELDS = 100
+CONTROL_CHARACTERS = "control-characters"  # an error page's reason (trainer.web.errors)
 
 
 class PageRoute(Route):
@@ -43,6 +44,8 @@ def page(path: str, handler: Handler, *, access: Access, methods: tuple[str, ...
     is_async = inspect.iscoroutinefunction(handler)
 
     async def endpoint(request: Request) -> Response:
+        if edge.in_path_or_query(request) is not None:
+            raise HTTPException(status_code=400, detail=CONTROL_CHARACTERS)
         viewer = await current_viewer(request)
         if not allows(access, viewer, public_library=state.settings(request).public_library):
             if viewer is None and request.method in ("GET", "HEAD"):
@@ -62,6 +65,9 @@ def page(path: str, handler: Handler, *, access: Access, methods: tuple[str, ...
             request.state.form = form
             submitted = form.get(csrf.CSRF_FIELD)
             csrf.verify(request, submitted if isinstance(submitted, str) else None)
+            texts = [text for item in form.multi_items() for text in item if isinstance(text, str)]
+            if edge.found(texts, edge.BODY_CONTROL) is not None:
+                raise HTTPException(status_code=400, detail=CONTROL_CHARACTERS)
         if is_async:
             response: Response = await handler(request)  # type: ignore[misc]
             return response
@@ -108,7 +114,9 @@ def form_values(request: Request, key: str) -> list[str]:
 
 
 def client_ip(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    # At most 64 characters, as stored: a proxy's header is checked (trainer.web.middleware), and
+    # a peer's own address is short, but a longer value must never reach the database.
+    return (request.client.host if request.client else "unknown")[:64]
 
 
 def _here(request: Request) -> str:
@@ -133,6 +141,15 @@ def clear_session_cookie(response: Response) -> None:
 
 
 MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL: a larger one would be a 500, not a 404
+
+
+def form_id(value: str) -> int | None:
+    """An id typed in a form ("12"), or None if it cannot be a row's id: not ASCII digits (Python's
+    int() also takes "²"'s kin, "٣", " 12 "), or out of range for the database."""
+    if not (value.isascii() and value.isdigit()) or len(value) > 10:
+        return None
+    number = int(value)
+    return number if 1 <= number <= MAX_ID else None
 
 
 def id_param(request: Request, name: str) -> int:
