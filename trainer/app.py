@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.effective_database_url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
+        time_zone=settings.zone,
     )
     try:
         current, head = migrate.current_revision(database), migrate.head_revision()

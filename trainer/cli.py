@@ -43,7 +43,7 @@ def _settings() -> Settings:
 def _database(settings: Settings) -> Database:
     if not settings.database_url:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return Database(settings.effective_database_url)
+    return Database(settings.effective_database_url, time_zone=settings.zone)
 
 
 @app.command()

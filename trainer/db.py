@@ -16,11 +16,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import DateTime, MetaData, create_engine, event, exc, text
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.types import TypeDecorator
+
+from trainer import localtime
 
 # Stable constraint names, so migrations can refer to them on every database.
 NAMING_CONVENTION = {
@@ -75,8 +78,12 @@ class Database:
         pool_size: int = 20,
         max_overflow: int = 10,
         ping_after_idle: float = PING_AFTER_IDLE_SECONDS,
+        time_zone: ZoneInfo | None = None,
     ) -> None:
         self.url = url
+        # The zone the reports' month keys are written and read in (TRAINER_TIME_ZONE); every
+        # session carries it, so grading counts an exam in the right month without settings.
+        self.time_zone = time_zone or localtime.default_zone()
         self.is_sqlite = url.startswith("sqlite")
         kwargs: dict[str, Any] = {}
         if self.is_sqlite:
@@ -97,13 +104,13 @@ class Database:
 
     def session(self) -> Session:
         """A session for reading. Do not write through it: use `write()`."""
-        return Session(self.engine, expire_on_commit=False)
+        return Session(self.engine, expire_on_commit=False, info={"time_zone": self.time_zone})
 
     @contextmanager
     def write(self) -> Iterator[Session]:
         """One unit of work: commits when the block ends, rolls back if it raises."""
         with self._write_lock or nullcontext():
-            session = Session(self._write_engine, expire_on_commit=False)
+            session = Session(self._write_engine, expire_on_commit=False, info={"time_zone": self.time_zone})
             try:
                 yield session
                 session.commit()

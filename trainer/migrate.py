@@ -26,6 +26,8 @@ def upgrade(database: Database, revision: str = "head") -> None:
     config = _config()
     with database.write_connection() as conn:
         config.attributes["connection"] = conn
+        # Data migrations that compute dates (the reports' month keys) need the installation's zone.
+        config.attributes["time_zone"] = database.time_zone
         command.upgrade(config, revision)
 
 

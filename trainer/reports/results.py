@@ -10,8 +10,8 @@ from sqlalchemy import delete, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session as DbSession
 
+from trainer.localtime import month_of, zone_of
 from trainer.quizzes.models import Attempt
-from trainer.reports.compliance import month_of
 from trainer.reports.models import ExamTally, ItemMark
 
 
@@ -19,7 +19,7 @@ def record_graded(
     db: DbSession, attempt: Attempt, paper: Sequence[Mapping[str, Any]], marks: Mapping[int, float]
 ) -> None:
     """A final exam was just graded: keep every question's mark (unanswered = 0) and count the
-    exam in its unit's month."""
+    exam in its unit's month (the month of the installation's time zone, carried by `db`)."""
     if attempt.kind != "exam":
         return
     _write_marks(db, attempt, paper, marks)
@@ -30,7 +30,7 @@ def record_graded(
     statement = dialect.insert(ExamTally).values(
         unit_id=attempt.unit_id,
         course_id=attempt.course_id,
-        month=month_of(attempt.submitted_at),
+        month=month_of(attempt.submitted_at, zone_of(db)),
         taken=1,
         passed=passed,
     )
@@ -63,7 +63,7 @@ def record_regraded(
             .where(
                 ExamTally.unit_id == attempt.unit_id,
                 ExamTally.course_id == attempt.course_id,
-                ExamTally.month == month_of(attempt.submitted_at),
+                ExamTally.month == month_of(attempt.submitted_at, zone_of(db)),
             )
             .values(passed=ExamTally.passed + change)
         )
