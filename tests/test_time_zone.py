@@ -258,7 +258,7 @@ def test_the_inspector_list_exports_the_expiry_day_in_shanghai(
     assert isinstance(found[column], datetime)
     assert found[column].date() == date(2032, 1, 1)
     listing = client.get("/manage/inspectors?course=demo-course", headers=ZH).text
-    assert "到期（北京时间）" in listing or "（北京时间）" in listing
+    assert "到期（北京时间）" in listing
     assert "2032年1月1日" in listing
 
 
@@ -385,3 +385,44 @@ def test_the_month_keys_are_recomputed_when_upgrading(tmp_path: Path) -> None:
             assert compliance.snapshot_months(db) == ["2026-11", "2026-10"]
     finally:
         database.dispose()
+
+
+def test_recount_counts_past_exams_in_a_new_zone_s_months(fresh_database: Database) -> None:
+    inspector = make_person(fresh_database, "inspector", unit="Heilongjiang/Harbin/Daoli/Bureau")
+    graded_at = datetime(2026, 11, 30, 17, 0, tzinfo=UTC)  # 1 December in Shanghai, 30 November in Berlin
+    with fresh_database.write() as db:
+        unit_id = db.scalars(select(Unit.id).where(Unit.path == "Heilongjiang/Harbin/Daoli/Bureau")).one()
+        attempt = Attempt(
+            user_id=inspector.id,
+            unit_id=unit_id,
+            kind="exam",
+            course_id="demo-course",
+            content_hash="0" * 64,
+            seed=1,
+            status="graded",
+            started_at=graded_at - timedelta(minutes=40),
+            submitted_at=graded_at,
+            score=1.0,
+            max_score=1.0,
+            pass_mark=0.6,
+            passed=True,
+            review="never",
+            snapshot="[]",
+        )
+        db.add(attempt)
+        db.flush()
+        results.record_graded(db, attempt, [], {})
+
+    def months() -> list[tuple[str, int, int]]:
+        with fresh_database.session() as db:
+            return [(t.month, t.taken, t.passed) for t in db.scalars(select(ExamTally))]
+
+    assert months() == [("2026-12", 1, 1)]
+    done = trainer(
+        "reports",
+        "recount",
+        env={"TRAINER_DATABASE_URL": fresh_database.url, "TRAINER_TIME_ZONE": "Europe/Berlin"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "1 monthly exam tally row(s)" in done.stdout
+    assert months() == [("2026-11", 1, 1)]
