@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 
 from tests.conftest import ContentDirs
 from tests.test_cli import trainer
-from trainer import migrate
+from trainer import localtime, migrate
 from trainer.certification import policy
 from trainer.certification.models import Certificate
 from trainer.config import Settings
@@ -25,7 +25,7 @@ from trainer.db import Database, utcnow
 from trainer.people.models import Unit, User, UserRole
 from trainer.people.passwords import verify_password
 from trainer.quizzes.models import Attempt
-from trainer.reports import compliance, synthetic
+from trainer.reports import synthetic
 from trainer.reports.models import STATES, ComplianceTally, ExamTally, ItemMark, UnitHeadcount
 
 INSPECTORS = 400
@@ -257,7 +257,7 @@ def test_exam_tallies_equal_a_direct_count(seeded: tuple[Database, datetime, obj
     expected: Counter[tuple[int | None, str, str]] = Counter()
     passed: Counter[tuple[int | None, str, str]] = Counter()
     for unit_id, course_id, submitted_at, was_passed in exams:
-        key = (unit_id, course_id, compliance.month_of(submitted_at))
+        key = (unit_id, course_id, localtime.month_of(submitted_at, database.time_zone))
         expected[key] += 1
         passed[key] += bool(was_passed)
     assert {(t.unit_id, t.course_id, t.month): (t.taken, t.passed) for t in tallies} == {

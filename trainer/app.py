@@ -46,6 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         audit_key=settings.audit_chain_key,
+        time_zone=settings.zone,
     )
     try:
         current, head = migrate.current_revision(database), migrate.head_revision()

@@ -44,7 +44,9 @@ def _settings() -> Settings:
 def _database(settings: Settings) -> Database:
     if not settings.database_url:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return Database(settings.effective_database_url, audit_key=settings.audit_chain_key)
+    return Database(
+        settings.effective_database_url, audit_key=settings.audit_chain_key, time_zone=settings.zone
+    )
 
 
 def _load_library(settings: Settings) -> Library:
@@ -411,12 +413,16 @@ def reports_snapshot() -> None:
 
 @reports_app.command("recount")
 def reports_recount() -> None:
-    """Recount every unit's compliance tallies from people and certificates (after a bulk load or
-    a restore; pages keep them exact on their own otherwise)."""
-    from trainer.reports import compliance
+    """Recount every unit's compliance tallies from people and certificates, and the monthly exam
+    tallies from graded exams in TRAINER_TIME_ZONE's months (after a bulk load, a restore or a
+    change of time zone; pages and grading keep them exact on their own otherwise)."""
+    from trainer.reports import compliance, results
 
-    units = compliance.rebuild(_database(_settings()), utcnow())
-    typer.echo(f"recounted {units} unit(s)")
+    database = _database(_settings())
+    units = compliance.rebuild(database, utcnow())
+    with database.write() as db:
+        tallies = results.recount_exam_tallies(db)
+    typer.echo(f"recounted {units} unit(s) and {tallies} monthly exam tally row(s)")
 
 
 @audit_app.command("anchor")

@@ -13,9 +13,12 @@ import ipaddress
 import secrets
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from trainer.localtime import DEFAULT_TIME_ZONE, load_zone
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SUPPORTED_LANGUAGES = ("en", "zh-CN")
@@ -44,6 +47,9 @@ class Settings(BaseSettings):
     # without re-keying the audit log (and keep it, like the secret key, out of the database).
     audit_key: str = Field(default="", repr=False)
     default_language: Language = "en"
+    # Every date and time people read (pages, exports, reminders) and the months reports count
+    # are in this IANA zone; storage and the JSON API stay in UTC. Checked by `prepared()`.
+    time_zone: str = DEFAULT_TIME_ZONE
     # Outgoing email (renewal reminders); empty host: no sending.
     smtp_host: str = ""
     smtp_port: int = Field(default=587, ge=1, le=65535)
@@ -107,6 +113,13 @@ class Settings(BaseSettings):
         return derive_audit_key(self.secret_key, self.audit_key)
 
     @property
+    def zone(self) -> ZoneInfo:
+        try:
+            return load_zone(self.time_zone)
+        except ValueError as error:
+            raise SettingsError(str(error)) from None
+
+    @property
     def effective_database_url(self) -> str:
         if self.database_url:
             return self.database_url
@@ -117,8 +130,9 @@ class Settings(BaseSettings):
 
         In development a missing secret key is generated once and kept in the data folder, so
         sessions survive restarts. In production nothing is generated: a missing or weak key is
-        an error.
+        an error. An unknown time zone is an error in every mode.
         """
+        self.zone  # noqa: B018 (raises SettingsError, naming the setting, before anything starts)
         if self.is_production:
             check_secret_strength(self.secret_key)
             if self.audit_key:

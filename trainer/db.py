@@ -16,11 +16,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import DateTime, MetaData, create_engine, event, exc, text
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.types import TypeDecorator
+
+from trainer import localtime
 
 # Stable constraint names, so migrations can refer to them on every database.
 NAMING_CONVENTION = {
@@ -76,11 +79,15 @@ class Database:
         max_overflow: int = 10,
         ping_after_idle: float = PING_AFTER_IDLE_SECONDS,
         audit_key: bytes | None = None,
+        time_zone: ZoneInfo | None = None,
     ) -> None:
         self.url = url
         # The audit chain's HMAC key (trainer.audit.service.derive_key): kept here, not in the
         # database, and handed to each unit of work so that `audit.record` can sign.
         self.audit_key = audit_key
+        # The zone the reports' month keys are written and read in (TRAINER_TIME_ZONE); every
+        # session carries it, so grading counts an exam in the right month without settings.
+        self.time_zone = time_zone or localtime.default_zone()
         self.is_sqlite = url.startswith("sqlite")
         kwargs: dict[str, Any] = {}
         if self.is_sqlite:
@@ -101,13 +108,17 @@ class Database:
 
     def session(self) -> Session:
         """A session for reading. Do not write through it: use `write()`."""
-        return Session(self.engine, expire_on_commit=False)
+        return Session(self.engine, expire_on_commit=False, info={"time_zone": self.time_zone})
 
     @contextmanager
     def write(self) -> Iterator[Session]:
         """One unit of work: commits when the block ends, rolls back if it raises."""
         with self._write_lock or nullcontext():
-            session = Session(self._write_engine, expire_on_commit=False, info={"audit_key": self.audit_key})
+            session = Session(
+                self._write_engine,
+                expire_on_commit=False,
+                info={"audit_key": self.audit_key, "time_zone": self.time_zone},
+            )
             try:
                 yield session
                 session.commit()

@@ -27,6 +27,8 @@ def upgrade(database: Database, revision: str = "head") -> None:
     with database.write_connection() as conn:
         config.attributes["connection"] = conn
         config.attributes["audit_key"] = database.audit_key  # 0008 re-keys an existing audit chain
+        # Data migrations that compute dates (the reports' month keys) need the installation's zone.
+        config.attributes["time_zone"] = database.time_zone
         command.upgrade(config, revision)
 
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import smtplib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from trainer import localtime
 from trainer.certification import policy, service
 from trainer.certification.models import Certificate
 from trainer.config import Settings
@@ -32,6 +34,12 @@ class Reminder:
     state: str
     expires_at: datetime
     days_left: int
+    # The installation's zone: the expiry is written as the day it is there, naming the zone.
+    time_zone: ZoneInfo = field(default_factory=localtime.default_zone)
+
+    @property
+    def expires_on(self) -> str:
+        return localtime.local_date(self.expires_at, self.time_zone).isoformat()
 
 
 COLUMNS = [
@@ -45,6 +53,7 @@ COLUMNS = [
     "state",
     "expires_at",
     "days_left",
+    "time_zone",  # of expires_at's day
 ]
 
 
@@ -82,6 +91,7 @@ def due(database: Database, now: datetime) -> list[Reminder]:
                         state.value,
                         certificate.expires_at,
                         policy.days_left(facts, now),
+                        database.time_zone,
                     )
                 )
     return sorted(reminders, key=lambda r: (r.manager, r.days_left, r.holder))
@@ -100,8 +110,9 @@ def to_csv(reminders: list[Reminder]) -> str:
             r.course_id,
             r.number,
             r.state,
-            r.expires_at.date().isoformat(),
+            r.expires_on,
             r.days_left,
+            r.time_zone.key,
         ]
         for r in reminders
     )
@@ -148,7 +159,7 @@ def send_all(reminders: list[Reminder], sender: Sender) -> tuple[int, list[str]]
             continue
         lines = [
             f"- {r.holder_name} ({r.unit or ''}): {r.course_id}, certificate {r.number}, {r.state}, "
-            f"expires {r.expires_at.date().isoformat()} ({r.days_left} days)"
+            f"expires {r.expires_on} ({r.time_zone.key}), {r.days_left} days left"
             for r in items
         ]
         body = "Certificates in your area that need renewing:\n\n" + "\n".join(lines) + "\n"

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
 
+from trainer import localtime
 from trainer.audit import service as audit
 from trainer.certification import policy
 from trainer.certification.models import Certificate
@@ -108,8 +109,10 @@ def issue_for(
     db.add(certificate)
     db.flush()
     compliance.mark_changed(db, holder.unit_id)
-    # The number is readable and unique: prefix, domain, year of issue, and the row's id.
-    certificate.number = f"{prefix}-{course.domain.upper()}-{now.year}-{certificate.id:06d}"
+    # The number is readable and unique: prefix, domain, year of issue (in the installation's
+    # zone, as the certificate shows its date), and the row's id.
+    year = localtime.local(now, localtime.zone_of(db)).year
+    certificate.number = f"{prefix}-{course.domain.upper()}-{year}-{certificate.id:06d}"
     audit.record(
         db,
         "certificate.issued",

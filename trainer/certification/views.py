@@ -79,7 +79,7 @@ def verify_page(request: PageRequest) -> Response:
         {
             "result": {**verification(certificate, now := utcnow()), "title": _title(request, certificate)},
             "code": code,
-            "now_utc": now.strftime("%Y-%m-%d %H:%M"),
+            "now": now,
         },
     )
     response.headers["Cache-Control"] = "no-store"  # the state is as of now

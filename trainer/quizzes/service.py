@@ -182,7 +182,8 @@ def start_exam(
             State.REVOKED,
         ):
             opens = current.expires_at - timedelta(days=current.renewal_window_days)
-            raise QuizError(403, f"you hold this qualification; renewal opens on {opens.date().isoformat()}")
+            opens_on = opens.astimezone(database.time_zone).date().isoformat()  # the day in TRAINER_TIME_ZONE
+            raise QuizError(403, f"you hold this qualification; renewal opens on {opens_on}")
         # A certification cycle starts with the current certificate: attempts before it do not count.
         since = current.issued_at if current is not None else None
         taken = db.execute(

@@ -26,6 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session as DbSession
 
+from trainer import localtime
 from trainer.certification import policy
 from trainer.certification.models import Certificate
 from trainer.db import Database
@@ -329,14 +330,12 @@ def rollup(
 # -- monthly snapshots -------------------------------------------------------------------------
 
 
-def month_of(moment: datetime) -> str:
-    return moment.strftime("%Y-%m")
-
-
 def take_snapshot(database: Database, now: datetime) -> bool:
     """Keep this month's roll-up (every unit's tallies) if it is not kept yet. Run by the first
-    roll-up read of a month and by `trainer reports snapshot` (for a monthly timer)."""
-    month = month_of(now)
+    roll-up read of a month and by `trainer reports snapshot` (for a monthly timer). The month
+    is the database's time zone's: in Asia/Shanghai December's snapshot is due from
+    2026-11-30 16:00 UTC."""
+    month = localtime.month_of(now, database.time_zone)
     with database.session() as db:
         if db.scalar(select(literal(1)).where(ComplianceSnapshot.month == month).limit(1)):
             return False

@@ -3,15 +3,16 @@ the grading (or regrading) transaction, so a result and its report rows commit t
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import delete, insert, update
+from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session as DbSession
 
-from trainer.quizzes.models import Attempt
-from trainer.reports.compliance import month_of
+from trainer.localtime import month_of, zone_of
+from trainer.quizzes.models import GRADED, Attempt
 from trainer.reports.models import ExamTally, ItemMark
 
 
@@ -19,7 +20,7 @@ def record_graded(
     db: DbSession, attempt: Attempt, paper: Sequence[Mapping[str, Any]], marks: Mapping[int, float]
 ) -> None:
     """A final exam was just graded: keep every question's mark (unanswered = 0) and count the
-    exam in its unit's month."""
+    exam in its unit's month (the month of the installation's time zone, carried by `db`)."""
     if attempt.kind != "exam":
         return
     _write_marks(db, attempt, paper, marks)
@@ -30,7 +31,7 @@ def record_graded(
     statement = dialect.insert(ExamTally).values(
         unit_id=attempt.unit_id,
         course_id=attempt.course_id,
-        month=month_of(attempt.submitted_at),
+        month=month_of(attempt.submitted_at, zone_of(db)),
         taken=1,
         passed=passed,
     )
@@ -63,10 +64,42 @@ def record_regraded(
             .where(
                 ExamTally.unit_id == attempt.unit_id,
                 ExamTally.course_id == attempt.course_id,
-                ExamTally.month == month_of(attempt.submitted_at),
+                ExamTally.month == month_of(attempt.submitted_at, zone_of(db)),
             )
             .values(passed=ExamTally.passed + change)
         )
+
+
+def recount_exam_tallies(db: DbSession) -> int:
+    """Count every month's exam tallies afresh from the graded final exams, in the database's
+    time zone (after a restore, or after TRAINER_TIME_ZONE changed); returns the tallies kept."""
+    if db.get_bind().dialect.name == "postgresql":
+        # Graders that already counted commit first; later ones wait and count on top of ours.
+        db.execute(text("LOCK TABLE exam_tallies IN EXCLUSIVE MODE"))
+    zone = zone_of(db)
+    taken: Counter[tuple[int, str, str]] = Counter()
+    passed: Counter[tuple[int, str, str]] = Counter()
+    for unit_id, course_id, submitted_at, was_passed in db.execute(
+        select(Attempt.unit_id, Attempt.course_id, Attempt.submitted_at, Attempt.passed).where(
+            Attempt.kind == "exam",
+            Attempt.status == GRADED,
+            Attempt.unit_id.is_not(None),
+            Attempt.submitted_at.is_not(None),
+        )
+    ):
+        if unit_id is None or submitted_at is None:  # excluded by the query; for the type checker
+            continue
+        key = (unit_id, course_id, month_of(submitted_at, zone))
+        taken[key] += 1
+        passed[key] += bool(was_passed)
+    db.execute(delete(ExamTally))
+    rows = [
+        {"unit_id": u, "course_id": c, "month": m, "taken": n, "passed": passed[(u, c, m)]}
+        for (u, c, m), n in sorted(taken.items())
+    ]
+    for start in range(0, len(rows), 1000):
+        db.execute(insert(ExamTally), rows[start : start + 1000])
+    return len(rows)
 
 
 def _write_marks(

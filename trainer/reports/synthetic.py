@@ -36,6 +36,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session as DbSession
 
+from trainer import localtime
 from trainer.certification import policy
 from trainer.certification.models import Certificate
 from trainer.content.library import Course, Library
@@ -988,7 +989,7 @@ class _Writer:
             key = (
                 self._unit_of(generated.user[provisional]).id,
                 self.courses[generated.course[provisional]].id,
-                compliance.month_of(_at(end)),
+                localtime.month_of(_at(end), self.database.time_zone),
             )
             taken[key] += 1
             passed[key] += bool(generated.passed[provisional])

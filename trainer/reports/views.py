@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute
 
+from trainer import localtime
 from trainer.audit import service as audit
 from trainer.certification import service as certification
 from trainer.content.library import Course, Library
@@ -87,15 +88,6 @@ def _fresh(database: Database, now: datetime) -> None:
     compliance.take_snapshot(database, now)
 
 
-def recent_months(now: datetime, count: int = 12) -> list[str]:
-    year, month = now.year, now.month
-    months = []
-    for _ in range(count):
-        months.append(f"{year:04d}-{month:02d}")
-        year, month = (year - 1, 12) if month == 1 else (year, month - 1)
-    return months[::-1]
-
-
 def pass_rates(db: DbSession, unit: UnitRef, course_id: str, months: list[str]) -> list[tuple[str, int, int]]:
     """Exams taken and passed per month in the unit's subtree: a grouped read of the monthly
     tallies (units x months rows at most)."""
@@ -142,11 +134,13 @@ def rollup_page(request: Request) -> Response:
     lang = request.state.lang
     titles = course_titles(state.content(request).library, lang)
     now = utcnow()
-    with state.database(request).session() as db:
+    database = state.database(request)
+    with database.session() as db:
         crumbs = breadcrumbs(db, viewer, result.unit)
         months = compliance.snapshot_months(db)
         kept_at = compliance.snapshot_taken_at(db, month) if month else None
-        trend = pass_rates(db, result.unit, course_id, recent_months(now)) if course_id else []
+        last_12 = localtime.recent_months(now, database.time_zone)
+        trend = pass_rates(db, result.unit, course_id, last_12) if course_id else []
         # Admins manage every tree: offer the other top-level units too.
         roots = (
             db.execute(
@@ -224,7 +218,8 @@ def rollup_export(request: Request) -> Response:
     header = [gettext(h) for h in ROLLUP_HEADER]
     own = gettext("Directly in %(unit)s") % {"unit": result.unit.path}
     rows = list(_rollup_rows(result, courses, titles, own))
-    stem = f"compliance-{result.unit.name}-{month or utcnow().strftime('%Y-%m-%d')}"
+    today = localtime.local_date(utcnow(), state.database(request).time_zone)
+    stem = f"compliance-{result.unit.name}-{month or today.isoformat()}"
     if request.url.path.endswith(".xlsx"):
         return exports.xlsx_response(f"{stem}.xlsx", gettext("Compliance"), header, rows)
     return exports.csv_response(f"{stem}.csv", header, rows)
@@ -340,6 +335,7 @@ def _params(view: ListView) -> dict[str, str]:
     return params
 
 
+EXPIRES = N_("Expires")
 LIST_HEADER = [
     N_("Name"),
     N_("Username"),
@@ -347,7 +343,7 @@ LIST_HEADER = [
     N_("Course"),
     N_("State"),
     N_("Certificate"),
-    N_("Expires"),
+    EXPIRES,
     N_("Days left"),
 ]
 
@@ -366,7 +362,10 @@ def list_export(request: Request) -> Response:
         view = _list_query(request, db, viewer, courses)
         everything = replace(view.query, page=1)
         result = compliance.list_inspectors(db, everything, now, limit=EXPORT_LIMIT)
-    header = [gettext(h) for h in LIST_HEADER]
+    zone = database.time_zone
+    # The expiry is the day it is in the installation's zone, and its heading names the zone.
+    times = state.templates(request).local_times(lang)
+    header = [times.heading(gettext(h)) if h == EXPIRES else gettext(h) for h in LIST_HEADER]
 
     def rows() -> Iterator[list[exports.Cell]]:
         for row in result.rows:
@@ -377,11 +376,12 @@ def list_export(request: Request) -> Response:
                 titles.get(row.course_id, row.course_id),
                 gettext(STATE_LABELS[row.state]),
                 row.number,
-                row.expires_at,
+                localtime.local(row.expires_at, zone) if row.expires_at else None,
                 (row.expires_at - now).days if row.expires_at else None,
             ]
 
-    stem = f"inspectors-{view.unit.name}-{view.query.state or 'all'}-{now.strftime('%Y-%m-%d')}"
+    today = localtime.local_date(now, zone).isoformat()
+    stem = f"inspectors-{view.unit.name}-{view.query.state or 'all'}-{today}"
     if request.url.path.endswith(".xlsx"):
         return exports.xlsx_response(f"{stem}.xlsx", gettext("Inspectors"), header, rows())
     return exports.csv_response(f"{stem}.csv", header, rows())
