@@ -31,7 +31,6 @@ from trainer.app import create_app
 from trainer.config import Settings
 from trainer.db import Database, utcnow
 from trainer.quizzes.models import Attempt, AttemptAnswer, AttemptFlag
-from trainer.quizzes.views import parse_numeric
 
 
 @pytest.fixture
@@ -307,11 +306,15 @@ def test_practice_feedback_shows_on_the_page_after_a_plain_form_post(
 def test_numbers_take_a_typed_unit_percent_and_full_width_forms(
     typed: str, units: list[str], chosen: str | None, expected: tuple[float, str | None]
 ) -> None:
+    from trainer.quizzes.views import parse_numeric
+
     assert parse_numeric(typed, units, chosen) == expected
 
 
 @pytest.mark.parametrize("typed", ["abc", "12 kg", "1.2.3", "%"])
 def test_what_is_not_a_number_in_a_unit_taken_is_refused(typed: str) -> None:
+    from trainer.quizzes.views import parse_numeric
+
     with pytest.raises(ValueError, match=r"number|unit"):
         parse_numeric(typed, ["m3/min", "m3/s"], "m3/min")
 
