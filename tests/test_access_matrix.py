@@ -132,6 +132,9 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "/trainer/tags"): row(303, 403, 403, 200, 403, 403, 200),
     ("GET", "/trainer/content"): row(303, 403, 403, 200, 403, 403, 200),
     ("POST", "/attempts/{attempt_id}/answers"): row(401, 303, 404, 404, 404, 404, 404),
+    ("POST", "/attempts/{attempt_id}/flag"): row(401, 303, 404, 404, 404, 404, 404),
+    # The confirmation page of an attempt the API submitted above: back to its result.
+    ("GET", "/attempts/{attempt_id}/submit"): row(303, 303, 404, 404, 404, 404, 404),
     ("POST", "/attempts/{attempt_id}/submit"): row(401, 303, 404, 404, 404, 404, 404),
     # Last: these end the persona's session or token.
     ("POST", "/logout"): row(401, 303, 303, 303, 303, 303, 303),
@@ -265,6 +268,7 @@ def request(visitor: Visitor, method: str, path: str, user_id: int, target_id: i
             },
             "/admin/users/{user_id}": {"full_name": "Spare Person", "unit_id": ""},
             "/certificates/{number}/action": {"action": "suspend", "reason": "matrix"},
+            "/attempts/{attempt_id}/flag": {"flag": "1-on"},
         }.get(path, {})
     )
     return client.post(url, data=form, follow_redirects=False).status_code

@@ -99,12 +99,27 @@ async def course_page(request: Request) -> Response:
     course = library.courses.get(request.path_params["course_id"])
     if course is None:
         raise HTTPException(status_code=404)
+    viewer = getattr(request.state, "viewer", None)
+    done: frozenset[str] = frozenset()
+    practised: frozenset[str] = frozenset()
+    if viewer is not None:
+        done, practised = await run_in_threadpool(_progress, request, viewer.id, course)
     return state.templates(request).render(
         request,
         "content/course.html",
-        {"course": course, "section": "courses"},
-        cache_key=(state.content(request).generation, course.id),
+        {"course": course, "section": "courses", "done": done, "practised": practised},
+        # The ticks are all that differs between readers: a handful of variants per course.
+        cache_key=(state.content(request).generation, course.id, done, practised),
     )
+
+
+def _progress(request: Request, user_id: int, course: Course) -> tuple[frozenset[str], frozenset[str]]:
+    """The modules the reader completed (read, and practice passed where there is one) and the
+    modules whose practice quiz they passed."""
+    with state.database(request).session() as db:
+        done = quizzes.completed_modules(db, user_id, [course])[course.id]
+        practised = quizzes.practice_passed(db, user_id, [m.id for m in course.modules])
+    return frozenset(done), frozenset(practised)
 
 
 async def course_asset(request: Request) -> Response:

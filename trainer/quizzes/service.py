@@ -964,3 +964,45 @@ def scores_of(database: Database, library: Library, user_id: int) -> Scores:
             sums.setdefault(tag, []).append(given.get(key, 0.0))
     scores.mastery = {tag: (sum(values) / len(values), len(values)) for tag, values in sorted(sums.items())}
     return scores
+
+
+# -- what the attempt and course pages add around a paper ---------------------------------------
+
+
+@dataclass(frozen=True)
+class Closing:
+    """How a graded attempt ended: at its deadline (time up) or not, and the certificate it
+    earned, if any."""
+
+    time_up_at: datetime | None
+    certificate_number: str | None
+
+
+def closing_of(database: Database, attempt_id: int) -> Closing:
+    """An attempt graded at its deadline closed because the time was up (grading records
+    `min(now, deadline)`), whether the page's script handed it in or the server closed it."""
+    with database.session() as db:
+        row = db.execute(
+            select(Attempt.status, Attempt.deadline, Attempt.submitted_at).where(Attempt.id == attempt_id)
+        ).one_or_none()
+        number = db.scalar(
+            select(Certificate.number).where(Certificate.attempt_id == attempt_id).order_by(Certificate.id)
+        )
+    if row is None or row.status != GRADED:
+        return Closing(None, None)
+    time_up = row.deadline is not None and row.submitted_at is not None and row.submitted_at >= row.deadline
+    return Closing(row.deadline if time_up else None, number)
+
+
+def practice_passed(db: DbSession, user_id: int, module_ids: Iterable[str]) -> set[str]:
+    """The modules whose practice quiz the inspector has passed at least once."""
+    return set(
+        db.scalars(
+            select(Attempt.module_id).where(
+                Attempt.user_id == user_id,
+                Attempt.kind == "practice",
+                Attempt.passed.is_(True),
+                Attempt.module_id.in_(list(module_ids)),
+            )
+        )
+    )

@@ -4,8 +4,12 @@ submit, and read the review. Same services and rules as the JSON API."""
 from __future__ import annotations
 
 import json
+import re
+import unicodedata
+from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import select
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -14,9 +18,10 @@ from starlette.routing import BaseRoute
 
 from trainer.db import utcnow
 from trainer.people.access import Access
-from trainer.quizzes import service
+from trainer.quizzes import flags, service, snapshot
 from trainer.quizzes.api import certifying
 from trainer.quizzes.models import Attempt
+from trainer.quizzes.scoring import ResponseError, score
 from trainer.web import state
 from trainer.web.pages import id_param, page, viewer_of
 from trainer.web.templating import N_
@@ -77,39 +82,171 @@ def _refused(request: Request, course_id: str, error: service.QuizError) -> Resp
     )
 
 
-def attempt_page(
-    request: Request, *, errors: dict[int, str] | None = None, status_code: int = 200
-) -> Response:
+# A problem with one typed answer: a message (translated where shown) and its placeholders.
+FieldProblem = tuple[str, dict[str, str]]
+Problems = dict[int, FieldProblem]
+
+# The script hands an exam in when its clock says the time is up; a clock running a little fast
+# must not hand in early, so the server honours "time up" only this close to the deadline.
+TIME_UP_SLACK = timedelta(seconds=10)
+# Shown for true/false options, whose text is "True"/"False" in every paper.
+TRUTH_LABELS = (N_("True"), N_("False"))
+
+
+def _view(request: Request, attempt_id: int) -> dict[str, Any]:
     viewer = viewer_of(request)
     try:
-        view = service.attempt_view(
-            state.database(request), viewer, _attempt_id(request), utcnow(), certify=certifying(request)
+        return service.attempt_view(
+            state.database(request), viewer, attempt_id, utcnow(), certify=certifying(request)
         )
     except service.QuizError as error:
         raise HTTPException(status_code=error.status) from None
+
+
+def _review_checked_practice(request: Request, view: dict[str, Any]) -> None:
+    """A practice answer, once saved, is shown read-only with its feedback (the key was shown,
+    so the answer is final). Where the service does not review it yet, do it here from the
+    stored paper; a question the service reviewed already is left alone."""
+    if view["kind"] != "practice" or view["status"] != "in_progress":
+        return
+    pending = [q for q in view["questions"] if q.get("response") is not None and "correct" not in q]
+    if not pending:
+        return
+    with state.database(request).session() as db:
+        paper = {e["slot"]: e for e in json.loads(db.get_one(Attempt, view["id"]).snapshot)}
+    for index, question in enumerate(view["questions"]):
+        if question in pending:
+            entry = paper[question["slot"]]
+            try:
+                mark = score(snapshot.answer_key(entry), question["response"])
+            except ResponseError:
+                continue
+            view["questions"][index] = snapshot.review_question(entry, question["response"], mark)
+
+
+def navigator(view: dict[str, Any], flagged: set[int]) -> list[dict[str, Any]]:
+    """One entry per question: its number and whether it is answered and flagged."""
+    return [
+        {"slot": q["slot"], "answered": q.get("response") is not None, "flagged": q["slot"] in flagged}
+        for q in view["questions"]
+    ]
+
+
+def attempt_page(
+    request: Request,
+    *,
+    errors: Problems | None = None,
+    typed: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    """The attempt: the paper to answer while open, the result and review once graded.
+
+    `errors` and `typed` re-show a rejected form: each rejected answer as it was typed, with
+    the reason beside it (the valid ones were saved and show as saved)."""
+    database = state.database(request)
+    view = _view(request, _attempt_id(request))
+    _review_checked_practice(request, view)
     library = state.content(request).library
     course = library.courses.get(view["course_id"])
     module = library.modules.get(view["module_id"] or "")
+    open_ = view["status"] == "in_progress"
+    flagged = flags.flagged_slots(database, view["id"]) if open_ else set()
+    closing = None if open_ else service.closing_of(database, view["id"])
     response = state.templates(request).render(
         request,
         "quizzes/attempt.html",
-        {"attempt": view, "course": course, "module": module, "errors": errors or {}, "now": utcnow()},
+        {
+            "attempt": view,
+            "course": course,
+            "module": module,
+            "errors": errors or {},
+            "typed": typed or {},
+            "flagged": flagged,
+            "navigator": navigator(view, flagged),
+            "closing": closing,
+            "now": utcnow(),
+        },
         status_code=status_code,
     )
     response.headers["Cache-Control"] = "no-store"
     return response
 
 
+def confirm_page(request: Request) -> Response:
+    """Before an exam is handed in: what is unanswered and what was flagged, each a link back,
+    and one deliberate "Hand in" (a double-clicked Submit only ever lands here)."""
+    attempt_id = _attempt_id(request)
+    view = _view(request, attempt_id)
+    if view["status"] != "in_progress":
+        return RedirectResponse(f"/attempts/{attempt_id}", status_code=303)
+    flagged = flags.flagged_slots(state.database(request), attempt_id)
+    entries = navigator(view, flagged)
+    library = state.content(request).library
+    response = state.templates(request).render(
+        request,
+        "quizzes/confirm.html",
+        {
+            "attempt": view,
+            "course": library.courses.get(view["course_id"]),
+            "module": library.modules.get(view["module_id"] or ""),
+            "unanswered": [e["slot"] for e in entries if not e["answered"]],
+            "flagged_slots": [e["slot"] for e in entries if e["flagged"]],
+            "answered": sum(1 for e in entries if e["answered"]),
+            "total": len(entries),
+            "now": utcnow(),
+        },
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+_NUMBER = re.compile(r"([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?)\s*(.*)", re.IGNORECASE)
+_GROUPED = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?(?!\d)")
+
+
+def _unit_form(unit: str) -> str:
+    """A unit as compared: NFKC (m³ -> m3, full-width letters), case and spaces ignored."""
+    return "".join(unicodedata.normalize("NFKC", unit).casefold().split())
+
+
+def parse_numeric(raw: str, units: list[str], chosen: str | None) -> tuple[float, str | None]:
+    """A typed number, with or without a unit after it: "1080", "1,080", "0,5", "0.5%",
+    "1080 m3/min", full-width "１０８０" or "０．５％". A typed unit must be one the question
+    takes (and then wins over the unit list); without one, the chosen unit applies.
+
+    A comma grouping thousands ("1,080", "12,500.5") is dropped; any other comma is a decimal
+    comma ("0,5"). Raises ValueError with the problem to show."""
+    text = unicodedata.normalize("NFKC", raw).strip().replace("\u2212", "-")
+    grouped = _GROUPED.match(text)
+    if grouped:
+        text = grouped.group().replace(",", "") + text[grouped.end() :]
+    else:
+        text = text.replace(",", ".", 1) if re.match(r"[+-]?\d*,\d", text) else text
+    match = _NUMBER.fullmatch(text)
+    if match is None:
+        raise ValueError(N_("Enter a number, such as 12.5 (a unit after it is fine)."))
+    value = float(match.group(1))
+    typed_unit = match.group(2).strip()
+    if not typed_unit:
+        return value, chosen
+    for unit in units:
+        if _unit_form(unit) == _unit_form(typed_unit):
+            return value, unit
+    if not units:
+        raise ValueError(N_("Type the number only: this answer takes no unit."))
+    raise ValueError(N_("This answer takes the units %(units)s; the unit typed was not one of them."))
+
+
 def responses_from_form(
     form: FormData, questions: list[dict[str, Any]], *, while_typing: bool = False
-) -> tuple[dict[int, Any], dict[int, str]]:
-    """Each answered question's response in the API's JSON shape, and per-slot input errors.
+) -> tuple[dict[int, Any], Problems]:
+    """Each answered question's response in the API's JSON shape, and per-slot input problems.
 
     `while_typing` (autosave): an order question whose positions are not yet each given once
     (blank, or given twice on the way, as arrow keys on a select do) is still being numbered:
     it is left unsaved, without an error. Save and Submit report it."""
     found: dict[int, Any] = {}
-    errors: dict[int, str] = {}
+    errors: Problems = {}
     for question in questions:
         slot = question["slot"]
         name = f"q{slot}"
@@ -119,14 +256,15 @@ def responses_from_form(
             if selected:
                 found[slot] = {"selected": selected}
         elif kind == "numeric":
-            raw = str(form.get(f"{name}-value", "")).strip().replace(",", ".")
+            raw = str(form.get(f"{name}-value", "")).strip()
             if raw:
+                units = list(question.get("units") or [])
+                chosen = str(form.get(f"{name}-unit", "")) or None
                 try:
-                    value = float(raw)
-                except ValueError:
-                    errors[slot] = N_("Enter a number.")
+                    value, unit = parse_numeric(raw, units, chosen)
+                except ValueError as problem:
+                    errors[slot] = (str(problem), {"units": ", ".join(units)})
                     continue
-                unit = str(form.get(f"{name}-unit", "")) or None
                 found[slot] = {"value": value, **({"unit": unit} if unit else {})}
         elif kind == "text":
             text = str(form.get(f"{name}-text", "")).strip()
@@ -139,19 +277,20 @@ def responses_from_form(
             if any(positions.values()):
                 if sorted(positions.values()) != [str(i) for i in range(1, len(positions) + 1)]:
                     if not while_typing:
-                        errors[slot] = N_("Give each position once.")
+                        errors[slot] = (N_("Give each position once."), {})
                     continue
                 found[slot] = {"order": sorted(positions, key=lambda key: int(positions[key]))}
         elif kind == "match":
             pairs = {left["key"]: str(form.get(f"{name}-{left['key']}", "")) for left in question["left"]}
-            chosen = {left: right for left, right in pairs.items() if right}
-            if chosen:
-                found[slot] = {"pairs": chosen}
+            chosen_pairs = {left: right for left, right in pairs.items() if right}
+            if chosen_pairs:
+                found[slot] = {"pairs": chosen_pairs}
     return found, errors
 
 
-def _save_form(request: Request) -> tuple[dict[int, str], int]:
-    """Save every answered question in the posted form; returns errors and the attempt id."""
+def _save_form(request: Request, *, while_typing: bool | None = None) -> tuple[Problems, int, str]:
+    """Save every answered question in the posted form; returns problems, the attempt id and
+    its kind."""
     viewer = viewer_of(request)
     attempt_id = _attempt_id(request)
     database = state.database(request)
@@ -160,38 +299,84 @@ def _save_form(request: Request) -> tuple[dict[int, str], int]:
         if attempt is None or attempt.user_id != viewer.id:
             raise HTTPException(status_code=404)
         questions = json.loads(attempt.snapshot)
-        open_ = attempt.status == "in_progress"
+        open_, kind = attempt.status == "in_progress", attempt.kind
     if not open_:
-        return {}, attempt_id
-    # quiz.js marks its background saves: they must not nag about an answer still being given.
-    while_typing = request.state.form.get("autosave") == "1"
+        return {}, attempt_id, kind
+    if while_typing is None:
+        # quiz.js marks its background saves: they must not nag about an answer still being given.
+        while_typing = request.state.form.get("autosave") == "1"
     found, errors = responses_from_form(request.state.form, questions, while_typing=while_typing)
     now = utcnow()
     for slot, response in found.items():
         try:
             service.save_answer(database, viewer, attempt_id, slot, response=response, now=now)
         except service.QuizError as error:
-            if error.status == 409:  # closed meanwhile (deadline): stop, the page says so
-                break
-            errors[slot] = error.message
-    return errors, attempt_id
+            if error.status == 409 and not error.extra.get("locked"):
+                break  # closed meanwhile (deadline): stop, the page says so
+            errors[slot] = (error.message, {})
+    return errors, attempt_id, kind
+
+
+def _typed(request: Request) -> dict[str, str]:
+    form: FormData = request.state.form
+    return {key: value for key, value in form.items() if isinstance(value, str)}
 
 
 def save_answers(request: Request) -> Response:
-    errors, attempt_id = _save_form(request)
+    errors, attempt_id, _ = _save_form(request)
     if errors:
-        return attempt_page(request, errors=errors, status_code=400)
-    return RedirectResponse(f"/attempts/{attempt_id}#saved", status_code=303)
+        return attempt_page(request, errors=errors, typed=_typed(request), status_code=400)
+    checked = str(request.state.form.get("check", ""))  # a practice question's "Check answer"
+    anchor = f"question-{checked}" if checked.isdigit() else "saved"
+    return RedirectResponse(f"/attempts/{attempt_id}#{anchor}", status_code=303)
+
+
+def toggle_flag(request: Request) -> Response:
+    """The "Flag for review" button: it also saves what the form holds (without JavaScript
+    this post is the page's only trip to the server), then sets the flag as the button says
+    ("<slot>-on" or "<slot>-off", so a repeated click changes nothing more)."""
+    errors, attempt_id, _ = _save_form(request, while_typing=True)
+    slot, _, wanted = str(request.state.form.get("flag", "")).partition("-")
+    if not slot.isdigit() or wanted not in ("on", "off"):
+        raise HTTPException(status_code=400, detail="flag must be <slot>-on or <slot>-off")
+    try:
+        flags.set_flag(
+            state.database(request),
+            viewer_of(request),
+            attempt_id,
+            int(slot),
+            flagged=wanted == "on",
+            now=utcnow(),
+        )
+    except service.QuizError as error:
+        if error.status != 409:
+            raise HTTPException(status_code=error.status) from None
+        # Closed meanwhile: the attempt page shows the result.
+    if errors:
+        return attempt_page(request, errors=errors, typed=_typed(request), status_code=400)
+    return RedirectResponse(f"/attempts/{attempt_id}#question-{slot}", status_code=303)
 
 
 def submit(request: Request) -> Response:
-    errors, attempt_id = _save_form(request)
-    if errors:
-        return attempt_page(request, errors=errors, status_code=400)
+    """Submit: saves the form, then for an exam goes to the confirmation page; only its "Hand
+    in" (`handin=1`) grades. At time-up the page's script posts `timeup=1`: whatever it holds
+    is saved as autosave would, and the exam is handed in as of its deadline."""
+    form = request.state.form
+    time_up = form.get("timeup") == "1"
+    errors, attempt_id, kind = _save_form(request, while_typing=True if time_up else None)
+    if errors and not time_up:
+        return attempt_page(request, errors=errors, typed=_typed(request), status_code=400)
+    database, viewer, now = state.database(request), viewer_of(request), utcnow()
+    if time_up:
+        with database.session() as db:
+            deadline = db.scalar(select(Attempt.deadline).where(Attempt.id == attempt_id))
+        if deadline is None or now < deadline - TIME_UP_SLACK:
+            return RedirectResponse(f"/attempts/{attempt_id}", status_code=303)  # a clock running fast
+        now = max(now, deadline)  # graded as of the deadline, as the server's own close would
+    elif kind == "exam" and form.get("handin") != "1":
+        return RedirectResponse(f"/attempts/{attempt_id}/submit", status_code=303)
     try:
-        service.submit(
-            state.database(request), viewer_of(request), attempt_id, utcnow(), certify=certifying(request)
-        )
+        service.submit(database, viewer, attempt_id, now, certify=certifying(request))
     except service.QuizError as error:
         raise HTTPException(status_code=error.status) from None
     return RedirectResponse(f"/attempts/{attempt_id}", status_code=303)
@@ -215,5 +400,7 @@ routes: list[BaseRoute] = [
     page("/courses/{course_id}/exam", start_exam, access=Access.SIGNED_IN, methods=("POST",)),
     page("/attempts/{attempt_id}", attempt_page, access=Access.SIGNED_IN),
     page("/attempts/{attempt_id}/answers", save_answers, access=Access.SIGNED_IN, methods=("POST",)),
+    page("/attempts/{attempt_id}/flag", toggle_flag, access=Access.SIGNED_IN, methods=("POST",)),
+    page("/attempts/{attempt_id}/submit", confirm_page, access=Access.SIGNED_IN),
     page("/attempts/{attempt_id}/submit", submit, access=Access.SIGNED_IN, methods=("POST",)),
 ]

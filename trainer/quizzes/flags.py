@@ -1,0 +1,57 @@
+"""Questions an inspector flagged to come back to before handing in an exam (the navigator's
+"flagged" state and the confirmation page's list).
+
+A flag is the inspector's own note, kept on the server so it survives a reload, another device
+or a page without JavaScript. It changes nothing in grading. Only the attempt's owner may set
+one, and only while the attempt is open (a flag on a graded paper would mean nothing).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+
+from trainer.db import Database
+from trainer.people.access import Viewer
+from trainer.quizzes.models import IN_PROGRESS, Attempt, AttemptFlag
+from trainer.quizzes.service import GRACE, QuizError
+
+
+def flagged_slots(database: Database, attempt_id: int) -> set[int]:
+    """The slots flagged on an attempt (the caller has checked the viewer may see it)."""
+    with database.session() as db:
+        return set(db.scalars(select(AttemptFlag.slot).where(AttemptFlag.attempt_id == attempt_id)))
+
+
+def set_flag(
+    database: Database, viewer: Viewer, attempt_id: int, slot: int, *, flagged: bool, now: datetime
+) -> set[int]:
+    """Flag or unflag one question (idempotent: a repeated or double-clicked request changes
+    nothing more); returns the attempt's flagged slots afterwards."""
+    with database.write() as db:
+        row = db.execute(
+            select(Attempt.user_id, Attempt.status, Attempt.deadline, Attempt.snapshot)
+            .where(Attempt.id == attempt_id)
+            .with_for_update()
+        ).one_or_none()
+        if row is None or row.user_id != viewer.id:
+            raise QuizError(404, "no such attempt")  # another inspector's attempt does not exist for you
+        if row.status != IN_PROGRESS or (row.deadline is not None and now > row.deadline + GRACE):
+            raise QuizError(409, "this attempt is closed")
+        if slot not in {entry["slot"] for entry in json.loads(row.snapshot)}:
+            raise QuizError(404, "no such question in this attempt")
+        present = db.scalar(
+            select(AttemptFlag.id).where(AttemptFlag.attempt_id == attempt_id, AttemptFlag.slot == slot)
+        )
+        if flagged and present is None:
+            db.add(AttemptFlag(attempt_id=attempt_id, slot=slot))
+        elif not flagged and present is not None:
+            db.execute(delete(AttemptFlag).where(AttemptFlag.id == present))
+        try:
+            db.flush()
+        except IntegrityError:  # a concurrent request flagged it first (unique attempt, slot)
+            db.rollback()
+    return flagged_slots(database, attempt_id)
