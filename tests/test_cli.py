@@ -106,3 +106,33 @@ def test_production_without_a_secret_refuses_to_start(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "TRAINER_SECRET_KEY is required in production" in result.stderr
+
+
+def test_regrade_by_question_needs_its_key_flag_and_a_known_question(
+    content: ContentDirs, tmp_path: Path, database_url: str, migrated_database: object
+) -> None:
+    env = {"TRAINER_DATABASE_URL": database_url, "TRAINER_DATA_DIR": str(tmp_path)}
+    alone = trainer("regrade", "--question", "DEMO-0001", content=content, env=env)
+    assert alone.returncode == 2
+    assert "--current-key" in alone.stderr
+    mixed = trainer(
+        "regrade",
+        "--question",
+        "DEMO-0001",
+        "--current-key",
+        "--course",
+        "demo-course",
+        content=content,
+        env=env,
+    )
+    assert mixed.returncode == 2
+    unknown = trainer(
+        "regrade", "--question", "NO-SUCH", "--current-key", "--dry-run", content=content, env=env
+    )
+    assert unknown.returncode == 1
+    assert "no question NO-SUCH in the bank" in unknown.stderr
+    dry = trainer(
+        "regrade", "--question", "DEMO-0001", "--current-key", "--dry-run", content=content, env=env
+    )
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.strip().endswith("attempt(s) would change")

@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from tests.conftest import (
+    AUDIT_KEY,
     ZH,
     ContentDirs,
     make_person,
@@ -201,7 +202,7 @@ def test_a_grading_at_17_utc_on_30_november_counts_in_december(
 @pytest.fixture
 def fresh_database(tmp_path: Path) -> Iterator[Database]:
     """A database of its own: a snapshot is kept for the whole organisation, once per month."""
-    database = Database(f"sqlite:///{tmp_path / 'own.db'}")
+    database = Database(f"sqlite:///{tmp_path / 'own.db'}", audit_key=AUDIT_KEY)
     migrate.upgrade(database)
     yield database
     database.dispose()
@@ -317,9 +318,9 @@ def test_reminders_due_carry_the_database_zone(client: TestClient, migrated_data
 
 def test_the_month_keys_are_recomputed_when_upgrading(tmp_path: Path) -> None:
     """Revision 0009 moves what UTC months counted into the zone's months."""
-    database = Database(f"sqlite:///{tmp_path / 'old.db'}")
+    database = Database(f"sqlite:///{tmp_path / 'old.db'}", audit_key=AUDIT_KEY)
     try:
-        migrate.upgrade(database, "0007")
+        migrate.upgrade(database, "0008")
         inspector = make_person(database, "inspector", unit="Heilongjiang/Harbin/Daoli/Bureau")
         graded_at = datetime(2026, 11, 30, 17, 0, tzinfo=UTC)
         with database.write() as db:
@@ -377,7 +378,9 @@ def test_the_month_keys_are_recomputed_when_upgrading(tmp_path: Path) -> None:
 
             config = migrate._config()
             config.attributes["connection"] = conn
-            command.downgrade(config, "0007")
+            config.attributes["audit_key"] = database.audit_key
+            config.attributes["time_zone"] = database.time_zone
+            command.downgrade(config, "0008")
         with database.session() as db:
             assert {(t.month, t.taken, t.passed) for t in db.scalars(select(ExamTally))} == {
                 ("2026-11", 2, 1)
