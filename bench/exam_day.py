@@ -13,7 +13,8 @@ of the course and passed its practice quizzes (rows inserted as the app would le
 manager of the province with a session, and --readers inspectors with sessions. The course is the
 sample coal-mine course from courses/ with its exam blueprint widened to 50 questions (the bank
 holds 84; a scenario's sub-questions are served together, so a paper has 50 to 54): the library
-is copied to a temporary folder and served from there with TRAINER_COURSES_DIR. The app runs
+is copied to a temporary folder and served from there with TRAINER_COURSES_DIR (and the bank,
+its coal questions for exam and practice alike, with TRAINER_QUESTION_BANK_DIR). The app runs
 as `trainer serve` (SQLite: one process; PostgreSQL: --workers 2); the reference the same way,
 beside it, on loopback.
 
@@ -244,8 +245,11 @@ def trainer(env: dict[str, str], log: Path, *args: str) -> None:
         raise RuntimeError(f"trainer {' '.join(args)} failed:\n{tail(log)}")
 
 
-def bench_library(work: Path) -> Path:
-    """The sample library, with the coal course's exam widened to 50 questions."""
+def bench_library(work: Path) -> tuple[Path, Path]:
+    """The sample library (courses, question bank), with the coal course's exam widened to 50
+    questions. The sample bank keeps exam and practice questions apart (`use:`), about half each;
+    50 questions need the whole coal bank, so the copy's coal questions are for both (trainer check
+    warns about that; the bench does not mind)."""
     courses = work / "courses"
     shutil.copytree(ROOT / "courses", courses)
     course_file = courses / COURSE / "course.yaml"
@@ -253,7 +257,15 @@ def bench_library(work: Path) -> Path:
     if BLUEPRINT_OLD not in source:
         raise RuntimeError(f"{course_file.relative_to(work)}: the exam blueprint is not the one expected")
     course_file.write_text(source.replace(BLUEPRINT_OLD, BLUEPRINT_NEW), encoding="utf-8")
-    return courses
+    bank = work / "question_bank"
+    shutil.copytree(ROOT / "question_bank", bank)
+    for path in (bank / "coal").glob("*.yaml"):
+        text = re.sub(
+            r"^ +use: (?:exam|practice)\n", "", path.read_text(encoding="utf-8"), flags=re.MULTILINE
+        )
+        text = re.sub(r", use: (?:exam|practice)\}", "}", text)
+        path.write_text(text, encoding="utf-8")
+    return courses, bank
 
 
 @dataclass
@@ -816,8 +828,9 @@ def run_one(args: argparse.Namespace, kind: str, count: int) -> Run:
                 "TRAINER_DATABASE_URL": app_url,
                 "TRAINER_ENV": "development",
                 "TRAINER_DATA_DIR": str(work / "data"),
-                "TRAINER_COURSES_DIR": str(bench_library(work)),
             }
+            courses, bank = bench_library(work)
+            env |= {"TRAINER_COURSES_DIR": str(courses), "TRAINER_QUESTION_BANK_DIR": str(bank)}
             trainer(env, setup_log, "db", "upgrade")
             if kind == "postgresql":
                 run.facts.append(

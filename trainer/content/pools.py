@@ -174,7 +174,7 @@ class Showing:
     where: str  # "stem", "options", …
 
 
-def displayed_texts(bank: Bank, question: BankQuestion) -> list[tuple[str, str]]:
+def displayed_texts(question: BankQuestion) -> list[tuple[str, str]]:
     """(where, text) for everything a paper shows of the question before it is answered: stem,
     options, order items, match texts. Not feedback or explanations (shown after answering)."""
     model = question.model
@@ -196,7 +196,7 @@ def give_aways(bank: Bank, all_pools: list[Pool]) -> list[Problem]:
     enemy = enemies(bank)
     # The texts of each giver: a question's own, and a scenario's stem as the scenario's.
     givers: dict[str, list[tuple[str, str]]] = {
-        q.id: [(where, normalize(text)) for where, text in displayed_texts(bank, q)]
+        q.id: [(where, normalize(text)) for where, text in displayed_texts(q)]
         for q in bank.questions.values()
     }
     for scenario_id, scenario in bank.scenarios.items():
@@ -211,8 +211,8 @@ def give_aways(bank: Bank, all_pools: list[Pool]) -> list[Problem]:
             for giver in sorted(set(members) | scenarios):
                 if giver == answerer or (answerer, giver) in found:
                     continue
-                # A scenario's stem is shown with each of its questions; its questions are
-                # drawn together, so no `excludes` can part them.
+                # In practice `excludes` settles the pair, but nothing parts a question from its
+                # own scenario's stem: the group is drawn whole.
                 giver_ids = (
                     {q.id for q in members.values() if q.group == giver} if giver in scenarios else {giver}
                 )
