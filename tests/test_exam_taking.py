@@ -454,3 +454,31 @@ def test_the_course_page_ticks_completed_modules_and_passed_practice(
     with TestClient(client.app) as other:  # type: ignore[arg-type]
         sign_in(other, make_person(migrated_database, "inspector"))
         assert "Completed" not in other.get("/courses/demo-course").text
+
+
+# -- the flags over the JSON API -----------------------------------------------------------------
+
+
+def test_flags_over_the_api_are_the_owners_and_only_while_open(
+    ux_client: TestClient, migrated_database: Database
+) -> None:
+    database = migrated_database
+    person = make_person(database, "inspector")
+    headers = token(ux_client, person)
+    attempt = ux_client.post("/api/v1/courses/ux-course/exam/attempts", headers=headers).json()
+    base = f"/api/v1/attempts/{attempt['id']}/flags"
+    assert ux_client.get(base, headers=headers).json() == {"flagged": []}
+    assert ux_client.put(f"{base}/4", headers=headers).json() == {"flagged": [4]}
+    assert ux_client.put(f"{base}/2", headers=headers).json() == {"flagged": [2, 4]}
+    assert ux_client.put(f"{base}/2", headers=headers).json() == {"flagged": [2, 4]}  # again: no change
+    assert ux_client.delete(f"{base}/4", headers=headers).json() == {"flagged": [2]}
+    assert ux_client.put(f"{base}/7", headers=headers).status_code == 404  # six questions
+    other = token(ux_client, make_person(database, "inspector"))
+    assert ux_client.get(base, headers=other).status_code == 404
+    assert ux_client.put(f"{base}/1", headers=other).status_code == 404
+    spec = ux_client.get("/openapi.json").json()["paths"]
+    assert {"put", "delete"} <= set(spec["/api/v1/attempts/{attempt_id}/flags/{slot}"])
+    ux_client.post(f"/api/v1/attempts/{attempt['id']}/submit", headers=headers)
+    closed = ux_client.put(f"{base}/3", headers=headers)
+    assert closed.status_code == 409
+    assert ux_client.get(base, headers=headers).json() == {"flagged": [2]}
