@@ -138,8 +138,10 @@ def test_flags_are_the_owners_only_while_open_and_bad_ones_change_nothing(
     attempt_id = start(ux_client, make_person(database, "inspector"))
     url = f"/attempts/{attempt_id}/flag"
     assert ux_client.post(url, data={"flag": "1-on"}, follow_redirects=False).status_code == 403  # no CSRF
+    text_slot = slot_of(database, attempt_id, "UX-0006")
     for bad in ("", "1", "x-on", "1-maybe"):
-        assert post(ux_client, url, flag=bad).status_code == 400
+        assert post(ux_client, url, flag=bad, **{f"q{text_slot}-text": "SDS"}).status_code == 400
+    assert stored(database, attempt_id) == {}  # a refused post saves nothing either
     assert post(ux_client, url, flag="99-on").status_code == 404
     with TestClient(ux_app) as other:
         sign_in(other, make_person(database, "inspector"))
