@@ -117,7 +117,8 @@
               if (!target.hasAttribute("tabindex")) { target.setAttribute("tabindex", "-1"); }
               target.focus();
             }
-            say(fieldset && fieldset.querySelector(".field-error") ? "data-failed" : "data-checked");
+            if (fieldset && fieldset.querySelector(".field-error")) { say("data-failed"); }
+            else if (fieldset && fieldset.querySelector(".verdict")) { say("data-checked"); }
           }
         })
         .catch(function () { button.disabled = false; say("data-failed"); });

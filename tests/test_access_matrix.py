@@ -98,6 +98,9 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     # {attempt_id} is the inspector's own practice attempt.
     ("PUT", "/api/v1/attempts/{attempt_id}/answers/{slot}"): row(401, 200, 404, 404, 404, 404, 404),
     ("GET", "/api/v1/attempts/{attempt_id}"): row(401, 200, 404, 404, 404, 404, 404),
+    ("PUT", "/api/v1/attempts/{attempt_id}/flags/{slot}"): row(401, 200, 404, 404, 404, 404, 404),
+    ("GET", "/api/v1/attempts/{attempt_id}/flags"): row(401, 200, 404, 404, 404, 404, 404),
+    ("DELETE", "/api/v1/attempts/{attempt_id}/flags/{slot}"): row(401, 200, 404, 404, 404, 404, 404),
     ("POST", "/api/v1/attempts/{attempt_id}/submit"): row(401, 200, 404, 404, 404, 404, 404),
     ("GET", "/api/v1/me/attempts"): row(401, 200, 200, 200, 200, 200, 200),
     ("POST", "/modules/{module_id}/practice"): row(401, 303, 303, 303, 303, 303, 303),

@@ -13,7 +13,7 @@ import fcntl
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -189,21 +189,26 @@ def answer_everything(page: Page, database: Database, attempt_id: int) -> None:
     """Fill the open attempt page with the right answers (by the mouse-free Playwright API)."""
     slots = page.eval_on_selector_all("fieldset.question", "els => els.map(e => Number(e.id.split('-')[1]))")
     for slot in slots:
-        answer: dict[str, Any] = right_answer(database, attempt_id, slot)
-        name = f"q{slot}"
-        if "selected" in answer:
-            for key in answer["selected"]:
-                page.locator(f"input[name='{name}'][value='{key}']").check()
-        elif "value" in answer:
-            page.locator(f"#{name}-value").fill(str(answer["value"]))
-        elif "text" in answer:
-            page.locator(f"#{name}-text").fill(str(answer["text"]))
-        elif "order" in answer:
-            for position, key in enumerate(answer["order"], start=1):
-                page.locator(f"#{name}-{key}").select_option(str(position))
-        elif "pairs" in answer:
-            for left, right in answer["pairs"].items():
-                page.locator(f"#{name}-{left}").select_option(right)
+        answer_one(page, database, attempt_id, slot)
+
+
+def answer_one(page: Page, database: Database, attempt_id: int, slot: int) -> None:
+    """Give one question its right answer on the open attempt page."""
+    answer: dict[str, Any] = right_answer(database, attempt_id, slot)
+    name = f"q{slot}"
+    if "selected" in answer:
+        for key in answer["selected"]:
+            page.locator(f"input[name='{name}'][value='{key}']").check()
+    elif "value" in answer:
+        page.locator(f"#{name}-value").fill(str(answer["value"]))
+    elif "text" in answer:
+        page.locator(f"#{name}-text").fill(str(answer["text"]))
+    elif "order" in answer:
+        for position, key in enumerate(answer["order"], start=1):
+            page.locator(f"#{name}-{key}").select_option(str(position))
+    elif "pairs" in answer:
+        for left, right in answer["pairs"].items():
+            page.locator(f"#{name}-{left}").select_option(right)
 
 
 @pytest.fixture
@@ -265,6 +270,14 @@ def test_inspector_pages_pass_axe(
         page.locator("form[action='/modules/demo-first/practice'] button").click()
         page.wait_for_url("**/attempts/*")
         audit.run(page, f"/attempts/<practice> [{tag}]")
+        # One question checked: its feedback in place, read-only.
+        practice_id = int(page.url.rsplit("/", 1)[1])
+        first = page.locator("fieldset.question").first
+        slot = int((first.get_attribute("id") or "").split("-")[1])
+        answer_one(page, migrated_database, practice_id, slot)
+        first.locator("button[name=check]").click()
+        page.locator(f"#verdict-{slot}").wait_for()
+        audit.run(page, f"/attempts/<practice> feedback [{tag}]")
         page.context.close()
     # The exam in progress (three ways), then its review after submitting.
     page = signed_in(browser, url, inspector, locale="en-US", viewport=DESKTOP)
@@ -278,8 +291,20 @@ def test_inspector_pages_pass_axe(
         other.goto(f"{url}/attempts/{exam_id}")
         audit.run(other, f"/attempts/<exam> [{tag}]")
         other.context.close()
+    # A question flagged: the navigator and the button say so.
+    page.locator("fieldset.question button[name=flag]").first.click()
+    page.locator("fieldset.question button[name=flag][aria-pressed=true]").wait_for()
+    audit.run(page, "/attempts/<exam> flagged [en]")
     answer_everything(page, migrated_database, exam_id)
     page.locator("button[formaction$='/submit']").click()
+    page.wait_for_url(f"**/attempts/{exam_id}/submit")
+    audit.run(page, "/attempts/<exam>/submit confirmation [en]")
+    for locale, viewport, tag in [(ZH_CN, PHONE, "zh-CN phone")]:
+        other = signed_in(browser, url, inspector, locale=locale, viewport=viewport)
+        other.goto(f"{url}/attempts/{exam_id}/submit")
+        audit.run(other, f"/attempts/<exam>/submit confirmation [{tag}]")
+        other.context.close()
+    page.locator("form[action$='/submit'] button").click()
     page.wait_for_url(f"**/attempts/{exam_id}")
     assert page.locator(".result .pass").is_visible()
     audit.run(page, "/attempts/<exam> review [en]")
@@ -509,6 +534,12 @@ def test_an_inspector_takes_the_final_exam_with_the_keyboard_only(
     assert_focus_visible(page, "submit button")
     shot(page, "exam-keyboard-before-submit-en")
     page.keyboard.press("Enter")
+    page.wait_for_url(f"**/attempts/{exam_id}/submit")  # the confirmation, then "Hand in"
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")  # the skip link, to <main>
+    tab_to(page, lambda s: s["tag"] == "button" and s["text"] == "Hand in", "Hand in")
+    assert_focus_visible(page, "hand-in button")
+    page.keyboard.press("Enter")
     page.wait_for_url(f"**/attempts/{exam_id}")
     assert page.locator(".result .pass").inner_text() == "Passed"
     shot(page, "exam-keyboard-result-en")
@@ -519,3 +550,75 @@ def test_an_inspector_takes_the_final_exam_with_the_keyboard_only(
     # Arrow keys on a closed <select> change it at once, so an order question passes through
     # positions given twice while it is numbered: autosave leaves it unsaved, without an error.
     assert problems == []
+
+
+def test_exam_taking_pages_pass_axe(
+    browser: Browser,  # noqa: F811
+    make_settings: Any,
+    content: Any,
+    migrated_database: Database,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The exam-taking states on the one-minute course (tests/exam_content.py), each in English
+    on a desktop and Chinese on a phone: a refused answer beside its field, a flagged question,
+    the confirmation page, the result after the time was up, and practice feedback in place."""
+    from sqlalchemy import update
+
+    from tests.conftest import serve
+    from tests.exam_content import add_exam_course, slot_of
+    from trainer.app import create_app
+    from trainer.db import utcnow
+    from trainer.quizzes.models import Attempt
+
+    add_exam_course(content)
+    app = create_app(make_settings(content))
+    audit = Audit("exam taking")
+    database = migrated_database
+    with serve(app) as server:
+        url = server.url
+        for locale, viewport, tag in EN_AND_ZH_PHONE:
+            inspector = make_person(database, "inspector")
+            page = signed_in(browser, url, inspector, locale=locale, viewport=viewport)
+            page.goto(f"{url}/courses/ux-course")
+            page.locator("form[action='/courses/ux-course/exam'] button").click()
+            page.wait_for_url("**/attempts/*")
+            exam_id = int(page.url.rsplit("/", 1)[1])
+            with database.write() as db:  # the one-minute exam, given time for the audit
+                db.execute(
+                    update(Attempt)
+                    .where(Attempt.id == exam_id)
+                    .values(deadline=utcnow() + timedelta(minutes=30))
+                )
+            page.reload()
+            percent = slot_of(database, exam_id, "UX-0001")
+            page.locator(f"#question-{slot_of(database, exam_id, 'UX-0005')} button[name=flag]").click()
+            page.locator("button[name=flag][aria-pressed=true]").wait_for()
+            page.locator(f"#q{percent}-value").fill("abc")
+            page.locator(".quiz-actions button").first.click()
+            page.locator(f"#error-{percent}").wait_for()
+            audit.run(page, f"/attempts/<exam> refused and flagged [{tag}]")
+            page.locator(f"#q{percent}-value").fill("0.5%")
+            page.locator("button[formaction$='/submit']").click()
+            page.wait_for_url(f"**/attempts/{exam_id}/submit")
+            audit.run(page, f"/attempts/<exam>/submit confirmation [{tag}]")
+            with database.write() as db:  # the time runs out; the server closes it on the next view
+                db.execute(
+                    update(Attempt)
+                    .where(Attempt.id == exam_id)
+                    .values(deadline=utcnow() - timedelta(minutes=2))
+                )
+            page.goto(f"{url}/attempts/{exam_id}")
+            page.locator(".time-up").wait_for()
+            audit.run(page, f"/attempts/<exam> time up [{tag}]")
+            page.goto(f"{url}/courses/ux-course/ux-module")
+            page.locator("form[action='/modules/ux-module/practice'] button").click()
+            page.wait_for_url("**/attempts/*")
+            practice_id = int(page.url.rsplit("/", 1)[1])
+            slot = slot_of(database, practice_id, "UX-0006")
+            page.locator(f"#q{slot}-text").fill("SDS")
+            page.locator(f"#question-{slot} button[name=check]").click()
+            page.locator(f"#verdict-{slot}").wait_for()
+            audit.run(page, f"/attempts/<practice> feedback [{tag}]")
+            page.context.close()
+    app.state.database.dispose()
+    audit.finish(capsys)

@@ -239,6 +239,8 @@ def test_practice_and_final_exam_through_the_pages(
     assert first.is_visible()
     shot(page, "exam-in-progress-en")
     page.get_by_role("button", name="Submit for grading").click()
+    page.wait_for_url(f"**/attempts/{exam_id}/submit")  # the confirmation first
+    page.get_by_role("button", name="Hand in").click()
     page.wait_for_url(f"**/attempts/{exam_id}")
     assert page.locator(".result .pass").inner_text() == "Passed"
     assert page.locator(".mark.right").count() >= 3  # the review shows the right answers

@@ -30,6 +30,7 @@ from tests.exam_content import add_exam_course, paper, slot_of
 from trainer.app import create_app
 from trainer.config import Settings
 from trainer.db import Database, utcnow
+from trainer.people.access import Viewer
 from trainer.quizzes.models import Attempt, AttemptAnswer, AttemptFlag
 
 
@@ -137,8 +138,10 @@ def test_flags_are_the_owners_only_while_open_and_bad_ones_change_nothing(
     attempt_id = start(ux_client, make_person(database, "inspector"))
     url = f"/attempts/{attempt_id}/flag"
     assert ux_client.post(url, data={"flag": "1-on"}, follow_redirects=False).status_code == 403  # no CSRF
+    text_slot = slot_of(database, attempt_id, "UX-0006")
     for bad in ("", "1", "x-on", "1-maybe"):
-        assert post(ux_client, url, flag=bad).status_code == 400
+        assert post(ux_client, url, flag=bad, **{f"q{text_slot}-text": "SDS"}).status_code == 400
+    assert stored(database, attempt_id) == {}  # a refused post saves nothing either
     assert post(ux_client, url, flag="99-on").status_code == 404
     with TestClient(ux_app) as other:
         sign_in(other, make_person(database, "inspector"))
@@ -454,3 +457,120 @@ def test_the_course_page_ticks_completed_modules_and_passed_practice(
     with TestClient(client.app) as other:  # type: ignore[arg-type]
         sign_in(other, make_person(migrated_database, "inspector"))
         assert "Completed" not in other.get("/courses/demo-course").text
+
+
+# -- the flags over the JSON API -----------------------------------------------------------------
+
+
+def test_flags_over_the_api_are_the_owners_and_only_while_open(
+    ux_client: TestClient, migrated_database: Database
+) -> None:
+    database = migrated_database
+    person = make_person(database, "inspector")
+    headers = token(ux_client, person)
+    attempt = ux_client.post("/api/v1/courses/ux-course/exam/attempts", headers=headers).json()
+    base = f"/api/v1/attempts/{attempt['id']}/flags"
+    assert ux_client.get(base, headers=headers).json() == {"flagged": []}
+    assert ux_client.put(f"{base}/4", headers=headers).json() == {"flagged": [4]}
+    assert ux_client.put(f"{base}/2", headers=headers).json() == {"flagged": [2, 4]}
+    assert ux_client.put(f"{base}/2", headers=headers).json() == {"flagged": [2, 4]}  # again: no change
+    assert ux_client.delete(f"{base}/4", headers=headers).json() == {"flagged": [2]}
+    assert ux_client.put(f"{base}/7", headers=headers).status_code == 404  # six questions
+    other = token(ux_client, make_person(database, "inspector"))
+    assert ux_client.get(base, headers=other).status_code == 404
+    assert ux_client.put(f"{base}/1", headers=other).status_code == 404
+    spec = ux_client.get("/openapi.json").json()["paths"]
+    assert {"put", "delete"} <= set(spec["/api/v1/attempts/{attempt_id}/flags/{slot}"])
+    ux_client.post(f"/api/v1/attempts/{attempt['id']}/submit", headers=headers)
+    closed = ux_client.put(f"{base}/3", headers=headers)
+    assert closed.status_code == 409
+    assert ux_client.get(base, headers=headers).json() == {"flagged": [2]}
+
+
+# -- review policies (the template side of the service's "review": full, by_tag, score, none) ----
+
+
+def _render_result(app: FastAPI, lang: str, view: dict[str, Any]) -> str:
+    """The result page for `view` as the app's templates render it."""
+    templates = app.state.templates
+    context = {
+        "attempt": view,
+        "course": app.state.content.library.courses["ux-course"],
+        "module": None,
+        "errors": {},
+        "typed": {},
+        "flagged": set(),
+        "navigator": [],
+        "closing": None,
+        "now": utcnow(),
+        "csrf_token": "x",
+        "current_url": "/",
+        "account_html": "",
+        "author_problems": (),
+    }
+    return str(templates._render(lang, "quizzes/attempt.html", context))
+
+
+def test_the_result_page_follows_each_review_policy(ux_app: FastAPI, migrated_database: Database) -> None:
+    from trainer.quizzes import service, snapshot
+
+    database = migrated_database
+    person = make_person(database, "inspector")
+    with TestClient(ux_app) as client:
+        headers = token(client, person)
+        attempt = client.post("/api/v1/courses/ux-course/exam/attempts", headers=headers).json()
+        for question in attempt["questions"][:3]:
+            client.put(
+                f"/api/v1/attempts/{attempt['id']}/answers/{question['slot']}",
+                headers=headers,
+                json=right_answer(database, attempt["id"], question["slot"]),
+            )
+        client.post(f"/api/v1/attempts/{attempt['id']}/submit", headers=headers)
+    viewer = Viewer(
+        id=person.id,
+        username=person.username,
+        full_name="",
+        roles=frozenset({"inspector"}),
+        unit_id=None,
+        unit_lineage=None,
+        unit_name=None,
+        unit_path=None,
+        must_change_password=False,
+    )
+    full = service.attempt_view(database, viewer, attempt["id"], utcnow())
+    public = [
+        {**snapshot.public_question(q), "response": q["response"]} for q in full["questions"]
+    ]  # no keys, as the service serves them under by_tag, score and none
+    wrong = [q["slot"] for q in full["questions"] if (q["score"] or 0) < 1]
+
+    default = _render_result(ux_app, "en", full)  # no "review" given: today's full review
+    assert "Correct answer" in default
+    assert "Your answer" in default
+
+    by_tag = {
+        **full,
+        "review": "by_tag",
+        "questions": public,
+        "breakdown": {
+            "tags": [{"tag": "gases", "score": 1.0, "max": 2.0}, {"tag": "ux", "score": 3.0, "max": 6.0}],
+            "regulations": [{"reg": "demo-law", "title": "Demo Safety Law", "score": 1.0, "max": 2.0}],
+            "wrong": wrong,
+        },
+    }
+    page = _render_result(ux_app, "en", by_tag)
+    assert "Where you lost points" in page
+    assert re.search(r'<span class="tag">gases</span></th><td>1 / 2</td>', page)
+    assert "<cite>Demo Safety Law</cite></th><td>1 / 2</td>" in page
+    for slot in wrong:
+        assert f'<a href="#question-{slot}">{slot}</a>' in page
+    assert page.count("This question lost points.") == len(wrong)
+    assert "Correct answer" not in page  # no key anywhere
+    assert "Intake air reaches the people" not in page  # nor an explanation
+    zh = _render_result(ux_app, "zh-CN", by_tag)
+    assert "失分情况" in zh
+
+    for level in ("score", "none"):
+        page = _render_result(ux_app, "en", {**full, "review": level, "questions": public})
+        assert "For this exam the score is shown, not the questions" in page
+        assert 'id="question-1"' not in page
+        assert "3 of 6 points" in page

@@ -202,6 +202,9 @@ def test_an_inspector_reads_passes_prints_and_verifies_on_a_phone(
     _answer_everything(page, database, exam_id)
     journey.step("07-exam-answered")
     page.get_by_role("button", name=_("Submit for grading")).click()
+    page.wait_for_url(f"**/attempts/{exam_id}/submit")  # the confirmation: nothing left unanswered
+    assert page.locator("#unanswered-title").count() == 0
+    page.get_by_role("button", name=_("Hand in")).click()
     page.wait_for_url(f"**/attempts/{exam_id}")
     assert page.locator(".result .pass").inner_text() == _("Passed")
     assert (

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from trainer.db import utcnow
 from trainer.people.api import BODY, MAX_ID, SIGNED_IN, ApiViewer, BearerToken, signed_in
-from trainer.quizzes import service
+from trainer.quizzes import flags, service
 from trainer.web import state
 
 router = APIRouter(prefix="/api/v1")
@@ -219,3 +219,53 @@ def read_module(
         raise HTTPException(status_code=404, detail="no such module")
     service.record_read(state.database(request), viewer, module, utcnow())
     return ModuleRead(course_id=course_id, module_id=module_id, title=module.original.title, read=True)
+
+
+# -- flags for review (the exam navigator's; they change nothing in grading) --------------------
+
+
+class FlagsOut(BaseModel):
+    flagged: list[int]  # the slots flagged, in order
+
+
+@router.get("/attempts/{attempt_id}/flags", response_model=FlagsOut, responses=ERRORS)
+def get_flags(
+    attempt_id: Annotated[int, Path(ge=1, le=MAX_ID)], viewer: ApiViewer, request: Request
+) -> FlagsOut:
+    try:
+        return FlagsOut(flagged=sorted(flags.flags_of(state.database(request), viewer, attempt_id)))
+    except service.QuizError as error:
+        raise _fail(error) from None
+
+
+def _set_flag(request: Request, viewer: Any, attempt_id: int, slot: int, *, flagged: bool) -> FlagsOut:
+    try:
+        slots = flags.set_flag(
+            state.database(request), viewer, attempt_id, slot, flagged=flagged, now=utcnow()
+        )
+    except service.QuizError as error:
+        raise _fail(error) from None
+    return FlagsOut(flagged=sorted(slots))
+
+
+@router.put("/attempts/{attempt_id}/flags/{slot}", response_model=FlagsOut, responses=ERRORS)
+def flag_question(
+    attempt_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    slot: Annotated[int, Path(ge=1, le=10_000)],
+    viewer: ApiViewer,
+    request: Request,
+) -> FlagsOut:
+    """Flag a question for review before handing in (again: no change). Only while the attempt
+    is open (409 after)."""
+    return _set_flag(request, viewer, attempt_id, slot, flagged=True)
+
+
+@router.delete("/attempts/{attempt_id}/flags/{slot}", response_model=FlagsOut, responses=ERRORS)
+def unflag_question(
+    attempt_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    slot: Annotated[int, Path(ge=1, le=10_000)],
+    viewer: ApiViewer,
+    request: Request,
+) -> FlagsOut:
+    """Take a question's flag away (none there: no change). Only while the attempt is open."""
+    return _set_flag(request, viewer, attempt_id, slot, flagged=False)

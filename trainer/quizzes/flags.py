@@ -26,6 +26,15 @@ def flagged_slots(database: Database, attempt_id: int) -> set[int]:
         return set(db.scalars(select(AttemptFlag.slot).where(AttemptFlag.attempt_id == attempt_id)))
 
 
+def flags_of(database: Database, viewer: Viewer, attempt_id: int) -> set[int]:
+    """The viewer's flags on one of their attempts (another inspector's attempt is a 404)."""
+    with database.session() as db:
+        owner = db.scalar(select(Attempt.user_id).where(Attempt.id == attempt_id))
+    if owner is None or owner != viewer.id:
+        raise QuizError(404, "no such attempt")
+    return flagged_slots(database, attempt_id)
+
+
 def set_flag(
     database: Database, viewer: Viewer, attempt_id: int, slot: int, *, flagged: bool, now: datetime
 ) -> set[int]:

@@ -335,10 +335,10 @@ def toggle_flag(request: Request) -> Response:
     """The "Flag for review" button: it also saves what the form holds (without JavaScript
     this post is the page's only trip to the server), then sets the flag as the button says
     ("<slot>-on" or "<slot>-off", so a repeated click changes nothing more)."""
-    errors, attempt_id, _ = _save_form(request, while_typing=True)
     slot, _, wanted = str(request.state.form.get("flag", "")).partition("-")
-    if not slot.isdigit() or wanted not in ("on", "off"):
+    if not slot.isdigit() or wanted not in ("on", "off"):  # checked first: a bad post saves nothing
         raise HTTPException(status_code=400, detail="flag must be <slot>-on or <slot>-off")
+    errors, attempt_id, _ = _save_form(request, while_typing=True)
     try:
         flags.set_flag(
             state.database(request),
