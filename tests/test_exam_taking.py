@@ -8,8 +8,9 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi import FastAPI
@@ -238,7 +239,7 @@ def test_the_scripts_time_up_post_saves_hands_in_and_the_result_says_so(
     assert attempt.submitted_at == attempt.deadline
     assert stored(database, attempt_id) == {text_slot: {"text": "SDS"}}
     result = ux_client.get(f"/attempts/{attempt_id}").text
-    assert f"Time was up at {deadline.strftime('%H:%M')} UTC; answers saved by then were graded." in result
+    assert time_up(deadline) in result
 
 
 def test_without_javascript_the_server_closes_at_the_deadline_with_the_same_message(
@@ -249,7 +250,7 @@ def test_without_javascript_the_server_closes_at_the_deadline_with_the_same_mess
     deadline = _move_deadline(database, attempt_id, timedelta(minutes=-2))
     result = ux_client.get(f"/attempts/{attempt_id}").text
     assert status_of(database, attempt_id) == "graded"
-    assert f"Time was up at {deadline.strftime('%H:%M')} UTC; answers saved by then were graded." in result
+    assert time_up(deadline) in result
     # Handed in before the deadline: no such line.
     other = start(ux_client, make_person(database, "inspector"))
     post(ux_client, f"/attempts/{other}/submit", handin="1")
@@ -378,7 +379,8 @@ def test_an_order_question_has_no_list_numbers_and_a_duplicate_keeps_the_positio
     page = ux_client.get(f"/attempts/{attempt_id}").text
     assert '<ol class="order-items">' not in page
     assert '<ul class="order-items">' in page
-    typed = {"show": "1", "inspect": "2", "record": "2", "order": "4"}
+    served = {bank: key for key, bank in paper(database, attempt_id)[slot - 1]["keymap"].items()}
+    typed = {served[k]: v for k, v in {"show": "1", "inspect": "2", "record": "2", "order": "4"}.items()}
     refused = post(
         ux_client, f"/attempts/{attempt_id}/answers", **{f"q{slot}-{k}": v for k, v in typed.items()}
     )
@@ -574,3 +576,9 @@ def test_the_result_page_follows_each_review_policy(ux_app: FastAPI, migrated_da
         assert "For this exam the score is shown, not the questions" in page
         assert 'id="question-1"' not in page
         assert "3 of 6 points" in page
+
+
+def time_up(deadline: datetime) -> str:
+    """The result page's line, the time in TRAINER_TIME_ZONE (the tests' default, Asia/Shanghai)."""
+    local = deadline.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%H:%M")
+    return f"Time was up at {local} (Asia/Shanghai, UTC+8); answers saved by then were graded."

@@ -18,10 +18,9 @@ from starlette.routing import BaseRoute
 
 from trainer.db import utcnow
 from trainer.people.access import Access
-from trainer.quizzes import flags, service, snapshot
+from trainer.quizzes import flags, service
 from trainer.quizzes.api import certifying
 from trainer.quizzes.models import Attempt
-from trainer.quizzes.scoring import ResponseError, score
 from trainer.web import state
 from trainer.web.pages import id_param, page, viewer_of
 from trainer.web.templating import N_
@@ -103,27 +102,6 @@ def _view(request: Request, attempt_id: int) -> dict[str, Any]:
         raise HTTPException(status_code=error.status) from None
 
 
-def _review_checked_practice(request: Request, view: dict[str, Any]) -> None:
-    """A practice answer, once saved, is shown read-only with its feedback (the key was shown,
-    so the answer is final). Where the service does not review it yet, do it here from the
-    stored paper; a question the service reviewed already is left alone."""
-    if view["kind"] != "practice" or view["status"] != "in_progress":
-        return
-    pending = [q for q in view["questions"] if q.get("response") is not None and "correct" not in q]
-    if not pending:
-        return
-    with state.database(request).session() as db:
-        paper = {e["slot"]: e for e in json.loads(db.get_one(Attempt, view["id"]).snapshot)}
-    for index, question in enumerate(view["questions"]):
-        if question in pending:
-            entry = paper[question["slot"]]
-            try:
-                mark = score(snapshot.answer_key(entry), question["response"])
-            except ResponseError:
-                continue
-            view["questions"][index] = snapshot.review_question(entry, question["response"], mark)
-
-
 def navigator(view: dict[str, Any], flagged: set[int]) -> list[dict[str, Any]]:
     """One entry per question: its number and whether it is answered and flagged."""
     return [
@@ -145,7 +123,6 @@ def attempt_page(
     the reason beside it (the valid ones were saved and show as saved)."""
     database = state.database(request)
     view = _view(request, _attempt_id(request))
-    _review_checked_practice(request, view)
     library = state.content(request).library
     course = library.courses.get(view["course_id"])
     module = library.modules.get(view["module_id"] or "")
