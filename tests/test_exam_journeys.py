@@ -28,6 +28,7 @@ from trainer.app import create_app
 from trainer.config import Settings
 from trainer.db import Database, utcnow
 from trainer.quizzes.models import Attempt, AttemptAnswer
+from trainer.quizzes.snapshot import to_served
 
 pytestmark = pytest.mark.browser
 browser = test_browser.browser  # the module-scoped Chromium fixture
@@ -58,9 +59,11 @@ def attempt_id_of(page: Page) -> int:
 
 
 def stored(database: Database, attempt_id: int) -> dict[int, Any]:
+    """The saved answers in the paper's served keys (they are stored in the bank's)."""
     with database.session() as db:
         rows = db.scalars(select(AttemptAnswer).where(AttemptAnswer.attempt_id == attempt_id)).all()
-    return {row.slot: json.loads(row.response) for row in rows}
+        paper = {e["slot"]: e for e in json.loads(db.get_one(Attempt, attempt_id).snapshot)}
+    return {row.slot: to_served(paper[row.slot], json.loads(row.response)) for row in rows}
 
 
 def status_of(database: Database, attempt_id: int) -> str:
