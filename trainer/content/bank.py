@@ -3,9 +3,9 @@ immutable questions, plus the check that every blueprint and practice draw can b
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -15,6 +15,7 @@ from trainer.content.schemas import DrawRow
 from trainer.content.yamlio import YamlDocument
 
 _QUESTION = TypeAdapter(Question)
+NO_ENEMIES: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -46,16 +47,16 @@ class Bank:
     # Enemies are symmetric: "A excludes B" keeps B off A's paper as well. Filled on first use.
     _named_by: dict[str, frozenset[str]] = field(default_factory=dict, compare=False, repr=False)
 
-    def enemies_of(self, question_id: str) -> frozenset[str]:
-        """The questions that name this one in their `excludes`."""
-        if not self._named_by and any(q.excludes for q in self.questions.values()):
+    def enemy_index(self) -> dict[str, frozenset[str]]:
+        """Question -> the questions that name it in their `excludes` (built once per bank)."""
+        if "" not in self._named_by:  # "" marks it built: never a question id
             named: dict[str, set[str]] = {}
             for q in self.questions.values():
                 for other in q.excludes:
                     named.setdefault(other, set()).add(q.id)
             self._named_by.update({k: frozenset(v) for k, v in named.items()})
-            self._named_by.setdefault("", frozenset())  # marks the index as built
-        return self._named_by.get(question_id, frozenset())
+            self._named_by[""] = NO_ENEMIES
+        return self._named_by
 
     def candidates(self, domain: str, row: DrawRow, purpose: str | None = None) -> list[BankQuestion]:
         """Questions matching the row; with `purpose` ("exam" or "practice") only those whose
@@ -258,12 +259,11 @@ def assign(slots: list[list[str]], prefer: Callable[[str], bool] | None = None) 
     return owner
 
 
-@dataclass(frozen=True)
-class Unit:
+class Unit(NamedTuple):  # a tuple: made for every candidate of every draw, so kept cheap
     """What a paper takes or leaves whole: one question, or a scenario's sub-questions."""
 
     questions: tuple[str, ...]
-    excludes: frozenset[str] = frozenset()  # enemies of any of its questions
+    excludes: frozenset[str] = NO_ENEMIES  # enemies of any of its questions
 
 
 class ExactFill:
@@ -365,24 +365,27 @@ def fill_exactly(
     groups, which can only fit where groups left gaps of their size. Only units whose every
     question matches some row are offered: a group with a question no row asks for would make
     the paper longer than its blueprint."""
-    usable = [u for u in units if all(q in rows_of for q in u.questions)]
-    orders: list[list[Unit]] = [list(usable)]
-    for attempt in range(1, tries):
-        order = list(usable)
-        if attempt == tries - 1:
-            order.sort(key=lambda u: len(u.questions))  # stable: singles first, groups after
-        elif shuffle is not None:
-            shuffle(order)
-        else:
-            continue
-        orders.append(order)
+    usable = [u for u in units if len(u.questions) == 1 or all(q in rows_of for q in u.questions)]
+
+    def orders() -> Iterator[list[Unit]]:  # made one at a time: the first one usually does
+        yield usable
+        for attempt in range(1, tries):
+            order = list(usable)
+            if attempt == tries - 1:
+                order.sort(key=lambda u: len(u.questions))  # stable: singles first, groups after
+            elif shuffle is not None:
+                shuffle(order)
+            else:
+                continue
+            yield order
+
     # With single questions only, the first order is already best: augmenting paths keep every
     # placed question placed, so the preferred round places as many as any filling could. A
     # group can crowd out more preferred singles than it brings, so then other orders are tried.
     groups = any(len(u.questions) > 1 for u in usable)
     best: ExactFill | None = None
     best_preferred = -1
-    for order in orders:
+    for order in orders():
         filling = ExactFill(counts, rows_of)
         for round_ in (True, False) if prefer is not None else (False,):
             for unit in order:
@@ -437,20 +440,27 @@ def _search(counts: list[int], rows_of: dict[str, list[int]], units: list[Unit])
 
 
 def units_for(bank: Bank, rows_of: dict[str, list[int]]) -> list[Unit]:
-    """The bank's questions that some row matches, as units: a scenario group once, whole."""
+    """The bank's questions that some row matches, as units: a scenario group once, whole.
+    (A single question is always matched; a group's other questions may not be.)"""
     units: list[Unit] = []
     groups: set[str] = set()
+    named_by = bank.enemy_index()
+    questions = bank.questions
     for qid in rows_of:
-        question = bank.questions[qid]
+        question = questions[qid]
         if question.group is None:
-            units.append(Unit((qid,), frozenset(question.excludes | bank.enemies_of(qid))))
+            enemies = named_by.get(qid)
+            if enemies or question.excludes:
+                units.append(Unit((qid,), question.excludes | (enemies or NO_ENEMIES)))
+            else:
+                units.append(Unit((qid,)))
             continue
         if question.group in groups:
             continue
         groups.add(question.group)
-        subs = tuple(sub.id for sub in bank.scenarios[question.group].questions if sub.id in bank.questions)
-        enemies = frozenset().union(*(bank.questions[s].excludes | bank.enemies_of(s) for s in subs))
-        units.append(Unit(subs, frozenset(enemies - set(subs))))
+        subs = tuple(sub.id for sub in bank.scenarios[question.group].questions if sub.id in questions)
+        around = frozenset().union(*(questions[s].excludes | named_by.get(s, NO_ENEMIES) for s in subs))
+        units.append(Unit(subs, around - set(subs)))
     return units
 
 
