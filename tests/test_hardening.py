@@ -316,14 +316,16 @@ def test_csv_cells_cannot_become_formulas_in_a_semicolon_locale() -> None:
     text = "".join(exports.csv_lines(["name", "n"], [[value, 5] for value in nasty]))
     lines = text.lstrip("\ufeff").splitlines()
     for line in lines:
-        assert line.startswith('"') and line.endswith('"'), line  # every field quoted
+        assert line.startswith('"'), line  # every field quoted
+        assert line.endswith('"'), line
     for separator in (";", ",", "\t"):
         for line in lines:
             for part in line.split(separator):
                 cell = part.strip().strip('"').strip()
                 assert cell[:1] not in ("=", "+", "-", "@"), (separator, line)
     rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
-    assert rows[1:] and all(row[1] == "5" for row in rows[1:])
+    assert len(rows) == 1 + len(nasty)
+    assert all(row[1] == "5" for row in rows[1:])
     assert rows[5][0] == "ok; fine"  # harmless text unchanged
 
 
