@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import csv
 import io
+import socket
+import threading
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx2 as httpx
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select, text
 
 from tests.conftest import (
     TEST_SECRET,
@@ -422,3 +427,96 @@ def test_forwarded_for_is_believed_only_from_a_trusted_proxy(
     finally:
         untrusted.state.database.dispose()
         trusted.state.database.dispose()
+
+
+# -- 7. database trouble ----------------------------------------------------------------------------
+
+
+@contextmanager
+def silent_database_server() -> Iterator[int]:
+    """A port that accepts connections and then never says a word (a hung database)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(50)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                accepted.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield server.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join()
+        for conn in accepted:
+            conn.close()
+        server.close()
+
+
+def test_healthz_answers_within_two_seconds_when_the_database_hangs(app: FastAPI, client: TestClient) -> None:
+    good = app.state.database
+    with silent_database_server() as port:
+        app.state.database = Database(f"postgresql+psycopg://nobody@127.0.0.1:{port}/none")
+        try:
+            began = time.monotonic()
+            response = client.get("/healthz")
+            elapsed = time.monotonic() - began
+        finally:
+            app.state.database.dispose()
+            app.state.database = good
+    assert response.status_code == 503
+    assert elapsed < 2.0, elapsed
+
+
+def test_an_unreachable_database_is_a_503_with_retry_after(app: FastAPI, client: TestClient) -> None:
+    good = app.state.database
+    app.state.database = Database("postgresql+psycopg://nobody@127.0.0.1:1/none")
+    try:
+        api = client.get("/api/v1/verify/ABCDEFGHJK")
+        page = client.get("/verify/ABCDEFGHJK")
+        signed = client.get("/api/v1/me", headers={"Authorization": "Bearer " + "x" * 43})
+    finally:
+        app.state.database.dispose()
+        app.state.database = good
+    for response in (api, page, signed):
+        assert response.status_code == 503, response.status_code
+        assert int(response.headers["retry-after"]) >= 1
+    assert api.json()["detail"]
+    assert "try again" in page.text
+
+
+def test_a_connection_killed_in_the_pool_costs_no_request(client: TestClient, database_url: str) -> None:
+    if database_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL: a file cannot be disconnected")
+    for _ in range(3):  # connections in the pool, used moments ago (inside the no-ping window)
+        assert client.get("/api/v1/verify/ABCDEFGHJK").status_code == 404
+    admin = create_engine(database_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            killed = conn.execute(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            ).scalar_one()
+    finally:
+        admin.dispose()
+    assert killed >= 1
+    assert client.get("/api/v1/verify/ABCDEFGHJK").status_code == 404
+    assert client.get("/verify/ABCDEFGHJK").status_code == 404
+
+
+def test_statements_have_a_time_limit(app: FastAPI) -> None:
+    database: Database = app.state.database
+    if database.is_sqlite:
+        pytest.skip("PostgreSQL's statement_timeout")
+    with database.engine.connect() as conn:
+        assert conn.exec_driver_sql("SHOW statement_timeout").scalar_one() == "30s"

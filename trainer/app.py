@@ -46,6 +46,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         audit_key=settings.audit_chain_key,
+        connect_timeout=settings.db_connect_timeout,
+        statement_timeout=settings.db_statement_timeout,
     )
     try:
         current, head = migrate.current_revision(database), migrate.head_revision()

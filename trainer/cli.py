@@ -43,7 +43,12 @@ def _settings() -> Settings:
 def _database(settings: Settings) -> Database:
     if not settings.database_url:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return Database(settings.effective_database_url, audit_key=settings.audit_chain_key)
+    return Database(
+        settings.effective_database_url,
+        audit_key=settings.audit_chain_key,
+        connect_timeout=settings.db_connect_timeout,
+        statement_timeout=settings.db_statement_timeout,
+    )
 
 
 @app.command()
