@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 import sqlalchemy.exc
-
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
