@@ -10,13 +10,14 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import httpx2 as httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, func, select, text, update
 
 from tests.conftest import (
     TEST_SECRET,
@@ -33,8 +34,10 @@ from tests.conftest import (
 )
 from tests.test_cli import trainer as cli
 from trainer.app import create_app
+from trainer.audit.models import AuditEvent
+from trainer.certification.models import Certificate
 from trainer.config import Settings, SettingsError
-from trainer.db import Database
+from trainer.db import Database, utcnow
 from trainer.people import throttle
 from trainer.people.models import LoginAttempt, Unit, User
 
@@ -520,3 +523,111 @@ def test_statements_have_a_time_limit(app: FastAPI) -> None:
         pytest.skip("PostgreSQL's statement_timeout")
     with database.engine.connect() as conn:
         assert conn.exec_driver_sql("SHOW statement_timeout").scalar_one() == "30s"
+
+
+# -- issue 12: irreversible actions ask first, with a reason; a certificate that is not valid says so --
+
+
+def test_revoke_deactivate_and_reset_ask_for_confirmation_and_a_reason(
+    client: TestClient, migrated_database: Database
+) -> None:
+    headers, _ = ready_for_exam(client, migrated_database)
+    pass_exam(client, migrated_database, headers)
+    number = client.get("/api/v1/me/certificates", headers=headers).json()[0]["number"]
+    manager = make_person(migrated_database, "manager", unit="Heilongjiang/Harbin")
+    sign_in(client, manager)
+    url = f"/certificates/{number}/action"
+    first = client.post(url, data={"action": "revoke", "reason": "", "csrf_token": csrf_token(client)})
+    assert first.status_code == 200  # a question, not an action
+    assert 'name="confirm"' in first.text
+    assert "required" in first.text
+    assert client.get("/api/v1/me/certificates", headers=headers).json()[0]["state"] == "valid"
+    no_reason = client.post(
+        url, data={"action": "revoke", "confirm": "yes", "reason": " ", "csrf_token": csrf_token(client)}
+    )
+    assert no_reason.status_code == 422
+    assert client.get("/api/v1/me/certificates", headers=headers).json()[0]["state"] == "valid"
+    done = client.post(
+        url,
+        data={
+            "action": "revoke",
+            "confirm": "yes",
+            "reason": "left the service",
+            "csrf_token": csrf_token(client),
+        },
+        follow_redirects=False,
+    )
+    assert done.status_code == 303
+    assert client.get("/api/v1/me/certificates", headers=headers).json()[0]["state"] == "revoked"
+
+    admin = make_person(migrated_database, "admin", unit=None)
+    target = make_person(migrated_database, "inspector")
+    sign_in(client, admin)
+    for action in ("deactivate", "reset-password"):
+        path = f"/admin/users/{target.id}/{action}"
+        asked = client.post(path, data={"csrf_token": csrf_token(client)})
+        assert asked.status_code == 200
+        assert 'name="confirm"' in asked.text
+        missing = client.post(path, data={"csrf_token": csrf_token(client), "confirm": "yes", "reason": ""})
+        assert missing.status_code == 422
+    with migrated_database.session() as db:
+        user = db.get_one(User, target.id)
+        assert user.is_active
+        unchanged_hash = user.password_hash
+    reset = client.post(
+        f"/admin/users/{target.id}/reset-password",
+        data={"csrf_token": csrf_token(client), "confirm": "yes", "reason": "forgot it"},
+    )
+    assert reset.status_code == 200
+    deactivated = client.post(
+        f"/admin/users/{target.id}/deactivate",
+        data={"csrf_token": csrf_token(client), "confirm": "yes", "reason": "left the service"},
+        follow_redirects=False,
+    )
+    assert deactivated.status_code == 303
+    with migrated_database.session() as db:
+        user = db.get_one(User, target.id)
+        assert not user.is_active
+        assert user.password_hash != unchanged_hash
+        reasons = set(
+            db.scalars(
+                select(AuditEvent.details).where(
+                    AuditEvent.target_id == str(target.id),
+                    AuditEvent.action.in_(["user.deactivated", "user.password_reset"]),
+                )
+            )
+        )
+    assert reasons == {'{"reason":"forgot it"}', '{"reason":"left the service"}'}
+
+
+@pytest.mark.parametrize(
+    ("state", "english", "chinese"),
+    [
+        ("suspended", "SUSPENDED", "已暂停"),
+        ("revoked", "REVOKED", "已撤销"),
+        ("expired", "EXPIRED", "已过期"),
+    ],
+)
+def test_a_certificate_that_is_not_valid_prints_stamped_in_both_languages(
+    client: TestClient, migrated_database: Database, state: str, english: str, chinese: str
+) -> None:
+    headers, person = ready_for_exam(client, migrated_database)
+    pass_exam(client, migrated_database, headers)
+    number = client.get("/api/v1/me/certificates", headers=headers).json()[0]["number"]
+    sign_in(client, person)
+    valid = client.get(f"/certificates/{number}").text
+    assert "cert-stamp" not in valid
+    long_ago = utcnow() - timedelta(days=5000)
+    changes = {
+        "suspended": {"suspended_at": utcnow(), "suspended_reason": "x"},
+        "revoked": {"revoked_at": utcnow(), "revoked_reason": "x"},
+        "expired": {"expires_at": long_ago, "renewal_from": long_ago, "grace_until": long_ago},
+    }[state]
+    with migrated_database.write() as db:
+        db.execute(update(Certificate).where(Certificate.number == number).values(**changes))
+    for lang in ({}, {"Accept-Language": "zh-CN"}):
+        page = client.get(f"/certificates/{number}", headers=lang).text
+        stamp = page.split('class="cert-stamp')[1].split("</p>")[0]
+        assert english in stamp
+        assert chinese in stamp
+        assert "NOT VALID" in stamp
