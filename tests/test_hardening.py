@@ -631,3 +631,35 @@ def test_a_certificate_that_is_not_valid_prints_stamped_in_both_languages(
         assert english in stamp
         assert chinese in stamp
         assert "NOT VALID" in stamp
+
+
+# -- 9. authors' problems only for authors -------------------------------------------------------------
+
+
+def test_the_reload_problem_banner_is_for_trainers_and_admins_only(
+    make_settings: Callable[..., Settings], content: ContentDirs, migrated_database: Database
+) -> None:
+    app = create_app(make_settings(content, content_reload=True))
+    try:
+        content.edit(
+            "courses/demo-course/02-second.md",
+            "regulations: [demo-law, other-rule]",
+            "regulations: [typo-law]",
+        )
+        with TestClient(app) as anonymous:
+            page = anonymous.get("/courses/demo-course/demo-second").text
+            assert "typo-law" not in page
+            assert "02-second.md" not in page
+            assert "author-problems" not in anonymous.get("/courses").text
+        for roles, shown in (
+            (("inspector",), False),
+            (("manager",), False),
+            (("trainer",), True),
+            (("admin",), True),
+        ):
+            with TestClient(app) as reader:
+                sign_in(reader, make_person(migrated_database, *roles))
+                page = reader.get("/courses/demo-course/demo-second").text
+                assert ("typo-law" in page) is shown, roles
+    finally:
+        app.state.database.dispose()
