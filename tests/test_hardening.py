@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import socket
+import subprocess
 import threading
 import time
 import uuid
@@ -663,3 +664,83 @@ def test_the_reload_problem_banner_is_for_trainers_and_admins_only(
                 assert ("typo-law" in page) is shown, roles
     finally:
         app.state.database.dispose()
+
+
+# -- 11. outgoing mail checks the server's certificate ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def smtp_certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (as a private CA's would be: unknown to the system)."""
+    folder = tmp_path_factory.mktemp("smtp-tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+class _Inbox:
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:  # noqa: N802
+        self.count += 1
+        return "250 OK"
+
+
+@pytest.mark.parametrize("mode", ["starttls", "implicit"])
+def test_mail_goes_only_to_a_server_with_a_verified_certificate(
+    smtp_certificate: tuple[Path, Path], mode: str
+) -> None:
+    import ssl
+
+    from aiosmtpd.controller import Controller
+
+    from trainer.certification import reminders
+
+    cert, key = smtp_certificate
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert, key)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    inbox = _Inbox()
+    if mode == "starttls":
+        controller = Controller(
+            inbox, hostname="127.0.0.1", port=port, tls_context=server_context, require_starttls=True
+        )
+    else:
+        controller = Controller(inbox, hostname="127.0.0.1", port=port, ssl_context=server_context)
+    controller.start()
+    try:
+        base = {"smtp_host": "127.0.0.1", "smtp_port": port, "smtp_from": "trainer@example.org"}
+        tls = {"smtp_starttls": mode == "starttls", "smtp_implicit_tls": mode == "implicit"}
+        # The system does not know this certificate: nothing is sent (a man in the middle reads nothing).
+        with pytest.raises(ssl.SSLCertVerificationError):
+            reminders.SmtpSender(Settings(**base, **tls)).send("a@example.org", "s", "b")
+        assert inbox.count == 0
+        # Told to trust the private CA's certificate, it sends.
+        reminders.SmtpSender(Settings(**base, **tls, smtp_ca_file=str(cert))).send("a@example.org", "s", "b")
+        assert inbox.count == 1
+    finally:
+        controller.stop()

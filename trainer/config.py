@@ -49,7 +49,11 @@ class Settings(BaseSettings):
     smtp_port: int = Field(default=587, ge=1, le=65535)
     smtp_user: str = ""
     smtp_password: str = Field(default="", repr=False)
-    smtp_starttls: bool = True
+    smtp_starttls: bool = True  # upgrade the connection with STARTTLS (port 587)
+    smtp_implicit_tls: bool = False  # TLS from the first byte instead (port 465)
+    # Either way the server's certificate and host name are verified against the system's CAs,
+    # or this CA file (PEM) for a private CA.
+    smtp_ca_file: str = ""
     smtp_from: str = "trainer@localhost"
     # Public certificate verification: requests per minute from one address (across processes).
     verify_per_minute: int = Field(default=30, ge=1, le=100_000)
