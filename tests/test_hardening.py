@@ -703,7 +703,7 @@ class _Inbox:
     def __init__(self) -> None:
         self.count = 0
 
-    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:  # noqa: N802
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
         self.count += 1
         return "250 OK"
 
