@@ -40,7 +40,8 @@ from trainer.certification.models import Certificate
 from trainer.config import Settings, SettingsError
 from trainer.db import Database, utcnow
 from trainer.people import throttle
-from trainer.people.models import LoginAttempt, Unit, User
+from trainer.people.models import ApiToken, LoginAttempt, Session, Unit, User
+from trainer.web.ratelimit import RateCounter
 
 # -- 1. separation of duties on certificates ---------------------------------------------------
 
@@ -744,3 +745,91 @@ def test_mail_goes_only_to_a_server_with_a_verified_certificate(
         assert inbox.count == 1
     finally:
         controller.stop()
+
+
+# -- 13. housekeeping ---------------------------------------------------------------------------------
+
+
+def _housekeeping_rows(database: Database, user_id: int, tag: str) -> None:
+    now = utcnow()
+    old, recent = now - timedelta(days=40), now - timedelta(minutes=1)
+    with database.write() as db:
+        for name, created, expires, revoked in (
+            ("expired", old, old + timedelta(hours=12), None),
+            ("revoked", recent, now + timedelta(hours=1), recent),
+            ("live", recent, now + timedelta(hours=1), None),
+        ):
+            db.add(
+                Session(
+                    token_hash=f"{tag}-s-{name}".ljust(64, "0")[:64],
+                    user_id=user_id,
+                    created_at=created,
+                    last_seen_at=created,
+                    expires_at=expires,
+                    revoked_at=revoked,
+                    ip="127.0.0.1",
+                )
+            )
+            db.add(
+                ApiToken(
+                    token_hash=f"{tag}-t-{name}".ljust(64, "0")[:64],
+                    user_id=user_id,
+                    created_at=created,
+                    expires_at=expires,
+                    revoked_at=revoked,
+                )
+            )
+        for when in (old, recent):
+            db.add(LoginAttempt(username=tag, ip="192.0.2.1", succeeded=False, attempted_at=when))
+        for when in (old, now):  # a closed window, and the current one
+            db.add(RateCounter(key=f"{tag}", window_start=when.replace(second=0, microsecond=0), count=3))
+
+
+def _left(database: Database, tag: str) -> dict[str, int]:
+    with database.session() as db:
+        return {
+            "sessions": db.scalar(
+                select(func.count()).select_from(Session).where(Session.token_hash.like(f"{tag}-%"))
+            )
+            or 0,
+            "tokens": db.scalar(
+                select(func.count()).select_from(ApiToken).where(ApiToken.token_hash.like(f"{tag}-%"))
+            )
+            or 0,
+            "attempts": db.scalar(
+                select(func.count()).select_from(LoginAttempt).where(LoginAttempt.username == tag)
+            )
+            or 0,
+            "counters": db.scalar(select(func.count()).select_from(RateCounter).where(RateCounter.key == tag))
+            or 0,
+        }
+
+
+def test_purge_removes_what_has_expired_and_keeps_the_rest(
+    database_url: str, migrated_database: Database
+) -> None:
+    person = make_person(migrated_database, "inspector")
+    tag = uuid.uuid4().hex[:10]
+    _housekeeping_rows(migrated_database, person.id, tag)
+    assert _left(migrated_database, tag) == {"sessions": 3, "tokens": 3, "attempts": 2, "counters": 2}
+    result = cli("purge", env={"TRAINER_DATABASE_URL": database_url, "TRAINER_SECRET_KEY": TEST_SECRET})
+    assert result.returncode == 0, result.stderr
+    assert "purged" in result.stdout
+    assert _left(migrated_database, tag) == {"sessions": 1, "tokens": 1, "attempts": 1, "counters": 1}
+
+
+def test_a_serving_app_purges_on_a_timer(
+    make_settings: Callable[..., Settings], content: ContentDirs, migrated_database: Database
+) -> None:
+    person = make_person(migrated_database, "inspector")
+    tag = uuid.uuid4().hex[:10]
+    _housekeeping_rows(migrated_database, person.id, tag)
+    app = create_app(make_settings(content, purge_interval_seconds=1))
+    try:
+        with TestClient(app):
+            deadline = time.monotonic() + 20
+            while _left(migrated_database, tag)["sessions"] > 1 and time.monotonic() < deadline:
+                time.sleep(0.2)
+        assert _left(migrated_database, tag) == {"sessions": 1, "tokens": 1, "attempts": 1, "counters": 1}
+    finally:
+        app.state.database.dispose()

@@ -377,6 +377,24 @@ def reports_recount() -> None:
     typer.echo(f"recounted {units} unit(s)")
 
 
+@app.command()
+def purge() -> None:
+    """Delete expired sessions and API tokens, sign-in attempts older than 30 days and closed
+    rate-limit windows (run nightly from cron; `serve` also does it hourly)."""
+    from datetime import timedelta
+
+    from trainer.people.housekeeping import purge as purge_rows
+
+    settings = _settings()
+    done = purge_rows(
+        _database(settings), utcnow(), session_idle=timedelta(minutes=settings.session_idle_minutes)
+    )
+    typer.echo(
+        f"purged {done.sessions} session(s), {done.api_tokens} API token(s), "
+        f"{done.login_attempts} sign-in attempt(s), {done.rate_counters} rate counter(s)"
+    )
+
+
 @audit_app.command("anchor")
 def audit_anchor() -> None:
     """Print the log's head (entries, last id and hash, time) as one line: keep it outside the

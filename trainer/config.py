@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     # Connection pool per app process; keep pool_size >= the threadpool's busy threads.
     db_pool_size: int = Field(default=20, ge=1, le=200)
     db_max_overflow: int = Field(default=10, ge=0, le=200)
+    # Seconds between purges of expired sessions, tokens, sign-in attempts and rate counters in a
+    # serving process (0: only `trainer purge`). The first runs one interval after start.
+    purge_interval_seconds: int = Field(default=3600, ge=0, le=7 * 24 * 3600)
     # PostgreSQL: seconds to wait for a connection, and for one statement (then 503, try again).
     db_connect_timeout: int = Field(default=5, ge=2, le=300)
     db_statement_timeout: int = Field(default=30, ge=1, le=3600)
