@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -112,11 +113,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         page("/", dashboard.home, access=Access.PUBLIC),
     ]
     # Every API route refuses control characters in its path, query and JSON body (400).
-    edge_check = [Depends(edge.refuse_control_characters)]
-    app.include_router(people_api.router, dependencies=edge_check)
-    app.include_router(quizzes_api.router, dependencies=edge_check)
-    app.include_router(certification_views.router, dependencies=edge_check)
-    app.include_router(reports_api.router, dependencies=edge_check)
+    edge_check: dict[str, Any] = {
+        "dependencies": [Depends(edge.refuse_control_characters)],
+        "responses": {400: {"model": people_api.Message, "description": edge.REFUSAL}},
+    }
+    app.include_router(people_api.router, **edge_check)
+    app.include_router(quizzes_api.router, **edge_check)
+    app.include_router(certification_views.router, **edge_check)
+    app.include_router(reports_api.router, **edge_check)
     errors.install(app)
     return app
 
