@@ -81,9 +81,9 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("POST", "/admin/users/new"): ADMIN_FORM[400],  # an empty form
     ("GET", "/admin/users/{user_id}"): ADMIN_PAGE,
     ("POST", "/admin/users/{user_id}"): ADMIN_FORM[400],  # no roles chosen
-    ("POST", "/admin/users/{user_id}/deactivate"): ADMIN_FORM[303],
+    ("POST", "/admin/users/{user_id}/deactivate"): ADMIN_FORM[200],  # asks for confirmation first
     ("POST", "/admin/users/{user_id}/activate"): ADMIN_FORM[303],
-    ("POST", "/admin/users/{user_id}/reset-password"): ADMIN_FORM[200],
+    ("POST", "/admin/users/{user_id}/reset-password"): ADMIN_FORM[200],  # asks for confirmation first
     ("GET", "/admin/units"): ADMIN_PAGE,
     ("POST", "/admin/units"): ADMIN_FORM[400],  # an empty name
     ("GET", "/admin/audit"): ADMIN_PAGE,

@@ -74,8 +74,9 @@ def test_security_events_are_recorded(client: TestClient, migrated_database: Dat
         f"/admin/users/{person.id}",
         data={"csrf_token": token, "full_name": "Renamed", "roles": ["trainer"], "unit_id": ""},
     )
-    client.post(f"/admin/users/{person.id}/reset-password", data={"csrf_token": token})
-    client.post(f"/admin/users/{person.id}/deactivate", data={"csrf_token": token})
+    confirmed = {"csrf_token": token, "confirm": "yes", "reason": "test"}
+    client.post(f"/admin/users/{person.id}/reset-password", data=confirmed)
+    client.post(f"/admin/users/{person.id}/deactivate", data=confirmed)
     actions = actions_for(migrated_database, person.id)
     assert actions[:4] == ["user.created", "login.failed", "login", "logout"]
     assert {"user.roles_changed", "user.unit_changed", "user.password_reset", "user.deactivated"} <= set(

@@ -49,6 +49,11 @@ CHECKS = [not_a_server_error, status_code_conformance, response_schema_conforman
 SELF_DESTRUCTIVE = {"DELETE /api/v1/auth/token", "POST /api/v1/me/password"}
 FUZZ_CLIENT = "fuzz-client"  # the address the app sees: its login failures throttle nobody else
 OFTEN = st.integers(0, 3).map(bool)  # three times in four
+SOMETIMES = st.integers(0, 4).map(lambda n: n == 0)  # one time in five
+# What careless or hostile clients send: NUL (PostgreSQL refuses it in text), other control
+# characters, line breaks, and bodies in a content type the operation does not take.
+NASTY = ["\x00", "a\x00b", "\x07", "\x1b[31m", "\x7f", "x\r\nSet-Cookie: a=1", "\x85"]
+WRONG_TYPES = ["text/plain", "application/x-www-form-urlencoded", "application/xml"]
 
 
 @dataclass
@@ -155,6 +160,35 @@ def _with_real_objects(case: schemathesis.Case, data: st.DataObject, world: Worl
         case.body = {"current_password": world.disposable.password, "new_password": new}
 
 
+def _with_nasty_input(case: schemathesis.Case, data: st.DataObject) -> None:
+    """Sometimes put a control character into a path parameter, the query or a body string, or
+    send the body as another content type: a clear 4xx each time, never a 5xx."""
+    if not data.draw(SOMETIMES, label="nasty"):
+        return
+    nasty = data.draw(st.sampled_from(NASTY), label="nasty value")
+    places = ["query"]
+    if case.path_parameters:
+        places.append("path")
+    if isinstance(case.body, dict):
+        places += ["body", "content type"]
+    place = data.draw(st.sampled_from(places), label="nasty place")
+    if place == "path":
+        name = data.draw(st.sampled_from(sorted(case.path_parameters or {})), label="nasty parameter")
+        case.path_parameters = {**(case.path_parameters or {}), name: f"1{nasty}"}
+    elif place == "query":
+        names = [p.name for p in case.operation.query] or ["q"]
+        name = data.draw(st.sampled_from(names), label="nasty query")
+        case.query = {**(case.query or {}), name: nasty}
+    elif place == "body" and isinstance(case.body, dict):
+        case.body = {
+            key: (value + nasty if isinstance(value, str) else value) for key, value in case.body.items()
+        }
+        case.body.setdefault("username", nasty)
+    elif isinstance(case.body, dict):
+        case.media_type = data.draw(st.sampled_from(WRONG_TYPES), label="wrong type")
+        case.body = json.dumps(case.body)
+
+
 def _send(case: schemathesis.Case, label: str, role: str, world: World) -> str | None:
     """The request as `role`; what the checks found wrong with the answer, if anything."""
     own = label in SELF_DESTRUCTIVE and role != "anonymous"
@@ -197,6 +231,7 @@ def fuzz(operation: schemathesis.APIOperation, world: World) -> None:
     @given(case=strategy, data=st.data())
     def run(case: schemathesis.Case, data: st.DataObject) -> None:
         _with_real_objects(case, data, world)
+        _with_nasty_input(case, data)
         for role in world.roles:
             failure = _send(case, label, role, world)
             if failure is not None and (label, role) not in world.failures:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import ContentDirs
+from tests.conftest import ContentDirs, make_person, sign_in
 from trainer.app import create_app
 from trainer.config import Settings
 from trainer.content.problems import LibraryError
@@ -79,6 +79,7 @@ def test_an_edit_shows_on_the_next_page_load(author: TestClient, content: Conten
 def test_a_broken_edit_keeps_the_last_good_library_and_tells_the_author(
     author: TestClient, content: ContentDirs
 ) -> None:
+    sign_in(author, make_person(author.app.state.database, "trainer"))  # the banner is for authors
     content.edit("courses/demo-course/02-second.md", "Withdraw people", "Evacuate everyone")
     author.get("/courses/demo-course/demo-second")
     # Now break it: a new paragraph and an unknown regulation in the same save.

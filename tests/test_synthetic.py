@@ -355,9 +355,9 @@ def test_the_command_refuses_production(tmp_path: Path) -> None:
     env = {
         "TRAINER_ENV": "production",
         "TRAINER_SECRET_KEY": "k3y-" + "abcdefghijklmnopqrstuvwxyz0123456789",
+        "TRAINER_PUBLIC_URL": "https://training.example",
         "TRAINER_DATA_DIR": str(tmp_path),
         "TRAINER_DATABASE_URL": f"sqlite:///{tmp_path / 'p.db'}",
-        "TRAINER_PUBLIC_URL": "https://training.example.gov.cn",  # production requires it
     }
     result = trainer("seed-synthetic", "--inspectors", "5", "--attempts", "5", env=env)
     assert result.returncode == 2

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 
 from trainer import migrate
 from trainer.certification import dashboard
@@ -15,8 +21,8 @@ from trainer.config import Settings
 from trainer.content import views as content_views
 from trainer.content.service import record_course_versions
 from trainer.content.store import ContentStore
-from trainer.db import Database
-from trainer.people import admin_views
+from trainer.db import Database, utcnow
+from trainer.people import admin_views, housekeeping
 from trainer.people import api as people_api
 from trainer.people import views as people_views
 from trainer.people.access import Access
@@ -47,6 +53,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_overflow=settings.db_max_overflow,
         audit_key=settings.audit_chain_key,
         time_zone=settings.zone,
+        connect_timeout=settings.db_connect_timeout,
+        statement_timeout=settings.db_statement_timeout,
     )
     try:
         current, head = migrate.current_revision(database), migrate.head_revision()
@@ -66,9 +74,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         database.dispose()  # a refused start leaves no connections behind
         raise
 
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        task = None
+        if settings.purge_interval_seconds:
+            task = asyncio.create_task(_purge_now_and_then(database, settings))
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+
     # Nothing a browser or API client sends legitimately comes near 1 MB; refuse more up front.
     app = FastAPI(
-        title="trainer", version="0.1.0", docs_url=None, redoc_url=None, max_body_size=MAX_BODY_BYTES
+        title="trainer",
+        version="0.1.0",
+        docs_url=None,
+        redoc_url=None,
+        max_body_size=MAX_BODY_BYTES,
+        lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.database = database
@@ -90,13 +114,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         page("/", dashboard.home, access=Access.PUBLIC),
     ]
     # Every API route refuses control characters in its path, query and JSON body (400).
-    edge_check = [Depends(edge.refuse_control_characters)]
-    app.include_router(people_api.router, dependencies=edge_check)
-    app.include_router(quizzes_api.router, dependencies=edge_check)
-    app.include_router(certification_views.router, dependencies=edge_check)
-    app.include_router(reports_api.router, dependencies=edge_check)
+    edge_check: dict[str, Any] = {
+        "dependencies": [Depends(edge.refuse_control_characters)],
+        "responses": {400: {"model": people_api.Message, "description": edge.REFUSAL}},
+    }
+    app.include_router(people_api.router, **edge_check)
+    app.include_router(quizzes_api.router, **edge_check)
+    app.include_router(certification_views.router, **edge_check)
+    app.include_router(reports_api.router, **edge_check)
     errors.install(app)
     return app
+
+
+async def _purge_now_and_then(database: Database, settings: Settings) -> None:
+    """Housekeeping on a timer (each process; the deletes are idempotent), off the event loop."""
+    idle = timedelta(minutes=settings.session_idle_minutes)
+    while True:
+        await asyncio.sleep(settings.purge_interval_seconds)
+        try:
+            done = await run_in_threadpool(housekeeping.purge, database, utcnow(), session_idle=idle)
+            log.info("purged %s", done)
+        except Exception:  # a database hiccup must not end the timer
+            log.exception("purge failed; trying again next time")
 
 
 def create_app_from_env() -> FastAPI:

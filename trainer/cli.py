@@ -45,7 +45,11 @@ def _database(settings: Settings) -> Database:
     if not settings.database_url:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     return Database(
-        settings.effective_database_url, audit_key=settings.audit_chain_key, time_zone=settings.zone
+        settings.effective_database_url,
+        audit_key=settings.audit_chain_key,
+        time_zone=settings.zone,
+        connect_timeout=settings.db_connect_timeout,
+        statement_timeout=settings.db_statement_timeout,
     )
 
 
@@ -423,6 +427,24 @@ def reports_recount() -> None:
     with database.write() as db:
         tallies = results.recount_exam_tallies(db)
     typer.echo(f"recounted {units} unit(s) and {tallies} monthly exam tally row(s)")
+
+
+@app.command()
+def purge() -> None:
+    """Delete expired sessions and API tokens, sign-in attempts older than 30 days and closed
+    rate-limit windows (run nightly from cron; `serve` also does it hourly)."""
+    from datetime import timedelta
+
+    from trainer.people.housekeeping import purge as purge_rows
+
+    settings = _settings()
+    done = purge_rows(
+        _database(settings), utcnow(), session_idle=timedelta(minutes=settings.session_idle_minutes)
+    )
+    typer.echo(
+        f"purged {done.sessions} session(s), {done.api_tokens} API token(s), "
+        f"{done.login_attempts} sign-in attempt(s), {done.rate_counters} rate counter(s)"
+    )
 
 
 @audit_app.command("anchor")

@@ -55,7 +55,11 @@ class Settings(BaseSettings):
     smtp_port: int = Field(default=587, ge=1, le=65535)
     smtp_user: str = ""
     smtp_password: str = Field(default="", repr=False)
-    smtp_starttls: bool = True
+    smtp_starttls: bool = True  # upgrade the connection with STARTTLS (port 587)
+    smtp_implicit_tls: bool = False  # TLS from the first byte instead (port 465)
+    # Either way the server's certificate and host name are verified against the system's CAs,
+    # or this CA file (PEM) for a private CA.
+    smtp_ca_file: str = ""
     smtp_from: str = "trainer@localhost"
     # Public certificate verification: requests per minute from one address (across processes).
     verify_per_minute: int = Field(default=30, ge=1, le=100_000)
@@ -80,6 +84,12 @@ class Settings(BaseSettings):
     # Connection pool per app process; keep pool_size >= the threadpool's busy threads.
     db_pool_size: int = Field(default=20, ge=1, le=200)
     db_max_overflow: int = Field(default=10, ge=0, le=200)
+    # Seconds between purges of expired sessions, tokens, sign-in attempts and rate counters in a
+    # serving process (0: only `trainer purge`). The first runs one interval after start.
+    purge_interval_seconds: int = Field(default=3600, ge=0, le=7 * 24 * 3600)
+    # PostgreSQL: seconds to wait for a connection, and for one statement (then 503, try again).
+    db_connect_timeout: int = Field(default=5, ge=2, le=300)
+    db_statement_timeout: int = Field(default=30, ge=1, le=3600)
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -10,6 +10,7 @@ clear of the WAL-reset corruption race of SQLite releases before 3.51.3 (this ma
 
 from __future__ import annotations
 
+import select
 import threading
 import time
 from collections.abc import Iterator
@@ -70,6 +71,13 @@ def utcnow() -> datetime:
 PING_AFTER_IDLE_SECONDS = 10.0
 
 
+# Timeouts (PostgreSQL): a database that accepts connections but never answers must not hold a
+# request (or /healthz) forever. A statement running longer than the limit is cancelled and the
+# request answers 503; migrations lift the limit for their own transaction.
+CONNECT_TIMEOUT_SECONDS = 5
+STATEMENT_TIMEOUT_SECONDS = 30
+
+
 class Database:
     def __init__(
         self,
@@ -80,6 +88,8 @@ class Database:
         ping_after_idle: float = PING_AFTER_IDLE_SECONDS,
         audit_key: bytes | None = None,
         time_zone: ZoneInfo | None = None,
+        connect_timeout: int = CONNECT_TIMEOUT_SECONDS,
+        statement_timeout: int = STATEMENT_TIMEOUT_SECONDS,
     ) -> None:
         self.url = url
         # The audit chain's HMAC key (trainer.audit.service.derive_key): kept here, not in the
@@ -98,6 +108,10 @@ class Database:
                 kwargs.update(pool_size=pool_size, max_overflow=max_overflow)
         else:
             kwargs.update(pool_size=pool_size, max_overflow=max_overflow)
+            kwargs["connect_args"] = {
+                "connect_timeout": connect_timeout,
+                "options": f"-c statement_timeout={statement_timeout * 1000}",
+            }
         self.engine: Engine = create_engine(url, **kwargs)
         if self.is_sqlite:
             _configure_sqlite(self.engine)
@@ -130,8 +144,10 @@ class Database:
 
     @contextmanager
     def write_connection(self) -> Iterator[Connection]:
-        """A Core connection in a write transaction (migrations, bulk loads)."""
+        """A Core connection in a write transaction (migrations, bulk loads): no statement limit."""
         with self._write_lock or nullcontext(), self._write_engine.begin() as conn:
+            if not self.is_sqlite:
+                conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
             yield conn
 
     def connection_shortfall(self, processes: int, per_process: int) -> str | None:
@@ -171,13 +187,28 @@ def _ping_after_idle(engine: Engine, seconds: float) -> None:
     @event.listens_for(engine, "checkout")
     def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
         idle_since = record.info.get("idle_since")
-        if idle_since is None or time.monotonic() - idle_since < seconds:
-            return  # just connected, or in use moments ago
+        if idle_since is None:
+            return  # just connected
+        if time.monotonic() - idle_since < seconds and not _readable(dbapi_connection):
+            return  # in use moments ago, and the server has said nothing since
         try:
             engine.dialect.do_ping(dbapi_connection)
         except Exception as error:
             # The pool discards this connection and checks out another (a new one if need be).
             raise exc.DisconnectionError("a pooled connection went away while idle") from error
+
+
+def _readable(dbapi_connection: Any) -> bool:
+    """Has the server sent anything to an idle connection? Between requests it has nothing to
+    say, unless it is closing the connection (a restart, pg_terminate_backend: a FATAL message,
+    then end of file). One select() on the socket, no round trip: so a connection killed inside
+    the no-ping window is pinged, found dead and replaced, instead of failing the request that
+    draws it (which was one 500 page per killed connection)."""
+    try:
+        readable, _, _ = select.select([dbapi_connection.fileno()], [], [], 0)
+    except (OSError, ValueError, AttributeError):
+        return True  # cannot tell: ping
+    return bool(readable)
 
 
 def _configure_sqlite(engine: Engine) -> None:

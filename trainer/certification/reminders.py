@@ -4,6 +4,7 @@ listed for every manager whose part of the organisation includes them."""
 from __future__ import annotations
 
 import smtplib
+import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -138,9 +139,18 @@ class SmtpSender:
         message["To"] = to
         message["Subject"] = subject
         message.set_content(body)  # UTF-8: Chinese names arrive intact
-        with smtplib.SMTP(self.settings.smtp_host, self.settings.smtp_port, timeout=30) as smtp:
-            if self.settings.smtp_starttls:
-                smtp.starttls()
+        settings = self.settings
+        # A verifying context: starttls() without one checks neither the certificate nor the
+        # host name (Python 3.11), so anyone on the path could read TRAINER_SMTP_PASSWORD.
+        context = ssl.create_default_context(cafile=settings.smtp_ca_file or None)
+        smtp = (
+            smtplib.SMTP_SSL(settings.smtp_host, settings.smtp_port, timeout=30, context=context)
+            if settings.smtp_implicit_tls
+            else smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=30)
+        )
+        with smtp:
+            if settings.smtp_starttls and not settings.smtp_implicit_tls:
+                smtp.starttls(context=context)
             if self.settings.smtp_user:
                 smtp.login(self.settings.smtp_user, self.settings.smtp_password)
             smtp.send_message(message)

@@ -272,10 +272,20 @@ def certificate_page(request: PageRequest) -> Response:
             "qr": qr_svg(verify_url),
             "title": _title(request, certificate),
             "issuer": state.settings(request).issuer_name,
+            "stamps": STAMPS,
         },
     )
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+# The stamp across a certificate that is not valid now, in English and Chinese at once.
+STAMPS = {
+    "suspended": ("SUSPENDED", "已暂停"),
+    "revoked": ("REVOKED", "已撤销"),
+    "expired": ("EXPIRED", "已过期"),
+    "superseded": ("SUPERSEDED", "已被新证书取代"),
+}
 
 
 def badge(request: PageRequest) -> Response:

@@ -20,7 +20,18 @@ from trainer.people import service
 from trainer.people.access import Access, Viewer
 from trainer.people.models import ROLES, Unit, User, UserRole
 from trainer.web import state
-from trainer.web.pages import client_ip, form_id, form_of, form_values, id_param, page, viewer_of
+from trainer.web.pages import (
+    Confirmation,
+    ask,
+    client_ip,
+    confirmed,
+    form_id,
+    form_of,
+    form_values,
+    id_param,
+    page,
+    viewer_of,
+)
 from trainer.web.templating import N_
 
 PAGE_SIZE = 50
@@ -227,12 +238,14 @@ def update_user(request: Request) -> Response:
     return RedirectResponse(f"/admin/users/{user.id}", status_code=303)
 
 
-def _set_active(request: Request, active: bool) -> Response:
+def _set_active(request: Request, active: bool, reason: str = "") -> Response:
     viewer = viewer_of(request)
     user = _load_user(request)
     try:
         with state.database(request).write() as db:
-            service.set_active(db, _actor(request, viewer), db.get_one(User, user.id), active, utcnow())
+            service.set_active(
+                db, _actor(request, viewer), db.get_one(User, user.id), active, utcnow(), reason=reason
+            )
     except service.PeopleError as error:
         return _user_form(
             request, user, errors=error.messages, values=_values_of(request, user), status_code=400
@@ -240,8 +253,39 @@ def _set_active(request: Request, active: bool) -> Response:
     return RedirectResponse(f"/admin/users/{user.id}", status_code=303)
 
 
+def _confirmation(user: User, action: str, reason: str) -> Confirmation:
+    back = f"/admin/users/{user.id}"
+    subject = f"{user.full_name} ({user.username})"
+    if action == "deactivate":
+        return Confirmation(
+            heading=N_("Deactivate this account?"),
+            message=N_("The person is signed out everywhere and cannot sign in until reactivated."),
+            subject=subject,
+            action=f"{back}/deactivate",
+            button=N_("Deactivate"),
+            back=back,
+            reason=reason,
+        )
+    return Confirmation(
+        heading=N_("Reset this password?"),
+        message=N_(
+            "The person is signed out everywhere and must sign in with the new password shown next, "
+            "then choose their own."
+        ),
+        subject=subject,
+        action=f"{back}/reset-password",
+        button=N_("Reset password"),
+        back=back,
+        reason=reason,
+    )
+
+
 def deactivate_user(request: Request) -> Response:
-    return _set_active(request, False)
+    is_confirmed, reason = confirmed(request)
+    if not is_confirmed or not reason:
+        user = _load_user(request)
+        return ask(request, _confirmation(user, "deactivate", reason), missing_reason=is_confirmed)
+    return _set_active(request, False, reason)
 
 
 def activate_user(request: Request) -> Response:
@@ -251,8 +295,13 @@ def activate_user(request: Request) -> Response:
 def reset_password(request: Request) -> Response:
     viewer = viewer_of(request)
     user = _load_user(request)
+    is_confirmed, reason = confirmed(request)
+    if not is_confirmed or not reason:
+        return ask(request, _confirmation(user, "reset-password", reason), missing_reason=is_confirmed)
     with state.database(request).write() as db:
-        password = service.reset_password(db, _actor(request, viewer), db.get_one(User, user.id), utcnow())
+        password = service.reset_password(
+            db, _actor(request, viewer), db.get_one(User, user.id), utcnow(), reason=reason
+        )
     return _user_form(request, user, errors=[], values=_values_of(request, user), password=password)
 
 

@@ -215,7 +215,9 @@ def update_user(
         audit.record(db, "user.updated", actor, target_type="user", target_id=user.id)
 
 
-def set_active(db: DbSession, actor: audit.Actor, user: User, active: bool, now: datetime) -> None:
+def set_active(
+    db: DbSession, actor: audit.Actor, user: User, active: bool, now: datetime, *, reason: str = ""
+) -> None:
     if user.is_active == active:
         return
     if not active and actor.id == user.id:
@@ -226,18 +228,30 @@ def set_active(db: DbSession, actor: audit.Actor, user: User, active: bool, now:
     if not active:
         end_all_sessions(db, user.id, now)
     audit.record(
-        db, "user.activated" if active else "user.deactivated", actor, target_type="user", target_id=user.id
+        db,
+        "user.activated" if active else "user.deactivated",
+        actor,
+        target_type="user",
+        target_id=user.id,
+        details={"reason": reason} if reason else None,
     )
 
 
-def reset_password(db: DbSession, actor: audit.Actor, user: User, now: datetime) -> str:
+def reset_password(db: DbSession, actor: audit.Actor, user: User, now: datetime, *, reason: str = "") -> str:
     """A new random password the person must change at next sign-in; ends their sessions."""
     new = passwords.generate_password()
     user.password_hash = passwords.hash_password(new)
     user.must_change_password = True
     user.password_changed_at = now
     end_all_sessions(db, user.id, now)
-    audit.record(db, "user.password_reset", actor, target_type="user", target_id=user.id)
+    audit.record(
+        db,
+        "user.password_reset",
+        actor,
+        target_type="user",
+        target_id=user.id,
+        details={"reason": reason} if reason else None,
+    )
     return new
 
 

@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session as DbSession
@@ -28,7 +28,7 @@ from trainer.reports import charts, compliance, exports
 from trainer.reports.compliance import ALL_STATES, NEVER, ListQuery, UnitRef
 from trainer.reports.models import STATES, ExamTally
 from trainer.web import state
-from trainer.web.pages import MAX_ID, client_ip, form_of, page, viewer_of
+from trainer.web.pages import MAX_ID, Confirmation, ask, client_ip, confirmed, form_of, page, viewer_of
 from trainer.web.templating import N_, STATE_LABELS
 from trainer.web.views import safe_next
 
@@ -413,6 +413,23 @@ def certificate_action(request: Request) -> Response:
     back = safe_next(str(form.get("next", "")) or f"/certificates/{number}")
     if action not in ("suspend", "reinstate", "revoke"):
         raise HTTPException(status_code=400)
+    if action == "revoke":  # final: asked first, with the reason required
+        is_confirmed, reason = confirmed(request)
+        if not is_confirmed or not reason:
+            return ask(
+                request,
+                Confirmation(
+                    heading=N_("Revoke this certificate?"),
+                    message=N_("Revocation is final: the certificate can never be valid again."),
+                    subject=number,
+                    action=f"/certificates/{quote(number)}/action",
+                    button=N_("Revoke (final)"),
+                    back=back,
+                    fields={"action": "revoke", "next": back},
+                    reason=reason,
+                ),
+                missing_reason=is_confirmed,
+            )
     try:
         with state.database(request).write() as db:
             certification.act(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -14,6 +15,12 @@ from trainer.web import state
 from trainer.web.pages import current_viewer
 
 log = logging.getLogger(__name__)
+DATABASE_TROUBLE = (
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.TimeoutError,
+    sqlalchemy.exc.DisconnectionError,
+)
+RETRY_AFTER_SECONDS = 10
 
 
 def _wants_json(request: Request) -> bool:
@@ -56,6 +63,20 @@ def install(app: FastAPI) -> None:
             )
             return JSONResponse({"detail": errors}, status_code=422)
         return await _page(request, 400)
+
+    async def database_unavailable(request: Request, exc: Exception) -> Response:
+        # Unreachable, restarting, or too slow: nothing wrong with the request; try again soon.
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        if _wants_json(request):
+            return JSONResponse({"detail": "database unavailable"}, status_code=503, headers=headers)
+        response = await _page(request, 503)
+        response.headers.update(headers)
+        return response
+
+    # Registered per class (not under Exception): answered like any handled error, not re-raised.
+    for trouble in DATABASE_TROUBLE:
+        app.add_exception_handler(trouble, database_unavailable)
 
     @app.exception_handler(Exception)
     async def server_error(request: Request, exc: Exception) -> Response:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
 from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
@@ -25,6 +26,7 @@ from trainer.db import utcnow
 from trainer.people import auth
 from trainer.people.access import Access, Viewer, allows
 from trainer.web import csrf, edge, state
+from trainer.web.templating import N_
 
 Handler = Callable[[Request], Response] | Callable[[Request], Awaitable[Response]]
 PASSWORD_CHANGE_PATH = "/account/password"  # noqa: S105 (a URL path)
@@ -161,3 +163,41 @@ def id_param(request: Request, name: str) -> int:
     if not 1 <= value <= MAX_ID:
         raise HTTPException(status_code=404)
     return value
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """What trainer/templates/confirm.html asks before an irreversible action (texts are msgids)."""
+
+    heading: str
+    message: str
+    subject: str
+    action: str  # the URL the confirmed form posts to (the same handler, with confirm=yes)
+    button: str
+    back: str
+    fields: dict[str, str] = field(default_factory=dict)
+    reason: str = ""
+    error: str | None = None
+
+
+REASON_REQUIRED = N_("Give a reason: it is kept in the audit log.")
+
+
+def confirmed(request: Request) -> tuple[bool, str]:
+    """(Was the confirmation form sent?, its reason stripped)."""
+    form = form_of(request)
+    return form.get("confirm") == "yes", form.get("reason", "").strip()[:2000]
+
+
+def ask(request: Request, confirmation: Confirmation, *, missing_reason: bool = False) -> Response:
+    """The confirmation page: 200 when asking, 422 when the reason was left out."""
+    if missing_reason:
+        confirmation = replace(confirmation, error=REASON_REQUIRED)
+    response = state.templates(request).render(
+        request,
+        "confirm.html",
+        {"viewer": viewer_of(request), "confirm": confirmation},
+        status_code=422 if missing_reason else 200,
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -246,10 +246,13 @@ class Templates:
         lang: str = request.state.lang
         slots = {"csrf_token": request.state.csrf_token, "current_url": _current_url(request)}
         slots["account_html"] = self._account_html(lang, getattr(request.state, "viewer", None), slots)
+        viewer = getattr(request.state, "viewer", None)
         author_problems = getattr(request.state, "author_problems", None)
         if author_problems is None:  # every page, not just the library's, tells the author
             store = getattr(request.app.state, "content", None)
             author_problems = store.problems if store is not None else ()
+        if viewer is None or not viewer.has_role("trainer"):
+            author_problems = ()  # file paths and parser messages are for authors (and admins) only
         if cache_key is None or author_problems:
             page = self._render(
                 lang,

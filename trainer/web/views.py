@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute
@@ -40,13 +43,20 @@ async def choose_language(request: Request) -> Response:
     return response
 
 
-def healthz(request: Request) -> Response:
+HEALTH_TIMEOUT_SECONDS = 1.5
+
+
+async def healthz(request: Request) -> Response:
     """For load balancers: 200 when this process can reach the database and has a library.
 
-    A plain `def`: it runs in the threadpool, so a slow database never blocks the event loop.
+    The ping runs in the threadpool and is waited for at most 1.5 s: a database that accepts
+    connections but never answers makes this "unavailable" at once (the thread gives up at the
+    connect or statement timeout), instead of holding the load balancer's check.
     """
     try:
-        state.database(request).ping()
+        await asyncio.wait_for(run_in_threadpool(state.database(request).ping), HEALTH_TIMEOUT_SECONDS)
+    except TimeoutError:
+        return JSONResponse({"status": "unavailable", "database": "not answering"}, status_code=503)
     except Exception:  # any failure to reach the database means "not healthy", not a 500
         return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
     library = state.content(request).library

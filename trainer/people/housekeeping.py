@@ -1,0 +1,47 @@
+"""Housekeeping: rows that only ever grow and stop mattering once expired.
+
+Sessions and API tokens past their end (expired, revoked, or idle beyond the time-out), sign-in
+attempts older than the longest window the throttle reads (30 days: the "trusted address" memory),
+and rate-limit windows that have closed. Nothing here is evidence: the audit log keeps what
+happened, these tables only decide what may happen next. Run by `trainer purge` (e.g. nightly from
+cron) and on a timer inside `trainer serve`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import CursorResult, delete, or_
+
+from trainer.db import Database
+from trainer.people import throttle
+from trainer.people.models import ApiToken, LoginAttempt, Session
+from trainer.web.ratelimit import WINDOW, RateCounter
+
+
+@dataclass(frozen=True)
+class Purged:
+    sessions: int
+    api_tokens: int
+    login_attempts: int
+    rate_counters: int
+
+
+def _count(result: Any) -> int:
+    return int(result.rowcount or 0) if isinstance(result, CursorResult) else 0
+
+
+def purge(database: Database, now: datetime, *, session_idle: timedelta) -> Purged:
+    ended_sessions = or_(
+        Session.expires_at <= now, Session.revoked_at.is_not(None), Session.last_seen_at <= now - session_idle
+    )
+    ended_tokens = or_(ApiToken.expires_at <= now, ApiToken.revoked_at.is_not(None))
+    with database.write() as db:
+        sessions = _count(db.execute(delete(Session).where(ended_sessions)))
+        tokens = _count(db.execute(delete(ApiToken).where(ended_tokens)))
+        old = now - throttle.TRUST_WINDOW
+        attempts = _count(db.execute(delete(LoginAttempt).where(LoginAttempt.attempted_at < old)))
+        counters = _count(db.execute(delete(RateCounter).where(RateCounter.window_start < now - WINDOW)))
+    return Purged(sessions, tokens, attempts, counters)
