@@ -32,6 +32,8 @@ FIXTURE_LIBRARY = Path(__file__).parent / "fixtures" / "library"
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 T = TypeVar("T")
 TEST_SECRET = "test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
+# A fixed Ed25519 badge key (32 raw bytes, base64) for the tests that start in production mode.
+TEST_BADGE_KEY = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 AUDIT_KEY = derive_audit_key(TEST_SECRET)  # what apps built on TEST_SECRET sign the audit log with
 
 

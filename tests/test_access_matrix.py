@@ -122,6 +122,8 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "/verify"): EVERYONE_200,
     ("GET", "/certificates/{number}"): row(303, 404, 404, 404, 404, 404, 404),  # an unknown number
     ("GET", "/certificates/{number}/badge.json"): row(303, 404, 404, 404, 404, 404, 404),
+    ("GET", "/certificates/{number}/badge.jwt"): row(303, 404, 404, 404, 404, 404, 404),
+    ("GET", "/issuer.json"): EVERYONE_200,
     ("GET", "/verify/{code}"): row(*[404] * 7),  # an unknown code
     ("GET", "/api/v1/verify/{code}"): row(*[404] * 7),
     ("GET", "/api/v1/me/certificates"): row(401, 200, 200, 200, 200, 200, 200),

@@ -12,7 +12,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from tests.conftest import AUDIT_KEY, Person, _free_port, sign_in
+from tests.conftest import AUDIT_KEY, TEST_BADGE_KEY, Person, _free_port, sign_in
 from trainer import migrate
 from trainer.db import Database
 from trainer.people import demo
@@ -95,6 +95,7 @@ def test_production_never_seeds(tmp_path: Path) -> None:
         "TRAINER_DATABASE_URL": database_url,
         "TRAINER_SECRET_KEY": "Vq3n8Zr1-kPq0xW7yT5uJb2Lm9Hc4Gd6Fs_Ae",
         "TRAINER_PUBLIC_URL": "https://training.example",
+        "TRAINER_BADGE_KEY": TEST_BADGE_KEY,
         "TRAINER_DATA_DIR": str(tmp_path),
     }
     process = subprocess.Popen(

@@ -21,6 +21,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, func, select, text, update
 
 from tests.conftest import (
+    TEST_BADGE_KEY,
     TEST_SECRET,
     ContentDirs,
     LiveServer,
@@ -394,7 +395,11 @@ def test_production_requires_the_public_address(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="TRAINER_PUBLIC_URL"):
         Settings(env="production", data_dir=tmp_path, secret_key=key).prepared()
     assert Settings(
-        env="production", data_dir=tmp_path, secret_key=key, public_url="https://t.example"
+        env="production",
+        data_dir=tmp_path,
+        secret_key=key,
+        public_url="https://t.example",
+        badge_key=TEST_BADGE_KEY,
     ).prepared()
 
 

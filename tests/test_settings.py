@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import TEST_BADGE_KEY
 from trainer.config import Settings, SettingsError
 
 
@@ -31,7 +32,13 @@ def test_production_refuses_a_missing_or_weak_secret(tmp_path: Path, key: str) -
 
 def test_production_accepts_a_strong_secret(tmp_path: Path) -> None:
     key = "Vq3n8Zr1-kPq0xW7yT5uJb2Lm9Hc4Gd6Fs_Ae"
-    settings = Settings(env="production", data_dir=tmp_path, secret_key=key, public_url="https://t.example")
+    settings = Settings(
+        env="production",
+        data_dir=tmp_path,
+        secret_key=key,
+        public_url="https://t.example",
+        badge_key=TEST_BADGE_KEY,
+    )
     assert settings.prepared().secret_key == key
 
 

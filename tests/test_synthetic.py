@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
-from tests.conftest import ContentDirs
+from tests.conftest import TEST_BADGE_KEY, ContentDirs
 from tests.test_cli import trainer
 from trainer import localtime, migrate
 from trainer.certification import policy
@@ -356,6 +356,7 @@ def test_the_command_refuses_production(tmp_path: Path) -> None:
         "TRAINER_ENV": "production",
         "TRAINER_SECRET_KEY": "k3y-" + "abcdefghijklmnopqrstuvwxyz0123456789",
         "TRAINER_PUBLIC_URL": "https://training.example",
+        "TRAINER_BADGE_KEY": TEST_BADGE_KEY,
         "TRAINER_DATA_DIR": str(tmp_path),
         "TRAINER_DATABASE_URL": f"sqlite:///{tmp_path / 'p.db'}",
     }

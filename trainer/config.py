@@ -1,8 +1,9 @@
 """Settings, read from `TRAINER_*` environment variables (and a `.env` file if present).
 
 The embedded default needs no settings at all: SQLite under `data/`, the sample content in this
-checkout, and a secret key generated on first start and kept in `data/secret_key`. Production mode
-refuses to start without a strong `TRAINER_SECRET_KEY`.
+checkout, and a secret key and a badge signing key generated on first start and kept in
+`data/secret_key` and `data/badge_key`. Production mode refuses to start without a strong
+`TRAINER_SECRET_KEY` and a `TRAINER_BADGE_KEY`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import hashlib
 import hmac
 import ipaddress
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -18,6 +20,7 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from trainer.certification import credentials
 from trainer.localtime import DEFAULT_TIME_ZONE, load_zone
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -46,6 +49,10 @@ class Settings(BaseSettings):
     # The audit chain's HMAC key; empty: derived from secret_key. Set it to rotate the secret key
     # without re-keying the audit log (and keep it, like the secret key, out of the database).
     audit_key: str = Field(default="", repr=False)
+    # The Ed25519 private key certificates' badges are signed with (PEM, or the 32 raw bytes in
+    # base64). Kept like the secret key: required in production, generated into the data folder
+    # (data/badge_key) in development. Its public half is published on /issuer.json.
+    badge_key: str = Field(default="", repr=False)
     default_language: Language = "en"
     # Every date and time people read (pages, exports, reminders) and the months reports count
     # are in this IANA zone; storage and the JSON API stay in UTC. Checked by `prepared()`.
@@ -152,15 +159,36 @@ class Settings(BaseSettings):
                     "TRAINER_PUBLIC_URL is required in production (e.g. https://training.example.gov.cn): "
                     "certificates' QR codes and badges carry it"
                 )
+            if not self.badge_key:
+                raise SettingsError(
+                    "TRAINER_BADGE_KEY is required in production: the Ed25519 key certificates' badges "
+                    "are signed with; generate one with `openssl genpkey -algorithm ed25519`"
+                )
+            _check_badge_key(self.badge_key)
             return self
-        if self.secret_key:
-            return self
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        key_file = self.data_dir / "secret_key"
-        if not key_file.exists():
-            key_file.write_text(secrets.token_urlsafe(48), encoding="ascii")
-            key_file.chmod(0o600)
-        return self.model_copy(update={"secret_key": key_file.read_text(encoding="ascii").strip()})
+        generated: dict[str, str] = {}
+        if not self.secret_key:
+            generated["secret_key"] = _kept(self.data_dir / "secret_key", lambda: secrets.token_urlsafe(48))
+        if not self.badge_key:
+            generated["badge_key"] = _kept(self.data_dir / "badge_key", credentials.new_key_pem)
+        _check_badge_key(generated.get("badge_key", self.badge_key))
+        return self.model_copy(update=generated) if generated else self
+
+
+def _kept(key_file: Path, make: Callable[[], str]) -> str:
+    """A key generated once into the data folder (readable by its owner only), then reused."""
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    if not key_file.exists():
+        key_file.write_text(make(), encoding="ascii")
+        key_file.chmod(0o600)
+    return key_file.read_text(encoding="ascii").strip()
+
+
+def _check_badge_key(text: str) -> None:
+    try:
+        credentials.load_key(text)
+    except credentials.BadgeKeyError as error:
+        raise SettingsError(str(error)) from None
 
 
 def check_secret_strength(key: str, name: str = "TRAINER_SECRET_KEY") -> None:

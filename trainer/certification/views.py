@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute
 
 from trainer.audit import service as audit
-from trainer.certification import service
+from trainer.certification import credentials, policy, service
 from trainer.certification.models import Certificate
 from trainer.db import utcnow
 from trainer.people.access import Access, Viewer, manages, may_view_person
@@ -288,19 +288,17 @@ STAMPS = {
 }
 
 
-def badge(request: PageRequest) -> Response:
-    """The certificate as an Open Badges 3.0 credential (unsigned), for other systems."""
-    certificate = _own_certificate(request)
+def credential(request: PageRequest, certificate: Certificate) -> dict[str, Any]:
+    """The certificate as an Open Badges 3.0 AchievementCredential (valid against 1EdTech's
+    JSON Schema; tests/test_badges.py checks it)."""
     base = base_url(request)
-    document = {
-        "@context": [
-            "https://www.w3.org/ns/credentials/v2",
-            "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json",
-        ],
+    settings = state.settings(request)
+    return {
+        "@context": credentials.CONTEXTS,
         "id": f"{base}/verify/{certificate.verification_code}",
         "type": ["VerifiableCredential", "OpenBadgeCredential"],
         "name": certificate.title,
-        "issuer": {"id": base, "type": ["Profile"], "name": state.settings(request).issuer_name},
+        "issuer": {"id": credentials.issuer_id(base), "type": ["Profile"], "name": settings.issuer_name},
         "validFrom": certificate.valid_from.isoformat(),
         "validUntil": certificate.expires_at.isoformat(),
         "credentialSubject": {
@@ -317,9 +315,13 @@ def badge(request: PageRequest) -> Response:
                 "id": f"{base}/courses/{certificate.course_id}",
                 "type": ["Achievement"],
                 "name": certificate.title,
+                "description": f"Work-safety training certificate for the course {certificate.title}, "
+                f"issued by {settings.issuer_name}.",
                 "criteria": {"narrative": "Completed every module and passed the final exam."},
             },
         },
+        # Where a verifier learns, online, whether the certificate has since been suspended or
+        # revoked; the signed copy only says it was valid when it was signed.
         "credentialStatus": {
             "id": f"{base}/api/v1/verify/{certificate.verification_code}",
             "type": "TrainerVerification",
@@ -333,12 +335,55 @@ def badge(request: PageRequest) -> Response:
             }
         ],
     }
+
+
+def badge(request: PageRequest) -> Response:
+    """The certificate as an Open Badges 3.0 credential (unsigned: badge.jwt is the signed one)."""
+    return JSONResponse(credential(request, _own_certificate(request)), media_type="application/ld+json")
+
+
+# States in which a certificate is signed as a credential. A suspended, revoked, expired or
+# superseded one is refused (409): a signature would let it pass offline for a valid one.
+SIGNABLE = frozenset({policy.State.VALID, policy.State.DUE})
+
+
+def badge_jwt(request: PageRequest) -> Response:
+    """The credential signed as a VC-JWT (EdDSA), verifiable offline with the key on /issuer.json."""
+    certificate = _own_certificate(request)
+    current = service.state_of(certificate, utcnow())
+    if current not in SIGNABLE:
+        return state.templates(request).render(
+            request,
+            "certification/not_signed.html",
+            {"certificate": certificate, "state": current.value},
+            status_code=409,
+        )
+    key = credentials.load_key(state.settings(request).badge_key)
+    token = credentials.sign(credential(request, certificate), base_url(request), key)
+    return Response(
+        token,
+        media_type="application/jwt",
+        headers={
+            "Content-Disposition": f'attachment; filename="{certificate.number}.jwt"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+def issuer_profile(request: PageRequest) -> Response:
+    """The issuer's Open Badges profile with the public key that verifies its badges (public)."""
+    settings = state.settings(request)
+    document = credentials.issuer_profile(
+        base_url(request), settings.issuer_name, credentials.load_key(settings.badge_key)
+    )
     return JSONResponse(document, media_type="application/ld+json")
 
 
 routes: list[BaseRoute] = [
     page("/certificates/{number}", certificate_page, access=Access.SIGNED_IN),
     page("/certificates/{number}/badge.json", badge, access=Access.SIGNED_IN),
+    page("/certificates/{number}/badge.jwt", badge_jwt, access=Access.SIGNED_IN),
+    page("/issuer.json", issuer_profile, access=Access.PUBLIC),
     page("/verify", verify_form, access=Access.PUBLIC),
     page("/verify/{code}", verify_page, access=Access.PUBLIC),
 ]
