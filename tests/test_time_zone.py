@@ -429,3 +429,17 @@ def test_recount_counts_past_exams_in_a_new_zone_s_months(fresh_database: Databa
     assert done.returncode == 0, done.stderr
     assert "1 monthly exam tally row(s)" in done.stdout
     assert months() == [("2026-11", 1, 1)]
+
+
+def test_audit_and_person_pages_give_times_in_the_zone(
+    client: TestClient, migrated_database: Database
+) -> None:
+    inspector = make_person(migrated_database, "inspector", unit="Heilongjiang/Harbin/Daoli/Bureau")
+    sign_in(client, make_person(migrated_database, "admin", unit=None))
+    audit = client.get("/admin/audit").text
+    assert "When (Asia/Shanghai)" in audit
+    assert "When (UTC)" not in audit
+    assert re.search(r'<time datetime="\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+08:00">', audit)
+    assert "时间（北京时间）" in client.get("/admin/audit", headers=ZH).text
+    record = client.get(f"/people/{inspector.id}").text
+    assert "When (Asia/Shanghai)" in record  # the audit events about them

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from trainer import migrate
+from trainer import localtime, migrate
 from trainer.audit import service as audit
 from trainer.config import Settings, SettingsError
 from trainer.content.bank_schemas import BankFile
@@ -411,8 +411,11 @@ def reports_snapshot() -> None:
     the first roll-up page view of a month also keeps it)."""
     from trainer.reports import compliance
 
-    taken = compliance.take_snapshot(_database(_settings()), utcnow())
-    typer.echo("kept this month's snapshot" if taken else "this month's snapshot was already kept")
+    settings = _settings()
+    now = utcnow()
+    taken = compliance.take_snapshot(_database(settings), now)
+    month = f"{localtime.month_of(now, settings.zone)} ({settings.time_zone})"
+    typer.echo(f"kept the snapshot of {month}" if taken else f"the snapshot of {month} was already kept")
 
 
 @reports_app.command("recount")
