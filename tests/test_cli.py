@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -136,3 +137,39 @@ def test_regrade_by_question_needs_its_key_flag_and_a_known_question(
     )
     assert dry.returncode == 0, dry.stderr
     assert dry.stdout.strip().endswith("attempt(s) would change")
+
+
+def test_reminders_send_needs_an_smtp_host_and_mails_through_it(
+    tmp_path: Path, database_url: str, migrated_database: object
+) -> None:
+    from aiosmtpd.controller import Controller
+
+    env = {"TRAINER_DATABASE_URL": database_url, "TRAINER_DATA_DIR": str(tmp_path), "TRAINER_SMTP_HOST": ""}
+    unset = trainer("reminders", "--send", env=env)
+    assert unset.returncode == 2
+    assert "TRAINER_SMTP_HOST" in unset.stderr
+
+    class Inbox:
+        async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+            return "250 OK"
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(Inbox(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        sent = trainer(
+            "reminders",
+            "--send",
+            env={
+                **env,
+                "TRAINER_SMTP_HOST": "127.0.0.1",
+                "TRAINER_SMTP_PORT": str(port),
+                "TRAINER_SMTP_STARTTLS": "false",
+            },
+        )
+    finally:
+        controller.stop()
+    assert sent.returncode == 0, sent.stderr
+    assert "email(s) sent for" in sent.stdout

@@ -377,14 +377,30 @@ def reminders(
     csv_out: Annotated[
         Path | None, typer.Option("--csv", help="Write the list as CSV (UTF-8 with BOM).")
     ] = None,
+    send: Annotated[
+        bool, typer.Option("--send", help="Email each manager their list (TRAINER_SMTP_* settings).")
+    ] = False,
 ) -> None:
     """List holders whose certificates are in the renewal window or grace, per manager."""
     from trainer.certification import reminders as due_reminders
 
-    found = due_reminders.due(_database(_settings()), utcnow())
+    settings = _settings()
+    found = due_reminders.due(_database(settings), utcnow())
+    if send:
+        try:
+            sender = due_reminders.SmtpSender(settings)
+        except ValueError as error:
+            typer.secho(f"error: {error}", fg="red", err=True)
+            raise typer.Exit(2) from None
+        sent, unreachable = due_reminders.send_all(found, sender)
+        typer.echo(f"{sent} email(s) sent for {len(found)} reminder(s)")
+        for manager in unreachable:
+            typer.secho(f"warning: {manager} has no email address; not sent", fg="yellow", err=True)
     if csv_out is not None:
         csv_out.write_text(due_reminders.to_csv(found), encoding="utf-8")
         typer.echo(f"{len(found)} reminder(s) written to {csv_out}")
+        return
+    if send:
         return
     for r in found:
         typer.echo(
