@@ -485,7 +485,7 @@ def _grade(
             status=GRADED,
             score=total,
             submitted_at=closed_at,
-            passed=total >= attempt.pass_mark * attempt.max_score - 1e-9,
+            passed=_passes(attempt, total),
         )
     ).rowcount
     if flipped != 1:  # unreachable while the row lock is held; never grade twice regardless
@@ -699,26 +699,48 @@ def regrade(
                 if a.slot in paper
             }
             total = sum(scores.values())
-            passed = total >= attempt.pass_mark * attempt.max_score - 1e-9
+            passed = _passes(attempt, total)
             change = Regrade(current, attempt.score, total, attempt.passed, passed)
             results.append(change)
             if dry_run or not change.changed:
                 db.rollback()
                 continue
-            for answer in answers:
-                answer.score = scores.get(answer.slot)
-            was_passed = attempt.passed
-            attempt.score, attempt.passed = total, passed
-            record_regraded(db, attempt, list(paper.values()), scores, was_passed=was_passed)
-            audit.record(
-                db,
-                "attempt.regraded",
-                actor,
-                target_type="attempt",
-                target_id=current,
-                details={"from": change.old_score, "to": total, "passed": passed},
-            )
+            _rescore(db, attempt, answers, paper, scores, actor=actor, action="attempt.regraded", details={})
     return results
+
+
+def _passes(attempt: Attempt, total: float) -> bool:
+    # The 1e-9 absorbs binary floating point in the sum of marks, never a real difference.
+    return total >= attempt.pass_mark * attempt.max_score - 1e-9
+
+
+def _rescore(
+    db: DbSession,
+    attempt: Attempt,
+    answers: Iterable[AttemptAnswer],
+    paper: dict[int, dict[str, Any]],
+    marks: dict[int, float],
+    *,
+    actor: audit.Actor,
+    action: str,
+    details: dict[str, Any],
+) -> None:
+    """Store new marks on a graded attempt (answers, total, pass, report tallies) and audit it;
+    the caller holds the attempt's row lock."""
+    total = sum(marks.values())
+    old_total, was_passed = attempt.score, attempt.passed
+    for answer in answers:
+        answer.score = marks.get(answer.slot)
+    attempt.score, attempt.passed = total, _passes(attempt, total)
+    record_regraded(db, attempt, list(paper.values()), marks, was_passed=was_passed)
+    audit.record(
+        db,
+        action,
+        actor,
+        target_type="attempt",
+        target_id=attempt.id,
+        details={**details, "from": old_total, "to": total, "passed": attempt.passed},
+    )
 
 
 def _corrected_keys(db: DbSession, attempt_id: int) -> dict[int, AnswerKey]:
@@ -806,7 +828,7 @@ def correct_key(
                 if slot in paper
             }
             total = sum(marks.values())
-            passed = total >= attempt.pass_mark * attempt.max_score - 1e-9
+            passed = _passes(attempt, total)
             holder = db.scalar(select(User.username).where(User.id == attempt.user_id)) or ""
             changed_slots = [
                 slot
@@ -840,20 +862,11 @@ def correct_key(
                         corrected_at=now,
                     )
                 )
-            for slot, answer in answers.items():
-                answer.score = marks.get(slot)
             was_passed = attempt.passed
-            old_total = attempt.score
-            attempt.score, attempt.passed = total, passed
-            record_regraded(db, attempt, list(paper.values()), marks, was_passed=was_passed)
-            audit.record(
-                db,
-                "attempt.key_corrected",
-                actor,
-                target_type="attempt",
-                target_id=current,
-                details={"question": question_id, "from": old_total, "to": total, "passed": passed},
-            )
+            _rescore(
+                db, attempt, list(answers.values()), paper, marks,
+                actor=actor, action="attempt.key_corrected", details={"question": question_id},
+            )  # fmt: skip
             note, number = "", None
             course = library.courses.get(attempt.course_id)
             if attempt.kind == "exam" and passed and not was_passed and course is not None:
