@@ -582,3 +582,103 @@ def time_up(deadline: datetime) -> str:
     """The result page's line, the time in TRAINER_TIME_ZONE (the tests' default, Asia/Shanghai)."""
     local = deadline.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%H:%M")
     return f"Time was up at {local} (Asia/Shanghai, UTC+8); answers saved by then were graded."
+
+
+# -- 12. the answer form is one unit of work ----------------------------------------------------
+
+
+def test_saving_several_answers_is_all_or_nothing(ux_client: TestClient, migrated_database: Database) -> None:
+    """One call stores every answer or none: a response that does not fit the paper refuses the
+    whole batch (the answer form then reports that question and saves the rest)."""
+    from trainer.quizzes import service
+
+    database = migrated_database
+    person = make_person(database, "inspector")
+    attempt_id = start(ux_client, person)
+    single = slot_of(database, attempt_id, "UX-0005")
+    text = slot_of(database, attempt_id, "UX-0006")
+    viewer = Viewer(
+        id=person.id,
+        username=person.username,
+        full_name="",
+        roles=frozenset({"inspector"}),
+        unit_id=None,
+        unit_lineage=None,
+        unit_name=None,
+        unit_path=None,
+        must_change_password=False,
+    )
+    with pytest.raises(service.QuizError) as refused:
+        service.save_answers(
+            database, viewer, attempt_id, {text: {"text": "SDS"}, single: {"selected": ["zzz"]}}, now=utcnow()
+        )
+    assert (refused.value.status, refused.value.extra["slot"]) == (422, single)
+    assert stored(database, attempt_id) == {}
+    via_form = post(
+        ux_client, f"/attempts/{attempt_id}/answers", **{f"q{single}": "not-a-key", f"q{text}-text": "SDS"}
+    )
+    assert via_form.status_code == 400
+    assert re.search(rf'id="error-{single}"', via_form.text)
+    assert stored(database, attempt_id) == {text: {"text": "SDS"}}
+
+
+def test_the_answer_form_stores_nothing_once_the_attempt_is_closed(
+    ux_client: TestClient, migrated_database: Database
+) -> None:
+    database = migrated_database
+    attempt_id = start(ux_client, make_person(database, "inspector"))
+    text = slot_of(database, attempt_id, "UX-0006")
+    flow = slot_of(database, attempt_id, "UX-0002")
+    with database.write() as db:  # the deadline passed (grace included) while the page was open
+        db.execute(
+            update(Attempt).where(Attempt.id == attempt_id).values(deadline=utcnow() - timedelta(minutes=5))
+        )
+    late = post(
+        ux_client,
+        f"/attempts/{attempt_id}/answers",
+        **{f"q{text}-text": "SDS", f"q{flow}-value": "1080 m3/min"},
+    )
+    assert late.status_code in (200, 303)
+    assert stored(database, attempt_id) == {}
+
+
+def test_the_answer_form_reads_the_cached_paper_and_writes_once(
+    ux_app: FastAPI, ux_client: TestClient, migrated_database: Database
+) -> None:
+    """After the exam starts, a form save of several answers neither reads the paper back from
+    the database nor opens a transaction per answer."""
+    from sqlalchemy import event
+
+    database = migrated_database
+    attempt_id = start(ux_client, make_person(database, "inspector"))
+    text = slot_of(database, attempt_id, "UX-0006")
+    flow = slot_of(database, attempt_id, "UX-0002")
+    percent = slot_of(database, attempt_id, "UX-0001")
+    app_database = ux_app.state.database
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        statements.append(" ".join(statement.split()).lower())
+
+    engine = app_database.engine  # its write engine is an option view of it: same events
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        csrf = csrf_token(ux_client, "/courses")
+        statements.clear()
+        saved = ux_client.post(
+            f"/attempts/{attempt_id}/answers",
+            data={
+                "csrf_token": csrf,
+                f"q{text}-text": "SDS",
+                f"q{flow}-value": "1080 m3/min",
+                f"q{percent}-value": "0.5%",
+            },
+            follow_redirects=False,
+        )
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert saved.status_code == 303
+    assert stored(database, attempt_id).keys() == {text, flow, percent}
+    assert not [s for s in statements if "snapshot" in s], statements
+    upserts = [s for s in statements if s.startswith("insert into attempt_answers")]
+    assert len(upserts) == 1, statements  # one executemany (one statement), not one per answer

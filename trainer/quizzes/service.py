@@ -324,7 +324,9 @@ def _create(
             raise
         return open_id
     # Its first view and every answer save read the paper from here, not the database.
-    _remember_paper(database, attempt.id, _Paper(viewer.id, review, dict(zip(slots, entries, strict=True))))
+    _remember_paper(
+        database, attempt.id, _Paper(viewer.id, attempt.kind, review, dict(zip(slots, entries, strict=True)))
+    )
     return attempt.id
 
 
@@ -343,6 +345,7 @@ class _Paper:
     """The parts of an attempt that never change after it starts: safe to cache in any process."""
 
     user_id: int
+    kind: str  # "exam" or "practice"
     review: str
     # slot -> that snapshot entry as JSON text, parsed when answered: strings are invisible to
     # the garbage collector, while thousands of cached papers as dicts made each full
@@ -370,12 +373,17 @@ def _paper(database: Database, attempt_id: int) -> _Paper | None:
             return cached
     with database.session() as db:
         row = db.execute(
-            select(Attempt.user_id, Attempt.review, Attempt.snapshot).where(Attempt.id == attempt_id)
+            select(Attempt.user_id, Attempt.kind, Attempt.review, Attempt.snapshot).where(
+                Attempt.id == attempt_id
+            )
         ).one_or_none()
     if row is None:
         return None
     paper = _Paper(
-        row[0], row[1], {entry["slot"]: json.dumps(entry, ensure_ascii=False) for entry in json.loads(row[2])}
+        row[0],
+        row[1],
+        row[2],
+        {entry["slot"]: json.dumps(entry, ensure_ascii=False) for entry in json.loads(row[3])},
     )
     _remember_paper(database, attempt_id, paper)
     return paper
@@ -415,23 +423,47 @@ def _answer_upsert(dialect: str) -> Any:
 def save_answer(
     database: Database, viewer: Viewer, attempt_id: int, slot: int, *, response: Any, now: datetime
 ) -> dict[str, Any]:
-    """Check and score the response outside the write transaction (the paper never changes),
-    then hold the attempt's lock only to check it is open and store the answer."""
-    if len(json.dumps(response)) > MAX_RESPONSE_BYTES:
-        raise QuizError(413, "response too large")
+    """Save one answer (the API's PUT): `{"slot", "saved"}`, and a practice question's review."""
+    return save_answers(database, viewer, attempt_id, {slot: response}, now=now)[slot]
+
+
+def save_answers(
+    database: Database, viewer: Viewer, attempt_id: int, responses: dict[int, Any], *, now: datetime
+) -> dict[int, dict[str, Any]]:
+    """Save several answers at once, all or nothing: every response is checked and scored
+    outside the write transaction (the paper never changes), then one transaction holds the
+    attempt's lock only to check it is open and store them all. A refusal for any one of them
+    (closed attempt, a locked practice question, a response that does not fit) stores none."""
     paper = _paper(database, attempt_id)
     if paper is None or paper.user_id != viewer.id:
         raise QuizError(404, "no such attempt")  # another inspector's attempt does not exist for you
-    entry = paper.entry(slot)
-    if entry is None:
-        raise QuizError(404, "no such question in this attempt")
-    try:
-        response = snapshot.to_bank(entry, response)  # served keys -> the bank's, stored and graded
-        value = score(snapshot.answer_key(entry), response)
-    except ResponseError as error:
-        raise QuizError(422, str(error)) from None
-    stored = json.dumps(response, ensure_ascii=False, sort_keys=True)
     practice = paper.review == "immediate"
+    rows: list[dict[str, Any]] = []
+    results: dict[int, dict[str, Any]] = {}
+    for slot, given in responses.items():
+        if len(json.dumps(given)) > MAX_RESPONSE_BYTES:
+            raise QuizError(413, "response too large", slot=slot)
+        entry = paper.entry(slot)
+        if entry is None:
+            raise QuizError(404, "no such question in this attempt", slot=slot)
+        try:
+            response = snapshot.to_bank(entry, given)  # served keys -> the bank's, stored and graded
+            value = score(snapshot.answer_key(entry), response)
+        except ResponseError as error:
+            raise QuizError(422, str(error), slot=slot) from None
+        rows.append(
+            {
+                "attempt_id": attempt_id,
+                "slot": slot,
+                "response": json.dumps(response, ensure_ascii=False, sort_keys=True),
+                "saved_at": now,
+            }
+        )
+        results[slot] = {"slot": slot, "saved": True}
+        if practice:  # feedback at once
+            results[slot]["review"] = snapshot.review_question(entry, response, value)
+    if not rows:
+        return results
     with database.write_connection() as conn:
         status, deadline = conn.execute(_ATTEMPT_OPEN, {"attempt_id": attempt_id}).one()
         if status != IN_PROGRESS:
@@ -442,16 +474,28 @@ def save_answer(
             )
         # Practice shows the key as soon as an answer is saved: a second answer after reading it
         # would make the practice pass (and so the way to the exam) mean nothing.
-        if practice and conn.execute(_ANSWERED, {"attempt_id": attempt_id, "slot": slot}).first():
-            raise QuizError(409, "this question is answered: its feedback has been shown", locked=True)
-        conn.execute(
-            _answer_upsert(conn.dialect.name),
-            {"attempt_id": attempt_id, "slot": slot, "response": stored, "saved_at": now},
-        )
-    result: dict[str, Any] = {"slot": slot, "saved": True}
-    if practice:  # feedback at once
-        result["review"] = snapshot.review_question(entry, response, value)
-    return result
+        if practice:
+            for row in rows:
+                if conn.execute(_ANSWERED, row).first():
+                    raise QuizError(
+                        409,
+                        "this question is answered: its feedback has been shown",
+                        locked=True,
+                        slot=row["slot"],
+                    )
+        # One row as one execute: the API's single save is exam day's hottest statement.
+        conn.execute(_answer_upsert(conn.dialect.name), rows[0] if len(rows) == 1 else rows)
+    return results
+
+
+def answer_form(database: Database, viewer: Viewer, attempt_id: int) -> tuple[str, list[dict[str, Any]]]:
+    """An attempt's kind and its questions as served (what an answer form is read against),
+    from the cached paper: no database read once the paper is cached."""
+    paper = _paper(database, attempt_id)
+    if paper is None or paper.user_id != viewer.id:
+        raise QuizError(404, "no such attempt")
+    questions = [snapshot.public_question(json.loads(paper.entries[slot])) for slot in sorted(paper.entries)]
+    return paper.kind, questions
 
 
 def submit(

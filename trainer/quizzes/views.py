@@ -3,7 +3,6 @@ submit, and read the review. Same services and rules as the JSON API."""
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
 from datetime import timedelta
@@ -267,30 +266,33 @@ def responses_from_form(
 
 def _save_form(request: Request, *, while_typing: bool | None = None) -> tuple[Problems, int, str]:
     """Save every answered question in the posted form; returns problems, the attempt id and
-    its kind."""
+    its kind. Answers that cannot be read (a number that is not one, positions given twice) are
+    reported beside their question (so is one the service refuses: a key not on the paper, a
+    practice question already checked); all the others are saved in one transaction."""
     viewer = viewer_of(request)
     attempt_id = _attempt_id(request)
     database = state.database(request)
-    with database.session() as db:
-        attempt = db.get(Attempt, attempt_id)
-        if attempt is None or attempt.user_id != viewer.id:
-            raise HTTPException(status_code=404)
-        questions = json.loads(attempt.snapshot)
-        open_, kind = attempt.status == "in_progress", attempt.kind
-    if not open_:
-        return {}, attempt_id, kind
+    try:
+        kind, questions = service.answer_form(database, viewer, attempt_id)
+    except service.QuizError as error:
+        raise HTTPException(status_code=error.status) from None
     if while_typing is None:
         # quiz.js marks its background saves: they must not nag about an answer still being given.
         while_typing = request.state.form.get("autosave") == "1"
     found, errors = responses_from_form(request.state.form, questions, while_typing=while_typing)
     now = utcnow()
-    for slot, response in found.items():
+    while found:  # each try is one transaction; a refused answer is reported and the rest saved
         try:
-            service.save_answer(database, viewer, attempt_id, slot, response=response, now=now)
+            service.save_answers(database, viewer, attempt_id, found, now=now)
+            break
         except service.QuizError as error:
             if error.status == 409 and not error.extra.get("locked"):
-                break  # closed meanwhile (deadline): stop, the page says so
+                break  # closed meanwhile (deadline): nothing stored, the page says so
+            slot = error.extra.get("slot")
+            if not isinstance(slot, int) or slot not in found:
+                raise HTTPException(status_code=error.status) from None
             errors[slot] = (error.message, {})
+            del found[slot]
     return errors, attempt_id, kind
 
 
