@@ -1,7 +1,10 @@
 """Database engine, sessions and the rules for writing safely on SQLite and PostgreSQL.
 
-Reads use a plain session. Writes go through `Database.write()`, one short unit of work that
-commits at its end. On SQLite a write transaction starts with `BEGIN IMMEDIATE` (so it takes the
+A request's work goes through one `UnitOfWork` (opened by the request plumbing, trainer.web.unit:
+a read session for GET, a write session for the other methods, committed when the handler
+returns and rolled back if it raises); services take its session and never commit. Tools and
+background jobs use `Database.write()`, the same unit of work as a block. Reads outside a
+request use a plain session. On SQLite a write transaction starts with `BEGIN IMMEDIATE` (so it takes the
 write lock up front instead of failing half-way with "database is locked"), and a process-wide
 lock lets only one connection write - and therefore checkpoint the WAL - at a time. That keeps us
 clear of the WAL-reset corruption race of SQLite releases before 3.51.3 (this machine links
@@ -14,7 +17,7 @@ import select
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -119,6 +122,7 @@ class Database:
             _ping_after_idle(self.engine, ping_after_idle)
         self._write_engine = self.engine.execution_options(trainer_write=True)
         self._write_lock: threading.Lock | None = threading.Lock() if self.is_sqlite else None
+        self._write_lock_owner: int | None = None  # the thread holding _write_lock (SQLite)
 
     def session(self) -> Session:
         """A session for reading. Do not write through it: use `write()`."""
@@ -127,28 +131,42 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """One unit of work: commits when the block ends, rolls back if it raises."""
-        with self._write_lock or nullcontext():
-            session = Session(
-                self._write_engine,
-                expire_on_commit=False,
-                info={"audit_key": self.audit_key, "time_zone": self.time_zone},
-            )
-            try:
-                yield session
-                session.commit()
-            except BaseException:
-                session.rollback()
-                raise
-            finally:
-                session.close()
+        unit = UnitOfWork(self, write=True)
+        try:
+            yield unit.session
+        except BaseException:
+            unit.finish(ok=False)
+            raise
+        unit.finish(ok=True)
+
+    def _take_write_lock(self) -> None:
+        """SQLite: one writer per process. A second write begun by the thread that holds the lock
+        would wait for itself forever: it is a bug (a service opening its own unit of work under
+        the request's), said at once instead."""
+        if self._write_lock is None:
+            return
+        if self._write_lock_owner == threading.get_ident():
+            raise RuntimeError("a write unit of work is already open in this thread: pass its session down")
+        self._write_lock.acquire()
+        self._write_lock_owner = threading.get_ident()
+
+    def _release_write_lock(self) -> None:
+        if self._write_lock is not None:
+            self._write_lock_owner = None
+            self._write_lock.release()
 
     @contextmanager
     def write_connection(self) -> Iterator[Connection]:
-        """A Core connection in a write transaction (migrations, bulk loads): no statement limit."""
-        with self._write_lock or nullcontext(), self._write_engine.begin() as conn:
-            if not self.is_sqlite:
-                conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
-            yield conn
+        """A Core connection in a write transaction (migrations, bulk loads, and the exam-day
+        hot paths' prebuilt statements): no statement limit."""
+        self._take_write_lock()
+        try:
+            with self._write_engine.begin() as conn:
+                if not self.is_sqlite:
+                    conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
+                yield conn
+        finally:
+            self._release_write_lock()
 
     def connection_shortfall(self, processes: int, per_process: int) -> str | None:
         """PostgreSQL: a warning if `processes` app processes, each allowed `per_process` pooled
@@ -177,6 +195,56 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+class UnitOfWork:
+    """One unit of work: a session opened on first use, then finished once, committed if the work
+    ended normally (and it writes), rolled back otherwise.
+
+    Opened lazily, so a request that never touches the database takes no connection and, on
+    SQLite, a write request holds the process's write lock only from its first statement. The
+    work may start and finish on different threads (FastAPI runs a dependency's exit apart from
+    the handler); the session is used by one of them at a time."""
+
+    def __init__(self, database: Database, *, write: bool) -> None:
+        self.database = database
+        self.write = write
+        self._session: Session | None = None
+        self._locked = False
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            database = self.database
+            if self.write:
+                database._take_write_lock()
+                self._locked = True
+                self._session = Session(
+                    database._write_engine,
+                    expire_on_commit=False,
+                    info={"audit_key": database.audit_key, "time_zone": database.time_zone},
+                )
+            else:
+                self._session = database.session()
+        return self._session
+
+    def finish(self, *, ok: bool) -> None:
+        session, self._session = self._session, None
+        if session is None:
+            return
+        try:
+            if ok and self.write:
+                session.commit()
+            else:
+                session.rollback()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+            if self._locked:
+                self._locked = False
+                self.database._release_write_lock()
 
 
 def _ping_after_idle(engine: Engine, seconds: float) -> None:

@@ -5,7 +5,8 @@ Each page is declared with `page(path, handler, access=…)`. For every request 
 resolves the viewer from the session cookie, applies `trainer.people.access.allows`, sends a
 person who must change their password to do so first, and checks the CSRF token of every
 non-GET request (parsing the form once into `request.state.form`). Handlers written as plain
-`def` (they use the database) run in the threadpool; `async def` ones must not block.
+`def` (they use the database) run in the threadpool inside the request's unit of work
+(`trainer.web.unit.session_of(request)`); `async def` ones must not block.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from starlette.routing import Route
 from trainer.db import utcnow
 from trainer.people import auth
 from trainer.people.access import Access, Viewer, allows
-from trainer.web import csrf, edge, state
+from trainer.web import csrf, edge, state, unit
 from trainer.web.templating import N_
 
 Handler = Callable[[Request], Response] | Callable[[Request], Awaitable[Response]]
@@ -70,14 +71,27 @@ def page(path: str, handler: Handler, *, access: Access, methods: tuple[str, ...
             texts = [text for item in form.multi_items() for text in item if isinstance(text, str)]
             if edge.found(texts, edge.BODY_CONTROL) is not None:
                 raise HTTPException(status_code=400, detail=CONTROL_CHARACTERS)
-        if is_async:
+        if is_async:  # must not block: it may not touch the database (no unit of work)
             response: Response = await handler(request)  # type: ignore[misc]
             return response
-        return await run_in_threadpool(handler, request)  # type: ignore[arg-type]
+        return await run_in_threadpool(_in_unit_of_work, handler, request)
 
     route = PageRoute(path, endpoint, methods=list(methods))
     route.access = access
     return route
+
+
+def _in_unit_of_work(handler: Handler, request: Request) -> Response:
+    """Run a page handler in the request's unit of work (trainer.web.unit): committed when it
+    returns, rolled back when it raises; finished in the handler's own thread."""
+    work = unit.begin(request)
+    try:
+        response: Response = handler(request)  # type: ignore[assignment]
+    except BaseException:
+        work.finish(ok=False)
+        raise
+    work.finish(ok=True)
+    return response
 
 
 async def current_viewer(request: Request) -> Viewer | None:
