@@ -28,6 +28,7 @@ from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.types import TypeDecorator
 
 from trainer import localtime
+from trainer.caching import Caches
 
 # Stable constraint names, so migrations can refer to them on every database.
 NAMING_CONVENTION = {
@@ -123,6 +124,14 @@ class Database:
         self._write_engine = self.engine.execution_options(trainer_write=True)
         self._write_lock: threading.Lock | None = threading.Lock() if self.is_sqlite else None
         self._write_lock_owner: int | None = None  # the thread holding _write_lock (SQLite)
+        # What this process remembers of this database's rows (checked credentials, module reads,
+        # papers), filled by the modules that declare each cache (`database.caches[SLOT]`).
+        self.caches = Caches()
+
+    def clear_caches(self) -> None:
+        """Forget everything this process remembers of this database (for tests that change rows
+        behind the app's back; the app itself keeps its caches exact)."""
+        self.caches.clear()
 
     def session(self) -> Session:
         """A session for reading. Do not write through it: use `write()`."""

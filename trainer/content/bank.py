@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 
 from pydantic import TypeAdapter, ValidationError
 
+from trainer.caching import LRU
 from trainer.content.bank_schemas import QUESTION_TYPES, BankHeader, Defaults, Question, Scenario
 from trainer.content.problems import Problem, validation_problems
 from trainer.content.schemas import DrawRow
@@ -16,6 +17,7 @@ from trainer.content.yamlio import YamlDocument
 
 _QUESTION = TypeAdapter(Question)
 NO_ENEMIES: frozenset[str] = frozenset()
+DERIVED_CACHE_SIZE = 100_000  # questions: far beyond any bank, so in practice nothing is evicted
 
 
 @dataclass(frozen=True)
@@ -42,8 +44,11 @@ class Bank:
     questions: dict[str, BankQuestion] = field(default_factory=dict)
     scenarios: dict[str, Scenario] = field(default_factory=dict)
     # What `trainer.quizzes.snapshot` derives from a question alone (rendered text, key, hash),
-    # filled as papers are drawn: a loaded bank never changes, a reload makes a new Bank.
-    derived: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # by question id, filled as papers are drawn: a loaded bank never changes, a reload makes a
+    # new Bank (and so a new cache). `derived.clear()` empties it.
+    derived: LRU[str, dict[str, Any]] = field(
+        default_factory=lambda: LRU(DERIVED_CACHE_SIZE), compare=False, repr=False
+    )
     # Enemies are symmetric: "A excludes B" keeps B off A's paper as well. Filled on first use.
     _named_by: dict[str, frozenset[str]] = field(default_factory=dict, compare=False, repr=False)
 

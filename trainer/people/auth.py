@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -15,6 +13,7 @@ from sqlalchemy import Row, Select, bindparam, event, func, select, update
 from sqlalchemy.orm import Session as DbSession
 
 from trainer.audit import service as audit
+from trainer.caching import CacheSlot
 from trainer.config import Settings
 from trainer.db import Database
 from trainer.people import passwords, throttle
@@ -280,13 +279,12 @@ class _Checked:
     expires_at: datetime
 
 
-_CHECKED: OrderedDict[tuple[str, str], _Checked] = OrderedDict()
-_CHECKED_LOCK = threading.Lock()
+# Each database's checked credentials, by token hash.
+_CHECKED: CacheSlot[str, _Checked] = CacheSlot("credentials", CREDENTIAL_CACHE_SIZE)
 
 
 def _remembered(database: Database, digest: str, now: datetime, idle: timedelta | None) -> Viewer | None:
-    with _CHECKED_LOCK:
-        entry = _CHECKED.get((database.url, digest))
+    entry = database.caches[_CHECKED].get(digest)
     if entry is None or not entry.checked_at <= now < entry.checked_at + timedelta(
         seconds=CREDENTIAL_CACHE_SECONDS
     ):
@@ -297,18 +295,14 @@ def _remembered(database: Database, digest: str, now: datetime, idle: timedelta 
 
 
 def _remember(database: Database, digest: str, entry: _Checked) -> None:
-    with _CHECKED_LOCK:
-        _CHECKED[(database.url, digest)] = entry
-        _CHECKED.move_to_end((database.url, digest))
-        if len(_CHECKED) > CREDENTIAL_CACHE_SIZE:
-            _CHECKED.popitem(last=False)
+    database.caches[_CHECKED].put(digest, entry)
 
 
 def forget_user(user_id: int) -> None:
-    """Drop a person's remembered credentials in this process (their account just changed)."""
-    with _CHECKED_LOCK:
-        for key in [key for key, entry in _CHECKED.items() if entry.viewer.id == user_id]:
-            del _CHECKED[key]
+    """Drop a person's remembered credentials in this process, for every database (their account
+    just changed)."""
+    for checked in _CHECKED.instances():
+        checked.discard_where(lambda _digest, entry: entry.viewer.id == user_id)
 
 
 def forget_user_on_commit(db: DbSession, user_id: int) -> None:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import threading
-from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -25,6 +23,7 @@ from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import defer
 
 from trainer.audit import service as audit
+from trainer.caching import CacheSlot
 from trainer.certification import service as certification
 from trainer.certification.models import Certificate
 from trainer.certification.policy import State
@@ -75,21 +74,17 @@ class Result:
 
 # First reads this process has stored or seen stored. A read is never undone, so remembering it
 # is exact; it spares a signed-in module page its database query and worker-thread trip.
-_READS: OrderedDict[tuple[str, int, str], None] = OrderedDict()
-_READS_LOCK = threading.Lock()
 READS_CACHE_SIZE = 100_000
+_READS: CacheSlot[tuple[int, str], bool] = CacheSlot("module reads", READS_CACHE_SIZE)  # (user, module)
 
 
 def known_read(database: Database, viewer: Viewer, module: Module) -> bool:
     """Whether this process knows the module was read already (memory only: no I/O)."""
-    return (database.url, viewer.id, module.id) in _READS
+    return (viewer.id, module.id) in database.caches[_READS]
 
 
 def _remember_read(database: Database, viewer: Viewer, module: Module) -> None:
-    with _READS_LOCK:
-        _READS[(database.url, viewer.id, module.id)] = None
-        if len(_READS) > READS_CACHE_SIZE:
-            _READS.popitem(last=False)
+    database.caches[_READS].put((viewer.id, module.id), True)
 
 
 def record_read(database: Database, viewer: Viewer, module: Module, now: datetime) -> None:
@@ -357,20 +352,16 @@ class _Paper:
         return None if text is None else dict(json.loads(text))
 
 
-_PAPERS: OrderedDict[tuple[str, int], _Paper] = OrderedDict()
-_PAPERS_LOCK = threading.Lock()
 PAPER_CACHE_SIZE = 4096
+_PAPERS: CacheSlot[int, _Paper] = CacheSlot("papers", PAPER_CACHE_SIZE)  # by attempt id
 
 
 def _paper(database: Database, attempt_id: int) -> _Paper | None:
     """An attempt's paper, parsed once per process (an answer save would otherwise parse the
     whole snapshot, tens of kilobytes, every time)."""
-    key = (database.url, attempt_id)
-    with _PAPERS_LOCK:
-        cached = _PAPERS.get(key)
-        if cached is not None:
-            _PAPERS.move_to_end(key)
-            return cached
+    cached = database.caches[_PAPERS].get(attempt_id)
+    if cached is not None:
+        return cached
     with database.session() as db:
         row = db.execute(
             select(Attempt.user_id, Attempt.kind, Attempt.review, Attempt.snapshot).where(
@@ -390,10 +381,7 @@ def _paper(database: Database, attempt_id: int) -> _Paper | None:
 
 
 def _remember_paper(database: Database, attempt_id: int, paper: _Paper) -> None:
-    with _PAPERS_LOCK:
-        _PAPERS[(database.url, attempt_id)] = paper
-        if len(_PAPERS) > PAPER_CACHE_SIZE:
-            _PAPERS.popitem(last=False)
+    database.caches[_PAPERS].put(attempt_id, paper)
 
 
 # The answer save is the most frequent write of exam day, so its two statements are built once
@@ -403,21 +391,21 @@ def _remember_paper(database: Database, attempt_id: int, paper: _Paper) -> None:
 _ATTEMPT_OPEN = (
     select(Attempt.status, Attempt.deadline).where(Attempt.id == bindparam("attempt_id")).with_for_update()
 )
-_ANSWER_UPSERTS: dict[str, Any] = {}
 _ANSWERED = select(AttemptAnswer.id).where(
     AttemptAnswer.attempt_id == bindparam("attempt_id"), AttemptAnswer.slot == bindparam("slot")
 )
 
 
-def _answer_upsert(dialect: str) -> Any:
-    statement = _ANSWER_UPSERTS.get(dialect)
-    if statement is None:
-        insert_into = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(AttemptAnswer)
-        statement = _ANSWER_UPSERTS[dialect] = insert_into.on_conflict_do_update(
-            index_elements=["attempt_id", "slot"],
-            set_={"response": insert_into.excluded.response, "saved_at": insert_into.excluded.saved_at},
-        )
-    return statement
+def _answer_upsert(insert: Any) -> Any:
+    insert_into = insert(AttemptAnswer)
+    return insert_into.on_conflict_do_update(
+        index_elements=["attempt_id", "slot"],
+        set_={"response": insert_into.excluded.response, "saved_at": insert_into.excluded.saved_at},
+    )
+
+
+# One per dialect, built at import like the statements above (a constant table, not a cache).
+_ANSWER_UPSERTS = {"postgresql": _answer_upsert(postgresql.insert), "sqlite": _answer_upsert(sqlite.insert)}
 
 
 def save_answer(
@@ -484,7 +472,7 @@ def save_answers(
                         slot=row["slot"],
                     )
         # One row as one execute: the API's single save is exam day's hottest statement.
-        conn.execute(_answer_upsert(conn.dialect.name), rows[0] if len(rows) == 1 else rows)
+        conn.execute(_ANSWER_UPSERTS[conn.dialect.name], rows[0] if len(rows) == 1 else rows)
     return results
 
 

@@ -57,7 +57,8 @@ def snapshot_question(served: ServedQuestion, library: Library) -> dict[str, Any
     question = bank.questions[served.question_id]
     derived = bank.derived.get(question.id)
     if derived is None:
-        derived = bank.derived[question.id] = _derive(question, library)
+        derived = _derive(question, library)
+        bank.derived.put(question.id, derived)
     entry: dict[str, Any] = {"slot": served.slot, **derived["entry"]}
     model = question.model
     if isinstance(model, Single | Multi | TrueFalse):
