@@ -297,7 +297,7 @@ def test_property_matrix_equals_pairs_built_by_hand(
 
 
 def trainer_stats(*args: str) -> subprocess.CompletedProcess[str]:
-    # cli.py ends with `if __name__ == "__main__": app()`, so `-m trainer.cli` runs the real command.
+    # trainer/cli/__main__.py runs `app()`, so `-m trainer.cli` runs the real command.
     return subprocess.run(
         [sys.executable, "-m", "trainer.cli", "stats", *args],
         env={**os.environ, "PYTHONIOENCODING": "utf-8"},

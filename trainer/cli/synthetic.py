@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session as DbSession
 from trainer import localtime
 from trainer.certification import policy
 from trainer.certification.models import Certificate
+from trainer.certification.service import CODE_ALPHABET, CODE_LENGTH
 from trainer.content.library import Course, Library
 from trainer.db import Base, Database, utcnow
 from trainer.people.models import UNIT_KINDS, Unit, User, UserRole
@@ -55,9 +56,9 @@ COMMIT_ROWS = 200_000  # rows per transaction (keeps SQLite's WAL small)
 SYNTHETIC_HASH = "synthetic"
 SNAPSHOT = "[]"
 SNAPSHOT_HASH = hashlib.sha256(SNAPSHOT.encode()).hexdigest()
-CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford's, as certification/service.py
-CODE_LENGTH = 10  # as certification/service.py, so the public verification page finds them
-_CODE_SPACE = 32**CODE_LENGTH
+# Codes in certification's alphabet and length, so the public verification page finds them.
+_CODE_BASE = len(CODE_ALPHABET)
+_CODE_SPACE = _CODE_BASE**CODE_LENGTH
 _CODE_MULTIPLIER = 0x5DEECE66D  # odd: a bijection of the code space, so codes stay unique
 
 PROVINCE = "黑龙江省"
@@ -720,7 +721,7 @@ def verification_code(number: int) -> str:
     value = (number * _CODE_MULTIPLIER) % _CODE_SPACE
     digits = []
     for _ in range(CODE_LENGTH):
-        value, digit = divmod(value, 32)
+        value, digit = divmod(value, _CODE_BASE)
         digits.append(CODE_ALPHABET[digit])
     return "".join(reversed(digits))
 

@@ -602,8 +602,8 @@ def seed_synthetic(
     ] = None,
 ) -> None:
     """Fill an EMPTY database with a synthetic province for load tests (never in production)."""
+    from trainer.cli import synthetic
     from trainer.people.passwords import generate_password
-    from trainer.reports import synthetic
 
     settings = _settings()
     if settings.is_production:
@@ -644,7 +644,3 @@ def seed_synthetic(
     typer.echo(f"accounts: {', '.join(report.managers)} and the inspectors share one password")
     if manager_password is None:
         typer.secho(f"password: {password}", bold=True)
-
-
-if __name__ == "__main__":
-    app()
