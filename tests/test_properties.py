@@ -283,12 +283,39 @@ def test_a_paper_holds_as_many_unseen_questions_as_the_rows_allow(
     seen = data.draw(st.sets(st.sampled_from(sorted(bank.questions))), label="seen")
     chosen = choose(bank, DOMAIN, rows, random.Random(seed), seen)
     assert len(chosen) == sum(row.count for row in rows)
-    # The most any exact filling can use. With single questions the draw always reaches it (a
-    # matching round over unseen questions first); with scenario groups, finding it is a
-    # packing problem the draw approaches by trying several orders.
+    # The most any exact filling can use. With single questions and no enemies the draw always
+    # reaches it (a matching round over unseen questions first); with scenario groups or enemies,
+    # finding it is a packing problem the draw approaches by trying several orders.
     most = max(len(filling - seen) for filling in exact_fillings(bank, rows))
-    if all(bank.questions[qid].group is None for qid in bank.questions):
+    if all(question.group is None and not question.excludes for question in bank.questions.values()):
         assert sum(qid not in seen for qid in chosen) == most
+
+
+def test_the_only_unseen_question_does_not_shut_out_the_only_filling() -> None:
+    """Found by the property above: Q01, the only unseen question, is the enemy of Q00 and Q02,
+    and {Q00, Q02} is the only paper of two. Placing the unseen one first must not end the draw:
+    the draw searches past it."""
+    bank = Bank()
+    for number, enemy in ((0, {"Q01"}), (1, {"Q02"}), (2, set())):
+        qid = f"Q{number:02d}"
+        data = _question_data(qid, "single", 1, [], False)
+        data["domain"] = DOMAIN
+        bank.questions[qid] = BankQuestion(
+            id=qid,
+            type="single",
+            domain=DOMAIN,
+            lang="en",
+            tags=frozenset(),
+            difficulty=1,
+            model=Single.model_validate(data),
+            source="generated.yaml",
+            line=None,
+            group=None,
+            excludes=frozenset(enemy),
+        )
+    rows = [DrawRow(tags=[], difficulty=None, count=1)] * 2
+    for seed in range(20):
+        assert sorted(choose(bank, DOMAIN, rows, random.Random(seed), {"Q00", "Q02"})) == ["Q00", "Q02"]
 
 
 @given(fillable_draws())

@@ -384,10 +384,12 @@ def fill_exactly(
                 continue
             yield order
 
-    # With single questions only, the first order is already best: augmenting paths keep every
-    # placed question placed, so the preferred round places as many as any filling could. A
-    # group can crowd out more preferred singles than it brings, so then other orders are tried.
-    groups = any(len(u.questions) > 1 for u in usable)
+    # With single questions and no enemies, the first order is already best: augmenting paths
+    # keep every placed question placed, so the preferred round places as many as any filling
+    # could. A group can crowd out more preferred singles than it brings, and a placed question
+    # shuts out its enemies (the only unseen question may be the enemy of every other), so then
+    # other orders are tried, and a search if none fills the paper.
+    groups = any(len(u.questions) > 1 or u.excludes for u in usable)
     best: ExactFill | None = None
     best_preferred = -1
     for order in orders():
@@ -405,7 +407,8 @@ def fill_exactly(
         if best.full and (not groups or best_preferred == best.size):
             break
     if best is not None and not best.full and groups:
-        # Orders alone can miss a filling that only some combination of groups gives: search.
+        # Orders alone can miss a filling that only some combination of groups (or of questions
+        # that are not each other's enemies) gives: search.
         found = _search(counts, rows_of, usable)
         if found is not None:
             return found
