@@ -50,6 +50,8 @@ from typing import Any
 import httpx2 as httpx
 import uvloop
 
+from trainer.quizzes.snapshot import to_served
+
 ROOT = Path(__file__).resolve().parent.parent
 COURSE = "coal-mine-inspection"
 MODULES = ("cm-ventilation-basics", "cm-methane-control", "cm-inspection-procedure")
@@ -269,7 +271,7 @@ async def prepare_inspector(
             saved = expect(
                 await client.put(
                     f"{app}/api/v1/attempts/{practice['id']}/answers/{entry['slot']}",
-                    json=correct_response(entry),
+                    json=to_served(entry, correct_response(entry)),  # the paper's opaque keys
                     headers=inspector.headers,
                 ),
                 200,
