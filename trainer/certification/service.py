@@ -14,14 +14,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
 
 from trainer import localtime
+from trainer.access import Viewer, manages
 from trainer.audit import service as audit
 from trainer.certification import policy
 from trainer.certification.models import Certificate
 from trainer.content.library import Course
-from trainer.people.access import Viewer, manages
 from trainer.people.models import Unit, User
 from trainer.quizzes.models import Attempt
-from trainer.reports import compliance
+from trainer.tallies.changes import mark_changed
 
 # Crockford's base32: no I, L, O or U, so a code read aloud or typed from paper is unambiguous.
 CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -108,7 +108,7 @@ def issue_for(
     )
     db.add(certificate)
     db.flush()
-    compliance.mark_changed(db, holder.unit_id)
+    mark_changed(db, holder.unit_id)
     # The number is readable and unique: prefix, domain, year of issue (in the installation's
     # zone, as the certificate shows its date), and the row's id.
     year = localtime.local(now, localtime.zone_of(db)).year
@@ -230,7 +230,7 @@ def act(
         certificate.revoked_at, certificate.revoked_reason = now, reason
     else:
         raise CertificateError(404, "unknown action")
-    compliance.mark_changed(db, holder_unit_id)
+    mark_changed(db, holder_unit_id)
     audit.record(
         db,
         {
