@@ -16,7 +16,6 @@ from starlette.concurrency import run_in_threadpool
 
 from trainer import migrate
 from trainer.access import Access
-from trainer.certification import dashboard
 from trainer.certification import views as certification_views
 from trainer.config import Settings
 from trainer.content import views as content_views
@@ -27,6 +26,7 @@ from trainer.people import admin_views, auth, housekeeping
 from trainer.people import api as people_api
 from trainer.people import views as people_views
 from trainer.quizzes import api as quizzes_api
+from trainer.quizzes import dashboard
 from trainer.quizzes import views as quizzes_views
 from trainer.reports import api as reports_api
 from trainer.reports import trainer_views as reports_trainer_views

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
@@ -20,7 +21,6 @@ from trainer.certification import policy
 from trainer.certification.models import Certificate
 from trainer.content.library import Course
 from trainer.people.models import Unit, User
-from trainer.quizzes.models import Attempt
 from trainer.tallies.changes import mark_changed
 
 # Crockford's base32: no I, L, O or U, so a code read aloud or typed from paper is unambiguous.
@@ -54,8 +54,30 @@ def state_of(certificate: Certificate, now: datetime) -> policy.State:
     return policy.state_at(facts(certificate), now)
 
 
+class GradedAttempt(Protocol):
+    """What issuing reads of a graded attempt (a `trainer.quizzes.models.Attempt`): quizzes call
+    certification when they grade, so certification does not import quizzes."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def user_id(self) -> int: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def passed(self) -> bool | None: ...
+    @property
+    def content_hash(self) -> str: ...
+    @property
+    def score(self) -> float | None: ...
+    @property
+    def max_score(self) -> float: ...
+    @property
+    def snapshot(self) -> str: ...
+
+
 def issue_for(
-    db: DbSession, attempt: Attempt, course: Course, now: datetime, *, prefix: str
+    db: DbSession, attempt: GradedAttempt, course: Course, now: datetime, *, prefix: str
 ) -> Certificate | None:
     """The certificate a just-graded exam earns, if it passed; inside the grading transaction."""
     if attempt.kind != "exam" or not attempt.passed or course.certification is None:

@@ -22,8 +22,8 @@ from trainer.audit import service as audit
 from trainer.certification import credentials, policy, service
 from trainer.certification.models import Certificate
 from trainer.content.store import content_of
-from trainer.db import utcnow
-from trainer.people.api import BODY, MAX_ID, SIGNED_IN, ApiViewer, Message
+from trainer.db import MAX_ID, utcnow
+from trainer.people.api import BODY, SIGNED_IN, ApiViewer, Message
 from trainer.people.models import Unit, User
 from trainer.web import state
 from trainer.web.pages import client_ip, page, viewer_of

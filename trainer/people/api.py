@@ -68,9 +68,6 @@ async def api_viewer(viewer: Annotated[Viewer, Depends(_bearer_viewer)]) -> View
 
 
 ApiViewer = Annotated[Viewer, Depends(api_viewer)]
-# Ids are 32-bit INTEGER columns: PostgreSQL refuses a larger number in a query (a 500, not a
-# 404), so path parameters that name rows stop here and answer 422 beyond it.
-MAX_ID = 2**31 - 1
 ApiViewerDuringPasswordChange = Annotated[Viewer, Depends(_bearer_viewer)]
 
 

@@ -12,8 +12,8 @@ from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 
 from trainer.content.store import content_of
-from trainer.db import utcnow
-from trainer.people.api import BODY, MAX_ID, SIGNED_IN, ApiViewer, BearerToken, signed_in
+from trainer.db import MAX_ID, utcnow
+from trainer.people.api import BODY, SIGNED_IN, ApiViewer, BearerToken, signed_in
 from trainer.quizzes import flags, service
 from trainer.web import state
 

@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from trainer.access import manages, may_view_person
 from trainer.content.store import content_of
-from trainer.db import utcnow
-from trainer.people.api import MAX_ID, SIGNED_IN, ApiViewer, Message
+from trainer.db import MAX_ID, utcnow
+from trainer.people.api import SIGNED_IN, ApiViewer, Message
 from trainer.people.models import Unit, User
 from trainer.reports import compliance, records
 from trainer.reports.compliance import Counts, UnitRef

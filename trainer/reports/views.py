@@ -22,7 +22,7 @@ from trainer.audit import service as audit
 from trainer.certification import service as certification
 from trainer.content.library import Course
 from trainer.content.store import content_of
-from trainer.db import Database, utcnow
+from trainer.db import MAX_ID, Database, utcnow
 from trainer.i18n import N_, STATE_LABELS
 from trainer.people.models import Unit
 from trainer.reports import charts, compliance, exports
@@ -30,7 +30,7 @@ from trainer.reports.compliance import ALL_STATES, NEVER, ListQuery, UnitRef
 from trainer.reports.models import STATES, ExamTally
 from trainer.reports.shared import MONTH, certifying_courses, course_titles
 from trainer.web import state
-from trainer.web.pages import MAX_ID, Confirmation, ask, client_ip, confirmed, form_of, page, viewer_of
+from trainer.web.pages import Confirmation, ask, client_ip, confirmed, form_of, page, viewer_of
 from trainer.web.views import safe_next
 
 LIST_STATES = ("expiring", *ALL_STATES)

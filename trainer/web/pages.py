@@ -23,7 +23,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from trainer.access import Access, Viewer, allows
-from trainer.db import utcnow
+from trainer.db import MAX_ID, utcnow
 from trainer.i18n import N_
 from trainer.web import csrf, edge, state
 
@@ -140,9 +140,6 @@ def set_session_cookie(response: Response, request: Request, token: str, max_age
 
 def clear_session_cookie(response: Response) -> None:
     response.delete_cookie(csrf.SESSION_COOKIE, path="/")
-
-
-MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL: a larger one would be a 500, not a 404
 
 
 def form_id(value: str) -> int | None:

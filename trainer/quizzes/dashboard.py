@@ -73,7 +73,7 @@ def dashboard(request: Request) -> Response:
     recent = quizzes.my_attempts(database, viewer)[:5]
     response = state.templates(request).render(
         request,
-        "certification/dashboard.html",
+        "quizzes/dashboard.html",
         {
             "viewer": viewer,
             "held": held,
