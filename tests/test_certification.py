@@ -177,7 +177,7 @@ def test_two_gradings_at_once_never_issue_two_valid_certificates(
 ) -> None:
     """Two passing exams of one inspector graded at the same moment (the issuing step of each
     grading transaction run concurrently, on separate connections): one certificate."""
-    from trainer.people.access import Viewer
+    from trainer.access import Viewer
 
     headers, person = ready_for_exam(client, migrated_database)
     paper = client.post("/api/v1/courses/demo-course/exam/attempts", headers=headers).json()
@@ -340,7 +340,7 @@ def test_reminders_list_holders_due_for_each_manager_in_scope(
     import subprocess
     import sys
 
-    from trainer.certification import reminders
+    from trainer.reports import reminders
 
     headers, _ = ready_for_exam(client, migrated_database)  # in Heilongjiang/Harbin/...
     pass_exam(client, migrated_database, headers)
@@ -380,8 +380,8 @@ def test_verification_is_rate_limited_per_address_across_processes(
 ) -> None:
     import uuid
 
+    from trainer import ratelimit
     from trainer.app import create_app
-    from trainer.web import ratelimit
 
     first = create_app(make_settings(content, verify_per_minute=3))
     second = create_app(make_settings(content, verify_per_minute=3))
@@ -416,8 +416,8 @@ def test_reminders_are_emailed_to_each_manager(
 
     from aiosmtpd.controller import Controller
 
-    from trainer.certification import reminders
     from trainer.config import Settings
+    from trainer.reports import reminders
 
     class Inbox:
         def __init__(self) -> None:
@@ -468,7 +468,7 @@ def test_the_reminders_file_quotes_cells_a_spreadsheet_would_run() -> None:
     import io
     from datetime import UTC, datetime
 
-    from trainer.certification import reminders
+    from trainer.reports import reminders
 
     due = reminders.Reminder(
         manager="mgr",

@@ -33,6 +33,7 @@ from trainer.quizzes.models import Attempt
 from trainer.reports import compliance
 from trainer.reports.compliance import ListQuery
 from trainer.reports.models import ExamTally, ItemMark
+from trainer.tallies import changes
 
 COURSE = "demo-course"
 
@@ -103,7 +104,7 @@ def _certify(
                 revoked_reason="test" if revoked else None,
             )
         )
-        compliance.mark_changed(db, user.unit_id)
+        changes.mark_changed(db, user.unit_id)
     return number
 
 

@@ -28,10 +28,10 @@ from tests.conftest import (
     token,
 )
 from tests.exam_content import add_exam_course, paper, slot_of
+from trainer.access import Viewer
 from trainer.app import create_app
 from trainer.config import Settings
 from trainer.db import Database, utcnow
-from trainer.people.access import Viewer
 from trainer.quizzes.models import Attempt, AttemptAnswer, AttemptFlag
 
 

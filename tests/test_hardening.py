@@ -42,7 +42,7 @@ from trainer.config import Settings, SettingsError
 from trainer.db import Database, utcnow
 from trainer.people import throttle
 from trainer.people.models import ApiToken, LoginAttempt, Session, Unit, User
-from trainer.web.ratelimit import RateCounter
+from trainer.ratelimit import RateCounter
 
 # -- 1. separation of duties on certificates ---------------------------------------------------
 
@@ -732,7 +732,7 @@ def test_mail_goes_only_to_a_server_with_a_verified_certificate(
 
     from aiosmtpd.controller import Controller
 
-    from trainer.certification import reminders
+    from trainer.reports import reminders
 
     cert, key = smtp_certificate
     server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

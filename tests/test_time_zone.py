@@ -31,15 +31,15 @@ from tests.conftest import (
 from tests.test_cli import trainer
 from trainer import migrate
 from trainer.app import create_app
-from trainer.certification import reminders
 from trainer.certification.models import Certificate
 from trainer.config import Settings, SettingsError
 from trainer.db import Database, utcnow
 from trainer.people.models import Unit
 from trainer.quizzes.models import Attempt
-from trainer.reports import compliance, results
+from trainer.reports import compliance, reminders
 from trainer.reports.models import ComplianceSnapshot, ExamTally
 from trainer.reports.views import pass_rates
+from trainer.tallies import results
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # 20:00 UTC on New Year's Eve is 04:00 on New Year's Day in Shanghai and 21:00 the day before

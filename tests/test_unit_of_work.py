@@ -17,7 +17,7 @@ from starlette.responses import PlainTextResponse, Response
 
 from tests.conftest import csrf_token
 from trainer.db import Database, UnitOfWork, utcnow
-from trainer.people.access import Access
+from trainer.access import Access
 from trainer.people.models import Unit
 from trainer.web.pages import page
 from trainer.web.unit import Db, session_of

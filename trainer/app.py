@@ -15,23 +15,23 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from trainer import migrate
-from trainer.certification import dashboard
+from trainer.access import Access
 from trainer.certification import views as certification_views
 from trainer.config import Settings
 from trainer.content import views as content_views
 from trainer.content.service import record_course_versions
 from trainer.content.store import ContentStore
 from trainer.db import Database, utcnow
-from trainer.people import admin_views, housekeeping
+from trainer.people import admin_views, auth, housekeeping
 from trainer.people import api as people_api
 from trainer.people import views as people_views
-from trainer.people.access import Access
 from trainer.quizzes import api as quizzes_api
+from trainer.quizzes import dashboard
 from trainer.quizzes import views as quizzes_views
 from trainer.reports import api as reports_api
 from trainer.reports import trainer_views as reports_trainer_views
 from trainer.reports import views as reports_views
-from trainer.web import edge, errors
+from trainer.web import edge, errors, state
 from trainer.web import views as web_views
 from trainer.web.middleware import RequestContextMiddleware
 from trainer.web.pages import page
@@ -98,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.database = database
     app.state.content = content
     app.state.templates = Templates(settings)
+    app.state.sessions = state.Sessions(remembered=auth.remembered_session, load=auth.load_session)
     app.add_middleware(RequestContextMiddleware, settings=settings)
     app.mount("/static", StaticFiles(directory=settings.static_dir), name="static")
     # Pages first, ahead of FastAPI's own routes: the most-requested pages match soonest.

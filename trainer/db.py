@@ -64,6 +64,11 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+# Ids are 32-bit INTEGER columns: PostgreSQL refuses a larger number in a query (a 500, not a
+# 404), so ids from paths and forms stop here (pages answer 404, API path parameters 422).
+MAX_ID = 2**31 - 1
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

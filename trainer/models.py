@@ -6,6 +6,7 @@ from trainer.content.models import CourseVersion
 from trainer.db import Base
 from trainer.people.models import ApiToken, LoginAttempt, Session, Unit, User, UserRole
 from trainer.quizzes.models import Attempt, AttemptAnswer, ModuleRead
+from trainer.ratelimit import RateCounter
 from trainer.reports.models import (
     ComplianceChange,
     ComplianceSnapshot,
@@ -14,7 +15,6 @@ from trainer.reports.models import (
     ItemMark,
     UnitHeadcount,
 )
-from trainer.web.ratelimit import RateCounter
 
 metadata = Base.metadata
 

@@ -9,19 +9,19 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
 
 from trainer import localtime
+from trainer.access import Viewer, manages
 from trainer.audit import service as audit
 from trainer.certification import policy
 from trainer.certification.models import Certificate
 from trainer.content.library import Course
-from trainer.people.access import Viewer, manages
 from trainer.people.models import Unit, User
-from trainer.quizzes.models import Attempt
-from trainer.reports import compliance
+from trainer.tallies.changes import mark_changed
 
 # Crockford's base32: no I, L, O or U, so a code read aloud or typed from paper is unambiguous.
 CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -54,8 +54,30 @@ def state_of(certificate: Certificate, now: datetime) -> policy.State:
     return policy.state_at(facts(certificate), now)
 
 
+class GradedAttempt(Protocol):
+    """What issuing reads of a graded attempt (a `trainer.quizzes.models.Attempt`): quizzes call
+    certification when they grade, so certification does not import quizzes."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def user_id(self) -> int: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def passed(self) -> bool | None: ...
+    @property
+    def content_hash(self) -> str: ...
+    @property
+    def score(self) -> float | None: ...
+    @property
+    def max_score(self) -> float: ...
+    @property
+    def snapshot(self) -> str: ...
+
+
 def issue_for(
-    db: DbSession, attempt: Attempt, course: Course, now: datetime, *, prefix: str
+    db: DbSession, attempt: GradedAttempt, course: Course, now: datetime, *, prefix: str
 ) -> Certificate | None:
     """The certificate a just-graded exam earns, if it passed; inside the grading transaction."""
     if attempt.kind != "exam" or not attempt.passed or course.certification is None:
@@ -108,7 +130,7 @@ def issue_for(
     )
     db.add(certificate)
     db.flush()
-    compliance.mark_changed(db, holder.unit_id)
+    mark_changed(db, holder.unit_id)
     # The number is readable and unique: prefix, domain, year of issue (in the installation's
     # zone, as the certificate shows its date), and the row's id.
     year = localtime.local(now, localtime.zone_of(db)).year
@@ -230,7 +252,7 @@ def act(
         certificate.revoked_at, certificate.revoked_reason = now, reason
     else:
         raise CertificateError(404, "unknown action")
-    compliance.mark_changed(db, holder_unit_id)
+    mark_changed(db, holder_unit_id)
     audit.record(
         db,
         {

@@ -16,14 +16,16 @@ from starlette.requests import Request as PageRequest
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute
 
+from trainer import ratelimit
+from trainer.access import Access, Viewer, manages, may_view_person
 from trainer.audit import service as audit
 from trainer.certification import credentials, policy, service
 from trainer.certification.models import Certificate
-from trainer.db import utcnow
-from trainer.people.access import Access, Viewer, manages, may_view_person
-from trainer.people.api import BODY, MAX_ID, SIGNED_IN, ApiViewer, Message
+from trainer.content.store import content_of
+from trainer.db import MAX_ID, utcnow
+from trainer.people.api import BODY, SIGNED_IN, ApiViewer, Message
 from trainer.people.models import Unit, User
-from trainer.web import ratelimit, state
+from trainer.web import state
 from trainer.web.pages import client_ip, page, viewer_of
 
 router = APIRouter(prefix="/api/v1")
@@ -62,7 +64,7 @@ def _limit(request: PageRequest) -> None:
 
 
 def _title(request: PageRequest, certificate: Certificate) -> str:
-    course = state.content(request).library.courses.get(certificate.course_id)
+    course = content_of(request).library.courses.get(certificate.course_id)
     return service.shown_title(certificate, course, request.state.lang)
 
 

@@ -382,7 +382,7 @@ def reminders(
     ] = False,
 ) -> None:
     """List holders whose certificates are in the renewal window or grace, per manager."""
-    from trainer.certification import reminders as due_reminders
+    from trainer.reports import reminders as due_reminders
 
     settings = _settings()
     found = due_reminders.due(_database(settings), utcnow())
@@ -439,7 +439,8 @@ def reports_recount() -> None:
     """Recount every unit's compliance tallies from people and certificates, and the monthly exam
     tallies from graded exams in TRAINER_TIME_ZONE's months (after a bulk load, a restore or a
     change of time zone; pages and grading keep them exact on their own otherwise)."""
-    from trainer.reports import compliance, results
+    from trainer.reports import compliance
+    from trainer.tallies import results
 
     database = _database(_settings())
     units = compliance.rebuild(database, utcnow())

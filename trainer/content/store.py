@@ -11,10 +11,14 @@ import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from trainer.content.library import Library
 from trainer.content.loader import content_signature, load_library
 from trainer.content.problems import LibraryError, Problem
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
 
 log = logging.getLogger(__name__)
 
@@ -69,3 +73,8 @@ class ContentStore:
             if self.on_load is not None:
                 self.on_load(library)
             log.info("content reloaded: %d courses, %d modules", len(library.courses), library.module_count)
+
+
+def content_of(request: Request) -> ContentStore:
+    """The store the app factory put on `app.state` (typed here: the web plumbing knows no domain)."""
+    return cast("ContentStore", request.app.state.content)

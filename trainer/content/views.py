@@ -17,11 +17,12 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute
 
+from trainer.access import Access
 from trainer.content.library import Course, Library, Module, ModuleVersion
 from trainer.content.loader import ASSET_SUFFIXES
 from trainer.content.schemas import DOMAINS
+from trainer.content.store import content_of
 from trainer.db import utcnow
-from trainer.people.access import Access
 from trainer.quizzes import service as quizzes
 from trainer.web import state
 from trainer.web.pages import page
@@ -37,7 +38,7 @@ MAX_QUERY_LENGTH = 200
 
 def current_library(request: Request) -> Library:
     """The library to serve; in reload mode this notices edits (a quick stat of the files)."""
-    store = state.content(request)
+    store = content_of(request)
     library = store.library
     request.state.author_problems = store.problems
     return library
@@ -60,7 +61,7 @@ async def module_page(request: Request) -> Response:
         request,
         "content/module.html",
         _module_context(library, course, module, shown),
-        cache_key=(state.content(request).generation, course.id, module.id, shown.lang),
+        cache_key=(content_of(request).generation, course.id, module.id, shown.lang),
     )
 
 
@@ -90,7 +91,7 @@ async def catalogue(request: Request) -> Response:
         request,
         "content/catalogue.html",
         {"groups": groups, "section": "courses"},
-        cache_key=(state.content(request).generation,),
+        cache_key=(content_of(request).generation,),
     )
 
 
@@ -109,7 +110,7 @@ async def course_page(request: Request) -> Response:
         "content/course.html",
         {"course": course, "section": "courses", "done": done, "practised": practised},
         # The ticks are all that differs between readers: a handful of variants per course.
-        cache_key=(state.content(request).generation, course.id, done, practised),
+        cache_key=(content_of(request).generation, course.id, done, practised),
     )
 
 

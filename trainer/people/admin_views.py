@@ -13,11 +13,12 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute
 
+from trainer.access import Access, Viewer
 from trainer.audit import service as audit
 from trainer.audit.models import AuditEvent
 from trainer.db import utcnow
+from trainer.i18n import N_
 from trainer.people import service
-from trainer.people.access import Access, Viewer
 from trainer.people.models import ROLES, Unit, User, UserRole
 from trainer.web import state
 from trainer.web.pages import (
@@ -32,7 +33,6 @@ from trainer.web.pages import (
     page,
     viewer_of,
 )
-from trainer.web.templating import N_
 
 PAGE_SIZE = 50
 

@@ -1,7 +1,7 @@
 """The JSON API's authentication and the signed-in person's own endpoints, under /api/v1.
 
 Bearer tokens come from POST /api/v1/auth/token; they obey the same roles and scopes as
-browser sessions (`trainer.people.access`). Until a required password change is made, every
+browser sessions (`trainer.access`). Until a required password change is made, every
 call but the change itself answers 403 saying so.
 """
 
@@ -13,10 +13,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import BaseModel, Field
 
+from trainer.access import Viewer
 from trainer.audit import service as audit
 from trainer.db import utcnow
 from trainer.people import auth, service
-from trainer.people.access import Viewer
 from trainer.people.models import User
 from trainer.web import state
 from trainer.web.pages import client_ip
@@ -68,9 +68,6 @@ async def api_viewer(viewer: Annotated[Viewer, Depends(_bearer_viewer)]) -> View
 
 
 ApiViewer = Annotated[Viewer, Depends(api_viewer)]
-# Ids are 32-bit INTEGER columns: PostgreSQL refuses a larger number in a query (a 500, not a
-# 404), so path parameters that name rows stop here and answer 422 beyond it.
-MAX_ID = 2**31 - 1
 ApiViewerDuringPasswordChange = Annotated[Viewer, Depends(_bearer_viewer)]
 
 

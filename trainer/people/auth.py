@@ -12,12 +12,12 @@ from typing import Any, Literal
 from sqlalchemy import Row, Select, bindparam, event, func, select, update
 from sqlalchemy.orm import Session as DbSession
 
+from trainer.access import Viewer
 from trainer.audit import service as audit
 from trainer.caching import CacheSlot
 from trainer.config import Settings
 from trainer.db import Database
 from trainer.people import passwords, throttle
-from trainer.people.access import Viewer
 from trainer.people.models import ApiToken, LoginAttempt, Session, Unit, User, UserRole
 
 TOUCH_INTERVAL = timedelta(minutes=1)  # last_seen_at is written at most this often

@@ -18,7 +18,7 @@ from sqlalchemy import CursorResult, delete, or_
 from trainer.db import Database
 from trainer.people import throttle
 from trainer.people.models import ApiToken, LoginAttempt, Session
-from trainer.web.ratelimit import WINDOW, RateCounter
+from trainer.ratelimit import WINDOW, RateCounter
 
 
 @dataclass(frozen=True)

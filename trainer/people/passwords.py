@@ -15,7 +15,7 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from trainer.web.templating import N_
+from trainer.i18n import N_
 
 MIN_LENGTH = 12  # OWASP ASVS 2.1.1
 MAX_LENGTH = 128

@@ -16,11 +16,11 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session as DbSession
 
 from trainer.audit import service as audit
+from trainer.i18n import N_
 from trainer.people import passwords
 from trainer.people.auth import end_all_sessions, forget_user_on_commit, normalise_username
 from trainer.people.models import ROLES, UNIT_KINDS, Unit, User, UserRole
-from trainer.reports import compliance
-from trainer.web.templating import N_
+from trainer.tallies.changes import mark_changed
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -150,7 +150,7 @@ def create_user(
     db.add(user)
     db.flush()
     db.add_all(UserRole(user_id=user.id, role=role) for role in sorted(set(roles)))
-    compliance.mark_changed(db, user.unit_id)
+    mark_changed(db, user.unit_id)
     audit.record(
         db,
         "user.created",
@@ -186,7 +186,7 @@ def update_user(
     before_roles = roles_of(db, user.id)
     after_roles = sorted(set(roles))
     if before_roles != after_roles:
-        compliance.mark_changed(db, user.unit_id)
+        mark_changed(db, user.unit_id)
         db.execute(delete(UserRole).where(UserRole.user_id == user.id))
         db.add_all(UserRole(user_id=user.id, role=role) for role in after_roles)
         audit.record(
@@ -207,7 +207,7 @@ def update_user(
             target_id=user.id,
             details={"from": user.unit_id, "to": new_unit_id, "path": unit.path if unit else None},
         )
-        compliance.mark_changed(db, user.unit_id, new_unit_id)
+        mark_changed(db, user.unit_id, new_unit_id)
         user.unit_id = new_unit_id
     if user.full_name != full_name.strip() or user.email != (email or None):
         user.full_name = full_name.strip()
@@ -224,7 +224,7 @@ def set_active(
         raise PeopleError([N_("You cannot deactivate your own account.")])
     user.is_active = active
     forget_user_on_commit(db, user.id)
-    compliance.mark_changed(db, user.unit_id)
+    mark_changed(db, user.unit_id)
     if not active:
         end_all_sessions(db, user.id, now)
     audit.record(

@@ -8,10 +8,12 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute
 
+from trainer.access import Access, manages, may_view_person
 from trainer.audit import service as audit
+from trainer.content.store import content_of
 from trainer.db import utcnow
+from trainer.i18n import N_
 from trainer.people import auth, service
-from trainer.people.access import Access, manages, may_view_person
 from trainer.people.models import Unit, User
 from trainer.reports import records
 from trainer.web import state
@@ -26,7 +28,6 @@ from trainer.web.pages import (
     set_session_cookie,
     viewer_of,
 )
-from trainer.web.templating import N_
 from trainer.web.views import safe_next
 
 
@@ -156,7 +157,7 @@ def person_page(request: Request) -> Response:
         if not may_view_person(viewer, person.id, unit.lineage if unit else None):
             raise HTTPException(status_code=404)  # not 403: do not confirm the person exists
         roles = service.roles_of(db, person.id)
-        library = state.content(request).library
+        library = content_of(request).library
         record = records.record_of(db, library, person.id, utcnow(), request.state.lang)
     response = state.templates(request).render(
         request,

@@ -11,8 +11,9 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 
-from trainer.db import utcnow
-from trainer.people.api import BODY, MAX_ID, SIGNED_IN, ApiViewer, BearerToken, signed_in
+from trainer.content.store import content_of
+from trainer.db import MAX_ID, utcnow
+from trainer.people.api import BODY, SIGNED_IN, ApiViewer, BearerToken, signed_in
 from trainer.quizzes import flags, service
 from trainer.web import state
 
@@ -83,7 +84,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def certifying(request: Request) -> service.Certifying:
-    return service.Certifying(state.content(request).library, state.settings(request).certificate_prefix)
+    return service.Certifying(content_of(request).library, state.settings(request).certificate_prefix)
 
 
 def _fail(error: service.QuizError) -> HTTPException:
@@ -122,7 +123,7 @@ async def start_exam(
         try:
             attempt_id = service.start_exam(
                 state.database(request),
-                state.content(request).library,
+                content_of(request).library,
                 viewer,
                 course_id,
                 utcnow(),
@@ -139,7 +140,7 @@ async def start_exam(
 def start_practice(
     module_id: Annotated[str, Path(max_length=100)], viewer: ApiViewer, request: Request
 ) -> AttemptOut:
-    library = state.content(request).library
+    library = content_of(request).library
     try:
         attempt_id = service.start_practice(state.database(request), library, viewer, module_id, utcnow())
     except service.QuizError as error:
@@ -212,7 +213,7 @@ def read_module(
     request: Request,
 ) -> ModuleRead:
     """Opening a module through the API records the read, as opening its page does."""
-    library = state.content(request).library
+    library = content_of(request).library
     course = library.courses.get(course_id)
     module = course.module(module_id) if course else None
     if module is None:

@@ -14,8 +14,8 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
+from trainer.access import Viewer
 from trainer.db import Database
-from trainer.people.access import Viewer
 from trainer.quizzes.models import IN_PROGRESS, Attempt, AttemptFlag
 from trainer.quizzes.service import GRACE, QuizError
 

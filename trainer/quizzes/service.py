@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import defer
 
+from trainer.access import Viewer
 from trainer.audit import service as audit
 from trainer.caching import CacheSlot
 from trainer.certification import service as certification
@@ -29,13 +30,12 @@ from trainer.certification.models import Certificate
 from trainer.certification.policy import State
 from trainer.content.library import Course, Library, Module
 from trainer.db import Database
-from trainer.people.access import Viewer
 from trainer.people.models import User
 from trainer.quizzes import snapshot
 from trainer.quizzes.assembly import CannotDrawError, assemble
 from trainer.quizzes.models import GRADED, IN_PROGRESS, Attempt, AttemptAnswer, KeyCorrection, ModuleRead
 from trainer.quizzes.scoring import AnswerKey, ResponseError, score
-from trainer.reports.results import record_graded, record_regraded
+from trainer.tallies.results import record_graded, record_regraded
 
 GRACE = timedelta(seconds=30)  # network and clock slack after the deadline
 MAX_RESPONSE_BYTES = 10_000

@@ -15,14 +15,19 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute
 
+from trainer.access import Access
+from trainer.content.store import content_of
 from trainer.db import utcnow
-from trainer.people.access import Access
+from trainer.i18n import N_
 from trainer.quizzes import flags, service
-from trainer.quizzes.api import certifying
 from trainer.quizzes.models import Attempt
 from trainer.web import state
 from trainer.web.pages import id_param, page, viewer_of
-from trainer.web.templating import N_
+
+
+def _certifying(request: Request) -> service.Certifying:
+    # As the API's `certifying`: pages and the API do not import each other.
+    return service.Certifying(content_of(request).library, state.settings(request).certificate_prefix)
 
 
 def _attempt_id(request: Request) -> int:
@@ -34,7 +39,7 @@ def start_practice(request: Request) -> Response:
     try:
         attempt_id = service.start_practice(
             state.database(request),
-            state.content(request).library,
+            content_of(request).library,
             viewer,
             request.path_params["module_id"],
             utcnow(),
@@ -50,7 +55,7 @@ def start_exam(request: Request) -> Response:
     try:
         attempt_id = service.start_exam(
             state.database(request),
-            state.content(request).library,
+            content_of(request).library,
             viewer,
             course_id,
             utcnow(),
@@ -62,7 +67,7 @@ def start_exam(request: Request) -> Response:
 
 
 def _refused(request: Request, course_id: str, error: service.QuizError) -> Response:
-    library = state.content(request).library
+    library = content_of(request).library
     course = library.courses.get(course_id)
     if course is None:
         raise HTTPException(status_code=404)
@@ -95,7 +100,7 @@ def _view(request: Request, attempt_id: int) -> dict[str, Any]:
     viewer = viewer_of(request)
     try:
         return service.attempt_view(
-            state.database(request), viewer, attempt_id, utcnow(), certify=certifying(request)
+            state.database(request), viewer, attempt_id, utcnow(), certify=_certifying(request)
         )
     except service.QuizError as error:
         raise HTTPException(status_code=error.status) from None
@@ -122,7 +127,7 @@ def attempt_page(
     the reason beside it (the valid ones were saved and show as saved)."""
     database = state.database(request)
     view = _view(request, _attempt_id(request))
-    library = state.content(request).library
+    library = content_of(request).library
     course = library.courses.get(view["course_id"])
     module = library.modules.get(view["module_id"] or "")
     open_ = view["status"] == "in_progress"
@@ -157,7 +162,7 @@ def confirm_page(request: Request) -> Response:
         return RedirectResponse(f"/attempts/{attempt_id}", status_code=303)
     flagged = flags.flagged_slots(state.database(request), attempt_id)
     entries = navigator(view, flagged)
-    library = state.content(request).library
+    library = content_of(request).library
     response = state.templates(request).render(
         request,
         "quizzes/confirm.html",
@@ -355,7 +360,7 @@ def submit(request: Request) -> Response:
     elif kind == "exam" and form.get("handin") != "1":
         return RedirectResponse(f"/attempts/{attempt_id}/submit", status_code=303)
     try:
-        service.submit(database, viewer, attempt_id, now, certify=certifying(request))
+        service.submit(database, viewer, attempt_id, now, certify=_certifying(request))
     except service.QuizError as error:
         raise HTTPException(status_code=error.status) from None
     return RedirectResponse(f"/attempts/{attempt_id}", status_code=303)
@@ -363,7 +368,7 @@ def submit(request: Request) -> Response:
 
 def my_results(request: Request) -> Response:
     viewer = viewer_of(request)
-    library = state.content(request).library
+    library = content_of(request).library
     scores = service.scores_of(state.database(request), library, viewer.id)
     attempts = service.my_attempts(state.database(request), viewer)
     response = state.templates(request).render(

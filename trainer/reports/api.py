@@ -10,13 +10,14 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from trainer.db import utcnow
-from trainer.people.access import manages, may_view_person
-from trainer.people.api import MAX_ID, SIGNED_IN, ApiViewer, Message
+from trainer.access import manages, may_view_person
+from trainer.content.store import content_of
+from trainer.db import MAX_ID, utcnow
+from trainer.people.api import SIGNED_IN, ApiViewer, Message
 from trainer.people.models import Unit, User
 from trainer.reports import compliance, records
 from trainer.reports.compliance import Counts, UnitRef
-from trainer.reports.views import MONTH, certifying_courses, course_titles
+from trainer.reports.shared import MONTH, certifying_courses, course_titles
 from trainer.web import state
 
 router = APIRouter(prefix="/api/v1")
@@ -85,7 +86,7 @@ def unit_compliance(
     the same for each child unit. Exact now, or as kept at the start of `month`."""
     if not viewer.has_role("manager"):
         raise HTTPException(status_code=403, detail="managers only")
-    library = state.content(request).library
+    library = content_of(request).library
     courses = [c.id for c in certifying_courses(library)]
     titles = course_titles(library, "en")
     database = state.database(request)
@@ -172,7 +173,7 @@ def transcript(
 ) -> TranscriptOut:
     """Everything an inspector has done: module progress, every attempt, every certificate with
     its state now. For the inspector themselves, their managers and admins."""
-    library = state.content(request).library
+    library = content_of(request).library
     now = utcnow()
     with state.database(request).session() as db:
         row = db.execute(

@@ -48,14 +48,6 @@ _CHUNK = 500  # ids per IN (...) list
 # -- keeping the tallies exact -----------------------------------------------------------------
 
 
-def mark_changed(db: DbSession, *unit_ids: int | None) -> None:
-    """Queue units whose inspectors or certificates changed in this transaction. An insert only,
-    so thousands of exam gradings at once never queue behind one shared row."""
-    rows = [{"unit_id": unit_id} for unit_id in sorted({u for u in unit_ids if u is not None})]
-    if rows:
-        db.execute(insert(ComplianceChange), rows)
-
-
 def refresh(database: Database, now: datetime) -> int:
     """Recount every queued unit and every tally the clock has moved; returns units recounted.
     The check is a read; only when something is due does it take a write transaction."""

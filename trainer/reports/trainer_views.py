@@ -16,17 +16,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
+from trainer.access import Access
 from trainer.content.bank import BankQuestion
 from trainer.content.bank_schemas import Multi, Single, TrueFalse
 from trainer.content.library import Course, Library
-from trainer.people.access import Access
+from trainer.content.store import content_of
+from trainer.i18n import N_
 from trainer.quizzes import service as quizzes
 from trainer.quizzes.snapshot import render
 from trainer.reports import items
 from trainer.reports.itemstats import Thresholds
 from trainer.web import state
 from trainer.web.pages import page
-from trainer.web.templating import N_
 
 FLAG_LABELS = {
     "too_hard": N_("Too hard"),
@@ -144,7 +145,7 @@ def _no_store(response: Response) -> Response:
 
 
 def item_list(request: Request) -> Response:
-    library = state.content(request).library
+    library = content_of(request).library
     try:
         thresholds, carried = thresholds_of(request)
         sort = sort_of(request)
@@ -224,7 +225,7 @@ def option_bars(question: BankQuestion, counts: dict[str, int], answers: int) ->
 
 
 def item_detail(request: Request) -> Response:
-    library = state.content(request).library
+    library = content_of(request).library
     question_id = request.path_params["question_id"]
     try:
         thresholds, carried = thresholds_of(request)
@@ -291,7 +292,7 @@ def item_detail(request: Request) -> Response:
 
 
 def by_tag(request: Request) -> Response:
-    library = state.content(request).library
+    library = content_of(request).library
     rows: list[items.ItemRow] = []
     with state.database(request).session() as db:
         for course in _exam_courses(library):
@@ -319,7 +320,7 @@ def by_tag(request: Request) -> Response:
 
 
 def content_status(request: Request) -> Response:
-    store = state.content(request)
+    store = content_of(request)
     library = store.library  # in reload mode, this notices an edit (and records its problems)
     found = (items.exam_coverage(course, library.bank) for course in _exam_courses(library))
     coverage = [entry for entry in found if entry is not None]

@@ -4,7 +4,6 @@ exist for them (404)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -18,31 +17,24 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute
 
 from trainer import localtime
+from trainer.access import Access, Viewer, manages
 from trainer.audit import service as audit
 from trainer.certification import service as certification
-from trainer.content.library import Course, Library
-from trainer.db import Database, utcnow
-from trainer.people.access import Access, Viewer, manages
+from trainer.content.library import Course
+from trainer.content.store import content_of
+from trainer.db import MAX_ID, Database, utcnow
+from trainer.i18n import N_, STATE_LABELS
 from trainer.people.models import Unit
 from trainer.reports import charts, compliance, exports
 from trainer.reports.compliance import ALL_STATES, NEVER, ListQuery, UnitRef
 from trainer.reports.models import STATES, ExamTally
+from trainer.reports.shared import MONTH, certifying_courses, course_titles
 from trainer.web import state
-from trainer.web.pages import MAX_ID, Confirmation, ask, client_ip, confirmed, form_of, page, viewer_of
-from trainer.web.templating import N_, STATE_LABELS
+from trainer.web.pages import Confirmation, ask, client_ip, confirmed, form_of, page, viewer_of
 from trainer.web.views import safe_next
 
-MONTH = re.compile(r"\d{4}-\d{2}")
 LIST_STATES = ("expiring", *ALL_STATES)
 EXPORT_LIMIT = 200_000  # rows in one export: a whole province's (inspector, course) pairs fit
-
-
-def certifying_courses(library: Library) -> list[Course]:
-    return [c for c in library.courses.values() if c.certification is not None]
-
-
-def course_titles(library: Library, lang: str) -> dict[str, str]:
-    return {c.id: c.text_for(lang).title for c in library.courses.values()}
 
 
 def scope(db: DbSession, viewer: Viewer, raw: str | None) -> UnitRef:
@@ -110,7 +102,7 @@ def pass_rates(db: DbSession, unit: UnitRef, course_id: str, months: list[str]) 
 
 def _rollup(request: Request) -> tuple[compliance.Rollup, list[Course], str | None, str | None]:
     viewer = viewer_of(request)
-    library = state.content(request).library
+    library = content_of(request).library
     courses = certifying_courses(library)
     course_id = _course_param(request, courses)
     month = request.query_params.get("month") or None
@@ -132,7 +124,7 @@ def rollup_page(request: Request) -> Response:
     viewer = viewer_of(request)
     result, courses, course_id, month = _rollup(request)
     lang = request.state.lang
-    titles = course_titles(state.content(request).library, lang)
+    titles = course_titles(content_of(request).library, lang)
     now = utcnow()
     database = state.database(request)
     with database.session() as db:
@@ -213,7 +205,7 @@ def _rollup_rows(
 def rollup_export(request: Request) -> Response:
     result, courses, _course_id, month = _rollup(request)
     lang = request.state.lang
-    titles = course_titles(state.content(request).library, lang)
+    titles = course_titles(content_of(request).library, lang)
     gettext = state.templates(request).gettext(lang)
     header = [gettext(h) for h in ROLLUP_HEADER]
     own = gettext("Directly in %(unit)s") % {"unit": result.unit.path}
@@ -274,7 +266,7 @@ def _list_query(request: Request, db: DbSession, viewer: Viewer, courses: list[C
 
 def list_page(request: Request) -> Response:
     viewer = viewer_of(request)
-    library = state.content(request).library
+    library = content_of(request).library
     courses = certifying_courses(library)
     database = state.database(request)
     now = utcnow()
@@ -350,7 +342,7 @@ LIST_HEADER = [
 
 def list_export(request: Request) -> Response:
     viewer = viewer_of(request)
-    library = state.content(request).library
+    library = content_of(request).library
     courses = certifying_courses(library)
     database = state.database(request)
     now = utcnow()

@@ -2,7 +2,7 @@
 once, before any page handler runs.
 
 Each page is declared with `page(path, handler, access=…)`. For every request the wrapper
-resolves the viewer from the session cookie, applies `trainer.people.access.allows`, sends a
+resolves the viewer from the session cookie, applies `trainer.access.allows`, sends a
 person who must change their password to do so first, and checks the CSRF token of every
 non-GET request (parsing the form once into `request.state.form`). Handlers written as plain
 `def` (they use the database) run in the threadpool inside the request's unit of work
@@ -23,11 +23,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from trainer.db import utcnow
-from trainer.people import auth
-from trainer.people.access import Access, Viewer, allows
+from trainer.access import Access, Viewer, allows
+from trainer.db import MAX_ID, utcnow
+from trainer.i18n import N_
 from trainer.web import csrf, edge, state, unit
-from trainer.web.templating import N_
 
 Handler = Callable[[Request], Response] | Callable[[Request], Awaitable[Response]]
 PASSWORD_CHANGE_PATH = "/account/password"  # noqa: S105 (a URL path)
@@ -104,9 +103,10 @@ async def current_viewer(request: Request) -> Viewer | None:
     if token:
         database, settings, now = state.database(request), state.settings(request), utcnow()
         # A session checked moments ago is answered from memory, without a worker-thread trip.
-        viewer = auth.remembered_session(database, settings, token, now)
+        sessions = state.sessions(request)
+        viewer = sessions.remembered(database, settings, token, now)
         if viewer is None:
-            viewer = await run_in_threadpool(auth.load_session, database, settings, token, now)
+            viewer = await run_in_threadpool(sessions.load, database, settings, token, now)
     request.state.viewer = viewer
     return viewer
 
@@ -154,9 +154,6 @@ def set_session_cookie(response: Response, request: Request, token: str, max_age
 
 def clear_session_cookie(response: Response) -> None:
     response.delete_cookie(csrf.SESSION_COOKIE, path="/")
-
-
-MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL: a larger one would be a 500, not a 404
 
 
 def form_id(value: str) -> int | None:

@@ -23,9 +23,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from trainer import localtime
+from trainer.access import Viewer
 from trainer.config import SUPPORTED_LANGUAGES, Settings
 from trainer.db import utcnow
-from trainer.people.access import Viewer
+from trainer.i18n import DOMAIN_LABELS, N_, ROLE_LABELS, STATE_DESCRIPTIONS, STATE_LABELS, UNIT_KIND_LABELS
 from trainer.web.i18n import LANGUAGE_NAMES, translations
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -42,54 +43,6 @@ def _current_url(request: Request) -> str:
     path: str = request.scope["path"]
     query: bytes = request.scope.get("query_string", b"")
     return path + ("?" + query.decode("latin-1") if query else "")
-
-
-def N_(message: str) -> str:  # noqa: N802 (gettext convention)
-    """Mark a string for translation where it is defined; it is translated where it is shown."""
-    return message
-
-
-DOMAIN_LABELS = {
-    "enforcement": N_("Enforcement law and procedure"),
-    "coal": N_("Coal mines"),
-    "gas": N_("Gas"),
-    "hazchem": N_("Hazardous chemicals"),
-    "fire": N_("Fire safety"),
-    "emergency": N_("Emergency response"),
-}
-
-
-ROLE_LABELS = {
-    "inspector": N_("Inspector"),
-    "trainer": N_("Trainer"),
-    "manager": N_("Manager"),
-    "admin": N_("Administrator"),
-}
-UNIT_KIND_LABELS = {
-    "province": N_("Province"),
-    "city": N_("City or prefecture"),
-    "county": N_("County or district"),
-    "unit": N_("Unit"),
-}
-
-# Certificate states as managers read them in roll-ups and lists (short: they head columns).
-STATE_LABELS = {
-    "valid": N_("Valid"),
-    "due_for_renewal": N_("Due for renewal"),
-    "grace": N_("In grace period"),
-    "expired": N_("Expired"),
-    "suspended": N_("Suspended"),
-    "revoked": N_("Revoked"),
-    "never_certified": N_("Never certified"),
-    "superseded": N_("Replaced by a renewed certificate"),
-}
-# The same states as a holder and the public verification page read them: what they mean for
-# whether the certificate may be relied on today.
-STATE_DESCRIPTIONS = {
-    **STATE_LABELS,
-    "due_for_renewal": N_("Valid (due for renewal)"),
-    "grace": N_("Expired: in the renewal grace period"),
-}
 
 
 # Zones whose name in a language is not CLDR's: in Chinese, China's one zone is 北京时间 (what

@@ -9,7 +9,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute
 
-from trainer.people.access import Access
+from trainer.access import Access
+from trainer.content.store import content_of
 from trainer.web import state
 from trainer.web.i18n import LANGUAGE_COOKIE, normalise_language
 from trainer.web.pages import form_of, page
@@ -59,7 +60,7 @@ async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "unavailable", "database": "not answering"}, status_code=503)
     except Exception:  # any failure to reach the database means "not healthy", not a 500
         return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
-    library = state.content(request).library
+    library = content_of(request).library
     return JSONResponse(
         {"status": "ok", "database": "ok", "courses": len(library.courses), "modules": library.module_count},
         headers={"Cache-Control": "no-store"},

@@ -9,11 +9,12 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute
 
+from trainer.access import Access
 from trainer.certification import policy, service
 from trainer.certification.models import Certificate
 from trainer.content.library import Course, Module
+from trainer.content.store import content_of
 from trainer.db import utcnow
-from trainer.people.access import Access
 from trainer.quizzes import service as quizzes
 from trainer.web import state
 from trainer.web.pages import current_viewer, page, viewer_of
@@ -43,7 +44,7 @@ async def home(request: Request) -> Response:
 
 def dashboard(request: Request) -> Response:
     viewer = viewer_of(request)
-    library = state.content(request).library
+    library = content_of(request).library
     database = state.database(request)
     now = utcnow()
     with database.session() as db:
@@ -72,7 +73,7 @@ def dashboard(request: Request) -> Response:
     recent = quizzes.my_attempts(database, viewer)[:5]
     response = state.templates(request).render(
         request,
-        "certification/dashboard.html",
+        "quizzes/dashboard.html",
         {
             "viewer": viewer,
             "held": held,
