@@ -16,8 +16,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from tests.conftest import csrf_token
-from trainer.db import Database, UnitOfWork, utcnow
 from trainer.access import Access
+from trainer.db import Database, UnitOfWork, utcnow
 from trainer.people.models import Unit
 from trainer.web.pages import page
 from trainer.web.unit import Db, session_of
