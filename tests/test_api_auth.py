@@ -84,7 +84,12 @@ def test_a_required_password_change_blocks_everything_else(
         json={"current_password": person.password, "new_password": "short"},
     )
     assert weak.status_code == 400
-    assert weak.json()["detail"] == ["Use at least 12 characters."]
+    # A refusal by the rules (trainer.errors.DomainError): every problem, the first as the message.
+    assert weak.json()["detail"] == {
+        "message": "Use at least 12 characters.",
+        "code": "weak_password",
+        "problems": ["Use at least 12 characters."],
+    }
     wrong = client.post(
         "/api/v1/me/password",
         headers=headers,

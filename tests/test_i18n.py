@@ -27,7 +27,7 @@ def source_messages() -> set[str]:
         PROJECT_ROOT,
         method_map,
         options_map=options,
-        keywords={"_": None, "gettext": None, "ngettext": (1, 2), "N_": None},
+        keywords={"_": None, "gettext": None, "ngettext": (1, 2), "N_": None, "DomainError": (3,)},
     ):
         found.add(message[0] if isinstance(message, tuple) else message)
     return found

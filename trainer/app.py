@@ -31,6 +31,7 @@ from trainer.quizzes import views as quizzes_views
 from trainer.reports import api as reports_api
 from trainer.reports import trainer_views as reports_trainer_views
 from trainer.reports import views as reports_views
+from trainer.schemas import Message
 from trainer.web import edge, errors, state
 from trainer.web import views as web_views
 from trainer.web.middleware import RequestContextMiddleware
@@ -117,7 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Every API route refuses control characters in its path, query and JSON body (400).
     edge_check: dict[str, Any] = {
         "dependencies": [Depends(edge.refuse_control_characters)],
-        "responses": {400: {"model": people_api.Message, "description": edge.REFUSAL}},
+        "responses": {400: {"model": Message, "description": edge.REFUSAL}},
     }
     app.include_router(people_api.router, **edge_check)
     app.include_router(quizzes_api.router, **edge_check)

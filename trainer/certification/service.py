@@ -20,6 +20,7 @@ from trainer.audit import service as audit
 from trainer.certification import policy
 from trainer.certification.models import Certificate
 from trainer.content.library import Course
+from trainer.errors import DomainError
 from trainer.people.models import Unit, User
 from trainer.tallies.changes import mark_changed
 
@@ -183,13 +184,6 @@ def mask_name(name: str) -> str:
 # -- managers' actions ------------------------------------------------------------------------
 
 
-class CertificateError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
 # Who suspended, as the lineage of the level they acted from; an admin acts from above every unit.
 ADMIN_LEVEL = "/"
 
@@ -217,41 +211,51 @@ def act(
     """
     certificate = db.scalar(select(Certificate).where(Certificate.number == number).with_for_update())
     if certificate is None:
-        raise CertificateError(404, "no such certificate")
+        raise DomainError(404, "no_such_certificate", "no such certificate")
     holder_unit = db.scalar(
         select(Unit.lineage).join(User, User.unit_id == Unit.id).where(User.id == certificate.user_id)
     )
     if not manages(viewer, holder_unit):
-        raise CertificateError(404, "no such certificate")  # outside the subtree it does not exist for you
+        # outside the subtree it does not exist for you
+        raise DomainError(404, "no_such_certificate", "no such certificate")
     if certificate.user_id == viewer.id:
-        raise CertificateError(403, "not on your own certificate")
+        raise DomainError(
+            403, "own_certificate", "Nobody may act on their own certificate; ask a manager above you."
+        )
     reason = reason.strip()
     current = state_of(certificate, now)
     holder_unit_id = db.scalar(select(User.unit_id).where(User.id == certificate.user_id))
     if action in ("suspend", "revoke") and not reason:
-        raise CertificateError(422, "a reason is required")
+        raise DomainError(
+            422, "reason_required", "Give a reason: it is kept in the audit log and shown on the record."
+        )
     if current is policy.State.REVOKED:
-        raise CertificateError(409, "revoked certificates are final")
+        raise DomainError(409, "certificate_revoked", "This certificate is revoked; revocation is final.")
     if (
         action in ("reinstate", "revoke")
         and current is policy.State.SUSPENDED
         and not may_overrule(viewer, certificate.suspended_by_level)
     ):
-        raise CertificateError(403, "suspended from a higher level")
+        raise DomainError(
+            403,
+            "suspended_higher",
+            "This certificate was suspended from a higher level of the organisation; only that level "
+            "or one above it may reinstate or revoke it.",
+        )
     if action == "suspend":
         if current is policy.State.SUSPENDED:
-            raise CertificateError(409, "already suspended")
+            raise DomainError(409, "already_suspended", "This certificate is already suspended.")
         certificate.suspended_at, certificate.suspended_reason = now, reason
         certificate.suspended_by_level = acting_level(viewer)
     elif action == "reinstate":
         if current is not policy.State.SUSPENDED:
-            raise CertificateError(409, "only a suspended certificate can be reinstated")
+            raise DomainError(409, "not_suspended", "Only a suspended certificate can be reinstated.")
         certificate.suspended_at, certificate.suspended_reason = None, None
         certificate.suspended_by_level = None
     elif action == "revoke":
         certificate.revoked_at, certificate.revoked_reason = now, reason
     else:
-        raise CertificateError(404, "unknown action")
+        raise DomainError(404, "unknown_action", "unknown action")
     mark_changed(db, holder_unit_id)
     audit.record(
         db,

@@ -17,14 +17,15 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute
 
 from trainer import ratelimit
-from trainer.access import Access, Viewer, manages, may_view_person
+from trainer.access import Access, manages, may_view_person
 from trainer.audit import service as audit
 from trainer.certification import credentials, policy, service
 from trainer.certification.models import Certificate
 from trainer.content.store import content_of
 from trainer.db import MAX_ID, utcnow
-from trainer.people.api import BODY, SIGNED_IN, ApiViewer, Message
+from trainer.people.api import BODY, MANAGERS, SIGNED_IN, ApiViewer, ManagerViewer
 from trainer.people.models import Unit, User
+from trainer.schemas import CertificateOut, Message, Problem
 from trainer.web import state
 from trainer.web.pages import client_ip, page, viewer_of
 
@@ -100,15 +101,6 @@ class VerificationOut(BaseModel):
     expires_at: datetime
 
 
-class CertificateOut(BaseModel):
-    number: str
-    verification_code: str
-    course_id: str
-    state: str
-    issued_at: datetime
-    expires_at: datetime
-
-
 @router.get(
     "/verify/{code}",
     response_model=VerificationOut,
@@ -144,62 +136,47 @@ class ActionIn(BaseModel):
     reason: str = Field(default="", max_length=2000)
 
 
-def _require_manager(viewer: Viewer) -> None:
-    if not viewer.has_role("manager"):
-        raise HTTPException(status_code=403, detail="managers only")
-
-
 @router.post(
     "/certificates/{number}/{action}",
     response_model=CertificateOut,
     responses={
-        **SIGNED_IN,
+        **MANAGERS,
         **BODY,
-        403: {"model": Message, "description": "Managers only, or a password change is due"},
-        404: {"model": Message, "description": "Unknown, or outside your part of the organisation"},
-        409: {"model": Message, "description": "Not possible in its state"},
-        422: {"description": "Reason missing"},
+        403: {"model": Problem, "description": "Managers only, on one's own certificate, or from below"},
+        404: {"model": Problem, "description": "Unknown, or outside your part of the organisation"},
+        409: {"model": Problem, "description": "Not possible in its state"},
+        422: {"description": "Reason missing (code reason_required), or the body does not fit"},
     },
 )
 def certificate_action(
     number: Annotated[str, Path(max_length=40)],
     action: Annotated[Literal["suspend", "reinstate", "revoke"], Path()],
     body: ActionIn,
-    viewer: ApiViewer,
+    viewer: ManagerViewer,
     request: Request,
 ) -> CertificateOut:
-    _require_manager(viewer)
     now = utcnow()
-    try:
-        with state.database(request).write() as db:
-            certificate = service.act(
-                db,
-                viewer,
-                audit.Actor(viewer.id, viewer.username, client_ip(request)),
-                number,
-                action=action,
-                reason=body.reason,
-                now=now,
-            )
-            out = _out(certificate, now)
-    except service.CertificateError as error:
-        raise HTTPException(status_code=error.status, detail=error.message) from None
-    return out
+    with state.database(request).write() as db:
+        certificate = service.act(
+            db,
+            viewer,
+            audit.Actor(viewer.id, viewer.username, client_ip(request)),
+            number,
+            action=action,
+            reason=body.reason,
+            now=now,
+        )
+        return _out(certificate, now)
 
 
 @router.get(
     "/inspectors/{user_id}/certificates",
     response_model=list[CertificateOut],
-    responses={
-        **SIGNED_IN,
-        403: {"model": Message, "description": "Managers only, or a password change is due"},
-        404: {"model": Message, "description": "Unknown or outside your scope"},
-    },
+    responses={**MANAGERS, 404: {"model": Message, "description": "Unknown or outside your scope"}},
 )
 def inspector_certificates(
-    user_id: Annotated[int, Path(ge=1, le=MAX_ID)], viewer: ApiViewer, request: Request
+    user_id: Annotated[int, Path(ge=1, le=MAX_ID)], viewer: ManagerViewer, request: Request
 ) -> list[CertificateOut]:
-    _require_manager(viewer)
     now = utcnow()
     with state.database(request).session() as db:
         lineage = db.scalar(
@@ -218,9 +195,11 @@ def _out(c: Certificate, now: datetime) -> CertificateOut:
         number=c.number,
         verification_code=c.verification_code,
         course_id=c.course_id,
+        title=c.title,
         state=service.state_of(c, now).value,
         issued_at=c.issued_at,
         expires_at=c.expires_at,
+        is_current=c.is_current,
     )
 
 

@@ -17,6 +17,7 @@ from trainer.content.library import Library
 from trainer.content.loader import load_library
 from trainer.content.schemas import CourseFile, ModuleFrontMatter, Regulation
 from trainer.db import Database, utcnow
+from trainer.errors import DomainError
 from trainer.people import demo
 from trainer.people import service as people
 
@@ -229,8 +230,8 @@ def users_add(
                 email=email or None,
                 now=now,
             )
-    except people.PeopleError as error:
-        for message in error.messages:
+    except DomainError as error:
+        for message in error.problems:
             typer.secho(f"error: {message}", fg="red", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"{user.username},{password}")
@@ -310,8 +311,8 @@ def regrade(
                 _database(settings), library, question, dry_run=dry_run, now=utcnow(),
                 prefix=settings.certificate_prefix,
             )  # fmt: skip
-        except quizzes.QuizError as error:
-            typer.secho(f"error: {error.message}", fg="red", err=True)
+        except DomainError as error:
+            typer.secho(f"error: {error.text()}", fg="red", err=True)
             raise typer.Exit(1) from None
         for fix in corrections:
             passed = (

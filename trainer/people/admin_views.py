@@ -17,6 +17,7 @@ from trainer.access import Access, Viewer
 from trainer.audit import service as audit
 from trainer.audit.models import AuditEvent
 from trainer.db import utcnow
+from trainer.errors import DomainError
 from trainer.i18n import N_
 from trainer.people import service
 from trainer.people.models import ROLES, Unit, User, UserRole
@@ -169,7 +170,7 @@ def _chosen_unit(db: DbSession, unit_id: int | None) -> Unit | None:
         return None
     unit = db.get(Unit, unit_id) if unit_id != NO_UNIT else None
     if unit is None:
-        raise service.PeopleError([N_("Choose a unit from the list.")])
+        raise DomainError(400, "no_such_unit", "Choose a unit from the list.")
     return unit
 
 
@@ -189,8 +190,8 @@ def create_user(request: Request) -> Response:
                 email=values.email or None,
                 now=utcnow(),
             )
-    except service.PeopleError as error:
-        return _user_form(request, None, errors=error.messages, values=values, status_code=400)
+    except DomainError as error:
+        return _user_form(request, None, errors=error.problems, values=values, status_code=400)
     return _user_form(request, user, errors=[], values=_values_of(request, user), password=password)
 
 
@@ -233,8 +234,8 @@ def update_user(request: Request) -> Response:
                 roles=values.roles,
                 now=utcnow(),
             )
-    except service.PeopleError as error:
-        return _user_form(request, user, errors=error.messages, values=values, status_code=400)
+    except DomainError as error:
+        return _user_form(request, user, errors=error.problems, values=values, status_code=400)
     return RedirectResponse(f"/admin/users/{user.id}", status_code=303)
 
 
@@ -246,9 +247,9 @@ def _set_active(request: Request, active: bool, reason: str = "") -> Response:
             service.set_active(
                 db, _actor(request, viewer), db.get_one(User, user.id), active, utcnow(), reason=reason
             )
-    except service.PeopleError as error:
+    except DomainError as error:
         return _user_form(
-            request, user, errors=error.messages, values=_values_of(request, user), status_code=400
+            request, user, errors=error.problems, values=_values_of(request, user), status_code=400
         )
     return RedirectResponse(f"/admin/users/{user.id}", status_code=303)
 
@@ -330,10 +331,10 @@ def create_unit(request: Request) -> Response:
         with state.database(request).write() as db:
             parent = db.get(Unit, parent_id) if parent_id else None
             if parent_id is not None and parent is None:
-                raise service.PeopleError([N_("The parent unit does not exist.")])
+                raise DomainError(400, "no_such_unit", "The parent unit does not exist.")
             service.create_unit(db, _actor(request, viewer), parent, form.get("name", ""), utcnow())
-    except service.PeopleError as error:
-        return units(request, errors=error.messages, status_code=400)
+    except DomainError as error:
+        return units(request, errors=error.problems, status_code=400)
     return RedirectResponse("/admin/units", status_code=303)
 
 

@@ -13,11 +13,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import BaseModel, Field
 
-from trainer.access import Viewer
+from trainer.access import Access, Viewer, allows
 from trainer.audit import service as audit
 from trainer.db import utcnow
 from trainer.people import auth, service
-from trainer.people.models import User
+from trainer.people.models import Unit, User
+from trainer.schemas import Message, Problem, UnitOut
 from trainer.web import state
 from trainer.web.pages import client_ip
 
@@ -69,6 +70,23 @@ async def api_viewer(viewer: Annotated[Viewer, Depends(_bearer_viewer)]) -> View
 
 ApiViewer = Annotated[Viewer, Depends(api_viewer)]
 ApiViewerDuringPasswordChange = Annotated[Viewer, Depends(_bearer_viewer)]
+_ONLY = {Access.TRAINER: "trainers only", Access.MANAGER: "managers only", Access.ADMIN: "admins only"}
+
+
+def requires(access: Access) -> Any:
+    """An API route's access rule as a dependency: the API's twin of `page(access=…)`
+    (trainer.web.pages), deciding with the same `allows`. Gives the viewer, or answers 403
+    (401 without a valid token) before the route runs."""
+
+    async def viewer_with_access(viewer: ApiViewer, request: Request) -> Viewer:
+        if not allows(access, viewer, public_library=state.settings(request).public_library):
+            raise HTTPException(status_code=403, detail=_ONLY.get(access, "not allowed"))
+        return viewer
+
+    return Depends(viewer_with_access)
+
+
+ManagerViewer = Annotated[Viewer, requires(Access.MANAGER)]
 
 
 class TokenRequest(BaseModel):
@@ -80,12 +98,6 @@ class TokenResponse(BaseModel):
     access_token: str
     token_type: str = "bearer"  # noqa: S105 (the OAuth token type)
     expires_at: datetime
-
-
-class UnitOut(BaseModel):
-    id: int
-    name: str
-    path: str
 
 
 class MeOut(BaseModel):
@@ -102,20 +114,15 @@ class PasswordChange(BaseModel):
     new_password: str = Field(min_length=1, max_length=1000)
 
 
-class Problems(BaseModel):
-    detail: list[str]
-
-
-class Message(BaseModel):
-    """The shape of most error answers: {"detail": "what went wrong"}."""
-
-    detail: str
-
-
 # Every route behind a token answers these; spread them into the route's `responses`.
 SIGNED_IN: dict[int | str, dict[str, Any]] = {
     401: {"model": Message, "description": "No valid token"},
     403: {"model": Message, "description": "A password change is required first"},
+}
+# Every route behind `ManagerViewer` answers these.
+MANAGERS: dict[int | str, dict[str, Any]] = {
+    **SIGNED_IN,
+    403: {"model": Message, "description": "Managers only, or a password change is due"},
 }
 # Every route that reads a JSON body answers these before the body is validated.
 BODY: dict[int | str, dict[str, Any]] = {
@@ -159,10 +166,12 @@ def revoke_token(viewer: ApiViewerDuringPasswordChange, request: Request) -> Res
 
 
 @router.get("/me", response_model=MeOut, responses=SIGNED_IN)
-def me(viewer: ApiViewer) -> MeOut:
+def me(viewer: ApiViewer, request: Request) -> MeOut:
     unit = None
-    if viewer.unit_id is not None and viewer.unit_name and viewer.unit_path:
-        unit = UnitOut(id=viewer.unit_id, name=viewer.unit_name, path=viewer.unit_path)
+    if viewer.unit_id is not None:
+        with state.database(request).session() as db:
+            row = db.get(Unit, viewer.unit_id)
+        unit = UnitOut(id=row.id, name=row.name, kind=row.kind, path=row.path) if row else None
     return MeOut(
         id=viewer.id,
         username=viewer.username,
@@ -178,25 +187,22 @@ def me(viewer: ApiViewer) -> MeOut:
     status_code=204,
     responses={
         **BODY,
-        400: {"model": Problems | Message, "description": "Rejected, or the body is not UTF-8 text"},
+        400: {"model": Problem, "description": "Rejected (every problem in `problems`), or not UTF-8 text"},
         401: SIGNED_IN[401],
     },
 )
 def change_password(
     body: PasswordChange, viewer: ApiViewerDuringPasswordChange, request: Request
 ) -> Response:
-    try:
-        with state.database(request).write() as db:
-            user = db.get_one(User, viewer.id)
-            service.change_password(
-                db,
-                audit.Actor(viewer.id, viewer.username, client_ip(request)),
-                user,
-                current=body.current_password,
-                new=body.new_password,
-                now=utcnow(),
-                keep_token_id=viewer.token_id,
-            )
-    except service.PeopleError as error:
-        raise HTTPException(status_code=400, detail=error.messages) from None
+    with state.database(request).write() as db:
+        user = db.get_one(User, viewer.id)
+        service.change_password(
+            db,
+            audit.Actor(viewer.id, viewer.username, client_ip(request)),
+            user,
+            current=body.current_password,
+            new=body.new_password,
+            now=utcnow(),
+            keep_token_id=viewer.token_id,
+        )
     return Response(status_code=204)

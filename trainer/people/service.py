@@ -16,6 +16,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session as DbSession
 
 from trainer.audit import service as audit
+from trainer.errors import DomainError
 from trainer.i18n import N_
 from trainer.people import passwords
 from trainer.people.auth import end_all_sessions, forget_user_on_commit, normalise_username
@@ -31,12 +32,9 @@ CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 MAX_IMPORT_ROWS = 50_000
 
 
-class PeopleError(Exception):
-    """Input that cannot be accepted; `messages` say why (interface text, translatable)."""
-
-    def __init__(self, messages: list[str]) -> None:
-        super().__init__("; ".join(messages))
-        self.messages = messages
+def rejected(code: str, problems: list[str]) -> DomainError:
+    """Input refused for one or more reasons (each a msgid, shown beside the form): 400."""
+    return DomainError(400, code, problems[0], problems=problems)
 
 
 # -- units ----------------------------------------------------------------------------------
@@ -49,17 +47,19 @@ def split_unit_path(path: str) -> list[str]:
 def create_unit(db: DbSession, actor: audit.Actor, parent: Unit | None, name: str, now: datetime) -> Unit:
     name = name.strip()
     if not name or "/" in name or len(name) > 200:
-        raise PeopleError([N_("A unit name is 1 to 200 characters, without '/'.")])
+        raise DomainError(400, "invalid_unit_name", "A unit name is 1 to 200 characters, without '/'.")
     if CONTROL.search(name):
-        raise PeopleError(
-            [N_("A name is one line of text: no line breaks, tabs or other control characters.")]
+        raise DomainError(
+            400,
+            "control_characters",
+            "A name is one line of text: no line breaks, tabs or other control characters.",
         )
     depth = 0 if parent is None else parent.lineage.count("/") - 1
     existing = db.scalar(
         select(Unit).where(Unit.parent_id == (parent.id if parent else None), Unit.name == name)
     )
     if existing is not None:
-        raise PeopleError([N_("A unit with this name already exists here.")])
+        raise DomainError(400, "unit_exists", "A unit with this name already exists here.")
     unit = Unit(
         parent_id=parent.id if parent else None,
         name=name,
@@ -81,7 +81,7 @@ def ensure_unit_path(db: DbSession, actor: audit.Actor, path: str, now: datetime
     """The unit at `path`, creating it and any missing ancestors."""
     parts = split_unit_path(path)
     if not parts:
-        raise PeopleError([N_("The unit path is empty.")])
+        raise DomainError(400, "empty_unit_path", "The unit path is empty.")
     parent: Unit | None = None
     for name in parts:
         found = db.scalar(
@@ -134,7 +134,7 @@ def create_user(
     if db.scalar(select(User.id).where(User.username == username)) is not None:
         problems.append(N_("This username is taken."))
     if problems:
-        raise PeopleError(problems)
+        raise rejected("invalid_account", problems)
     initial = password or passwords.generate_password()
     user = User(
         username=username,
@@ -181,7 +181,7 @@ def update_user(
     if unit is None and ("inspector" in roles or "manager" in roles):
         problems.append(N_("Inspectors and managers belong to a unit."))
     if problems:
-        raise PeopleError(problems)
+        raise rejected("invalid_account", problems)
     forget_user_on_commit(db, user.id)  # the viewer of their requests carries roles, unit and name
     before_roles = roles_of(db, user.id)
     after_roles = sorted(set(roles))
@@ -221,7 +221,7 @@ def set_active(
     if user.is_active == active:
         return
     if not active and actor.id == user.id:
-        raise PeopleError([N_("You cannot deactivate your own account.")])
+        raise DomainError(400, "own_account", "You cannot deactivate your own account.")
     user.is_active = active
     forget_user_on_commit(db, user.id)
     mark_changed(db, user.unit_id)
@@ -268,12 +268,12 @@ def change_password(
 ) -> None:
     """The person's own change: the current password first, then the rules for the new one."""
     if not passwords.verify_password(user.password_hash, current):
-        raise PeopleError([N_("The current password is not right.")])
+        raise DomainError(400, "wrong_password", "The current password is not right.")
     problems = passwords.password_problems(new, username=user.username, full_name=user.full_name)
     if passwords.verify_password(user.password_hash, new):
         problems.append(N_("Choose a password different from the current one."))
     if problems:
-        raise PeopleError(problems)
+        raise rejected("weak_password", problems)
     user.password_hash = passwords.hash_password(new)
     user.must_change_password = False
     user.password_changed_at = now

@@ -12,6 +12,7 @@ from trainer.access import Access, manages, may_view_person
 from trainer.audit import service as audit
 from trainer.content.store import content_of
 from trainer.db import utcnow
+from trainer.errors import DomainError
 from trainer.i18n import N_
 from trainer.people import auth, service
 from trainer.people.models import Unit, User
@@ -135,8 +136,8 @@ def password_submit(request: Request) -> Response:
                 now=utcnow(),
                 keep_session_id=viewer.session_id,
             )
-    except service.PeopleError as error:
-        return _password_page(request, errors=error.messages, status_code=400)
+    except DomainError as error:
+        return _password_page(request, errors=error.problems, status_code=400)
     request.state.viewer = auth.load_session(
         state.database(request), state.settings(request), request.cookies.get(SESSION_COOKIE, ""), utcnow()
     )

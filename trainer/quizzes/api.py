@@ -3,58 +3,22 @@ their own attempts; another inspector's attempt is a 404."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, HTTPException, Path, Request
+from fastapi import APIRouter, Body, Path, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from trainer.content.store import content_of
 from trainer.db import MAX_ID, utcnow
+from trainer.errors import DomainError
 from trainer.people.api import BODY, SIGNED_IN, ApiViewer, BearerToken, signed_in
 from trainer.quizzes import flags, service
+from trainer.schemas import AttemptOut, AttemptRow, Problem
 from trainer.web import state
 
 router = APIRouter(prefix="/api/v1")
-
-
-class AttemptOut(BaseModel):
-    id: int
-    kind: str
-    course_id: str
-    module_id: str | None
-    status: str
-    started_at: datetime
-    deadline: datetime | None
-    score: float | None
-    max_score: float
-    passed: bool | None
-    # none while open; then per the course: full (keys and explanations), by_tag, or score
-    review: str
-    breakdown: dict[str, Any] | None = None  # by_tag: score per tag and regulation, wrong slots
-    questions: list[dict[str, Any]]
-
-
-class ResultOut(BaseModel):
-    id: int
-    status: str
-    score: float | None
-    max_score: float
-    passed: bool | None
-
-
-class AttemptSummary(BaseModel):
-    id: int
-    kind: str
-    course_id: str
-    module_id: str | None
-    status: str
-    score: float | None
-    max_score: float
-    passed: bool | None
-    started_at: datetime
 
 
 class ModuleRead(BaseModel):
@@ -62,16 +26,6 @@ class ModuleRead(BaseModel):
     module_id: str
     title: str
     read: bool
-
-
-class ProblemDetail(BaseModel):
-    model_config = ConfigDict(extra="allow")  # and whatever else helps: missing_modules, retry_after
-
-    message: str
-
-
-class Problem(BaseModel):
-    detail: ProblemDetail | str
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -87,22 +41,12 @@ def certifying(request: Request) -> service.Certifying:
     return service.Certifying(content_of(request).library, state.settings(request).certificate_prefix)
 
 
-def _fail(error: service.QuizError) -> HTTPException:
-    headers = {"Retry-After": str(error.extra["retry_after"])} if "retry_after" in error.extra else None
-    return HTTPException(
-        status_code=error.status, detail={"message": error.message, **error.extra}, headers=headers
-    )
-
-
 def _attempt(request: Request, viewer: Any, attempt_id: int) -> AttemptOut:
-    try:
-        return AttemptOut(
-            **service.attempt_view(
-                state.database(request), viewer, attempt_id, utcnow(), certify=certifying(request)
-            )
+    return AttemptOut(
+        **service.attempt_view(
+            state.database(request), viewer, attempt_id, utcnow(), certify=certifying(request)
         )
-    except service.QuizError as error:
-        raise _fail(error) from None
+    )
 
 
 def _json(model: BaseModel) -> Response:
@@ -120,17 +64,14 @@ async def start_exam(
 ) -> Response:
     def work() -> Response:
         viewer = signed_in(request, token)
-        try:
-            attempt_id = service.start_exam(
-                state.database(request),
-                content_of(request).library,
-                viewer,
-                course_id,
-                utcnow(),
-                prefix=state.settings(request).certificate_prefix,
-            )
-        except service.QuizError as error:
-            raise _fail(error) from None
+        attempt_id = service.start_exam(
+            state.database(request),
+            content_of(request).library,
+            viewer,
+            course_id,
+            utcnow(),
+            prefix=state.settings(request).certificate_prefix,
+        )
         return _json(_attempt(request, viewer, attempt_id))
 
     return await run_in_threadpool(work)
@@ -141,10 +82,7 @@ def start_practice(
     module_id: Annotated[str, Path(max_length=100)], viewer: ApiViewer, request: Request
 ) -> AttemptOut:
     library = content_of(request).library
-    try:
-        attempt_id = service.start_practice(state.database(request), library, viewer, module_id, utcnow())
-    except service.QuizError as error:
-        raise _fail(error) from None
+    attempt_id = service.start_practice(state.database(request), library, viewer, module_id, utcnow())
     return _attempt(request, viewer, attempt_id)
 
 
@@ -165,30 +103,24 @@ async def save_answer(
 ) -> JSONResponse:
     def work() -> JSONResponse:
         viewer = signed_in(request, token)
-        try:
-            saved = service.save_answer(
-                state.database(request), viewer, attempt_id, slot, response=response, now=utcnow()
-            )
-        except service.QuizError as error:
-            raise _fail(error) from None
+        saved = service.save_answer(
+            state.database(request), viewer, attempt_id, slot, response=response, now=utcnow()
+        )
         return JSONResponse(saved)
 
     return await run_in_threadpool(work)
 
 
-@router.post("/attempts/{attempt_id}/submit", response_model=ResultOut, responses=ERRORS)
+@router.post("/attempts/{attempt_id}/submit", response_model=AttemptRow, responses=ERRORS)
 async def submit(
     attempt_id: Annotated[int, Path(ge=1, le=MAX_ID)], token: BearerToken, request: Request
 ) -> Response:
     def work() -> Response:
         viewer = signed_in(request, token)
-        try:
-            result = service.submit(
-                state.database(request), viewer, attempt_id, utcnow(), certify=certifying(request)
-            )
-        except service.QuizError as error:
-            raise _fail(error) from None
-        return _json(ResultOut.model_validate(result, from_attributes=True))
+        result = service.submit(
+            state.database(request), viewer, attempt_id, utcnow(), certify=certifying(request)
+        )
+        return _json(AttemptRow.model_validate(result, from_attributes=True))
 
     return await run_in_threadpool(work)
 
@@ -200,9 +132,9 @@ def get_attempt(
     return _attempt(request, viewer, attempt_id)
 
 
-@router.get("/me/attempts", response_model=list[AttemptSummary], responses=ERRORS)
-def my_attempts(viewer: ApiViewer, request: Request) -> list[AttemptSummary]:
-    return [AttemptSummary(**row) for row in service.my_attempts(state.database(request), viewer)]
+@router.get("/me/attempts", response_model=list[AttemptRow], responses=ERRORS)
+def my_attempts(viewer: ApiViewer, request: Request) -> list[AttemptRow]:
+    return [AttemptRow(**row) for row in service.my_attempts(state.database(request), viewer)]
 
 
 @router.get("/courses/{course_id}/modules/{module_id}", response_model=ModuleRead, responses=ERRORS)
@@ -217,7 +149,7 @@ def read_module(
     course = library.courses.get(course_id)
     module = course.module(module_id) if course else None
     if module is None:
-        raise HTTPException(status_code=404, detail="no such module")
+        raise DomainError(404, "no_such_module", "no such module")
     service.record_read(state.database(request), viewer, module, utcnow())
     return ModuleRead(course_id=course_id, module_id=module_id, title=module.original.title, read=True)
 
@@ -233,19 +165,11 @@ class FlagsOut(BaseModel):
 def get_flags(
     attempt_id: Annotated[int, Path(ge=1, le=MAX_ID)], viewer: ApiViewer, request: Request
 ) -> FlagsOut:
-    try:
-        return FlagsOut(flagged=sorted(flags.flags_of(state.database(request), viewer, attempt_id)))
-    except service.QuizError as error:
-        raise _fail(error) from None
+    return FlagsOut(flagged=sorted(flags.flags_of(state.database(request), viewer, attempt_id)))
 
 
 def _set_flag(request: Request, viewer: Any, attempt_id: int, slot: int, *, flagged: bool) -> FlagsOut:
-    try:
-        slots = flags.set_flag(
-            state.database(request), viewer, attempt_id, slot, flagged=flagged, now=utcnow()
-        )
-    except service.QuizError as error:
-        raise _fail(error) from None
+    slots = flags.set_flag(state.database(request), viewer, attempt_id, slot, flagged=flagged, now=utcnow())
     return FlagsOut(flagged=sorted(slots))
 
 

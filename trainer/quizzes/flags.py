@@ -16,8 +16,9 @@ from sqlalchemy.exc import IntegrityError
 
 from trainer.access import Viewer
 from trainer.db import Database
+from trainer.errors import DomainError
 from trainer.quizzes.models import IN_PROGRESS, Attempt, AttemptFlag
-from trainer.quizzes.service import GRACE, QuizError
+from trainer.quizzes.service import GRACE
 
 
 def flagged_slots(database: Database, attempt_id: int) -> set[int]:
@@ -31,7 +32,7 @@ def flags_of(database: Database, viewer: Viewer, attempt_id: int) -> set[int]:
     with database.session() as db:
         owner = db.scalar(select(Attempt.user_id).where(Attempt.id == attempt_id))
     if owner is None or owner != viewer.id:
-        raise QuizError(404, "no such attempt")
+        raise DomainError(404, "no_such_attempt", "no such attempt")
     return flagged_slots(database, attempt_id)
 
 
@@ -47,11 +48,12 @@ def set_flag(
             .with_for_update()
         ).one_or_none()
         if row is None or row.user_id != viewer.id:
-            raise QuizError(404, "no such attempt")  # another inspector's attempt does not exist for you
+            # another inspector's attempt does not exist for you
+            raise DomainError(404, "no_such_attempt", "no such attempt")
         if row.status != IN_PROGRESS or (row.deadline is not None and now > row.deadline + GRACE):
-            raise QuizError(409, "this attempt is closed")
+            raise DomainError(409, "attempt_closed", "this attempt is closed")
         if slot not in {entry["slot"] for entry in json.loads(row.snapshot)}:
-            raise QuizError(404, "no such question in this attempt")
+            raise DomainError(404, "no_such_question", "no such question in this attempt")
         present = db.scalar(
             select(AttemptFlag.id).where(AttemptFlag.attempt_id == attempt_id, AttemptFlag.slot == slot)
         )

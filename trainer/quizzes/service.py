@@ -30,6 +30,7 @@ from trainer.certification.models import Certificate
 from trainer.certification.policy import State
 from trainer.content.library import Course, Library, Module
 from trainer.db import Database
+from trainer.errors import DomainError
 from trainer.people.models import User
 from trainer.quizzes import snapshot
 from trainer.quizzes.assembly import CannotDrawError, assemble
@@ -39,16 +40,6 @@ from trainer.tallies.results import record_graded, record_regraded
 
 GRACE = timedelta(seconds=30)  # network and clock slack after the deadline
 MAX_RESPONSE_BYTES = 10_000
-
-
-class QuizError(Exception):
-    """A request the rules refuse; `status` is the HTTP status to answer with."""
-
-    def __init__(self, status: int, message: str, **extra: Any) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.extra = extra
 
 
 @dataclass(frozen=True)
@@ -67,6 +58,11 @@ class Result:
     score: float | None
     max_score: float
     passed: bool | None
+    kind: str
+    course_id: str
+    module_id: str | None
+    started_at: datetime
+    submitted_at: datetime | None
 
 
 # -- reading and completion ------------------------------------------------------------------
@@ -148,7 +144,7 @@ def start_exam(
     """The id of the viewer's open exam for the course, or of a new one (policy permitting)."""
     course = library.courses.get(course_id)
     if course is None or course.certification is None:
-        raise QuizError(404, "no such course exam")
+        raise DomainError(404, "no_such_exam", "no such course exam")
     policy = course.certification
     close_overdue(database, now, user_id=viewer.id, certify=Certifying(library, prefix))
     with database.session() as db:
@@ -159,8 +155,9 @@ def start_exam(
             done = completed_modules(db, viewer.id, [course])[course.id]
             missing = [m.id for m in course.modules if m.id not in done]
             if missing:
-                raise QuizError(
+                raise DomainError(
                     403,
+                    "modules_incomplete",
                     "complete every module first (read it and pass its practice quiz)",
                     missing_modules=missing,
                 )
@@ -178,7 +175,12 @@ def start_exam(
         ):
             opens = current.expires_at - timedelta(days=current.renewal_window_days)
             opens_on = opens.astimezone(database.time_zone).date().isoformat()  # the day in TRAINER_TIME_ZONE
-            raise QuizError(403, f"you hold this qualification; renewal opens on {opens_on}")
+            raise DomainError(
+                403,
+                "renewal_not_open",
+                "you hold this qualification; renewal opens on %(opens_on)s",
+                opens_on=opens_on,
+            )
         # A certification cycle starts with the current certificate: attempts before it do not count.
         since = current.issued_at if current is not None else None
         taken = db.execute(
@@ -193,10 +195,15 @@ def start_exam(
         seen = _seen_questions(db, viewer.id, course.id)
     count, last = taken
     if count >= policy.exam.max_attempts:
-        raise QuizError(403, f"all {policy.exam.max_attempts} attempts of this certification cycle are used")
+        raise DomainError(
+            403,
+            "attempts_used",
+            "all %(max_attempts)s attempts of this certification cycle are used",
+            max_attempts=policy.exam.max_attempts,
+        )
     if last is not None and now < last + timedelta(hours=policy.exam.retake_after_hours):
         wait = int((last + timedelta(hours=policy.exam.retake_after_hours) - now).total_seconds()) + 1
-        raise QuizError(403, "a retake is allowed later", retry_after=wait)
+        raise DomainError(403, "retake_later", "a retake is allowed later", retry_after=wait)
     deadline = now + timedelta(minutes=policy.exam.time_limit_minutes)
     return _create(
         database,
@@ -219,7 +226,7 @@ def start_practice(
 ) -> int:
     module = library.modules.get(module_id)
     if module is None or module.practice is None:
-        raise QuizError(404, "no practice quiz for this module")
+        raise DomainError(404, "no_such_practice", "no practice quiz for this module")
     course = library.courses[module.course_id]
     with database.session() as db:
         seen = _seen_questions(db, viewer.id, course.id)
@@ -278,7 +285,9 @@ def _create(
     try:
         served = assemble(library.bank, course.domain, rows, seed, seen, purpose=purpose)
     except CannotDrawError as error:
-        raise QuizError(409, str(error)) from None
+        raise DomainError(
+            409, "cannot_draw", "the question bank cannot fill this paper: %(reason)s", reason=str(error)
+        ) from None
     paper = [snapshot.snapshot_question(q, library) for q in served]
     slots = [entry["slot"] for entry in paper]
     entries = [json.dumps(entry, ensure_ascii=False) for entry in paper]  # stored and cached as text
@@ -331,7 +340,8 @@ def _create(
 def _load_for_update(db: DbSession, attempt_id: int, viewer: Viewer) -> Attempt:
     attempt = db.scalar(select(Attempt).where(Attempt.id == attempt_id).with_for_update())
     if attempt is None or attempt.user_id != viewer.id:
-        raise QuizError(404, "no such attempt")  # another inspector's attempt does not exist for you
+        # another inspector's attempt does not exist for you
+        raise DomainError(404, "no_such_attempt", "no such attempt")
     return attempt
 
 
@@ -424,21 +434,28 @@ def save_answers(
     (closed attempt, a locked practice question, a response that does not fit) stores none."""
     paper = _paper(database, attempt_id)
     if paper is None or paper.user_id != viewer.id:
-        raise QuizError(404, "no such attempt")  # another inspector's attempt does not exist for you
+        # another inspector's attempt does not exist for you
+        raise DomainError(404, "no_such_attempt", "no such attempt")
     practice = paper.review == "immediate"
     rows: list[dict[str, Any]] = []
     results: dict[int, dict[str, Any]] = {}
     for slot, given in responses.items():
         if len(json.dumps(given)) > MAX_RESPONSE_BYTES:
-            raise QuizError(413, "response too large", slot=slot)
+            raise DomainError(413, "response_too_large", "response too large", slot=slot)
         entry = paper.entry(slot)
         if entry is None:
-            raise QuizError(404, "no such question in this attempt", slot=slot)
+            raise DomainError(404, "no_such_question", "no such question in this attempt", slot=slot)
         try:
             response = snapshot.to_bank(entry, given)  # served keys -> the bank's, stored and graded
             value = score(snapshot.answer_key(entry), response)
         except ResponseError as error:
-            raise QuizError(422, str(error), slot=slot) from None
+            raise DomainError(
+                422,
+                "invalid_response",
+                "the response does not fit the question: %(reason)s",
+                reason=str(error),
+                slot=slot,
+            ) from None
         rows.append(
             {
                 "attempt_id": attempt_id,
@@ -455,18 +472,21 @@ def save_answers(
     with database.write_connection() as conn:
         status, deadline = conn.execute(_ATTEMPT_OPEN, {"attempt_id": attempt_id}).one()
         if status != IN_PROGRESS:
-            raise QuizError(409, "this attempt is closed")
+            raise DomainError(409, "attempt_closed", "this attempt is closed")
         if deadline is not None and now > deadline + GRACE:
-            raise QuizError(
-                409, "the time is up; the attempt is graded from the answers saved before the deadline"
+            raise DomainError(
+                409,
+                "time_up",
+                "the time is up; the attempt is graded from the answers saved before the deadline",
             )
         # Practice shows the key as soon as an answer is saved: a second answer after reading it
         # would make the practice pass (and so the way to the exam) mean nothing.
         if practice:
             for row in rows:
                 if conn.execute(_ANSWERED, row).first():
-                    raise QuizError(
+                    raise DomainError(
                         409,
+                        "practice_locked",
                         "this question is answered: its feedback has been shown",
                         locked=True,
                         slot=row["slot"],
@@ -481,7 +501,7 @@ def answer_form(database: Database, viewer: Viewer, attempt_id: int) -> tuple[st
     from the cached paper: no database read once the paper is cached."""
     paper = _paper(database, attempt_id)
     if paper is None or paper.user_id != viewer.id:
-        raise QuizError(404, "no such attempt")
+        raise DomainError(404, "no_such_attempt", "no such attempt")
     questions = [snapshot.public_question(json.loads(paper.entries[slot])) for slot in sorted(paper.entries)]
     return paper.kind, questions
 
@@ -521,7 +541,7 @@ def _grade(
         )
     ).rowcount
     if flipped != 1:  # unreachable while the row lock is held; never grade twice regardless
-        raise QuizError(409, "already graded")
+        raise DomainError(409, "already_graded", "already graded")
     db.refresh(attempt)
     record_graded(db, attempt, list(paper.values()), marks)
     if attempt.kind == "exam":
@@ -544,7 +564,18 @@ def _grade(
 
 
 def _result(attempt: Attempt) -> Result:
-    return Result(attempt.id, attempt.status, attempt.score, attempt.max_score, attempt.passed)
+    return Result(
+        attempt.id,
+        attempt.status,
+        attempt.score,
+        attempt.max_score,
+        attempt.passed,
+        attempt.kind,
+        attempt.course_id,
+        attempt.module_id,
+        attempt.started_at,
+        attempt.submitted_at,
+    )
 
 
 def close_overdue(
@@ -575,7 +606,7 @@ def attempt_view(
     close_overdue(database, now, user_id=viewer.id, certify=certify)
     cached = _paper(database, attempt_id)  # the paper never changes: parsed once per process
     if cached is None or cached.user_id != viewer.id:
-        raise QuizError(404, "no such attempt")
+        raise DomainError(404, "no_such_attempt", "no such attempt")
     with database.session() as db:
         attempt = db.get_one(Attempt, attempt_id, options=[defer(Attempt.snapshot)])
         answers = {
@@ -589,6 +620,7 @@ def attempt_view(
         "module_id": attempt.module_id,
         "status": attempt.status,
         "started_at": attempt.started_at,
+        "submitted_at": attempt.submitted_at,
         "deadline": attempt.deadline,
         "score": attempt.score,
         "max_score": attempt.max_score,
@@ -669,11 +701,23 @@ def my_attempts(database: Database, viewer: Viewer) -> list[dict[str, Any]]:
                 Attempt.max_score,
                 Attempt.passed,
                 Attempt.started_at,
+                Attempt.submitted_at,
             )
             .where(Attempt.user_id == viewer.id)
             .order_by(Attempt.started_at.desc(), Attempt.id.desc())
         ).all()
-    keys = ("id", "kind", "course_id", "module_id", "status", "score", "max_score", "passed", "started_at")
+    keys = (
+        "id",
+        "kind",
+        "course_id",
+        "module_id",
+        "status",
+        "score",
+        "max_score",
+        "passed",
+        "started_at",
+        "submitted_at",
+    )
     return [dict(zip(keys, row, strict=True)) for row in rows]
 
 
@@ -824,7 +868,9 @@ def correct_key(
     certificate whose exam no longer passes is reported, never revoked here."""
     question = library.bank.questions.get(question_id)
     if question is None:
-        raise QuizError(404, f"no question {question_id} in the bank")
+        raise DomainError(
+            404, "no_such_question", "no question %(question_id)s in the bank", question_id=question_id
+        )
     needle = f'"id": "{question_id}"'
     with database.session() as db:
         ids = list(

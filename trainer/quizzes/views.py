@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute
 from trainer.access import Access
 from trainer.content.store import content_of
 from trainer.db import utcnow
+from trainer.errors import DomainError
 from trainer.i18n import N_
 from trainer.quizzes import flags, service
 from trainer.quizzes.models import Attempt
@@ -36,16 +37,13 @@ def _attempt_id(request: Request) -> int:
 
 def start_practice(request: Request) -> Response:
     viewer = viewer_of(request)
-    try:
-        attempt_id = service.start_practice(
-            state.database(request),
-            content_of(request).library,
-            viewer,
-            request.path_params["module_id"],
-            utcnow(),
-        )
-    except service.QuizError as error:
-        raise HTTPException(status_code=error.status, detail=error.message) from None
+    attempt_id = service.start_practice(
+        state.database(request),
+        content_of(request).library,
+        viewer,
+        request.path_params["module_id"],
+        utcnow(),
+    )
     return RedirectResponse(f"/attempts/{attempt_id}", status_code=303)
 
 
@@ -61,12 +59,13 @@ def start_exam(request: Request) -> Response:
             utcnow(),
             prefix=state.settings(request).certificate_prefix,
         )
-    except service.QuizError as error:
+    except DomainError as error:
+        # Not a bare refusal: the page lists the modules still to complete, or when to retake.
         return _refused(request, course_id, error)
     return RedirectResponse(f"/attempts/{attempt_id}", status_code=303)
 
 
-def _refused(request: Request, course_id: str, error: service.QuizError) -> Response:
+def _refused(request: Request, course_id: str, error: DomainError) -> Response:
     library = content_of(request).library
     course = library.courses.get(course_id)
     if course is None:
@@ -77,7 +76,7 @@ def _refused(request: Request, course_id: str, error: service.QuizError) -> Resp
         "quizzes/refused.html",
         {
             "course": course,
-            "message": error.message,
+            "message": error.text(),
             "missing": missing,
             "retry_after": error.extra.get("retry_after"),
         },
@@ -98,12 +97,9 @@ TRUTH_LABELS = (N_("True"), N_("False"))
 
 def _view(request: Request, attempt_id: int) -> dict[str, Any]:
     viewer = viewer_of(request)
-    try:
-        return service.attempt_view(
-            state.database(request), viewer, attempt_id, utcnow(), certify=_certifying(request)
-        )
-    except service.QuizError as error:
-        raise HTTPException(status_code=error.status) from None
+    return service.attempt_view(
+        state.database(request), viewer, attempt_id, utcnow(), certify=_certifying(request)
+    )
 
 
 def navigator(view: dict[str, Any], flagged: set[int]) -> list[dict[str, Any]]:
@@ -277,10 +273,7 @@ def _save_form(request: Request, *, while_typing: bool | None = None) -> tuple[P
     viewer = viewer_of(request)
     attempt_id = _attempt_id(request)
     database = state.database(request)
-    try:
-        kind, questions = service.answer_form(database, viewer, attempt_id)
-    except service.QuizError as error:
-        raise HTTPException(status_code=error.status) from None
+    kind, questions = service.answer_form(database, viewer, attempt_id)
     if while_typing is None:
         # quiz.js marks its background saves: they must not nag about an answer still being given.
         while_typing = request.state.form.get("autosave") == "1"
@@ -290,13 +283,13 @@ def _save_form(request: Request, *, while_typing: bool | None = None) -> tuple[P
         try:
             service.save_answers(database, viewer, attempt_id, found, now=now)
             break
-        except service.QuizError as error:
+        except DomainError as error:
             if error.status == 409 and not error.extra.get("locked"):
                 break  # closed meanwhile (deadline): nothing stored, the page says so
             slot = error.extra.get("slot")
             if not isinstance(slot, int) or slot not in found:
-                raise HTTPException(status_code=error.status) from None
-            errors[slot] = (error.message, {})
+                raise
+            errors[slot] = (error.message, {key: str(value) for key, value in error.extra.items()})
             del found[slot]
     return errors, attempt_id, kind
 
@@ -332,9 +325,9 @@ def toggle_flag(request: Request) -> Response:
             flagged=wanted == "on",
             now=utcnow(),
         )
-    except service.QuizError as error:
+    except DomainError as error:
         if error.status != 409:
-            raise HTTPException(status_code=error.status) from None
+            raise
         # Closed meanwhile: the attempt page shows the result.
     if errors:
         return attempt_page(request, errors=errors, typed=_typed(request), status_code=400)
@@ -359,10 +352,7 @@ def submit(request: Request) -> Response:
         now = max(now, deadline)  # graded as of the deadline, as the server's own close would
     elif kind == "exam" and form.get("handin") != "1":
         return RedirectResponse(f"/attempts/{attempt_id}/submit", status_code=303)
-    try:
-        service.submit(database, viewer, attempt_id, now, certify=_certifying(request))
-    except service.QuizError as error:
-        raise HTTPException(status_code=error.status) from None
+    service.submit(database, viewer, attempt_id, now, certify=_certifying(request))
     return RedirectResponse(f"/attempts/{attempt_id}", status_code=303)
 
 

@@ -13,21 +13,15 @@ from sqlalchemy import select
 from trainer.access import manages, may_view_person
 from trainer.content.store import content_of
 from trainer.db import MAX_ID, utcnow
-from trainer.people.api import SIGNED_IN, ApiViewer, Message
+from trainer.people.api import MANAGERS, SIGNED_IN, ApiViewer, ManagerViewer
 from trainer.people.models import Unit, User
 from trainer.reports import compliance, records
 from trainer.reports.compliance import Counts, UnitRef
 from trainer.reports.shared import MONTH, certifying_courses, course_titles
+from trainer.schemas import AttemptRow, CertificateOut, Message, UnitOut
 from trainer.web import state
 
 router = APIRouter(prefix="/api/v1")
-
-
-class UnitOut(BaseModel):
-    id: int
-    name: str
-    kind: str
-    path: str
 
 
 class CourseCounts(BaseModel):
@@ -71,21 +65,18 @@ def _courses(counts: dict[str, Counts], titles: dict[str, str]) -> list[CourseCo
     "/units/{unit_id}/compliance",
     response_model=ComplianceOut,
     responses={
-        **SIGNED_IN,
-        403: {"model": Message, "description": "Managers only, or a password change is due"},
+        **MANAGERS,
         404: {"model": Message, "description": "Unknown, outside your scope, or no snapshot for that month"},
     },
 )
 def unit_compliance(
     unit_id: Annotated[int, Path(ge=1, le=MAX_ID)],
-    viewer: ApiViewer,
+    viewer: ManagerViewer,
     request: Request,
     month: Annotated[str | None, Query(description="A kept monthly snapshot, YYYY-MM", max_length=7)] = None,
 ) -> ComplianceOut:
     """Per course, how many inspectors of the unit's subtree are in each certificate state; and
     the same for each child unit. Exact now, or as kept at the start of `month`."""
-    if not viewer.has_role("manager"):
-        raise HTTPException(status_code=403, detail="managers only")
     library = content_of(request).library
     courses = [c.id for c in certifying_courses(library)]
     titles = course_titles(library, "en")
@@ -123,30 +114,6 @@ class ProgressOut(BaseModel):
     passed: bool
 
 
-class AttemptOut(BaseModel):
-    id: int
-    kind: str
-    course_id: str
-    module_id: str | None
-    status: str
-    started_at: datetime
-    submitted_at: datetime | None
-    score: float | None
-    max_score: float
-    passed: bool | None
-
-
-class CertificateOut(BaseModel):
-    number: str
-    verification_code: str
-    course_id: str
-    title: str
-    state: str
-    issued_at: datetime
-    expires_at: datetime
-    is_current: bool
-
-
 class InspectorOut(BaseModel):
     id: int
     username: str
@@ -159,7 +126,7 @@ class TranscriptOut(BaseModel):
     inspector: InspectorOut
     as_of: datetime
     courses: list[ProgressOut]
-    attempts: list[AttemptOut]
+    attempts: list[AttemptRow]
     certificates: list[CertificateOut]
 
 
@@ -193,7 +160,7 @@ def transcript(
         ),
         as_of=now,
         courses=[ProgressOut(**p.__dict__) for p in record.courses],
-        attempts=[AttemptOut(**a.__dict__) for a in record.attempts],
+        attempts=[AttemptRow(**a.__dict__) for a in record.attempts],
         certificates=[
             CertificateOut(
                 number=c.number,

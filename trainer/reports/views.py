@@ -382,19 +382,6 @@ def list_export(request: Request) -> Response:
 # -- acting on a certificate from a page ---------------------------------------------------------
 
 
-REFUSALS = {
-    "a reason is required": N_("Give a reason: it is kept in the audit log and shown on the record."),
-    "revoked certificates are final": N_("This certificate is revoked; revocation is final."),
-    "already suspended": N_("This certificate is already suspended."),
-    "only a suspended certificate can be reinstated": N_("Only a suspended certificate can be reinstated."),
-    "not on your own certificate": N_("Nobody may act on their own certificate; ask a manager above you."),
-    "suspended from a higher level": N_(
-        "This certificate was suspended from a higher level of the organisation; only that level "
-        "or one above it may reinstate or revoke it."
-    ),
-}
-
-
 def certificate_action(request: Request) -> Response:
     """Suspend, reinstate or revoke from the inspector's record (the same rule as the API)."""
     viewer = viewer_of(request)
@@ -422,25 +409,15 @@ def certificate_action(request: Request) -> Response:
                 ),
                 missing_reason=is_confirmed,
             )
-    try:
-        with state.database(request).write() as db:
-            certification.act(
-                db,
-                viewer,
-                audit.Actor(viewer.id, viewer.username, client_ip(request)),
-                number,
-                action=action,
-                reason=reason,
-                now=utcnow(),
-            )
-    except certification.CertificateError as error:
-        if error.status == 404:
-            raise HTTPException(status_code=404) from None
-        return state.templates(request).render(
-            request,
-            "reports/action_refused.html",
-            {"viewer": viewer, "message": REFUSALS.get(error.message, error.message), "back": back},
-            status_code=error.status,
+    with state.database(request).write() as db:  # a refusal is the error page, linking back
+        certification.act(
+            db,
+            viewer,
+            audit.Actor(viewer.id, viewer.username, client_ip(request)),
+            number,
+            action=action,
+            reason=reason,
+            now=utcnow(),
         )
     return RedirectResponse(back, status_code=303)
 

@@ -1,4 +1,8 @@
-"""Error responses: JSON under /api, a translated page everywhere else. Never a stack trace."""
+"""Error responses: JSON under /api, a translated page everywhere else. Never a stack trace.
+
+A refusal by the rules (`trainer.errors.DomainError`, raised by any service) is answered here
+and nowhere else: on an API path `{"detail": {"message", "code", ...extra}}` with its status,
+on a page the error page with the message in the reader's language."""
 
 from __future__ import annotations
 
@@ -11,8 +15,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from trainer.errors import DomainError
 from trainer.web import state
+from trainer.web.i18n import translations
 from trainer.web.pages import current_viewer
+from trainer.web.views import safe_next
 
 log = logging.getLogger(__name__)
 DATABASE_TROUBLE = (
@@ -27,19 +34,45 @@ def _wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
 
-async def _page(request: Request, status: int, reason: str | None = None) -> Response:
+async def _page(
+    request: Request, status: int, reason: str | None = None, error: DomainError | None = None
+) -> Response:
     templates = state.templates(request)
     if getattr(request.state, "lang", None) is None:  # failed before the middleware ran
         request.state.lang = state.settings(request).default_language
         request.state.csrf_token = ""
     if status < 500:
         await current_viewer(request)  # so the header shows who is signed in
+    message = error.text(translations(request.state.lang).gettext) if error is not None else None
     return templates.render(
-        request, "errors/error.html", {"status": status, "reason": reason}, status_code=status
+        request,
+        "errors/error.html",
+        {"status": status, "reason": reason, "message": message, "back": _back(request)},
+        status_code=status,
     )
 
 
+def _back(request: Request) -> str | None:
+    """Where a refused form came from, if it said (its `next` field): the page links back."""
+    form = getattr(request.state, "form", None)
+    target = form.get("next") if form is not None else None
+    return safe_next(target) if isinstance(target, str) and target else None
+
+
+async def domain_error(request: Request, exc: Exception) -> Response:
+    """The one answer to a refusal by the rules, for pages and API alike."""
+    assert isinstance(exc, DomainError)
+    headers = exc.headers()
+    if _wants_json(request):
+        return JSONResponse({"detail": exc.body()}, status_code=exc.status, headers=headers)
+    response = await _page(request, exc.status, error=exc)
+    response.headers.update(headers or {})
+    return response
+
+
 def install(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, domain_error)
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if _wants_json(request):
