@@ -17,10 +17,11 @@ from trainer.access import Access, Viewer, allows
 from trainer.audit import service as audit
 from trainer.db import utcnow
 from trainer.people import auth, service
-from trainer.people.models import Unit, User
+from trainer.people.models import User
 from trainer.schemas import Message, Problem, UnitOut
 from trainer.web import state
 from trainer.web.pages import client_ip
+from trainer.web.unit import Db
 
 router = APIRouter(prefix="/api/v1")
 PASSWORD_CHANGE_REQUIRED = "password change required: POST /api/v1/me/password first"  # noqa: S105 (a message, not a password)
@@ -166,12 +167,9 @@ def revoke_token(viewer: ApiViewerDuringPasswordChange, request: Request) -> Res
 
 
 @router.get("/me", response_model=MeOut, responses=SIGNED_IN)
-def me(viewer: ApiViewer, request: Request) -> MeOut:
-    unit = None
-    if viewer.unit_id is not None:
-        with state.database(request).session() as db:
-            row = db.get(Unit, viewer.unit_id)
-        unit = UnitOut(id=row.id, name=row.name, kind=row.kind, path=row.path) if row else None
+def me(viewer: ApiViewer, db: Db) -> MeOut:
+    row = service.unit_of(db, viewer.unit_id) if viewer.unit_id is not None else None
+    unit = UnitOut(id=row.id, name=row.name, kind=row.kind, path=row.path) if row else None
     return MeOut(
         id=viewer.id,
         username=viewer.username,

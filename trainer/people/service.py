@@ -162,6 +162,10 @@ def create_user(
     return user, initial
 
 
+def unit_of(db: DbSession, unit_id: int) -> Unit | None:
+    return db.get(Unit, unit_id)
+
+
 def roles_of(db: DbSession, user_id: int) -> list[str]:
     return sorted(db.scalars(select(UserRole.role).where(UserRole.user_id == user_id)))
 
