@@ -32,6 +32,7 @@ from trainer.access import Viewer
 from trainer.app import create_app
 from trainer.config import Settings
 from trainer.db import Database, utcnow
+from trainer.errors import DomainError
 from trainer.quizzes.models import Attempt, AttemptAnswer, AttemptFlag
 
 
@@ -608,7 +609,7 @@ def test_saving_several_answers_is_all_or_nothing(ux_client: TestClient, migrate
         unit_path=None,
         must_change_password=False,
     )
-    with pytest.raises(service.QuizError) as refused:
+    with pytest.raises(DomainError) as refused:
         service.save_answers(
             database, viewer, attempt_id, {text: {"text": "SDS"}, single: {"selected": ["zzz"]}}, now=utcnow()
         )
