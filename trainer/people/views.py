@@ -26,10 +26,10 @@ from trainer.web.pages import (
     form_of,
     id_param,
     page,
+    safe_next,
     set_session_cookie,
     viewer_of,
 )
-from trainer.web.views import safe_next
 
 
 def login_form(request: Request) -> Response:

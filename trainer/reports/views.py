@@ -30,8 +30,7 @@ from trainer.reports.compliance import ALL_STATES, NEVER, ListQuery, UnitRef
 from trainer.reports.models import STATES, ExamTally
 from trainer.reports.shared import MONTH, certifying_courses, course_titles
 from trainer.web import state
-from trainer.web.pages import Confirmation, ask, client_ip, confirmed, form_of, page, viewer_of
-from trainer.web.views import safe_next
+from trainer.web.pages import Confirmation, ask, client_ip, confirmed, form_of, page, safe_next, viewer_of
 
 LIST_STATES = ("expiring", *ALL_STATES)
 EXPORT_LIMIT = 200_000  # rows in one export: a whole province's (inspector, course) pairs fit

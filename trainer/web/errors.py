@@ -18,8 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from trainer.errors import DomainError
 from trainer.web import state
 from trainer.web.i18n import translations
-from trainer.web.pages import current_viewer
-from trainer.web.views import safe_next
+from trainer.web.pages import current_viewer, safe_next
 
 log = logging.getLogger(__name__)
 DATABASE_TROUBLE = (

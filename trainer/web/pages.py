@@ -135,6 +135,18 @@ def client_ip(request: Request) -> str:
     return (request.client.host if request.client else "unknown")[:64]
 
 
+def safe_next(target: str | None) -> str:
+    """Only a path on this site: never `//host` or `/\\host`, which browsers treat as another site."""
+    if (
+        not target
+        or not target.startswith("/")
+        or target.startswith(("//", "/\\"))
+        or any(c in target for c in "\r\n\\")
+    ):
+        return "/"
+    return target
+
+
 def _here(request: Request) -> str:
     query = request.url.query
     return request.url.path + (f"?{query}" if query else "")

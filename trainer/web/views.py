@@ -13,19 +13,7 @@ from trainer.access import Access
 from trainer.content.store import content_of
 from trainer.web import state
 from trainer.web.i18n import LANGUAGE_COOKIE, normalise_language
-from trainer.web.pages import form_of, page
-
-
-def safe_next(target: str | None) -> str:
-    """Only a path on this site: never `//host` or `/\\host`, which browsers treat as another site."""
-    if (
-        not target
-        or not target.startswith("/")
-        or target.startswith(("//", "/\\"))
-        or any(c in target for c in "\r\n\\")
-    ):
-        return "/"
-    return target
+from trainer.web.pages import form_of, page, safe_next
 
 
 async def choose_language(request: Request) -> Response:
