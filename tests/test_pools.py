@@ -371,3 +371,38 @@ def test_the_sample_bank_keeps_exam_and_practice_apart_and_fills_two_exam_papers
             assert module.practice is not None
             for row in module.practice.draw:
                 assert len(bank.candidates(course.domain, row, "practice")) >= row.count + 1, module.id
+
+
+# -- practice twins of exam questions -----------------------------------------------------------
+
+
+def test_a_practice_question_asking_an_exam_stem_word_for_word_is_warned_about(content: ContentDirs) -> None:
+    """Practice shows its key: a practice question with an exam question's stem (case, spacing
+    and punctuation aside) teaches the exam's answer by heart."""
+    split(content)
+    content.write(
+        "question_bank/demo/practice.yaml",
+        """defaults: {domain: coal, tags: [ventilation], lang: en, use: practice}
+questions:
+  - id: P-1
+    type: truefalse
+    stem: "intake  AIR is checked at a working face"
+    answer: true
+    explanation: It reaches the people at the face.
+  - id: P-2
+    type: truefalse
+    stem: At a working face, intake air is checked first.
+    answer: true
+    explanation: Said in other words, the same point is fair practice.
+""",
+    )
+    extra(
+        content,
+        "  - id: X-1\n    type: truefalse\n    stem: Intake air is checked at a working face.\n"
+        "    answer: true\n    explanation: It reaches the people.\n",
+    )
+    found = [p for p in problems(content) if "word for word" in p]
+    assert found == [
+        "question_bank/demo/practice.yaml:3: warning: practice question P-1 asks what exam question X-1 "
+        "asks, word for word: practice shows its key, so reword it or practise the point another way"
+    ], found

@@ -3,7 +3,8 @@
 An exam pool is every question one course's exam blueprint can draw; a practice pool is every
 question one module's practice draw can show. Practice is unlimited and shows the key after each
 answer, so a question in both would let anyone harvest the exam through practice: `shared`
-warns about each. A question's accepted answer written in the text of another question of the
+warns about each, and about a practice question that asks an exam question's stem word for word
+(`twins`). A question's accepted answer written in the text of another question of the
 same pool is a give-away (`give_aways`). `excludes` keeps two questions off one paper; it settles
 a give-away in a practice pool (a practice paper is all that is at stake there) but not in an
 exam pool, whose questions are the certificate's secret across papers and retakes: there the
@@ -68,7 +69,12 @@ def _whole_groups(bank: Bank, ids: set[str]) -> frozenset[str]:
 def pool_problems(bank: Bank, courses: Iterable[Course]) -> list[Problem]:
     """All the checks of this module, for `trainer check`."""
     all_pools = pools(bank, courses)
-    return [*reference_problems(bank), *shared(bank, all_pools), *give_aways(bank, all_pools)]
+    return [
+        *reference_problems(bank),
+        *shared(bank, all_pools),
+        *twins(bank, all_pools),
+        *give_aways(bank, all_pools),
+    ]
 
 
 # -- excludes and scenario uses ------------------------------------------------------------------
@@ -149,6 +155,37 @@ def shared(bank: Bank, all_pools: list[Pool]) -> list[Problem]:
                     question.line,
                     f"{what} can be drawn by the exam of course {exam.owner} and shown in practice "
                     f"by module {shown_by[0]}{more}: set `use: exam` or `use: practice`",
+                    "warning",
+                )
+            )
+    return problems
+
+
+def _stem_form(text: str) -> str:
+    """A stem as compared for twins: normalized, whitespace and punctuation set aside."""
+    return " ".join(re.sub(r"[^\w\s]", " ", normalize(text)).split())
+
+
+def twins(bank: Bank, all_pools: list[Pool]) -> list[Problem]:
+    """A warning for every practice question that asks an exam question's stem word for word:
+    practice shows its key, so the exam question could be answered from memory of the practice
+    one. (Practising the same point in other words is what practice is for.)"""
+    practice_ids = {qid for p in all_pools if p.kind == "practice" for qid in p.questions}
+    exam_ids = {qid for p in all_pools if p.kind == "exam" for qid in p.questions}
+    by_stem: dict[str, list[str]] = {}
+    for qid in sorted(exam_ids):
+        by_stem.setdefault(_stem_form(bank.questions[qid].model.stem), []).append(qid)
+    problems = []
+    for qid in sorted(practice_ids - exam_ids):
+        question = bank.questions[qid]
+        asked = [other for other in by_stem.get(_stem_form(question.model.stem), []) if other != qid]
+        if asked:
+            problems.append(
+                Problem(
+                    question.source,
+                    question.line,
+                    f"practice question {qid} asks what exam question {asked[0]} asks, word for word: "
+                    "practice shows its key, so reword it or practise the point another way",
                     "warning",
                 )
             )
