@@ -221,7 +221,8 @@ class UnitOfWork:
     ended normally (and it writes), rolled back otherwise.
 
     Opened lazily, so a request that never touches the database takes no connection and, on
-    SQLite, a write request holds the process's write lock only from its first statement. The
+    SQLite, a write request holds the process's write lock only from the first use of `session`
+    (for an API route declaring `Db`, that is when its dependencies run: trainer.web.unit). The
     work may start and finish on different threads (FastAPI runs a dependency's exit apart from
     the handler); the session is used by one of them at a time."""
 

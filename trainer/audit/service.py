@@ -154,10 +154,34 @@ class Anchor:
         return anchor
 
 
+def event_count(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(AuditEvent)) or 0
+
+
+def find_events(
+    session: Session, *, action: str, actor: str, target: str, limit: int, offset: int
+) -> list[AuditEvent]:
+    """Entries, newest first, whose action starts with `action`, by the account named `actor`,
+    about the target id `target` (each filter left out when empty)."""
+    statement = select(AuditEvent)
+    if action:
+        statement = statement.where(AuditEvent.action.like(f"{action}%"))
+    if actor:
+        statement = statement.where(AuditEvent.actor == actor.casefold())
+    if target:
+        statement = statement.where(AuditEvent.target_id == target)
+    return list(session.scalars(statement.order_by(AuditEvent.id.desc()).limit(limit).offset(offset)))
+
+
+def actions(session: Session) -> list[str]:
+    """Every action the log holds, once each, in order (a filter's choices)."""
+    return list(session.scalars(select(AuditEvent.action).distinct().order_by(AuditEvent.action)))
+
+
 def anchor(database: Database, now: datetime) -> Anchor:
     with database.session() as session:
         head = session.get(AuditHead, HEAD_ID)
-        count = session.scalar(select(func.count()).select_from(AuditEvent)) or 0
+        count = event_count(session)
     if head is None:
         raise RuntimeError("the audit log has no head row: run `trainer db upgrade`")
     return Anchor(count, head.last_id, head.last_hash, now)

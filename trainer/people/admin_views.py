@@ -1,4 +1,11 @@
-"""Administration pages: units, accounts, and the audit log. Admins only (see the routes)."""
+"""Administration pages: units, accounts, and the audit log. Admins only (see the routes).
+
+Each handler runs in the request's unit of work (trainer.web.unit: a read session for a GET, a
+write session for a POST, committed when the handler returns) and passes its session to
+trainer.people.service and trainer.audit.service, which own the queries. A refused form is
+answered with the form again (a returned response, so the unit commits): the services check
+before they write, so there is nothing to commit.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +13,6 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session as DbSession
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -15,12 +21,11 @@ from starlette.routing import BaseRoute
 
 from trainer.access import Access, Viewer
 from trainer.audit import service as audit
-from trainer.audit.models import AuditEvent
 from trainer.db import utcnow
 from trainer.errors import DomainError
 from trainer.i18n import N_
 from trainer.people import service
-from trainer.people.models import ROLES, Unit, User, UserRole
+from trainer.people.models import ROLES, User
 from trainer.web import state
 from trainer.web.pages import (
     Confirmation,
@@ -34,6 +39,7 @@ from trainer.web.pages import (
     page,
     viewer_of,
 )
+from trainer.web.unit import session_of
 
 PAGE_SIZE = 50
 
@@ -58,13 +64,8 @@ def _page_number(request: Request) -> int:
 
 
 def index(request: Request) -> Response:
-    with state.database(request).session() as db:
-        counts = {
-            "users": db.scalar(select(func.count()).select_from(User)),
-            "active": db.scalar(select(func.count()).select_from(User).where(User.is_active.is_(True))),
-            "units": db.scalar(select(func.count()).select_from(Unit)),
-            "events": db.scalar(select(func.count()).select_from(AuditEvent)),
-        }
+    db = session_of(request)
+    counts = {**service.account_counts(db), "events": audit.event_count(db)}
     return _render(request, "admin/index.html", {"counts": counts})
 
 
@@ -75,43 +76,23 @@ def users(request: Request) -> Response:
     query = request.query_params.get("q", "").strip()[:100]
     role = request.query_params.get("role", "")
     number = _page_number(request)
-    statement = select(User, Unit).outerjoin(Unit, Unit.id == User.unit_id)
-    if query:
-        like = f"%{query.casefold()}%"
-        statement = statement.where(
-            or_(User.username.like(like), func.lower(User.full_name).like(like), Unit.path.like(f"%{query}%"))
-        )
-    if role in ROLES:
-        statement = statement.where(User.id.in_(select(UserRole.user_id).where(UserRole.role == role)))
-    with state.database(request).session() as db:
-        total = db.scalar(select(func.count()).select_from(statement.subquery())) or 0
-        rows = db.execute(
-            statement.order_by(User.username).limit(PAGE_SIZE).offset((number - 1) * PAGE_SIZE)
-        ).all()
-        ids = [user.id for user, _ in rows]
-        role_rows = db.execute(select(UserRole.user_id, UserRole.role).where(UserRole.user_id.in_(ids))).all()
-    roles: dict[int, list[str]] = {}
-    for user_id, user_role in role_rows:
-        roles.setdefault(user_id, []).append(user_role)
+    found = service.find_users(
+        session_of(request), text=query, role=role, limit=PAGE_SIZE, offset=(number - 1) * PAGE_SIZE
+    )
     return _render(
         request,
         "admin/users.html",
         {
-            "rows": rows,
-            "roles": roles,
+            "rows": found.rows,
+            "roles": found.roles,
             "query": query,
             "role": role,
             "all_roles": ROLES,
             "page": number,
-            "pages": max(1, math.ceil(total / PAGE_SIZE)),
-            "total": total,
+            "pages": max(1, math.ceil(found.total / PAGE_SIZE)),
+            "total": found.total,
         },
     )
-
-
-def _units(request: Request) -> list[Unit]:
-    with state.database(request).session() as db:
-        return list(db.scalars(select(Unit).order_by(Unit.path)))
 
 
 @dataclass
@@ -138,7 +119,7 @@ def _user_form(
         "user": user,
         "errors": errors,
         "values": values,
-        "units": _units(request),
+        "units": service.all_units(session_of(request)),
         "all_roles": ROLES,
         "password": password,
     }
@@ -162,57 +143,44 @@ def _submitted(request: Request) -> AccountForm:
     )
 
 
-NO_UNIT = 0
-
-
-def _chosen_unit(db: DbSession, unit_id: int | None) -> Unit | None:
-    if unit_id is None:
-        return None
-    unit = db.get(Unit, unit_id) if unit_id != NO_UNIT else None
-    if unit is None:
-        raise DomainError(400, "no_such_unit", "Choose a unit from the list.")
-    return unit
+NO_UNIT = 0  # what a unit id that cannot be one becomes: no unit has it (trainer.people.service)
 
 
 def create_user(request: Request) -> Response:
     viewer = viewer_of(request)
     values = _submitted(request)
+    db = session_of(request)
     try:
-        with state.database(request).write() as db:
-            unit = _chosen_unit(db, values.unit_id)
-            user, password = service.create_user(
-                db,
-                _actor(request, viewer),
-                username=values.username,
-                full_name=values.full_name,
-                unit=unit,
-                roles=values.roles,
-                email=values.email or None,
-                now=utcnow(),
-            )
+        user, password = service.create_user(
+            db,
+            _actor(request, viewer),
+            username=values.username,
+            full_name=values.full_name,
+            unit=service.chosen_unit(db, values.unit_id),
+            roles=values.roles,
+            email=values.email or None,
+            now=utcnow(),
+        )
     except DomainError as error:
         return _user_form(request, None, errors=error.problems, values=values, status_code=400)
-    return _user_form(request, user, errors=[], values=_values_of(request, user), password=password)
+    return _user_form(request, user, errors=[], values=_values_of(db, user), password=password)
 
 
 def _load_user(request: Request) -> User:
-    user_id = id_param(request, "user_id")
-    with state.database(request).session() as db:
-        user = db.get(User, user_id)
+    user = service.user_of(session_of(request), id_param(request, "user_id"))
     if user is None:
         raise HTTPException(status_code=404)
     return user
 
 
-def _values_of(request: Request, user: User) -> AccountForm:
-    with state.database(request).session() as db:
-        roles = service.roles_of(db, user.id)
+def _values_of(db: DbSession, user: User) -> AccountForm:
+    roles = service.roles_of(db, user.id)
     return AccountForm(user.username, user.full_name, user.email or "", roles, user.unit_id)
 
 
 def edit_user_form(request: Request) -> Response:
     user = _load_user(request)
-    return _user_form(request, user, errors=[], values=_values_of(request, user))
+    return _user_form(request, user, errors=[], values=_values_of(session_of(request), user))
 
 
 def update_user(request: Request) -> Response:
@@ -220,20 +188,18 @@ def update_user(request: Request) -> Response:
     user = _load_user(request)
     values = _submitted(request)
     values.username = user.username
+    db = session_of(request)
     try:
-        with state.database(request).write() as db:
-            target = db.get_one(User, user.id)
-            unit = _chosen_unit(db, values.unit_id)
-            service.update_user(
-                db,
-                _actor(request, viewer),
-                target,
-                full_name=values.full_name,
-                email=values.email or None,
-                unit=unit,
-                roles=values.roles,
-                now=utcnow(),
-            )
+        service.update_user(
+            db,
+            _actor(request, viewer),
+            user,
+            full_name=values.full_name,
+            email=values.email or None,
+            unit=service.chosen_unit(db, values.unit_id),
+            roles=values.roles,
+            now=utcnow(),
+        )
     except DomainError as error:
         return _user_form(request, user, errors=error.problems, values=values, status_code=400)
     return RedirectResponse(f"/admin/users/{user.id}", status_code=303)
@@ -242,15 +208,11 @@ def update_user(request: Request) -> Response:
 def _set_active(request: Request, active: bool, reason: str = "") -> Response:
     viewer = viewer_of(request)
     user = _load_user(request)
+    db = session_of(request)
     try:
-        with state.database(request).write() as db:
-            service.set_active(
-                db, _actor(request, viewer), db.get_one(User, user.id), active, utcnow(), reason=reason
-            )
+        service.set_active(db, _actor(request, viewer), user, active, utcnow(), reason=reason)
     except DomainError as error:
-        return _user_form(
-            request, user, errors=error.problems, values=_values_of(request, user), status_code=400
-        )
+        return _user_form(request, user, errors=error.problems, values=_values_of(db, user), status_code=400)
     return RedirectResponse(f"/admin/users/{user.id}", status_code=303)
 
 
@@ -299,24 +261,16 @@ def reset_password(request: Request) -> Response:
     is_confirmed, reason = confirmed(request)
     if not is_confirmed or not reason:
         return ask(request, _confirmation(user, "reset-password", reason), missing_reason=is_confirmed)
-    with state.database(request).write() as db:
-        password = service.reset_password(
-            db, _actor(request, viewer), db.get_one(User, user.id), utcnow(), reason=reason
-        )
-    return _user_form(request, user, errors=[], values=_values_of(request, user), password=password)
+    db = session_of(request)
+    password = service.reset_password(db, _actor(request, viewer), user, utcnow(), reason=reason)
+    return _user_form(request, user, errors=[], values=_values_of(db, user), password=password)
 
 
 # -- units ----------------------------------------------------------------------------------
 
 
 def units(request: Request, *, errors: list[str] | None = None, status_code: int = 200) -> Response:
-    with state.database(request).session() as db:
-        rows = db.execute(
-            select(Unit, func.count(User.id))
-            .outerjoin(User, User.unit_id == Unit.id)
-            .group_by(Unit.id)
-            .order_by(Unit.path)
-        ).all()
+    rows = service.units_with_member_counts(session_of(request))
     return _render(
         request, "admin/units.html", {"rows": rows, "errors": errors or []}, status_code=status_code
     )
@@ -328,11 +282,9 @@ def create_unit(request: Request) -> Response:
     raw_parent = form.get("parent_id", "").strip()
     parent_id = (form_id(raw_parent) or NO_UNIT) if raw_parent else None
     try:
-        with state.database(request).write() as db:
-            parent = db.get(Unit, parent_id) if parent_id else None
-            if parent_id is not None and parent is None:
-                raise DomainError(400, "no_such_unit", "The parent unit does not exist.")
-            service.create_unit(db, _actor(request, viewer), parent, form.get("name", ""), utcnow())
+        service.create_unit_under(
+            session_of(request), _actor(request, viewer), parent_id, form.get("name", ""), utcnow()
+        )
     except DomainError as error:
         return units(request, errors=error.problems, status_code=400)
     return RedirectResponse("/admin/units", status_code=303)
@@ -346,18 +298,10 @@ def audit_log(request: Request) -> Response:
     actor = request.query_params.get("actor", "").strip()[:64]
     target = request.query_params.get("target", "").strip()[:64]
     number = _page_number(request)
-    statement = select(AuditEvent)
-    if action:
-        statement = statement.where(AuditEvent.action.like(f"{action}%"))
-    if actor:
-        statement = statement.where(AuditEvent.actor == actor.casefold())
-    if target:
-        statement = statement.where(AuditEvent.target_id == target)
-    with state.database(request).session() as db:
-        events = db.scalars(
-            statement.order_by(AuditEvent.id.desc()).limit(PAGE_SIZE + 1).offset((number - 1) * PAGE_SIZE)
-        ).all()
-        actions = db.scalars(select(AuditEvent.action).distinct().order_by(AuditEvent.action)).all()
+    db = session_of(request)
+    events = audit.find_events(
+        db, action=action, actor=actor, target=target, limit=PAGE_SIZE + 1, offset=(number - 1) * PAGE_SIZE
+    )
     return _render(
         request,
         "admin/audit.html",
@@ -368,7 +312,7 @@ def audit_log(request: Request) -> Response:
             "action": action,
             "actor": actor,
             "target": target,
-            "actions": actions,
+            "actions": audit.actions(db),
         },
     )
 

@@ -3,6 +3,10 @@
 Bearer tokens come from POST /api/v1/auth/token; they obey the same roles and scopes as
 browser sessions (`trainer.access`). Until a required password change is made, every
 call but the change itself answers 403 saying so.
+
+Routes take the request's unit of work (`db: Db`, trainer.web.unit) and pass it to the services.
+Issuing a token is the exception: `auth.login` runs its own transactions (it records a failed
+attempt and then refuses), so that route takes no unit.
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ from trainer.access import Access, Viewer, allows
 from trainer.audit import service as audit
 from trainer.db import utcnow
 from trainer.people import auth, service
-from trainer.people.models import User
 from trainer.schemas import Message, Problem, UnitOut
 from trainer.web import state
 from trainer.web.pages import client_ip
@@ -161,8 +164,8 @@ def issue_token(body: TokenRequest, request: Request) -> TokenResponse:
 
 
 @router.delete("/auth/token", status_code=204, responses={401: SIGNED_IN[401]})
-def revoke_token(viewer: ApiViewerDuringPasswordChange, request: Request) -> Response:
-    auth.logout(state.database(request), viewer, ip=client_ip(request), now=utcnow())
+def revoke_token(viewer: ApiViewerDuringPasswordChange, request: Request, db: Db) -> Response:
+    auth.logout(db, viewer, ip=client_ip(request), now=utcnow())
     return Response(status_code=204)
 
 
@@ -190,17 +193,15 @@ def me(viewer: ApiViewer, db: Db) -> MeOut:
     },
 )
 def change_password(
-    body: PasswordChange, viewer: ApiViewerDuringPasswordChange, request: Request
+    body: PasswordChange, viewer: ApiViewerDuringPasswordChange, request: Request, db: Db
 ) -> Response:
-    with state.database(request).write() as db:
-        user = db.get_one(User, viewer.id)
-        service.change_password(
-            db,
-            audit.Actor(viewer.id, viewer.username, client_ip(request)),
-            user,
-            current=body.current_password,
-            new=body.new_password,
-            now=utcnow(),
-            keep_token_id=viewer.token_id,
-        )
+    service.change_password(
+        db,
+        audit.Actor(viewer.id, viewer.username, client_ip(request)),
+        service.signed_in_user(db, viewer.id),
+        current=body.current_password,
+        new=body.new_password,
+        now=utcnow(),
+        keep_token_id=viewer.token_id,
+    )
     return Response(status_code=204)

@@ -1,5 +1,16 @@
 """Signing in and staying signed in: passwords checked under throttling, browser sessions and
-API tokens (random, stored only as SHA-256, revocable, expiring)."""
+API tokens (random, stored only as SHA-256, revocable, expiring).
+
+Like the other services, `logout` and `end_all_sessions` take the caller's session and never
+commit. Documented exceptions, which take the `Database` and run their own transactions:
+- `login`: it records the attempt (a failure until the password proves right) and may then
+  refuse, and that record must stay; the slow password check runs between its two short
+  transactions, outside any. Callers hand it the database before they open the request's unit
+  of work (on SQLite a second write unit in one thread is refused).
+- `load_session` and `load_api_token`: the request plumbing's lookup of who is asking, before
+  the request's unit of work exists (one prebuilt statement on a connection of its own; a
+  session's last-seen time is written at most once a minute, in a short write of its own).
+"""
 
 from __future__ import annotations
 
@@ -355,27 +366,27 @@ def load_api_token(database: Database, token: str, now: datetime) -> Viewer | No
     return viewer
 
 
-def logout(database: Database, viewer: Viewer, *, ip: str | None, now: datetime) -> None:
-    with database.write() as db:
-        forget_user_on_commit(db, viewer.id)
-        if viewer.session_id is not None:
-            db.execute(update(Session).where(Session.id == viewer.session_id).values(revoked_at=now))
-            audit.record(
-                db,
-                "logout",
-                audit.Actor(viewer.id, viewer.username, ip),
-                target_type="user",
-                target_id=viewer.id,
-            )
-        if viewer.token_id is not None:
-            db.execute(update(ApiToken).where(ApiToken.id == viewer.token_id).values(revoked_at=now))
-            audit.record(
-                db,
-                "api_token.revoked",
-                audit.Actor(viewer.id, viewer.username, ip),
-                target_type="user",
-                target_id=viewer.id,
-            )
+def logout(db: DbSession, viewer: Viewer, *, ip: str | None, now: datetime) -> None:
+    """End the browser session or API token the viewer is using (audited)."""
+    forget_user_on_commit(db, viewer.id)
+    if viewer.session_id is not None:
+        db.execute(update(Session).where(Session.id == viewer.session_id).values(revoked_at=now))
+        audit.record(
+            db,
+            "logout",
+            audit.Actor(viewer.id, viewer.username, ip),
+            target_type="user",
+            target_id=viewer.id,
+        )
+    if viewer.token_id is not None:
+        db.execute(update(ApiToken).where(ApiToken.id == viewer.token_id).values(revoked_at=now))
+        audit.record(
+            db,
+            "api_token.revoked",
+            audit.Actor(viewer.id, viewer.username, ip),
+            target_type="user",
+            target_id=viewer.id,
+        )
 
 
 def end_all_sessions(

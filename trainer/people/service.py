@@ -1,7 +1,11 @@
-"""Units and accounts: creating, changing, deactivating, importing. Every change is audited.
+"""Units and accounts: creating, changing, deactivating, importing, and the lookups the people
+and admin pages show. Every change is audited.
 
-Services take an open write session and never commit: the caller's unit of work does, so a
-change and its audit entry are stored together or not at all.
+Services take the caller's session (a request's unit of work, or `Database.write()` in tools) and
+never commit: the unit of work does, so a change and its audit entry are stored together or not
+at all. Each change checks its input before it writes anything, so a refusal (DomainError) that
+a page answers with the form again leaves nothing behind to commit. Signing in and out lives in
+trainer.people.auth.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session as DbSession
 
 from trainer.audit import service as audit
@@ -92,6 +96,44 @@ def ensure_unit_path(db: DbSession, actor: audit.Actor, path: str, now: datetime
     return parent
 
 
+def chosen_unit(db: DbSession, unit_id: int | None) -> Unit | None:
+    """The unit an account form chose by id (None: it chose none); refused if no unit has the id
+    (0 stands for a value that cannot be an id)."""
+    if unit_id is None:
+        return None
+    unit = unit_of(db, unit_id) if unit_id else None
+    if unit is None:
+        raise DomainError(400, "no_such_unit", "Choose a unit from the list.")
+    return unit
+
+
+def create_unit_under(
+    db: DbSession, actor: audit.Actor, parent_id: int | None, name: str, now: datetime
+) -> Unit:
+    """`create_unit` for a form naming the parent by id (None: a top-level unit; 0 stands for a
+    value that cannot be an id, and is refused like an unknown id)."""
+    parent = unit_of(db, parent_id) if parent_id else None
+    if parent_id is not None and parent is None:
+        raise DomainError(400, "no_such_unit", "The parent unit does not exist.")
+    return create_unit(db, actor, parent, name, now)
+
+
+def all_units(db: DbSession) -> list[Unit]:
+    """Every unit, in path order (a form's list to choose from)."""
+    return list(db.scalars(select(Unit).order_by(Unit.path)))
+
+
+def units_with_member_counts(db: DbSession) -> list[tuple[Unit, int]]:
+    """Every unit in path order, with how many accounts belong to it directly."""
+    rows = db.execute(
+        select(Unit, func.count(User.id))
+        .outerjoin(User, User.unit_id == Unit.id)
+        .group_by(Unit.id)
+        .order_by(Unit.path)
+    ).all()
+    return [(unit, members) for unit, members in rows]
+
+
 # -- accounts -------------------------------------------------------------------------------
 
 
@@ -164,6 +206,66 @@ def create_user(
 
 def unit_of(db: DbSession, unit_id: int) -> Unit | None:
     return db.get(Unit, unit_id)
+
+
+def user_of(db: DbSession, user_id: int) -> User | None:
+    return db.get(User, user_id)
+
+
+def signed_in_user(db: DbSession, user_id: int) -> User:
+    """The account of the person making the request (it exists: their viewer was just loaded)."""
+    return db.get_one(User, user_id)
+
+
+def person_and_unit(db: DbSession, user_id: int) -> tuple[User, Unit | None] | None:
+    """An account and its unit (None if no account has the id), for deciding who may see it."""
+    row = db.execute(
+        select(User, Unit).outerjoin(Unit, Unit.id == User.unit_id).where(User.id == user_id)
+    ).one_or_none()
+    return None if row is None else (row[0], row[1])
+
+
+def account_counts(db: DbSession) -> dict[str, int]:
+    """How many accounts, active accounts and units there are (the admin overview)."""
+    return {
+        "users": db.scalar(select(func.count()).select_from(User)) or 0,
+        "active": db.scalar(select(func.count()).select_from(User).where(User.is_active.is_(True))) or 0,
+        "units": db.scalar(select(func.count()).select_from(Unit)) or 0,
+    }
+
+
+@dataclass(frozen=True)
+class UserSearch:
+    """One page of accounts found, with their units, their roles and how many were found in all."""
+
+    rows: list[tuple[User, Unit | None]]
+    roles: dict[int, list[str]]  # by user id, in the order stored
+    total: int
+
+
+def find_users(db: DbSession, *, text: str, role: str, limit: int, offset: int) -> UserSearch:
+    """Accounts whose username, full name or unit path contains `text` (any, if empty), holding
+    `role` (any, if it is not a role), by username."""
+    statement = select(User, Unit).outerjoin(Unit, Unit.id == User.unit_id)
+    if text:
+        like = f"%{text.casefold()}%"
+        statement = statement.where(
+            or_(User.username.like(like), func.lower(User.full_name).like(like), Unit.path.like(f"%{text}%"))
+        )
+    if role in ROLES:
+        statement = statement.where(User.id.in_(select(UserRole.user_id).where(UserRole.role == role)))
+    total = db.scalar(select(func.count()).select_from(statement.subquery())) or 0
+    rows: list[tuple[User, Unit | None]] = [
+        (user, unit)
+        for user, unit in db.execute(statement.order_by(User.username).limit(limit).offset(offset))
+    ]
+    roles: dict[int, list[str]] = {}
+    ids = [user.id for user, _ in rows]
+    for user_id, user_role in db.execute(
+        select(UserRole.user_id, UserRole.role).where(UserRole.user_id.in_(ids))
+    ):
+        roles.setdefault(user_id, []).append(user_role)
+    return UserSearch(rows, roles, total)
 
 
 def roles_of(db: DbSession, user_id: int) -> list[str]:

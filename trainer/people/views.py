@@ -1,8 +1,16 @@
-"""Signing in and out, changing one's password, and a person's own record."""
+"""Signing in and out, changing one's password, and a person's own record.
+
+Each handler runs in the request's unit of work (trainer.web.unit) and passes its session to
+trainer.people.service and trainer.people.auth. Signing in is the exception: `auth.login` runs
+its own short transactions (it records a failed attempt and then refuses), so `login_submit`
+hands it the database and touches the request's unit only afterwards, to end a session that was
+already open in this browser.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from dataclasses import replace
+
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -15,10 +23,8 @@ from trainer.db import utcnow
 from trainer.errors import DomainError
 from trainer.i18n import N_
 from trainer.people import auth, service
-from trainer.people.models import Unit, User
 from trainer.reports import records
 from trainer.web import state
-from trainer.web.csrf import SESSION_COOKIE
 from trainer.web.pages import (
     PASSWORD_CHANGE_PATH,
     clear_session_cookie,
@@ -30,6 +36,7 @@ from trainer.web.pages import (
     set_session_cookie,
     viewer_of,
 )
+from trainer.web.unit import session_of
 
 
 def login_form(request: Request) -> Response:
@@ -66,6 +73,7 @@ def login_submit(request: Request) -> Response:
     if not username or not password:
         return _login_page(request, next_url=next_url, error="missing", username=username, status_code=400)
     now = utcnow()
+    # Its own transactions (see the module's docstring): the request's unit is not open yet.
     result = auth.login(
         state.database(request), state.settings(request), username, password, ip=client_ip(request), now=now
     )
@@ -83,7 +91,7 @@ def login_submit(request: Request) -> Response:
     # A session that was already open in this browser ends: one login, one fresh session.
     previous = getattr(request.state, "viewer", None)
     if previous is not None:
-        auth.logout(state.database(request), previous, ip=client_ip(request), now=now)
+        auth.logout(session_of(request), previous, ip=client_ip(request), now=now)
     target = PASSWORD_CHANGE_PATH if result.must_change_password else next_url
     response = RedirectResponse(target, status_code=303)
     set_session_cookie(response, request, result.token, state.settings(request).session_max_hours * 3600)
@@ -92,7 +100,7 @@ def login_submit(request: Request) -> Response:
 
 def logout(request: Request) -> Response:
     viewer = viewer_of(request)
-    auth.logout(state.database(request), viewer, ip=client_ip(request), now=utcnow())
+    auth.logout(session_of(request), viewer, ip=client_ip(request), now=utcnow())
     response = RedirectResponse("/courses", status_code=303)
     clear_session_cookie(response)
     return response
@@ -124,42 +132,38 @@ def password_submit(request: Request) -> Response:
         return _password_page(
             request, errors=[N_("The two new passwords are not the same.")], status_code=400
         )
+    db = session_of(request)
     try:
-        with state.database(request).write() as db:
-            user = db.get_one(User, viewer.id)
-            service.change_password(
-                db,
-                audit.Actor(viewer.id, viewer.username, client_ip(request)),
-                user,
-                current=form.get("current_password", ""),
-                new=new,
-                now=utcnow(),
-                keep_session_id=viewer.session_id,
-            )
+        service.change_password(
+            db,
+            audit.Actor(viewer.id, viewer.username, client_ip(request)),
+            service.signed_in_user(db, viewer.id),
+            current=form.get("current_password", ""),
+            new=new,
+            now=utcnow(),
+            keep_session_id=viewer.session_id,
+        )
     except DomainError as error:
         return _password_page(request, errors=error.problems, status_code=400)
-    request.state.viewer = auth.load_session(
-        state.database(request), state.settings(request), request.cookies.get(SESSION_COOKIE, ""), utcnow()
-    )
+    # The page is shown as the person now is: no longer due to change their password. (Their
+    # session is kept; the next request loads it afresh, the change having been committed.)
+    request.state.viewer = replace(viewer, must_change_password=False)
     return _password_page(request, done=True)
 
 
 def person_page(request: Request) -> Response:
     """One person's record: themselves, their managers, and admins may see it."""
     viewer = viewer_of(request)
-    person_id = id_param(request, "user_id")
-    with state.database(request).session() as db:
-        row = db.execute(
-            select(User, Unit).outerjoin(Unit, Unit.id == User.unit_id).where(User.id == person_id)
-        ).one_or_none()
-        if row is None:
-            raise HTTPException(status_code=404)
-        person, unit = row
-        if not may_view_person(viewer, person.id, unit.lineage if unit else None):
-            raise HTTPException(status_code=404)  # not 403: do not confirm the person exists
-        roles = service.roles_of(db, person.id)
-        library = content_of(request).library
-        record = records.record_of(db, library, person.id, utcnow(), request.state.lang)
+    db = session_of(request)
+    found = service.person_and_unit(db, id_param(request, "user_id"))
+    if found is None:
+        raise HTTPException(status_code=404)
+    person, unit = found
+    if not may_view_person(viewer, person.id, unit.lineage if unit else None):
+        raise HTTPException(status_code=404)  # not 403: do not confirm the person exists
+    roles = service.roles_of(db, person.id)
+    library = content_of(request).library
+    record = records.record_of(db, library, person.id, utcnow(), request.state.lang)
     response = state.templates(request).render(
         request,
         "people/person.html",

@@ -4,11 +4,20 @@ Pages (trainer.web.pages.page) and API routes (the `Db` dependency below) alike:
 gets a read session, every other method a write session; the unit commits when the handler
 returns (whatever the response's status: a refusal that records something, like a failed
 sign-in, keeps its record) and rolls back when the handler raises. Handlers pass the session to
-services, which never commit. The session is opened on first use (trainer.db.UnitOfWork), so a
-request that needs no database costs none.
+services, which never commit.
 
-The exam-day hot paths (start, save and submit through the API) are the documented exception:
-they run their own short, prebuilt transactions (trainer.quizzes.service) and take no unit here.
+When the session opens differs (trainer.db.UnitOfWork opens it on first use):
+- A page opens it when its handler first calls `session_of(request)`, so a page that needs no
+  database costs none, and on SQLite a write page takes the process's write lock only then.
+- An API route that declares `db: Db` opens it when its dependencies are resolved, before the
+  handler runs: on SQLite a write route (POST, PUT, DELETE…) takes the write lock at that moment
+  and holds it until the handler has returned, whether or not it writes. A route that only
+  sometimes needs the database should not declare `Db`.
+
+Documented exceptions, which take no unit here: the exam-day hot paths (start, save and submit
+through the API) run their own short, prebuilt transactions (trainer.quizzes.service), and
+signing in (trainer.people.auth.login) runs its own, since it records a failed attempt and then
+refuses.
 """
 
 from __future__ import annotations
