@@ -79,6 +79,9 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "/admin/users"): ADMIN_PAGE,
     ("GET", "/admin/users/new"): ADMIN_PAGE,
     ("POST", "/admin/users/new"): ADMIN_FORM[400],  # an empty form
+    ("GET", "/admin/users/import"): ADMIN_PAGE,
+    ("POST", "/admin/users/import"): ADMIN_FORM[400],  # no file
+    ("POST", "/admin/users/import/confirm"): ADMIN_FORM[400],  # no rows
     ("GET", "/admin/users/{user_id}"): ADMIN_PAGE,
     ("POST", "/admin/users/{user_id}"): ADMIN_FORM[400],  # no roles chosen
     ("POST", "/admin/users/{user_id}/deactivate"): ADMIN_FORM[200],  # asks for confirmation first

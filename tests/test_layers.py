@@ -51,7 +51,7 @@ LAYERS = [
         "people/__init__.py", "reports/{__init__,itemstats}.py",
     )),
     Layer("services", (
-        "content/service.py", "people/{auth,demo,housekeeping,passwords,service,throttle}.py",
+        "content/service.py", "people/{auth,demo,housekeeping,importing,passwords,service,throttle}.py",
         "quizzes/{flags,service}.py", "certification/service.py",
     )),
     Layer("reports", ("reports/{charts,compliance,exports,items,records,reminders,shared,synthetic}.py",)),

@@ -13,8 +13,8 @@ from pathlib import Path
 from sqlalchemy import select
 
 from trainer.db import Database
+from trainer.people.importing import parse
 from trainer.people.models import Unit, User
-from trainer.people.service import parse_import
 
 
 def run(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -105,7 +105,9 @@ def test_one_bad_row_imports_nothing_and_is_named(
     result = run(database_url, "users", "import", str(source))
     assert result.returncode == 1
     assert f"{source}: row 4: The email address is not valid." in result.stderr
-    assert f"{source}: row 4: Unknown role: wizard" in result.stderr
+    assert (
+        f"{source}: row 4: Unknown role. The roles are: inspector, trainer, manager, admin." in result.stderr
+    )
     assert f"{source}: row 5: The full name is required (at most 200 characters)." in result.stderr
     assert "nothing was imported" in result.stderr
     with migrated_database.session() as db:
@@ -114,17 +116,18 @@ def test_one_bad_row_imports_nothing_and_is_named(
 
 
 def test_parse_problems() -> None:
-    _, problems = parse_import("user,name\nx,y\n")
-    assert problems[0].startswith("row 1: the header must be exactly")
-    _rows, problems = parse_import(
+    _, problems = parse("user,name\nx,y\n")
+    assert str(problems[0]).startswith("row 1: The header must be exactly")
+    _rows, found = parse(
         csv_text(
             [["same", "A", "P/C", "inspector", ""], ["SAME", "B", "P/C", "inspector", ""], ["short", "C"]]
         )
     )
-    assert "row 3: username 'same' also on row 2" in problems
-    assert "row 4: expected 5 columns" in problems
-    _, problems = parse_import(csv_text([["nounit", "A", "", "inspector", ""]]))
-    assert problems == ["row 2: Inspectors and managers belong to a unit."]
+    problems = [str(problem) for problem in found]
+    assert "row 3: Username same is also on row 2." in problems
+    assert "row 4: Expected 5 columns." in problems
+    _, found = parse(csv_text([["nounit", "A", "", "inspector", ""]]))
+    assert [str(problem) for problem in found] == ["row 2: Inspectors and managers belong to a unit."]
 
 
 def test_users_add_prints_the_initial_password(database_url: str, migrated_database: Database) -> None:

@@ -245,22 +245,28 @@ def users_import(
         typer.Option("--passwords-out", help="Write new accounts' passwords here, not to the screen."),
     ] = None,
 ) -> None:
-    """Create or update accounts from a CSV file: all rows or none."""
+    """Create or update accounts from a CSV file (UTF-8 with or without BOM, or GB18030/GBK as
+    Excel saves it in a Chinese locale): all rows or none."""
+    from trainer.people import importing
+
     settings = _settings()
     try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        reading = importing.read(file.read_bytes())
+    except OSError as exc:
         typer.secho(f"error: cannot read {file}: {exc}", fg="red", err=True)
         raise typer.Exit(1) from None
-    rows, problems = people.parse_import(text)
-    if problems:
-        for problem in problems:
+    except DomainError as exc:
+        typer.secho(f"error: {file}: {exc.text()}", fg="red", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{file}: read as {reading.encoding}", err=True)
+    if reading.problems:
+        for problem in reading.problems:
             typer.echo(f"{file}: {problem}", err=True)
-        typer.secho(f"{len(problems)} problem(s); nothing was imported.", fg="red", err=True)
+        typer.secho(f"{len(reading.problems)} problem(s); nothing was imported.", fg="red", err=True)
         raise typer.Exit(1)
     database = _database(settings)
     with database.write() as db:
-        result = people.apply_import(db, audit.SYSTEM, rows, utcnow())
+        result = importing.apply(db, audit.SYSTEM, reading.rows, utcnow(), encoding=reading.encoding)
     typer.echo(
         f"created {len(result.created)}, updated {len(result.updated)}, unchanged {len(result.unchanged)}"
     )

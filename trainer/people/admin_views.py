@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session as DbSession
+from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -24,7 +25,7 @@ from trainer.audit import service as audit
 from trainer.db import utcnow
 from trainer.errors import DomainError
 from trainer.i18n import N_
-from trainer.people import service
+from trainer.people import importing, service
 from trainer.people.models import ROLES, User
 from trainer.web import state
 from trainer.web.pages import (
@@ -164,6 +165,80 @@ def create_user(request: Request) -> Response:
     except DomainError as error:
         return _user_form(request, None, errors=error.problems, values=values, status_code=400)
     return _user_form(request, user, errors=[], values=_values_of(db, user), password=password)
+
+
+# -- CSV import: upload, every problem by row, then a confirmed import ---------------------
+
+
+def import_form(request: Request) -> Response:
+    return _import_page(request, "upload")
+
+
+def _import_page(
+    request: Request,
+    stage: str,
+    status_code: int = 200,
+    problems: list[importing.Problem] | None = None,
+    **context: object,
+) -> Response:
+    gettext = state.templates(request).gettext(request.state.lang)
+    context["problems"] = [(problem.row, problem.text(gettext)) for problem in problems or []]
+    context.setdefault("errors", [])
+    return _render(
+        request, "admin/import.html", {"stage": stage, "columns": importing.COLUMNS, **context}, status_code
+    )
+
+
+def import_check(request: Request) -> Response:
+    """Read the uploaded file and show every problem by row, or what importing it would do;
+    nothing is written either way."""
+    upload = request.state.form.get("file")
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        return _import_page(request, "upload", 400, errors=[N_("Choose a CSV file to upload.")])
+    data = upload.file.read(importing.MAX_BYTES + 1)
+    try:
+        reading = importing.read(data)
+    except DomainError as error:
+        gettext = state.templates(request).gettext(request.state.lang)
+        return _import_page(request, "upload", error.status, errors=[error.text(gettext)])
+    if reading.problems:
+        return _import_page(
+            request,
+            "problems",
+            400,
+            filename=upload.filename,
+            encoding=reading.encoding,
+            problems=reading.problems,
+        )
+    existing = importing.existing_usernames(session_of(request), reading.rows)
+    return _import_page(
+        request,
+        "preview",
+        filename=upload.filename,
+        encoding=reading.encoding,
+        rows=reading.rows,
+        existing=existing,
+        csv_text=reading.text,
+    )
+
+
+def import_apply(request: Request) -> Response:
+    """Import the checked text the preview carried (checked again: a form is never trusted)."""
+    viewer = viewer_of(request)
+    form = form_of(request)
+    encoding = form.get("encoding", "")
+    rows, problems = importing.parse(form.get("csv", ""))
+    if problems or not rows:
+        return _import_page(request, "problems", 400, filename="", encoding="", problems=problems)
+    known = (importing.UTF8, importing.UTF8_BOM, importing.GB18030)
+    result = importing.apply(
+        session_of(request),
+        _actor(request, viewer),
+        rows,
+        utcnow(),
+        encoding=encoding if encoding in known else "",
+    )
+    return _import_page(request, "done", result=result)
 
 
 def _load_user(request: Request) -> User:
@@ -322,6 +397,10 @@ routes: list[BaseRoute] = [
     page("/admin/users", users, access=Access.ADMIN),
     page("/admin/users/new", new_user_form, access=Access.ADMIN),
     page("/admin/users/new", create_user, access=Access.ADMIN, methods=("POST",)),
+    # Before /admin/users/{user_id}, which would otherwise take "import" for an id.
+    page("/admin/users/import", import_form, access=Access.ADMIN),
+    page("/admin/users/import", import_check, access=Access.ADMIN, methods=("POST",), max_files=1),
+    page("/admin/users/import/confirm", import_apply, access=Access.ADMIN, methods=("POST",)),
     page("/admin/users/{user_id}", edit_user_form, access=Access.ADMIN),
     page("/admin/users/{user_id}", update_user, access=Access.ADMIN, methods=("POST",)),
     page("/admin/users/{user_id}/deactivate", deactivate_user, access=Access.ADMIN, methods=("POST",)),

@@ -10,10 +10,8 @@ trainer.people.auth.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, func, or_, select
@@ -29,11 +27,9 @@ from trainer.tallies.changes import mark_changed
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-IMPORT_COLUMNS = ["username", "full_name", "unit", "roles", "email"]
 # Names are one line of text: a line break in a unit name went into export file names (and the
 # Content-Disposition header) and broke every export of the unit.
 CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
-MAX_IMPORT_ROWS = 50_000
 
 
 def rejected(code: str, problems: list[str]) -> DomainError:
@@ -149,7 +145,7 @@ def check_account_fields(username: str, full_name: str, email: str | None, roles
         problems.append(N_("The email address is not valid."))
     unknown = [r for r in roles if r not in ROLES]
     if unknown:
-        problems.append("Unknown role: " + ", ".join(unknown))
+        problems.append(N_("Unknown role. The roles are: inspector, trainer, manager, admin."))
     if not roles:
         problems.append(N_("Choose at least one role."))
     return problems
@@ -385,109 +381,3 @@ def change_password(
     user.password_changed_at = now
     end_all_sessions(db, user.id, now, keep_session_id=keep_session_id, keep_token_id=keep_token_id)
     audit.record(db, "user.password_changed", actor, target_type="user", target_id=user.id)
-
-
-# -- CSV import -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ImportRow:
-    row: int  # the line number in the file (the header is line 1)
-    username: str
-    full_name: str
-    unit: str
-    roles: list[str]
-    email: str | None
-
-
-@dataclass
-class ImportResult:
-    created: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    passwords: dict[str, str] = field(default_factory=dict)  # new accounts only
-
-
-def parse_import(text: str) -> tuple[list[ImportRow], list[str]]:
-    """Read and check every row; problems name their row. Nothing is written here."""
-    problems: list[str] = []
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    header = [name.strip() for name in (reader.fieldnames or [])]
-    if header != IMPORT_COLUMNS:
-        return [], [
-            f"row 1: the header must be exactly: {','.join(IMPORT_COLUMNS)} (found: {','.join(header)})"
-        ]
-    rows: list[ImportRow] = []
-    seen: dict[str, int] = {}
-    for number, record in enumerate(reader, start=2):
-        if number > MAX_IMPORT_ROWS + 1:
-            problems.append(f"row {number}: too many rows (at most {MAX_IMPORT_ROWS} per file)")
-            break
-        if None in record or any(value is None for value in record.values()):
-            problems.append(f"row {number}: expected {len(IMPORT_COLUMNS)} columns")
-            continue
-        values = {key.strip(): (value or "").strip() for key, value in record.items()}
-        if not any(values.values()):
-            continue  # blank line
-        controlled = [key for key, value in values.items() if CONTROL.search(value)]
-        if controlled:
-            problems.append(f"row {number}: a control character (such as NUL) in column {controlled[0]}")
-            continue
-        username = normalise_username(values["username"])
-        roles = [r.strip().casefold() for r in values["roles"].split(";") if r.strip()]
-        row = ImportRow(number, username, values["full_name"], values["unit"], roles, values["email"] or None)
-        row_problems = check_account_fields(username, row.full_name, row.email, roles)
-        if not split_unit_path(row.unit) and ("inspector" in roles or "manager" in roles):
-            row_problems.append(N_("Inspectors and managers belong to a unit."))
-        if username in seen:
-            row_problems.append(f"username '{username}' also on row {seen[username]}")
-        seen.setdefault(username, number)
-        problems.extend(f"row {number}: {message}" for message in row_problems)
-        rows.append(row)
-    return rows, problems
-
-
-def apply_import(db: DbSession, actor: audit.Actor, rows: list[ImportRow], now: datetime) -> ImportResult:
-    """Create or update each account (by username). Run only on rows parse_import accepted."""
-    result = ImportResult()
-    for row in rows:
-        unit = ensure_unit_path(db, actor, row.unit, now) if split_unit_path(row.unit) else None
-        user = db.scalar(select(User).where(User.username == row.username))
-        if user is None:
-            _, initial = create_user(
-                db,
-                actor,
-                username=row.username,
-                full_name=row.full_name,
-                unit=unit,
-                roles=row.roles,
-                email=row.email,
-                now=now,
-            )
-            result.created.append(row.username)
-            result.passwords[row.username] = initial
-            continue
-        same = (
-            user.full_name == row.full_name
-            and user.email == row.email
-            and user.unit_id == (unit.id if unit else None)
-            and roles_of(db, user.id) == sorted(set(row.roles))
-        )
-        if same:
-            result.unchanged.append(row.username)
-            continue
-        update_user(
-            db, actor, user, full_name=row.full_name, email=row.email, unit=unit, roles=row.roles, now=now
-        )
-        result.updated.append(row.username)
-    audit.record(
-        db,
-        "users.imported",
-        actor,
-        details={
-            "created": len(result.created),
-            "updated": len(result.updated),
-            "unchanged": len(result.unchanged),
-        },
-    )
-    return result

@@ -42,7 +42,10 @@ class PageRoute(Route):
     access: Access
 
 
-def page(path: str, handler: Handler, *, access: Access, methods: tuple[str, ...] = ("GET",)) -> PageRoute:
+def page(
+    path: str, handler: Handler, *, access: Access, methods: tuple[str, ...] = ("GET",), max_files: int = 0
+) -> PageRoute:
+    """A page route; `max_files` > 0 lets its form (multipart) carry that many uploaded files."""
     is_async = inspect.iscoroutinefunction(handler)
 
     async def endpoint(request: Request) -> Response:
@@ -62,22 +65,33 @@ def page(path: str, handler: Handler, *, access: Access, methods: tuple[str, ...
             if request.method in ("GET", "HEAD"):
                 return RedirectResponse(PASSWORD_CHANGE_PATH, status_code=303)
             raise HTTPException(status_code=403, detail="password-change-required")
-        if request.method not in ("GET", "HEAD"):
-            form = await request.form(max_files=0, max_fields=MAX_FORM_FIELDS)
-            request.state.form = form
-            submitted = form.get(csrf.CSRF_FIELD)
-            csrf.verify(request, submitted if isinstance(submitted, str) else None)
-            texts = [text for item in form.multi_items() for text in item if isinstance(text, str)]
-            if edge.found(texts, edge.BODY_CONTROL) is not None:
-                raise HTTPException(status_code=400, detail=CONTROL_CHARACTERS)
-        if is_async:  # must not block: it may not touch the database (no unit of work)
-            response: Response = await handler(request)  # type: ignore[misc]
-            return response
-        return await run_in_threadpool(_in_unit_of_work, handler, request)
+        try:
+            return await _checked_and_handled(request, handler, is_async, max_files)
+        finally:
+            if max_files and hasattr(request.state, "form"):
+                await request.state.form.close()  # uploaded files' temporary files, also when refused
 
     route = PageRoute(path, endpoint, methods=list(methods))
     route.access = access
     return route
+
+
+async def _checked_and_handled(
+    request: Request, handler: Handler, is_async: bool, max_files: int
+) -> Response:
+    """CSRF and control characters of a form, then the handler (in the unit of work if it is sync)."""
+    if request.method not in ("GET", "HEAD"):
+        form = await request.form(max_files=max_files, max_fields=MAX_FORM_FIELDS)
+        request.state.form = form
+        submitted = form.get(csrf.CSRF_FIELD)
+        csrf.verify(request, submitted if isinstance(submitted, str) else None)
+        texts = [text for item in form.multi_items() for text in item if isinstance(text, str)]
+        if edge.found(texts, edge.BODY_CONTROL) is not None:
+            raise HTTPException(status_code=400, detail=CONTROL_CHARACTERS)
+    if is_async:  # must not block: it may not touch the database (no unit of work)
+        response: Response = await handler(request)  # type: ignore[misc]
+        return response
+    return await run_in_threadpool(_in_unit_of_work, handler, request)
 
 
 def _in_unit_of_work(handler: Handler, request: Request) -> Response:
