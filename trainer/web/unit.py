@@ -22,11 +22,12 @@ refuses.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Annotated
+from collections.abc import Callable, Iterator
+from typing import Annotated, ParamSpec, TypeVar
 
 from fastapi import Depends
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from trainer.db import UnitOfWork
@@ -47,6 +48,29 @@ def begin(request: Request) -> UnitOfWork:
 def session_of(request: Request) -> Session:
     """The session of the request's unit of work, for a page handler to pass to services."""
     return begin(request).session
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+async def run(request: Request, work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """For an `async` page that needs the database for part of its work only: `work` runs in a
+    worker thread inside the request's unit of work (its session from `session_of(request)`),
+    finished there: committed when it returns, rolled back when it raises. A plain `def` page
+    runs wholly inside its unit (trainer.web.pages)."""
+
+    def in_unit() -> T:
+        unit = begin(request)
+        try:
+            result = work(*args, **kwargs)
+        except BaseException:
+            unit.finish(ok=False)
+            raise
+        unit.finish(ok=True)
+        return result
+
+    return await run_in_threadpool(in_unit)
 
 
 def _api_session(request: Request) -> Iterator[Session]:
