@@ -14,15 +14,18 @@ work, trainer.web.unit, or `Database.write()` in tools) and never commit. These 
   assemble the paper outside any transaction and store it in one short write (an exam start
   first grades the viewer's overdue exams); the paper enters the process's cache only once
   that write is committed, and a start that loses the race for the one open exam finds the
-  winner after its own transaction failed. `save_answer`, `save_answers` (the answer form's one
-  call: all or nothing) and `answer_form` read the cached paper and write with two prebuilt
-  statements on a bare connection. `submit` grades under the attempt's row lock, certificate
+  winner after its own transaction failed. `save_answer` and `save_answers` (the answer form's
+  one call: all or nothing) check against the cached paper and write with two prebuilt
+  statements on a bare connection; `answer_form` hands the form the cached paper (read in a
+  session of its own on a miss). `submit` grades under the attempt's row lock, certificate
   included. `attempt_view_apart` reads the view a start route returns. These routes hold no
-  unit of work (on SQLite, a write unit opened first would hold the one write lock they need).
+  unit of work, and a form post calls them before it opens its own (on SQLite, a write unit
+  opened first would hold the one write lock they need).
 - `close_overdue`: an exam past its deadline is graded before a GET page or route shows it,
   and a GET's unit only reads; a form post grades in its own unit (`close_overdue_in`). The
   exam start and `trainer attempts close-overdue` use it too.
-- `record_read`: opening a module page (an `async` page, no unit) records the first read.
+- `record_read`: opening a module (its `async` page, no unit; or the API's GET) records the
+  first read.
 - `regrade`, `correct_key`: tools, one transaction per attempt, so a long run holds no lock
   for long and stops with the attempts before it done. `corrections_of`, read by the
   trainer's item page, still opens its own session: that page is the reports' to move.

@@ -14,10 +14,16 @@ When the session opens differs (trainer.db.UnitOfWork opens it on first use):
   and holds it until the handler has returned, whether or not it writes. A route that only
   sometimes needs the database should not declare `Db`.
 
-Documented exceptions, which take no unit here: the exam-day hot paths (start, save and submit
-through the API) run their own short, prebuilt transactions (trainer.quizzes.service), and
-signing in (trainer.people.auth.login) runs its own, since it records a failed attempt and then
-refuses.
+An `async` page takes no unit for itself; the part of its work that needs the database goes
+through `run` below, in a worker thread.
+
+Documented exceptions, which take no unit here: the exam-day hot paths (start, save and submit,
+from the API and the quiz pages) run their own short, prebuilt transactions; a GET that must
+first write (grading an overdue exam before showing it, recording a module's first read,
+counting a public verification) does that write in a short transaction of its own, since its
+unit only reads (trainer.quizzes.service and trainer.certification.service list theirs, with the
+reasons); and signing in (trainer.people.auth.login) runs its own, since it records a failed
+attempt and then refuses.
 """
 
 from __future__ import annotations
