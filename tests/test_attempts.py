@@ -338,7 +338,8 @@ def test_the_results_page_shows_best_latest_and_mastery(
     complete_modules(client, headers, migrated_database)  # one practice quiz passed at 100%
     weak = client.post("/api/v1/modules/demo-first/practice/attempts", headers=headers).json()
     client.post(f"/api/v1/attempts/{weak['id']}/submit", headers=headers)  # 0%: latest, not best
-    scores = service.scores_of(migrated_database, client.app.state.content.library, person.id)  # type: ignore[attr-defined]
+    with migrated_database.session() as db:
+        scores = service.scores_of(db, client.app.state.content.library, person.id)  # type: ignore[attr-defined]
     practice = scores.practice["demo-first"]
     assert practice.attempts == 2
     assert practice.best == 1

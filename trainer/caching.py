@@ -15,6 +15,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any, Generic, TypeVar
 
+from sqlalchemy.orm import Session
+
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
@@ -128,3 +130,10 @@ class Caches:
         """Empty every cache (they stay bound to their slots)."""
         for cache in list(self._by_slot.values()):
             cache.clear()
+
+
+def caches_of(session: Session) -> Caches:
+    """The caches of the database a session belongs to (`Database` puts them in every session's
+    `info`); a session made some other way gets empty ones that remember nothing past the call."""
+    caches = session.info.get("caches")
+    return caches if isinstance(caches, Caches) else Caches()

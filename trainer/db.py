@@ -145,7 +145,13 @@ class Database:
 
     def session(self) -> Session:
         """A session for reading. Do not write through it: use `write()`."""
-        return Session(self.engine, expire_on_commit=False, info={"time_zone": self.time_zone})
+        return Session(self.engine, expire_on_commit=False, info=self.session_info())
+
+    def session_info(self) -> dict[str, Any]:
+        """What every session of this database carries for the services it is handed to: the
+        reports' time zone (`localtime.zone_of`) and this database's caches (`caching.caches_of`),
+        so a service that takes only the caller's session still reads and fills the right caches."""
+        return {"time_zone": self.time_zone, "caches": self.caches}
 
     @contextmanager
     def write(self) -> Iterator[Session]:
@@ -242,7 +248,7 @@ class UnitOfWork:
                 self._session = Session(
                     database._write_engine,
                     expire_on_commit=False,
-                    info={"audit_key": database.audit_key, "time_zone": database.time_zone},
+                    info={**database.session_info(), "audit_key": database.audit_key},
                 )
             else:
                 self._session = database.session()

@@ -2,6 +2,11 @@
 
 A certificate is issued in the same transaction that grades a passing final exam, so a crash
 never leaves a passed exam without its certificate, nor a certificate twice.
+
+Functions take the caller's session (the request's unit of work) and never commit; refusals are
+DomainErrors. One exception: `count_verification` counts a public verification in a short write
+of its own, since the count must stand when the request is then refused (429), and the GET that
+verifies holds a unit that only reads.
 """
 
 from __future__ import annotations
@@ -14,12 +19,13 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
 
-from trainer import localtime
-from trainer.access import Viewer, manages
+from trainer import localtime, ratelimit
+from trainer.access import Viewer, manages, may_view_person
 from trainer.audit import service as audit
 from trainer.certification import policy
 from trainer.certification.models import Certificate
 from trainer.content.library import Course
+from trainer.db import Database
 from trainer.errors import DomainError
 from trainer.people.models import Unit, User
 from trainer.tallies.changes import mark_changed
@@ -166,6 +172,74 @@ def find_by_code(db: DbSession, code: str) -> Certificate | None:
     return db.scalar(select(Certificate).where(Certificate.verification_code == cleaned))
 
 
+def verified(db: DbSession, code: str) -> Certificate:
+    """The certificate a verification code names, as typed (404 if none does)."""
+    certificate = find_by_code(db, code)
+    if certificate is None:
+        raise DomainError(404, "no_such_certificate", "no such certificate")
+    return certificate
+
+
+def count_verification(database: Database, address: str, per_minute: int, now: datetime) -> None:
+    """Count one public verification from an address: 429 past `per_minute` in a clock minute.
+    Verifying needs no account, so this is what stops anyone trying codes by the thousand.
+    Counted in a transaction of its own (the module docstring says why)."""
+    wait = ratelimit.hit(database, f"verify:{address}", per_minute, now)
+    if wait:
+        raise DomainError(
+            429,
+            "too_many_verifications",
+            "Too many verifications from this address: wait a minute and try again.",
+            retry_after=wait,
+        )
+
+
+def certificates_of(db: DbSession, user_id: int) -> list[Certificate]:
+    """Every certificate a person holds or held, newest first."""
+    return list(
+        db.scalars(
+            select(Certificate).where(Certificate.user_id == user_id).order_by(Certificate.issued_at.desc())
+        )
+    )
+
+
+def current_certificates(db: DbSession, user_id: int) -> list[Certificate]:
+    """A person's current certificate of each course (whatever its state: renewal replaces it)."""
+    return list(
+        db.scalars(
+            select(Certificate).where(Certificate.user_id == user_id, Certificate.is_current.is_(True))
+        )
+    )
+
+
+def certificates_of_inspector(db: DbSession, viewer: Viewer, user_id: int) -> list[Certificate]:
+    """An inspector's certificates for a manager of their unit (or an admin): `certificates_of`,
+    refused with a 404 for anyone outside the viewer's part of the organisation."""
+    if not manages(viewer, _unit_lineage_of(db, user_id)):
+        raise DomainError(404, "no_such_inspector", "no such inspector")
+    return certificates_of(db, user_id)
+
+
+def certificate_for(db: DbSession, viewer: Viewer, number: str) -> Certificate:
+    """A certificate by number, for its holder, a manager of the holder's unit or an admin; for
+    anyone else it does not exist (404), as for an unknown number."""
+    row = db.execute(
+        select(Certificate, Unit.lineage)
+        .join(User, User.id == Certificate.user_id)
+        .outerjoin(Unit, Unit.id == User.unit_id)
+        .where(Certificate.number == number)
+    ).one_or_none()
+    if row is None or not may_view_person(viewer, row[0].user_id, row[1]):
+        raise DomainError(404, "no_such_certificate", "no such certificate")
+    certificate: Certificate = row[0]
+    return certificate
+
+
+def _unit_lineage_of(db: DbSession, user_id: int) -> str | None:
+    """The lineage of a person's unit (None: no such person, or none in a unit)."""
+    return db.scalar(select(Unit.lineage).join(User, User.unit_id == Unit.id).where(User.id == user_id))
+
+
 def mask_name(name: str) -> str:
     """Enough to recognise, not to identify: 李明 -> 李*, Li Ming -> L. M***."""
     name = name.strip()
@@ -212,10 +286,7 @@ def act(
     certificate = db.scalar(select(Certificate).where(Certificate.number == number).with_for_update())
     if certificate is None:
         raise DomainError(404, "no_such_certificate", "no such certificate")
-    holder_unit = db.scalar(
-        select(Unit.lineage).join(User, User.unit_id == Unit.id).where(User.id == certificate.user_id)
-    )
-    if not manages(viewer, holder_unit):
+    if not manages(viewer, _unit_lineage_of(db, certificate.user_id)):
         # outside the subtree it does not exist for you
         raise DomainError(404, "no_such_certificate", "no such certificate")
     if certificate.user_id == viewer.id:

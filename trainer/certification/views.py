@@ -1,4 +1,10 @@
-"""Public verification of a certificate (no sign-in), page and JSON; the holder's list."""
+"""Public verification of a certificate (no sign-in), page and JSON; the holder's list.
+
+Pages take the request's unit of work (`session_of(request)`), API routes `db: Db`
+(trainer.web.unit), and pass it to trainer.certification.service, which owns the queries and
+refuses with DomainError. Verification first counts the request in a short write of its own
+(`service.count_verification`: the count stands when the request is refused).
+"""
 
 from __future__ import annotations
 
@@ -7,27 +13,24 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import segno
-from fastapi import APIRouter, HTTPException, Path, Request
+from fastapi import APIRouter, Path, Request
 from markupsafe import Markup
 from pydantic import BaseModel, Field
-from sqlalchemy import select
-from starlette.exceptions import HTTPException as PageHTTPException
 from starlette.requests import Request as PageRequest
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute
 
-from trainer import ratelimit
-from trainer.access import Access, manages, may_view_person
+from trainer.access import Access
 from trainer.audit import service as audit
 from trainer.certification import credentials, policy, service
 from trainer.certification.models import Certificate
 from trainer.content.store import content_of
 from trainer.db import MAX_ID, utcnow
 from trainer.people.api import BODY, MANAGERS, SIGNED_IN, ApiViewer, ManagerViewer
-from trainer.people.models import Unit, User
-from trainer.schemas import CertificateOut, Message, Problem
+from trainer.schemas import CertificateOut, Problem
 from trainer.web import state
 from trainer.web.pages import client_ip, page, viewer_of
+from trainer.web.unit import Db, session_of
 
 router = APIRouter(prefix="/api/v1")
 
@@ -56,12 +59,9 @@ def verify_form(request: PageRequest) -> Response:
 
 def _limit(request: PageRequest) -> None:
     """Verification needs no account, so it is rate-limited per address instead."""
-    settings = state.settings(request)
-    wait = ratelimit.hit(
-        state.database(request), f"verify:{client_ip(request)}", settings.verify_per_minute, utcnow()
+    service.count_verification(
+        state.database(request), client_ip(request), state.settings(request).verify_per_minute, utcnow()
     )
-    if wait:
-        raise PageHTTPException(status_code=429, headers={"Retry-After": str(wait)})
 
 
 def _title(request: PageRequest, certificate: Certificate) -> str:
@@ -72,10 +72,7 @@ def _title(request: PageRequest, certificate: Certificate) -> str:
 def verify_page(request: PageRequest) -> Response:
     _limit(request)
     code = request.path_params["code"][:40]
-    with state.database(request).session() as db:
-        certificate = service.find_by_code(db, code)
-    if certificate is None:
-        raise PageHTTPException(status_code=404)
+    certificate = service.verified(session_of(request), code)
     response = state.templates(request).render(
         request,
         "certification/verify.html",
@@ -105,17 +102,13 @@ class VerificationOut(BaseModel):
     "/verify/{code}",
     response_model=VerificationOut,
     responses={
-        404: {"model": Message, "description": "Unknown code"},
-        429: {"model": Message, "description": "Too many verifications from this address"},
+        404: {"model": Problem, "description": "Unknown code"},
+        429: {"model": Problem, "description": "Too many verifications from this address"},
     },
 )
-def verify_api(code: Annotated[str, Path(max_length=40)], request: Request) -> VerificationOut:
+def verify_api(code: Annotated[str, Path(max_length=40)], request: Request, db: Db) -> VerificationOut:
     _limit(request)
-    with state.database(request).session() as db:
-        certificate = service.find_by_code(db, code)
-    if certificate is None:
-        raise HTTPException(status_code=404, detail="not found")
-    return VerificationOut(**verification(certificate, utcnow()))
+    return VerificationOut(**verification(service.verified(db, code), utcnow()))
 
 
 @router.get(
@@ -123,13 +116,9 @@ def verify_api(code: Annotated[str, Path(max_length=40)], request: Request) -> V
     response_model=list[CertificateOut],
     responses=SIGNED_IN,
 )
-def my_certificates(viewer: ApiViewer, request: Request) -> list[CertificateOut]:
+def my_certificates(viewer: ApiViewer, db: Db) -> list[CertificateOut]:
     now = utcnow()
-    with state.database(request).session() as db:
-        rows = db.scalars(
-            select(Certificate).where(Certificate.user_id == viewer.id).order_by(Certificate.issued_at.desc())
-        ).all()
-    return [_out(c, now) for c in rows]
+    return [_out(c, now) for c in service.certificates_of(db, viewer.id)]
 
 
 class ActionIn(BaseModel):
@@ -152,42 +141,34 @@ def certificate_action(
     number: Annotated[str, Path(max_length=40)],
     action: Annotated[Literal["suspend", "reinstate", "revoke"], Path()],
     body: ActionIn,
+    *,
     viewer: ManagerViewer,
     request: Request,
+    db: Db,
 ) -> CertificateOut:
     now = utcnow()
-    with state.database(request).write() as db:
-        certificate = service.act(
-            db,
-            viewer,
-            audit.Actor(viewer.id, viewer.username, client_ip(request)),
-            number,
-            action=action,
-            reason=body.reason,
-            now=now,
-        )
-        return _out(certificate, now)
+    certificate = service.act(
+        db,
+        viewer,
+        audit.Actor(viewer.id, viewer.username, client_ip(request)),
+        number,
+        action=action,
+        reason=body.reason,
+        now=now,
+    )
+    return _out(certificate, now)
 
 
 @router.get(
     "/inspectors/{user_id}/certificates",
     response_model=list[CertificateOut],
-    responses={**MANAGERS, 404: {"model": Message, "description": "Unknown or outside your scope"}},
+    responses={**MANAGERS, 404: {"model": Problem, "description": "Unknown or outside your scope"}},
 )
 def inspector_certificates(
-    user_id: Annotated[int, Path(ge=1, le=MAX_ID)], viewer: ManagerViewer, request: Request
+    user_id: Annotated[int, Path(ge=1, le=MAX_ID)], viewer: ManagerViewer, db: Db
 ) -> list[CertificateOut]:
     now = utcnow()
-    with state.database(request).session() as db:
-        lineage = db.scalar(
-            select(Unit.lineage).join(User, User.unit_id == Unit.id).where(User.id == user_id)
-        )
-        if not manages(viewer, lineage):
-            raise HTTPException(status_code=404, detail="no such inspector")
-        rows = db.scalars(
-            select(Certificate).where(Certificate.user_id == user_id).order_by(Certificate.issued_at.desc())
-        ).all()
-    return [_out(c, now) for c in rows]
+    return [_out(c, now) for c in service.certificates_of_inspector(db, viewer, user_id)]
 
 
 def _out(c: Certificate, now: datetime) -> CertificateOut:
@@ -225,18 +206,9 @@ def qr_svg(url: str) -> Markup:
 
 def _own_certificate(request: PageRequest) -> Certificate:
     """The certificate, if the viewer is its holder, manages the holder, or is an admin."""
-    viewer = viewer_of(request)
-    with state.database(request).session() as db:
-        row = db.execute(
-            select(Certificate, Unit.lineage)
-            .join(User, User.id == Certificate.user_id)
-            .outerjoin(Unit, Unit.id == User.unit_id)
-            .where(Certificate.number == request.path_params["number"][:40])
-        ).one_or_none()
-    if row is None or not may_view_person(viewer, row[0].user_id, row[1]):
-        raise PageHTTPException(status_code=404)
-    certificate: Certificate = row[0]
-    return certificate
+    return service.certificate_for(
+        session_of(request), viewer_of(request), request.path_params["number"][:40]
+    )
 
 
 def certificate_page(request: PageRequest) -> Response:

@@ -4,7 +4,10 @@ Pages are plain Starlette routes, not FastAPI path operations: they need no requ
 OpenAPI entries, and FastAPI's per-request dependency solving costs more than serving a cached
 page (bench/module_page.py). The JSON API keeps FastAPI's validation and schema. These routes
 only read the in-memory library, so they are `async` and never block the event loop on the
-database (assets are streamed by FileResponse).
+database (assets are streamed by FileResponse). What they need of the database is done in a
+worker thread: a signed-in reader's ticks on the course page in the request's unit of work
+(`unit.run`), and the first read of a module in a short write of its own
+(`quizzes.record_read`: a GET's unit only reads).
 """
 
 from __future__ import annotations
@@ -24,8 +27,9 @@ from trainer.content.schemas import DOMAINS
 from trainer.content.store import content_of
 from trainer.db import utcnow
 from trainer.quizzes import service as quizzes
-from trainer.web import state
+from trainer.web import state, unit
 from trainer.web.pages import page
+from trainer.web.unit import session_of
 
 # Files served from a course's assets/ folder are never treated as a page of this site: an SVG
 # opened directly cannot run script, and nothing may be framed or sniffed.
@@ -104,7 +108,7 @@ async def course_page(request: Request) -> Response:
     done: frozenset[str] = frozenset()
     practised: frozenset[str] = frozenset()
     if viewer is not None:
-        done, practised = await run_in_threadpool(_progress, request, viewer.id, course)
+        done, practised = await unit.run(request, _progress, request, viewer.id, course)
     return state.templates(request).render(
         request,
         "content/course.html",
@@ -117,10 +121,7 @@ async def course_page(request: Request) -> Response:
 def _progress(request: Request, user_id: int, course: Course) -> tuple[frozenset[str], frozenset[str]]:
     """The modules the reader completed (read, and practice passed where there is one) and the
     modules whose practice quiz they passed."""
-    with state.database(request).session() as db:
-        done = quizzes.completed_modules(db, user_id, [course])[course.id]
-        practised = quizzes.practice_passed(db, user_id, [m.id for m in course.modules])
-    return frozenset(done), frozenset(practised)
+    return quizzes.course_progress(session_of(request), user_id, course)
 
 
 async def course_asset(request: Request) -> Response:

@@ -1,5 +1,11 @@
 """The quiz JSON API (/api/v1): start or resume, answer, submit, read back. Inspectors only see
-their own attempts; another inspector's attempt is a 404."""
+their own attempts; another inspector's attempt is a 404.
+
+Routes take the request's unit of work (`db: Db`, trainer.web.unit) and pass it to the services,
+except exam day's hot paths - start, save and submit - which take no unit: the services run
+their own short transactions (listed, with the reasons, in trainer.quizzes.service's docstring).
+Reading an attempt first grades it if overdue, in a short write of its own (a GET's unit only
+reads), as does opening a module (it records the read)."""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Path, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from trainer.content.store import content_of
@@ -17,6 +24,7 @@ from trainer.people.api import BODY, SIGNED_IN, ApiViewer, BearerToken, signed_i
 from trainer.quizzes import flags, service
 from trainer.schemas import AttemptOut, AttemptRow, Problem
 from trainer.web import state
+from trainer.web.unit import Db
 
 router = APIRouter(prefix="/api/v1")
 
@@ -41,9 +49,10 @@ def certifying(request: Request) -> service.Certifying:
     return service.Certifying(content_of(request).library, state.settings(request).certificate_prefix)
 
 
-def _attempt(request: Request, viewer: Any, attempt_id: int) -> AttemptOut:
+def _started(request: Request, viewer: Any, attempt_id: int) -> AttemptOut:
+    """What a start route returns: the attempt, read in a session of the service's own."""
     return AttemptOut(
-        **service.attempt_view(
+        **service.attempt_view_apart(
             state.database(request), viewer, attempt_id, utcnow(), certify=certifying(request)
         )
     )
@@ -72,7 +81,7 @@ async def start_exam(
             utcnow(),
             prefix=state.settings(request).certificate_prefix,
         )
-        return _json(_attempt(request, viewer, attempt_id))
+        return _json(_started(request, viewer, attempt_id))
 
     return await run_in_threadpool(work)
 
@@ -83,7 +92,7 @@ def start_practice(
 ) -> AttemptOut:
     library = content_of(request).library
     attempt_id = service.start_practice(state.database(request), library, viewer, module_id, utcnow())
-    return _attempt(request, viewer, attempt_id)
+    return _started(request, viewer, attempt_id)
 
 
 @router.put(
@@ -127,14 +136,16 @@ async def submit(
 
 @router.get("/attempts/{attempt_id}", response_model=AttemptOut, responses=ERRORS)
 def get_attempt(
-    attempt_id: Annotated[int, Path(ge=1, le=MAX_ID)], viewer: ApiViewer, request: Request
+    attempt_id: Annotated[int, Path(ge=1, le=MAX_ID)], viewer: ApiViewer, request: Request, db: Db
 ) -> AttemptOut:
-    return _attempt(request, viewer, attempt_id)
+    now = utcnow()
+    service.close_overdue(state.database(request), now, user_id=viewer.id, certify=certifying(request))
+    return AttemptOut(**service.attempt_view(db, viewer, attempt_id, now))
 
 
 @router.get("/me/attempts", response_model=list[AttemptRow], responses=ERRORS)
-def my_attempts(viewer: ApiViewer, request: Request) -> list[AttemptRow]:
-    return [AttemptRow(**row) for row in service.my_attempts(state.database(request), viewer)]
+def my_attempts(viewer: ApiViewer, db: Db) -> list[AttemptRow]:
+    return [AttemptRow(**row) for row in service.my_attempts(db, viewer)]
 
 
 @router.get("/courses/{course_id}/modules/{module_id}", response_model=ModuleRead, responses=ERRORS)
@@ -162,14 +173,12 @@ class FlagsOut(BaseModel):
 
 
 @router.get("/attempts/{attempt_id}/flags", response_model=FlagsOut, responses=ERRORS)
-def get_flags(
-    attempt_id: Annotated[int, Path(ge=1, le=MAX_ID)], viewer: ApiViewer, request: Request
-) -> FlagsOut:
-    return FlagsOut(flagged=sorted(flags.flags_of(state.database(request), viewer, attempt_id)))
+def get_flags(attempt_id: Annotated[int, Path(ge=1, le=MAX_ID)], viewer: ApiViewer, db: Db) -> FlagsOut:
+    return FlagsOut(flagged=sorted(flags.flags_of(db, viewer, attempt_id)))
 
 
-def _set_flag(request: Request, viewer: Any, attempt_id: int, slot: int, *, flagged: bool) -> FlagsOut:
-    slots = flags.set_flag(state.database(request), viewer, attempt_id, slot, flagged=flagged, now=utcnow())
+def _set_flag(db: Session, viewer: Any, attempt_id: int, slot: int, *, flagged: bool) -> FlagsOut:
+    slots = flags.set_flag(db, viewer, attempt_id, slot, flagged=flagged, now=utcnow())
     return FlagsOut(flagged=sorted(slots))
 
 
@@ -178,11 +187,11 @@ def flag_question(
     attempt_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     slot: Annotated[int, Path(ge=1, le=10_000)],
     viewer: ApiViewer,
-    request: Request,
+    db: Db,
 ) -> FlagsOut:
     """Flag a question for review before handing in (again: no change). Only while the attempt
     is open (409 after)."""
-    return _set_flag(request, viewer, attempt_id, slot, flagged=True)
+    return _set_flag(db, viewer, attempt_id, slot, flagged=True)
 
 
 @router.delete("/attempts/{attempt_id}/flags/{slot}", response_model=FlagsOut, responses=ERRORS)
@@ -190,7 +199,7 @@ def unflag_question(
     attempt_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     slot: Annotated[int, Path(ge=1, le=10_000)],
     viewer: ApiViewer,
-    request: Request,
+    db: Db,
 ) -> FlagsOut:
     """Take a question's flag away (none there: no change). Only while the attempt is open."""
-    return _set_flag(request, viewer, attempt_id, slot, flagged=False)
+    return _set_flag(db, viewer, attempt_id, slot, flagged=False)

@@ -1,10 +1,12 @@
-"""The inspector's first page after signing in: "what must I do next"."""
+"""The inspector's first page after signing in: "what must I do next".
+
+It reads through the request's unit of work (`session_of(request)`); the services own the
+queries (trainer.certification.service, trainer.quizzes.service)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute
@@ -18,6 +20,7 @@ from trainer.db import utcnow
 from trainer.quizzes import service as quizzes
 from trainer.web import state
 from trainer.web.pages import current_viewer, page, viewer_of
+from trainer.web.unit import session_of
 
 
 @dataclass(frozen=True)
@@ -45,13 +48,10 @@ async def home(request: Request) -> Response:
 def dashboard(request: Request) -> Response:
     viewer = viewer_of(request)
     library = content_of(request).library
-    database = state.database(request)
+    db = session_of(request)
     now = utcnow()
-    with database.session() as db:
-        certificates = db.scalars(
-            select(Certificate).where(Certificate.user_id == viewer.id, Certificate.is_current.is_(True))
-        ).all()
-        completed = quizzes.completed_modules(db, viewer.id, library.courses.values())
+    certificates = service.current_certificates(db, viewer.id)
+    completed = quizzes.completed_modules(db, viewer.id, library.courses.values())
     held = [
         Held(
             c,
@@ -70,7 +70,7 @@ def dashboard(request: Request) -> Response:
             continue
         next_module = next((m for m in course.modules if m.id not in done), None)
         in_progress.append(InProgress(course, len(done), next_module))
-    recent = quizzes.my_attempts(database, viewer)[:5]
+    recent = quizzes.my_attempts(db, viewer)[:5]
     response = state.templates(request).render(
         request,
         "quizzes/dashboard.html",

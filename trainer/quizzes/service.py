@@ -5,6 +5,30 @@ accepted until the deadline plus a short grace; an attempt left open past that i
 its saved answers as of the deadline, by whoever touches it next (or `trainer attempts
 close-overdue`). Exactly-once grading rests on the database, not on timing: the submit that
 flips the status from in_progress to graded grades; every other gets the stored result.
+
+Who holds the transaction. Most functions here take the caller's session (a request's unit of
+work, trainer.web.unit, or `Database.write()` in tools) and never commit. These take the
+`Database` and run short transactions of their own instead, each for a reason:
+
+- Exam day's hot paths, shared by the API and the pages. `start_exam` and `start_practice`
+  assemble the paper outside any transaction and store it in one short write (an exam start
+  first grades the viewer's overdue exams); the paper enters the process's cache only once
+  that write is committed, and a start that loses the race for the one open exam finds the
+  winner after its own transaction failed. `save_answer` and `save_answers` (the answer form's
+  one call: all or nothing) check against the cached paper and write with two prebuilt
+  statements on a bare connection; `answer_form` hands the form the cached paper (read in a
+  session of its own on a miss). `submit` grades under the attempt's row lock, certificate
+  included. `attempt_view_apart` reads the view a start route returns. These routes hold no
+  unit of work, and a form post calls them before it opens its own (on SQLite, a write unit
+  opened first would hold the one write lock they need).
+- `close_overdue`: an exam past its deadline is graded before a GET page or route shows it,
+  and a GET's unit only reads; a form post grades in its own unit (`close_overdue_in`). The
+  exam start and `trainer attempts close-overdue` use it too.
+- `record_read`: opening a module (its `async` page, no unit; or the API's GET) records the
+  first read.
+- `regrade`, `correct_key`: tools, one transaction per attempt, so a long run holds no lock
+  for long and stops with the attempts before it done. `corrections_of`, read by the
+  trainer's item page, still opens its own session: that page is the reports' to move.
 """
 
 from __future__ import annotations
@@ -24,7 +48,7 @@ from sqlalchemy.orm import defer
 
 from trainer.access import Viewer
 from trainer.audit import service as audit
-from trainer.caching import CacheSlot
+from trainer.caching import CacheSlot, caches_of
 from trainer.certification import service as certification
 from trainer.certification.models import Certificate
 from trainer.certification.policy import State
@@ -101,6 +125,14 @@ def record_read(database: Database, viewer: Viewer, module: Module, now: datetim
         except IntegrityError:
             pass  # another request recorded the same first read
     _remember_read(database, viewer, module)
+
+
+def course_progress(db: DbSession, user_id: int, course: Course) -> tuple[frozenset[str], frozenset[str]]:
+    """The modules of a course the person completed (read, and practice passed where there is
+    one), and those whose practice quiz they passed: the course page's ticks."""
+    done = completed_modules(db, user_id, [course])[course.id]
+    practised = practice_passed(db, user_id, [m.id for m in course.modules])
+    return frozenset(done), frozenset(practised)
 
 
 def completed_modules(db: DbSession, user_id: int, courses: Iterable[Course]) -> dict[str, set[str]]:
@@ -368,16 +400,26 @@ _PAPERS: CacheSlot[int, _Paper] = CacheSlot("papers", PAPER_CACHE_SIZE)  # by at
 
 def _paper(database: Database, attempt_id: int) -> _Paper | None:
     """An attempt's paper, parsed once per process (an answer save would otherwise parse the
-    whole snapshot, tens of kilobytes, every time)."""
+    whole snapshot, tens of kilobytes, every time); on a miss, read in a session of its own
+    (the hot paths hold no unit of work)."""
     cached = database.caches[_PAPERS].get(attempt_id)
     if cached is not None:
         return cached
     with database.session() as db:
-        row = db.execute(
-            select(Attempt.user_id, Attempt.kind, Attempt.review, Attempt.snapshot).where(
-                Attempt.id == attempt_id
-            )
-        ).one_or_none()
+        return _paper_in(db, attempt_id)
+
+
+def _paper_in(db: DbSession, attempt_id: int) -> _Paper | None:
+    """`_paper` read through the caller's session (the cache is its database's)."""
+    papers = caches_of(db)[_PAPERS]
+    cached = papers.get(attempt_id)
+    if cached is not None:
+        return cached
+    row = db.execute(
+        select(Attempt.user_id, Attempt.kind, Attempt.review, Attempt.snapshot).where(
+            Attempt.id == attempt_id
+        )
+    ).one_or_none()
     if row is None:
         return None
     paper = _Paper(
@@ -386,7 +428,9 @@ def _paper(database: Database, attempt_id: int) -> _Paper | None:
         row[2],
         {entry["slot"]: json.dumps(entry, ensure_ascii=False) for entry in json.loads(row[3])},
     )
-    _remember_paper(database, attempt_id, paper)
+    # Safe to remember from any session: a paper is read only once its start has committed, and
+    # never changes after.
+    papers.put(attempt_id, paper)
     return paper
 
 
@@ -506,11 +550,31 @@ def answer_form(database: Database, viewer: Viewer, attempt_id: int) -> tuple[st
     return paper.kind, questions
 
 
+# The attempt page's script hands an exam in when its clock says the time is up; a clock running
+# a little fast must not hand in early, so "time up" is honoured only this close to the deadline.
+TIME_UP_SLACK = timedelta(seconds=10)
+
+
 def submit(
-    database: Database, viewer: Viewer, attempt_id: int, now: datetime, *, certify: Certifying | None = None
+    database: Database,
+    viewer: Viewer,
+    attempt_id: int,
+    now: datetime,
+    *,
+    certify: Certifying | None = None,
+    time_up: bool = False,
 ) -> Result:
+    """Grade the viewer's open attempt (once: a graded one gives its stored result).
+
+    `time_up`: the page's script says the time is up. Honoured only for an exam within
+    TIME_UP_SLACK of its deadline (else nothing changes: a clock running fast); it is then
+    graded as of its deadline, as the server's own close would."""
     with database.write() as db:
         attempt = _load_for_update(db, attempt_id, viewer)
+        if time_up:
+            if attempt.deadline is None or now < attempt.deadline - TIME_UP_SLACK:
+                return _result(attempt)
+            now = max(now, attempt.deadline)
         if attempt.status == IN_PROGRESS:
             _grade(db, attempt, now, actor=audit.Actor(viewer.id, viewer.username), certify=certify)
         return _result(attempt)
@@ -578,40 +642,68 @@ def _result(attempt: Attempt) -> Result:
     )
 
 
-def close_overdue(
-    database: Database, now: datetime, *, user_id: int | None = None, certify: Certifying | None = None
-) -> int:
-    """Grade every exam whose deadline plus grace has passed, from its saved answers."""
+def _overdue(db: DbSession, now: datetime, user_id: int | None) -> list[int]:
     statement = select(Attempt.id).where(
         Attempt.status == IN_PROGRESS, Attempt.deadline.is_not(None), Attempt.deadline < now - GRACE
     )
     if user_id is not None:
         statement = statement.where(Attempt.user_id == user_id)
+    return list(db.scalars(statement.order_by(Attempt.id)))
+
+
+def _close(db: DbSession, attempt_id: int, now: datetime, certify: Certifying | None) -> None:
+    attempt = db.scalar(select(Attempt).where(Attempt.id == attempt_id).with_for_update())
+    if attempt is not None and attempt.status == IN_PROGRESS:  # a submit may have come first
+        _grade(db, attempt, now, actor=audit.SYSTEM, certify=certify)
+
+
+def close_overdue(
+    database: Database, now: datetime, *, user_id: int | None = None, certify: Certifying | None = None
+) -> int:
+    """Grade every exam whose deadline plus grace has passed, from its saved answers, each in a
+    short transaction of its own (see the module docstring for who calls this)."""
     with database.session() as db:
-        overdue = list(db.scalars(statement))
+        overdue = _overdue(db, now, user_id)
     for attempt_id in overdue:
         with database.write() as db:
-            attempt = db.scalar(select(Attempt).where(Attempt.id == attempt_id).with_for_update())
-            if attempt is not None and attempt.status == IN_PROGRESS:
-                _grade(db, attempt, now, actor=audit.SYSTEM, certify=certify)
+            _close(db, attempt_id, now, certify)
+    return len(overdue)
+
+
+def close_overdue_in(
+    db: DbSession, now: datetime, *, user_id: int | None = None, certify: Certifying | None = None
+) -> int:
+    """`close_overdue` in the caller's write session (a form post's unit of work)."""
+    overdue = _overdue(db, now, user_id)
+    for attempt_id in overdue:
+        _close(db, attempt_id, now, certify)
     return len(overdue)
 
 
 # -- reading attempts -------------------------------------------------------------------------
 
 
-def attempt_view(
+def attempt_view_apart(
     database: Database, viewer: Viewer, attempt_id: int, now: datetime, *, certify: Certifying | None = None
 ) -> dict[str, Any]:
+    """`attempt_view`, after `close_overdue`, in a read session of its own: what the start routes
+    return (they hold no unit of work: see the module docstring)."""
     close_overdue(database, now, user_id=viewer.id, certify=certify)
-    cached = _paper(database, attempt_id)  # the paper never changes: parsed once per process
+    with database.session() as db:
+        return attempt_view(db, viewer, attempt_id, now)
+
+
+def attempt_view(db: DbSession, viewer: Viewer, attempt_id: int, now: datetime) -> dict[str, Any]:
+    """The viewer's attempt as they may see it now: the paper while open, then the result and as
+    much review as the course allows. Reads only: the caller has graded it if overdue
+    (`close_overdue`, `close_overdue_in`). Another inspector's attempt is a 404."""
+    cached = _paper_in(db, attempt_id)  # the paper never changes: parsed once per process
     if cached is None or cached.user_id != viewer.id:
         raise DomainError(404, "no_such_attempt", "no such attempt")
-    with database.session() as db:
-        attempt = db.get_one(Attempt, attempt_id, options=[defer(Attempt.snapshot)])
-        answers = {
-            a.slot: a for a in db.scalars(select(AttemptAnswer).where(AttemptAnswer.attempt_id == attempt.id))
-        }
+    attempt = db.get_one(Attempt, attempt_id, options=[defer(Attempt.snapshot)])
+    answers = {
+        a.slot: a for a in db.scalars(select(AttemptAnswer).where(AttemptAnswer.attempt_id == attempt.id))
+    }
     paper = [json.loads(cached.entries[slot]) for slot in sorted(cached.entries)]
     view: dict[str, Any] = {
         "id": attempt.id,
@@ -688,24 +780,24 @@ def breakdown(paper: list[dict[str, Any]], marks: dict[int, float | None]) -> di
     }
 
 
-def my_attempts(database: Database, viewer: Viewer) -> list[dict[str, Any]]:
-    with database.session() as db:
-        rows = db.execute(
-            select(
-                Attempt.id,
-                Attempt.kind,
-                Attempt.course_id,
-                Attempt.module_id,
-                Attempt.status,
-                Attempt.score,
-                Attempt.max_score,
-                Attempt.passed,
-                Attempt.started_at,
-                Attempt.submitted_at,
-            )
-            .where(Attempt.user_id == viewer.id)
-            .order_by(Attempt.started_at.desc(), Attempt.id.desc())
-        ).all()
+def my_attempts(db: DbSession, viewer: Viewer) -> list[dict[str, Any]]:
+    """The viewer's attempts, newest first: their results, never their papers."""
+    rows = db.execute(
+        select(
+            Attempt.id,
+            Attempt.kind,
+            Attempt.course_id,
+            Attempt.module_id,
+            Attempt.status,
+            Attempt.score,
+            Attempt.max_score,
+            Attempt.passed,
+            Attempt.started_at,
+            Attempt.submitted_at,
+        )
+        .where(Attempt.user_id == viewer.id)
+        .order_by(Attempt.started_at.desc(), Attempt.id.desc())
+    ).all()
     keys = (
         "id",
         "kind",
@@ -1008,30 +1100,29 @@ class Scores:
     completed: set[str]  # module ids
 
 
-def scores_of(database: Database, library: Library, user_id: int) -> Scores:
+def scores_of(db: DbSession, library: Library, user_id: int) -> Scores:
     """Best and latest results per course exam and module quiz, and mastery per tag (the
     average score on every graded question with that tag, unanswered ones counting 0)."""
-    with database.session() as db:
-        attempts = db.execute(
-            select(
-                Attempt.id,
-                Attempt.kind,
-                Attempt.course_id,
-                Attempt.module_id,
-                Attempt.score,
-                Attempt.max_score,
-                Attempt.passed,
-                Attempt.snapshot,
-            )
-            .where(Attempt.user_id == user_id, Attempt.status == GRADED)
-            .order_by(Attempt.submitted_at, Attempt.id)
-        ).all()
-        answers = db.execute(
-            select(AttemptAnswer.attempt_id, AttemptAnswer.slot, AttemptAnswer.score)
-            .join(Attempt, Attempt.id == AttemptAnswer.attempt_id)
-            .where(Attempt.user_id == user_id, Attempt.status == GRADED)
-        ).all()
-        completed = set().union(*completed_modules(db, user_id, library.courses.values()).values())
+    attempts = db.execute(
+        select(
+            Attempt.id,
+            Attempt.kind,
+            Attempt.course_id,
+            Attempt.module_id,
+            Attempt.score,
+            Attempt.max_score,
+            Attempt.passed,
+            Attempt.snapshot,
+        )
+        .where(Attempt.user_id == user_id, Attempt.status == GRADED)
+        .order_by(Attempt.submitted_at, Attempt.id)
+    ).all()
+    answers = db.execute(
+        select(AttemptAnswer.attempt_id, AttemptAnswer.slot, AttemptAnswer.score)
+        .join(Attempt, Attempt.id == AttemptAnswer.attempt_id)
+        .where(Attempt.user_id == user_id, Attempt.status == GRADED)
+    ).all()
+    completed = set().union(*completed_modules(db, user_id, library.courses.values()).values())
     scores = Scores({}, {}, {}, completed)
     tags_by_slot: dict[tuple[int, int], list[str]] = {}
     for attempt_id, kind, course_id, module_id, total, max_score, passed, paper in attempts:
@@ -1069,16 +1160,15 @@ class Closing:
     certificate_number: str | None
 
 
-def closing_of(database: Database, attempt_id: int) -> Closing:
+def closing_of(db: DbSession, attempt_id: int) -> Closing:
     """An attempt graded at its deadline closed because the time was up (grading records
     `min(now, deadline)`), whether the page's script handed it in or the server closed it."""
-    with database.session() as db:
-        row = db.execute(
-            select(Attempt.status, Attempt.deadline, Attempt.submitted_at).where(Attempt.id == attempt_id)
-        ).one_or_none()
-        number = db.scalar(
-            select(Certificate.number).where(Certificate.attempt_id == attempt_id).order_by(Certificate.id)
-        )
+    row = db.execute(
+        select(Attempt.status, Attempt.deadline, Attempt.submitted_at).where(Attempt.id == attempt_id)
+    ).one_or_none()
+    number = db.scalar(
+        select(Certificate.number).where(Certificate.attempt_id == attempt_id).order_by(Certificate.id)
+    )
     if row is None or row.status != GRADED:
         return Closing(None, None)
     time_up = row.deadline is not None and row.submitted_at is not None and row.submitted_at >= row.deadline

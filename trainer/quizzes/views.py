@@ -1,14 +1,20 @@
 """Quiz pages: start a practice quiz or the final exam, answer (with or without JavaScript),
-submit, and read the review. Same services and rules as the JSON API."""
+submit, and read the review. Same services and rules as the JSON API.
+
+Reading pages pass the request's unit of work (`session_of(request)`) to the services. Starting,
+saving answers and submitting call exam day's hot paths, which run short transactions of their
+own (trainer.quizzes.service's docstring lists them): a form post calls them before it first
+touches its own unit, which on SQLite would take the one write lock they need. Flags, and the
+attempt shown again beside a refused form, use the post's unit after them.
+"""
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import timedelta
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -21,9 +27,9 @@ from trainer.db import utcnow
 from trainer.errors import DomainError
 from trainer.i18n import N_
 from trainer.quizzes import flags, service
-from trainer.quizzes.models import Attempt
 from trainer.web import state
 from trainer.web.pages import id_param, page, viewer_of
+from trainer.web.unit import SAFE_METHODS, session_of
 
 
 def _certifying(request: Request) -> service.Certifying:
@@ -88,18 +94,19 @@ def _refused(request: Request, course_id: str, error: DomainError) -> Response:
 FieldProblem = tuple[str, dict[str, str]]
 Problems = dict[int, FieldProblem]
 
-# The script hands an exam in when its clock says the time is up; a clock running a little fast
-# must not hand in early, so the server honours "time up" only this close to the deadline.
-TIME_UP_SLACK = timedelta(seconds=10)
 # Shown for true/false options, whose text is "True"/"False" in every paper.
 TRUTH_LABELS = (N_("True"), N_("False"))
 
 
 def _view(request: Request, attempt_id: int) -> dict[str, Any]:
-    viewer = viewer_of(request)
-    return service.attempt_view(
-        state.database(request), viewer, attempt_id, utcnow(), certify=_certifying(request)
-    )
+    """The attempt as its owner sees it now, an exam past its deadline graded first: by a GET in
+    a short write of its own (its unit only reads), after a form post in the post's unit."""
+    viewer, now, certify = viewer_of(request), utcnow(), _certifying(request)
+    if request.method in SAFE_METHODS:
+        service.close_overdue(state.database(request), now, user_id=viewer.id, certify=certify)
+    else:
+        service.close_overdue_in(session_of(request), now, user_id=viewer.id, certify=certify)
+    return service.attempt_view(session_of(request), viewer, attempt_id, now)
 
 
 def navigator(view: dict[str, Any], flagged: set[int]) -> list[dict[str, Any]]:
@@ -115,20 +122,25 @@ def attempt_page(
     *,
     errors: Problems | None = None,
     typed: dict[str, str] | None = None,
+    unsaved: dict[int, Any] | None = None,
     status_code: int = 200,
 ) -> Response:
     """The attempt: the paper to answer while open, the result and review once graded.
 
-    `errors` and `typed` re-show a rejected form: each rejected answer as it was typed, with
-    the reason beside it (the valid ones were saved and show as saved)."""
-    database = state.database(request)
+    `errors`, `typed` and `unsaved` re-show a rejected form: each rejected answer as it was
+    typed, with the reason beside it; the answers a refusal kept from being stored as they were
+    given (the navigator still says what is stored); the others as saved."""
     view = _view(request, _attempt_id(request))
+    db = session_of(request)
     library = content_of(request).library
     course = library.courses.get(view["course_id"])
     module = library.modules.get(view["module_id"] or "")
     open_ = view["status"] == "in_progress"
-    flagged = flags.flagged_slots(database, view["id"]) if open_ else set()
-    closing = None if open_ else service.closing_of(database, view["id"])
+    flagged = flags.flagged_slots(db, view["id"]) if open_ else set()
+    closing = None if open_ else service.closing_of(db, view["id"])
+    entries = navigator(view, flagged)
+    if open_ and unsaved:
+        view = {**view, "questions": [_as_given(q, unsaved) for q in view["questions"]]}
     response = state.templates(request).render(
         request,
         "quizzes/attempt.html",
@@ -139,7 +151,7 @@ def attempt_page(
             "errors": errors or {},
             "typed": typed or {},
             "flagged": flagged,
-            "navigator": navigator(view, flagged),
+            "navigator": entries,
             "closing": closing,
             "now": utcnow(),
         },
@@ -149,6 +161,14 @@ def attempt_page(
     return response
 
 
+def _as_given(question: dict[str, Any], unsaved: dict[int, Any]) -> dict[str, Any]:
+    """A question still to answer, with the response the refused form gave it (in the served
+    shape the page shows); an answered practice question shows its stored answer and review."""
+    if question["slot"] not in unsaved or "correct" in question:
+        return question
+    return {**question, "response": unsaved[question["slot"]]}
+
+
 def confirm_page(request: Request) -> Response:
     """Before an exam is handed in: what is unanswered and what was flagged, each a link back,
     and one deliberate "Hand in" (a double-clicked Submit only ever lands here)."""
@@ -156,7 +176,7 @@ def confirm_page(request: Request) -> Response:
     view = _view(request, attempt_id)
     if view["status"] != "in_progress":
         return RedirectResponse(f"/attempts/{attempt_id}", status_code=303)
-    flagged = flags.flagged_slots(state.database(request), attempt_id)
+    flagged = flags.flagged_slots(session_of(request), attempt_id)
     entries = navigator(view, flagged)
     library = content_of(request).library
     response = state.templates(request).render(
@@ -265,11 +285,25 @@ def responses_from_form(
     return found, errors
 
 
-def _save_form(request: Request, *, while_typing: bool | None = None) -> tuple[Problems, int, str]:
-    """Save every answered question in the posted form; returns problems, the attempt id and
-    its kind. Answers that cannot be read (a number that is not one, positions given twice) are
-    reported beside their question (so is one the service refuses: a key not on the paper, a
-    practice question already checked); all the others are saved in one transaction."""
+@dataclass(frozen=True)
+class FormSave:
+    """What saving an answer form came to."""
+
+    attempt_id: int
+    kind: str  # "exam" or "practice"
+    errors: Problems  # by slot: what to say beside the question
+    # The answers read from the form but not stored, because the service refused one of them:
+    # the page shows them again as given, for the next save.
+    unsaved: dict[int, Any] = field(default_factory=dict)
+
+
+def _save_form(request: Request, *, while_typing: bool | None = None) -> FormSave:
+    """Save the answers in the posted form through one service call, in one transaction: all of
+    them or, if the service refuses any one (a key not on the paper, a practice question already
+    checked), none. An answer that cannot be read (a number that is not one, positions given
+    twice) never reaches the service: it is reported beside its question and the others are
+    saved, so that a slip in one field never costs the rest at an autosave or at time-up. The
+    paper comes from the process's cache."""
     viewer = viewer_of(request)
     attempt_id = _attempt_id(request)
     database = state.database(request)
@@ -278,20 +312,19 @@ def _save_form(request: Request, *, while_typing: bool | None = None) -> tuple[P
         # quiz.js marks its background saves: they must not nag about an answer still being given.
         while_typing = request.state.form.get("autosave") == "1"
     found, errors = responses_from_form(request.state.form, questions, while_typing=while_typing)
-    now = utcnow()
-    while found:  # each try is one transaction; a refused answer is reported and the rest saved
-        try:
-            service.save_answers(database, viewer, attempt_id, found, now=now)
-            break
-        except DomainError as error:
-            if error.status == 409 and not error.extra.get("locked"):
-                break  # closed meanwhile (deadline): nothing stored, the page says so
-            slot = error.extra.get("slot")
-            if not isinstance(slot, int) or slot not in found:
-                raise
-            errors[slot] = (error.message, {key: str(value) for key, value in error.extra.items()})
-            del found[slot]
-    return errors, attempt_id, kind
+    if not found:
+        return FormSave(attempt_id, kind, errors)
+    try:
+        service.save_answers(database, viewer, attempt_id, found, now=utcnow())
+    except DomainError as error:
+        slot = error.extra.get("slot")
+        if error.status == 409 and not error.extra.get("locked"):
+            return FormSave(attempt_id, kind, errors)  # closed meanwhile: the page shows the result
+        if not isinstance(slot, int) or slot not in found:
+            raise
+        errors[slot] = (error.message, {key: str(value) for key, value in error.extra.items()})
+        return FormSave(attempt_id, kind, errors, unsaved=found)
+    return FormSave(attempt_id, kind, errors)
 
 
 def _typed(request: Request) -> dict[str, str]:
@@ -299,10 +332,18 @@ def _typed(request: Request) -> dict[str, str]:
     return {key: value for key, value in form.items() if isinstance(value, str)}
 
 
+def _form_again(request: Request, saved: FormSave) -> Response:
+    """The attempt page again, each problem beside its question and the form as it was posted."""
+    return attempt_page(
+        request, errors=saved.errors, typed=_typed(request), unsaved=saved.unsaved, status_code=400
+    )
+
+
 def save_answers(request: Request) -> Response:
-    errors, attempt_id, _ = _save_form(request)
-    if errors:
-        return attempt_page(request, errors=errors, typed=_typed(request), status_code=400)
+    saved = _save_form(request)
+    if saved.errors:
+        return _form_again(request, saved)
+    attempt_id = saved.attempt_id
     checked = str(request.state.form.get("check", ""))  # a practice question's "Check answer"
     anchor = f"question-{checked}" if checked.isdigit() else "saved"
     return RedirectResponse(f"/attempts/{attempt_id}#{anchor}", status_code=303)
@@ -315,10 +356,11 @@ def toggle_flag(request: Request) -> Response:
     slot, _, wanted = str(request.state.form.get("flag", "")).partition("-")
     if not slot.isdigit() or wanted not in ("on", "off"):  # checked first: a bad post saves nothing
         raise HTTPException(status_code=400, detail="flag must be <slot>-on or <slot>-off")
-    errors, attempt_id, _ = _save_form(request, while_typing=True)
+    saved = _save_form(request, while_typing=True)
+    attempt_id = saved.attempt_id
     try:
         flags.set_flag(
-            state.database(request),
+            session_of(request),
             viewer_of(request),
             attempt_id,
             int(slot),
@@ -329,8 +371,8 @@ def toggle_flag(request: Request) -> Response:
         if error.status != 409:
             raise
         # Closed meanwhile: the attempt page shows the result.
-    if errors:
-        return attempt_page(request, errors=errors, typed=_typed(request), status_code=400)
+    if saved.errors:
+        return _form_again(request, saved)
     return RedirectResponse(f"/attempts/{attempt_id}#question-{slot}", status_code=303)
 
 
@@ -340,27 +382,31 @@ def submit(request: Request) -> Response:
     is saved as autosave would, and the exam is handed in as of its deadline."""
     form = request.state.form
     time_up = form.get("timeup") == "1"
-    errors, attempt_id, kind = _save_form(request, while_typing=True if time_up else None)
-    if errors and not time_up:
-        return attempt_page(request, errors=errors, typed=_typed(request), status_code=400)
-    database, viewer, now = state.database(request), viewer_of(request), utcnow()
-    if time_up:
-        with database.session() as db:
-            deadline = db.scalar(select(Attempt.deadline).where(Attempt.id == attempt_id))
-        if deadline is None or now < deadline - TIME_UP_SLACK:
-            return RedirectResponse(f"/attempts/{attempt_id}", status_code=303)  # a clock running fast
-        now = max(now, deadline)  # graded as of the deadline, as the server's own close would
-    elif kind == "exam" and form.get("handin") != "1":
+    saved = _save_form(request, while_typing=True if time_up else None)
+    attempt_id = saved.attempt_id
+    if saved.errors and not time_up:
+        return _form_again(request, saved)
+    if not time_up and saved.kind == "exam" and form.get("handin") != "1":
         return RedirectResponse(f"/attempts/{attempt_id}/submit", status_code=303)
-    service.submit(database, viewer, attempt_id, now, certify=_certifying(request))
+    # At time-up the service hands the exam in as of its deadline, or not at all if the page's
+    # clock ran fast (service.TIME_UP_SLACK): either way the attempt page shows where it stands.
+    service.submit(
+        state.database(request),
+        viewer_of(request),
+        attempt_id,
+        utcnow(),
+        certify=_certifying(request),
+        time_up=time_up,
+    )
     return RedirectResponse(f"/attempts/{attempt_id}", status_code=303)
 
 
 def my_results(request: Request) -> Response:
     viewer = viewer_of(request)
     library = content_of(request).library
-    scores = service.scores_of(state.database(request), library, viewer.id)
-    attempts = service.my_attempts(state.database(request), viewer)
+    db = session_of(request)
+    scores = service.scores_of(db, library, viewer.id)
+    attempts = service.my_attempts(db, viewer)
     response = state.templates(request).render(
         request, "quizzes/results.html", {"scores": scores, "library": library, "attempts": attempts[:50]}
     )

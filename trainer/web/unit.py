@@ -14,19 +14,26 @@ When the session opens differs (trainer.db.UnitOfWork opens it on first use):
   and holds it until the handler has returned, whether or not it writes. A route that only
   sometimes needs the database should not declare `Db`.
 
-Documented exceptions, which take no unit here: the exam-day hot paths (start, save and submit
-through the API) run their own short, prebuilt transactions (trainer.quizzes.service), and
-signing in (trainer.people.auth.login) runs its own, since it records a failed attempt and then
-refuses.
+An `async` page takes no unit for itself; the part of its work that needs the database goes
+through `run` below, in a worker thread.
+
+Documented exceptions, which take no unit here: the exam-day hot paths (start, save and submit,
+from the API and the quiz pages) run their own short, prebuilt transactions; a GET that must
+first write (grading an overdue exam before showing it, recording a module's first read,
+counting a public verification) does that write in a short transaction of its own, since its
+unit only reads (trainer.quizzes.service and trainer.certification.service list theirs, with the
+reasons); and signing in (trainer.people.auth.login) runs its own, since it records a failed
+attempt and then refuses.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Annotated
+from collections.abc import Callable, Iterator
+from typing import Annotated, ParamSpec, TypeVar
 
 from fastapi import Depends
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from trainer.db import UnitOfWork
@@ -47,6 +54,29 @@ def begin(request: Request) -> UnitOfWork:
 def session_of(request: Request) -> Session:
     """The session of the request's unit of work, for a page handler to pass to services."""
     return begin(request).session
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+async def run(request: Request, work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """For an `async` page that needs the database for part of its work only: `work` runs in a
+    worker thread inside the request's unit of work (its session from `session_of(request)`),
+    finished there: committed when it returns, rolled back when it raises. A plain `def` page
+    runs wholly inside its unit (trainer.web.pages)."""
+
+    def in_unit() -> T:
+        unit = begin(request)
+        try:
+            result = work(*args, **kwargs)
+        except BaseException:
+            unit.finish(ok=False)
+            raise
+        unit.finish(ok=True)
+        return result
+
+    return await run_in_threadpool(in_unit)
 
 
 def _api_session(request: Request) -> Iterator[Session]:
