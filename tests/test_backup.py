@@ -10,6 +10,7 @@ import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -17,8 +18,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
-from tests.conftest import AUDIT_KEY, ready_for_exam, right_answer
+from tests.conftest import AUDIT_KEY, ContentDirs, ready_for_exam, right_answer
 from tests.test_cli import trainer
+from trainer import migrate
+from trainer.app import create_app
 from trainer.audit import service as audit
 from trainer.cli import backup as backups
 from trainer.config import Settings
@@ -26,14 +29,14 @@ from trainer.db import Database
 from trainer.quizzes.models import AttemptAnswer
 
 
-@pytest.fixture
-def empty_database_url(database_url: str, tmp_path: Path) -> Iterator[str]:
-    """A new, empty database of the test's kind to restore into, dropped afterwards."""
+@contextmanager
+def new_database(database_url: str, tmp_path: Path, name: str) -> Iterator[str]:
+    """A new, empty database of the test's kind, dropped afterwards."""
     if database_url.startswith("sqlite"):
-        yield f"sqlite:///{(tmp_path / 'restored.db').as_posix()}"
+        yield f"sqlite:///{(tmp_path / f'{name}.db').as_posix()}"
         return
     base = os.environ["TRAINER_TEST_DATABASE_URL"]
-    name = f"trainer_restore_{uuid.uuid4().hex[:12]}"
+    name = f"trainer_{name}_{uuid.uuid4().hex[:12]}"
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
@@ -45,13 +48,34 @@ def empty_database_url(database_url: str, tmp_path: Path) -> Iterator[str]:
         admin.dispose()
 
 
+@pytest.fixture
+def empty_database_url(database_url: str, tmp_path: Path) -> Iterator[str]:
+    """A database to restore into."""
+    with new_database(database_url, tmp_path, "restore") as url:
+        yield url
+
+
+@pytest.fixture
+def own_site(
+    database_url: str, tmp_path: Path, make_settings: Callable[..., Settings], content: ContentDirs
+) -> Iterator[tuple[TestClient, Database, Settings]]:
+    """An app on a database of its own: the drill verifies the whole audit chain, which other
+    tests' commands (signed with other keys) would otherwise share."""
+    with new_database(database_url, tmp_path, "drill") as url:
+        database = Database(url, audit_key=AUDIT_KEY)
+        migrate.upgrade(database)
+        settings = make_settings(content, database_url=url)
+        app = create_app(settings)
+        with TestClient(app, base_url="http://testserver") as client:
+            yield client, database, settings
+        app.state.database.dispose()
+        database.dispose()
+
+
 def test_restore_drill_backup_while_answering(
-    client: TestClient,
-    migrated_database: Database,
-    make_settings: Callable[..., Settings],
-    empty_database_url: str,
-    tmp_path: Path,
+    own_site: tuple[TestClient, Database, Settings], empty_database_url: str, tmp_path: Path
 ) -> None:
+    client, migrated_database, settings = own_site
     headers, _ = ready_for_exam(client, migrated_database)
     attempt = client.post("/api/v1/courses/demo-course/exam/attempts", headers=headers).json()
     questions = attempt["questions"]
@@ -98,7 +122,7 @@ def test_restore_drill_backup_while_answering(
         while len(last_before) < len(questions):  # every slot answered at least once
             threading.Event().wait(0.01)
         backup_started.set()
-        done = backups.backup(make_settings(), migrated_database, tmp_path / "backup")
+        done = backups.backup(settings, migrated_database, tmp_path / "backup")
         threading.Event().wait(0.2)  # answering goes on after the backup too
     finally:
         stop.set()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from tests.conftest import TEST_SECRET
 from trainer.db import Database
 from trainer.people.importing import parse
 from trainer.people.models import Unit, User
@@ -21,7 +22,9 @@ def run(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "TRAINER_DATABASE_URL": database_url,
-        "TRAINER_SECRET_KEY": "k" * 20 + "0123456789abcdefghijkl",
+        # The run's key: what this command appends to the shared test database's audit chain
+        # must verify with the key every other test signs with.
+        "TRAINER_SECRET_KEY": TEST_SECRET,
     }
     return subprocess.run(
         [sys.executable, "-m", "trainer.cli", *args],
