@@ -6,7 +6,7 @@ from trainer.content.search import SearchDocument, SearchIndex, snippet, tokens
 
 
 def doc(key: str, title: str, text: str, lang: str = "en", module: str | None = None) -> SearchDocument:
-    return SearchDocument(key, module or key, "course", lang, title, text)
+    return SearchDocument(key, "module", "course", module or key, lang, title, "", text)
 
 
 INDEX = SearchIndex(
