@@ -374,10 +374,10 @@ def _option_counts_both_ways(
 def test_the_detail_page_shows_the_stem_and_refuses_unknown_questions(trainer: TestClient) -> None:
     page = trainer.get("/trainer/items/DEMO-0001").text
     assert "Which air does an inspector check first at a working face?" in page
-    assert "<cite>Demo Safety Law</cite> (ventilation)" in page
+    assert "<cite>Demo Safety Law</cite> (2021), ventilation" in page  # title, edition, clause
     assert "Intake air" in page
     zh = trainer.get("/trainer/items/DEMO-0001", headers=ZH).text
-    assert "<cite>示例安全法</cite>" in zh
+    assert "<cite>示例安全法</cite> (2021年版)" in zh
     assert trainer.get("/trainer/items/NO-SUCH-QUESTION").status_code == 404
     assert trainer.get("/trainer/items/DEMO-0001?course=nope").status_code == 404
     assert trainer.get("/trainer/items?course=nope").status_code == 404
@@ -491,15 +491,15 @@ def test_content_status_shows_coverage_gaps_and_modules_without_practice(
     # The blueprint row: 3 questions of tag ventilation, difficulty 1-3; all 9 fit.
     blueprint = page[page.index('id="blueprint-demo-course"') :]
     cells = re.findall(r"<td>(.*?)</td>", blueprint[: blueprint.index("</table>")], re.S)
-    assert re.sub(r"<[^>]+>", "", cells[0]) == "ventilation"
+    assert re.sub(r"<[^>]+>", "", cells[0]) == "Ventilation"  # the tag's name (tags.yaml)
     assert cells[1:4] == ["1–3", "3", "9"]
     assert "Enough questions for two papers without repeats." in page
     # Tag x difficulty: ventilation 2 / 5 / 2 at difficulty 1 / 2 / 3; the case scenario's two.
     grid = page[page.index('id="grid-coal"') :]
-    ventilation = re.search(r'<span class="tag">ventilation</span></th>((?:<td>\d+</td>)+)', grid)
+    ventilation = re.search(r'<span class="tag">Ventilation</span></th>((?:<td>\d+</td>)+)', grid)
     assert ventilation
     assert re.findall(r"<td>(\d+)</td>", ventilation.group(1)) == ["2", "5", "2", "0", "0", "9"]
-    case = re.search(r'<span class="tag">case</span></th>((?:<td>\d+</td>)+)', grid)
+    case = re.search(r'<span class="tag">Case studies</span></th>((?:<td>\d+</td>)+)', grid)
     assert case
     assert re.findall(r"<td>(\d+)</td>", case.group(1)) == ["0", "2", "0", "0", "0", "2"]
     # Never drawn: the bank's coal questions without a stored mark in this course.

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import TypeAdapter
 
 from trainer import localtime, migrate
 from trainer.audit import service as audit
@@ -15,7 +16,7 @@ from trainer.config import Settings, SettingsError
 from trainer.content.bank_schemas import BankFile
 from trainer.content.library import Library
 from trainer.content.loader import load_library
-from trainer.content.schemas import CourseFile, ModuleFrontMatter, Regulation
+from trainer.content.schemas import CourseFile, ModuleFrontMatter, Regulation, TagNames
 from trainer.db import Database, utcnow
 from trainer.errors import DomainError
 from trainer.people import demo
@@ -560,7 +561,7 @@ def audit_verify(
 def schemas(
     out: Annotated[Path, typer.Option(help="Folder to write the JSON Schemas to.")] = Path("docs/schemas"),
 ) -> None:
-    """Write JSON Schemas for course.yaml, module front matter, regulations.yaml and bank files."""
+    """Write JSON Schemas for course.yaml, module front matter, regulations.yaml, tags.yaml and bank files."""
     out.mkdir(parents=True, exist_ok=True)
     regulations = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -569,10 +570,19 @@ def schemas(
         "propertyNames": {"pattern": "^[a-z0-9]+(?:-[a-z0-9]+)*$"},
         "additionalProperties": Regulation.model_json_schema(ref_template="#/$defs/{model}"),
     }
+    tags = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "tags.yaml",
+        "description": "Each tag's name per language, like `methane: {en: Methane, zh-CN: 瓦斯}`.",
+        "type": "object",
+        "propertyNames": {"pattern": "^[a-z0-9]+(?:-[a-z0-9]+)*$"},
+        "additionalProperties": TypeAdapter(TagNames).json_schema(),
+    }
     documents = {
         "course.schema.json": CourseFile.model_json_schema(),
         "module-front-matter.schema.json": ModuleFrontMatter.model_json_schema(),
         "regulations.schema.json": regulations,
+        "tags.schema.json": tags,
         "question-bank.schema.json": BankFile.model_json_schema(),
     }
     for name, schema in documents.items():

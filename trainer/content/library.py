@@ -80,6 +80,16 @@ class Course:
 
 
 @dataclass(frozen=True)
+class Citations:
+    """A regulation that is not in force, and what in the library still cites it."""
+
+    code: str
+    regulation: Regulation
+    modules: tuple[Module, ...]
+    questions: tuple[str, ...]  # question ids (a scenario's id for its own refs)
+
+
+@dataclass(frozen=True)
 class Library:
     courses: dict[str, Course]  # in catalogue order
     regulations: dict[str, Regulation]
@@ -87,6 +97,7 @@ class Library:
     bank: Bank = field(default_factory=Bank)
     warnings: tuple[Problem, ...] = ()
     modules: dict[str, Module] = field(default_factory=dict)
+    tags: dict[str, dict[str, str]] = field(default_factory=dict)  # tag -> language -> name
 
     def __post_init__(self) -> None:
         for course in self.courses.values():
@@ -94,9 +105,32 @@ class Library:
                 self.modules[module.id] = module
 
     def regulation_title(self, code: str, lang: str) -> str:
-        regulation = self.regulations[code]
-        translation = regulation.translations.get(lang)  # type: ignore[call-overload]
-        return translation.title if translation else regulation.title
+        """The regulation's title in `lang` (its English title where it has none); the code
+        itself for a code the library does not know (an old paper's citation)."""
+        regulation = self.regulations.get(code)
+        return regulation.title_in(lang) if regulation is not None else code
+
+    def tag_name(self, tag: str, lang: str) -> str:
+        """The tag's name in `lang`, else in English, else in any language it has; its code only
+        when tags.yaml names it in none (which `trainer check` reports)."""
+        names = self.tags.get(tag)
+        if not names:
+            return tag
+        return names.get(lang) or names.get("en") or next(iter(names.values()))
+
+    def not_in_force(self) -> list[Citations]:
+        """Every regulation marked amended or repealed, with the modules and questions citing it."""
+        found = []
+        for code, regulation in self.regulations.items():
+            if regulation.in_force:
+                continue
+            modules = tuple(m for m in self.modules.values() if code in m.regulations)
+            questions = sorted(
+                {q.id for q in self.bank.questions.values() if any(r.reg == code for r in q.model.refs)}
+                | {s.id for s in self.bank.scenarios.values() if any(r.reg == code for r in s.refs)}
+            )
+            found.append(Citations(code, regulation, modules, tuple(questions)))
+        return found
 
     @property
     def module_count(self) -> int:

@@ -14,9 +14,17 @@ from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from trainer.content.bank import Bank, build_bank, fill_exactly, rows_of_questions, units_for
+from trainer.config import SUPPORTED_LANGUAGES
+from trainer.content.bank import (
+    Bank,
+    BankQuestion,
+    build_bank,
+    fill_exactly,
+    rows_of_questions,
+    units_for,
+)
 from trainer.content.library import Course, CourseText, Library, Module, ModuleVersion
 from trainer.content.pools import pool_problems
 from trainer.content.problems import LibraryError, Problem, validation_problems
@@ -28,11 +36,16 @@ from trainer.content.schemas import (
     DrawRow,
     ModuleFrontMatter,
     Regulation,
+    TagNames,
 )
 from trainer.content.search import SearchDocument, SearchIndex
 from trainer.content.yamlio import YamlDocument, YamlError, load_yaml
 
 ASSET_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg", ".pdf"}
+# Files at the top of question_bank/ that are lists of codes, not bank files.
+REGULATIONS_FILE = "regulations.yaml"
+TAGS_FILE = "tags.yaml"
+_TAG_NAMES: TypeAdapter[TagNames] = TypeAdapter(TagNames)
 # 01-name.md or 01-name.zh-CN.md
 M = TypeVar("M", bound=BaseModel)
 
@@ -134,6 +147,8 @@ class _Loader:
     def load(self) -> Library | None:
         regulations = self.load_regulations()
         bank = self.load_bank(set(regulations))
+        self.check_bank_citations(bank, regulations)
+        tags = self.load_tags()
         folders = self.load_course_folders()
         by_path = self.check_ids(folders)
         renderer = MarkdownRenderer()
@@ -145,21 +160,18 @@ class _Loader:
         courses.sort(key=lambda c: (DOMAINS.index(c.domain), c.text_for(c.lang).title))
         for folder in folders:
             self.check_draws(folder, bank)
+        if tags is not None:
+            self.check_tag_names(tags, folders, bank)
         # Across bank and courses: exam and practice pools kept apart, give-aways, excludes.
         self.problems.extend(pool_problems(bank, courses))
-        documents = [
-            SearchDocument(f"{m.id}:{v.lang}", m.id, m.course_id, v.lang, v.title, v.text)
-            for c in courses
-            for m in c.modules
-            for v in m.versions.values()
-        ]
         warnings = tuple(p for p in self.problems if p.severity == "warning")
         return Library(
             courses={c.id: c for c in courses},
             regulations=regulations,
-            search=SearchIndex(documents),
+            search=SearchIndex(search_documents(courses)),
             bank=bank,
             warnings=warnings,
+            tags=tags or {},
         )
 
     def load_regulations(self) -> dict[str, Regulation]:
@@ -186,13 +198,226 @@ class _Loader:
             regulation = self.validate(Regulation, data, doc, display, (code,))
             if regulation is not None:
                 regulations[code] = regulation
+        self.check_regulation_statuses(regulations, doc, display)
         return regulations
+
+    def check_regulation_statuses(
+        self, regulations: dict[str, Regulation], doc: YamlDocument, display: str
+    ) -> None:
+        """A successor is a known code, agrees with the status, and leads nowhere circular; a
+        regulation says whether it is in force and has a title in every language."""
+        for code, regulation in regulations.items():
+            successor = regulation.superseded_by
+            line = doc.line_of((code, "superseded_by")) or doc.line_of((code,))
+            if successor is not None:
+                if successor == code:
+                    self.error(display, line, f"superseded_by: '{code}' cannot supersede itself")
+                elif successor not in regulations:
+                    self.error(
+                        display,
+                        line,
+                        f"superseded_by: unknown regulation '{successor}': add it to this file "
+                        "or fix the code",
+                    )
+                if regulation.in_force:
+                    self.error(
+                        display,
+                        line,
+                        "superseded_by: a text in force is not superseded; set status: amended or "
+                        "repealed, or remove superseded_by",
+                    )
+            if regulation.status == "repealed" and successor is None and regulation.note is None:
+                self.error(
+                    display,
+                    doc.line_of((code, "status")),
+                    "status: repealed needs superseded_by (the code of what replaced it) or a note "
+                    "(why nothing did)",
+                )
+            if regulation.status is None:
+                self.warn(
+                    display,
+                    doc.line_of((code,)),
+                    f"'{code}' has no status: say whether this edition is in force "
+                    "(status: in-force, amended or repealed)",
+                )
+            missing = [
+                lang
+                for lang in SUPPORTED_LANGUAGES
+                if lang != "en" and lang not in regulation.translations  # the title itself is English
+            ]
+            if missing:
+                self.warn(
+                    display,
+                    doc.line_of((code,)),
+                    f"'{code}' has no title in {', '.join(missing)}: add translations: "
+                    f"{{{missing[0]}: {{title: …}}}}; readers of that language see the English title",
+                )
+        # A chain of successors that comes back to where it started is a typo somewhere.
+        for code, regulation in regulations.items():
+            seen = [code]
+            successor = regulation.superseded_by
+            while successor in regulations and successor not in seen:
+                seen.append(successor)
+                successor = regulations[successor].superseded_by
+            if successor == code and len(seen) > 1:
+                self.error(
+                    display,
+                    doc.line_of((code, "superseded_by")),
+                    f"superseded_by goes round in a circle: {' -> '.join([*seen, code])}",
+                )
+
+    def load_tags(self) -> dict[str, dict[str, str]] | None:
+        """tags.yaml: each tag's name per language. None when the file is missing (reported once,
+        as a warning: pages then show the tags' codes)."""
+        path = self.bank_dir / TAGS_FILE
+        display = self.show(path)
+        if not path.is_file():
+            self.warn(
+                display,
+                None,
+                "missing: tags are shown by their codes; add the file with a name per language "
+                "for every tag (like `methane: {en: Methane, zh-CN: 瓦斯}`)",
+            )
+            return None
+        doc = self.parse_yaml(path, display)
+        if doc is None:
+            return {}
+        if doc.data is None:
+            return {}
+        if not isinstance(doc.data, dict):
+            self.error(display, 1, "must be a mapping of tag to its names, like `methane: {en: Methane}`")
+            return {}
+        tags: dict[str, dict[str, str]] = {}
+        for tag, data in doc.data.items():
+            if not isinstance(tag, str) or not REGULATION_CODE.match(tag):
+                self.error(
+                    display,
+                    doc.line_of((tag,)),
+                    f"'{tag}' is not a tag (lowercase letters, digits and hyphens, like 'gas-alarms')",
+                )
+                continue
+            if not isinstance(data, dict):
+                self.error(
+                    display, doc.line_of((tag,)), "must be a mapping of language to name, like {en: Methane}"
+                )
+                continue
+            try:
+                names = _TAG_NAMES.validate_python(data, strict=True)
+            except ValidationError as exc:
+                for error in exc.errors(include_url=False):
+                    key = error["loc"][0] if error["loc"] else ""
+                    if error["loc"][-1:] == ("[key]",):
+                        message = f"'{key}' is not a language: use {' or '.join(SUPPORTED_LANGUAGES)}"
+                    elif error["type"] == "string_type":
+                        message = f"{key}: must be text (put the name in quotes)"
+                    else:
+                        message = f"{key}: {error['msg'].replace('Input should', 'must')}"
+                    self.error(display, doc.line_of((tag, key)) or doc.line_of((tag,)), message)
+                continue
+            missing = [lang for lang in SUPPORTED_LANGUAGES if lang not in names]
+            if missing:
+                self.warn(
+                    display,
+                    doc.line_of((tag,)),
+                    f"tag '{tag}' has no name in {', '.join(missing)}; those readers see "
+                    + ("its name in another language" if names else "its code"),
+                )
+            tags[tag] = {str(lang): name for lang, name in names.items()}
+        return tags
+
+    def check_tag_names(
+        self, tags: dict[str, dict[str, str]], folders: list[_CourseFolder], bank: Bank
+    ) -> None:
+        """Every tag in use has a name, and every name belongs to a tag in use."""
+        used: dict[str, list[tuple[str, int | None]]] = {}
+
+        def use(tag: str, file: str, line: int | None) -> None:
+            used.setdefault(tag, []).append((file, line))
+
+        for folder in folders:
+            for module_file in folder.files:
+                front, doc = module_file.front, module_file.doc
+                for index, tag in enumerate(front.tags):
+                    use(tag, module_file.display, doc.line_of(("tags", index)))
+                if front.practice is not None:
+                    for row_index, row in enumerate(front.practice.draw):
+                        for tag in row.tags:
+                            use(tag, module_file.display, doc.line_of(("practice", "draw", row_index)))
+            course = folder.course
+            if course is not None and course.certification is not None and folder.doc is not None:
+                for row_index, row in enumerate(course.certification.exam.blueprint):
+                    for tag in row.tags:
+                        path = ("certification", "exam", "blueprint", row_index)
+                        use(tag, folder.display, folder.doc.line_of(path))
+        for question in bank.questions.values():
+            for tag in sorted(question.tags):
+                use(tag, question.source, question.line)
+        display = self.show(self.bank_dir / TAGS_FILE)
+        for tag, places in sorted(used.items()):
+            if tag not in tags:
+                file, line = places[0]
+                others = f" and {len(places) - 1} more place(s)" if len(places) > 1 else ""
+                self.warn(
+                    file,
+                    line,
+                    f"tag '{tag}' (used here{others}) has no name in {display}: readers see its code",
+                )
+        doc_lines = self._tag_lines(display)
+        for tag in tags:
+            if tag not in used:
+                self.warn(
+                    display,
+                    doc_lines.get(tag),
+                    f"'{tag}' names no tag in use (no module, question, blueprint or practice "
+                    "draw has it): a typo, or left over",
+                )
+
+    def _tag_lines(self, display: str) -> dict[str, int | None]:
+        path = self.bank_dir / TAGS_FILE
+        text = self.read_text(path)
+        if text is None:
+            return {}
+        try:
+            doc = load_yaml(text)
+        except YamlError:
+            return {}
+        if not isinstance(doc.data, dict):
+            return {}
+        return {str(tag): doc.line_of((tag,)) for tag in doc.data}
+
+    def check_bank_citations(self, bank: Bank, regulations: dict[str, Regulation]) -> None:
+        """Warn at every question that cites a regulation no longer in force, naming it."""
+        for question in sorted(bank.questions.values(), key=lambda q: (q.source, q.line or 0)):
+            for code in dict.fromkeys(ref.reg for ref in question.model.refs):
+                regulation = regulations.get(code)
+                if regulation is not None and not regulation.in_force:
+                    self.warn(
+                        question.source,
+                        question.line,
+                        f"question {question.id} cites {_not_in_force(code, regulation, regulations)}; "
+                        "check it against the text in force",
+                    )
+        first_member: dict[str, BankQuestion] = {}
+        for question in bank.questions.values():
+            if question.group is not None:
+                first_member.setdefault(question.group, question)
+        for scenario_id, scenario in bank.scenarios.items():
+            member = first_member.get(scenario_id)
+            for code in dict.fromkeys(ref.reg for ref in scenario.refs):
+                regulation = regulations.get(code)
+                if member is not None and regulation is not None and not regulation.in_force:
+                    self.warn(
+                        member.source,
+                        None,
+                        f"scenario {scenario_id} cites {_not_in_force(code, regulation, regulations)}; "
+                        "check it against the text in force",
+                    )
 
     def load_bank(self, regulation_codes: set[str]) -> Bank:
         files = []
         if self.bank_dir.is_dir():
             for path in sorted(self.bank_dir.rglob("*.yaml")):
-                if path.name == "regulations.yaml" and path.parent == self.bank_dir:
+                if path.name in (REGULATIONS_FILE, TAGS_FILE) and path.parent == self.bank_dir:
                     continue
                 if any(part.startswith(".") for part in path.relative_to(self.bank_dir).parts):
                     continue
@@ -496,11 +721,19 @@ class _Loader:
 
     def check_regulations(self, file: _ModuleFile, regulations: dict[str, Regulation]) -> None:
         for index, code in enumerate(file.front.regulations):
-            if code not in regulations:
+            regulation = regulations.get(code)
+            if regulation is None:
                 self.error(
                     file.display,
                     file.doc.line_of(("regulations", index)),
                     f"unknown regulation '{code}': add it to question_bank/regulations.yaml or fix the code",
+                )
+            elif not regulation.in_force:
+                self.warn(
+                    file.display,
+                    file.doc.line_of(("regulations", index)),
+                    f"module {file.front.id} cites {_not_in_force(code, regulation, regulations)}; "
+                    "check what it teaches against the text in force",
                 )
 
     def compare_translation(self, original: _ModuleFile, translation: _ModuleFile) -> None:
@@ -655,6 +888,51 @@ def _hash_folder(path: Path) -> str:
         digest.update(file.read_bytes())
         digest.update(b"\0")
     return digest.hexdigest()
+
+
+def _not_in_force(code: str, regulation: Regulation, regulations: dict[str, Regulation]) -> str:
+    """ "'x' (Title, edition), which is repealed: superseded by 'y' (Title)" for a warning."""
+    edition = f", {regulation.edition}" if regulation.edition else ""
+    text = f"'{code}' ({regulation.title}{edition}), which is {regulation.status}"
+    successor = regulation.superseded_by
+    if successor is not None and successor in regulations:
+        text += f": superseded by '{successor}'"
+    return text
+
+
+def search_documents(courses: list[Course]) -> list[SearchDocument]:
+    """What search covers: each course's title and summary, and each module's title, summary,
+    objectives and text, in every language they are written in."""
+    documents = []
+    for course in courses:
+        for lang, text in course.texts.items():
+            documents.append(
+                SearchDocument(
+                    key=f"{course.id}:{lang}",
+                    kind="course",
+                    course_id=course.id,
+                    module_id=None,
+                    lang=lang,
+                    title=text.title,
+                    summary=text.summary,
+                    text="",
+                )
+            )
+        for module in course.modules:
+            for version in module.versions.values():
+                documents.append(
+                    SearchDocument(
+                        key=f"{module.id}:{version.lang}",
+                        kind="module",
+                        course_id=course.id,
+                        module_id=module.id,
+                        lang=version.lang,
+                        title=version.title,
+                        summary=" ".join([version.summary, *version.objectives]),
+                        text=version.text,
+                    )
+                )
+    return documents
 
 
 def _describe(row: DrawRow) -> str:

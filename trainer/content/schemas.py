@@ -138,6 +138,14 @@ class RegulationTranslation(Strict):
     title: Text
     issuer: Text | None = None
     edition: Text | None = None
+    note: Text | None = None
+
+
+# Whether the edition recorded is the law today. `amended`: still in force, but a later amendment
+# or revision changed this edition (check what is cited against the current text); `repealed`: no
+# longer in force at all. Both make `trainer check` name every module and question citing it.
+RegulationStatus = Literal["in-force", "amended", "repealed"]
+REGULATION_STATUSES: tuple[RegulationStatus, ...] = ("in-force", "amended", "repealed")
 
 
 class Regulation(Strict):
@@ -145,6 +153,11 @@ class Regulation(Strict):
     issuer: Text
     edition: Text | None = None
     effective: IsoDate | None = None
+    # Optional so that a file written before statuses existed still loads; `trainer check` warns
+    # about a regulation without one (whether a text is in force must be a decision, not a default).
+    status: RegulationStatus | None = None
+    superseded_by: Slug | None = None  # the code of the text that replaced or amended this one
+    note: Text | None = None  # why the status is what it is, and on what source
     translations: dict[Language, RegulationTranslation] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -154,6 +167,34 @@ class Regulation(Strict):
             if not (1 <= month <= 12 and 1 <= day <= 31 and year >= 1900):
                 raise ValueError(f"effective: '{self.effective}' is not a date (YYYY-MM-DD)")
         return self
+
+    @property
+    def in_force(self) -> bool:
+        """False only when the file says so: a regulation without a status is not flagged."""
+        return self.status in (None, "in-force")
+
+    def _translated(self, lang: str) -> RegulationTranslation | None:
+        return self.translations.get(lang)  # type: ignore[call-overload, no-any-return]
+
+    def title_in(self, lang: str) -> str:
+        translated = self._translated(lang)
+        return translated.title if translated else self.title
+
+    def issuer_in(self, lang: str) -> str:
+        translated = self._translated(lang)
+        return translated.issuer if translated and translated.issuer else self.issuer
+
+    def edition_in(self, lang: str) -> str | None:
+        translated = self._translated(lang)
+        return translated.edition if translated and translated.edition else self.edition
+
+    def note_in(self, lang: str) -> str | None:
+        translated = self._translated(lang)
+        return translated.note if translated and translated.note else self.note
+
+
+# tags.yaml: each tag's name per language, e.g. `methane: {en: Methane, zh-CN: 瓦斯}`.
+TagNames = dict[Language, Text]
 
 
 REGULATION_CODE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")

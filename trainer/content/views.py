@@ -81,6 +81,7 @@ def _module_context(
         "next": course.modules[index + 1] if index + 1 < len(course.modules) else None,
         "regulations": [(code, library.regulations[code]) for code in module.regulations],
         "section": "courses",
+        "library": library,
     }
 
 
@@ -112,7 +113,7 @@ async def course_page(request: Request) -> Response:
     return state.templates(request).render(
         request,
         "content/course.html",
-        {"course": course, "section": "courses", "done": done, "practised": practised},
+        {"course": course, "section": "courses", "done": done, "practised": practised, "library": library},
         # The ticks are all that differs between readers: a handful of variants per course.
         cache_key=(content_of(request).generation, course.id, done, practised),
     )

@@ -20,6 +20,13 @@ DOMAIN_LABELS = {
     "emergency": N_("Emergency response"),
 }
 
+# A regulation's status (regulations.yaml) as pages show it beside a citation.
+REGULATION_STATUS_LABELS = {
+    "in-force": N_("In force"),
+    "amended": N_("Amended since this edition"),
+    "repealed": N_("Repealed"),
+}
+
 
 ROLE_LABELS = {
     "inspector": N_("Inspector"),

@@ -97,14 +97,7 @@ def _derive(question: BankQuestion, library: Library) -> dict[str, Any]:
         entry["scenario"] = {"id": group.id, "stem_html": render(group.stem)}
     review: dict[str, Any] = {
         "explanation_html": render(model.explanation) if model.explanation else None,
-        "refs": [
-            {
-                "reg": r.reg,
-                "title": library.regulation_title(r.reg, "en") if r.reg in library.regulations else r.reg,
-                "clause": r.clause,
-            }
-            for r in model.refs
-        ],
+        "refs": [cited_at_draw(library, r.reg, r.clause) for r in model.refs],
         "feedback": {},
     }
     texts: dict[str, str] = {}
@@ -121,6 +114,46 @@ def _derive(question: BankQuestion, library: Library) -> dict[str, Any]:
     # A match key names this paper's served keys; every other key is the question's own.
     key = None if isinstance(model, Match) else _key_json(model, None)
     return {"entry": entry, "texts": texts, "key": key, "review": review}
+
+
+def cited_at_draw(library: Library, code: str, clause: str | None) -> dict[str, Any]:
+    """A citation as the paper keeps it: the regulation's title and the edition in force when the
+    paper was drawn, in every language the library has them in, so that a review shows the
+    edition the question cited even after regulations.yaml moves on to a newer one."""
+    regulation = library.regulations.get(code)
+    if regulation is None:
+        return {"reg": code, "title": code, "clause": clause}
+    return {
+        "reg": code,
+        "title": regulation.title,
+        "edition": regulation.edition,
+        "clause": clause,
+        "translations": {
+            lang: {"title": regulation.title_in(lang), "edition": regulation.edition_in(lang)}
+            for lang in regulation.translations
+        },
+    }
+
+
+def cited_for_reader(ref: dict[str, Any], lang: str, library: Library) -> dict[str, Any]:
+    """A kept citation as a review shows it: title in the reader's language, the edition cited
+    when the paper was drawn, and whether the regulation is no longer in force today."""
+    kept = ref.get("translations")
+    regulation = library.regulations.get(ref["reg"])
+    translated = (kept or {}).get(lang) or {}
+    if translated:
+        title = translated["title"]
+    elif kept is None and regulation is not None:  # drawn before citations kept their languages
+        title = regulation.title_in(lang)
+    else:
+        title = ref["title"]
+    return {
+        "reg": ref["reg"],
+        "title": title,
+        "edition": translated.get("edition") or ref.get("edition"),
+        "clause": ref.get("clause"),
+        "status": regulation.status if regulation is not None and not regulation.in_force else None,
+    }
 
 
 def _key_json(model: Any, served: ServedQuestion | None) -> dict[str, Any]:

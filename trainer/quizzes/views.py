@@ -22,11 +22,12 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute
 
 from trainer.access import Access
+from trainer.content.library import Library
 from trainer.content.store import content_of
 from trainer.db import utcnow
 from trainer.errors import DomainError
 from trainer.i18n import N_
-from trainer.quizzes import flags, service
+from trainer.quizzes import flags, service, snapshot
 from trainer.web import state
 from trainer.web.pages import id_param, page, viewer_of
 from trainer.web.unit import SAFE_METHODS, session_of
@@ -117,6 +118,23 @@ def navigator(view: dict[str, Any], flagged: set[int]) -> list[dict[str, Any]]:
     ]
 
 
+def _in_readers_language(view: dict[str, Any], lang: str, library: Library) -> None:
+    """Names in a review as the reader reads them: citations with the title in their language
+    and the edition the paper cited; tags and regulations of the by-topic breakdown by name."""
+    for question in view["questions"]:
+        if "refs" in question:
+            question["refs"] = [snapshot.cited_for_reader(ref, lang, library) for ref in question["refs"]]
+    breakdown = view.get("breakdown")
+    if breakdown is not None:
+        breakdown["tags"] = [{**row, "name": library.tag_name(row["tag"], lang)} for row in breakdown["tags"]]
+        breakdown["regulations"] = [
+            {**row, "title": library.regulation_title(row["reg"], lang)}
+            if row["reg"] in library.regulations
+            else row
+            for row in breakdown["regulations"]
+        ]
+
+
 def attempt_page(
     request: Request,
     *,
@@ -133,6 +151,7 @@ def attempt_page(
     view = _view(request, _attempt_id(request))
     db = session_of(request)
     library = content_of(request).library
+    _in_readers_language(view, request.state.lang, library)
     course = library.courses.get(view["course_id"])
     module = library.modules.get(view["module_id"] or "")
     open_ = view["status"] == "in_progress"

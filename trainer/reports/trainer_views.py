@@ -179,6 +179,7 @@ def item_list(request: Request) -> Response:
                 "detail_query": urlencode(base),
                 "flag_labels": FLAG_LABELS,
                 "type_labels": TYPE_LABELS,
+                "library": library,
             },
         )
     )
@@ -286,6 +287,7 @@ def item_detail(request: Request) -> Response:
                 "flag_labels": FLAG_LABELS,
                 "type_labels": TYPE_LABELS,
                 "corrections": quizzes.corrections_of(state.database(request), question_id),
+                "library": library,
             },
         )
     )
@@ -311,7 +313,7 @@ def by_tag(request: Request) -> Response:
             "reports/trainer_tags.html",
             {
                 "section": "tags",
-                "tags": [(group, group.key) for group in items.by_tag(rows, library)],
+                "tags": [(group, library.tag_name(group.key, lang)) for group in items.by_tag(rows, library)],
                 "regulations": regulations,
                 "courses": _exam_courses(library),
             },
@@ -346,6 +348,7 @@ def content_status(request: Request) -> Response:
                 "grids": items.tag_grids(library.bank),
                 "difficulties": items.DIFFICULTIES,
                 "without_practice": items.modules_without_practice(library),
+                "not_in_force": library.not_in_force(),
                 "library": library,
             },
         )

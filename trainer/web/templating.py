@@ -26,7 +26,15 @@ from trainer import localtime
 from trainer.access import Viewer
 from trainer.config import SUPPORTED_LANGUAGES, Settings
 from trainer.db import utcnow
-from trainer.i18n import DOMAIN_LABELS, N_, ROLE_LABELS, STATE_DESCRIPTIONS, STATE_LABELS, UNIT_KIND_LABELS
+from trainer.i18n import (
+    DOMAIN_LABELS,
+    N_,
+    REGULATION_STATUS_LABELS,
+    ROLE_LABELS,
+    STATE_DESCRIPTIONS,
+    STATE_LABELS,
+    UNIT_KIND_LABELS,
+)
 from trainer.web.i18n import LANGUAGE_NAMES, translations
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -141,6 +149,7 @@ class Templates:
             language_names=LANGUAGE_NAMES,
             languages=SUPPORTED_LANGUAGES,
             domain_labels=DOMAIN_LABELS,
+            regulation_status_labels=REGULATION_STATUS_LABELS,
             role_labels=ROLE_LABELS,
             unit_kind_labels=UNIT_KIND_LABELS,
             state_labels=STATE_LABELS,
