@@ -16,6 +16,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute
 
 from trainer.access import Access
+from trainer.config import SUPPORTED_LANGUAGES
 from trainer.content.store import content_of
 from trainer.db import utcnow
 from trainer.errors import DomainError
@@ -35,14 +36,27 @@ def _attempt_id(request: Request) -> int:
     return id_param(request, "attempt_id")
 
 
+def paper_lang(request: Request) -> str:
+    """The language a new paper is served in: the start form's choice (offered where the
+    questions are translated), else the page's."""
+    chosen = request.state.form.get("lang")
+    if chosen is None or chosen == "":
+        return str(request.state.lang)
+    if chosen not in SUPPORTED_LANGUAGES:
+        raise HTTPException(status_code=400, detail=f"lang must be one of: {', '.join(SUPPORTED_LANGUAGES)}")
+    return str(chosen)
+
+
 def start_practice(request: Request) -> Response:
     viewer = viewer_of(request)
+    lang = paper_lang(request)
     attempt_id = service.start_practice(
         state.database(request),
         content_of(request).library,
         viewer,
         request.path_params["module_id"],
         utcnow(),
+        lang=lang,
     )
     return RedirectResponse(f"/attempts/{attempt_id}", status_code=303)
 
@@ -50,6 +64,7 @@ def start_practice(request: Request) -> Response:
 def start_exam(request: Request) -> Response:
     viewer = viewer_of(request)
     course_id = request.path_params["course_id"]
+    lang = paper_lang(request)
     try:
         attempt_id = service.start_exam(
             state.database(request),
@@ -58,6 +73,7 @@ def start_exam(request: Request) -> Response:
             course_id,
             utcnow(),
             prefix=state.settings(request).certificate_prefix,
+            lang=lang,
         )
     except DomainError as error:
         # Not a bare refusal: the page lists the modules still to complete, or when to retake.
@@ -144,6 +160,7 @@ def attempt_page(
             "now": utcnow(),
         },
         status_code=status_code,
+        lang=view.get("lang"),  # every label of the paper in the paper's language
     )
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -172,6 +189,7 @@ def confirm_page(request: Request) -> Response:
             "total": len(entries),
             "now": utcnow(),
         },
+        lang=view.get("lang"),
     )
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -236,9 +254,11 @@ def responses_from_form(
             raw = str(form.get(f"{name}-value", "")).strip()
             if raw:
                 units = list(question.get("units") or [])
+                # A translated paper lists its unit labels; the source's units typed still count.
+                typed_units = units + [u for u in question.get("unit_labels") or {} if u not in units]
                 chosen = str(form.get(f"{name}-unit", "")) or None
                 try:
-                    value, unit = parse_numeric(raw, units, chosen)
+                    value, unit = parse_numeric(raw, typed_units, chosen)
                 except ValueError as problem:
                     errors[slot] = (str(problem), {"units": ", ".join(units)})
                     continue
