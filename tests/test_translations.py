@@ -685,10 +685,15 @@ def test_a_paper_stored_before_papers_had_a_language_reads_as_english(
         attempt = db.get_one(Attempt, practice["id"])
         old = [{k: v for k, v in entry.items() if k != "lang"} for entry in json.loads(attempt.snapshot)]
         attempt.snapshot = json.dumps(old)
-    database.clear_caches()
+    zh_client.app.state.database.clear_caches()  # type: ignore[attr-defined]  # the app's cached paper
     again = zh_client.get(f"/api/v1/attempts/{practice['id']}", headers=headers).json()
     assert again["lang"] == "en"
     assert [q["stem_html"] for q in again["questions"]] == [q["stem_html"] for q in practice["questions"]]
+    # Its page keeps the reader's labels, as before papers had a language.
+    sign_in(zh_client, person)
+    zh_page = zh_client.get(f"/attempts/{practice['id']}", headers={"Accept-Language": "zh-CN"}).text
+    assert '<html lang="zh-CN">' in zh_page
+    assert '<html lang="en">' in zh_client.get(f"/attempts/{practice['id']}").text
 
 
 def test_the_pages_offer_the_language_and_show_the_paper_in_it(

@@ -30,7 +30,12 @@ from trainer.content.schemas import (
     Regulation,
 )
 from trainer.content.search import SearchDocument, SearchIndex
-from trainer.content.translations import TranslationSource, load_translations, translation_name
+from trainer.content.translations import (
+    TranslationSource,
+    load_translations,
+    paper_languages,
+    translation_name,
+)
 from trainer.content.yamlio import YamlDocument, YamlError, load_yaml
 
 ASSET_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg", ".pdf"}
@@ -161,6 +166,7 @@ class _Loader:
             search=SearchIndex(documents),
             bank=bank,
             warnings=warnings,
+            paper_languages=paper_languages(bank, courses),
         )
 
     def load_regulations(self) -> dict[str, Regulation]:

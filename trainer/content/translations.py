@@ -37,7 +37,7 @@ from trainer.content.bank_schemas import (
     Single,
     TextAnswer,
 )
-from trainer.content.library import Course, Module
+from trainer.content.library import Course
 from trainer.content.pools import pools
 from trainer.content.problems import Problem, validation_problems
 from trainer.content.schemas import Strict, Text
@@ -559,11 +559,13 @@ def course_coverage(bank: Bank, course: Course) -> list[tuple[str, Coverage]]:
     return [(lang, counts) for lang, counts in found if counts.total]
 
 
-def paper_languages(bank: Bank, course: Course, module: Module | None = None) -> list[str]:
-    """The languages offered when a paper starts: for the course's exam, or a module's practice."""
-    wanted = ("practice", module.id) if module is not None else ("exam", course.id)
-    found = [pool for pool in pools(bank, [course]) if (pool.kind, pool.owner) == wanted]
-    return offered_languages(bank, with_groups(bank, found[0].questions)) if found else []
+def paper_languages(bank: Bank, courses: Iterable[Course]) -> dict[tuple[str, str], tuple[str, ...]]:
+    """The languages offered when a paper starts, per pool: ("exam", course id) and ("practice",
+    module id). Worked out once per loaded library (pages read it on every request)."""
+    return {
+        (pool.kind, pool.owner): tuple(offered_languages(bank, with_groups(bank, pool.questions)))
+        for pool in pools(bank, courses)
+    }
 
 
 # -- stamping -------------------------------------------------------------------------------------

@@ -22,7 +22,6 @@ from trainer.content.library import Course, Library, Module, ModuleVersion
 from trainer.content.loader import ASSET_SUFFIXES
 from trainer.content.schemas import DOMAINS
 from trainer.content.store import content_of
-from trainer.content.translations import paper_languages
 from trainer.db import utcnow
 from trainer.quizzes import service as quizzes
 from trainer.web import state
@@ -78,7 +77,7 @@ def _module_context(
         "next": course.modules[index + 1] if index + 1 < len(course.modules) else None,
         "regulations": [(code, library.regulations[code]) for code in module.regulations],
         "section": "courses",
-        "paper_languages": paper_languages(library.bank, course, module) if module.practice else [],
+        "paper_languages": library.paper_languages.get(("practice", module.id), ()),
     }
 
 
@@ -115,7 +114,7 @@ async def course_page(request: Request) -> Response:
             "section": "courses",
             "done": done,
             "practised": practised,
-            "paper_languages": paper_languages(library.bank, course) if course.certification else [],
+            "paper_languages": library.paper_languages.get(("exam", course.id), ()),
         },
         # The ticks are all that differs between readers: a handful of variants per course.
         cache_key=(content_of(request).generation, course.id, done, practised),

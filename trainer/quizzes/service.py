@@ -369,7 +369,7 @@ class _Paper:
     # the garbage collector, while thousands of cached papers as dicts made each full
     # collection take hundreds of milliseconds (measured: 1,000 papers, 0.06 -> 0.25 s).
     entries: dict[int, str]
-    lang: str  # the language it is served in (snapshot.paper_lang)
+    lang: str | None  # the language it is served in; None: stored before papers had one (English)
 
     def entry(self, slot: int) -> dict[str, Any] | None:
         text = self.entries.get(slot)
@@ -641,7 +641,10 @@ def attempt_view(
         "score": attempt.score,
         "max_score": attempt.max_score,
         "passed": attempt.passed,
-        "lang": cached.lang,
+        "lang": cached.lang or snapshot.DEFAULT_LANG,
+        # Whether the paper says its language (pages show a paper stored before papers had one
+        # with the reader's labels, as they always did).
+        "lang_stored": cached.lang is not None,
     }
     level = review_level(attempt.review, attempt.status, attempt.deadline, now)
     view["review"] = level

@@ -61,9 +61,10 @@ def content_hash(question: BankQuestion) -> str:
     return hashlib.sha256(question.model.model_dump_json().encode()).hexdigest()
 
 
-def paper_lang(entries: list[dict[str, Any]]) -> str:
-    """The language a paper is served in (the first entry says; every entry says the same)."""
-    return str(entries[0].get("lang", DEFAULT_LANG)) if entries else DEFAULT_LANG
+def paper_lang(entries: list[dict[str, Any]]) -> str | None:
+    """The language a paper is served in (the first entry says; every entry says the same), or
+    None for a paper stored before papers had one (its words are English: DEFAULT_LANG)."""
+    return str(entries[0]["lang"]) if entries and "lang" in entries[0] else None
 
 
 def snapshot_question(served: ServedQuestion, library: Library, lang: str = DEFAULT_LANG) -> dict[str, Any]:

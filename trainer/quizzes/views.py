@@ -118,6 +118,11 @@ def _view(request: Request, attempt_id: int) -> dict[str, Any]:
     )
 
 
+def _page_lang(view: dict[str, Any]) -> str | None:
+    """A paper's page is in the paper's language, every label of it (None: the reader's)."""
+    return str(view["lang"]) if view.get("lang_stored") else None
+
+
 def navigator(view: dict[str, Any], flagged: set[int]) -> list[dict[str, Any]]:
     """One entry per question: its number and whether it is answered and flagged."""
     return [
@@ -160,7 +165,7 @@ def attempt_page(
             "now": utcnow(),
         },
         status_code=status_code,
-        lang=view.get("lang"),  # every label of the paper in the paper's language
+        lang=_page_lang(view),
     )
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -189,7 +194,7 @@ def confirm_page(request: Request) -> Response:
             "total": len(entries),
             "now": utcnow(),
         },
-        lang=view.get("lang"),
+        lang=_page_lang(view),
     )
     response.headers["Cache-Control"] = "no-store"
     return response
