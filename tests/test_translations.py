@@ -632,6 +632,8 @@ def test_a_wrong_chinese_answer_and_an_unknown_unit_are_not_right(
         ).status_code
         == 200
     )
+    refused = zh_client.post("/api/v1/modules/demo-first/practice/attempts?lang=fr", headers=exam_headers)
+    assert refused.status_code == 422  # a language the trainer does not serve: nothing started
     zh_client.post(f"/api/v1/attempts/{exam['id']}/submit", headers=exam_headers)
     review = {
         q["id"]: q
@@ -711,7 +713,9 @@ def test_the_pages_offer_the_language_and_show_the_paper_in_it(
         ("zh-CN", ""),
     ]
     module = zh_client.get("/courses/demo-course/demo-first").text
-    assert 'name="lang" value="zh-CN"' in module
+    assert re.search(
+        r'<fieldset class="paper-language">.*?type="radio" name="lang" value="zh-CN"', module, re.S
+    )
     bad = zh_client.post(
         "/courses/demo-course/exam",
         data={"csrf_token": csrf_token(zh_client), "lang": "fr"},
@@ -788,3 +792,8 @@ def test_the_content_page_counts_translations_per_course_and_language(
         for c in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row.group(1), re.S)
     ]
     assert cells == ["Demo course", "中文", "6", "1", "0", "3", "10"]
+
+
+def test_a_course_without_translations_offers_no_choice(client: TestClient) -> None:
+    assert "paper-language" not in client.get("/courses/demo-course").text
+    assert "paper-language" not in client.get("/courses/demo-course/demo-first").text

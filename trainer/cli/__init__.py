@@ -516,6 +516,8 @@ def _stamp(bank_dir: Path, only: Path | None) -> None:
         files = [only]
     else:
         files = sorted(p for p in bank_dir.rglob("*.yaml") if tr.translation_name(p.name) is not None)
+        if not files:
+            typer.echo(f"no translation files (NAME.LANG.yaml) under {bank_dir}")
     failed = 0
     for path in files:
         name = tr.translation_name(path.name)
