@@ -18,6 +18,7 @@ import jsonschema
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from playwright.sync_api import Browser
 
 from tests.conftest import (
     ContentDirs,
@@ -25,9 +26,11 @@ from tests.conftest import (
     csrf_token,
     make_person,
     right_answer,
+    serve,
     sign_in,
     token,
 )
+from tests.test_browser import _answer_everything, browser, open_page, shot  # noqa: F401 (a fixture)
 from tests.test_cli import trainer
 from trainer.app import create_app
 from trainer.config import Settings
@@ -797,3 +800,42 @@ def test_the_content_page_counts_translations_per_course_and_language(
 def test_a_course_without_translations_offers_no_choice(client: TestClient) -> None:
     assert "paper-language" not in client.get("/courses/demo-course").text
     assert "paper-language" not in client.get("/courses/demo-course/demo-first").text
+
+
+@pytest.mark.browser
+def test_a_reader_picks_chinese_questions_in_chromium(
+    browser: Browser,  # noqa: F811 (the module-scoped Chromium of tests/test_browser.py)
+    zh_app: FastAPI,
+    migrated_database: Database,
+) -> None:
+    """An English-speaking page, a Chinese paper: picked on the module page, answered and
+    reviewed in Chinese (screenshots in test-artifacts/)."""
+    person = make_person(migrated_database, "inspector")
+    with serve(zh_app) as server:
+        page, problems = open_page(browser, viewport={"width": 1000, "height": 900}, locale="en-US")
+        page.goto(f"{server.url}/login?next=/courses/demo-course/demo-first")
+        page.get_by_label("Username").fill(person.username)
+        page.get_by_label("Password").fill(person.password)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url("**/courses/demo-course/demo-first")
+        choice = page.get_by_role("group", name="Language of the questions")
+        assert choice.get_by_role("radio", name="English").is_checked()
+        choice.get_by_role("radio", name="中文").check()
+        shot(page, "practice-language-choice-en")
+        page.get_by_role("button", name="Start the practice quiz").click()
+        page.wait_for_url("**/attempts/*")
+        attempt_id = int(page.url.rsplit("/", 1)[1])
+        assert page.locator("html").get_attribute("lang") == "zh-CN"
+        assert page.locator("h1").inner_text() == "练习测验"
+        stems = page.locator("fieldset.question .stem").all_inner_texts()
+        assert stems
+        assert all(stem.strip() in ZH_STEMS for stem in stems), stems
+        _answer_everything(page, migrated_database, attempt_id)
+        shot(page, "practice-in-chinese-answered")
+        page.get_by_role("button", name="交卷评分").click()
+        page.wait_for_url(f"**/attempts/{attempt_id}")
+        assert page.locator(".result .pass").is_visible()
+        assert page.locator(".mark.right").count() >= 2
+        shot(page, "practice-in-chinese-review")
+        page.context.close()
+    assert problems == []

@@ -44,7 +44,7 @@ from trainer.content.schemas import Strict, Text
 from trainer.content.yamlio import YamlDocument, YamlError, load_yaml
 
 LANGUAGES: tuple[str, ...] = get_args(Language)
-HASH_LENGTH = 12  # hex digits: a trainer compares it by eye; 48 bits never collide by chance here
+HASH_LENGTH = 12  # hex digits: short enough to compare by eye; a changed source keeps it 1 time in 2**48
 SourceHash = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{8,64}$")]
 # "storage.zh-CN.yaml": a translation. Any two-letter tag is taken for a language (and refused
 # if the trainer does not serve it), so a misspelt "storage.zh-cn.yaml" is not read as a bank.
