@@ -242,8 +242,11 @@ def test_the_review_shows_the_edition_the_paper_cited(
             '<cite>Demo Safety Law</cite> <span class="edition">(edition cited: 2021)</span>, ventilation'
             in review
         )
+        # A paper's page is in the paper's language (trainer.quizzes.views), citations included:
+        # this English paper read with Chinese preferred stays English; a Chinese paper's
+        # citations are in tests/test_translations.py.
         zh = client.get(f"/attempts/{result['id']}", headers=ZH).text
-        assert '<cite>示例安全法</cite> <span class="edition">(所引版本：2021年版)</span>' in zh
+        assert '<cite>Demo Safety Law</cite> <span class="edition">(edition cited: 2021)</span>' in zh
         # A new edition in regulations.yaml: the module shows it, the old paper keeps its own.
         content.edit(REGULATIONS, 'edition: "2021"', 'edition: "2026 revision"')
         content.edit(REGULATIONS, "edition: 2021年版", "edition: 2026年修订")

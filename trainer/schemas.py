@@ -47,6 +47,7 @@ class AttemptOut(AttemptRow):
     review: str
     breakdown: dict[str, Any] | None = None  # by_tag: score per tag and regulation, wrong slots
     questions: list[dict[str, Any]]
+    lang: str = "en"  # the paper's language, chosen at start and kept on resume and in the review
 
 
 class CertificateOut(BaseModel):

@@ -17,6 +17,8 @@ from trainer.content.bank_schemas import BankFile
 from trainer.content.library import Library
 from trainer.content.loader import load_library
 from trainer.content.schemas import CourseFile, ModuleFrontMatter, Regulation, TagNames
+from trainer.content.translations import TranslationFile
+from trainer.content.yamlio import YamlError
 from trainer.db import Database, utcnow
 from trainer.errors import DomainError
 from trainer.people import demo
@@ -351,11 +353,26 @@ def regrade(
 def import_gift(
     file: Annotated[Path, typer.Argument(help="A Moodle GIFT file.")],
     out: Annotated[
-        Path, typer.Option("--out", help="The bank file to write, e.g. question_bank/coal/imported.yaml")
-    ],
+        Path | None,
+        typer.Option(
+            "--out",
+            help="The bank file to write, e.g. question_bank/coal/imported.yaml (with --translation-of: "
+            "the translation file, by default NAME.LANG.yaml beside the bank file)",
+        ),
+    ] = None,
     domain: Annotated[str | None, typer.Option(help="Domain for every question (coal, gas, …).")] = None,
+    translation_of: Annotated[
+        Path | None,
+        typer.Option(
+            "--translation-of",
+            help="Write a translation of this bank file instead: the GIFT questions are named ::ID:: "
+            "after the questions they translate.",
+        ),
+    ] = None,
+    lang: Annotated[str, typer.Option(help="With --translation-of: the translation's language.")] = "zh-CN",
 ) -> None:
-    """Convert a GIFT file into a draft bank file; report every question it could not convert."""
+    """Convert a GIFT file into a draft bank file (or translation file); report every question it
+    could not convert."""
     from trainer.quizzes import gift
 
     try:
@@ -363,6 +380,12 @@ def import_gift(
     except (OSError, UnicodeDecodeError) as exc:
         typer.secho(f"error: cannot read {file}: {exc}", fg="red", err=True)
         raise typer.Exit(1) from None
+    if translation_of is not None:
+        _import_gift_translation(file, text, translation_of, lang, out)
+        return
+    if out is None:
+        typer.secho("error: give --out (the bank file to write) or --translation-of", fg="red", err=True)
+        raise typer.Exit(2)
     result = gift.convert(text, domain=domain)
     for skipped in result.skipped:
         name = f" ({skipped.name})" if skipped.name else ""
@@ -378,6 +401,164 @@ def import_gift(
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(gift.to_yaml(result, domain=domain), encoding="utf-8")
     typer.echo(f"wrote {len(result.questions)} question(s) to {out}; {len(result.skipped)} skipped")
+
+
+def _import_gift_translation(file: Path, text: str, bank_file: Path, lang: str, out: Path | None) -> None:
+    from trainer.content import translations
+    from trainer.quizzes import gift
+
+    if lang not in translations.LANGUAGES:
+        typer.secho(f"error: --lang must be one of: {', '.join(translations.LANGUAGES)}", fg="red", err=True)
+        raise typer.Exit(2)
+    if translations.translation_name(bank_file.name) is not None or bank_file.suffix != ".yaml":
+        typer.secho(f"error: {bank_file} is not a bank file (NAME.yaml)", fg="red", err=True)
+        raise typer.Exit(2)
+    try:
+        source = bank_file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        typer.secho(f"error: cannot read {bank_file}: {exc}", fg="red", err=True)
+        raise typer.Exit(1) from None
+    display = str(bank_file)
+    bank, problems = translations.read_source(source, display)
+    if problems:
+        for problem in problems:
+            typer.echo(str(problem), err=True)
+        typer.secho(f"error: {bank_file} has errors; fix them first (`trainer check`)", fg="red", err=True)
+        raise typer.Exit(1)
+    target = out or bank_file.with_name(f"{bank_file.stem}.{lang}.yaml")
+    if target.exists():
+        typer.secho(
+            f"error: {target} exists; choose a new file (imports are drafts to review)", fg="red", err=True
+        )
+        raise typer.Exit(1)
+    result = gift.convert(text)
+    for skipped in result.skipped:
+        name = f" ({skipped.name})" if skipped.name else ""
+        typer.echo(f"{file}:{skipped.line}: skipped{name}: {skipped.reason}", err=True)
+    entries, left_out = translations.from_gift(result.questions, result.lines, bank, display)
+    for skip in left_out:
+        typer.echo(f"{file}:{skip.line}: skipped ({skip.question_id}): {skip.reason}", err=True)
+    if not entries:
+        typer.secho("nothing to write: no question could be converted", fg="red", err=True)
+        raise typer.Exit(1)
+    order = {qid: index for index, qid in enumerate(bank.files.get(display, []))}
+    ordered = dict(sorted(entries.items(), key=lambda item: order.get(item[0], len(order))))
+    target.write_text(translations.to_yaml(lang, ordered), encoding="utf-8")
+    missing = [qid for qid in bank.files.get(display, []) if qid not in entries]
+    typer.echo(
+        f"wrote {len(entries)} {lang} translation(s) to {target}; "
+        f"{len(result.skipped) + len(left_out)} skipped, {len(missing)} question(s) of {bank_file} "
+        f"not in the GIFT file. Review it, then `trainer translations --stamp {target}`"
+    )
+
+
+@app.command()
+def translations(
+    path: Annotated[
+        Path | None,
+        typer.Argument(help="With --stamp: only this translation file (NAME.LANG.yaml)."),
+    ] = None,
+    stamp: Annotated[
+        bool,
+        typer.Option(
+            "--stamp",
+            help="Write the source's current hash as `source:` into every translation entry that has "
+            "none (after a translator checked them), keeping the file's comments and layout.",
+        ),
+    ] = False,
+) -> None:
+    """How far the question bank is translated: per file and language, the questions translated,
+    stale (the source changed since), unstamped and missing. With --stamp, stamp translations."""
+    from trainer.content import translations as tr
+
+    settings = Settings()
+    if stamp:
+        _stamp(settings.question_bank_dir, path)
+        return
+    if path is not None:
+        typer.secho("error: a PATH is only taken with --stamp", fg="red", err=True)
+        raise typer.Exit(2)
+    library = _load_library(settings)
+    bank = library.bank
+    rows = []
+    for bank_file, ids in sorted(bank.files.items()):
+        domain = next((bank.questions[q].domain for q in ids if q in bank.questions), "")
+        for lang in tr.LANGUAGES:
+            counts = tr.coverage_of(bank, ids, lang)
+            if counts.total:
+                rows.append((domain, bank_file, lang, counts))
+    header = ("domain", "file", "lang", "translated", "stale", "unstamped", "missing")
+    width = max([len(header[1]), *(len(r[1]) for r in rows)])
+    line = "{:<12} {:<%d} {:<6} {:>10} {:>6} {:>9} {:>8}" % width  # noqa: UP031 (a width in a format)
+    typer.echo(line.format(*header))
+    totals: dict[tuple[str, str], tr.Coverage] = {}
+    for domain, bank_file, lang, counts in rows:
+        typer.echo(
+            line.format(
+                domain, bank_file, lang, counts.translated, counts.stale, counts.unstamped, counts.missing
+            )
+        )
+        for key in ((domain, lang), ("all", lang)):
+            total = totals.setdefault(key, tr.Coverage())
+            for name in ("translated", "stale", "unstamped", "missing"):
+                setattr(total, name, getattr(total, name) + getattr(counts, name))
+    for (domain, lang), total in sorted(totals.items(), key=lambda item: (item[0][0] == "all", item[0])):
+        label = "(all files)" if domain == "all" else "(domain total)"
+        typer.echo(
+            line.format(domain, label, lang, total.translated, total.stale, total.unstamped, total.missing)
+        )
+
+
+def _stamp(bank_dir: Path, only: Path | None) -> None:
+    from trainer.content import translations as tr
+
+    if only is not None:
+        if tr.translation_name(only.name) is None or not only.is_file():
+            typer.secho(
+                f"error: {only} is not a translation file (NAME.LANG.yaml beside NAME.yaml)",
+                fg="red",
+                err=True,
+            )
+            raise typer.Exit(2)
+        files = [only]
+    else:
+        files = sorted(p for p in bank_dir.rglob("*.yaml") if tr.translation_name(p.name) is not None)
+        if not files:
+            typer.echo(f"no translation files (NAME.LANG.yaml) under {bank_dir}")
+    failed = 0
+    for path in files:
+        name = tr.translation_name(path.name)
+        assert name is not None
+        source_path = path.with_name(f"{name[0]}.yaml")
+        try:
+            text = path.read_text(encoding="utf-8")
+            source = source_path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            typer.secho(f"{path}: cannot read it or {source_path.name}: {exc}", fg="red", err=True)
+            failed += 1
+            continue
+        bank, problems = tr.read_source(source, str(source_path))
+        if problems:
+            typer.secho(
+                f"{path}: not stamped: {source_path} has errors (`trainer check`)", fg="red", err=True
+            )
+            failed += 1
+            continue
+        try:
+            stamped_text, stamped = tr.stamp_text(text, tr.hashes_of(bank))
+        except (tr.StampError, YamlError) as exc:
+            typer.secho(f"{path}: not stamped: {getattr(exc, 'message', exc)}", fg="red", err=True)
+            failed += 1
+            continue
+        if stamped:
+            temporary = path.with_name(f".{path.name}.stamping")
+            temporary.write_text(stamped_text, encoding="utf-8")
+            temporary.replace(path)  # whole or not at all
+            typer.echo(f"{path}: stamped {len(stamped)} ({', '.join(stamped)})")
+        else:
+            typer.echo(f"{path}: nothing to stamp")
+    if failed:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -561,7 +742,8 @@ def audit_verify(
 def schemas(
     out: Annotated[Path, typer.Option(help="Folder to write the JSON Schemas to.")] = Path("docs/schemas"),
 ) -> None:
-    """Write JSON Schemas for course.yaml, module front matter, regulations.yaml, tags.yaml and bank files."""
+    """Write JSON Schemas for course.yaml, module front matter, regulations.yaml, tags.yaml, bank files and
+    question translation files."""
     out.mkdir(parents=True, exist_ok=True)
     regulations = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -584,6 +766,7 @@ def schemas(
         "regulations.schema.json": regulations,
         "tags.schema.json": tags,
         "question-bank.schema.json": BankFile.model_json_schema(),
+        "question-translation.schema.json": TranslationFile.model_json_schema(),
     }
     for name, schema in documents.items():
         schema.setdefault("$schema", "https://json-schema.org/draft/2020-12/schema")

@@ -40,9 +40,44 @@ class BankQuestion:
 
 
 @dataclass(frozen=True)
+class Translation:
+    """One question's (or scenario's) text in another language: an entry of a `<name>.<lang>.yaml`
+    file beside its bank file, checked against its source (trainer.content.translations)."""
+
+    lang: str
+    question_id: str
+    model: Any  # the validated `translations.QuestionTranslation`
+    file: str  # relative to the content root, like BankQuestion.source
+    line: int | None  # of the entry's id
+    source_hash: str  # the hash of the source question as it is now
+
+    @property
+    def stamped(self) -> bool:
+        return self.model.source is not None
+
+    @property
+    def stale(self) -> bool:
+        """The source changed after the translation was stamped: its words may no longer say
+        what the source says (a corrected fact, a changed key), so it is not served."""
+        return self.model.source is not None and self.model.source != self.source_hash
+
+    @property
+    def status(self) -> str:
+        """ "translated", "stale" or "unstamped" (a translation not yet checked against a hash)."""
+        if self.model.source is None:
+            return "unstamped"
+        return "stale" if self.stale else "translated"
+
+
+@dataclass(frozen=True)
 class Bank:
     questions: dict[str, BankQuestion] = field(default_factory=dict)
     scenarios: dict[str, Scenario] = field(default_factory=dict)
+    # Each bank file's ids in file order, scenarios and their questions alike (what a
+    # translation file beside it translates).
+    files: dict[str, list[str]] = field(default_factory=dict)
+    # lang -> question or scenario id -> its translation (stale ones included: see `translation`).
+    translations: dict[str, dict[str, Translation]] = field(default_factory=dict)
     # What `trainer.quizzes.snapshot` derives from a question alone (rendered text, key, hash),
     # by question id, filled as papers are drawn: a loaded bank never changes, a reload makes a
     # new Bank (and so a new cache). `derived.clear()` empties it.
@@ -62,6 +97,20 @@ class Bank:
             self._named_by.update({k: frozenset(v) for k, v in named.items()})
             self._named_by[""] = NO_ENEMIES
         return self._named_by
+
+    def translation(self, lang: str, question_id: str) -> Translation | None:
+        """The translation a paper in `lang` serves for a question or scenario: none where there
+        is none or it is stale (like gettext's fuzzy entries: the source it was made from
+        changed, so it may state an old fact or point at an old key), else its entry."""
+        found = self.translations.get(lang, {}).get(question_id)
+        return None if found is None or found.stale else found
+
+    def source_lang(self, question_id: str) -> str:
+        """The language a question or scenario is written in (its file's `lang`, else English)."""
+        if question_id in self.questions:
+            return self.questions[question_id].lang
+        scenario = self.scenarios.get(question_id)
+        return (scenario.lang if scenario is not None else None) or "en"
 
     def candidates(self, domain: str, row: DrawRow, purpose: str | None = None) -> list[BankQuestion]:
         """Questions matching the row; with `purpose` ("exam" or "practice") only those whose
@@ -134,6 +183,7 @@ def build_bank(
                     report(problem)
                 continue
             subs = question.questions if isinstance(question, Scenario) else [question]
+            first = len(bank.files.setdefault(display, []))  # a scenario's id goes before its questions
             for sub_index, sub in enumerate(subs):
                 sub_path = (*path, "questions", sub_index) if isinstance(question, Scenario) else path
                 line = doc.line_of((*sub_path, "id"))
@@ -146,6 +196,7 @@ def build_bank(
                     )
                     continue
                 owners[sub.id] = display
+                bank.files.setdefault(display, []).append(sub.id)
                 bank.questions[sub.id] = BankQuestion(
                     id=sub.id,
                     type=sub.type,
@@ -183,6 +234,7 @@ def build_bank(
                     )
                 else:
                     owners[question.id] = display
+                    bank.files[display].insert(first, question.id)
                     bank.scenarios[question.id] = question
     return bank
 

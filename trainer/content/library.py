@@ -98,6 +98,9 @@ class Library:
     warnings: tuple[Problem, ...] = ()
     modules: dict[str, Module] = field(default_factory=dict)
     tags: dict[str, dict[str, str]] = field(default_factory=dict)  # tag -> language -> name
+    # The languages a paper can be served in, per pool: ("exam", course id) or ("practice",
+    # module id) -> its questions' own language and every one they are translated into.
+    paper_languages: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for course in self.courses.values():

@@ -39,6 +39,12 @@ from trainer.content.schemas import (
     TagNames,
 )
 from trainer.content.search import SearchDocument, SearchIndex
+from trainer.content.translations import (
+    TranslationSource,
+    load_translations,
+    paper_languages,
+    translation_name,
+)
 from trainer.content.yamlio import YamlDocument, YamlError, load_yaml
 
 ASSET_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg", ".pdf"}
@@ -172,6 +178,7 @@ class _Loader:
             bank=bank,
             warnings=warnings,
             tags=tags or {},
+            paper_languages=paper_languages(bank, courses),
         )
 
     def load_regulations(self) -> dict[str, Regulation]:
@@ -415,6 +422,7 @@ class _Loader:
 
     def load_bank(self, regulation_codes: set[str]) -> Bank:
         files = []
+        translated: list[TranslationSource] = []
         if self.bank_dir.is_dir():
             for path in sorted(self.bank_dir.rglob("*.yaml")):
                 if path.name in (REGULATIONS_FILE, TAGS_FILE) and path.parent == self.bank_dir:
@@ -423,9 +431,20 @@ class _Loader:
                     continue
                 display = self.show(path)
                 doc = self.parse_yaml(path, display)
-                if doc is not None:
+                name = translation_name(path.name)
+                if name is not None:  # `storage.zh-CN.yaml` translates `storage.yaml`: never a bank file
+                    bank_path = path.with_name(f"{name[0]}.yaml")
+                    if doc is not None:
+                        translated.append(
+                            TranslationSource(
+                                display, self.show(bank_path), bank_path.is_file(), name[1], doc
+                            )
+                        )
+                elif doc is not None:
                     files.append((display, doc))
-        return build_bank(files, regulation_codes, self.problems.append)
+        bank = build_bank(files, regulation_codes, self.problems.append)
+        load_translations(bank, translated, self.problems.append)
+        return bank
 
     def check_draws(self, folder: _CourseFolder, bank: Bank) -> None:
         """Every exam blueprint and practice draw can be filled from the course's domain."""

@@ -82,6 +82,7 @@ def _module_context(
         "regulations": [(code, library.regulations[code]) for code in module.regulations],
         "section": "courses",
         "library": library,
+        "paper_languages": library.paper_languages.get(("practice", module.id), ()),
     }
 
 
@@ -113,7 +114,14 @@ async def course_page(request: Request) -> Response:
     return state.templates(request).render(
         request,
         "content/course.html",
-        {"course": course, "section": "courses", "done": done, "practised": practised, "library": library},
+        {
+            "course": course,
+            "section": "courses",
+            "done": done,
+            "practised": practised,
+            "library": library,
+            "paper_languages": library.paper_languages.get(("exam", course.id), ()),
+        },
         # The ticks are all that differs between readers: a handful of variants per course.
         cache_key=(content_of(request).generation, course.id, done, practised),
     )

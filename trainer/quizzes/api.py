@@ -11,17 +11,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Request
+from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from trainer.config import Language
 from trainer.content.store import content_of
 from trainer.db import MAX_ID, utcnow
 from trainer.errors import DomainError
 from trainer.people.api import BODY, SIGNED_IN, ApiViewer, BearerToken, signed_in
-from trainer.quizzes import flags, service
+from trainer.quizzes import flags, service, snapshot
 from trainer.schemas import AttemptOut, AttemptRow, Problem
 from trainer.web import state
 from trainer.web.unit import Db
@@ -67,9 +68,24 @@ def _json(model: BaseModel) -> Response:
 # trip to a worker thread (token lookup, work, serialisation), see trainer.people.api.BearerToken.
 
 
+# The language a new paper is served in: `?lang=` if given, else the request's (the language
+# cookie, else Accept-Language). An open exam resumes in its own language whatever is asked.
+PaperLanguage = Annotated[
+    Language | None,
+    Query(description="The paper's language (default: the request's); an open exam keeps its own"),
+]
+
+
+def _paper_lang(request: Request, lang: str | None) -> str:
+    return lang or str(request.state.lang)
+
+
 @router.post("/courses/{course_id}/exam/attempts", response_model=AttemptOut, responses=ERRORS)
 async def start_exam(
-    course_id: Annotated[str, Path(max_length=100)], token: BearerToken, request: Request
+    course_id: Annotated[str, Path(max_length=100)],
+    token: BearerToken,
+    request: Request,
+    lang: PaperLanguage = None,
 ) -> Response:
     def work() -> Response:
         viewer = signed_in(request, token)
@@ -80,6 +96,7 @@ async def start_exam(
             course_id,
             utcnow(),
             prefix=state.settings(request).certificate_prefix,
+            lang=_paper_lang(request, lang),
         )
         return _json(_started(request, viewer, attempt_id))
 
@@ -88,10 +105,15 @@ async def start_exam(
 
 @router.post("/modules/{module_id}/practice/attempts", response_model=AttemptOut, responses=ERRORS)
 def start_practice(
-    module_id: Annotated[str, Path(max_length=100)], viewer: ApiViewer, request: Request
+    module_id: Annotated[str, Path(max_length=100)],
+    viewer: ApiViewer,
+    request: Request,
+    lang: PaperLanguage = None,
 ) -> AttemptOut:
     library = content_of(request).library
-    attempt_id = service.start_practice(state.database(request), library, viewer, module_id, utcnow())
+    attempt_id = service.start_practice(
+        state.database(request), library, viewer, module_id, utcnow(), lang=_paper_lang(request, lang)
+    )
     return _started(request, viewer, attempt_id)
 
 
@@ -140,7 +162,10 @@ def get_attempt(
 ) -> AttemptOut:
     now = utcnow()
     service.close_overdue(state.database(request), now, user_id=viewer.id, certify=certifying(request))
-    return AttemptOut(**service.attempt_view(db, viewer, attempt_id, now))
+    view = service.attempt_view(db, viewer, attempt_id, now)
+    # Citations in the paper's language, with the edition the paper cited.
+    snapshot.refs_for_reader(view["questions"], view["lang"], content_of(request).library)
+    return AttemptOut(**view)
 
 
 @router.get("/me/attempts", response_model=list[AttemptRow], responses=ERRORS)

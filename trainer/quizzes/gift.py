@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from html.parser import HTMLParser
 from typing import Any, get_args
@@ -78,6 +78,7 @@ class Skipped:
 class GiftResult:
     questions: list[dict[str, Any]]
     skipped: list[Skipped]
+    lines: list[int] = field(default_factory=list, compare=False)  # where each question starts
 
 
 class _SkipError(Exception):
@@ -91,6 +92,7 @@ def convert(text: str, *, domain: str | None = None) -> GiftResult:
     if domain is not None and domain not in DOMAINS:
         raise ValueError(f"unknown domain '{domain}': one of {', '.join(DOMAINS)}")
     questions: list[dict[str, Any]] = []
+    starts: list[int] = []
     skipped: list[Skipped] = []
     used: set[str] = set()
     unnamed = 0
@@ -126,7 +128,8 @@ def convert(text: str, *, domain: str | None = None) -> GiftResult:
         if not base:
             unnamed += 1
         questions.append(question)
-    return GiftResult(questions=questions, skipped=skipped)
+        starts.append(line)
+    return GiftResult(questions=questions, skipped=skipped, lines=starts)
 
 
 def to_yaml(result: GiftResult, *, domain: str | None, lang: str = "en") -> str:

@@ -172,8 +172,10 @@ def start_exam(
     now: datetime,
     *,
     prefix: str = "HLJ",
+    lang: str = snapshot.DEFAULT_LANG,
 ) -> int:
-    """The id of the viewer's open exam for the course, or of a new one (policy permitting)."""
+    """The id of the viewer's open exam for the course, or of a new one (policy permitting) in
+    `lang`. An open exam is resumed in the language it was started in."""
     course = library.courses.get(course_id)
     if course is None or course.certification is None:
         raise DomainError(404, "no_such_exam", "no such course exam")
@@ -250,11 +252,18 @@ def start_exam(
         seen=seen,
         now=now,
         purpose="exam",
+        lang=lang,
     )
 
 
 def start_practice(
-    database: Database, library: Library, viewer: Viewer, module_id: str, now: datetime
+    database: Database,
+    library: Library,
+    viewer: Viewer,
+    module_id: str,
+    now: datetime,
+    *,
+    lang: str = snapshot.DEFAULT_LANG,
 ) -> int:
     module = library.modules.get(module_id)
     if module is None or module.practice is None:
@@ -275,6 +284,7 @@ def start_practice(
         seen=seen,
         now=now,
         purpose="practice",
+        lang=lang,
     )
 
 
@@ -312,6 +322,7 @@ def _create(
     seen: set[str],
     now: datetime,
     purpose: str,
+    lang: str,
 ) -> int:
     seed = secrets.randbits(63)
     try:
@@ -320,7 +331,7 @@ def _create(
         raise DomainError(
             409, "cannot_draw", "the question bank cannot fill this paper: %(reason)s", reason=str(error)
         ) from None
-    paper = [snapshot.snapshot_question(q, library) for q in served]
+    paper = [snapshot.snapshot_question(q, library, lang) for q in served]
     slots = [entry["slot"] for entry in paper]
     entries = [json.dumps(entry, ensure_ascii=False) for entry in paper]  # stored and cached as text
     attempt = Attempt(
@@ -350,7 +361,7 @@ def _create(
                     audit.Actor(viewer.id, viewer.username),
                     target_type="attempt",
                     target_id=attempt.id,
-                    details={"course": course.id, "seed": seed},
+                    details={"course": course.id, "seed": seed, "lang": lang},
                 )
     except IntegrityError:
         # A concurrent start won the race for the one open exam: resume that one.
@@ -361,7 +372,9 @@ def _create(
         return open_id
     # Its first view and every answer save read the paper from here, not the database.
     _remember_paper(
-        database, attempt.id, _Paper(viewer.id, attempt.kind, review, dict(zip(slots, entries, strict=True)))
+        database,
+        attempt.id,
+        _Paper(viewer.id, attempt.kind, review, dict(zip(slots, entries, strict=True)), lang),
     )
     return attempt.id
 
@@ -388,6 +401,7 @@ class _Paper:
     # the garbage collector, while thousands of cached papers as dicts made each full
     # collection take hundreds of milliseconds (measured: 1,000 papers, 0.06 -> 0.25 s).
     entries: dict[int, str]
+    lang: str | None  # the language it is served in; None: stored before papers had one (English)
 
     def entry(self, slot: int) -> dict[str, Any] | None:
         text = self.entries.get(slot)
@@ -422,11 +436,13 @@ def _paper_in(db: DbSession, attempt_id: int) -> _Paper | None:
     ).one_or_none()
     if row is None:
         return None
+    entries = json.loads(row[3])
     paper = _Paper(
         row[0],
         row[1],
         row[2],
-        {entry["slot"]: json.dumps(entry, ensure_ascii=False) for entry in json.loads(row[3])},
+        {entry["slot"]: json.dumps(entry, ensure_ascii=False) for entry in entries},
+        snapshot.paper_lang(entries),
     )
     # Safe to remember from any session: a paper is read only once its start has committed, and
     # never changes after.
@@ -717,6 +733,10 @@ def attempt_view(db: DbSession, viewer: Viewer, attempt_id: int, now: datetime) 
         "score": attempt.score,
         "max_score": attempt.max_score,
         "passed": attempt.passed,
+        "lang": cached.lang or snapshot.DEFAULT_LANG,
+        # Whether the paper says its language (pages show a paper stored before papers had one
+        # with the reader's labels, as they always did).
+        "lang_stored": cached.lang is not None,
     }
     level = review_level(attempt.review, attempt.status, attempt.deadline, now)
     view["review"] = level
@@ -987,7 +1007,12 @@ def correct_key(
                 for a in db.scalars(select(AttemptAnswer).where(AttemptAnswer.attempt_id == current))
             }
             corrected = _corrected_keys(db, current)
-            new_keys = {slot: snapshot.current_key_json(question, paper[slot]) for slot in slots}
+            new_keys = {
+                slot: snapshot.current_key_json(
+                    question, paper[slot], _translation_of(library, paper[slot], question_id)
+                )
+                for slot in slots
+            }
             marks = {
                 slot: (
                     _score_or_zero(snapshot.answer_key({"key": new_keys[slot]}), a.response)
@@ -1048,6 +1073,13 @@ def correct_key(
             if note:
                 results[-1] = replace(results[-1], certificate=number, note=note)
     return results
+
+
+def _translation_of(library: Library, entry: dict[str, Any], question_id: str) -> Any:
+    """The question's translation in the language the entry was served in, stale or not: its
+    accepted answers and unit labels are what the reader could answer in."""
+    lang = entry.get("lang", snapshot.DEFAULT_LANG)
+    return library.bank.translations.get(lang, {}).get(question_id)
 
 
 def corrections_of(database: Database, question_id: str) -> list[dict[str, Any]]:

@@ -22,6 +22,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute
 
 from trainer.access import Access
+from trainer.config import SUPPORTED_LANGUAGES
 from trainer.content.library import Library
 from trainer.content.store import content_of
 from trainer.db import utcnow
@@ -42,14 +43,27 @@ def _attempt_id(request: Request) -> int:
     return id_param(request, "attempt_id")
 
 
+def paper_lang(request: Request) -> str:
+    """The language a new paper is served in: the start form's choice (offered where the
+    questions are translated), else the page's."""
+    chosen = request.state.form.get("lang")
+    if chosen is None or chosen == "":
+        return str(request.state.lang)
+    if chosen not in SUPPORTED_LANGUAGES:
+        raise HTTPException(status_code=400, detail=f"lang must be one of: {', '.join(SUPPORTED_LANGUAGES)}")
+    return str(chosen)
+
+
 def start_practice(request: Request) -> Response:
     viewer = viewer_of(request)
+    lang = paper_lang(request)
     attempt_id = service.start_practice(
         state.database(request),
         content_of(request).library,
         viewer,
         request.path_params["module_id"],
         utcnow(),
+        lang=lang,
     )
     return RedirectResponse(f"/attempts/{attempt_id}", status_code=303)
 
@@ -57,6 +71,7 @@ def start_practice(request: Request) -> Response:
 def start_exam(request: Request) -> Response:
     viewer = viewer_of(request)
     course_id = request.path_params["course_id"]
+    lang = paper_lang(request)
     try:
         attempt_id = service.start_exam(
             state.database(request),
@@ -65,6 +80,7 @@ def start_exam(request: Request) -> Response:
             course_id,
             utcnow(),
             prefix=state.settings(request).certificate_prefix,
+            lang=lang,
         )
     except DomainError as error:
         # Not a bare refusal: the page lists the modules still to complete, or when to retake.
@@ -110,6 +126,11 @@ def _view(request: Request, attempt_id: int) -> dict[str, Any]:
     return service.attempt_view(session_of(request), viewer, attempt_id, now)
 
 
+def _page_lang(view: dict[str, Any]) -> str | None:
+    """A paper's page is in the paper's language, every label of it (None: the reader's)."""
+    return str(view["lang"]) if view.get("lang_stored") else None
+
+
 def navigator(view: dict[str, Any], flagged: set[int]) -> list[dict[str, Any]]:
     """One entry per question: its number and whether it is answered and flagged."""
     return [
@@ -121,9 +142,7 @@ def navigator(view: dict[str, Any], flagged: set[int]) -> list[dict[str, Any]]:
 def _in_readers_language(view: dict[str, Any], lang: str, library: Library) -> None:
     """Names in a review as the reader reads them: citations with the title in their language
     and the edition the paper cited; tags and regulations of the by-topic breakdown by name."""
-    for question in view["questions"]:
-        if "refs" in question:
-            question["refs"] = [snapshot.cited_for_reader(ref, lang, library) for ref in question["refs"]]
+    snapshot.refs_for_reader(view["questions"], lang, library)
     breakdown = view.get("breakdown")
     if breakdown is not None:
         breakdown["tags"] = [{**row, "name": library.tag_name(row["tag"], lang)} for row in breakdown["tags"]]
@@ -151,7 +170,7 @@ def attempt_page(
     view = _view(request, _attempt_id(request))
     db = session_of(request)
     library = content_of(request).library
-    _in_readers_language(view, request.state.lang, library)
+    _in_readers_language(view, _page_lang(view) or request.state.lang, library)
     course = library.courses.get(view["course_id"])
     module = library.modules.get(view["module_id"] or "")
     open_ = view["status"] == "in_progress"
@@ -175,6 +194,7 @@ def attempt_page(
             "now": utcnow(),
         },
         status_code=status_code,
+        lang=_page_lang(view),
     )
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -211,6 +231,7 @@ def confirm_page(request: Request) -> Response:
             "total": len(entries),
             "now": utcnow(),
         },
+        lang=_page_lang(view),
     )
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -275,9 +296,11 @@ def responses_from_form(
             raw = str(form.get(f"{name}-value", "")).strip()
             if raw:
                 units = list(question.get("units") or [])
+                # A translated paper lists its unit labels; the source's units typed still count.
+                typed_units = units + [u for u in question.get("unit_labels") or {} if u not in units]
                 chosen = str(form.get(f"{name}-unit", "")) or None
                 try:
-                    value, unit = parse_numeric(raw, units, chosen)
+                    value, unit = parse_numeric(raw, typed_units, chosen)
                 except ValueError as problem:
                     errors[slot] = (str(problem), {"units": ", ".join(units)})
                     continue

@@ -21,6 +21,7 @@ from trainer.content.bank import BankQuestion
 from trainer.content.bank_schemas import Multi, Single, TrueFalse
 from trainer.content.library import Course, Library
 from trainer.content.store import content_of
+from trainer.content.translations import course_coverage
 from trainer.i18n import N_
 from trainer.quizzes import service as quizzes
 from trainer.quizzes.snapshot import render
@@ -350,6 +351,9 @@ def content_status(request: Request) -> Response:
                 "without_practice": items.modules_without_practice(library),
                 "not_in_force": library.not_in_force(),
                 "library": library,
+                "translations": [
+                    (course, course_coverage(library.bank, course)) for course in library.courses.values()
+                ],
             },
         )
     )

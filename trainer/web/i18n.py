@@ -8,38 +8,23 @@ form), else the browser's Accept-Language, else TRAINER_DEFAULT_LANGUAGE.
 
 from __future__ import annotations
 
-import io
-from functools import cache, lru_cache
-from pathlib import Path
+from functools import lru_cache
 
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
-from babel.support import NullTranslations, Translations
+from babel.support import NullTranslations
 from starlette.requests import Request
 
 from trainer.config import SUPPORTED_LANGUAGES
+from trainer.i18n import CATALOG_DIR, catalogue, locale_dir_name
 
-CATALOG_DIR = Path(__file__).resolve().parent.parent / "i18n"
+__all__ = ["CATALOG_DIR", "LANGUAGE_COOKIE", "LANGUAGE_NAMES", "locale_dir_name", "negotiate", "translations"]
+
 LANGUAGE_COOKIE = "trainer_lang"
 LANGUAGE_NAMES = {"en": "English", "zh-CN": "中文"}
 
 
-def locale_dir_name(lang: str) -> str:
-    return lang.replace("-", "_")
-
-
-@cache
 def translations(lang: str) -> NullTranslations:
-    """The gettext catalogue for `lang` (English is the source language: no catalogue)."""
-    if lang == "en":
-        return NullTranslations()
-    po_file = CATALOG_DIR / locale_dir_name(lang) / "LC_MESSAGES" / "messages.po"
-    with po_file.open("rb") as handle:
-        catalog = read_po(handle, locale=locale_dir_name(lang))
-    buffer = io.BytesIO()
-    write_mo(buffer, catalog)
-    buffer.seek(0)
-    return Translations(buffer)
+    """The gettext catalogue for `lang` (read once: see trainer.i18n.catalogue)."""
+    return catalogue(lang)
 
 
 def normalise_language(value: str | None) -> str | None:

@@ -194,6 +194,8 @@ class Templates:
         context: dict[str, Any],
         status_code: int = 200,
         cache_key: tuple[object, ...] | None = None,
+        *,
+        lang: str | None = None,
     ) -> HTMLResponse:
         """Render a page; with `cache_key`, render it once and reuse it.
 
@@ -203,8 +205,13 @@ class Templates:
         parts around its own, escaped, values. `cache_key` must name everything else the page
         depends on, the library generation included. Pages are never cached while an author's
         problems are being shown.
+
+        `lang` renders the page in another language than the request's: a paper is shown in
+        the language it was started in, labels and all.
         """
-        lang: str = request.state.lang
+        if lang not in self.environments:
+            lang = request.state.lang
+        assert lang is not None
         slots = {"csrf_token": request.state.csrf_token, "current_url": _current_url(request)}
         slots["account_html"] = self._account_html(lang, getattr(request.state, "viewer", None), slots)
         viewer = getattr(request.state, "viewer", None)
