@@ -493,3 +493,9 @@ def test_practice_and_scenario_questions_are_checked_too(content: ContentDirs) -
     assert [p.split(": warning")[0] for p in found] == [f"{EXTRA}:3", f"{EXTRA}:14"], found
     assert "question P-9 " in found[0]
     assert "question S-9-1 " in found[1]
+
+
+def test_the_sample_bank_has_no_telltale_keys() -> None:
+    # Read from the problems even when the library has errors: the check runs on what loaded.
+    _, found = load_library(PROJECT_ROOT / "courses", PROJECT_ROOT / "question_bank")
+    assert not [str(p) for p in found if "telltale" in p.message]
