@@ -407,3 +407,96 @@ questions:
         "question_bank/demo/practice.yaml:3: warning: practice question P-1 asks what exam question X-1 "
         "asks, word for word: practice shows its key, so reword it or practise the point another way"
     ], found
+
+
+# -- right options that give themselves away by length ------------------------------------------
+
+
+def choice(right: str, *wrong: str, qid: str = "L-1", kind: str = "single") -> str:
+    options = f'      - {{key: r, text: "{right}", correct: true}}\n' + "".join(
+        f'      - {{key: w{n}, text: "{text}"}}\n' for n, text in enumerate(wrong)
+    )
+    return f"""  - id: {qid}
+    type: {kind}
+    stem: What does the inspector do?
+    options:
+{options}    explanation: Because.
+"""
+
+
+LONG_RIGHT = "Order the work stopped, the people withdrawn and the power cut, and record it"  # 77 characters
+
+
+def test_a_right_option_much_longer_than_every_wrong_one_is_a_telltale_key(content: ContentDirs) -> None:
+    split(content)
+    extra(content, choice(LONG_RIGHT, "Let the work go on", "Fine the entity at once", "Call the police"))
+    found = [p for p in problems(content) if "telltale" in p]
+    assert found == [
+        f"{EXTRA}:3: warning: telltale key: the right option 'r' of question L-1 is 77 characters long and "
+        "its longest wrong option 23: a reader can pick it by length alone; make the wrong options as "
+        "long and specific as the right one (plausible errors), or the right one shorter"
+    ], found
+
+
+@pytest.mark.parametrize(
+    ("right", "wrong", "told"),
+    [
+        # 1.5x the longest wrong one and more than 20 characters longer: both are needed.
+        ("x" * 46, ["y" * 25, "y" * 10], True),
+        ("x" * 45, ["y" * 24], True),
+        ("x" * 45, ["y" * 25], False),  # 20 longer: not more than the margin
+        ("x" * 30, ["y" * 10, "y" * 12], False),  # 2.5x, but short options: a word against a word
+        ("x" * 150, ["y" * 101], False),  # 49 longer, but under 1.5x: nobody notices
+        ("x" * 151, ["y" * 100], True),
+        ("x" * 20, ["y" * 80], False),  # the wrong option is the long one
+        # Markdown emphasis and runs of spaces are not what a reader sees.
+        ("**" + "x" * 44 + "**", ["y" * 24], False),
+        ("x" * 21 + "     " + "x" * 21, ["y" * 23], False),
+        # A wide (Chinese) character takes two columns: 23 of them against 10 is a tell.
+        ("责" * 23, ["y" * 25], True),
+        ("责" * 16, ["y" * 25], False),
+    ],
+)
+def test_the_telltale_rule_needs_both_the_ratio_and_the_margin(
+    content: ContentDirs, right: str, wrong: list[str], told: bool
+) -> None:
+    split(content)
+    extra(content, choice(right, *wrong))
+    assert bool([p for p in problems(content) if "telltale" in p]) == told
+
+
+def test_a_multiple_choice_question_is_told_by_any_right_option(content: ContentDirs) -> None:
+    split(content)
+    extra(
+        content,
+        choice(LONG_RIGHT, "Let the work go on", qid="M-1", kind="multi").replace(
+            "      - {key: w0", '      - {key: r2, text: "Stop", correct: true}\n      - {key: w0'
+        )
+        + choice("Stop the work", "Let the work go on", qid="M-2", kind="multi"),
+    )
+    found = [p for p in problems(content) if "telltale" in p]
+    assert len(found) == 1, found
+    assert "option 'r' of question M-1 is 77 characters long and its longest wrong option 18" in found[0]
+
+
+def test_practice_and_scenario_questions_are_checked_too(content: ContentDirs) -> None:
+    split(content)
+    scenario = """  - id: S-9
+    type: scenario
+    stem: A fan stopped.
+    questions:
+""" + "\n".join(
+        "    " + line if line else line
+        for line in choice(LONG_RIGHT, "Let the work go on", qid="S-9-1").splitlines()
+    )
+    extra(content, choice(LONG_RIGHT, "Let the work go on", qid="P-9") + scenario + "\n", use="practice")
+    found = [p for p in problems(content) if "telltale" in p]
+    assert [p.split(": warning")[0] for p in found] == [f"{EXTRA}:3", f"{EXTRA}:14"], found
+    assert "question P-9 " in found[0]
+    assert "question S-9-1 " in found[1]
+
+
+def test_the_sample_bank_has_no_telltale_keys() -> None:
+    # Read from the problems even when the library has errors: the check runs on what loaded.
+    _, found = load_library(PROJECT_ROOT / "courses", PROJECT_ROOT / "question_bank")
+    assert not [str(p) for p in found if "telltale" in p.message]

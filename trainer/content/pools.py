@@ -8,7 +8,9 @@ warns about each, and about a practice question that asks an exam question's ste
 same pool is a give-away (`give_aways`). `excludes` keeps two questions off one paper; it settles
 a give-away in a practice pool (a practice paper is all that is at stake there) but not in an
 exam pool, whose questions are the certificate's secret across papers and retakes: there the
-giving text is reworded or one of the two moves to practice.
+giving text is reworded or one of the two moves to practice. A choice question whose right
+option is much longer than every wrong one gives its key away by length alone (`telltale_keys`):
+opaque per-paper keys and shuffled positions cannot hide that.
 
 Pure functions over the loaded bank and courses; `pool_problems` is what the loader calls.
 """
@@ -74,6 +76,7 @@ def pool_problems(bank: Bank, courses: Iterable[Course]) -> list[Problem]:
         *shared(bank, all_pools),
         *twins(bank, all_pools),
         *give_aways(bank, all_pools),
+        *telltale_keys(bank),
     ]
 
 
@@ -186,6 +189,59 @@ def twins(bank: Bank, all_pools: list[Pool]) -> list[Problem]:
                     question.line,
                     f"practice question {qid} asks what exam question {asked[0]} asks, word for word: "
                     "practice shows its key, so reword it or practise the point another way",
+                    "warning",
+                )
+            )
+    return problems
+
+
+# -- right options that stand out by length ---------------------------------------------------
+
+# A right option is a tell when it is longer than TELLTALE_RATIO times the longest wrong option
+# AND more than TELLTALE_MARGIN columns longer. The ratio alone would flag "Stop" against "No"; the
+# margin alone would flag a 120-column right option among 100-column wrong ones, which no reader
+# notices. Tuned on the sample bank: every question it flagged there read as "the long, careful
+# one is right", and none it passed over did.
+TELLTALE_RATIO = 1.5
+TELLTALE_MARGIN = 20
+_MARKUP = re.compile(r"[*_`]")
+
+
+def display_width(text: str) -> int:
+    """How long an option looks: NFKC, whitespace runs as one space, Markdown emphasis and code
+    marks not counted, a wide (CJK, full-width) character counted as two columns, so that a
+    Chinese option is measured as a reader sees it beside an English-sized one."""
+    shown = " ".join(_MARKUP.sub("", unicodedata.normalize("NFKC", text)).split())
+    return sum(2 if unicodedata.east_asian_width(char) in ("W", "F") else 1 for char in shown)
+
+
+def telltale_keys(bank: Bank) -> list[Problem]:
+    """A warning (`telltale key`) for each single or multiple choice question with a right option
+    longer than TELLTALE_RATIO times its longest wrong option and more than TELLTALE_MARGIN
+    columns longer (see `display_width`): a reader who knows nothing picks the long, precise,
+    hedged option and is right. The cure is wrong options as long and as specific as the right
+    one: plausible errors an inspector might make. Every question counts, practice ones too: a
+    practice quiz that can be passed by length teaches nothing."""
+    problems = []
+    for question in bank.questions.values():
+        if question.type not in ("single", "multi"):
+            continue
+        options = question.model.options
+        wrong = [display_width(o.text) for o in options if not o.correct]
+        right = [(display_width(o.text), o.key) for o in options if o.correct]
+        if not wrong:
+            continue
+        longest_wrong = max(wrong)
+        width, key = max(right)
+        if width > TELLTALE_RATIO * longest_wrong and width - longest_wrong > TELLTALE_MARGIN:
+            problems.append(
+                Problem(
+                    question.source,
+                    question.line,
+                    f"telltale key: the right option '{key}' of question {question.id} is {width} "
+                    f"characters long and its longest wrong option {longest_wrong}: a reader can pick "
+                    "it by length alone; make the wrong options as long and specific as the right one "
+                    "(plausible errors), or the right one shorter",
                     "warning",
                 )
             )
