@@ -179,19 +179,3 @@ def test_matching_finds_assignments_greedy_would_miss() -> None:
     assert fill([(1, ["a", "b"]), (1, ["a"])]) == 2
     assert fill([(2, ["a"]), (1, ["a", "b"])]) == 2
     assert fill([(3, ["a", "b", "c"]), (1, ["d"])]) == 4
-
-
-def test_a_question_translation_beside_its_bank_file_is_not_read_as_a_bank_file(content: ContentDirs) -> None:
-    """`name.zh-CN.yaml` beside `name.yaml` holds translations (its own format): the bank loader
-    leaves it to the translation loader. Without its source beside it, it is read as a bank file
-    and its mistakes are named, so a misnamed translation is not silently ignored."""
-    translation = "lang: zh-CN\nquestions:\n  DEMO-0001:\n    stem: 哪一股风流送到工作面？\n"
-    content.write("question_bank/demo/ventilation.zh-CN.yaml", translation)
-    library, found = load_library(content.courses, content.bank)
-    assert library is not None
-    assert not any("ventilation.zh-CN.yaml" in str(p) for p in found), [str(p) for p in found]
-    assert "DEMO-0001" in library.bank.questions
-
-    content.write("question_bank/demo/orphan.zh-CN.yaml", translation)
-    orphan = "question_bank/demo/orphan.zh-CN.yaml:1: lang: unknown key"
-    assert any(p.startswith(orphan) for p in problems(content)), problems(content)
