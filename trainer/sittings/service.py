@@ -373,12 +373,15 @@ def _people(
     by_name = {row.username for row in rows}
     missing = [str(i) for i in wanted_ids if i not in by_id] + [n for n in wanted_names if n not in by_name]
     if missing:
+        message = (
+            N_("These are not active accounts: %(people)s")
+            if on_roster
+            else N_("These supervisors are not active accounts: %(people)s")
+        )
         raise DomainError(
             400,
             "unknown_people",
-            "These are not active accounts: %(people)s"
-            if on_roster
-            else "These supervisors are not active accounts: %(people)s",
+            message,
             people=", ".join(missing[:20]) + (" …" if len(missing) > 20 else ""),
         )
     if on_roster:

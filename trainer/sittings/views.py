@@ -275,7 +275,8 @@ def create(request: Request) -> Response:
     viewer = viewer_of(request)
     given, problems = _form_input(request)
     if given is None:
-        return _form_page(request, sitting=None, values=_typed(request), errors=problems, status_code=400)
+        errors = _messages(request, service.rejected(problems))
+        return _form_page(request, sitting=None, values=_typed(request), errors=errors, status_code=400)
     try:
         sitting = service.create(
             session_of(request),
