@@ -243,7 +243,7 @@ def test_a_sitting_from_scheduling_to_the_results_sheet(
     assert latecomer.problems == [refused]
     for journey in (organiser, latecomer, room, *(j for j, _id in starters.values())):
         assert journey.problems in ([], [refused])
-        assert (journey is latecomer or journey.problems == [])
+        assert journey is latecomer or journey.problems == []
         journey.page.context.close()
     # Every page of the journey passes axe (a context of its own: axe needs the CSP bypassed).
     views = [(locale, DESKTOP, locale)]
