@@ -21,7 +21,6 @@ saves) for as long as they all take to grade.
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
 import unicodedata
@@ -39,6 +38,7 @@ from trainer.content.library import Course, Library
 from trainer.db import Database
 from trainer.errors import DomainError
 from trainer.i18n import N_
+from trainer.people import importing
 from trainer.people.auth import normalise_username
 from trainer.people.models import Unit, User, UserRole
 from trainer.quizzes import service as quizzes
@@ -48,7 +48,7 @@ from trainer.sittings.models import Sitting, SittingPerson, SittingSupervisor, S
 
 MAX_PLACE = 200
 MAX_LATE_ENTRY_MINUTES = 24 * 60
-MAX_ROSTER_FILE_BYTES = 2 * 1024 * 1024
+MAX_ROSTER_FILE_BYTES = importing.MAX_BYTES
 MAX_ROSTER_ROWS = 20_000
 MAX_LISTED = 200  # sittings per list on the sittings page
 
@@ -573,25 +573,10 @@ def _extras(db: DbSession, sitting_id: int) -> dict[int, int]:
 
 def read_usernames(data: bytes) -> list[str]:
     """Usernames from a CSV file: the first column of each row, a header row ("username", or
-    "用户名") skipped, blank rows too. Read as UTF-8 (with or without a byte-order mark) or, if
-    it is not, as GB18030: what Excel saves a CSV in on a Chinese Windows."""
-    if len(data) > MAX_ROSTER_FILE_BYTES:
-        raise DomainError(413, "roster_file_too_large", "The file is larger than 2 MB.")
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise DomainError(
-            400,
-            "roster_file_encoding",
-            'The file is UTF-16 (Excel\'s "Unicode text"): save it as CSV instead.',
-        )
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        try:
-            text = data.decode("gb18030")
-        except UnicodeDecodeError:
-            raise DomainError(
-                400, "roster_file_encoding", "The file is neither UTF-8 nor GB18030/GBK."
-            ) from None
+    "用户名") skipped, blank rows too. Read as the people import reads its files
+    (trainer.people.importing: UTF-8 with or without a byte-order mark, or GB18030, what Excel
+    saves a CSV in on a Chinese Windows)."""
+    _, text = importing.decode(data)
     names: list[str] = []
     for number, row in enumerate(csv.reader(io.StringIO(text)), start=1):
         if number > MAX_ROSTER_ROWS:
