@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 from fastapi import FastAPI
@@ -17,8 +18,9 @@ from sqlalchemy import select
 from starlette.routing import Mount, Route
 
 from tests.conftest import Person, csrf_token, make_person, right_answer, sign_in
-from trainer.db import Database
+from trainer.db import Database, utcnow
 from trainer.people.models import Unit
+from trainer.sittings.models import Sitting, SittingSupervisor, SittingUnit
 from trainer.web.pages import PageRoute
 
 PERSONAS = [
@@ -57,6 +59,11 @@ SIGNED_IN_PAGE = row(303, 200, 200, 200, 200, 200, 200)
 ADMIN_PAGE = row(303, 403, 403, 403, 403, 403, 200)
 MANAGER_PAGE = row(303, 403, 403, 403, 200, 200, 200)
 ADMIN_FORM = {status: row(401, 403, 403, 403, 403, 403, status) for status in (200, 303, 400)}
+ORGANISER_PAGE = row(303, 403, 403, 200, 200, 200, 200)
+# A sitting's board: its organisers (in scope) and its supervisor; for anyone else it does not exist.
+BOARD_PAGE = row(303, 404, 200, 200, 200, 404, 200)
+BOARD_FORM = {status: row(401, 404, status, status, status, 404, status) for status in (200, 400)}
+BOARD_API = row(401, 404, 200, 200, 200, 404, 200)
 
 # (method, path template) -> expected status per persona. {user} is the inspector's id;
 # {target} a spare account the admin's actions may change.
@@ -144,12 +151,35 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     # The confirmation page of an attempt the API submitted above: back to its result.
     ("GET", "/attempts/{attempt_id}/submit"): row(303, 303, 404, 404, 404, 404, 404),
     ("POST", "/attempts/{attempt_id}/submit"): row(401, 303, 404, 404, 404, 404, 404),
+    # Exam sittings. {sitting_id} rosters the inspector's unit, supervised by the other inspector;
+    # it lies in manager_here's part of the organisation. {person_id} is the inspector.
+    ("GET", "/sittings"): SIGNED_IN_PAGE,
+    ("GET", "/sittings/new"): ORGANISER_PAGE,
+    ("POST", "/sittings/new"): row(401, 403, 403, 400, 400, 400, 400),  # an empty form
+    ("GET", "/sittings/{sitting_id}"): BOARD_PAGE,
+    ("GET", "/sittings/{sitting_id}/edit"): row(303, 403, 403, 200, 200, 404, 200),
+    ("POST", "/sittings/{sitting_id}/edit"): row(401, 403, 403, 400, 400, 404, 400),  # an empty form
+    ("POST", "/sittings/{sitting_id}/roster"): row(401, 403, 403, 400, 400, 404, 400),  # no file
+    ("POST", "/sittings/{sitting_id}/extra"): row(401, 403, 403, 400, 400, 404, 400),  # no minutes
+    ("GET", "/sittings/{sitting_id}/people/{person_id}"): BOARD_PAGE,
+    ("POST", "/sittings/{sitting_id}/people/{person_id}/extend"): BOARD_FORM[400],  # no reason
+    ("POST", "/sittings/{sitting_id}/attempts/{attempt_id}/void"): BOARD_FORM[200],  # asks first
+    ("POST", "/sittings/{sitting_id}/close"): BOARD_FORM[200],  # asks first
+    ("GET", "/sittings/{sitting_id}/attendance"): BOARD_PAGE,
+    ("GET", "/sittings/{sitting_id}/results"): BOARD_PAGE,
+    ("GET", "/sittings/{sitting_id}/results.csv"): BOARD_PAGE,
+    # The demo course's exam is taken any time: no sittings for it (409), whoever may schedule.
+    ("POST", "/api/v1/courses/{course_id}/sittings"): row(401, 403, 403, 409, 409, 409, 409),
+    ("GET", "/api/v1/sittings/{sitting_id}"): BOARD_API,
+    ("PUT", "/api/v1/sittings/{sitting_id}/people/{person_id}"): BOARD_API,
+    ("POST", "/api/v1/sittings/{sitting_id}/close"): BOARD_API,  # after the PUT: it closes the sitting
     # Last: these end the persona's session or token.
     ("POST", "/logout"): row(401, 303, 303, 303, 303, 303, 303),
     ("DELETE", "/api/v1/auth/token"): row(401, 204, 204, 204, 204, 204, 204),
 }
 
 UNIT_IDS: dict[str, int] = {}
+SITTING_IDS: dict[str, int] = {}
 PATH_VALUES = {
     "course_id": "demo-course",
     "module_id": "demo-first",
@@ -230,6 +260,26 @@ def visitors(app: FastAPI, migrated_database: Database) -> Iterator[dict[str, Vi
     result["inspector"].client.headers["X-Attempt-Id"] = str(practice["id"])
     with migrated_database.session() as db:
         UNIT_IDS["here"] = db.scalars(select(Unit.id).where(Unit.path == "Matrix/City Here")).one()
+        inspector_unit = db.scalars(select(Unit).where(Unit.path == UNIT_HERE)).one()
+    # Written directly: the demo course's exam is taken any time, so the service would refuse it.
+    now = utcnow()
+    with migrated_database.write() as db:
+        sitting = Sitting(
+            course_id="demo-course",
+            opens_at=now,
+            closes_at=now + timedelta(hours=2),
+            late_entry_minutes=None,
+            place="Matrix room",
+            access_code=None,
+            scope_lineage=inspector_unit.lineage,
+            created_by=None,
+            created_at=now,
+        )
+        db.add(sitting)
+        db.flush()
+        db.add(SittingUnit(sitting_id=sitting.id, unit_id=inspector_unit.id))
+        db.add(SittingSupervisor(sitting_id=sitting.id, user_id=people["other_inspector"].id))  # type: ignore[union-attr]
+        SITTING_IDS["matrix"] = sitting.id
     ANSWERS["slot1"] = right_answer(migrated_database, practice["id"], 1)
     yield result
     for visitor in result.values():
@@ -239,6 +289,7 @@ def visitors(app: FastAPI, migrated_database: Database) -> Iterator[dict[str, Vi
 def request(visitor: Visitor, method: str, path: str, user_id: int, target_id: int, attempt_id: int) -> int:
     url = path.replace("{user_id}", str(target_id if path.startswith("/admin/users/{user_id}") else user_id))
     url = url.replace("{attempt_id}", str(attempt_id)).replace("{unit_id}", str(UNIT_IDS["here"]))
+    url = url.replace("{sitting_id}", str(SITTING_IDS["matrix"])).replace("{person_id}", str(user_id))
     for key, value in PATH_VALUES.items():
         url = url.replace("{" + key + "}", value)
     if path == "/courses/{course_id}/assets/{path:path}":
@@ -259,6 +310,11 @@ def request(visitor: Visitor, method: str, path: str, user_id: int, target_id: i
             },
             "/api/v1/attempts/{attempt_id}/answers/{slot}": ANSWERS["slot1"],
             "/api/v1/certificates/{number}/{action}": {"reason": "matrix"},
+            "/api/v1/courses/{course_id}/sittings": {
+                "opens_at": "2030-01-01T09:00:00+08:00",
+                "closes_at": "2030-01-01T11:00:00+08:00",
+            },
+            "/api/v1/sittings/{sitting_id}/people/{person_id}": {"extra_minutes": 5},
         }
         response = client.request(method, url, headers=headers, json=bodies.get(path), follow_redirects=False)
         return response.status_code

@@ -16,6 +16,7 @@ import zlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import schemathesis
@@ -40,6 +41,7 @@ from tests.conftest import (
 )
 from trainer.db import Database, utcnow
 from trainer.people.models import Unit
+from trainer.sittings.models import Sitting, SittingSupervisor, SittingUnit
 
 HERE = "Fuzz/City Here/County/Bureau"
 THERE = "Fuzz/City There/County/Bureau"
@@ -123,6 +125,7 @@ def build_world(client: TestClient, database: Database) -> World:
     ]
     answers += [(exam["id"], 1, {"selected": []}), (practice["id"], 1, {"selected": ["a", "b"]})]
     disposable = make_person(database, "inspector", unit=HERE)
+    sitting_id = _sitting(database, supervisor=certified)
     return World(
         roles=roles,
         real={
@@ -135,11 +138,37 @@ def build_world(client: TestClient, database: Database) -> World:
             "user_id": [p.id for p in people.values()],
             "unit_id": units,
             "month": [utcnow().strftime("%Y-%m"), "2020-01"],
+            "sitting_id": [sitting_id],
+            "person_id": [inspector.id, certified.id],
         },
         answers=answers,
         disposable=Disposable(disposable, token(client, disposable), disposable.password),
         mint=lambda person: token(client, person),
     )
+
+
+def _sitting(database: Database, *, supervisor: Person) -> int:
+    """A sitting of the demo course rostering the inspectors of HERE, open now (written directly:
+    the demo course's exam is taken any time, so the service would not schedule one)."""
+    now = utcnow()
+    with database.write() as db:
+        unit = db.scalars(select(Unit).where(Unit.path == HERE)).one()
+        sitting = Sitting(
+            course_id="demo-course",
+            opens_at=now,
+            closes_at=now + timedelta(hours=2),
+            late_entry_minutes=None,
+            place="Fuzz room",
+            access_code="ABC234",
+            scope_lineage=unit.lineage,
+            created_by=None,
+            created_at=now,
+        )
+        db.add(sitting)
+        db.flush()
+        db.add(SittingUnit(sitting_id=sitting.id, unit_id=unit.id))
+        db.add(SittingSupervisor(sitting_id=sitting.id, user_id=supervisor.id))
+        return sitting.id
 
 
 def _with_real_objects(case: schemathesis.Case, data: st.DataObject, world: World) -> None:
@@ -277,3 +306,5 @@ def test_every_operation_as_every_role(app: FastAPI, client: TestClient) -> None
     assert world.statuses["GET /api/v1/verify/{code}"][200] > 0
     assert world.statuses["GET /api/v1/inspectors/{user_id}/transcript"][200] > 0
     assert world.statuses["GET /api/v1/units/{unit_id}/compliance"][200] > 0
+    assert world.statuses["GET /api/v1/sittings/{sitting_id}"][200] > 0
+    assert world.statuses["PUT /api/v1/sittings/{sitting_id}/people/{person_id}"][200] > 0

@@ -48,11 +48,11 @@ LAYERS = [
     Layer("core", (  # pure logic: the content library, paper assembly and scoring, item statistics
         "content/{__init__,bank,bank_schemas,library,loader,pools,problems,render,schemas,search,store,translations,yamlio}.py",
         "quizzes/{__init__,assembly,gift,scoring,snapshot}.py", "certification/{__init__,policy}.py",
-        "people/__init__.py", "reports/{__init__,itemstats}.py",
+        "people/__init__.py", "reports/{__init__,itemstats}.py", "sittings/{__init__,rules}.py",
     )),
     Layer("services", (
         "content/service.py", "people/{auth,demo,housekeeping,importing,passwords,service,throttle}.py",
-        "quizzes/{flags,service}.py", "certification/service.py",
+        "quizzes/{flags,service}.py", "certification/service.py", "sittings/service.py",
     )),
     Layer("reports", ("reports/{charts,compliance,exports,items,records,reminders,shared,synthetic}.py",)),
     Layer("web", ("web/*.py",), sees=("base",)),  # request plumbing: knows no domain

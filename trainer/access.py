@@ -19,6 +19,7 @@ class Access(Enum):
     TRAINER = "trainer"
     MANAGER = "manager"
     ADMIN = "admin"
+    ORGANISER = "organiser"  # trainers or managers (exam sittings; managers within their subtree)
 
 
 # Admins may do everything a role-gated route allows.
@@ -59,6 +60,8 @@ def allows(access: Access, viewer: Viewer | None, *, public_library: bool) -> bo
         return False
     if access in (Access.LIBRARY, Access.SIGNED_IN):
         return True
+    if access is Access.ORGANISER:
+        return viewer.has_role("trainer") or viewer.has_role("manager")
     return viewer.has_role(_ROLE_FOR[access])
 
 

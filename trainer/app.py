@@ -32,6 +32,8 @@ from trainer.reports import api as reports_api
 from trainer.reports import trainer_views as reports_trainer_views
 from trainer.reports import views as reports_views
 from trainer.schemas import Message
+from trainer.sittings import api as sittings_api
+from trainer.sittings import views as sittings_views
 from trainer.web import edge, errors, state
 from trainer.web import views as web_views
 from trainer.web.middleware import RequestContextMiddleware
@@ -113,6 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         *dashboard.routes,
         *reports_views.routes,
         *reports_trainer_views.routes,
+        *sittings_views.routes,
         page("/", dashboard.home, access=Access.PUBLIC),
     ]
     # Every API route refuses control characters in its path, query and JSON body (400).
@@ -124,6 +127,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(quizzes_api.router, **edge_check)
     app.include_router(certification_views.router, **edge_check)
     app.include_router(reports_api.router, **edge_check)
+    app.include_router(sittings_api.router, **edge_check)
     errors.install(app)
     return app
 

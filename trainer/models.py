@@ -15,6 +15,7 @@ from trainer.reports.models import (
     ItemMark,
     UnitHeadcount,
 )
+from trainer.sittings.models import Sitting, SittingPerson, SittingSupervisor, SittingUnit
 
 metadata = Base.metadata
 
@@ -35,6 +36,10 @@ __all__ = [
     "ModuleRead",
     "RateCounter",
     "Session",
+    "Sitting",
+    "SittingPerson",
+    "SittingSupervisor",
+    "SittingUnit",
     "Unit",
     "UnitHeadcount",
     "User",

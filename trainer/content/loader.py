@@ -65,7 +65,6 @@ _RAW_HTML = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^>]*)?>")
 _CALLOUT = re.compile(r"^!!!\s*(?P<kind>[^\s\"]*)")
 
 
-
 @dataclass
 class _ModuleFile:
     path: Path

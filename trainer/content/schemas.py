@@ -70,6 +70,10 @@ class ExamPolicy(Strict):
     # keys; never: nothing but the result.
     review: Literal["score", "by_tag", "after_submit", "after_deadline", "never"] = "after_submit"
     blueprint: list[DrawRow] = Field(min_length=1)
+    # anytime: an inspector starts the exam whenever the course's rules allow; sittings: only
+    # inside an open sitting they are on the roster of (trainer.sittings), and `after_deadline`
+    # then means after the sitting's close.
+    mode: Literal["anytime", "sittings"] = "anytime"
 
 
 class Certification(Strict):

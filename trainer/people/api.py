@@ -74,7 +74,12 @@ async def api_viewer(viewer: Annotated[Viewer, Depends(_bearer_viewer)]) -> View
 
 ApiViewer = Annotated[Viewer, Depends(api_viewer)]
 ApiViewerDuringPasswordChange = Annotated[Viewer, Depends(_bearer_viewer)]
-_ONLY = {Access.TRAINER: "trainers only", Access.MANAGER: "managers only", Access.ADMIN: "admins only"}
+_ONLY = {
+    Access.TRAINER: "trainers only",
+    Access.MANAGER: "managers only",
+    Access.ADMIN: "admins only",
+    Access.ORGANISER: "trainers and managers only",
+}
 
 
 def requires(access: Access) -> Any:

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -28,6 +28,11 @@ from trainer.web import state
 from trainer.web.unit import Db
 
 router = APIRouter(prefix="/api/v1")
+
+
+class ExamStart(BaseModel):
+    # The sitting's code (a course in `mode: sittings` whose sitting has one), as the room was told.
+    access_code: str | None = Field(default=None, max_length=32)
 
 
 class ModuleRead(BaseModel):
@@ -80,13 +85,18 @@ def _paper_lang(request: Request, lang: str | None) -> str:
     return lang or str(request.state.lang)
 
 
-@router.post("/courses/{course_id}/exam/attempts", response_model=AttemptOut, responses=ERRORS)
+@router.post("/courses/{course_id}/exam/attempts", response_model=AttemptOut, responses={**ERRORS, **BODY})
 async def start_exam(
     course_id: Annotated[str, Path(max_length=100)],
     token: BearerToken,
     request: Request,
     lang: PaperLanguage = None,
+    body: Annotated[ExamStart | None, Body()] = None,
 ) -> Response:
+    """Start or resume the course's final exam. In `mode: sittings` only inside an open sitting
+    the caller is on, with `{"access_code"}` where the sitting has one; a refusal says why and
+    names the caller's next sitting (`next_sitting`)."""
+
     def work() -> Response:
         viewer = signed_in(request, token)
         attempt_id = service.start_exam(
@@ -97,6 +107,7 @@ async def start_exam(
             utcnow(),
             prefix=state.settings(request).certificate_prefix,
             lang=_paper_lang(request, lang),
+            access_code=body.access_code if body is not None else None,
         )
         return _json(_started(request, viewer, attempt_id))
 

@@ -19,9 +19,13 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from trainer.db import Base, UTCDateTime
+from trainer.sittings import models as _sittings  # noqa: F401 (attempts.sitting_id refers to its table)
 
 IN_PROGRESS = "in_progress"
 GRADED = "graded"
+# Voided by a sitting's supervisor: not graded, and not counted as an attempt used (nothing counts
+# any status but GRADED), whether it was open or graded when voided.
+VOIDED = "voided"
 
 
 class Attempt(Base):
@@ -65,6 +69,8 @@ class Attempt(Base):
     passed: Mapped[bool | None] = mapped_column(Boolean)
     review: Mapped[str] = mapped_column(String(20))  # after_submit | after_deadline | never | immediate
     snapshot: Mapped[str] = mapped_column(Text)  # JSON
+    # The sitting the exam was started in (courses in `mode: sittings`), else None.
+    sitting_id: Mapped[int | None] = mapped_column(ForeignKey("sittings.id"), index=True)
 
 
 class AttemptAnswer(Base):

@@ -40,7 +40,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DbSession
@@ -55,12 +55,23 @@ from trainer.certification.policy import State
 from trainer.content.library import Course, Library, Module
 from trainer.db import Database
 from trainer.errors import DomainError
+from trainer.localtime import local, utc_offset
 from trainer.people.models import User
 from trainer.quizzes import snapshot
 from trainer.quizzes.assembly import CannotDrawError, assemble
-from trainer.quizzes.models import GRADED, IN_PROGRESS, Attempt, AttemptAnswer, KeyCorrection, ModuleRead
+from trainer.quizzes.models import (
+    GRADED,
+    IN_PROGRESS,
+    VOIDED,
+    Attempt,
+    AttemptAnswer,
+    KeyCorrection,
+    ModuleRead,
+)
 from trainer.quizzes.scoring import AnswerKey, ResponseError, score
-from trainer.tallies.results import record_graded, record_regraded
+from trainer.sittings import rules as sitting_rules
+from trainer.sittings.models import Sitting, SittingPerson, on_roster
+from trainer.tallies.results import record_graded, record_regraded, record_voided
 
 GRACE = timedelta(seconds=30)  # network and clock slack after the deadline
 MAX_RESPONSE_BYTES = 10_000
@@ -173,9 +184,11 @@ def start_exam(
     *,
     prefix: str = "HLJ",
     lang: str = snapshot.DEFAULT_LANG,
+    access_code: str | None = None,
 ) -> int:
     """The id of the viewer's open exam for the course, or of a new one (policy permitting) in
-    `lang`. An open exam is resumed in the language it was started in."""
+    `lang`; for a course in `mode: sittings`, inside an open sitting the viewer is on, with its
+    `access_code`. An open exam is resumed in the language it was started in."""
     course = library.courses.get(course_id)
     if course is None or course.certification is None:
         raise DomainError(404, "no_such_exam", "no such course exam")
@@ -227,17 +240,22 @@ def start_exam(
             )
         ).one()
         seen = _seen_questions(db, viewer.id, course.id)
-    count, last = taken
-    if count >= policy.exam.max_attempts:
-        raise DomainError(
-            403,
-            "attempts_used",
-            "all %(max_attempts)s attempts of this certification cycle are used",
-            max_attempts=policy.exam.max_attempts,
+        count, last = taken
+        if count >= policy.exam.max_attempts:
+            raise DomainError(
+                403,
+                "attempts_used",
+                "all %(max_attempts)s attempts of this certification cycle are used",
+                max_attempts=policy.exam.max_attempts,
+            )
+        if last is not None and now < last + timedelta(hours=policy.exam.retake_after_hours):
+            wait = int((last + timedelta(hours=policy.exam.retake_after_hours) - now).total_seconds()) + 1
+            raise DomainError(403, "retake_later", "a retake is allowed later", retry_after=wait)
+        sitting = (
+            _sitting_to_start_in(db, database, viewer, course.id, now, access_code=access_code)
+            if policy.exam.mode == "sittings"
+            else None
         )
-    if last is not None and now < last + timedelta(hours=policy.exam.retake_after_hours):
-        wait = int((last + timedelta(hours=policy.exam.retake_after_hours) - now).total_seconds()) + 1
-        raise DomainError(403, "retake_later", "a retake is allowed later", retry_after=wait)
     deadline = now + timedelta(minutes=policy.exam.time_limit_minutes)
     return _create(
         database,
@@ -253,7 +271,143 @@ def start_exam(
         now=now,
         purpose="exam",
         lang=lang,
+        sitting=sitting,
+        time_limit_minutes=policy.exam.time_limit_minutes,
     )
+
+
+# -- sittings: who may start now ------------------------------------------------------------
+# A course in `mode: sittings` is started only inside an open sitting the person is on (the rules
+# are trainer.sittings.rules). The check is one indexed lookup on exam day's start path: the open
+# sittings of this course (ix_sittings_course_closes) that name the person or list a unit above
+# them (primary keys, trainer.sittings.models.on_roster), with their extra time and whether they
+# handed in there already. The next sitting, for the refusal, is looked up only when refusing.
+
+
+def _sitting_to_start_in(
+    db: DbSession,
+    database: Database,
+    viewer: Viewer,
+    course_id: str,
+    now: datetime,
+    *,
+    access_code: str | None,
+) -> int:
+    handed_in = (
+        exists()
+        .where(Attempt.sitting_id == Sitting.id, Attempt.user_id == viewer.id, Attempt.status == GRADED)
+        .correlate(Sitting)
+        .label("handed_in")
+    )
+    rows = db.execute(
+        select(
+            Sitting.id,
+            Sitting.opens_at,
+            Sitting.closes_at,
+            Sitting.late_entry_minutes,
+            Sitting.access_code,
+            Sitting.place,
+            func.coalesce(SittingPerson.extra_minutes, 0),
+            handed_in,
+        )
+        .outerjoin(
+            SittingPerson, and_(SittingPerson.sitting_id == Sitting.id, SittingPerson.user_id == viewer.id)
+        )
+        .where(
+            Sitting.course_id == course_id,
+            Sitting.closes_at > now,
+            Sitting.opens_at <= now,
+            Sitting.closed_at.is_(None),
+            on_roster(viewer.id, viewer.unit_lineage, inspector="inspector" in viewer.roles),
+        )
+        .order_by(Sitting.opens_at, Sitting.id)
+    ).all()
+    verdict = sitting_rules.admit([sitting_rules.Candidate(*row) for row in rows], now, access_code)
+    if isinstance(verdict, sitting_rules.Candidate):
+        return verdict.sitting_id
+    following = _next_sitting(db, viewer, course_id, now)
+    nxt = (
+        {
+            "id": following.id,
+            "opens_at": following.opens_at.isoformat(),
+            "closes_at": following.closes_at.isoformat(),
+            "place": following.place,
+        }
+        if following is not None
+        else None
+    )
+    said = _said(database, following.opens_at, following.place) if following is not None else None
+    if verdict is None:
+        if said is None:
+            raise DomainError(
+                403,
+                "no_sitting_open",
+                "no sitting open for you now, and none is scheduled for you",
+                next_sitting=None,
+            )
+        raise DomainError(
+            403, "no_sitting_open", "no sitting open for you now; next: %(next)s", next=said, next_sitting=nxt
+        )
+    refused: dict[str, Any] = {"sitting_id": verdict.sitting.sitting_id, "next_sitting": nxt}
+    if verdict.code == "access_code_wrong":
+        raise DomainError(
+            403,
+            "access_code_wrong",
+            "the access code is missing or wrong: ask the sitting's supervisor",
+            **refused,
+        )
+    if verdict.code == "late_entry_closed":
+        cutoff = sitting_rules.late_entry_until(verdict.sitting.opens_at, verdict.sitting.late_entry_minutes)
+        assert cutoff is not None
+        refused["late_entry_until"] = cutoff.isoformat()
+        cutoff_said = _said(database, cutoff, verdict.sitting.place)
+        if said is None:
+            raise DomainError(
+                403,
+                "late_entry_closed",
+                "late entry to this sitting closed at %(cutoff)s, and no later sitting is scheduled for you",
+                cutoff=cutoff_said,
+                **refused,
+            )
+        raise DomainError(
+            403,
+            "late_entry_closed",
+            "late entry to this sitting closed at %(cutoff)s; next: %(next)s",
+            cutoff=cutoff_said,
+            next=said,
+            **refused,
+        )
+    if said is None:
+        raise DomainError(403, "already_handed_in", "you have handed in your exam of this sitting", **refused)
+    raise DomainError(
+        403,
+        "already_handed_in",
+        "you have handed in your exam of this sitting; next: %(next)s",
+        next=said,
+        **refused,
+    )
+
+
+def _next_sitting(db: DbSession, viewer: Viewer, course_id: str, now: datetime) -> Sitting | None:
+    return db.scalar(
+        select(Sitting)
+        .where(
+            Sitting.course_id == course_id,
+            Sitting.opens_at > now,
+            Sitting.closed_at.is_(None),
+            on_roster(viewer.id, viewer.unit_lineage, inspector="inspector" in viewer.roles),
+        )
+        .order_by(Sitting.opens_at, Sitting.id)
+        .limit(1)
+    )
+
+
+def _said(database: Database, moment: datetime, place: str) -> str:
+    """A moment and place in a refusal: in TRAINER_TIME_ZONE, the zone named (the API speaks
+    English; pages show their own words around `next_sitting`)."""
+    wall = local(moment, database.time_zone)
+    text = f"{wall:%Y-%m-%d %H:%M} ({database.time_zone.key}, {utc_offset(moment, database.time_zone)})"
+    return f"{text}, {place}" if place else text
 
 
 def start_practice(
@@ -323,6 +477,8 @@ def _create(
     now: datetime,
     purpose: str,
     lang: str,
+    sitting: int | None = None,
+    time_limit_minutes: int = 0,
 ) -> int:
     seed = secrets.randbits(63)
     try:
@@ -349,9 +505,12 @@ def _create(
         pass_mark=pass_mark,
         review=review,
         snapshot="[" + ",".join(entries) + "]",
+        sitting_id=sitting,
     )
     try:
         with database.write() as db:
+            if sitting is not None:
+                attempt.deadline = _sitting_deadline(db, sitting, viewer, now, time_limit_minutes)
             db.add(attempt)
             db.flush()
             if module is None:
@@ -377,6 +536,26 @@ def _create(
         _Paper(viewer.id, attempt.kind, review, dict(zip(slots, entries, strict=True)), lang),
     )
     return attempt.id
+
+
+def _sitting_deadline(
+    db: DbSession, sitting_id: int, viewer: Viewer, now: datetime, time_limit: int
+) -> datetime:
+    """Inside the start's write: the sitting is still open (a supervisor's close takes this row's
+    lock, FOR UPDATE, and this start shares it, FOR KEY SHARE: one waits for the other, so the
+    close never misses an exam started as it closed), and the person's extra time as it is now."""
+    row = db.execute(
+        select(Sitting.closes_at, Sitting.closed_at, func.coalesce(SittingPerson.extra_minutes, 0))
+        .outerjoin(
+            SittingPerson, and_(SittingPerson.sitting_id == Sitting.id, SittingPerson.user_id == viewer.id)
+        )
+        .where(Sitting.id == sitting_id)
+        .with_for_update(read=True, key_share=True, of=Sitting)
+    ).one()
+    closes_at, closed_at, extra = row
+    if sitting_rules.is_over(closes_at, closed_at, now):
+        raise DomainError(403, "sitting_closed", "the sitting closed as your exam was starting")
+    return sitting_rules.deadline(now, time_limit, extra, closes_at)
 
 
 # -- answering and submitting -----------------------------------------------------------------
@@ -696,6 +875,94 @@ def close_overdue_in(
     return len(overdue)
 
 
+def hand_in(
+    database: Database,
+    attempt_id: int,
+    now: datetime,
+    *,
+    actor: audit.Actor,
+    certify: Certifying | None = None,
+) -> bool:
+    """Grade one open exam as of `now` (a sitting's close), in a short transaction of its own
+    under the attempt's row lock: the same exactly-once path as a submit. False if it was
+    graded or voided meanwhile (a submit came first)."""
+    with database.write() as db:
+        attempt = db.scalar(select(Attempt).where(Attempt.id == attempt_id).with_for_update())
+        if attempt is None or attempt.status != IN_PROGRESS:
+            return False
+        _grade(db, attempt, now, actor=actor, certify=certify)
+        return True
+
+
+def open_exams_of_sitting(db: DbSession, sitting_id: int, user_id: int | None = None) -> list[Attempt]:
+    """The sitting's exams in progress (one person's, with `user_id`), locked: their deadlines are
+    about to move (extra time, a new close)."""
+    statement = select(Attempt).where(Attempt.sitting_id == sitting_id, Attempt.status == IN_PROGRESS)
+    if user_id is not None:
+        statement = statement.where(Attempt.user_id == user_id)
+    return list(db.scalars(statement.order_by(Attempt.id).with_for_update()))
+
+
+def void(db: DbSession, attempt_id: int, now: datetime, *, actor: audit.Actor, reason: str) -> Attempt:
+    """Void an exam (a sitting's supervisor: a breach, a broken computer): it stops counting as an
+    attempt used and drops out of the reports (its item marks and its month's tally are taken
+    back). An exam that earned a certificate is not voided here: the certificate is revoked from
+    the person's record first, by a manager, with its own reason."""
+    attempt = db.scalar(select(Attempt).where(Attempt.id == attempt_id).with_for_update())
+    if attempt is None or attempt.kind != "exam":
+        raise DomainError(404, "no_such_attempt", "no such attempt")
+    if attempt.status == VOIDED:
+        raise DomainError(409, "already_voided", "this exam is voided already")
+    number = db.scalar(select(Certificate.number).where(Certificate.attempt_id == attempt.id))
+    if number is not None:
+        raise DomainError(
+            409,
+            "earned_certificate",
+            "this exam earned certificate %(number)s: a manager revokes it first, from the person's record",
+            number=number,
+        )
+    was = attempt.status
+    if was == GRADED:
+        record_voided(db, attempt)
+    attempt.status = VOIDED
+    attempt.submitted_at = attempt.submitted_at or now
+    audit.record(
+        db,
+        "exam.voided",
+        actor,
+        target_type="attempt",
+        target_id=attempt.id,
+        details={"course": attempt.course_id, "was": was, "reason": reason, "sitting": attempt.sitting_id},
+    )
+    return attempt
+
+
+def end_open_exams_at(db: DbSession, sitting_id: int, moment: datetime) -> None:
+    """A sitting closed at `moment`: its open exams' time is up then (their deadline moves back
+    to it), so saves follow the deadline's rule (refused after it plus the grace) and each exam
+    is graded as of the close and says its time was up."""
+    db.execute(
+        update(Attempt)
+        .where(
+            Attempt.sitting_id == sitting_id,
+            Attempt.status == IN_PROGRESS,
+            or_(Attempt.deadline.is_(None), Attempt.deadline > moment),
+        )
+        .values(deadline=moment)
+    )
+
+
+def open_exam_ids_of_sitting(db: DbSession, sitting_id: int) -> list[int]:
+    """The sitting's exams in progress, unlocked (each is then handed in under its own lock)."""
+    return list(
+        db.scalars(
+            select(Attempt.id)
+            .where(Attempt.sitting_id == sitting_id, Attempt.status == IN_PROGRESS)
+            .order_by(Attempt.id)
+        )
+    )
+
+
 # -- reading attempts -------------------------------------------------------------------------
 
 
@@ -720,6 +987,7 @@ def attempt_view(db: DbSession, viewer: Viewer, attempt_id: int, now: datetime) 
     answers = {
         a.slot: a for a in db.scalars(select(AttemptAnswer).where(AttemptAnswer.attempt_id == attempt.id))
     }
+    review_deadline = _review_deadline(db, attempt)
     paper = [json.loads(cached.entries[slot]) for slot in sorted(cached.entries)]
     view: dict[str, Any] = {
         "id": attempt.id,
@@ -738,7 +1006,7 @@ def attempt_view(db: DbSession, viewer: Viewer, attempt_id: int, now: datetime) 
         # with the reader's labels, as they always did).
         "lang_stored": cached.lang is not None,
     }
-    level = review_level(attempt.review, attempt.status, attempt.deadline, now)
+    level = review_level(attempt.review, attempt.status, review_deadline, now)
     view["review"] = level
     marks = {slot: answer.score for slot, answer in answers.items()}
     questions = []
@@ -759,6 +1027,20 @@ def attempt_view(db: DbSession, viewer: Viewer, attempt_id: int, now: datetime) 
         view["breakdown"] = breakdown(paper, marks)
     view["questions"] = questions
     return view
+
+
+def _review_deadline(db: DbSession, attempt: Attempt) -> datetime | None:
+    """The moment `after_deadline` waits for: the attempt's deadline, or for an exam of a sitting
+    the sitting's end for everyone on it (trainer.sittings.rules.review_opens_at)."""
+    if attempt.sitting_id is None or attempt.review != "after_deadline":
+        return attempt.deadline
+    closes_at, closed_at = db.execute(
+        select(Sitting.closes_at, Sitting.closed_at).where(Sitting.id == attempt.sitting_id)
+    ).one()
+    extra = db.scalars(
+        select(SittingPerson.extra_minutes).where(SittingPerson.sitting_id == attempt.sitting_id)
+    )
+    return sitting_rules.review_opens_at(closes_at, closed_at, extra)
 
 
 def review_level(policy: str, status: str, deadline: datetime | None, now: datetime) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from starlette.datastructures import FormData
@@ -30,6 +31,7 @@ from trainer.errors import DomainError
 from trainer.i18n import N_
 from trainer.quizzes import flags, service, snapshot
 from trainer.web import state
+from trainer.web.i18n import translations
 from trainer.web.pages import id_param, page, viewer_of
 from trainer.web.unit import SAFE_METHODS, session_of
 
@@ -72,6 +74,8 @@ def start_exam(request: Request) -> Response:
     viewer = viewer_of(request)
     course_id = request.path_params["course_id"]
     lang = paper_lang(request)
+    # A course in `mode: sittings`: the code of the sitting, where it has one (the course page asks).
+    access_code = str(request.state.form.get("access_code", ""))[:32] or None
     try:
         attempt_id = service.start_exam(
             state.database(request),
@@ -81,6 +85,7 @@ def start_exam(request: Request) -> Response:
             utcnow(),
             prefix=state.settings(request).certificate_prefix,
             lang=lang,
+            access_code=access_code,
         )
     except DomainError as error:
         # Not a bare refusal: the page lists the modules still to complete, or when to retake.
@@ -94,14 +99,23 @@ def _refused(request: Request, course_id: str, error: DomainError) -> Response:
     if course is None:
         raise HTTPException(status_code=404)
     missing = [course.module(m) for m in error.extra.get("missing_modules", [])]
+    following = error.extra.get("next_sitting")  # a sittings exam's refusal: the person's next sitting
+    late_entry_until = error.extra.get("late_entry_until")
     return state.templates(request).render(
         request,
         "quizzes/refused.html",
         {
             "course": course,
-            "message": error.text(),
+            "message": error.text(translations(request.state.lang).gettext),
+            "code": error.code,
             "missing": missing,
             "retry_after": error.extra.get("retry_after"),
+            "next_sitting": (
+                {**following, "opens_at": datetime.fromisoformat(following["opens_at"])}
+                if following
+                else None
+            ),
+            "late_entry_until": datetime.fromisoformat(late_entry_until) if late_entry_until else None,
         },
         status_code=error.status,
     )

@@ -117,3 +117,22 @@ def _write_marks(
     ]
     if rows:
         db.execute(insert(ItemMark), rows)
+
+
+def record_voided(db: DbSession, attempt: Attempt) -> None:
+    """A graded exam was voided (trainer.quizzes.service.void): take back its item marks and its
+    count in its month's tally, so reports count it as never taken."""
+    if attempt.kind != "exam":
+        return
+    db.execute(delete(ItemMark).where(ItemMark.attempt_id == attempt.id))
+    if attempt.unit_id is None or attempt.submitted_at is None:
+        return
+    db.execute(
+        update(ExamTally)
+        .where(
+            ExamTally.unit_id == attempt.unit_id,
+            ExamTally.course_id == attempt.course_id,
+            ExamTally.month == month_of(attempt.submitted_at, zone_of(db)),
+        )
+        .values(taken=ExamTally.taken - 1, passed=ExamTally.passed - (1 if attempt.passed else 0))
+    )
