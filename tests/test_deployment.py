@@ -396,6 +396,36 @@ def deployment() -> Iterator[Deployment]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+# -- the unit files ----------------------------------------------------------------------------
+
+
+def test_the_systemd_units_are_valid() -> None:
+    """systemd's own check of every unit and timer in deploy/systemd (misplaced or unknown keys,
+    bad timer expressions); only the absent /srv/trainer/venv/bin/trainer may be reported."""
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze (Debian's systemd package) is not installed")
+    with tempfile.TemporaryDirectory() as folder:
+        for unit in (DEPLOY / "systemd").iterdir():
+            shutil.copy(unit, Path(folder) / unit.name)
+        shutil.copy(UNIT, Path(folder) / "trainer@8001.service")
+        names = [p.name for p in Path(folder).iterdir() if p.name != "trainer@.service"]
+        result = subprocess.run(
+            [analyze, "verify", "--man=no", *(f"./{n}" for n in sorted(names))],
+            check=False,
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    complaints = [
+        line
+        for line in (result.stdout + result.stderr).splitlines()
+        if line.strip() and "/srv/trainer/venv/bin/trainer is not executable" not in line
+    ]
+    assert not complaints, "\n".join(complaints)
+
+
 # -- the edge: TLS, HTTP/2, HSTS, static files, limits ----------------------------------------
 
 
