@@ -9,12 +9,12 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test lint check bench install browser clean
+.PHONY: run test lint check bench install browser nginx clean
 
 run: $(VENV)/.installed
 	$(BIN)/trainer serve $(ARGS)
 
-test: $(VENV)/.installed browser
+test: $(VENV)/.installed browser nginx
 	$(BIN)/pytest -n auto $(ARGS)
 
 lint: $(VENV)/.installed
@@ -44,6 +44,10 @@ browser:
 	@[ -n "$$(fc-list :lang=zh 2>/dev/null)" ] || { $(SUDO) apt-get install -y -qq fonts-wqy-microhei || $(SUDO) sh -c 'apt-get update -qq && apt-get install -y -qq fonts-wqy-microhei'; }
 	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq npm; }
 	@[ -f node_modules/axe-core/axe.min.js ] || npm ci --no-audit --no-fund --silent
+
+# tests/test_deployment.py runs deploy/'s nginx site in front of two app processes (on PostgreSQL).
+nginx:
+	@command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nginx; }
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts
