@@ -14,7 +14,7 @@ from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
-from trainer import migrate
+from trainer import metrics, migrate
 from trainer.access import Access
 from trainer.certification import views as certification_views
 from trainer.config import Settings
@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         connect_timeout=settings.db_connect_timeout,
         statement_timeout=settings.db_statement_timeout,
     )
+    metrics.watch_pool(database.engine, settings.db_pool_size + settings.db_max_overflow)
     try:
         current, head = migrate.current_revision(database), migrate.head_revision()
         if current != head:

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
+import logging.config
+import os
+import shutil
+import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from pydantic import TypeAdapter
 
-from trainer import localtime, migrate
+from trainer import localtime, logs, migrate
 from trainer.audit import service as audit
 from trainer.config import Settings, SettingsError
 from trainer.content.bank_schemas import BankFile
@@ -107,13 +111,35 @@ def serve(
     workers: Annotated[int, typer.Option(help="App processes (PostgreSQL only).")] = 1,
 ) -> None:
     """Start the web server. On the embedded default this also migrates the database."""
+    settings = _settings()
+    log_config = logs.logging_config(settings.log_format)
+    logging.config.dictConfig(log_config)
+    if workers > 1:
+        # Before anything imports prometheus_client (trainer.metrics): a fresh folder for this
+        # start's worker processes to keep their metrics in, removed when the server stops.
+        metrics_dir = tempfile.mkdtemp(prefix="trainer-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        try:
+            _serve(settings, host, port, reload=reload, workers=workers, log_config=log_config)
+        finally:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+    else:
+        _serve(settings, host, port, reload=reload, workers=workers, log_config=log_config)
+
+
+def _serve(
+    settings: Settings, host: str, port: int, *, reload: bool, workers: int, log_config: dict[str, Any]
+) -> None:
     import uvicorn
 
     from trainer.app import DatabaseNotReadyError, create_app, freeze_startup_heap
     from trainer.content.problems import LibraryError
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    settings = _settings()
+    # JSON: the app writes each request's access line itself (route template, request id,
+    # person); uvicorn's would repeat it with the raw path and query string. Text: uvicorn's.
+    uvicorn_logging: dict[str, Any] = (
+        {"log_config": log_config, "access_log": False} if settings.log_format == "json" else {}
+    )
     if reload:
         settings = settings.model_copy(update={"content_reload": True})
     database = _database(settings)
@@ -166,6 +192,7 @@ def serve(
             proxy_headers=False,  # TRAINER_TRUSTED_PROXIES decides (trainer.web.middleware)
             timeout_keep_alive=KEEP_ALIVE_SECONDS,
             log_level="info",
+            **uvicorn_logging,
         )
     else:
         freeze_startup_heap()
@@ -176,6 +203,7 @@ def serve(
             proxy_headers=False,  # TRAINER_TRUSTED_PROXIES decides (trainer.web.middleware)
             timeout_keep_alive=KEEP_ALIVE_SECONDS,
             log_level="info",
+            **uvicorn_logging,
         )
 
 
