@@ -207,6 +207,35 @@ def _serve(
         )
 
 
+@app.command("doctor")
+def doctor_command(
+    workers: Annotated[
+        int, typer.Option(min=1, help="App processes the server will run (for the connection check).")
+    ] = 1,
+) -> None:
+    """Check this deployment's settings and surroundings: one line per check (ok, warning,
+    problem) with what to do; exit 1 on any problem. Changes nothing."""
+    from pydantic import ValidationError
+
+    from trainer.cli import doctor as checks
+
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        for problem in error.errors():
+            where = ".".join(str(part) for part in problem["loc"])
+            typer.echo(f"problem  settings: TRAINER_{where.upper()}: {problem['msg']}")
+        raise typer.Exit(1) from None
+    found = checks.run(settings, workers=workers)
+    for check in found:
+        typer.echo(check.line())
+    problems = sum(1 for check in found if check.status == "problem")
+    warnings = sum(1 for check in found if check.status == "warning")
+    typer.echo(f"{problems} problem(s), {warnings} warning(s)")
+    if problems:
+        raise typer.Exit(1)
+
+
 @db_app.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     """Apply migrations up to REVISION (default: the latest)."""
