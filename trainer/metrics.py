@@ -166,6 +166,14 @@ def _forget_dead_workers(folder: Path) -> None:
             pass
 
 
+def leave() -> None:
+    """This process serves no more requests (`serve`'s supervising process, once it has checked
+    that the app starts): its live gauges stop counting in the sum."""
+    folder = os.environ.get(MULTIPROCESS_ENV)
+    if folder:
+        mark_process_dead(os.getpid(), folder)  # type: ignore[no-untyped-call]
+
+
 class _Scrape:
     """One scrape's collectors: this process's (or every worker's) metrics plus extra ones."""
 

@@ -132,6 +132,8 @@ def _serve(
 ) -> None:
     import uvicorn
 
+    # Here, not at the top: prometheus_client reads PROMETHEUS_MULTIPROC_DIR when first imported.
+    from trainer import metrics
     from trainer.app import DatabaseNotReadyError, create_app, freeze_startup_heap
     from trainer.content.problems import LibraryError
 
@@ -183,6 +185,7 @@ def _serve(
     typer.secho(f"Open http://{host}:{port}/courses", fg="green", bold=True)
     if workers > 1:
         application.state.database.dispose()
+        metrics.leave()  # the workers serve; this process only watches them
         uvicorn.run(
             "trainer.app:create_app_from_env",
             factory=True,
