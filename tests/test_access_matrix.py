@@ -71,6 +71,7 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "/"): row(*[303] * 7),
     ("POST", "/language"): row(*[303] * 7),
     ("GET", "/healthz"): EVERYONE_200,
+    ("GET", "/metrics"): row(*[404] * 7),  # off unless TRAINER_METRICS=on (tests/test_observability.py)
     ("GET", "/openapi.json"): EVERYONE_200,
     ("GET", "/courses"): EVERYONE_200,
     ("GET", "/courses/{course_id}"): EVERYONE_200,

@@ -41,7 +41,7 @@ class Layer:
 # fmt: off
 LAYERS = [
     Layer("base", (  # tables, foundations, and the bookkeeping every domain writes
-        "{__init__,db,localtime,config,access,ratelimit,caching,errors,schemas,models}.py",
+        "{__init__,db,localtime,config,access,ratelimit,caching,errors,schemas,models,metrics,logs}.py",
         "i18n/*.py", "audit/*.py", "tallies/*.py", "*/models.py",
         "certification/credentials.py",  # Ed25519 keys and JWS: config checks TRAINER_BADGE_KEY
     )),

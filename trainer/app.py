@@ -14,7 +14,7 @@ from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
-from trainer import migrate
+from trainer import metrics, migrate
 from trainer.access import Access
 from trainer.certification import views as certification_views
 from trainer.config import Settings
@@ -37,7 +37,7 @@ from trainer.sittings import views as sittings_views
 from trainer.web import edge, errors, state
 from trainer.web import views as web_views
 from trainer.web.middleware import RequestContextMiddleware
-from trainer.web.pages import page
+from trainer.web.pages import NamedMount, page
 from trainer.web.templating import Templates
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         connect_timeout=settings.db_connect_timeout,
         statement_timeout=settings.db_statement_timeout,
     )
+    metrics.watch_pool(database.engine, settings.db_pool_size + settings.db_max_overflow)
     try:
         current, head = migrate.current_revision(database), migrate.head_revision()
         if current != head:
@@ -103,7 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.templates = Templates(settings)
     app.state.sessions = state.Sessions(remembered=auth.remembered_session, load=auth.load_session)
     app.add_middleware(RequestContextMiddleware, settings=settings)
-    app.mount("/static", StaticFiles(directory=settings.static_dir), name="static")
+    app.router.routes.append(NamedMount("/static", StaticFiles(directory=settings.static_dir), name="static"))
     # Pages first, ahead of FastAPI's own routes: the most-requested pages match soonest.
     app.router.routes[0:0] = [
         *content_views.routes,

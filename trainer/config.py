@@ -97,8 +97,15 @@ class Settings(BaseSettings):
     # PostgreSQL: seconds to wait for a connection, and for one statement (then 503, try again).
     db_connect_timeout: int = Field(default=5, ge=2, le=300)
     db_statement_timeout: int = Field(default=30, ge=1, le=3600)
+    # Log lines as text for people, or one JSON object per line for a log collector (trainer.logs).
+    log_format: Literal["text", "json"] = "text"
+    # /metrics (Prometheus text format): off (404) unless "on", and then answered only to these
+    # addresses or networks (others get 403). The address is the client's as trainer.web.middleware
+    # sees it: behind a trusted proxy, the real client's.
+    metrics: Literal["off", "on"] = "off"
+    metrics_allow: str = "127.0.0.1, ::1"
 
-    @field_validator("trusted_proxies")
+    @field_validator("trusted_proxies", "metrics_allow")
     @classmethod
     def _check_proxies(cls, value: str) -> str:
         for part in value.split(","):

@@ -126,7 +126,9 @@ class Database:
                 "connect_timeout": connect_timeout,
                 "options": f"-c statement_timeout={statement_timeout * 1000}",
             }
-        self.engine: Engine = create_engine(url, **kwargs)
+        # hide_parameters: a statement's values stay out of error messages, which are logged (an
+        # answer, a password hash or a token digest must never reach a log line: trainer.logs).
+        self.engine: Engine = create_engine(url, hide_parameters=True, **kwargs)
         if self.is_sqlite:
             _configure_sqlite(self.engine)
         else:

@@ -13,15 +13,18 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session as DbSession
 
 from trainer import localtime, ratelimit
 from trainer.access import Viewer, manages, may_view_person
 from trainer.audit import service as audit
+from trainer.caching import CacheSlot
 from trainer.certification import policy
 from trainer.certification.models import Certificate
 from trainer.content.library import Course
@@ -59,6 +62,42 @@ def facts(certificate: Certificate) -> policy.Facts:
 
 def state_of(certificate: Certificate, now: datetime) -> policy.State:
     return policy.state_at(facts(certificate), now)
+
+
+# Certificates by state for /metrics: one grouped count (policy.state_at as SQL, on the stored
+# renewal_from and grace_until), remembered a few seconds so that several scrapers, or a scrape
+# per worker, cost one query between them per process.
+COUNTS_SECONDS = 5.0
+_COUNTS: CacheSlot[str, tuple[float, dict[str, int]]] = CacheSlot("certificate_counts", 1)
+
+
+def certificate_counts(
+    database: Database, now: datetime, *, clock: Callable[[], float] = time.monotonic
+) -> dict[str, int]:
+    """{state: number of certificates} over every certificate ever issued (superseded included),
+    at most COUNTS_SECONDS old."""
+    cache = database.caches[_COUNTS]
+    held = cache.get("all")
+    if held is not None and clock() - held[0] < COUNTS_SECONDS:
+        return held[1]
+    c = Certificate
+    state = case(
+        (and_(c.revoked_at.is_not(None), c.revoked_at <= now), policy.State.REVOKED.value),
+        (and_(c.superseded_at.is_not(None), c.superseded_at <= now), policy.State.SUPERSEDED.value),
+        (and_(c.suspended_at.is_not(None), c.suspended_at <= now), policy.State.SUSPENDED.value),
+        (c.renewal_from > now, policy.State.VALID.value),
+        (c.expires_at > now, policy.State.DUE.value),
+        (c.grace_until > now, policy.State.GRACE.value),
+        else_=policy.State.EXPIRED.value,
+    ).label("state")
+    # Grouped over a subquery: PostgreSQL does not see two copies of a CASE with bound
+    # parameters as the same expression, so `GROUP BY <the case>` would be refused.
+    states = select(state).subquery()
+    with database.session() as db:
+        rows = db.execute(select(states.c.state, func.count()).group_by(states.c.state)).all()
+    counts = {s.value: 0 for s in policy.State} | {str(name): int(n) for name, n in rows}
+    cache.put("all", (clock(), counts))
+    return counts
 
 
 class GradedAttempt(Protocol):

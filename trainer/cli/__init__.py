@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
+import logging.config
+import os
+import shutil
+import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from pydantic import TypeAdapter
 
-from trainer import localtime, migrate
+from trainer import localtime, logs, migrate
 from trainer.audit import service as audit
 from trainer.config import Settings, SettingsError
 from trainer.content.bank_schemas import BankFile
@@ -107,13 +111,37 @@ def serve(
     workers: Annotated[int, typer.Option(help="App processes (PostgreSQL only).")] = 1,
 ) -> None:
     """Start the web server. On the embedded default this also migrates the database."""
+    settings = _settings()
+    log_config = logs.logging_config(settings.log_format)
+    logging.config.dictConfig(log_config)
+    if workers > 1:
+        # Before anything imports prometheus_client (trainer.metrics): a fresh folder for this
+        # start's worker processes to keep their metrics in, removed when the server stops.
+        metrics_dir = tempfile.mkdtemp(prefix="trainer-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        try:
+            _serve(settings, host, port, reload=reload, workers=workers, log_config=log_config)
+        finally:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+    else:
+        _serve(settings, host, port, reload=reload, workers=workers, log_config=log_config)
+
+
+def _serve(
+    settings: Settings, host: str, port: int, *, reload: bool, workers: int, log_config: dict[str, Any]
+) -> None:
     import uvicorn
 
+    # Here, not at the top: prometheus_client reads PROMETHEUS_MULTIPROC_DIR when first imported.
+    from trainer import metrics
     from trainer.app import DatabaseNotReadyError, create_app, freeze_startup_heap
     from trainer.content.problems import LibraryError
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    settings = _settings()
+    # JSON: the app writes each request's access line itself (route template, request id,
+    # person); uvicorn's would repeat it with the raw path and query string. Text: uvicorn's.
+    uvicorn_logging: dict[str, Any] = (
+        {"log_config": log_config, "access_log": False} if settings.log_format == "json" else {}
+    )
     if reload:
         settings = settings.model_copy(update={"content_reload": True})
     database = _database(settings)
@@ -157,6 +185,7 @@ def serve(
     typer.secho(f"Open http://{host}:{port}/courses", fg="green", bold=True)
     if workers > 1:
         application.state.database.dispose()
+        metrics.leave()  # the workers serve; this process only watches them
         uvicorn.run(
             "trainer.app:create_app_from_env",
             factory=True,
@@ -166,6 +195,7 @@ def serve(
             proxy_headers=False,  # TRAINER_TRUSTED_PROXIES decides (trainer.web.middleware)
             timeout_keep_alive=KEEP_ALIVE_SECONDS,
             log_level="info",
+            **uvicorn_logging,
         )
     else:
         freeze_startup_heap()
@@ -176,7 +206,37 @@ def serve(
             proxy_headers=False,  # TRAINER_TRUSTED_PROXIES decides (trainer.web.middleware)
             timeout_keep_alive=KEEP_ALIVE_SECONDS,
             log_level="info",
+            **uvicorn_logging,
         )
+
+
+@app.command("doctor")
+def doctor_command(
+    workers: Annotated[
+        int, typer.Option(min=1, help="App processes the server will run (for the connection check).")
+    ] = 1,
+) -> None:
+    """Check this deployment's settings and surroundings: one line per check (ok, warning,
+    problem) with what to do; exit 1 on any problem. Changes nothing."""
+    from pydantic import ValidationError
+
+    from trainer.cli import doctor as checks
+
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        for problem in error.errors():
+            where = ".".join(str(part) for part in problem["loc"])
+            typer.echo(f"problem  settings: TRAINER_{where.upper()}: {problem['msg']}")
+        raise typer.Exit(1) from None
+    found = checks.run(settings, workers=workers)
+    for check in found:
+        typer.echo(check.line())
+    problems = sum(1 for check in found if check.status == "problem")
+    warnings = sum(1 for check in found if check.status == "warning")
+    typer.echo(f"{problems} problem(s), {warnings} warning(s)")
+    if problems:
+        raise typer.Exit(1)
 
 
 @db_app.command("upgrade")

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
+from trainer import metrics
 from trainer.content.library import Library
 from trainer.content.loader import content_signature, load_library
 from trainer.content.problems import LibraryError, Problem
@@ -63,12 +64,16 @@ class ContentStore:
             self._signature = signature
             if library is None:
                 self.problems = tuple(p for p in problems if p.severity == "error")
+                metrics.CONTENT_RELOADS.labels("failed").inc()
+                metrics.CONTENT_PROBLEMS.set(len(self.problems))
                 log.warning(
                     "content edit has %d problem(s); still serving the last good library", len(self.problems)
                 )
                 return
             self.problems = ()
             self._library = library
+            metrics.CONTENT_RELOADS.labels("ok").inc()
+            metrics.CONTENT_PROBLEMS.set(0)
             self.generation += 1
             if self.on_load is not None:
                 self.on_load(library)

@@ -44,6 +44,7 @@ def signed_in(request: Request, token: str, *, password_change_due_ok: bool = Fa
     viewer = auth.load_api_token(state.database(request), token, utcnow())
     if viewer is None:
         raise _unauthorized()
+    request.state.viewer = viewer  # for the request's log lines (trainer.logs: person_id)
     if viewer.must_change_password and not password_change_due_ok:
         raise HTTPException(status_code=403, detail=PASSWORD_CHANGE_REQUIRED)
     return viewer

@@ -46,6 +46,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import defer
 
+from trainer import metrics
 from trainer.access import Viewer
 from trainer.audit import service as audit
 from trainer.caching import CacheSlot, caches_of
@@ -189,6 +190,23 @@ def start_exam(
     """The id of the viewer's open exam for the course, or of a new one (policy permitting) in
     `lang`; for a course in `mode: sittings`, inside an open sitting the viewer is on, with its
     `access_code`. An open exam is resumed in the language it was started in."""
+    with metrics.counted("start", "exam"):
+        return _start_exam(
+            database, library, viewer, course_id, now, prefix=prefix, lang=lang, access_code=access_code
+        )
+
+
+def _start_exam(
+    database: Database,
+    library: Library,
+    viewer: Viewer,
+    course_id: str,
+    now: datetime,
+    *,
+    prefix: str,
+    lang: str,
+    access_code: str | None,
+) -> int:
     course = library.courses.get(course_id)
     if course is None or course.certification is None:
         raise DomainError(404, "no_such_exam", "no such course exam")
@@ -671,10 +689,24 @@ def save_answers(
     outside the write transaction (the paper never changes), then one transaction holds the
     attempt's lock only to check it is open and store them all. A refusal for any one of them
     (closed attempt, a locked practice question, a response that does not fit) stores none."""
+    with metrics.counted("save") as outcome:
+        return _save_answers(database, viewer, attempt_id, responses, now, outcome=outcome)
+
+
+def _save_answers(
+    database: Database,
+    viewer: Viewer,
+    attempt_id: int,
+    responses: dict[int, Any],
+    now: datetime,
+    *,
+    outcome: metrics.Outcome,
+) -> dict[int, dict[str, Any]]:
     paper = _paper(database, attempt_id)
     if paper is None or paper.user_id != viewer.id:
         # another inspector's attempt does not exist for you
         raise DomainError(404, "no_such_attempt", "no such attempt")
+    outcome.kind = paper.kind
     practice = paper.review == "immediate"
     rows: list[dict[str, Any]] = []
     results: dict[int, dict[str, Any]] = {}
@@ -764,8 +796,9 @@ def submit(
     `time_up`: the page's script says the time is up. Honoured only for an exam within
     TIME_UP_SLACK of its deadline (else nothing changes: a clock running fast); it is then
     graded as of its deadline, as the server's own close would."""
-    with database.write() as db:
+    with metrics.counted("submit") as outcome, database.write() as db:
         attempt = _load_for_update(db, attempt_id, viewer)
+        outcome.kind = attempt.kind
         if time_up:
             if attempt.deadline is None or now < attempt.deadline - TIME_UP_SLACK:
                 return _result(attempt)
@@ -779,6 +812,13 @@ def _grade(
     db: DbSession, attempt: Attempt, now: datetime, *, actor: audit.Actor, certify: Certifying | None = None
 ) -> None:
     """Score the saved answers and close the attempt; the caller holds the row lock."""
+    with metrics.GRADING_SECONDS.labels(attempt.kind).time():
+        _grade_locked(db, attempt, now, actor=actor, certify=certify)
+
+
+def _grade_locked(
+    db: DbSession, attempt: Attempt, now: datetime, *, actor: audit.Actor, certify: Certifying | None
+) -> None:
     paper = {entry["slot"]: entry for entry in json.loads(attempt.snapshot)}
     answers = db.scalars(select(AttemptAnswer).where(AttemptAnswer.attempt_id == attempt.id)).all()
     marks: dict[int, float] = {}

@@ -43,12 +43,24 @@ async def _page(
     if status < 500:
         await current_viewer(request)  # so the header shows who is signed in
     message = error.text(translations(request.state.lang).gettext) if error is not None else None
-    return templates.render(
+    # The request id on the page and in a header, also for a 500 (answered outside the request
+    # middleware): what a person quotes to the help desk, and what finds the request's log lines.
+    request_id = getattr(request.state, "request_id", None)
+    response = templates.render(
         request,
         "errors/error.html",
-        {"status": status, "reason": reason, "message": message, "back": _back(request)},
+        {
+            "status": status,
+            "reason": reason,
+            "message": message,
+            "back": _back(request),
+            "request_id": request_id,
+        },
         status_code=status,
     )
+    if request_id:
+        response.headers["X-Request-ID"] = request_id
+    return response
 
 
 def _back(request: Request) -> str | None:
@@ -114,5 +126,10 @@ def install(app: FastAPI) -> None:
     async def server_error(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         if _wants_json(request):
-            return JSONResponse({"detail": "internal error"}, status_code=500)
+            request_id = getattr(request.state, "request_id", None)
+            return JSONResponse(
+                {"detail": "internal error", "request_id": request_id},
+                status_code=500,
+                headers={"X-Request-ID": request_id} if request_id else None,
+            )
         return await _page(request, 500)

@@ -1,5 +1,6 @@
 """Request plumbing shared by every response: the client's address and scheme (from a trusted
-proxy's headers only), language, CSRF cookie, security headers.
+proxy's headers only), language, CSRF cookie, security headers, the request id (X-Request-ID),
+and the request's count, duration and (with TRAINER_LOG_FORMAT=json) its access log line.
 
 A plain ASGI middleware rather than Starlette's BaseHTTPMiddleware, which costs a task and a
 stream copy per request on the hottest paths (module pages, answer saves).
@@ -8,11 +9,14 @@ stream copy per request on the hottest paths (module pages, answer saves).
 from __future__ import annotations
 
 import ipaddress
+import logging
+import time
 from http.cookies import SimpleCookie
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from trainer import logs, metrics
 from trainer.config import Settings
 from trainer.web import csrf
 from trainer.web.i18n import negotiate
@@ -39,6 +43,11 @@ HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
 # browser or proxy keeps a copy.
 NO_STORE = (b"cache-control", b"no-store")
 MAX_ADDRESS_LENGTH = 45  # the longest textual IPv6 address
+REQUEST_ID_HEADER = b"x-request-id"
+# Methods counted under their own name; anything else a client invents is "other" (a label per
+# invented method would let any client grow the metrics without bound).
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+access_log = logging.getLogger(logs.ACCESS_LOGGER)
 
 _DEFAULT_HEADERS = [
     (name.encode(), value.encode())
@@ -56,10 +65,15 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = time.perf_counter()
         if self.proxies:
             _believe_proxy(scope, self.proxies)
         request = Request(scope)
         state = scope.setdefault("state", {})
+        rid = state["request_id"] = logs.request_id(
+            next((value for name, value in scope["headers"] if name == REQUEST_ID_HEADER), None)
+        )
+        logs.current.set(scope)  # the request's task (and its worker threads) only: not reset
         state["lang"] = negotiate(request, self.settings.default_language)
         cookie_value = request.cookies.get(csrf.CSRF_COOKIE)
         new_cookie = None
@@ -69,13 +83,18 @@ class RequestContextMiddleware:
             self.settings.secret_key, cookie_value, request.cookies.get(csrf.SESSION_COOKIE)
         )
         secure = scope.get("scheme") == "https"
+        status = 500  # until a response starts: an exception escaping the app becomes a 500
 
         async def send_with_headers(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
+                status = message["status"]
                 # Raw header pairs: this runs on every response, so no header-object parsing.
                 headers = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}
                 headers.extend(pair for pair in _DEFAULT_HEADERS if pair[0] not in present)
+                if REQUEST_ID_HEADER not in present:
+                    headers.append((REQUEST_ID_HEADER, rid.encode("ascii")))
                 if secure:
                     headers.append(HSTS)
                 if b"cache-control" not in present and any(
@@ -90,7 +109,23 @@ class RequestContextMiddleware:
                 message["headers"] = headers
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            self._account(scope, status, time.perf_counter() - started)
+
+    def _account(self, scope: Scope, status: int, seconds: float) -> None:
+        """Count and time the request under its route template; its access line in JSON mode
+        (in text mode uvicorn writes its own)."""
+        route = logs.route_of(scope)
+        method = scope["method"] if scope["method"] in KNOWN_METHODS else "other"
+        metrics.HTTP_REQUESTS.labels(route, method, str(status)).inc()
+        metrics.HTTP_DURATION.labels(route, method).observe(seconds)
+        if self.settings.log_format == "json":
+            duration_ms = round(seconds * 1000, 2)
+            access_log.info(
+                "%s %s %d", method, route, status, extra={"status": status, "duration_ms": duration_ms}
+            )
 
 
 def _cookie(value: str, secure: bool) -> str:

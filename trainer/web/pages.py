@@ -21,7 +21,8 @@ from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import Route
+from starlette.routing import Match, Mount, Route
+from starlette.types import Scope
 
 from trainer.access import Access, Viewer, allows
 from trainer.db import MAX_ID, utcnow
@@ -40,6 +41,24 @@ class PageRoute(Route):
     """A Starlette route that remembers its access rule (the access-matrix test reads it)."""
 
     access: Access
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child_scope = super().matches(scope)
+        if match is not Match.NONE:
+            # Name the request by this route's template in metrics and logs (trainer.logs.route_of):
+            # FastAPI's router records the route it chose only for its own API routes.
+            child_scope["route"] = self
+        return match, child_scope
+
+
+class NamedMount(Mount):
+    """A mount (the static files) that, like `PageRoute`, records itself as the request's route."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child_scope = super().matches(scope)
+        if match is not Match.NONE:
+            child_scope["route"] = self
+        return match, child_scope
 
 
 def page(

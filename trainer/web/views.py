@@ -1,16 +1,20 @@
-"""Site-wide routes: home, language choice, health check."""
+"""Site-wide routes: home, language choice, health check, metrics."""
 
 from __future__ import annotations
 
 import asyncio
 
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute
 
+from trainer import metrics
 from trainer.access import Access
+from trainer.certification import service as certification
 from trainer.content.store import content_of
+from trainer.db import utcnow
 from trainer.web import state
 from trainer.web.i18n import LANGUAGE_COOKIE, normalise_language
 from trainer.web.pages import form_of, page, safe_next
@@ -55,7 +59,28 @@ async def healthz(request: Request) -> Response:
     )
 
 
+async def metrics_page(request: Request) -> Response:
+    """Prometheus text format, for the addresses in TRAINER_METRICS_ALLOW: 404 while
+    TRAINER_METRICS is off (nothing there), 403 to anyone else."""
+    settings = state.settings(request)
+    if settings.metrics != "on":
+        raise HTTPException(status_code=404)
+    client = request.client.host if request.client else None
+    if not metrics.allowed(client, metrics.parse_networks(settings.metrics_allow)):
+        raise HTTPException(status_code=403)
+    database = state.database(request)
+    certificates = metrics.StateCounts(
+        "trainer_certificates",
+        "Certificates by state now (valid, due_for_renewal, grace, expired, suspended, revoked, superseded).",
+        "state",
+        lambda: certification.certificate_counts(database, utcnow()),
+    )
+    body = await run_in_threadpool(metrics.exposition, certificates)
+    return Response(body, media_type=metrics.CONTENT_TYPE, headers={"Cache-Control": "no-store"})
+
+
 routes: list[BaseRoute] = [
     page("/language", choose_language, access=Access.PUBLIC, methods=("POST",)),
     page("/healthz", healthz, access=Access.PUBLIC),
+    page("/metrics", metrics_page, access=Access.PUBLIC),
 ]
