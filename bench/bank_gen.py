@@ -97,7 +97,10 @@ def _translation(data: dict[str, Any]) -> dict[str, Any]:
         entries[question["id"]] = {
             "stem": f"合成题 {question['id']}",
             "options": {
-                o["key"]: {"text": f"答案 {o['key']}", **({"feedback": "不是这个。"} if "feedback" in o else {})}
+                o["key"]: {
+                    "text": f"答案 {o['key']}",
+                    **({"feedback": "不是这个。"} if "feedback" in o else {}),
+                }
                 for o in question["options"]
             },
             "explanation": "按合成规则，第一个选项正确。",
@@ -132,7 +135,9 @@ def write_content(root: Path, questions: int) -> Path:
         "lang": "en",
         "summary": "A course over a synthetic bank, for benchmarks.",
         "modules": ["sy-only"],
-        "translations": {"zh-CN": {"title": "合成题库", "summary": "基准测试用。", "certification_title": "合成"}},
+        "translations": {
+            "zh-CN": {"title": "合成题库", "summary": "基准测试用。", "certification_title": "合成"}
+        },
         "certification": {
             "title": "Synthetic qualification",
             "exam": {"time_limit_minutes": 60, "pass_mark": 0.8, "max_attempts": 3, "blueprint": ROWS},

@@ -65,14 +65,11 @@ class _StrictLoader(
 
 if yaml.__with_libyaml__:  # PyYAML's wheels ship libyaml; a build without it falls back below
 
-    class _CStrictLoader(yaml.cyaml.CParser, yaml.constructor.SafeConstructor, _StrictResolver):
+    class _CStrictLoader(yaml.CSafeLoader, _StrictResolver):
         """The same dialect parsed by libyaml: several times faster than the pure-Python
         composer, and its nodes carry the same line marks."""
 
-        def __init__(self, stream: str) -> None:
-            yaml.cyaml.CParser.__init__(self, stream)
-            yaml.constructor.SafeConstructor.__init__(self)
-            _StrictResolver.__init__(self)
+        yaml_implicit_resolvers = _StrictResolver.yaml_implicit_resolvers
 
 
 class YamlError(Exception):

@@ -26,7 +26,6 @@ from trainer.content.bank import (
 from trainer.content.bank_schemas import Match, Multi, Order, Single, TrueFalse
 from trainer.content.schemas import DrawRow
 
-
 T = TypeVar("T")
 
 
@@ -75,7 +74,7 @@ def choose(
     order. `purpose` ("exam" or "practice") keeps to the questions whose `use` allows it."""
     found = [bank.matching(domain, row, purpose) for row in rows]
     if sum(len(c) for c in found) > SAMPLE_ABOVE:
-        chosen = _choose_from_sample(bank, domain, rows, found, rng, seen, purpose)
+        chosen = _choose_from_sample(bank, domain, rows, found, rng=rng, seen=seen, purpose=purpose)
         if chosen is not None:
             return chosen
     candidates = [[q.id for q in c] for c in found]
@@ -102,6 +101,7 @@ def _choose_from_sample(
     domain: str,
     rows: Sequence[DrawRow],
     found: list[tuple[BankQuestion, ...]],
+    *,
     rng: random.Random,
     seen: Collection[str],
     purpose: str | None,
