@@ -121,10 +121,12 @@ def write_content(root: Path, questions: int) -> Path:
     for first, count in _chunks(questions):
         data = bank_file(first, count)
         name = f"s{first // PER_FILE:05d}"
-        text = yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=100)
+        text = yaml.dump(data, Dumper=yaml.CSafeDumper, allow_unicode=True, sort_keys=False, width=100)
         (bank / "synthetic" / f"{name}.yaml").write_text(text, encoding="utf-8")
         if (first // PER_FILE) % 10 == 0:
-            entries = yaml.safe_dump(_translation(data), allow_unicode=True, sort_keys=False, width=100)
+            entries = yaml.dump(
+                _translation(data), Dumper=yaml.CSafeDumper, allow_unicode=True, sort_keys=False, width=100
+            )
             (bank / "synthetic" / f"{name}.zh-CN.yaml").write_text(entries, encoding="utf-8")
     course = root / "courses" / "synthetic-bank"
     course.mkdir(parents=True, exist_ok=True)
