@@ -28,6 +28,7 @@ check: lint
 bench: $(VENV)/.installed
 	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk; }
 	$(BIN)/python bench/module_page.py $(ARGS)
+	$(BIN)/python bench/bank.py
 
 install: $(VENV)/.installed
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
@@ -143,3 +144,41 @@ def test_a_paper_uses_as_many_unseen_questions_as_possible() -> None:
         chosen = choose(BANK, "coal", [easy, any_easy_or_medium], random.Random(seed), {seen_easy})
         assert seen_easy not in chosen, (seed, chosen)
         assert unseen_easy in chosen
+
+
+def test_a_large_bank_draws_from_a_sample_and_keeps_every_rule() -> None:
+    """Above SAMPLE_ABOVE candidates a paper comes from a random sample of each row: still exactly
+    its rows, scenario groups whole, no enemies together, unseen questions only while there are
+    enough, the same paper for the same seed, and different papers for different seeds."""
+    from bench.bank_gen import ROWS, parsed_files
+    from trainer.content.bank import build_bank
+    from trainer.quizzes.assembly import SAMPLE_ABOVE
+
+    class AnyCode(set[str]):
+        def __contains__(self, code: object) -> bool:
+            return True
+
+    bank = build_bank(parsed_files(3_000), AnyCode(), lambda problem: None)
+    rows = [DrawRow.model_validate(row) for row in ROWS]
+    assert sum(len(bank.candidates("gas", row)) for row in rows) > SAMPLE_ABOVE
+    seen = {qid for qid in bank.questions if int(qid[3:]) % 3 == 0}  # a third already seen
+    papers = set()
+    for seed in range(40):
+        chosen = choose(bank, "gas", rows, random.Random(seed), seen, purpose="exam")
+        assert chosen == choose(bank, "gas", rows, random.Random(seed), seen, purpose="exam")
+        assert len(chosen) == len(set(chosen)) == 50
+        assert not set(chosen) & seen
+        for row in rows:  # rows are disjoint here: each tag exactly its count
+            assert sum(next(iter(row.tags)) in bank.questions[q].tags for q in chosen) == row.count
+        for a in chosen:
+            assert not bank.questions[a].excludes & set(chosen)
+        for group in {bank.questions[q].group for q in chosen} - {None}:
+            members = [sub.id for sub in bank.scenarios[group].questions]  # type: ignore[index]
+            start = chosen.index(members[0])
+            assert chosen[start : start + len(members)] == members
+        papers.add(frozenset(chosen))
+    assert len(papers) == 40
+    # Every question seen but the 50 of one paper: the sample cannot fill it, every candidate can.
+    keep = set(choose(bank, "gas", rows, random.Random(1)))
+    chosen = choose(bank, "gas", rows, random.Random(2), set(bank.questions) - keep)
+    assert set(chosen) == keep

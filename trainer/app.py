@@ -72,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.question_bank_dir,
             reload=settings.content_reload,
             on_load=lambda library: record_course_versions(database, library),
+            cache_dir=settings.data_dir / "cache" / "content",
         )
         record_course_versions(database, content.library)
     except BaseException:

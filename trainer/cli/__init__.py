@@ -20,6 +20,7 @@ from trainer.config import Settings, SettingsError
 from trainer.content.bank_schemas import BankFile
 from trainer.content.library import Library
 from trainer.content.loader import load_library
+from trainer.content.parsecache import ParseCache
 from trainer.content.schemas import CourseFile, ModuleFrontMatter, Regulation, TagNames
 from trainer.content.translations import TranslationFile
 from trainer.content.yamlio import YamlError
@@ -63,7 +64,7 @@ def _database(settings: Settings) -> Database:
 
 def _load_library(settings: Settings) -> Library:
     """The content library, or exit 1 printing what is wrong with it."""
-    library, problems = load_library(settings.courses_dir, settings.question_bank_dir)
+    library, problems = load_library(settings.courses_dir, settings.question_bank_dir, _parse_cache(settings))
     if library is None:
         for problem in problems:
             typer.echo(str(problem), err=True)
@@ -71,11 +72,16 @@ def _load_library(settings: Settings) -> Library:
     return library
 
 
+def _parse_cache(settings: Settings) -> ParseCache:
+    """Parsed content files kept in the data folder: a restart parses only what changed."""
+    return ParseCache(settings.data_dir / "cache" / "content")
+
+
 @app.command()
 def check() -> None:
     """Validate all course and question-bank files: one line per problem, non-zero exit on errors."""
     settings = Settings()
-    library, problems = load_library(settings.courses_dir, settings.question_bank_dir)
+    library, problems = load_library(settings.courses_dir, settings.question_bank_dir, _parse_cache(settings))
     for problem in problems:
         typer.echo(str(problem))
     errors = sum(1 for p in problems if p.severity == "error")
@@ -908,7 +914,7 @@ def seed_synthetic(
         raise typer.Exit(2)
     database = _database(settings)
     migrate.upgrade(database)
-    library, problems = load_library(settings.courses_dir, settings.question_bank_dir)
+    library, problems = load_library(settings.courses_dir, settings.question_bank_dir, _parse_cache(settings))
     if library is None:
         for problem in problems:
             typer.echo(str(problem), err=True)

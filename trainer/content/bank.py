@@ -86,6 +86,9 @@ class Bank:
     )
     # Enemies are symmetric: "A excludes B" keeps B off A's paper as well. Filled on first use.
     _named_by: dict[str, frozenset[str]] = field(default_factory=dict, compare=False, repr=False)
+    # Candidates by row, built on first use (see `matching`): drawing a paper from a bank of
+    # 100,000 questions must not scan it for every row of every paper.
+    _index: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def enemy_index(self) -> dict[str, frozenset[str]]:
         """Question -> the questions that name it in their `excludes` (built once per bank)."""
@@ -113,18 +116,62 @@ class Bank:
         return (scenario.lang if scenario is not None else None) or "en"
 
     def candidates(self, domain: str, row: DrawRow, purpose: str | None = None) -> list[BankQuestion]:
-        """Questions matching the row; with `purpose` ("exam" or "practice") only those whose
-        `use` allows it."""
+        """Questions matching the row, in bank order; with `purpose` ("exam" or "practice") only
+        those whose `use` allows it."""
+        return list(self.matching(domain, row, purpose))
+
+    def matching(self, domain: str, row: DrawRow, purpose: str | None = None) -> tuple[BankQuestion, ...]:
+        """`candidates`, worked out once per bank and row: from the questions of the row's rarest
+        tag (or of the domain), so even the first draw of a row reads only those."""
+        by_domain, by_tag, rows = self._candidate_index()
         low, high = row.difficulty or (1, 5)
-        wanted = set(row.tags)
-        return [
-            q
-            for q in self.questions.values()
-            if q.domain == domain
-            and wanted <= q.tags
-            and low <= q.difficulty <= high
-            and (purpose is None or q.use in (purpose, "both"))
-        ]
+        key = (domain, frozenset(row.tags), low, high, purpose)
+        found = rows.get(key)
+        if found is None:
+            lists = [by_tag.get((domain, tag), ()) for tag in row.tags] or [by_domain.get(domain, ())]
+            found = tuple(q for q in min(lists, key=len) if matches(q, domain, row, purpose))
+            if len(rows) >= ROW_INDEX_SIZE:  # rows come from content: never many, but bounded
+                rows.clear()
+            rows[key] = found
+        return found
+
+    def _candidate_index(self) -> _CandidateIndex:
+        """Questions by domain and by (domain, tag), in bank order, and the candidates of each row
+        asked for so far. Rebuilt if the number of questions changed (tests build banks by hand;
+        a loaded bank never changes)."""
+        built = self._index.get("candidates")
+        if built is None or built[0] != len(self.questions):
+            by_domain: dict[str, list[BankQuestion]] = {}
+            by_tag: dict[tuple[str, str], list[BankQuestion]] = {}
+            for q in self.questions.values():
+                by_domain.setdefault(q.domain, []).append(q)
+                for tag in q.tags:
+                    by_tag.setdefault((q.domain, tag), []).append(q)
+            # One assignment: a thread drawing meanwhile sees the old index or the new, whole.
+            built = (len(self.questions), by_domain, by_tag, {})
+            self._index["candidates"] = built
+        return built[1], built[2], built[3]
+
+
+_RowKey = tuple[str, frozenset[str], int, int, str | None]
+_CandidateIndex = tuple[
+    dict[str, list[BankQuestion]],
+    dict[tuple[str, str], list[BankQuestion]],
+    dict[_RowKey, tuple[BankQuestion, ...]],
+]
+ROW_INDEX_SIZE = 10_000
+
+
+def matches(question: BankQuestion, domain: str, row: DrawRow, purpose: str | None = None) -> bool:
+    """Whether a question may fill a row: its domain, every tag of the row, a difficulty in the
+    row's range, and (with `purpose`) a `use` that allows it."""
+    low, high = row.difficulty or (1, 5)
+    return (
+        question.domain == domain
+        and question.tags.issuperset(row.tags)
+        and low <= question.difficulty <= high
+        and (purpose is None or question.use in (purpose, "both"))
+    )
 
 
 def merge_defaults(data: dict[str, Any], defaults: Defaults) -> dict[str, Any]:
@@ -414,14 +461,15 @@ def fill_exactly(
     prefer: Callable[[Unit], bool] | None = None,
     shuffle: Callable[[list[Unit]], None] | None = None,
     tries: int = 12,
+    search: bool = True,
 ) -> ExactFill:
     """The best filling found: full if any order tried fills every row exactly.
 
     Units are offered in the order given (preferred ones in a first round); later tries shuffle
     them with `shuffle` (the paper's random source), and the last offers single questions before
-    groups, which can only fit where groups left gaps of their size. Only units whose every
-    question matches some row are offered: a group with a question no row asks for would make
-    the paper longer than its blueprint."""
+    groups, which can only fit where groups left gaps of their size; then, with `search`, a
+    bounded search. Only units whose every question matches some row are offered: a group with
+    a question no row asks for would make the paper longer than its blueprint."""
     usable = [u for u in units if len(u.questions) == 1 or all(q in rows_of for q in u.questions)]
 
     def orders() -> Iterator[list[Unit]]:  # made one at a time: the first one usually does
@@ -458,7 +506,7 @@ def fill_exactly(
             best, best_preferred = filling, preferred
         if best.full and (not groups or best_preferred == best.size):
             break
-    if best is not None and not best.full and groups:
+    if best is not None and not best.full and groups and search:
         # Orders alone can miss a filling that only some combination of groups (or of questions
         # that are not each other's enemies) gives: search.
         found = _search(counts, rows_of, usable)

@@ -26,6 +26,7 @@ from trainer.content.bank import (
     units_for,
 )
 from trainer.content.library import Course, CourseText, Library, Module, ModuleVersion
+from trainer.content.parsecache import ParseCache
 from trainer.content.pools import pool_problems
 from trainer.content.problems import LibraryError, Problem, validation_problems
 from trainer.content.render import CALLOUT_KINDS, MarkdownRenderer, count_words
@@ -85,9 +86,15 @@ class _CourseFolder:
     unreadable: int  # module files that failed to parse (already reported)
 
 
-def load_library(courses_dir: Path, question_bank_dir: Path) -> tuple[Library | None, list[Problem]]:
-    loader = _Loader(courses_dir, question_bank_dir)
+def load_library(
+    courses_dir: Path, question_bank_dir: Path, cache: ParseCache | None = None
+) -> tuple[Library | None, list[Problem]]:
+    """The library, or None and the problems. With `cache`, YAML files whose text it has seen
+    (in memory or on disk) are not parsed again (trainer.content.parsecache)."""
+    loader = _Loader(courses_dir, question_bank_dir, cache)
     library = loader.load()
+    if cache is not None:
+        cache.prune()
     problems = sorted(loader.problems, key=lambda p: (p.file, p.line or 0, p.message))
     if any(p.severity == "error" for p in problems):
         return None, problems
@@ -121,7 +128,8 @@ def content_signature(courses_dir: Path, question_bank_dir: Path) -> tuple[tuple
 
 
 class _Loader:
-    def __init__(self, courses_dir: Path, question_bank_dir: Path) -> None:
+    def __init__(self, courses_dir: Path, question_bank_dir: Path, cache: ParseCache | None = None) -> None:
+        self.cache = cache
         self.courses_dir = courses_dir.resolve()
         self.bank_dir = question_bank_dir.resolve()
         self.root = Path(os.path.commonpath([self.courses_dir, self.bank_dir]))
@@ -852,7 +860,7 @@ class _Loader:
         if text is None:
             return None
         try:
-            return load_yaml(text)
+            return self.cache.load(text) if self.cache is not None else load_yaml(text)
         except YamlError as exc:
             self.error(display, exc.line, exc.message)
             return None

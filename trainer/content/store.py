@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, cast
 from trainer import metrics
 from trainer.content.library import Library
 from trainer.content.loader import content_signature, load_library
+from trainer.content.parsecache import ParseCache
 from trainer.content.problems import LibraryError, Problem
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ class ContentStore:
         *,
         reload: bool = False,
         on_load: Callable[[Library], object] | None = None,
+        cache_dir: Path | None = None,
     ) -> None:
         self.courses_dir = courses_dir
         self.question_bank_dir = question_bank_dir
@@ -39,7 +41,10 @@ class ContentStore:
         self.on_load = on_load
         self._lock = threading.Lock()
         self._signature = content_signature(courses_dir, question_bank_dir)
-        library, problems = load_library(courses_dir, question_bank_dir)
+        # Parsed files by content hash, kept across reloads (and restarts, with `cache_dir`):
+        # a reload parses only the files that changed.
+        self.cache = ParseCache(cache_dir)
+        library, problems = load_library(courses_dir, question_bank_dir, self.cache)
         if library is None:
             raise LibraryError(problems)
         self._library: Library = library
@@ -60,7 +65,7 @@ class ContentStore:
         with self._lock:
             if signature == self._signature:
                 return
-            library, problems = load_library(self.courses_dir, self.question_bank_dir)
+            library, problems = load_library(self.courses_dir, self.question_bank_dir, self.cache)
             self._signature = signature
             if library is None:
                 self.problems = tuple(p for p in problems if p.severity == "error")

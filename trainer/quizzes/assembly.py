@@ -11,12 +11,22 @@ match side is served under a key made for this paper alone. Filling uses
 from __future__ import annotations
 
 import random
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
-from trainer.content.bank import Bank, BankQuestion, fill_exactly, rows_of_questions, units_for
+from trainer.content.bank import (
+    Bank,
+    BankQuestion,
+    fill_exactly,
+    matches,
+    rows_of_questions,
+    units_for,
+)
 from trainer.content.bank_schemas import Match, Multi, Order, Single, TrueFalse
 from trainer.content.schemas import DrawRow
+
+T = TypeVar("T")
 
 
 class CannotDrawError(Exception):
@@ -38,6 +48,18 @@ class ServedQuestion:
     answer_pairs: tuple[tuple[str, str], ...] = ()  # match: (left key, right key) - the answer
 
 
+# Above this many candidates (all rows together) a paper is drawn from a random sample of each
+# row's candidates, so its cost does not grow with the bank; below it (every sample course, most
+# tests) from all of them.
+SAMPLE_ABOVE = 400
+
+
+def sample_size(count: int) -> int:
+    """Unseen candidates sampled for a row of `count`: room for enemies, groups and rows that
+    share questions, so that the sample practically always fills the paper."""
+    return 2 * count + 4
+
+
 def choose(
     bank: Bank,
     domain: str,
@@ -50,7 +72,12 @@ def choose(
     """Question ids that fill every row exactly (a scenario group counts as its sub-questions,
     each in a row it matches), no two enemies together, with unseen questions first, in a random
     order. `purpose` ("exam" or "practice") keeps to the questions whose `use` allows it."""
-    candidates = [[q.id for q in bank.candidates(domain, row, purpose)] for row in rows]
+    found = [bank.matching(domain, row, purpose) for row in rows]
+    if sum(len(c) for c in found) > SAMPLE_ABOVE:
+        chosen = _choose_from_sample(bank, domain, rows, found, rng=rng, seen=seen, purpose=purpose)
+        if chosen is not None:
+            return chosen
+    candidates = [[q.id for q in c] for c in found]
     rows_of = rows_of_questions(candidates)
     units = units_for(bank, rows_of)
     rng.shuffle(units)
@@ -67,6 +94,65 @@ def choose(
         )
     rng.shuffle(filling.placed_units)
     return [qid for unit in filling.placed_units for qid in unit.questions]
+
+
+def _choose_from_sample(
+    bank: Bank,
+    domain: str,
+    rows: Sequence[DrawRow],
+    found: list[tuple[BankQuestion, ...]],
+    *,
+    rng: random.Random,
+    seen: Collection[str],
+    purpose: str | None,
+) -> list[str] | None:
+    """A paper of unseen questions only, from `sample_size` random unseen candidates per row
+    (their scenario groups whole), filled like a whole bank: no shuffle of a whole candidate
+    list. None when the sample cannot fill the rows: then the caller draws from every candidate
+    (which also finds the paper with the most unseen questions when all-unseen is impossible)."""
+    questions = bank.questions
+    seen = seen if isinstance(seen, set | frozenset) else set(seen)
+    sampled: dict[str, None] = {}  # a dict, not a set: its order, and so the paper, is the seed's
+    for row, population in zip(rows, found, strict=True):
+        wanted = sample_size(row.count)
+        for question in _random_order(population, rng):
+            if wanted == 0:
+                break
+            if question.id in sampled or question.id in seen:
+                continue
+            members = (
+                [question.id]
+                if question.group is None
+                else [sub.id for sub in bank.scenarios[question.group].questions if sub.id in questions]
+            )
+            if any(m in seen for m in members):
+                continue
+            sampled.update(dict.fromkeys(members))
+            wanted -= 1
+    rows_of: dict[str, list[int]] = {}
+    for qid in sampled:
+        where = [i for i, row in enumerate(rows) if matches(questions[qid], domain, row, purpose)]
+        if where:
+            rows_of[qid] = where
+    units = units_for(bank, rows_of)
+    rng.shuffle(units)
+    filling = fill_exactly([row.count for row in rows], rows_of, units, shuffle=rng.shuffle, search=False)
+    if not filling.full:
+        return None
+    rng.shuffle(filling.placed_units)
+    return [qid for unit in filling.placed_units for qid in unit.questions]
+
+
+def _random_order(population: Sequence[T], rng: random.Random) -> Iterator[T]:
+    """The population in a random order, made one item at a time: a Fisher-Yates shuffle that
+    records only the swaps it made, so taking k items costs k steps, not len(population)."""
+    moved: dict[int, int] = {}
+    size = len(population)
+    for i in range(size):
+        j = rng.randrange(i, size)
+        pick = moved.get(j, j)
+        moved[j] = moved.get(i, i)
+        yield population[pick]
 
 
 def assemble(
