@@ -102,8 +102,12 @@ def queue(
                 attempts=0,
             )
             .on_conflict_do_nothing(index_elements=KEY)
+            # Whether a row was written, from the row itself: through the ORM session, the
+            # result's rowcount said 1 on PostgreSQL for an insert a concurrent run's row had
+            # turned into nothing.
+            .returning(Notification.id)
         )
-        if db.execute(statement).rowcount:  # type: ignore[attr-defined]
+        if db.execute(statement).first() is not None:
             written[item.kind] += 1
             with_email[item.kind] += 1 if item.email else 0
     return written, with_email
