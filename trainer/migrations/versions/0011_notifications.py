@@ -63,8 +63,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("users") as batch:
-        batch.drop_column("language")
+    # Plain DROP COLUMN (SQLite 3.35+): a batch rebuild would drop `users`, which others reference.
+    op.execute("ALTER TABLE users DROP COLUMN language")
     op.drop_index("ix_notifications_subject", table_name="notifications")
     op.drop_index("ix_notifications_email_state", table_name="notifications")
     op.drop_index("ix_notifications_user_read", table_name="notifications")
