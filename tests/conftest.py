@@ -105,6 +105,8 @@ def make_settings(tmp_path: Path, database_url: str, migrated_database: Database
             "question_bank_dir": content.bank if content else FIXTURE_LIBRARY / "question_bank",
             # Many tests verify certificates from one address; the limit has its own test.
             "verify_per_minute": 100_000,
+            # Notifications are queued and sent by the tests that are about them, not by a timer.
+            "notify_interval_seconds": 0,
         }
         values.update(overrides)
         return Settings(**values)  # type: ignore[arg-type]

@@ -19,6 +19,7 @@ from starlette.routing import Mount, Route
 
 from tests.conftest import Person, csrf_token, make_person, right_answer, sign_in
 from trainer.db import Database, utcnow
+from trainer.notifications.models import Notification
 from trainer.people.models import Unit
 from trainer.sittings.models import Sitting, SittingSupervisor, SittingUnit
 from trainer.web.pages import PageRoute
@@ -174,6 +175,12 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "/api/v1/sittings/{sitting_id}"): BOARD_API,
     ("PUT", "/api/v1/sittings/{sitting_id}/people/{person_id}"): BOARD_API,
     ("POST", "/api/v1/sittings/{sitting_id}/close"): BOARD_API,  # after the PUT: it closes the sitting
+    # Notifications: everyone their own; {notification_id} is the inspector's (an invitation with
+    # a calendar file), which for anyone else does not exist.
+    ("GET", "/notifications"): SIGNED_IN_PAGE,
+    ("GET", "/notifications/{notification_id}"): row(303, 200, 404, 404, 404, 404, 404),
+    ("GET", "/notifications/{notification_id}/calendar.ics"): row(303, 200, 404, 404, 404, 404, 404),
+    ("POST", "/notifications/read"): row(401, 303, 303, 303, 303, 303, 303),
     # Last: these end the persona's session or token.
     ("POST", "/logout"): row(401, 303, 303, 303, 303, 303, 303),
     ("DELETE", "/api/v1/auth/token"): row(401, 204, 204, 204, 204, 204, 204),
@@ -281,6 +288,25 @@ def visitors(app: FastAPI, migrated_database: Database) -> Iterator[dict[str, Vi
         db.add(SittingUnit(sitting_id=sitting.id, unit_id=inspector_unit.id))
         db.add(SittingSupervisor(sitting_id=sitting.id, user_id=people["other_inspector"].id))  # type: ignore[union-attr]
         SITTING_IDS["matrix"] = sitting.id
+        notification = Notification(
+            kind="sitting.invitation",
+            user_id=people["inspector"].id,  # type: ignore[union-attr]
+            subject_type="sitting",
+            subject_id=sitting.id,
+            occasion="matrix",
+            lang="en",
+            title="Exam sitting",
+            body="Matrix room",
+            attachment_name="sitting.ics",
+            attachment="BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n",
+            created_at=now,
+            email=None,
+            email_state="no_email",
+            attempts=0,
+        )
+        db.add(notification)
+        db.flush()
+        PATH_VALUES["notification_id"] = str(notification.id)
     ANSWERS["slot1"] = right_answer(migrated_database, practice["id"], 1)
     yield result
     for visitor in result.values():

@@ -417,7 +417,7 @@ def test_reminders_are_emailed_to_each_manager(
     from aiosmtpd.controller import Controller
 
     from trainer.config import Settings
-    from trainer.reports import reminders
+    from trainer.notifications import due, mail
 
     class Inbox:
         def __init__(self) -> None:
@@ -448,13 +448,11 @@ def test_reminders_are_emailed_to_each_manager(
         settings = Settings(
             smtp_host="127.0.0.1", smtp_port=port, smtp_starttls=False, smtp_from="trainer@example.org"
         )
-        due = [r for r in reminders.due(migrated_database, utcnow()) if r.manager == manager.username]
-        sent, unreachable = reminders.send_all(due, reminders.SmtpSender(settings))
+        context = due.Context(settings.zone, "en", None)
+        due.run(migrated_database, context, utcnow(), sender=mail.SmtpSender(settings))
     finally:
         controller.stop()
-    assert sent == 1
-    assert unreachable == []
-    (message,) = inbox.messages
+    (message,) = [m for m in inbox.messages if m["To"] == "chen@example.org"]  # the weekly digest
     assert message["To"] == "chen@example.org"
     body = message.get_payload(decode=True).decode()  # type: ignore[union-attr]
     assert "李明" in body

@@ -732,7 +732,7 @@ def test_mail_goes_only_to_a_server_with_a_verified_certificate(
 
     from aiosmtpd.controller import Controller
 
-    from trainer.reports import reminders
+    from trainer.notifications import mail
 
     cert, key = smtp_certificate
     server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -753,10 +753,10 @@ def test_mail_goes_only_to_a_server_with_a_verified_certificate(
         tls = {"smtp_starttls": mode == "starttls", "smtp_implicit_tls": mode == "implicit"}
         # The system does not know this certificate: nothing is sent (a man in the middle reads nothing).
         with pytest.raises(ssl.SSLCertVerificationError):
-            reminders.SmtpSender(Settings(**base, **tls)).send("a@example.org", "s", "b")
+            mail.SmtpSender(Settings(**base, **tls)).send("a@example.org", "s", "b")
         assert inbox.count == 0
         # Told to trust the private CA's certificate, it sends.
-        reminders.SmtpSender(Settings(**base, **tls, smtp_ca_file=str(cert))).send("a@example.org", "s", "b")
+        mail.SmtpSender(Settings(**base, **tls, smtp_ca_file=str(cert))).send("a@example.org", "s", "b")
         assert inbox.count == 1
     finally:
         controller.stop()

@@ -49,12 +49,17 @@ LAYERS = [
         "content/{__init__,bank,bank_schemas,library,loader,parsecache,pools,problems,render,schemas,search,store,translations,yamlio}.py",
         "quizzes/{__init__,assembly,gift,scoring,snapshot}.py", "certification/{__init__,policy}.py",
         "people/__init__.py", "reports/{__init__,itemstats}.py", "sittings/{__init__,rules}.py",
+        "notifications/{__init__,ical}.py",
     )),
     Layer("services", (
         "content/service.py", "people/{auth,demo,housekeeping,importing,passwords,service,throttle}.py",
         "quizzes/{flags,service}.py", "certification/service.py", "sittings/service.py",
+        "notifications/{mail,outbox}.py",
     )),
-    Layer("reports", ("reports/{charts,compliance,exports,items,records,reminders,shared,synthetic}.py",)),
+    Layer("reports", (
+        "reports/{charts,compliance,exports,items,records,reminders,shared,synthetic}.py",
+        "notifications/due.py",  # composes from every domain: sittings, certificates, the reminders list
+    )),
     Layer("web", ("web/*.py",), sees=("base",)),  # request plumbing: knows no domain
     Layer("api", ("*/api.py", "certification/views.py")),  # certification/views serves both
     Layer("pages", ("*/views.py", "*/*_views.py", "quizzes/dashboard.py", "web/views.py"),

@@ -22,6 +22,9 @@ from trainer.content import views as content_views
 from trainer.content.service import record_course_versions
 from trainer.content.store import ContentStore
 from trainer.db import Database, utcnow
+from trainer.notifications import due as notify
+from trainer.notifications import views as notifications_views
+from trainer.notifications.mail import SmtpSender
 from trainer.people import admin_views, auth, housekeeping
 from trainer.people import api as people_api
 from trainer.people import views as people_views
@@ -81,13 +84,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        task = None
+        tasks = []
         if settings.purge_interval_seconds:
-            task = asyncio.create_task(_purge_now_and_then(database, settings))
+            tasks.append(asyncio.create_task(_purge_now_and_then(database, settings)))
+        if settings.notify_interval_seconds:
+            tasks.append(asyncio.create_task(_notify_now_and_then(database, settings, content)))
         try:
             yield
         finally:
-            if task is not None:
+            for task in tasks:
                 task.cancel()
 
     # Nothing a browser or API client sends legitimately comes near 1 MB; refuse more up front.
@@ -118,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         *reports_views.routes,
         *reports_trainer_views.routes,
         *sittings_views.routes,
+        *notifications_views.routes,
         page("/", dashboard.home, access=Access.PUBLIC),
     ]
     # Every API route refuses control characters in its path, query and JSON body (400).
@@ -144,6 +150,31 @@ async def _purge_now_and_then(database: Database, settings: Settings) -> None:
             log.info("purged %s", done)
         except Exception:  # a database hiccup must not end the timer
             log.exception("purge failed; trying again next time")
+
+
+async def _notify_now_and_then(database: Database, settings: Settings, content: ContentStore) -> None:
+    """`trainer notify` on a timer (each process; the outbox's claims send each message once,
+    whichever process's run gets there first), off the event loop."""
+    sender = SmtpSender(settings) if settings.smtp_host else None
+    host = notify.Context.host_of(settings.public_url)
+    while True:
+        await asyncio.sleep(settings.notify_interval_seconds)
+        context = notify.Context(settings.zone, settings.default_language, content.library, host)
+        try:
+            done = await run_in_threadpool(notify.run, database, context, utcnow(), sender=sender)
+            delivery = done.delivery
+            if done.queued.total or (
+                delivery and (delivery.sent.total or delivery.failed or delivery.given_up)
+            ):
+                log.info(
+                    "notify: queued %s, emailed %s, failed %s, given up %s",
+                    dict(done.queued),
+                    dict(delivery.sent) if delivery else "none (no TRAINER_SMTP_HOST)",
+                    len(delivery.failed) if delivery else 0,
+                    len(delivery.given_up) if delivery else 0,
+                )
+        except Exception:  # a database or mail hiccup must not end the timer
+            log.exception("notify failed; trying again next time")
 
 
 def create_app_from_env() -> FastAPI:

@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     # Seconds between purges of expired sessions, tokens, sign-in attempts and rate counters in a
     # serving process (0: only `trainer purge`). The first runs one interval after start.
     purge_interval_seconds: int = Field(default=3600, ge=0, le=7 * 24 * 3600)
+    # Seconds between `trainer notify` runs in a serving process (0: only the command, e.g. from
+    # cron). Every process runs its own timer; the outbox's claims send each message once.
+    notify_interval_seconds: int = Field(default=300, ge=0, le=7 * 24 * 3600)
     # PostgreSQL: seconds to wait for a connection, and for one statement (then 503, try again).
     db_connect_timeout: int = Field(default=5, ge=2, le=300)
     db_statement_timeout: int = Field(default=30, ge=1, le=3600)

@@ -4,6 +4,7 @@ from trainer.audit.models import AuditEvent, AuditHead
 from trainer.certification.models import Certificate
 from trainer.content.models import CourseVersion
 from trainer.db import Base
+from trainer.notifications.models import Notification
 from trainer.people.models import ApiToken, LoginAttempt, Session, Unit, User, UserRole
 from trainer.quizzes.models import Attempt, AttemptAnswer, ModuleRead
 from trainer.ratelimit import RateCounter
@@ -34,6 +35,7 @@ __all__ = [
     "ItemMark",
     "LoginAttempt",
     "ModuleRead",
+    "Notification",
     "RateCounter",
     "Session",
     "Sitting",

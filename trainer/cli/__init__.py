@@ -633,29 +633,25 @@ def reminders(
         Path | None, typer.Option("--csv", help="Write the list as CSV (UTF-8 with BOM).")
     ] = None,
     send: Annotated[
-        bool, typer.Option("--send", help="Email each manager their list (TRAINER_SMTP_* settings).")
+        bool,
+        typer.Option("--send", help="Run `trainer notify`: queue what is due and email it, each once."),
     ] = False,
 ) -> None:
-    """List holders whose certificates are in the renewal window or grace, per manager."""
+    """List holders whose certificates are in the renewal window or grace, per manager (the list
+    managers' weekly digests are made from; `trainer notify` sends them)."""
     from trainer.reports import reminders as due_reminders
 
     settings = _settings()
-    found = due_reminders.due(_database(settings), utcnow())
     if send:
-        try:
-            sender = due_reminders.SmtpSender(settings)
-        except ValueError as error:
-            typer.secho(f"error: {error}", fg="red", err=True)
-            raise typer.Exit(2) from None
-        sent, unreachable = due_reminders.send_all(found, sender)
-        typer.echo(f"{sent} email(s) sent for {len(found)} reminder(s)")
-        for manager in unreachable:
-            typer.secho(f"warning: {manager} has no email address; not sent", fg="yellow", err=True)
+        if not settings.smtp_host:
+            typer.secho("error: set TRAINER_SMTP_HOST to send email", fg="red", err=True)
+            raise typer.Exit(2)
+        notify(dry_run=False)
+        return
+    found = due_reminders.due(_database(settings), utcnow())
     if csv_out is not None:
         csv_out.write_text(due_reminders.to_csv(found), encoding="utf-8")
         typer.echo(f"{len(found)} reminder(s) written to {csv_out}")
-        return
-    if send:
         return
     for r in found:
         typer.echo(
@@ -663,6 +659,54 @@ def reminders(
             f"{r.days_left} day(s) left"
         )
     typer.echo(f"{len(found)} reminder(s)")
+
+
+def _counts(counter: dict[str, int]) -> str:
+    total = sum(counter.values())
+    parts = ", ".join(f"{kind} {count}" for kind, count in sorted(counter.items()) if count)
+    return f"{total}" + (f" ({parts})" if parts else "")
+
+
+@app.command()
+def notify(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what would be queued and emailed; change nothing.")
+    ] = False,
+) -> None:
+    """Queue the notifications that are due (sitting invitations and changes, renewal reminders,
+    managers' weekly digests), each exactly once, and email every one not yet sent; a failed send
+    is reported and tried again next run (`serve` runs this every TRAINER_NOTIFY_INTERVAL_SECONDS)."""
+    from trainer.notifications import due
+    from trainer.notifications.mail import SmtpSender
+
+    settings = _settings()
+    sender = SmtpSender(settings) if settings.smtp_host else None
+    library, _problems = load_library(settings.courses_dir, settings.question_bank_dir)
+    context = due.Context(
+        settings.zone, settings.default_language, library, due.Context.host_of(settings.public_url)
+    )
+    done = due.run(_database(settings), context, utcnow(), sender=sender, dry_run=dry_run)
+    if dry_run:
+        typer.echo(f"would queue {_counts(done.queued)}; would email {_counts(done.would_send)}")
+        return
+    if done.delivery is None:
+        typer.echo(f"queued {_counts(done.queued)}; emailed 0 (TRAINER_SMTP_HOST is not set)")
+        return
+    delivery = done.delivery
+    typer.echo(
+        f"queued {_counts(done.queued)}; emailed {_counts(delivery.sent)}; "
+        f"failed {len(delivery.failed)} (tried again next run); given up {len(delivery.given_up)}"
+    )
+    for notification_id, address, error in delivery.failed:
+        typer.secho(f"failed: notification {notification_id} to {address}: {error}", fg="yellow", err=True)
+    for notification_id, address, error in delivery.given_up:
+        typer.secho(
+            f"given up after repeated failures: notification {notification_id} to {address}: {error}",
+            fg="red",
+            err=True,
+        )
+    if delivery.failed or delivery.given_up:
+        raise typer.Exit(1)
 
 
 @attempts_app.command("close-overdue")

@@ -46,6 +46,9 @@ class User(Base):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The interface language they last chose while signed in ("en", "zh-CN"); None: never chose.
+    # Notifications are written in it (TRAINER_DEFAULT_LANGUAGE otherwise).
+    language: Mapped[str | None] = mapped_column(String(8))
 
     # lazy="raise": an N+1 query fails loudly in development instead of slowly in production.
     roles: Mapped[list[UserRole]] = relationship(lazy="raise", cascade="all, delete-orphan")

@@ -14,10 +14,11 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session as DbSession
 
 from trainer.audit import service as audit
+from trainer.db import Database
 from trainer.errors import DomainError
 from trainer.i18n import N_
 from trainer.people import passwords
@@ -381,3 +382,12 @@ def change_password(
     user.password_changed_at = now
     end_all_sessions(db, user.id, now, keep_session_id=keep_session_id, keep_token_id=keep_token_id)
     audit.record(db, "user.password_changed", actor, target_type="user", target_id=user.id)
+
+
+def remember_language(database: Database, user_id: int, lang: str) -> None:
+    """The interface language someone chose while signed in: their notifications are written in
+    it. A short write of its own (the language form is answered without a unit of work)."""
+    with database.write() as db:
+        db.execute(
+            update(User).where(User.id == user_id, User.language.is_distinct_from(lang)).values(language=lang)
+        )

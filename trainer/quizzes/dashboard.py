@@ -17,10 +17,13 @@ from trainer.certification.models import Certificate
 from trainer.content.library import Course, Module
 from trainer.content.store import content_of
 from trainer.db import utcnow
+from trainer.notifications import outbox
 from trainer.quizzes import service as quizzes
 from trainer.web import state
 from trainer.web.pages import current_viewer, page, viewer_of
 from trainer.web.unit import session_of
+
+UNREAD_LISTED = 20  # the newest unread notifications; the rest are on /notifications
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,7 @@ def dashboard(request: Request) -> Response:
         next_module = next((m for m in course.modules if m.id not in done), None)
         in_progress.append(InProgress(course, len(done), next_module))
     recent = quizzes.my_attempts(db, viewer)[:5]
+    notifications = outbox.unread(db, viewer.id, UNREAD_LISTED)
     response = state.templates(request).render(
         request,
         "quizzes/dashboard.html",
@@ -79,6 +83,7 @@ def dashboard(request: Request) -> Response:
             "held": held,
             "in_progress": in_progress,
             "recent": recent,
+            "notifications": notifications,
             "due": [h for h in held if h.state in ("due_for_renewal", "grace")],
             "library": library,
         },

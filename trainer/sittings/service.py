@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, and_, delete, func, or_, select
+from sqlalchemy import ColumnElement, Row, and_, delete, func, or_, select
 from sqlalchemy.orm import Session as DbSession
 
 from trainer.access import Viewer, manages
@@ -1004,3 +1004,47 @@ def close(
         for attempt_id in open_ids
     )
     return Closed(sitting_id, closed_at, handed_in)
+
+
+# -- who is on a roster (for notifications) ---------------------------------------------------
+
+
+def upcoming(db: DbSession, now: datetime) -> list[Sitting]:
+    """Sittings not yet over or closed: those whose roster is told about them."""
+    return list(
+        db.scalars(
+            select(Sitting).where(Sitting.closed_at.is_(None), Sitting.closes_at > now).order_by(Sitting.id)
+        )
+    )
+
+
+def rostered(db: DbSession, sitting_id: int) -> list[int]:
+    """The active accounts on a sitting's roster now: named, or inspectors of a roster unit or a
+    unit under one (the board's rule, less those who sat here and were taken off since)."""
+    lineages = list(
+        db.scalars(
+            select(Unit.lineage)
+            .join(SittingUnit, SittingUnit.unit_id == Unit.id)
+            .where(SittingUnit.sitting_id == sitting_id)
+        )
+    )
+    named = select(SittingPerson.user_id).where(
+        SittingPerson.sitting_id == sitting_id, SittingPerson.named.is_(True)
+    )
+    who: list[ColumnElement[bool]] = [User.id.in_(named)]
+    if lineages:
+        inspectors = select(UserRole.user_id).where(UserRole.role == "inspector")
+        who.append(
+            and_(
+                User.id.in_(inspectors),
+                or_(*(Unit.lineage.startswith(lineage, autoescape=True) for lineage in lineages)),
+            )
+        )
+    return list(
+        db.scalars(
+            select(User.id)
+            .outerjoin(Unit, Unit.id == User.unit_id)
+            .where(User.is_active.is_(True), or_(*who))
+            .order_by(User.id)
+        )
+    )

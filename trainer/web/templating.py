@@ -9,32 +9,27 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable
-from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
-from zoneinfo import ZoneInfo
 
-from babel.dates import get_timezone_name
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from trainer import localtime
 from trainer.access import Viewer
 from trainer.config import SUPPORTED_LANGUAGES, Settings
-from trainer.db import utcnow
 from trainer.i18n import (
     DOMAIN_LABELS,
-    N_,
     REGULATION_STATUS_LABELS,
     ROLE_LABELS,
     STATE_DESCRIPTIONS,
     STATE_LABELS,
     UNIT_KIND_LABELS,
 )
+from trainer.localtime import LocalTimes
 from trainer.web.i18n import LANGUAGE_NAMES, translations
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -51,77 +46,6 @@ def _current_url(request: Request) -> str:
     path: str = request.scope["path"]
     query: bytes = request.scope.get("query_string", b"")
     return path + ("?" + query.decode("latin-1") if query else "")
-
-
-# Zones whose name in a language is not CLDR's: in Chinese, China's one zone is 北京时间 (what
-# clocks, broadcasts and documents say) rather than "中国标准时间". English shows the IANA name, as
-# set in TRAINER_TIME_ZONE.
-ZONE_NAMES = {"Asia/Shanghai": N_("Asia/Shanghai")}
-# Dates as each language writes them: ISO in English (as before), 2027年1月1日 in Chinese (by hand:
-# Babel's formatter costs ~50 us a date, felt on a list of 50 or an audit page of 100).
-_DATE_FORMATS = {"en": "{0:%Y-%m-%d}", "zh-CN": "{0.year}年{0.month}月{0.day}日"}
-_BABEL_LOCALES = {"en": "en", "zh-CN": "zh_CN"}
-
-
-class LocalTimes:
-    """Dates and times as a person reads them: in the installation's zone, in their language,
-    with the zone named ("2026-12-03 19:49 (Asia/Shanghai, UTC+8)", "2026年12月3日 19:49（北京时间，
-    UTC+8）"). The templates' filters; views and exports use the same methods."""
-
-    def __init__(self, zone: ZoneInfo, lang: str, gettext: Callable[[str], str]) -> None:
-        self.zone = zone
-        self.lang = lang
-        self.gettext = gettext
-        self._locale = _BABEL_LOCALES.get(lang, "en")
-        self._date = _DATE_FORMATS.get(lang, _DATE_FORMATS["en"])
-
-    def zone_name(self, moment: datetime | None = None) -> str:
-        key = self.zone.key
-        if key in ZONE_NAMES:
-            return self.gettext(ZONE_NAMES[key])
-        if self.lang == "en":
-            return key
-        return get_timezone_name(localtime.local(moment or utcnow(), self.zone), "long", locale=self._locale)
-
-    def zone_label(self, moment: datetime | None = None) -> str:
-        """The zone and its offset at that moment (DST zones change offset): "Asia/Shanghai, UTC+8"."""
-        at = moment or utcnow()
-        return self.gettext("%(zone)s, %(offset)s") % {
-            "zone": self.zone_name(at),
-            "offset": localtime.utc_offset(at, self.zone),
-        }
-
-    def named(self, text: str, zone: str) -> str:
-        return self.gettext("%(value)s (%(zone)s)") % {"value": text, "zone": zone}
-
-    def heading(self, text: str) -> str:
-        """A column heading for dates or times in the zone: "Expires (Asia/Shanghai)"."""
-        return self.named(text, self.zone_name())
-
-    def when(self, moment: datetime | None, *, seconds: bool = False, named: bool = True) -> str:
-        if moment is None:
-            return ""
-        local = localtime.local(moment, self.zone)
-        text = self._date.format(local) + local.strftime(" %H:%M:%S" if seconds else " %H:%M")
-        return self.named(text, self.zone_label(moment)) if named else text
-
-    def clock(self, moment: datetime | None, *, named: bool = True) -> str:
-        if moment is None:
-            return ""
-        text = localtime.local(moment, self.zone).strftime("%H:%M")
-        return self.named(text, self.zone_label(moment)) if named else text
-
-    def day(self, moment: datetime | None, *, named: bool = False) -> str:
-        """The calendar day in the zone (a certificate expiring at 2026-12-31 20:00 UTC expires
-        on 2027-01-01 in Shanghai). Unnamed by default: tables name the zone in their heading."""
-        if moment is None:
-            return ""
-        text = self._date.format(localtime.local(moment, self.zone))
-        return self.named(text, self.zone_name(moment)) if named else text
-
-    def iso(self, moment: datetime | None) -> str:
-        """For `<time datetime=…>`: the moment with the zone's offset, as machines read it."""
-        return localtime.local(moment, self.zone).isoformat() if moment is not None else ""
 
 
 class Templates:

@@ -15,9 +15,10 @@ from trainer.access import Access
 from trainer.certification import service as certification
 from trainer.content.store import content_of
 from trainer.db import utcnow
+from trainer.people import service as people
 from trainer.web import state
 from trainer.web.i18n import LANGUAGE_COOKIE, normalise_language
-from trainer.web.pages import form_of, page, safe_next
+from trainer.web.pages import current_viewer, form_of, page, safe_next
 
 
 async def choose_language(request: Request) -> Response:
@@ -25,6 +26,9 @@ async def choose_language(request: Request) -> Response:
     chosen = normalise_language(form.get("lang"))
     response = RedirectResponse(safe_next(form.get("next")), status_code=303)
     if chosen:
+        viewer = await current_viewer(request)
+        if viewer is not None:  # notifications are written in it
+            await run_in_threadpool(people.remember_language, state.database(request), viewer.id, chosen)
         response.set_cookie(
             LANGUAGE_COOKIE,
             chosen,
