@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -58,17 +59,15 @@ def signed_in(app: FastAPI, person: Person) -> TestClient:
     return client
 
 
-def post(
-    client: TestClient, url: str, data: dict[str, str], *, headers: dict[str, str] | None = None
-) -> object:
+def post(client: TestClient, url: str, data: dict[str, str], *, headers: dict[str, str] | None = None) -> Any:
     form = {"csrf_token": csrf_token(client, "/trainer/authoring"), **data}
     return client.post(url, data=form, follow_redirects=False, headers=headers)
 
 
 def start(client: TestClient, module_id: str = "demo-first", lang: str = "en") -> int:
     response = post(client, "/trainer/authoring/drafts", {"module_id": module_id, "lang": lang})
-    assert response.status_code == 303, response.text[:300]  # type: ignore[attr-defined]
-    return int(response.headers["location"].rsplit("/", 1)[1])  # type: ignore[attr-defined]
+    assert response.status_code == 303, response.text[:300]
+    return int(response.headers["location"].rsplit("/", 1)[1])
 
 
 def form_fields(client: TestClient, draft_id: int) -> dict[str, str]:
@@ -82,7 +81,7 @@ def form_fields(client: TestClient, draft_id: int) -> dict[str, str]:
     for name in ("summary", "objectives", "practice", "body"):
         match = re.search(rf'<textarea id="{name}" name="{name}"[^>]*>(.*?)</textarea>', page, re.S)
         assert match, name
-        fields[name] = match.group(1)
+        fields[name] = match.group(1).removeprefix("\n")  # as a browser does: the newline after the tag
     fields = {
         k: v.replace("&#34;", '"')
         .replace("&#39;", "'")
@@ -124,7 +123,8 @@ def test_the_form_gives_back_every_module_file_unchanged_and_a_changed_field_loa
     )
     assert library is not None, [str(p) for p in problems if p.severity == "error"]
     methane = library.modules["cm-methane-control"]
-    assert methane.original.title.endswith(": yes") and methane.original.summary == "no"
+    assert methane.original.title.endswith(": yes")
+    assert methane.original.summary == "no"
 
 
 # -- drafts, review, publish -----------------------------------------------------------------------
@@ -142,9 +142,11 @@ def test_review_publish_and_the_rules_of_who_may_do_what(
     fields["body"] = fields["body"].replace(
         "Fresh air keeps miners alive.", f"Fresh air keeps miners alive. {NEW_LINE}"
     )
-    assert post(a, f"/trainer/authoring/drafts/{draft_id}", {**fields, "action": "save"}).status_code == 303  # type: ignore[attr-defined]
+    assert post(a, f"/trainer/authoring/drafts/{draft_id}", {**fields, "action": "save"}).status_code == 303
     page = a.get(f"/trainer/authoring/drafts/{draft_id}").text
-    assert NEW_LINE in page and 'id="draft-ok"' in page and 'class="diff-add"' in page
+    assert NEW_LINE in page
+    assert 'id="draft-ok"' in page
+    assert 'class="diff-add"' in page
     # Inspectors see nothing of authoring; nobody else may change the author's draft.
     for url in (
         "/trainer/authoring",
@@ -152,41 +154,44 @@ def test_review_publish_and_the_rules_of_who_may_do_what(
         "/trainer/authoring/modules/demo-first",
     ):
         assert i.get(url, follow_redirects=False).status_code == 403
-    assert post(i, f"/trainer/authoring/drafts/{draft_id}/review", {"action": "approve"}).status_code == 403  # type: ignore[attr-defined]
-    assert post(b, f"/trainer/authoring/drafts/{draft_id}", {**fields, "action": "save"}).status_code == 403  # type: ignore[attr-defined]
+    assert post(i, f"/trainer/authoring/drafts/{draft_id}/review", {"action": "approve"}).status_code == 403
+    assert post(b, f"/trainer/authoring/drafts/{draft_id}", {**fields, "action": "save"}).status_code == 403
     # Not submitted yet: nothing to review.
-    assert post(b, f"/trainer/authoring/drafts/{draft_id}/review", {"action": "approve"}).status_code == 409  # type: ignore[attr-defined]
-    assert post(a, f"/trainer/authoring/drafts/{draft_id}", {**fields, "action": "submit"}).status_code == 303  # type: ignore[attr-defined]
+    assert post(b, f"/trainer/authoring/drafts/{draft_id}/review", {"action": "approve"}).status_code == 409
+    assert post(a, f"/trainer/authoring/drafts/{draft_id}", {**fields, "action": "submit"}).status_code == 303
     assert 'id="waiting"' in b.get("/trainer/authoring").text
     # The author cannot approve their own draft.
-    assert post(a, f"/trainer/authoring/drafts/{draft_id}/review", {"action": "approve"}).status_code == 403  # type: ignore[attr-defined]
+    assert post(a, f"/trainer/authoring/drafts/{draft_id}/review", {"action": "approve"}).status_code == 403
     assert (
         post(b, f"/trainer/authoring/drafts/{draft_id}/review", {"action": "request_changes"}).status_code
         == 422
-    )  # type: ignore[attr-defined]
+    )
     response = post(
         b,
         f"/trainer/authoring/drafts/{draft_id}/review",
         {"action": "request_changes", "comment": "Say who measures it."},
     )
-    assert response.status_code == 303  # type: ignore[attr-defined]
+    assert response.status_code == 303
     page = a.get(f"/trainer/authoring/drafts/{draft_id}").text
-    assert "Say who measures it." in page and "Changes requested" in page
+    assert "Say who measures it." in page
+    assert "Changes requested" in page
     fields["body"] = fields["body"].replace(NEW_LINE, f"{NEW_LINE} The ventilation officer measures it.")
     post(a, f"/trainer/authoring/drafts/{draft_id}", {**fields, "action": "submit"})
     assert i.get("/courses/demo-course/demo-first").text.count(NEW_LINE) == 0  # not published yet
     response = post(b, f"/trainer/authoring/drafts/{draft_id}/review", {"action": "approve", "comment": ""})
-    assert response.headers["location"].endswith("done=published")  # type: ignore[attr-defined]
+    assert response.headers["location"].endswith("done=published")
     wait_for(lambda: "The ventilation officer measures it." in i.get("/courses/demo-course/demo-first").text)
     with migrated_database.session() as db:
         version = db.scalars(select(ContentVersion).where(ContentVersion.path == FIRST)).one()
-        assert version.number == 1 and version.published_by == reviewer.id and version.draft_id == draft_id
+        assert version.number == 1
+        assert version.published_by == reviewer.id
+        assert version.draft_id == draft_id
         actions = set(db.scalars(select(AuditEvent.action).where(AuditEvent.action.like("content.%"))))
     assert {"content.draft.created", "content.draft.submitted", "content.draft.changes_requested",
             "content.draft.approved", "content.published"} <= actions  # fmt: skip
     # Published drafts are closed: neither side can act on them again.
-    assert post(b, f"/trainer/authoring/drafts/{draft_id}/review", {"action": "approve"}).status_code == 409  # type: ignore[attr-defined]
-    assert post(a, f"/trainer/authoring/drafts/{draft_id}", {**fields, "action": "save"}).status_code == 409  # type: ignore[attr-defined]
+    assert post(b, f"/trainer/authoring/drafts/{draft_id}/review", {"action": "approve"}).status_code == 409
+    assert post(a, f"/trainer/authoring/drafts/{draft_id}", {**fields, "action": "save"}).status_code == 409
 
 
 def test_a_draft_that_breaks_the_library_cannot_be_submitted(
@@ -198,22 +203,23 @@ def test_a_draft_that_breaks_the_library_cannot_be_submitted(
     fields = form_fields(a, draft_id)
     fields["regulations"] = "demo-law, no-such-law"
     response = post(a, f"/trainer/authoring/drafts/{draft_id}", {**fields, "action": "submit"})
-    assert response.status_code == 422  # type: ignore[attr-defined]
-    page = response.text  # type: ignore[attr-defined]
+    assert response.status_code == 422
+    page = response.text
     assert "courses/demo-course/01-first.md:9: unknown regulation &#39;no-such-law&#39;" in page
     assert "cannot be submitted" in page
     with migrated_database.session() as db:
         draft = db.get(ContentDraft, draft_id)
-        assert (
-            draft is not None and draft.status == "editing" and "no-such-law" in draft.text
-        )  # kept, not sent
-    assert post(b, f"/trainer/authoring/drafts/{draft_id}/review", {"action": "approve"}).status_code == 409  # type: ignore[attr-defined]
+        assert draft is not None
+        assert draft.status == "editing"
+        assert "no-such-law" in draft.text
+    assert post(b, f"/trainer/authoring/drafts/{draft_id}/review", {"action": "approve"}).status_code == 409
     # In Chinese too, with the same file and line.
     zh = a.get(f"/trainer/authoring/drafts/{draft_id}", headers=ZH).text
-    assert "01-first.md:9" in zh and "草稿" in zh
+    assert "01-first.md:9" in zh
+    assert "草稿" in zh
     # Fixed, it goes.
     fields["regulations"] = "demo-law"
-    assert post(a, f"/trainer/authoring/drafts/{draft_id}", {**fields, "action": "submit"}).status_code == 303  # type: ignore[attr-defined]
+    assert post(a, f"/trainer/authoring/drafts/{draft_id}", {**fields, "action": "submit"}).status_code == 303
 
 
 def test_a_translation_is_its_own_draft(fast_app: FastAPI, migrated_database: Database) -> None:
@@ -222,7 +228,9 @@ def test_a_translation_is_its_own_draft(fast_app: FastAPI, migrated_database: Da
     draft_id = start(a, "demo-second", "zh-CN")
     with migrated_database.session() as db:
         draft = db.get(ContentDraft, draft_id)
-        assert draft is not None and draft.path == "demo-course/02-second.zh-CN.md" and draft.lang == "zh-CN"
+        assert draft is not None
+        assert draft.path == "demo-course/02-second.zh-CN.md"
+        assert draft.lang == "zh-CN"
     fields = form_fields(a, draft_id)
     fields["title"], fields["body"] = "第二个模块", "## 下一步\n\n检查通风记录。\n"
     post(a, f"/trainer/authoring/drafts/{draft_id}", {**fields, "action": "submit"})
@@ -241,7 +249,7 @@ def publish(database: Database, courses_dir: Path, text: str, by: Person | None 
             .order_by(ContentVersion.number.desc())
             .limit(1)
         )
-        version = publishing._publish(  # noqa: SLF001 (the review's last step, without the clicks)
+        version = publishing._publish(
             db, audit.SYSTEM, path=FIRST, item_id="demo-first", lang="en", text=text,
             by=by.id if by else None, draft_id=None,
         )  # fmt: skip
@@ -287,12 +295,14 @@ def test_history_keeps_every_version_and_a_restore_goes_through_review(
     v1 = publish(migrated_database, content.courses, original.replace("Fresh air", "Clean air"), reviewer)
     v2 = publish(migrated_database, content.courses, original.replace("Fresh air", "Good air"), reviewer)
     page = a.get("/trainer/authoring/modules/demo-first").text
-    assert f"/trainer/authoring/versions/{v1.id}" in page and f"/trainer/authoring/versions/{v2.id}" in page
+    assert f"/trainer/authoring/versions/{v1.id}" in page
+    assert f"/trainer/authoring/versions/{v2.id}" in page
     assert reviewer.username in page or "Test trainer" in page
     version_page = a.get(f"/trainer/authoring/versions/{v2.id}").text
-    assert "Good air" in version_page and "Clean air" in version_page  # the diff against version 1
+    assert "Good air" in version_page
+    assert "Clean air" in version_page
     response = post(a, f"/trainer/authoring/versions/{v1.id}/restore", {})
-    draft_id = int(response.headers["location"].rsplit("/", 1)[1])  # type: ignore[attr-defined]
+    draft_id = int(response.headers["location"].rsplit("/", 1)[1])
     fields = form_fields(a, draft_id)
     post(a, f"/trainer/authoring/drafts/{draft_id}", {**fields, "action": "submit"})
     post(b, f"/trainer/authoring/drafts/{draft_id}/review", {"action": "approve"})
@@ -300,7 +310,9 @@ def test_history_keeps_every_version_and_a_restore_goes_through_review(
         latest = db.scalars(
             select(ContentVersion).where(ContentVersion.path == FIRST).order_by(ContentVersion.number.desc())
         ).first()
-        assert latest is not None and latest.number == 3 and latest.text == v1.text
+        assert latest is not None
+        assert latest.number == 3
+        assert latest.text == v1.text
     wait_for(lambda: "Clean air" in a.get("/courses/demo-course/demo-first").text)
 
 
@@ -313,7 +325,7 @@ def test_a_stale_draft_cannot_be_approved(
     post(a, f"/trainer/authoring/drafts/{draft_id}", {**form_fields(a, draft_id), "action": "submit"})
     publish(migrated_database, content.courses, (content.courses / FIRST).read_text() + "\nMeanwhile.\n")
     response = post(b, f"/trainer/authoring/drafts/{draft_id}/review", {"action": "approve"})
-    assert response.status_code == 409  # type: ignore[attr-defined]
+    assert response.status_code == 409
 
 
 # -- files as the exchange format ------------------------------------------------------------------
@@ -327,7 +339,7 @@ def cli(*args: str, content: ContentDirs, database_url: str) -> subprocess.Compl
         "TRAINER_DATABASE_URL": database_url,
         "TRAINER_SECRET_KEY": "test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
     }
-    return subprocess.run(  # noqa: S603 (our own command)
+    return subprocess.run(
         [sys.executable, "-m", "trainer.cli", *args],
         env=env,
         capture_output=True,
@@ -340,7 +352,7 @@ def cli(*args: str, content: ContentDirs, database_url: str) -> subprocess.Compl
 def same_tree(left: Path, right: Path) -> bool:
     files = sorted(p.relative_to(left) for p in left.rglob("*") if p.is_file())
     assert files == sorted(p.relative_to(right) for p in right.rglob("*") if p.is_file())
-    match, mismatch, errors = filecmp.cmpfiles(left, right, [str(f) for f in files], shallow=False)
+    _match, mismatch, errors = filecmp.cmpfiles(left, right, [str(f) for f in files], shallow=False)
     return not mismatch and not errors
 
 
@@ -367,7 +379,8 @@ def test_export_then_import_round_trips_byte_for_byte(
         db.execute(delete(ContentVersion))
     imported = cli("content", "import", str(tmp_path / "one"), content=content, database_url=database_url)
     assert imported.returncode == 0, imported.stderr
-    assert f"published courses/{FIRST}" in imported.stdout and "1 module file(s) published" in imported.stdout
+    assert f"published courses/{FIRST}" in imported.stdout
+    assert "1 module file(s) published" in imported.stdout
     again = cli("content", "import", str(tmp_path / "one"), content=content, database_url=database_url)
     assert "0 module file(s) published" in again.stdout  # nothing differs any more
     cli("content", "export", str(tmp_path / "two"), content=content, database_url=database_url)
@@ -378,9 +391,9 @@ def test_export_then_import_round_trips_byte_for_byte(
     broken = tmp_path / "one" / "courses" / "demo-course" / "02-second.md"
     broken.write_text(broken.read_text().replace("## ", "# ", 1))
     refused = cli("content", "import", str(tmp_path / "one"), content=content, database_url=database_url)
-    assert (
-        refused.returncode == 1 and "02-second.md" in refused.stderr and "nothing imported" in refused.stderr
-    )
+    assert refused.returncode == 1
+    assert "02-second.md" in refused.stderr
+    assert "nothing imported" in refused.stderr
     with migrated_database.session() as db:
         assert (
             db.scalar(select(ContentVersion.id).where(ContentVersion.path == "demo-course/02-second.md"))
@@ -398,4 +411,6 @@ def test_the_whole_sample_library_round_trips(migrated_database: Database, tmp_p
 
     with migrated_database.write() as db:
         result = publishing.import_tree(db, audit.SYSTEM, courses, bank, tmp_path / "out")
-    assert result.published == [] and result.skipped == [] and result.problems == []
+    assert result.published == []
+    assert result.skipped == []
+    assert result.problems == []

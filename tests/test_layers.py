@@ -53,7 +53,8 @@ LAYERS = [
         "notifications/{__init__,ical}.py",
     )),
     Layer("services", (
-        "content/{publishing,service}.py", "people/{auth,demo,housekeeping,importing,passwords,service,throttle}.py",
+        "content/{publishing,service}.py",
+        "people/{auth,demo,housekeeping,importing,passwords,service,throttle}.py",
         "quizzes/{flags,service}.py", "certification/service.py", "sittings/service.py",
         "notifications/{mail,outbox}.py",
     )),
