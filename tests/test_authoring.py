@@ -50,6 +50,7 @@ def clean_content_tables(migrated_database: Database) -> Iterator[None]:
 def fast_app(make_settings: Callable[..., Settings], content: ContentDirs) -> Iterator[FastAPI]:
     application = create_app(make_settings(content, content_poll_seconds=0.2))
     yield application
+    application.state.content.close()
     application.state.database.dispose()
 
 
@@ -279,8 +280,9 @@ def test_a_publish_reaches_a_second_app_process_without_a_restart(
         print(f"approval to visible on the second app: {seconds:.2f} s")
         assert seconds < 10
     finally:
-        first.state.database.dispose()
-        second.state.database.dispose()
+        for application in (first, second):
+            application.state.content.close()
+            application.state.database.dispose()
 
 
 # -- history and restore ---------------------------------------------------------------------------

@@ -98,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             for task in tasks:
                 task.cancel()
+            content.close()
 
     # Nothing a browser or API client sends legitimately comes near 1 MB; refuse more up front.
     app = FastAPI(

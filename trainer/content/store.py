@@ -69,6 +69,8 @@ class ContentStore:
         self.draft_cache = ParseCache()
         self.draft_lock = threading.Lock()
         self._polling = False
+        self._poller: threading.Thread | None = None
+        self._closed = False
         self._next_poll = time.monotonic() + poll_seconds
         self._signature = content_signature(courses_dir, question_bank_dir)
         # Parsed files by content hash, kept across reloads (and restarts, with `cache_dir`):
@@ -89,10 +91,19 @@ class ContentStore:
             self._reload_if_changed()
         if self.published is not None and time.monotonic() >= self._next_poll:
             self._next_poll = time.monotonic() + self.poll_seconds
-            if not self._polling:
+            if not self._polling and not self._closed:
                 self._polling = True
-                threading.Thread(target=self._poll, name="content-poll", daemon=True).start()
+                self._poller = threading.Thread(target=self._poll, name="content-poll", daemon=True)
+                self._poller.start()
         return self._library
+
+    def close(self, timeout: float = 30) -> None:
+        """No more polling; wait for a poll under way, so it never touches a database being
+        disposed (the app's shutdown and the tests call this before disposing it)."""
+        self._closed = True
+        poller = self._poller
+        if poller is not None and poller is not threading.current_thread():
+            poller.join(timeout)
 
     def _poll(self) -> None:
         try:
