@@ -223,9 +223,11 @@ def check_module_draft(
 ) -> DraftCheck:
     """Load the whole library with the draft in place of its file (all or nothing, exactly as
     the server loads it) and keep what concerns the draft. Costs one library load (on the sample
-    content, two busy cores: 2.2 s, then 1.5 s with a warm `cache`; 3-5 s without): the page asks for it, never a keystroke.
-    `cache` must not be shared with another thread (ParseCache is not thread-safe)."""
-    library, problems = load_library(courses_dir, question_bank_dir, cache, overlay={**published, path: text})
+    content, two busy cores: 2.2 s, then 1.5 s with a warm `cache`; 3-5 s without): the page
+    asks for it, never a keystroke. `cache` must not be shared with another thread (ParseCache
+    is not thread-safe)."""
+    overlay = {**published, path: text}
+    library, problems = load_library(courses_dir, question_bank_dir, cache, overlay=overlay)
     display = f"{courses_dir.name}/{path}"
     errors = tuple(p for p in problems if p.severity == "error")
     warnings = tuple(p for p in problems if p.severity == "warning" and p.file == display)
