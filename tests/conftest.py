@@ -118,6 +118,7 @@ def make_settings(tmp_path: Path, database_url: str, migrated_database: Database
 def app(make_settings: Callable[..., Settings], content: ContentDirs) -> Iterator[FastAPI]:
     application = create_app(make_settings(content))
     yield application
+    application.state.content.close()  # a content poll under way finishes before the dispose
     application.state.database.dispose()
 
 

@@ -14,10 +14,11 @@ from datetime import timedelta
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from starlette.routing import Mount, Route
 
 from tests.conftest import Person, csrf_token, make_person, right_answer, sign_in
+from trainer.content.models import ContentDraft
 from trainer.db import Database, utcnow
 from trainer.notifications.models import Notification
 from trainer.people.models import Unit
@@ -60,6 +61,7 @@ SIGNED_IN_PAGE = row(303, 200, 200, 200, 200, 200, 200)
 ADMIN_PAGE = row(303, 403, 403, 403, 403, 403, 200)
 MANAGER_PAGE = row(303, 403, 403, 403, 200, 200, 200)
 ADMIN_FORM = {status: row(401, 403, 403, 403, 403, 403, status) for status in (200, 303, 400)}
+TRAINER_PAGE = row(303, 403, 403, 200, 403, 403, 200)
 ORGANISER_PAGE = row(303, 403, 403, 200, 200, 200, 200)
 # A sitting's board: its organisers (in scope) and its supervisor; for anyone else it does not exist.
 BOARD_PAGE = row(303, 404, 200, 200, 200, 404, 200)
@@ -181,6 +183,18 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "/notifications/{notification_id}"): row(303, 200, 404, 404, 404, 404, 404),
     ("GET", "/notifications/{notification_id}/calendar.ics"): row(303, 200, 404, 404, 404, 404, 404),
     ("POST", "/notifications/read"): row(401, 303, 303, 303, 303, 303, 303),
+    # Authoring (trainers and admins). {draft_id} is the admin's draft of demo-first, submitted;
+    # {version_id} a version that does not exist.
+    ("GET", "/trainer/authoring"): TRAINER_PAGE,
+    ("POST", "/trainer/authoring/drafts"): row(401, 403, 403, 404, 403, 403, 404),  # no such module
+    ("GET", "/trainer/authoring/drafts/{draft_id}"): TRAINER_PAGE,
+    # Only the author changes a draft, and not while it is under review.
+    ("POST", "/trainer/authoring/drafts/{draft_id}"): row(401, 403, 403, 403, 403, 403, 409),
+    # A comment with no text: the reviewer is asked for one; the author may not review at all.
+    ("POST", "/trainer/authoring/drafts/{draft_id}/review"): row(401, 403, 403, 422, 403, 403, 403),
+    ("GET", "/trainer/authoring/modules/{module_id}"): TRAINER_PAGE,
+    ("GET", "/trainer/authoring/versions/{version_id}"): row(303, 403, 403, 404, 403, 403, 404),
+    ("POST", "/trainer/authoring/versions/{version_id}/restore"): row(401, 403, 403, 404, 403, 403, 404),
     # Last: these end the persona's session or token.
     ("POST", "/logout"): row(401, 303, 303, 303, 303, 303, 303),
     ("DELETE", "/api/v1/auth/token"): row(401, 204, 204, 204, 204, 204, 204),
@@ -188,6 +202,7 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
 
 UNIT_IDS: dict[str, int] = {}
 SITTING_IDS: dict[str, int] = {}
+DRAFT_IDS: dict[str, int] = {}
 PATH_VALUES = {
     "course_id": "demo-course",
     "module_id": "demo-first",
@@ -197,6 +212,7 @@ PATH_VALUES = {
     "code": "0000000000",
     "number": "HLJ-COAL-2000-000000",
     "action": "suspend",
+    "version_id": "999999",
 }
 
 
@@ -307,16 +323,36 @@ def visitors(app: FastAPI, migrated_database: Database) -> Iterator[dict[str, Vi
         db.add(notification)
         db.flush()
         PATH_VALUES["notification_id"] = str(notification.id)
+        # A submitted draft by the admin, written directly (the review rules have their own tests).
+        draft = ContentDraft(
+            kind="module",
+            path="demo-course/01-first.md",
+            item_id="demo-first",
+            lang="en",
+            text="---\nid: demo-first\n---\n",
+            base_text="",
+            base_version=None,
+            status="submitted",
+            author_id=people["admin"].id,  # type: ignore[union-attr]
+            created_at=now,
+            updated_at=now,
+        )
+        db.add(draft)
+        db.flush()
+        DRAFT_IDS["matrix"] = draft.id
     ANSWERS["slot1"] = right_answer(migrated_database, practice["id"], 1)
     yield result
     for visitor in result.values():
         visitor.client.close()
+    with migrated_database.write() as db:  # the test database is shared by the run
+        db.execute(delete(ContentDraft).where(ContentDraft.id == DRAFT_IDS["matrix"]))
 
 
 def request(visitor: Visitor, method: str, path: str, user_id: int, target_id: int, attempt_id: int) -> int:
     url = path.replace("{user_id}", str(target_id if path.startswith("/admin/users/{user_id}") else user_id))
     url = url.replace("{attempt_id}", str(attempt_id)).replace("{unit_id}", str(UNIT_IDS["here"]))
     url = url.replace("{sitting_id}", str(SITTING_IDS["matrix"])).replace("{person_id}", str(user_id))
+    url = url.replace("{draft_id}", str(DRAFT_IDS["matrix"]))
     for key, value in PATH_VALUES.items():
         url = url.replace("{" + key + "}", value)
     if path == "/courses/{course_id}/assets/{path:path}":
@@ -360,6 +396,7 @@ def request(visitor: Visitor, method: str, path: str, user_id: int, target_id: i
             "/admin/users/{user_id}": {"full_name": "Spare Person", "unit_id": ""},
             "/certificates/{number}/action": {"action": "suspend", "reason": "matrix"},
             "/attempts/{attempt_id}/flag": {"flag": "1-on"},
+            "/trainer/authoring/drafts/{draft_id}/review": {"action": "comment", "comment": ""},
         }.get(path, {})
     )
     return client.post(url, data=form, follow_redirects=False).status_code

@@ -46,13 +46,15 @@ LAYERS = [
         "certification/credentials.py",  # Ed25519 keys and JWS: config checks TRAINER_BADGE_KEY
     )),
     Layer("core", (  # pure logic: the content library, paper assembly and scoring, item statistics
-        "content/{__init__,bank,bank_schemas,library,loader,parsecache,pools,problems,render,schemas,search,store,translations,yamlio}.py",
+        "content/{__init__,authoring,bank,bank_schemas,library,loader,parsecache,pools,problems,render}.py",
+        "content/{schemas,search,store,translations,yamlio}.py",
         "quizzes/{__init__,assembly,gift,scoring,snapshot}.py", "certification/{__init__,policy}.py",
         "people/__init__.py", "reports/{__init__,itemstats}.py", "sittings/{__init__,rules}.py",
         "notifications/{__init__,ical}.py",
     )),
     Layer("services", (
-        "content/service.py", "people/{auth,demo,housekeeping,importing,passwords,service,throttle}.py",
+        "content/{publishing,service}.py",
+        "people/{auth,demo,housekeeping,importing,passwords,service,throttle}.py",
         "quizzes/{flags,service}.py", "certification/service.py", "sittings/service.py",
         "notifications/{mail,outbox}.py",
     )),

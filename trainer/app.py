@@ -18,7 +18,9 @@ from trainer import metrics, migrate
 from trainer.access import Access
 from trainer.certification import views as certification_views
 from trainer.config import Settings
+from trainer.content import authoring_views
 from trainer.content import views as content_views
+from trainer.content.publishing import PublishedContent
 from trainer.content.service import record_course_versions
 from trainer.content.store import ContentStore
 from trainer.db import Database, utcnow
@@ -76,6 +78,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             reload=settings.content_reload,
             on_load=lambda library: record_course_versions(database, library),
             cache_dir=settings.data_dir / "cache" / "content",
+            published=PublishedContent(database),
+            poll_seconds=settings.content_poll_seconds,
         )
         record_course_versions(database, content.library)
     except BaseException:
@@ -94,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             for task in tasks:
                 task.cancel()
+            content.close()
 
     # Nothing a browser or API client sends legitimately comes near 1 MB; refuse more up front.
     app = FastAPI(
@@ -114,6 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Pages first, ahead of FastAPI's own routes: the most-requested pages match soonest.
     app.router.routes[0:0] = [
         *content_views.routes,
+        *authoring_views.routes,
         *web_views.routes,
         *people_views.routes,
         *admin_views.routes,

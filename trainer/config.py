@@ -88,6 +88,8 @@ class Settings(BaseSettings):
     api_token_hours: int = Field(default=24, ge=1, le=24 * 90)
     # Re-read content files when they change (authors previewing edits). `trainer serve --reload`.
     content_reload: bool = False
+    # Seconds between each process's checks for content published in the browser (one row read).
+    content_poll_seconds: float = Field(default=2.0, ge=0.1, le=300)
     # Connection pool per app process; keep pool_size >= the threadpool's busy threads.
     db_pool_size: int = Field(default=20, ge=1, le=200)
     db_max_overflow: int = Field(default=10, ge=0, le=200)

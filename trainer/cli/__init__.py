@@ -40,6 +40,10 @@ app.add_typer(audit_app, name="audit")
 reports_app = typer.Typer(help="Compliance reports.", no_args_is_help=True)
 app.add_typer(attempts_app, name="attempts")
 app.add_typer(reports_app, name="reports")
+content_app = typer.Typer(
+    help="The library as files: export what is published, import files.", no_args_is_help=True
+)
+app.add_typer(content_app, name="content")
 
 
 def _settings() -> Settings:
@@ -718,6 +722,51 @@ def attempts_close_overdue() -> None:
     certify = quizzes.Certifying(_load_library(settings), settings.certificate_prefix)
     closed = quizzes.close_overdue(_database(settings), utcnow(), certify=certify)
     typer.echo(f"{closed} overdue attempt(s) graded")
+
+
+@content_app.command("export")
+def content_export(out: Annotated[Path, typer.Argument(help="An empty or new folder.")]) -> None:
+    """Write the published library as files (courses/ and question_bank/ in their documented
+    formats), each module file in its latest published version, byte for byte: commit it to git
+    or import it elsewhere."""
+    from trainer.content import publishing
+
+    settings = _settings()
+    if out.exists() and any(out.iterdir()):
+        typer.secho(f"error: {out} is not empty; export into a new or empty folder", fg="red", err=True)
+        raise typer.Exit(2)
+    with _database(settings).session() as session:
+        written = publishing.export_tree(session, settings.courses_dir, settings.question_bank_dir, out)
+    typer.echo(f"wrote {written} file(s) to {out}")
+
+
+@content_app.command("import")
+def content_import(
+    source: Annotated[Path, typer.Argument(help="A folder holding courses/ (and question_bank/).")],
+) -> None:
+    """Publish every module file of SOURCE/courses that differs from what is served, all or
+    nothing: if the library would not load with them, print every problem and publish none.
+    (Course and question files are not imported yet: they are listed, and stay as on disk.)"""
+    from trainer.content import publishing
+
+    settings = _settings()
+    if not (source / "courses").is_dir():
+        typer.secho(f"error: {source} has no courses/ folder", fg="red", err=True)
+        raise typer.Exit(2)
+    with _database(settings).write() as session:
+        result = publishing.import_tree(
+            session, audit.SYSTEM, settings.courses_dir, settings.question_bank_dir, source
+        )
+    for name in result.skipped:
+        typer.echo(f"not imported (only module files are, so far): {name}", err=True)
+    if result.problems:
+        for problem in result.problems:
+            typer.echo(str(problem), err=True)
+        typer.secho("nothing imported", fg="red", err=True)
+        raise typer.Exit(1)
+    for name in result.published:
+        typer.echo(f"published courses/{name}")
+    typer.echo(f"{len(result.published)} module file(s) published")
 
 
 @reports_app.command("snapshot")

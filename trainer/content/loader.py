@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
@@ -87,11 +88,20 @@ class _CourseFolder:
 
 
 def load_library(
-    courses_dir: Path, question_bank_dir: Path, cache: ParseCache | None = None
+    courses_dir: Path,
+    question_bank_dir: Path,
+    cache: ParseCache | None = None,
+    overlay: Mapping[str, str] | None = None,
 ) -> tuple[Library | None, list[Problem]]:
     """The library, or None and the problems. With `cache`, YAML files whose text it has seen
-    (in memory or on disk) are not parsed again (trainer.content.parsecache)."""
-    loader = _Loader(courses_dir, question_bank_dir, cache)
+    (in memory or on disk) are not parsed again (trainer.content.parsecache).
+
+    `overlay` maps a module file's path under `courses_dir` ("course-id/01-topic.md") to the
+    text that replaces it, or that adds it when no such file exists: published versions from the
+    database (trainer.content.publishing) and a draft being checked. Everything else is read
+    from disk, so a library built with an overlay is checked exactly as `trainer check` checks
+    files."""
+    loader = _Loader(courses_dir, question_bank_dir, cache, overlay)
     library = loader.load()
     if cache is not None:
         cache.prune()
@@ -128,12 +138,20 @@ def content_signature(courses_dir: Path, question_bank_dir: Path) -> tuple[tuple
 
 
 class _Loader:
-    def __init__(self, courses_dir: Path, question_bank_dir: Path, cache: ParseCache | None = None) -> None:
+    def __init__(
+        self,
+        courses_dir: Path,
+        question_bank_dir: Path,
+        cache: ParseCache | None = None,
+        overlay: Mapping[str, str] | None = None,
+    ) -> None:
         self.cache = cache
         self.courses_dir = courses_dir.resolve()
         self.bank_dir = question_bank_dir.resolve()
         self.root = Path(os.path.commonpath([self.courses_dir, self.bank_dir]))
         self.problems: list[Problem] = []
+        # Module texts replacing (or added beside) the files, by absolute path.
+        self.overlay = {self.courses_dir / name: text for name, text in (overlay or {}).items()}
 
     def error(self, file: str, line: int | None, message: str) -> None:
         self.problems.append(Problem(file, line, message))
@@ -148,6 +166,8 @@ class _Loader:
             return path.as_posix()
 
     def read_text(self, path: Path) -> str | None:
+        if path in self.overlay:
+            return self.overlay[path]
         try:
             return path.read_text(encoding="utf-8")
         except UnicodeDecodeError:
@@ -553,7 +573,8 @@ class _Loader:
             course = None
         files = []
         unreadable = 0
-        for file in sorted(path.glob("*.md")):
+        added = {p for p in self.overlay if p.parent == path and p.suffix == ".md"}
+        for file in sorted(set(path.glob("*.md")) | added):
             module_file = self.load_module_file(file, course)
             if module_file is None:
                 unreadable += 1
@@ -695,7 +716,7 @@ class _Loader:
             texts=texts,
             modules=tuple(modules),
             certification=course.certification,
-            content_hash=_hash_folder(folder.path),
+            content_hash=_hash_folder(folder.path, self.overlay),
         )
 
     def build_module(
@@ -908,11 +929,13 @@ class _Rewriter:
         return "#"  # the check has reported it; never emit a path that points outside
 
 
-def _hash_folder(path: Path) -> str:
+def _hash_folder(path: Path, overlay: Mapping[Path, str]) -> str:
+    """The hash of the folder as served: a published version counts as the file it replaces."""
     digest = hashlib.sha256()
-    for file in sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")):
+    on_disk = {p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")}
+    for file in sorted(on_disk | {p for p in overlay if p.parent == path}):
         digest.update(file.relative_to(path).as_posix().encode() + b"\0")
-        digest.update(file.read_bytes())
+        digest.update(overlay[file].encode() if file in overlay else file.read_bytes())
         digest.update(b"\0")
     return digest.hexdigest()
 

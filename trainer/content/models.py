@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import String, UniqueConstraint
+from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from trainer.db import Base, UTCDateTime
@@ -24,3 +24,75 @@ class CourseVersion(Base):
     course_id: Mapped[str] = mapped_column(String(100), index=True)
     content_hash: Mapped[str] = mapped_column(String(64))
     first_loaded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# -- authoring (issue 18): published versions, drafts and their review ---------------------------
+# Once authoring is used, the database is the source of truth for what it publishes: every app
+# process builds its library from the files plus the latest published version of each file here.
+
+
+class ContentVersion(Base):
+    """One published version of a content file, kept for ever (history, restore, export).
+
+    `path` is the file's place under courses/ ("course-id/01-topic.md"); `text` is the whole file,
+    byte for byte what `trainer content export` writes.
+    """
+
+    __tablename__ = "content_versions"
+    __table_args__ = (UniqueConstraint("path", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))  # module (courses and questions: later slices)
+    path: Mapped[str] = mapped_column(String(300), index=True)
+    item_id: Mapped[str] = mapped_column(String(100), index=True)  # the module's id
+    lang: Mapped[str] = mapped_column(String(10))
+    number: Mapped[int] = mapped_column(Integer)  # 1, 2, … per path
+    text: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    published_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    draft_id: Mapped[int | None] = mapped_column(Integer)  # None: imported from files
+
+
+class ContentDraft(Base):
+    """A trainer's proposed text of one content file, and where its review stands."""
+
+    __tablename__ = "content_drafts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    path: Mapped[str] = mapped_column(String(300), index=True)
+    item_id: Mapped[str] = mapped_column(String(100))
+    lang: Mapped[str] = mapped_column(String(10))
+    text: Mapped[str] = mapped_column(Text)
+    base_text: Mapped[str] = mapped_column(Text)  # what was served when the draft began ("" if new)
+    base_version: Mapped[int | None] = mapped_column(Integer)  # its published number, None: the file
+    restores: Mapped[int | None] = mapped_column(Integer)  # a ContentVersion id being restored
+    # editing -> submitted -> (changes_requested -> submitted ...) -> published | withdrawn
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class DraftEvent(Base):
+    """A step of a draft's review: submitted, a comment, changes requested, approved."""
+
+    __tablename__ = "content_draft_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    draft_id: Mapped[int] = mapped_column(ForeignKey("content_drafts.id", ondelete="CASCADE"), index=True)
+    actor_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    action: Mapped[str] = mapped_column(String(20))
+    comment: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ContentGeneration(Base):
+    """One row, bumped by every publish: each app process polls it (a primary-key read every
+    few seconds) and rebuilds its library when it moved."""
+
+    __tablename__ = "content_generation"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    generation: Mapped[int] = mapped_column(Integer)

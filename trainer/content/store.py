@@ -1,19 +1,29 @@
-"""Holds the library being served, and swaps in a new one when authors edit files.
+"""Holds the library being served, and swaps in a new one when authors edit files or publish.
 
 In reload mode (`trainer serve --reload`) each request checks a cheap fingerprint of the content
 files; when it changed, the library is reloaded. A broken edit never goes live: the last good
 library keeps serving, and the problems are shown to the author on every page until fixed.
+
+Published versions (trainer.content.publishing) lie over the files. Every `poll_seconds` a
+request starts one background check of the publish counter (a primary-key read); when it
+moved, the thread rebuilds the library from the files plus the published versions and swaps it
+in, while requests go on being served the previous one. So a publish made by any process is
+served by every process within about `poll_seconds` plus one library load, without a restart,
+and no request ever waits for a load.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
 from trainer import metrics
+from trainer.caching import LRU
+from trainer.content.authoring import DraftCheck
 from trainer.content.library import Library
 from trainer.content.loader import content_signature, load_library
 from trainer.content.parsecache import ParseCache
@@ -25,6 +35,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+class Published(Protocol):
+    """The published versions as a store reads them (trainer.content.publishing.PublishedContent)."""
+
+    def generation(self) -> int: ...
+
+    def load(self) -> tuple[int, dict[str, str]]: ...
+
+
 class ContentStore:
     def __init__(
         self,
@@ -34,17 +52,32 @@ class ContentStore:
         reload: bool = False,
         on_load: Callable[[Library], object] | None = None,
         cache_dir: Path | None = None,
+        published: Published | None = None,
+        poll_seconds: float = 2.0,
     ) -> None:
         self.courses_dir = courses_dir
         self.question_bank_dir = question_bank_dir
         self.reload = reload
         self.on_load = on_load
+        self.published = published
+        self.poll_seconds = poll_seconds
         self._lock = threading.Lock()
+        # Drafts checked against this library (trainer.content.authoring_views): one library load each.
+        self.draft_checks: LRU[tuple[str, str, int], DraftCheck] = LRU(32)
+        # Their own parse cache, used under their own lock: a check never waits for a reload,
+        # and checks run one at a time (each is a whole library load).
+        self.draft_cache = ParseCache()
+        self.draft_lock = threading.Lock()
+        self._polling = False
+        self._poller: threading.Thread | None = None
+        self._closed = False
+        self._next_poll = time.monotonic() + poll_seconds
         self._signature = content_signature(courses_dir, question_bank_dir)
         # Parsed files by content hash, kept across reloads (and restarts, with `cache_dir`):
         # a reload parses only the files that changed.
         self.cache = ParseCache(cache_dir)
-        library, problems = load_library(courses_dir, question_bank_dir, self.cache)
+        self.published_generation, self.overlay = published.load() if published is not None else (0, {})
+        library, problems = load_library(courses_dir, question_bank_dir, self.cache, self.overlay)
         if library is None:
             raise LibraryError(problems)
         self._library: Library = library
@@ -56,7 +89,62 @@ class ContentStore:
     def library(self) -> Library:
         if self.reload:
             self._reload_if_changed()
+        if self.published is not None and time.monotonic() >= self._next_poll:
+            self._next_poll = time.monotonic() + self.poll_seconds
+            if not self._polling and not self._closed:
+                self._polling = True
+                self._poller = threading.Thread(target=self._poll, name="content-poll", daemon=True)
+                self._poller.start()
         return self._library
+
+    def close(self, timeout: float = 30) -> None:
+        """No more polling; wait for a poll under way, so it never touches a database being
+        disposed (the app's shutdown and the tests call this before disposing it)."""
+        self._closed = True
+        poller = self._poller
+        if poller is not None and poller is not threading.current_thread():
+            poller.join(timeout)
+
+    def _poll(self) -> None:
+        try:
+            self.refresh_published()
+        except Exception:  # the database away for a moment: the library served stays, next poll retries
+            log.exception("checking for published content failed; still serving the current library")
+        finally:
+            self._polling = False
+
+    def refresh_published(self) -> bool:
+        """Rebuild the library if something was published since it was built; True if swapped."""
+        assert self.published is not None
+        if self.published.generation() == self.published_generation:
+            return False
+        with self._lock:
+            found, overlay = self.published.load()
+            if found == self.published_generation:
+                return False
+            library, problems = load_library(self.courses_dir, self.question_bank_dir, self.cache, overlay)
+            self.published_generation = found
+            if library is None:
+                # Publishing checks the whole library first, so this is a file on disk broken
+                # since; keep serving the last good library, as a reload does.
+                self.problems = tuple(p for p in problems if p.severity == "error")
+                metrics.CONTENT_RELOADS.labels("failed").inc()
+                metrics.CONTENT_PROBLEMS.set(len(self.problems))
+                log.warning("published content does not load (%d problem(s))", len(self.problems))
+                return False
+            self.overlay = overlay
+            self._swap(library)
+            return True
+
+    def _swap(self, library: Library) -> None:
+        self.problems = ()
+        self._library = library
+        metrics.CONTENT_RELOADS.labels("ok").inc()
+        metrics.CONTENT_PROBLEMS.set(0)
+        self.generation += 1
+        if self.on_load is not None:
+            self.on_load(library)
+        log.info("content reloaded: %d courses, %d modules", len(library.courses), library.module_count)
 
     def _reload_if_changed(self) -> None:
         signature = content_signature(self.courses_dir, self.question_bank_dir)
@@ -65,7 +153,9 @@ class ContentStore:
         with self._lock:
             if signature == self._signature:
                 return
-            library, problems = load_library(self.courses_dir, self.question_bank_dir, self.cache)
+            library, problems = load_library(
+                self.courses_dir, self.question_bank_dir, self.cache, self.overlay
+            )
             self._signature = signature
             if library is None:
                 self.problems = tuple(p for p in problems if p.severity == "error")
@@ -75,14 +165,7 @@ class ContentStore:
                     "content edit has %d problem(s); still serving the last good library", len(self.problems)
                 )
                 return
-            self.problems = ()
-            self._library = library
-            metrics.CONTENT_RELOADS.labels("ok").inc()
-            metrics.CONTENT_PROBLEMS.set(0)
-            self.generation += 1
-            if self.on_load is not None:
-                self.on_load(library)
-            log.info("content reloaded: %d courses, %d modules", len(library.courses), library.module_count)
+            self._swap(library)
 
 
 def content_of(request: Request) -> ContentStore:

@@ -1,0 +1,276 @@
+"""Authoring pages (issue 18, modules): start a draft, edit it as a form (front-matter fields and
+the body in a plain textarea: no JavaScript needed), see it rendered and checked, submit it;
+another trainer reviews it (rendered text and a line diff), comments, requests changes or
+approves, which publishes; every module's published versions, with their diffs, and restoring
+one through the same review. Trainers and admins only; drafts never reach an inspector.
+
+Each handler translates HTTP to one service call (trainer.content.publishing decides who may
+do what) and back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute
+
+from trainer.access import Access, Viewer
+from trainer.audit import service as audit
+from trainer.content import authoring, publishing
+from trainer.content.models import ContentDraft
+from trainer.content.store import content_of
+from trainer.errors import DomainError
+from trainer.i18n import N_
+from trainer.web import state
+from trainer.web.pages import client_ip, form_of, id_param, page, viewer_of
+from trainer.web.unit import session_of
+
+STATUS_LABELS = {
+    "editing": N_("Being written"),
+    "submitted": N_("Waiting for review"),
+    "changes_requested": N_("Changes requested"),
+    "published": N_("Published"),
+    "withdrawn": N_("Withdrawn"),
+}
+EVENT_LABELS = {
+    "submitted": N_("Submitted for review"),
+    "comment": N_("Comment"),
+    "request_changes": N_("Changes requested"),
+    "approve": N_("Approved and published"),
+    "withdrawn": N_("Withdrawn"),
+}
+NOTICES = {
+    "saved": N_("Draft saved."),
+    "submitted": N_("Submitted for review."),
+    "reviewed": N_("Your review is recorded."),
+    "published": N_("Published: every app process serves it within a few seconds."),
+    "withdrawn": N_("Draft withdrawn."),
+}
+SUBMIT_REFUSED = N_("The draft cannot be submitted: the library would not load with it.")
+LANGUAGES = {"en": N_("English"), "zh-CN": N_("Chinese")}
+
+
+def _actor(request: Request, viewer: Viewer) -> audit.Actor:
+    return audit.Actor(viewer.id, viewer.username, client_ip(request))
+
+
+def _check(request: Request, draft: ContentDraft) -> authoring.DraftCheck:
+    """The draft checked against the library served now; remembered per text and publish
+    generation (a check is one library load)."""
+    store = content_of(request)
+    key = (draft.path, hashlib.sha256(draft.text.encode()).hexdigest(), store.published_generation)
+    found = store.draft_checks.get(key)
+    if found is not None:
+        return found
+    with store.draft_lock:
+        found = authoring.check_module_draft(
+            store.courses_dir,
+            store.question_bank_dir,
+            store.overlay,
+            path=draft.path,
+            text=draft.text,
+            item_id=draft.item_id,
+            lang=draft.lang,
+            cache=store.draft_cache,
+        )
+        store.draft_checks.put(key, found)
+    return found
+
+
+def index(request: Request) -> Response:
+    viewer = viewer_of(request)
+    mine, waiting = publishing.drafts_of(session_of(request), viewer)
+    return state.templates(request).render(
+        request,
+        "content/authoring/index.html",
+        {
+            "section": "authoring",
+            "library": content_of(request).library,
+            "mine": mine,
+            "waiting": waiting,
+            "status_labels": STATUS_LABELS,
+            "lang_labels": LANGUAGES,
+        },
+    )
+
+
+def start(request: Request) -> Response:
+    viewer = viewer_of(request)
+    form = form_of(request)
+    store = content_of(request)
+    draft = publishing.start_draft(
+        session_of(request),
+        _actor(request, viewer),
+        viewer,
+        library=store.library,
+        courses_dir=store.courses_dir,
+        module_id=form.get("module_id", ""),
+        lang=form.get("lang", ""),
+    )
+    return RedirectResponse(f"/trainer/authoring/drafts/{draft.id}", status_code=303)
+
+
+def _draft_page(
+    request: Request,
+    draft: ContentDraft,
+    *,
+    form: authoring.ModuleForm | None = None,
+    errors: list[str] | None = None,
+) -> Response:
+    viewer = viewer_of(request)
+    session = session_of(request)
+    check = _check(request, draft)
+    editable = draft.author_id == viewer.id and draft.status in publishing.EDITABLE
+    context: dict[str, Any] = {
+        "draft": draft,
+        "form": form or authoring.form_of_text(draft.text),
+        "check": check,
+        "diff": authoring.line_diff(draft.base_text, draft.text),
+        "events": publishing.events_of(session, draft),
+        "author": publishing.author_name(session, draft.author_id),
+        "editable": editable,
+        "may_review": draft.author_id != viewer.id and draft.status == "submitted",
+        "is_author": draft.author_id == viewer.id,
+        "status_labels": STATUS_LABELS,
+        "event_labels": EVENT_LABELS,
+        "lang_labels": LANGUAGES,
+        "notice": NOTICES.get(request.query_params.get("done", "")),
+        "errors": errors or [],
+        "regulations": content_of(request).library.regulations,
+    }
+    status = 422 if errors else 200
+    return state.templates(request).render(
+        request, "content/authoring/draft.html", context, status_code=status
+    )
+
+
+def show_draft(request: Request) -> Response:
+    draft = publishing.draft_for(session_of(request), id_param(request, "draft_id"))
+    return _draft_page(request, draft)
+
+
+def _form_from(request: Request, draft: ContentDraft) -> authoring.ModuleForm:
+    values = form_of(request)
+    current = authoring.form_of_text(draft.text)
+    return authoring.ModuleForm(
+        id=current.id,  # the id and language are the draft's: progress and history hang on them
+        title=values.get("title", ""),
+        lang=current.lang,
+        summary=values.get("summary", ""),
+        estimated_minutes=values.get("estimated_minutes", ""),
+        objectives=values.get("objectives", ""),
+        regulations=values.get("regulations", ""),
+        tags=values.get("tags", ""),
+        practice=values.get("practice", ""),
+        sample=values.get("sample") == "on",
+        body=values.get("body", ""),
+    )
+
+
+def save_draft(request: Request) -> Response:
+    """Save (and preview), submit or withdraw: one form, the button says which."""
+    viewer = viewer_of(request)
+    session = session_of(request)
+    draft = publishing.draft_for(session, id_param(request, "draft_id"))
+    action = form_of(request).get("action", "save")
+    actor = _actor(request, viewer)
+    if action == "withdraw":
+        publishing.withdraw(session, actor, viewer, draft)
+        return RedirectResponse(f"/trainer/authoring/drafts/{draft.id}?done=withdrawn", status_code=303)
+    form = _form_from(request, draft)
+    publishing.save_draft(session, viewer, draft, authoring.compose(form, draft.text))
+    if action != "submit":
+        return RedirectResponse(f"/trainer/authoring/drafts/{draft.id}?done=saved#preview", status_code=303)
+    check = _check(request, draft)
+    if not check.ok:
+        # Saved, not submitted: the page shows every problem with its line.
+        return _draft_page(request, draft, errors=[SUBMIT_REFUSED])
+    publishing.submit(session, actor, viewer, draft, check)
+    return RedirectResponse(f"/trainer/authoring/drafts/{draft.id}?done=submitted", status_code=303)
+
+
+def review_draft(request: Request) -> Response:
+    viewer = viewer_of(request)
+    session = session_of(request)
+    draft = publishing.draft_for(session, id_param(request, "draft_id"))
+    values = form_of(request)
+    action = values.get("action", "")
+    check = _check(request, draft) if action == "approve" and draft.author_id != viewer.id else None
+    version = publishing.review(
+        session,
+        _actor(request, viewer),
+        viewer,
+        draft,
+        action=action,
+        comment=values.get("comment", ""),
+        check=check,
+    )
+    done = "published" if version is not None else "reviewed"
+    return RedirectResponse(f"/trainer/authoring/drafts/{draft.id}?done={done}", status_code=303)
+
+
+def module_history(request: Request) -> Response:
+    module_id = request.path_params["module_id"]
+    library = content_of(request).library
+    module = library.modules.get(module_id)
+    if module is None:
+        raise DomainError(404, "no_such_module", "There is no such module.")
+    return state.templates(request).render(
+        request,
+        "content/authoring/history.html",
+        {
+            "module": module,
+            "course": library.courses[module.course_id],
+            "versions": publishing.history(session_of(request), module_id),
+            "lang_labels": LANGUAGES,
+        },
+    )
+
+
+def show_version(request: Request) -> Response:
+    session = session_of(request)
+    store = content_of(request)
+    version = publishing.version_for(session, id_param(request, "version_id"))
+    before = publishing.previous_text(session, store.courses_dir, version)
+    return state.templates(request).render(
+        request,
+        "content/authoring/version.html",
+        {
+            "version": version,
+            "by": publishing.author_name(session, version.published_by),
+            "diff": authoring.line_diff(before, version.text),
+            "lang_labels": LANGUAGES,
+        },
+    )
+
+
+def restore_version(request: Request) -> Response:
+    viewer = viewer_of(request)
+    session = session_of(request)
+    version = publishing.version_for(session, id_param(request, "version_id"))
+    draft = publishing.restore(
+        session, _actor(request, viewer), viewer, content_of(request).courses_dir, version
+    )
+    return RedirectResponse(f"/trainer/authoring/drafts/{draft.id}", status_code=303)
+
+
+routes: list[BaseRoute] = [
+    page("/trainer/authoring", index, access=Access.TRAINER),
+    page("/trainer/authoring/drafts", start, access=Access.TRAINER, methods=("POST",)),
+    page("/trainer/authoring/drafts/{draft_id}", show_draft, access=Access.TRAINER),
+    page("/trainer/authoring/drafts/{draft_id}", save_draft, access=Access.TRAINER, methods=("POST",)),
+    page(
+        "/trainer/authoring/drafts/{draft_id}/review", review_draft, access=Access.TRAINER, methods=("POST",)
+    ),
+    page("/trainer/authoring/modules/{module_id}", module_history, access=Access.TRAINER),
+    page("/trainer/authoring/versions/{version_id}", show_version, access=Access.TRAINER),
+    page(
+        "/trainer/authoring/versions/{version_id}/restore",
+        restore_version,
+        access=Access.TRAINER,
+        methods=("POST",),
+    ),
+]

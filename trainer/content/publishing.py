@@ -1,0 +1,529 @@
+"""Authoring in the browser: module drafts, their review, publishing, history, and the files as
+the exchange format (`trainer content import/export`).
+
+Source of truth: the files under courses/ until something is published; from then on a module
+file's latest version in `content_versions` is what every process serves, the file on disk
+only what it started from. A publish writes a new version and bumps `content_generation` in
+the same transaction; each process reads that one row every few seconds
+(trainer.content.store) and rebuilds its library from the files plus the published versions.
+
+Rules, decided here so no page can forget them: only the author edits, submits or withdraws a
+draft; only another trainer (or admin) comments on a submitted draft, requests changes or
+approves it; approval publishes, and only a draft whose library loads without errors, made
+from the version still served (else its author must begin again from the new one). Every step
+is audited and kept as a `DraftEvent`. Services take the request's session and never commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from trainer.access import Viewer
+from trainer.audit import service as audit
+from trainer.content import authoring
+from trainer.content.library import Library
+from trainer.content.loader import load_library
+from trainer.content.models import ContentDraft, ContentGeneration, ContentVersion, DraftEvent
+from trainer.content.problems import Problem
+from trainer.db import Database, utcnow
+from trainer.errors import DomainError
+from trainer.people.models import User
+
+log = logging.getLogger(__name__)
+
+OPEN = ("editing", "submitted", "changes_requested")
+EDITABLE = ("editing", "changes_requested")
+REVIEW_ACTIONS = ("comment", "request_changes", "approve")
+MAX_TEXT = 200_000  # characters of one module file; the longest sample module is about 20,000
+
+
+# -- what is published ----------------------------------------------------------------------------
+
+
+def generation(session: Session) -> int:
+    return session.scalar(select(ContentGeneration.generation).where(ContentGeneration.id == 1)) or 0
+
+
+def published_overlay(session: Session) -> dict[str, str]:
+    """The latest published text of every file that has one, by path under courses/."""
+    latest = (
+        select(ContentVersion.path, func.max(ContentVersion.number).label("number"))
+        .group_by(ContentVersion.path)
+        .subquery()
+    )
+    rows = session.execute(
+        select(ContentVersion.path, ContentVersion.text).join(
+            latest, (ContentVersion.path == latest.c.path) & (ContentVersion.number == latest.c.number)
+        )
+    )
+    return {path: text for path, text in rows}  # noqa: C416 (rows are Row objects, not pairs)
+
+
+class PublishedContent:
+    """What a ContentStore polls: the generation counter, and the overlay when it moved."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def generation(self) -> int:
+        with self.database.session() as session:
+            return generation(session)
+
+    def load(self) -> tuple[int, dict[str, str]]:
+        with self.database.session() as session:
+            return generation(session), published_overlay(session)
+
+
+def _latest(session: Session, path: str) -> ContentVersion | None:
+    return session.scalars(
+        select(ContentVersion)
+        .where(ContentVersion.path == path)
+        .order_by(ContentVersion.number.desc())
+        .limit(1)
+    ).first()
+
+
+def file_text(courses_dir: Path, path: str) -> str | None:
+    """A file's bytes as text, newlines untouched (export must give back exactly these bytes)."""
+    try:
+        return (courses_dir / path).read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def served_text(session: Session, courses_dir: Path, path: str) -> tuple[str | None, int | None]:
+    """The text served for `path` and its published number (None: the file, or nothing)."""
+    latest = _latest(session, path)
+    if latest is not None:
+        return latest.text, latest.number
+    return file_text(courses_dir, path), None
+
+
+# -- drafts ---------------------------------------------------------------------------------------
+
+
+def _module_path(library: Library, courses_dir: Path, module_id: str, lang: str) -> tuple[str, str | None]:
+    """Where the module's `lang` version lives under courses/, and the text a new draft starts
+    from when that version does not exist yet (a translation: the original, relabelled)."""
+    module = library.modules.get(module_id)
+    if module is None or lang not in ("en", "zh-CN"):
+        raise DomainError(404, "no_such_module", "There is no such module.")
+    original = module.original.source.removeprefix(f"{courses_dir.name}/")
+    if lang in module.versions:
+        return module.versions[lang].source.removeprefix(f"{courses_dir.name}/"), None
+    stem = original.removesuffix(".md").split(".")[0]
+    return f"{stem}.{lang}.md", original
+
+
+def start_draft(
+    session: Session,
+    actor: audit.Actor,
+    viewer: Viewer,
+    *,
+    library: Library,
+    courses_dir: Path,
+    module_id: str,
+    lang: str,
+) -> ContentDraft:
+    """A new draft of the module's `lang` version from the text served now; the author's own
+    open draft of the same file if there is one (one file, one draft per author at a time)."""
+    path, translate_from = _module_path(library, courses_dir, module_id, lang)
+    mine = session.scalars(
+        select(ContentDraft).where(
+            ContentDraft.path == path, ContentDraft.author_id == viewer.id, ContentDraft.status.in_(OPEN)
+        )
+    ).first()
+    if mine is not None:
+        return mine
+    base, number = served_text(session, courses_dir, path)
+    if base is None and translate_from is not None:
+        source, _ = served_text(session, courses_dir, translate_from)
+        form = authoring.form_of_text(source or "")
+        form.lang = lang
+        text, base = authoring.compose(form, ""), ""
+    elif base is None:
+        raise DomainError(404, "no_such_module", "There is no such module.")
+    else:
+        text = base
+    now = utcnow()
+    draft = ContentDraft(
+        kind="module",
+        path=path,
+        item_id=module_id,
+        lang=lang,
+        text=text,
+        base_text=base,
+        base_version=number,
+        status="editing",
+        author_id=viewer.id,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(draft)
+    session.flush()
+    audit.record(
+        session, "content.draft.created", actor, target_type="draft", target_id=draft.id,
+        details={"path": path, "module": module_id, "lang": lang},
+    )  # fmt: skip
+    return draft
+
+
+def draft_for(session: Session, draft_id: int) -> ContentDraft:
+    draft = session.get(ContentDraft, draft_id)
+    if draft is None:
+        raise DomainError(404, "no_such_draft", "There is no such draft.")
+    return draft
+
+
+def save_draft(session: Session, viewer: Viewer, draft: ContentDraft, text: str) -> None:
+    if draft.author_id != viewer.id:
+        raise DomainError(403, "not_the_author", "Only the draft's author can change it.")
+    if draft.status not in EDITABLE:
+        raise DomainError(
+            409, "draft_not_editable", "This draft is under review or closed; it cannot be changed."
+        )
+    if len(text) > MAX_TEXT:
+        raise DomainError(413, "draft_too_long", "A module file may have at most 200,000 characters.")
+    draft.text = text
+    draft.updated_at = utcnow()
+
+
+def _event(session: Session, draft: ContentDraft, viewer: Viewer, action: str, comment: str) -> None:
+    session.add(
+        DraftEvent(draft_id=draft.id, actor_id=viewer.id, action=action, comment=comment, at=utcnow())
+    )
+
+
+def submit(
+    session: Session, actor: audit.Actor, viewer: Viewer, draft: ContentDraft, check: authoring.DraftCheck
+) -> None:
+    if draft.author_id != viewer.id:
+        raise DomainError(403, "not_the_author", "Only the draft's author can submit it.")
+    if draft.status not in EDITABLE:
+        raise DomainError(
+            409, "draft_not_editable", "This draft is under review or closed; it cannot be changed."
+        )
+    if not check.ok:
+        raise DomainError(
+            422,
+            "draft_has_problems",
+            "The draft cannot be submitted: the library would not load with it.",
+        )
+    draft.status = "submitted"
+    draft.updated_at = utcnow()
+    _event(session, draft, viewer, "submitted", "")
+    audit.record(session, "content.draft.submitted", actor, target_type="draft", target_id=draft.id)
+
+
+def withdraw(session: Session, actor: audit.Actor, viewer: Viewer, draft: ContentDraft) -> None:
+    if draft.author_id != viewer.id:
+        raise DomainError(403, "not_the_author", "Only the draft's author can withdraw it.")
+    if draft.status not in OPEN:
+        raise DomainError(409, "draft_closed", "This draft is already closed.")
+    draft.status = "withdrawn"
+    draft.updated_at = utcnow()
+    _event(session, draft, viewer, "withdrawn", "")
+    audit.record(session, "content.draft.withdrawn", actor, target_type="draft", target_id=draft.id)
+
+
+def review(
+    session: Session,
+    actor: audit.Actor,
+    viewer: Viewer,
+    draft: ContentDraft,
+    *,
+    action: str,
+    comment: str,
+    check: authoring.DraftCheck | None,
+) -> ContentVersion | None:
+    """A reviewer's step; approval publishes (returns the new version). `check` is the draft
+    checked against the library served now (needed for approval only)."""
+    if action not in REVIEW_ACTIONS:
+        raise DomainError(422, "bad_review_action", "Choose comment, request changes or approve.")
+    if draft.author_id == viewer.id:
+        raise DomainError(403, "own_draft", "Someone other than the author must review a draft.")
+    if draft.status != "submitted":
+        raise DomainError(409, "draft_not_submitted", "This draft is not waiting for review.")
+    comment = comment.strip()
+    if len(comment) > 5000:
+        raise DomainError(413, "comment_too_long", "A comment may have at most 5,000 characters.")
+    if action in ("comment", "request_changes") and not comment:
+        raise DomainError(422, "comment_needed", "Write what should change.")
+    _event(session, draft, viewer, action, comment)
+    if action == "comment":
+        audit.record(session, "content.draft.commented", actor, target_type="draft", target_id=draft.id)
+        return None
+    if action == "request_changes":
+        draft.status = "changes_requested"
+        draft.updated_at = utcnow()
+        audit.record(
+            session, "content.draft.changes_requested", actor, target_type="draft", target_id=draft.id
+        )
+        return None
+    latest = _latest(session, draft.path)
+    if (latest.number if latest is not None else None) != draft.base_version:
+        raise DomainError(
+            409, "draft_stale",
+            "The module was published again since this draft began: "
+            "its author must start from the new version.",
+        )  # fmt: skip
+    if check is None or not check.ok:
+        raise DomainError(
+            422, "draft_has_problems", "The draft cannot be submitted: the library would not load with it."
+        )
+    draft.status = "published"
+    draft.updated_at = utcnow()
+    audit.record(session, "content.draft.approved", actor, target_type="draft", target_id=draft.id)
+    return _publish(
+        session, actor, path=draft.path, item_id=draft.item_id, lang=draft.lang, text=draft.text,
+        by=viewer.id, draft_id=draft.id,
+    )  # fmt: skip
+
+
+def _publish(
+    session: Session,
+    actor: audit.Actor,
+    *,
+    path: str,
+    item_id: str,
+    lang: str,
+    text: str,
+    by: int | None,
+    draft_id: int | None,
+) -> ContentVersion:
+    """A new version of `path`, and the generation bump every process polls for (same
+    transaction: a process that sees the new generation also sees the version)."""
+    latest = _latest(session, path)
+    version = ContentVersion(
+        kind="module",
+        path=path,
+        item_id=item_id,
+        lang=lang,
+        number=(latest.number if latest is not None else 0) + 1,
+        text=text,
+        sha256=hashlib.sha256(text.encode()).hexdigest(),
+        published_by=by,
+        published_at=utcnow(),
+        draft_id=draft_id,
+    )
+    session.add(version)
+    session.execute(
+        update(ContentGeneration)
+        .where(ContentGeneration.id == 1)
+        .values(generation=ContentGeneration.generation + 1)
+    )
+    session.flush()
+    audit.record(
+        session, "content.published", actor, target_type="content_version", target_id=version.id,
+        details={"path": path, "number": version.number, "sha256": version.sha256, "draft": draft_id},
+    )  # fmt: skip
+    return version
+
+
+@dataclass(frozen=True)
+class DraftRow:
+    draft: ContentDraft
+    author: str
+
+
+def drafts_of(session: Session, viewer: Viewer) -> tuple[list[DraftRow], list[DraftRow]]:
+    """The viewer's open drafts, and others' drafts waiting for a review."""
+    rows = session.execute(
+        select(ContentDraft, User.full_name)
+        .join(User, User.id == ContentDraft.author_id)
+        .where(ContentDraft.status.in_(OPEN))
+        .order_by(ContentDraft.updated_at.desc())
+        .limit(500)
+    )
+    mine, waiting = [], []
+    for draft, author in rows:
+        if draft.author_id == viewer.id:
+            mine.append(DraftRow(draft, author))
+        elif draft.status == "submitted":
+            waiting.append(DraftRow(draft, author))
+    return mine, waiting
+
+
+@dataclass(frozen=True)
+class EventRow:
+    event: DraftEvent
+    actor: str
+
+
+def events_of(session: Session, draft: ContentDraft) -> list[EventRow]:
+    rows = session.execute(
+        select(DraftEvent, User.full_name)
+        .join(User, User.id == DraftEvent.actor_id)
+        .where(DraftEvent.draft_id == draft.id)
+        .order_by(DraftEvent.id)
+    )
+    return [EventRow(event, actor) for event, actor in rows]
+
+
+def author_name(session: Session, user_id: int | None) -> str:
+    if user_id is None:
+        return ""
+    return session.scalar(select(User.full_name).where(User.id == user_id)) or ""
+
+
+# -- history and restore -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    version: ContentVersion
+    by: str  # "" for an import
+
+
+def history(session: Session, module_id: str) -> list[VersionRow]:
+    """Every published version of the module's files (all languages), newest first."""
+    rows = session.execute(
+        select(ContentVersion, User.full_name)
+        .outerjoin(User, User.id == ContentVersion.published_by)
+        .where(ContentVersion.item_id == module_id, ContentVersion.kind == "module")
+        .order_by(ContentVersion.published_at.desc(), ContentVersion.id.desc())
+    )
+    return [VersionRow(version, by or "") for version, by in rows]
+
+
+def version_for(session: Session, version_id: int) -> ContentVersion:
+    version = session.get(ContentVersion, version_id)
+    if version is None:
+        raise DomainError(404, "no_such_version", "There is no such version.")
+    return version
+
+
+def previous_text(session: Session, courses_dir: Path, version: ContentVersion) -> str:
+    """What `version` replaced: the version before it, or the file for the first one."""
+    before = session.scalar(
+        select(ContentVersion.text).where(
+            ContentVersion.path == version.path, ContentVersion.number == version.number - 1
+        )
+    )
+    if before is not None:
+        return before
+    return file_text(courses_dir, version.path) or ""
+
+
+def restore(
+    session: Session, actor: audit.Actor, viewer: Viewer, courses_dir: Path, version: ContentVersion
+) -> ContentDraft:
+    """A draft whose text is an older version: it goes through the same review as any other."""
+    base, number = served_text(session, courses_dir, version.path)
+    now = utcnow()
+    draft = ContentDraft(
+        kind=version.kind,
+        path=version.path,
+        item_id=version.item_id,
+        lang=version.lang,
+        text=version.text,
+        base_text=base or "",
+        base_version=number,
+        restores=version.id,
+        status="editing",
+        author_id=viewer.id,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(draft)
+    session.flush()
+    audit.record(
+        session, "content.draft.created", actor, target_type="draft", target_id=draft.id,
+        details={"path": version.path, "restores": version.id},
+    )  # fmt: skip
+    return draft
+
+
+# -- files as the exchange format -----------------------------------------------------------------
+
+
+def export_tree(session: Session, courses_dir: Path, question_bank_dir: Path, out: Path) -> int:
+    """Write the published library as files: courses/ and question_bank/ as on disk, each
+    published module file in its latest version, byte for byte. Returns the files written."""
+    overlay = published_overlay(session)
+    written = 0
+    for source, target in ((courses_dir, out / "courses"), (question_bank_dir, out / "question_bank")):
+        for path in sorted(source.rglob("*")):
+            relative = path.relative_to(source)
+            if any(part.startswith(".") for part in relative.parts) or not path.is_file():
+                continue
+            if source is courses_dir and relative.as_posix() in overlay:
+                continue
+            (target / relative).parent.mkdir(parents=True, exist_ok=True)
+            (target / relative).write_bytes(path.read_bytes())
+            written += 1
+    for name, text in overlay.items():
+        (out / "courses" / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / "courses" / name).write_bytes(text.encode("utf-8"))
+        written += 1
+    return written
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    published: list[str]  # module paths given a new version
+    skipped: list[str]  # files that differ but are not modules (later slices import them)
+    problems: list[Problem]  # errors: nothing was published
+
+
+def import_tree(
+    session: Session, actor: audit.Actor, courses_dir: Path, question_bank_dir: Path, source: Path
+) -> ImportResult:
+    """Publish every module file of `source/courses` that differs from what is served, all or
+    nothing: the library with all of them in place must load without errors."""
+    overlay = published_overlay(session)
+    changed: dict[str, str] = {}
+    skipped: list[str] = []
+    problems: list[Problem] = []
+    for root, served_root in (
+        (source / "courses", courses_dir),
+        (source / "question_bank", question_bank_dir),
+    ):
+        for path in sorted(root.rglob("*")) if root.is_dir() else []:
+            relative = path.relative_to(root).as_posix()
+            if not path.is_file() or any(part.startswith(".") for part in relative.split("/")):
+                continue
+            data = path.read_bytes()
+            if root.name == "courses" and path.suffix == ".md":
+                try:
+                    text = data.decode("utf-8")
+                except UnicodeDecodeError:
+                    problems.append(
+                        Problem(f"courses/{relative}", None, "not UTF-8 text; save the file as UTF-8")
+                    )
+                    continue
+                served = overlay.get(relative)
+                if served is None:
+                    served = file_text(courses_dir, relative)
+                if text != served:
+                    changed[relative] = text
+            elif not (served_root / relative).is_file() or (served_root / relative).read_bytes() != data:
+                skipped.append(f"{root.name}/{relative}")
+    if problems:
+        return ImportResult([], skipped, problems)
+    if not changed:
+        return ImportResult([], skipped, [])
+    library, found = load_library(courses_dir, question_bank_dir, overlay={**overlay, **changed})
+    if library is None:
+        return ImportResult([], skipped, [p for p in found if p.severity == "error"])
+    ids = {
+        module.versions[lang].source.removeprefix(f"{courses_dir.name}/"): (module.id, lang)
+        for module in library.modules.values()
+        for lang in module.versions
+    }
+    published = []
+    for relative, text in changed.items():
+        item_id, lang = ids.get(
+            relative, (authoring.form_of_text(text).id, authoring.form_of_text(text).lang)
+        )
+        _publish(
+            session, actor, path=relative, item_id=item_id, lang=lang, text=text, by=actor.id, draft_id=None
+        )
+        published.append(relative)
+    return ImportResult(published, skipped, [])
