@@ -227,15 +227,23 @@ def _list_query(request: Request, db: DbSession, viewer: Viewer, courses: list[C
     return ListView(query, unit, course_id)
 
 
+def _listed(
+    request: Request, courses: list[Course], now: datetime, *, limit: int | None = None
+) -> tuple[ListView, compliance.ListPage]:
+    """The list asked for: the page asked for, or with a `limit` (exports) every row from the first."""
+    _fresh(request, now)
+    view = _list_query(request, session_of(request), viewer_of(request), courses)
+    query = view.query if limit is None else replace(view.query, page=1)
+    return view, compliance.list_inspectors(session_of(request), query, now, limit=limit)
+
+
 def list_page(request: Request) -> Response:
     viewer = viewer_of(request)
     library = content_of(request).library
     courses = certifying_courses(library)
     now = utcnow()
-    _fresh(request, now)
+    view, result = _listed(request, courses, now)
     db = session_of(request)
-    view = _list_query(request, db, viewer, courses)
-    result = compliance.list_inspectors(db, view.query, now)
     total = None
     if view.query.state != "expiring":
         totals = compliance.rollup(db, view.unit, [c.id for c in courses], by_child=False).total
@@ -301,18 +309,12 @@ LIST_HEADER = [
 
 
 def list_export(request: Request) -> Response:
-    viewer = viewer_of(request)
     library = content_of(request).library
-    courses = certifying_courses(library)
     now = utcnow()
-    _fresh(request, now)
+    view, result = _listed(request, certifying_courses(library), now, limit=EXPORT_LIMIT)
     lang = request.state.lang
     gettext = state.templates(request).gettext(lang)
     titles = course_titles(library, lang)
-    db = session_of(request)
-    view = _list_query(request, db, viewer, courses)
-    everything = replace(view.query, page=1)
-    result = compliance.list_inspectors(db, everything, now, limit=EXPORT_LIMIT)
     zone = state.database(request).time_zone
     # The expiry is the day it is in the installation's zone, and its heading names the zone.
     times = state.templates(request).local_times(lang)
