@@ -27,8 +27,8 @@ work, trainer.web.unit, or `Database.write()` in tools) and never commit. These 
 - `record_read`: opening a module (its `async` page, no unit; or the API's GET) records the
   first read.
 - `regrade`, `correct_key`: tools, one transaction per attempt, so a long run holds no lock
-  for long and stops with the attempts before it done. `corrections_of`, read by the
-  trainer's item page, still opens its own session: that page is the reports' to move.
+  for long and stops with the attempts before it done. (`corrections_of`, read by the
+  trainer's item page, takes the caller's session like the rest.)
 """
 
 from __future__ import annotations
