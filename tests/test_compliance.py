@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import openpyxl
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 
 from tests.conftest import (
     Person,
@@ -23,16 +23,18 @@ from tests.conftest import (
     sign_in,
     token,
 )
+from trainer import localtime
+from trainer.access import Viewer
 from trainer.audit import service as audit
 from trainer.certification import policy
 from trainer.certification.models import Certificate
-from trainer.db import Database, utcnow
+from trainer.db import MAX_ID, Database, utcnow
 from trainer.people import service as people
 from trainer.people.models import Unit, User, UserRole
 from trainer.quizzes.models import Attempt
 from trainer.reports import compliance
 from trainer.reports.compliance import ListQuery
-from trainer.reports.models import ExamTally, ItemMark
+from trainer.reports.models import ComplianceChange, ComplianceSnapshot, ExamTally, ItemMark
 from trainer.tallies import changes
 
 COURSE = "demo-course"
@@ -574,3 +576,176 @@ def test_admins_reach_every_organisation(client: TestClient, migrated_database: 
     page = client.get(f"/manage?unit={first_id}").text
     assert f'href="/manage?unit={second_id}"' in page  # the other top-level unit, one click away
     assert client.get(f"/manage?unit={second_id}").status_code == 200
+
+
+def _viewer(database: Database, person: Person, *roles: str) -> Viewer:
+    """The Viewer a request by `person` would carry (roles as given)."""
+    with database.session() as db:
+        user = db.get_one(User, person.id)
+        unit = db.get(Unit, user.unit_id) if user.unit_id is not None else None
+    return Viewer(
+        id=person.id,
+        username=person.username,
+        full_name=user.full_name,
+        roles=frozenset(roles),
+        unit_id=unit.id if unit else None,
+        unit_lineage=unit.lineage if unit else None,
+        unit_name=unit.name if unit else None,
+        unit_path=unit.path if unit else None,
+        must_change_password=False,
+    )
+
+
+def test_a_managers_scope_and_the_units_around_it(migrated_database: Database) -> None:
+    database = migrated_database
+    province = _province()
+    _populate(database, province)
+    for name in ("Zeta", "Alpha"):
+        make_person(database, "inspector", unit=f"{province}/哈尔滨市/{name}")
+    ids = {
+        name: _lineage(database, f"{province}/{name}" if name else province)[0]
+        for name in ("", "哈尔滨市", "齐齐哈尔市", "哈尔滨市/道里区", "哈尔滨市/Alpha", "哈尔滨市/Zeta")
+    }
+    other = _province()
+    make_person(database, "inspector", unit=f"{other}/X")
+    other_id, _ = _lineage(database, other)
+    manager = _viewer(database, make_person(database, "manager", unit=f"{province}/哈尔滨市"), "manager")
+    admin = _viewer(database, make_person(database, "admin", unit=None), "admin")
+    inspector = _viewer(
+        database, make_person(database, "inspector", unit=f"{province}/哈尔滨市"), "inspector"
+    )
+    with database.session() as db:
+        in_scope = compliance.unit_in_scope
+        own = in_scope(db, manager, None)  # no id: the manager's own unit
+        assert own is not None
+        assert own.id == ids["哈尔滨市"]
+        daoli = in_scope(db, manager, ids["哈尔滨市/道里区"])
+        assert daoli is not None
+        assert daoli.path == f"{province}/哈尔滨市/道里区"
+        # Beside, above, unknown: none of them exist for this manager; nor anything for an inspector.
+        assert [in_scope(db, manager, i) for i in (ids["齐齐哈尔市"], ids[""], MAX_ID)] == [None] * 3
+        assert in_scope(db, inspector, None) is None
+        first_top = db.scalar(select(func.min(Unit.id)).where(Unit.parent_id.is_(None)))
+        top = in_scope(db, admin, None)  # an admin without a unit starts at the first top unit
+        assert top is not None
+        assert top.id == first_top
+        assert in_scope(db, admin, ids["齐齐哈尔市"]) is not None
+
+        # Breadcrumbs stop at the top of what the viewer manages.
+        assert compliance.breadcrumbs(db, manager, daoli) == [
+            (ids["哈尔滨市"], "哈尔滨市"),
+            (ids["哈尔滨市/道里区"], "道里区"),
+        ]
+        assert [i for i, _ in compliance.breadcrumbs(db, admin, daoli)] == [
+            ids[""],
+            ids["哈尔滨市"],
+            ids["哈尔滨市/道里区"],
+        ]
+        children = compliance.child_units(db, ids["哈尔滨市"])
+        assert (ids["哈尔滨市/Alpha"], "Alpha") in children
+        assert children.index((ids["哈尔滨市/Alpha"], "Alpha")) < children.index(
+            (ids["哈尔滨市/Zeta"], "Zeta")
+        )
+        assert {i for i, _ in children} == {
+            ids["哈尔滨市/道里区"],
+            _lineage(database, f"{province}/哈尔滨市/南岗区")[0],
+            ids["哈尔滨市/Alpha"],
+            ids["哈尔滨市/Zeta"],
+        }
+        roots = compliance.other_top_units(db, ids[""])
+        assert (other_id, other) in roots
+        assert ids[""] not in {i for i, _ in roots}
+        top_level = set(db.scalars(select(Unit.id).where(Unit.parent_id.is_(None))))
+        assert {i for i, _ in roots} == top_level - {ids[""]}
+
+
+def test_the_rollup_as_of_now_or_a_kept_month(migrated_database: Database) -> None:
+    database = migrated_database
+    province = _province()
+    _populate(database, province)
+    province_id, lineage = _lineage(database, province)
+    now = utcnow()
+    compliance.bring_up_to_date(database, now, keep_snapshot=True)
+    month = localtime.month_of(now, database.time_zone)
+    with database.session() as db:
+        ref = compliance.unit_ref(db, province_id)
+        assert ref is not None
+        current = compliance.rollup_as_of(db, ref, [COURSE], None)
+        assert current is not None
+        assert current.month is None
+        assert current.total[COURSE].as_dict() == _direct(database, lineage, COURSE, now)
+        assert current == compliance.rollup(db, ref, [COURSE])
+        kept = compliance.rollup_as_of(db, ref, [COURSE], month)
+        assert kept is not None
+        assert kept.month == month
+        assert kept == compliance.rollup(db, ref, [COURSE], month=month)
+        assert compliance.rollup_as_of(db, ref, [COURSE], "1999-01") is None  # nothing kept then
+
+
+def test_bringing_up_to_date_recounts_the_queue_and_keeps_the_month_only_when_asked(
+    migrated_database: Database,
+) -> None:
+    database = migrated_database
+    province = _province()
+    person = make_person(database, "inspector", unit=f"{province}/A")
+    unit_id, lineage = _lineage(database, f"{province}/A")
+    now = utcnow()
+    compliance.bring_up_to_date(database, now, keep_snapshot=False)
+    _certify(database, person, expires_in=timedelta(days=400))  # queued, not counted yet
+    month = localtime.month_of(now, database.time_zone)
+    with database.write() as db:
+        db.execute(delete(ComplianceSnapshot).where(ComplianceSnapshot.month == month))
+    with database.session() as db:
+        ref = compliance.unit_ref(db, unit_id)
+        assert ref is not None
+        assert compliance.rollup(db, ref, [COURSE]).total[COURSE].states["valid"] == 0
+    compliance.bring_up_to_date(database, now, keep_snapshot=False)
+    with database.session() as db:
+        counts = compliance.rollup(db, ref, [COURSE]).total[COURSE]
+        assert counts.as_dict() == _direct(database, lineage, COURSE, now)
+        assert counts.states["valid"] == 1
+        assert db.scalar(select(func.count()).select_from(ComplianceChange)) == 0
+        assert month not in compliance.snapshot_months(db)  # the API's way: no snapshot
+    compliance.bring_up_to_date(database, now, keep_snapshot=True)
+    with database.session() as db:
+        assert month in compliance.snapshot_months(db)  # the pages' way: this month kept
+        kept = compliance.rollup(db, ref, [COURSE], month=month).total[COURSE]
+    assert kept.as_dict() == counts.as_dict()
+
+
+def test_the_api_reads_a_kept_month_and_counts_a_change_at_once(
+    client: TestClient, migrated_database: Database
+) -> None:
+    database = migrated_database
+    province = _province()
+    _populate(database, province)
+    province_id, _ = _lineage(database, province)
+    headers = token(client, make_person(database, "manager", unit=province))
+    url = f"/api/v1/units/{province_id}/compliance"
+    now = utcnow()
+    compliance.take_snapshot(database, now)  # may be kept already
+    month = localtime.month_of(now, database.time_zone)
+    with database.session() as db:
+        ref = compliance.unit_ref(db, province_id)
+        assert ref is not None
+        kept = compliance.rollup(db, ref, [COURSE], month=month).total[COURSE].as_dict()
+    body = client.get(url, params={"month": month}, headers=headers).json()
+    assert body["month"] == month
+    course = next(c for c in body["courses"] if c["course_id"] == COURSE)
+    assert {key: course[key] for key in kept} == kept
+    for missing in ("1999-01", "2026-1x"):
+        refused = client.get(url, params={"month": missing}, headers=headers)
+        assert (refused.status_code, refused.json()) == (404, {"detail": "no snapshot for that month"})
+    unknown = client.get(f"/api/v1/units/{MAX_ID}/compliance", headers=headers)
+    assert (unknown.status_code, unknown.json()) == (404, {"detail": "no such unit"})
+
+    def now_counts() -> dict[str, int]:
+        body = client.get(url, headers=headers).json()
+        assert body["month"] is None
+        return next(c for c in body["courses"] if c["course_id"] == COURSE)  # type: ignore[no-any-return]
+
+    before = now_counts()
+    newcomer = make_person(database, "inspector", unit=f"{province}/哈尔滨市/道里区/监察一队")
+    _certify(database, newcomer, expires_in=timedelta(days=400))
+    after = now_counts()  # no page in between: the API's own read recounted the queued unit
+    assert (after["inspectors"], after["valid"]) == (before["inspectors"] + 1, before["valid"] + 1)

@@ -124,7 +124,8 @@ def check_corrections(client: TestClient, content: ContentDirs, migrated_databas
     # Running the correction again changes nothing more.
     again = service.correct_key(migrated_database, library, "DEMO-0001", dry_run=False, now=utcnow())
     assert not [c for c in again if c.attempt_id in (wrong_then, right_then)]
-    listed = {row["attempt_id"]: row for row in service.corrections_of(migrated_database, "DEMO-0001")}
+    with migrated_database.session() as db:
+        listed = {row["attempt_id"]: row for row in service.corrections_of(db, "DEMO-0001")}
     assert listed[right_then]["certificate"] == mine[right_then].certificate
 
 

@@ -40,7 +40,6 @@ from trainer.people.models import Unit, User
 from trainer.quizzes.models import Attempt
 from trainer.reports import compliance, reminders
 from trainer.reports.models import ComplianceSnapshot, ExamTally
-from trainer.reports.views import pass_rates
 from trainer.tallies import results
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -189,7 +188,7 @@ def test_a_grading_at_17_utc_on_30_november_counts_in_december(
     with migrated_database.session() as db:
         months = db.execute(select(ExamTally.month).where(ExamTally.unit_id == unit.id)).scalars().all()
         assert unit_ref is not None
-        rates = pass_rates(db, unit_ref, "demo-course", ["2026-11", "2026-12"])
+        rates = compliance.pass_rates(db, unit_ref, "demo-course", ["2026-11", "2026-12"])
     assert months == ["2026-12"]
     assert rates == [("2026-11", 0, 0), ("2026-12", 1, 1)]
     now = utcnow().astimezone(SHANGHAI)

@@ -73,11 +73,6 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-# Ids are 32-bit INTEGER columns: PostgreSQL refuses a larger number in a query (a 500, not a
-# 404), so an id from a path or a form is checked against this before it reaches a query.
-MAX_ID = 2**31 - 1
-
-
 # A pooled PostgreSQL connection idle longer than this is pinged before use (one round trip),
 # so one left broken by a database restart or a dropped link is replaced instead of failing a
 # request. Not on every checkout (SQLAlchemy's pool_pre_ping): on exam day a save checks out

@@ -27,8 +27,8 @@ work, trainer.web.unit, or `Database.write()` in tools) and never commit. These 
 - `record_read`: opening a module (its `async` page, no unit; or the API's GET) records the
   first read.
 - `regrade`, `correct_key`: tools, one transaction per attempt, so a long run holds no lock
-  for long and stops with the attempts before it done. `corrections_of`, read by the
-  trainer's item page, still opens its own session: that page is the reports' to move.
+  for long and stops with the attempts before it done. (`corrections_of`, read by the
+  trainer's item page, takes the caller's session like the rest.)
 """
 
 from __future__ import annotations
@@ -1404,29 +1404,29 @@ def _translation_of(library: Library, entry: dict[str, Any], question_id: str) -
     return library.bank.translations.get(lang, {}).get(question_id)
 
 
-def corrections_of(database: Database, question_id: str) -> list[dict[str, Any]]:
+def corrections_of(db: DbSession, question_id: str) -> list[dict[str, Any]]:
     """The attempts a key correction changed, newest first, with the certificate each holds from
-    that exam (for the trainer's item page: a manager decides what happens to those)."""
-    with database.session() as db:
-        rows = db.execute(
-            select(
-                KeyCorrection.attempt_id,
-                KeyCorrection.slot,
-                KeyCorrection.old_score,
-                KeyCorrection.new_score,
-                KeyCorrection.old_passed,
-                KeyCorrection.new_passed,
-                KeyCorrection.corrected_at,
-                User.username,
-                User.full_name,
-                Certificate.number,
-            )
-            .join(Attempt, Attempt.id == KeyCorrection.attempt_id)
-            .join(User, User.id == Attempt.user_id)
-            .outerjoin(Certificate, Certificate.attempt_id == Attempt.id)
-            .where(KeyCorrection.question_id == question_id)
-            .order_by(KeyCorrection.corrected_at.desc(), KeyCorrection.attempt_id)
-        ).all()
+    that exam (for the trainer's item page: a manager decides what happens to those). Reads
+    through the caller's session."""
+    rows = db.execute(
+        select(
+            KeyCorrection.attempt_id,
+            KeyCorrection.slot,
+            KeyCorrection.old_score,
+            KeyCorrection.new_score,
+            KeyCorrection.old_passed,
+            KeyCorrection.new_passed,
+            KeyCorrection.corrected_at,
+            User.username,
+            User.full_name,
+            Certificate.number,
+        )
+        .join(Attempt, Attempt.id == KeyCorrection.attempt_id)
+        .join(User, User.id == Attempt.user_id)
+        .outerjoin(Certificate, Certificate.attempt_id == Attempt.id)
+        .where(KeyCorrection.question_id == question_id)
+        .order_by(KeyCorrection.corrected_at.desc(), KeyCorrection.attempt_id)
+    ).all()
     keys = (
         "attempt_id", "slot", "old_score", "new_score", "old_passed", "new_passed", "corrected_at",
         "username", "full_name", "certificate",

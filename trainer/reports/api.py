@@ -1,5 +1,10 @@
 """The reports JSON API for other government systems: a unit's compliance roll-up and an
-inspector's transcript. Same scope rules as the pages: outside your subtree, 404."""
+inspector's transcript. Same scope rules as the pages: outside your subtree, 404.
+
+Routes take the request's unit of work (`db: Db`, trainer.web.unit) and pass it to the reports
+and people services, which own the queries; the roll-up first brings the tallies up to date
+(`compliance.bring_up_to_date`, a documented exception with short transactions of its own,
+before the session first reads)."""
 
 from __future__ import annotations
 
@@ -8,18 +13,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from pydantic import BaseModel
-from sqlalchemy import select
 
-from trainer.access import manages, may_view_person
+from trainer.access import may_view_person
 from trainer.content.store import content_of
 from trainer.db import MAX_ID, utcnow
+from trainer.people import service as people
 from trainer.people.api import MANAGERS, SIGNED_IN, ApiViewer, ManagerViewer
-from trainer.people.models import Unit, User
 from trainer.reports import compliance, records
 from trainer.reports.compliance import Counts, UnitRef
 from trainer.reports.shared import MONTH, certifying_courses, course_titles
 from trainer.schemas import AttemptRow, CertificateOut, Message, UnitOut
 from trainer.web import state
+from trainer.web.unit import Db
 
 router = APIRouter(prefix="/api/v1")
 
@@ -73,6 +78,7 @@ def unit_compliance(
     unit_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     viewer: ManagerViewer,
     request: Request,
+    db: Db,
     month: Annotated[str | None, Query(description="A kept monthly snapshot, YYYY-MM", max_length=7)] = None,
 ) -> ComplianceOut:
     """Per course, how many inspectors of the unit's subtree are in each certificate state; and
@@ -80,19 +86,17 @@ def unit_compliance(
     library = content_of(request).library
     courses = [c.id for c in certifying_courses(library)]
     titles = course_titles(library, "en")
-    database = state.database(request)
     now = utcnow()
     if month is not None and not MONTH.fullmatch(month):
         raise HTTPException(status_code=404, detail="no snapshot for that month")
-    if month is None:
-        compliance.refresh(database, now)
-    with database.session() as db:
-        ref = compliance.unit_ref(db, unit_id)
-        if ref is None or not manages(viewer, ref.lineage):
-            raise HTTPException(status_code=404, detail="no such unit")
-        if month is not None and month not in compliance.snapshot_months(db):
-            raise HTTPException(status_code=404, detail="no snapshot for that month")
-        result = compliance.rollup(db, ref, courses, month=month)
+    if month is None:  # before `db` first reads
+        compliance.bring_up_to_date(state.database(request), now, keep_snapshot=False)
+    ref = compliance.unit_in_scope(db, viewer, unit_id)
+    if ref is None:
+        raise HTTPException(status_code=404, detail="no such unit")
+    result = compliance.rollup_as_of(db, ref, courses, month)
+    if result is None:
+        raise HTTPException(status_code=404, detail="no snapshot for that month")
     return ComplianceOut(
         unit=_unit(ref),
         as_of=now,
@@ -136,20 +140,17 @@ class TranscriptOut(BaseModel):
     responses={**SIGNED_IN, 404: {"model": Message, "description": "Unknown or outside your scope"}},
 )
 def transcript(
-    user_id: Annotated[int, Path(ge=1, le=MAX_ID)], viewer: ApiViewer, request: Request
+    user_id: Annotated[int, Path(ge=1, le=MAX_ID)], viewer: ApiViewer, request: Request, db: Db
 ) -> TranscriptOut:
     """Everything an inspector has done: module progress, every attempt, every certificate with
     its state now. For the inspector themselves, their managers and admins."""
     library = content_of(request).library
     now = utcnow()
-    with state.database(request).session() as db:
-        row = db.execute(
-            select(User, Unit).outerjoin(Unit, Unit.id == User.unit_id).where(User.id == user_id)
-        ).one_or_none()
-        if row is None or not may_view_person(viewer, user_id, row[1].lineage if row[1] else None):
-            raise HTTPException(status_code=404, detail="no such inspector")
-        person, unit = row
-        record = records.record_of(db, library, user_id, now, "en")
+    found = people.person_and_unit(db, user_id)
+    if found is None or not may_view_person(viewer, user_id, found[1].lineage if found[1] else None):
+        raise HTTPException(status_code=404, detail="no such inspector")
+    person, unit = found
+    record = records.record_of(db, library, user_id, now, "en")
     return TranscriptOut(
         inspector=InspectorOut(
             id=person.id,

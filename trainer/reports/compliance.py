@@ -4,6 +4,10 @@ The roll-up reads `compliance_tallies` (per unit and course) and sums them per c
 shown, so its cost follows the size of the organisation tree, not the number of inspectors. The
 lists read certificates in index order and stop at one page. See reports/models.py for how the
 tallies stay exact.
+
+The manager's pages, their exports and the reports API read through the functions here, on the
+request's session; the one step that writes, `bring_up_to_date`, runs its own short transactions
+before that session first reads (see its docstring for why).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 from sqlalchemy import (
     Select,
     String,
+    and_,
     delete,
     exists,
     func,
@@ -27,6 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session as DbSession
 
 from trainer import localtime
+from trainer.access import Viewer, manages
 from trainer.certification import policy
 from trainer.certification.models import Certificate
 from trainer.db import Database
@@ -36,6 +42,7 @@ from trainer.reports.models import (
     ComplianceChange,
     ComplianceSnapshot,
     ComplianceTally,
+    ExamTally,
     UnitHeadcount,
 )
 
@@ -65,6 +72,21 @@ def refresh(database: Database, now: datetime) -> int:
         if last is not None:
             db.execute(delete(ComplianceChange).where(ComplianceChange.id <= last))
     return len(units)
+
+
+def bring_up_to_date(database: Database, now: datetime, *, keep_snapshot: bool) -> None:
+    """Make the tallies exact for `now` before a roll-up or a list is read and, with
+    `keep_snapshot` (the manager's pages and exports), keep this month's snapshot if none is kept
+    yet. A read when nothing is due; a short write only when something is.
+
+    A documented exception to the request's unit of work: it takes the Database and runs its own
+    transactions, and the caller runs it before the request's session first reads. A manager's
+    page is a GET, whose unit of work only reads (it is never committed), so the recount cannot
+    ride on it; and on SQLite a read transaction sees the database as it stood at its first
+    read, so a session that had already read would not see the recount."""
+    refresh(database, now)
+    if keep_snapshot:
+        take_snapshot(database, now)
 
 
 def rebuild(database: Database, now: datetime) -> int:
@@ -218,6 +240,75 @@ def unit_ref(db: DbSession, unit_id: int) -> UnitRef | None:
         select(Unit.id, Unit.name, Unit.kind, Unit.path, Unit.lineage).where(Unit.id == unit_id)
     ).one_or_none()
     return UnitRef(*row) if row else None
+
+
+def unit_in_scope(db: DbSession, viewer: Viewer, unit_id: int | None) -> UnitRef | None:
+    """The unit a manager asked for, if it exists and is in the part of the organisation they
+    manage (None otherwise: outside it, a unit does not exist for them). Without an id, the
+    viewer's own unit, or for an admin without one the first top-level unit."""
+    if unit_id is None:
+        unit_id = viewer.unit_id
+        if unit_id is None:
+            unit_id = db.scalar(select(Unit.id).where(Unit.parent_id.is_(None)).order_by(Unit.id).limit(1))
+        if unit_id is None:
+            return None
+    unit = unit_ref(db, unit_id)
+    return unit if unit is not None and manages(viewer, unit.lineage) else None
+
+
+def breadcrumbs(db: DbSession, viewer: Viewer, unit: UnitRef) -> list[tuple[int, str]]:
+    """The unit's ancestors the viewer manages, top first, then the unit itself: (id, name)."""
+    ids = [int(part) for part in unit.lineage.strip("/").split("/") if part]
+    rows = db.execute(select(Unit.id, Unit.name, Unit.lineage).where(Unit.id.in_(ids))).all()
+    by_id = {r.id: r for r in rows}
+    return [(i, by_id[i].name) for i in ids if i in by_id and manages(viewer, by_id[i].lineage)]
+
+
+def child_units(db: DbSession, unit_id: int) -> list[tuple[int, str]]:
+    """The unit's children, by name: (id, name)."""
+    return [
+        (r.id, r.name)
+        for r in db.execute(select(Unit.id, Unit.name).where(Unit.parent_id == unit_id).order_by(Unit.name))
+    ]
+
+
+def other_top_units(db: DbSession, unit_id: int) -> list[tuple[int, str]]:
+    """The top-level units but `unit_id`, by name (an admin manages every tree): (id, name)."""
+    return [
+        (r.id, r.name)
+        for r in db.execute(
+            select(Unit.id, Unit.name).where(Unit.parent_id.is_(None), Unit.id != unit_id).order_by(Unit.name)
+        )
+    ]
+
+
+def rollup_as_of(db: DbSession, unit: UnitRef, course_ids: Sequence[str], month: str | None) -> Rollup | None:
+    """The roll-up the manager's page, its export and the reports API show: exact now (`month`
+    None, read after `bring_up_to_date`), or as kept at the start of `month` ("2026-11"); None
+    when no snapshot of that month is kept."""
+    if month is not None and not db.scalar(
+        select(literal(1)).where(ComplianceSnapshot.month == month).limit(1)
+    ):
+        return None
+    return rollup(db, unit, course_ids, month=month)
+
+
+def pass_rates(db: DbSession, unit: UnitRef, course_id: str, months: list[str]) -> list[tuple[str, int, int]]:
+    """(month, exams taken, exams passed) per month in the unit's subtree, for each of `months`
+    (oldest first, at least one): a grouped read of the monthly tallies (units x months rows at
+    most)."""
+    rows = db.execute(
+        select(ExamTally.month, func.sum(ExamTally.taken), func.sum(ExamTally.passed))
+        .join(Unit, Unit.id == ExamTally.unit_id)
+        .where(
+            Unit.lineage.startswith(unit.lineage),
+            ExamTally.course_id == course_id,
+            and_(ExamTally.month >= months[0], ExamTally.month <= months[-1]),
+        )
+        .group_by(ExamTally.month)
+    ).all()
+    found = {m: (int(t or 0), int(p or 0)) for m, t, p in rows}
+    return [(m, *found.get(m, (0, 0))) for m in months]
 
 
 def rollup(

@@ -2,7 +2,8 @@
 tag and by regulation, and the state of the content (problems, bank coverage, gaps).
 
 Every page reads only: plain GET with query parameters, so each view can be bookmarked and
-works without JavaScript. Numbers come from `trainer.reports.items`.
+works without JavaScript. Numbers come from `trainer.reports.items`, read through the request's
+unit of work (`session_of(request)`, trainer.web.unit).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from trainer.reports import items
 from trainer.reports.itemstats import Thresholds
 from trainer.web import state
 from trainer.web.pages import page
+from trainer.web.unit import session_of
 
 FLAG_LABELS = {
     "too_hard": N_("Too hard"),
@@ -156,9 +158,9 @@ def item_list(request: Request) -> Response:
     rows: list[items.ItemRow] = []
     summary = None
     if course is not None:
-        with state.database(request).session() as db:
-            rows = items.exam_item_statistics(db, course.id, thresholds, bank=library.bank)
-            summary = items.exam_summary(db, course.id)
+        db = session_of(request)
+        rows = items.exam_item_statistics(db, course.id, thresholds, bank=library.bank)
+        summary = items.exam_summary(db, course.id)
     base = {"course": course.id, **carried} if course else dict(carried)
     return _no_store(
         state.templates(request).render(
@@ -238,13 +240,11 @@ def item_detail(request: Request) -> Response:
     row = None
     counts: dict[str, int] = {}
     if course is not None:
-        with state.database(request).session() as db:
-            found = items.exam_item_statistics(
-                db, course.id, thresholds, bank=library.bank, question=question_id
-            )
-            row = found[0] if found else None
-            if question is not None and question.type in items.CHOICE_TYPES:
-                counts = items.option_counts(db, course.id, question_id)
+        db = session_of(request)
+        found = items.exam_item_statistics(db, course.id, thresholds, bank=library.bank, question=question_id)
+        row = found[0] if found else None
+        if question is not None and question.type in items.CHOICE_TYPES:
+            counts = items.option_counts(db, course.id, question_id)
     if question is None and row is None:
         raise HTTPException(status_code=404)
     answers = row.stats.attempts if row else 0
@@ -287,7 +287,7 @@ def item_detail(request: Request) -> Response:
                 "back_query": urlencode(back),
                 "flag_labels": FLAG_LABELS,
                 "type_labels": TYPE_LABELS,
-                "corrections": quizzes.corrections_of(state.database(request), question_id),
+                "corrections": quizzes.corrections_of(session_of(request), question_id),
                 "library": library,
             },
         )
@@ -297,9 +297,8 @@ def item_detail(request: Request) -> Response:
 def by_tag(request: Request) -> Response:
     library = content_of(request).library
     rows: list[items.ItemRow] = []
-    with state.database(request).session() as db:
-        for course in _exam_courses(library):
-            rows += items.exam_item_statistics(db, course.id, Thresholds(), bank=library.bank)
+    for course in _exam_courses(library):
+        rows += items.exam_item_statistics(session_of(request), course.id, Thresholds(), bank=library.bank)
     lang: str = request.state.lang
     regulations = [
         (
@@ -328,14 +327,13 @@ def content_status(request: Request) -> Response:
     found = (items.exam_coverage(course, library.bank) for course in _exam_courses(library))
     coverage = [entry for entry in found if entry is not None]
     never: dict[str, list[tuple[str, bool]]] = {}
-    with state.database(request).session() as db:
-        for entry in coverage:
-            drawn = items.drawn_questions(db, entry.course.id)
-            never[entry.course.id] = [
-                (q.id, q.id in entry.eligible)
-                for q in sorted(library.bank.questions.values(), key=lambda q: q.id)
-                if q.domain == entry.course.domain and q.id not in drawn
-            ]
+    for entry in coverage:
+        drawn = items.drawn_questions(session_of(request), entry.course.id)
+        never[entry.course.id] = [
+            (q.id, q.id in entry.eligible)
+            for q in sorted(library.bank.questions.values(), key=lambda q: q.id)
+            if q.domain == entry.course.domain and q.id not in drawn
+        ]
     return _no_store(
         state.templates(request).render(
             request,

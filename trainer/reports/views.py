@@ -1,6 +1,11 @@
 """The manager's pages: the compliance roll-up of their part of the organisation, the lists
 behind it, and their exports. Every page is scoped: a unit outside the viewer's subtree does not
-exist for them (404)."""
+exist for them (404).
+
+Each handler runs in the request's unit of work (`session_of(request)`, trainer.web.unit) and
+passes its session to trainer.reports.compliance, which owns the queries. The roll-up and the
+lists first bring the tallies up to date (`compliance.bring_up_to_date`, a documented exception
+with short transactions of its own), before the request's session first reads."""
 
 from __future__ import annotations
 
@@ -9,7 +14,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from urllib.parse import quote, urlencode
 
-from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session as DbSession
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -17,20 +21,20 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute
 
 from trainer import localtime
-from trainer.access import Access, Viewer, manages
+from trainer.access import Access, Viewer
 from trainer.audit import service as audit
 from trainer.certification import service as certification
 from trainer.content.library import Course
 from trainer.content.store import content_of
-from trainer.db import MAX_ID, Database, utcnow
+from trainer.db import MAX_ID, utcnow
 from trainer.i18n import N_, STATE_LABELS
-from trainer.people.models import Unit
 from trainer.reports import charts, compliance, exports
 from trainer.reports.compliance import ALL_STATES, NEVER, ListQuery, UnitRef
-from trainer.reports.models import STATES, ExamTally
+from trainer.reports.models import STATES
 from trainer.reports.shared import MONTH, certifying_courses, course_titles
 from trainer.web import state
 from trainer.web.pages import Confirmation, ask, client_ip, confirmed, form_of, page, safe_next, viewer_of
+from trainer.web.unit import session_of
 
 LIST_STATES = ("expiring", *ALL_STATES)
 EXPORT_LIMIT = 200_000  # rows in one export: a whole province's (inspector, course) pairs fit
@@ -38,30 +42,18 @@ EXPORT_LIMIT = 200_000  # rows in one export: a whole province's (inspector, cou
 
 def scope(db: DbSession, viewer: Viewer, raw: str | None) -> UnitRef:
     """The unit asked for (default: the viewer's own; an admin's default is the top unit)."""
+    unit_id = None
     if raw:
         try:
             unit_id = int(raw)
         except ValueError:
             raise HTTPException(status_code=404) from None
-    elif viewer.unit_id is not None:
-        unit_id = viewer.unit_id
-    else:
-        top = db.scalar(select(Unit.id).where(Unit.parent_id.is_(None)).order_by(Unit.id).limit(1))
-        if top is None:
+        if not 1 <= unit_id <= MAX_ID:
             raise HTTPException(status_code=404)
-        unit_id = top
-    unit = compliance.unit_ref(db, unit_id) if 1 <= unit_id <= MAX_ID else None
-    if unit is None or not manages(viewer, unit.lineage):
+    unit = compliance.unit_in_scope(db, viewer, unit_id)
+    if unit is None:
         raise HTTPException(status_code=404)
     return unit
-
-
-def breadcrumbs(db: DbSession, viewer: Viewer, unit: UnitRef) -> list[tuple[int, str]]:
-    """The unit's ancestors the viewer manages, top first, then the unit itself."""
-    ids = [int(part) for part in unit.lineage.strip("/").split("/") if part]
-    rows = db.execute(select(Unit.id, Unit.name, Unit.lineage).where(Unit.id.in_(ids))).all()
-    by_id = {r.id: r for r in rows}
-    return [(i, by_id[i].name) for i in ids if i in by_id and manages(viewer, by_id[i].lineage)]
 
 
 def _course_param(request: Request, courses: list[Course], *, default_first: bool = True) -> str | None:
@@ -73,27 +65,10 @@ def _course_param(request: Request, courses: list[Course], *, default_first: boo
     return raw
 
 
-def _fresh(database: Database, now: datetime) -> None:
-    """Make the tallies exact for `now`, and keep this month's snapshot if none is kept yet."""
-    compliance.refresh(database, now)
-    compliance.take_snapshot(database, now)
-
-
-def pass_rates(db: DbSession, unit: UnitRef, course_id: str, months: list[str]) -> list[tuple[str, int, int]]:
-    """Exams taken and passed per month in the unit's subtree: a grouped read of the monthly
-    tallies (units x months rows at most)."""
-    rows = db.execute(
-        select(ExamTally.month, func.sum(ExamTally.taken), func.sum(ExamTally.passed))
-        .join(Unit, Unit.id == ExamTally.unit_id)
-        .where(
-            Unit.lineage.startswith(unit.lineage),
-            ExamTally.course_id == course_id,
-            and_(ExamTally.month >= months[0], ExamTally.month <= months[-1]),
-        )
-        .group_by(ExamTally.month)
-    ).all()
-    found = {m: (int(t or 0), int(p or 0)) for m, t, p in rows}
-    return [(m, *found.get(m, (0, 0))) for m in months]
+def _fresh(request: Request, now: datetime) -> None:
+    """Before the request's session first reads: the tallies exact for `now`, and this month's
+    snapshot kept if none is kept yet."""
+    compliance.bring_up_to_date(state.database(request), now, keep_snapshot=True)
 
 
 # -- the roll-up -------------------------------------------------------------------------------
@@ -105,17 +80,15 @@ def _rollup(request: Request) -> tuple[compliance.Rollup, list[Course], str | No
     courses = certifying_courses(library)
     course_id = _course_param(request, courses)
     month = request.query_params.get("month") or None
-    database = state.database(request)
-    now = utcnow()
     if month is None:
-        _fresh(database, now)
+        _fresh(request, utcnow())
     elif not MONTH.fullmatch(month):
         raise HTTPException(status_code=404)
-    with database.session() as db:
-        unit = scope(db, viewer, request.query_params.get("unit"))
-        if month is not None and month not in compliance.snapshot_months(db):
-            raise HTTPException(status_code=404)
-        result = compliance.rollup(db, unit, [c.id for c in courses], month=month)
+    db = session_of(request)
+    unit = scope(db, viewer, request.query_params.get("unit"))
+    result = compliance.rollup_as_of(db, unit, [c.id for c in courses], month)
+    if result is None:  # no snapshot kept for that month
+        raise HTTPException(status_code=404)
     return result, courses, course_id, month
 
 
@@ -125,23 +98,14 @@ def rollup_page(request: Request) -> Response:
     lang = request.state.lang
     titles = course_titles(content_of(request).library, lang)
     now = utcnow()
-    database = state.database(request)
-    with database.session() as db:
-        crumbs = breadcrumbs(db, viewer, result.unit)
-        months = compliance.snapshot_months(db)
-        kept_at = compliance.snapshot_taken_at(db, month) if month else None
-        last_12 = localtime.recent_months(now, database.time_zone)
-        trend = pass_rates(db, result.unit, course_id, last_12) if course_id else []
-        # Admins manage every tree: offer the other top-level units too.
-        roots = (
-            db.execute(
-                select(Unit.id, Unit.name)
-                .where(Unit.parent_id.is_(None), Unit.id != result.unit.id)
-                .order_by(Unit.name)
-            ).all()
-            if viewer.is_admin
-            else []
-        )
+    db = session_of(request)
+    crumbs = compliance.breadcrumbs(db, viewer, result.unit)
+    months = compliance.snapshot_months(db)
+    kept_at = compliance.snapshot_taken_at(db, month) if month else None
+    last_12 = localtime.recent_months(now, state.database(request).time_zone)
+    trend = compliance.pass_rates(db, result.unit, course_id, last_12) if course_id else []
+    # Admins manage every tree: offer the other top-level units too.
+    roots = compliance.other_top_units(db, result.unit.id) if viewer.is_admin else []
     selected = [(row, row.courses[course_id]) for row in result.rows] if course_id else []
     response = state.templates(request).render(
         request,
@@ -263,24 +227,29 @@ def _list_query(request: Request, db: DbSession, viewer: Viewer, courses: list[C
     return ListView(query, unit, course_id)
 
 
+def _listed(
+    request: Request, courses: list[Course], now: datetime, *, limit: int | None = None
+) -> tuple[ListView, compliance.ListPage]:
+    """The list asked for: the page asked for, or with a `limit` (exports) every row from the first."""
+    _fresh(request, now)
+    view = _list_query(request, session_of(request), viewer_of(request), courses)
+    query = view.query if limit is None else replace(view.query, page=1)
+    return view, compliance.list_inspectors(session_of(request), query, now, limit=limit)
+
+
 def list_page(request: Request) -> Response:
     viewer = viewer_of(request)
     library = content_of(request).library
     courses = certifying_courses(library)
-    database = state.database(request)
     now = utcnow()
-    _fresh(database, now)
-    with database.session() as db:
-        view = _list_query(request, db, viewer, courses)
-        result = compliance.list_inspectors(db, view.query, now)
-        total = None
-        if view.query.state != "expiring":
-            totals = compliance.rollup(db, view.unit, [c.id for c in courses], by_child=False).total
-            total = compliance.count_for(totals, view.query)
-        crumbs = breadcrumbs(db, viewer, view.unit)
-        children = db.execute(
-            select(Unit.id, Unit.name).where(Unit.parent_id == view.unit.id).order_by(Unit.name)
-        ).all()
+    view, result = _listed(request, courses, now)
+    db = session_of(request)
+    total = None
+    if view.query.state != "expiring":
+        totals = compliance.rollup(db, view.unit, [c.id for c in courses], by_child=False).total
+        total = compliance.count_for(totals, view.query)
+    crumbs = compliance.breadcrumbs(db, viewer, view.unit)
+    children = compliance.child_units(db, view.unit.id)
     query = view.query
     first = (query.page - 1) * query.per_page + 1
     response = state.templates(request).render(
@@ -340,20 +309,13 @@ LIST_HEADER = [
 
 
 def list_export(request: Request) -> Response:
-    viewer = viewer_of(request)
     library = content_of(request).library
-    courses = certifying_courses(library)
-    database = state.database(request)
     now = utcnow()
-    _fresh(database, now)
+    view, result = _listed(request, certifying_courses(library), now, limit=EXPORT_LIMIT)
     lang = request.state.lang
     gettext = state.templates(request).gettext(lang)
     titles = course_titles(library, lang)
-    with database.session() as db:
-        view = _list_query(request, db, viewer, courses)
-        everything = replace(view.query, page=1)
-        result = compliance.list_inspectors(db, everything, now, limit=EXPORT_LIMIT)
-    zone = database.time_zone
+    zone = state.database(request).time_zone
     # The expiry is the day it is in the installation's zone, and its heading names the zone.
     times = state.templates(request).local_times(lang)
     header = [times.heading(gettext(h)) if h == EXPIRES else gettext(h) for h in LIST_HEADER]
@@ -408,16 +370,15 @@ def certificate_action(request: Request) -> Response:
                 ),
                 missing_reason=is_confirmed,
             )
-    with state.database(request).write() as db:  # a refusal is the error page, linking back
-        certification.act(
-            db,
-            viewer,
-            audit.Actor(viewer.id, viewer.username, client_ip(request)),
-            number,
-            action=action,
-            reason=reason,
-            now=utcnow(),
-        )
+    certification.act(  # a refusal (DomainError) is the error page, linking back
+        session_of(request),
+        viewer,
+        audit.Actor(viewer.id, viewer.username, client_ip(request)),
+        number,
+        action=action,
+        reason=reason,
+        now=utcnow(),
+    )
     return RedirectResponse(back, status_code=303)
 
 

@@ -20,10 +20,11 @@ through `run` below, in a worker thread.
 Documented exceptions, which take no unit here: the exam-day hot paths (start, save and submit,
 from the API and the quiz pages) run their own short, prebuilt transactions; a GET that must
 first write (grading an overdue exam before showing it, recording a module's first read,
-counting a public verification) does that write in a short transaction of its own, since its
-unit only reads (trainer.quizzes.service and trainer.certification.service list theirs, with the
-reasons); and signing in (trainer.people.auth.login) runs its own, since it records a failed
-attempt and then refuses.
+counting a public verification, recounting the compliance tallies that changed before a
+manager's roll-up or list) does that write in a short transaction of its own before its session
+first reads, since its unit only reads (trainer.quizzes.service, trainer.certification.service
+and trainer.reports.compliance.bring_up_to_date say why); and signing in
+(trainer.people.auth.login) runs its own, since it records a failed attempt and then refuses.
 """
 
 from __future__ import annotations
