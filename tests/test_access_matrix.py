@@ -18,6 +18,7 @@ from sqlalchemy import delete, select
 from starlette.routing import Mount, Route
 
 from tests.conftest import Person, csrf_token, make_person, right_answer, sign_in
+from trainer.assignments.models import Assignment
 from trainer.content.models import ContentDraft
 from trainer.db import Database, utcnow
 from trainer.notifications.models import Notification
@@ -177,6 +178,12 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "/api/v1/sittings/{sitting_id}"): BOARD_API,
     ("PUT", "/api/v1/sittings/{sitting_id}/people/{person_id}"): BOARD_API,
     ("POST", "/api/v1/sittings/{sitting_id}/close"): BOARD_API,  # after the PUT: it closes the sitting
+    # Managers in scope require a course of their unit; the admin then finds it required already.
+    ("POST", "/api/v1/assignments"): row(401, 403, 403, 403, 201, 404, 409),
+    ("GET", "/api/v1/assignments"): row(401, 403, 403, 403, 200, 200, 200),
+    # The inspector's own requirement: withdrawn by the manager in scope, then gone for everyone.
+    ("DELETE", "/api/v1/assignments/{assignment_id}"): row(401, 403, 403, 403, 204, 404, 404),
+    ("GET", "/api/v1/me/assignments"): row(401, 200, 200, 200, 200, 200, 200),
     # Notifications: everyone their own; {notification_id} is the inspector's (an invitation with
     # a calendar file), which for anyone else does not exist.
     ("GET", "/notifications"): SIGNED_IN_PAGE,
@@ -340,6 +347,17 @@ def visitors(app: FastAPI, migrated_database: Database) -> Iterator[dict[str, Vi
         db.add(draft)
         db.flush()
         DRAFT_IDS["matrix"] = draft.id
+        assignment = Assignment(
+            course_id="demo-course",
+            kind="person",
+            person_id=people["inspector"].id,  # type: ignore[union-attr]
+            lineage=inspector_unit.lineage,
+            due=(now + timedelta(days=30)).date(),
+            created_at=now,
+        )
+        db.add(assignment)
+        db.flush()
+        PATH_VALUES["assignment_id"] = str(assignment.id)
     ANSWERS["slot1"] = right_answer(migrated_database, practice["id"], 1)
     yield result
     for visitor in result.values():
@@ -378,6 +396,11 @@ def request(visitor: Visitor, method: str, path: str, user_id: int, target_id: i
                 "closes_at": "2030-01-01T11:00:00+08:00",
             },
             "/api/v1/sittings/{sitting_id}/people/{person_id}": {"extra_minutes": 5},
+            "/api/v1/assignments": {
+                "course_id": "demo-course",
+                "unit_id": UNIT_IDS["here"],
+                "due": (utcnow() + timedelta(days=60)).date().isoformat(),
+            },
         }
         response = client.request(method, url, headers=headers, json=bodies.get(path), follow_redirects=False)
         return response.status_code

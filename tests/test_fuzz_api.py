@@ -126,6 +126,12 @@ def build_world(client: TestClient, database: Database) -> World:
     answers += [(exam["id"], 1, {"selected": []}), (practice["id"], 1, {"selected": ["a", "b"]})]
     disposable = make_person(database, "inspector", unit=HERE)
     sitting_id = _sitting(database, supervisor=certified)
+    required = client.post(
+        "/api/v1/assignments",
+        headers=roles["admin"],
+        json={"course_id": "demo-course", "person_id": inspector.id, "due": _due(90)},
+    )
+    assert required.status_code == 201, required.text
     return World(
         roles=roles,
         real={
@@ -140,11 +146,16 @@ def build_world(client: TestClient, database: Database) -> World:
             "month": [utcnow().strftime("%Y-%m"), "2020-01"],
             "sitting_id": [sitting_id],
             "person_id": [inspector.id, certified.id],
+            "assignment_id": [required.json()["id"]],
         },
         answers=answers,
         disposable=Disposable(disposable, token(client, disposable), disposable.password),
         mint=lambda person: token(client, person),
     )
+
+
+def _due(days: int) -> str:
+    return (utcnow() + timedelta(days=days)).date().isoformat()
 
 
 def _sitting(database: Database, *, supervisor: Person) -> int:
@@ -181,6 +192,18 @@ def _with_real_objects(case: schemathesis.Case, data: st.DataObject, world: Worl
     for name in list(case.path_parameters or {}):
         if name in world.real and data.draw(OFTEN, label=f"real {name}"):
             case.path_parameters[name] = data.draw(st.sampled_from(world.real[name]), label=name)
+    if (
+        case.operation.path == "/api/v1/assignments"
+        and case.method.upper() == "POST"
+        and data.draw(OFTEN, label="real assignment")
+    ):
+        case.body = {
+            "course_id": "demo-course",
+            "unit_id": data.draw(st.sampled_from(world.real["unit_id"]), label="unit"),
+            "due": _due(data.draw(st.integers(0, 400), label="due in")),
+        }
+    if case.operation.path.endswith("/people/{person_id}") and data.draw(OFTEN, label="real extra time"):
+        case.body = {"extra_minutes": data.draw(st.integers(0, 60), label="extra minutes")}
     parameters = {p.name for p in case.operation.query}
     if "month" in parameters and data.draw(OFTEN, label="real month"):
         case.query = {**(case.query or {}), "month": data.draw(st.sampled_from(world.real["month"]))}
@@ -308,3 +331,4 @@ def test_every_operation_as_every_role(app: FastAPI, client: TestClient) -> None
     assert world.statuses["GET /api/v1/units/{unit_id}/compliance"][200] > 0
     assert world.statuses["GET /api/v1/sittings/{sitting_id}"][200] > 0
     assert world.statuses["PUT /api/v1/sittings/{sitting_id}/people/{person_id}"][200] > 0
+    assert world.statuses["POST /api/v1/assignments"][201] > 0

@@ -50,12 +50,13 @@ LAYERS = [
         "content/{schemas,search,store,translations,yamlio}.py",
         "quizzes/{__init__,assembly,gift,scoring,snapshot}.py", "certification/{__init__,policy}.py",
         "people/__init__.py", "reports/{__init__,itemstats}.py", "sittings/{__init__,rules}.py",
-        "notifications/{__init__,ical}.py",
+        "notifications/{__init__,ical}.py", "assignments/{__init__,rules}.py",
     )),
     Layer("services", (
         "content/{publishing,service}.py",
         "people/{auth,demo,housekeeping,importing,passwords,service,throttle}.py",
         "quizzes/{flags,service}.py", "certification/service.py", "sittings/service.py",
+        "assignments/service.py",
         "notifications/{mail,outbox}.py",
     )),
     Layer("reports", (

@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from trainer import metrics, migrate
 from trainer.access import Access
+from trainer.assignments import api as assignments_api
 from trainer.certification import views as certification_views
 from trainer.config import Settings
 from trainer.content import authoring_views
@@ -142,6 +143,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(certification_views.router, **edge_check)
     app.include_router(reports_api.router, **edge_check)
     app.include_router(sittings_api.router, **edge_check)
+    app.include_router(assignments_api.router, **edge_check)
     errors.install(app)
     return app
 

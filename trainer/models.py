@@ -1,5 +1,6 @@
 """Every table, so Alembic and the schema check see the whole model."""
 
+from trainer.assignments.models import Assignment
 from trainer.audit.models import AuditEvent, AuditHead
 from trainer.certification.models import Certificate
 from trainer.content.models import CourseVersion
@@ -14,6 +15,7 @@ from trainer.reports.models import (
     ComplianceTally,
     ExamTally,
     ItemMark,
+    RequirementTally,
     UnitHeadcount,
 )
 from trainer.sittings.models import Sitting, SittingPerson, SittingSupervisor, SittingUnit
@@ -22,6 +24,7 @@ metadata = Base.metadata
 
 __all__ = [
     "ApiToken",
+    "Assignment",
     "Attempt",
     "AttemptAnswer",
     "AuditEvent",
@@ -37,6 +40,7 @@ __all__ = [
     "ModuleRead",
     "Notification",
     "RateCounter",
+    "RequirementTally",
     "Session",
     "Sitting",
     "SittingPerson",

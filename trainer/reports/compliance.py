@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -27,12 +27,15 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    or_,
     select,
 )
 from sqlalchemy.orm import Session as DbSession
 
 from trainer import localtime
 from trainer.access import Viewer, manages
+from trainer.assignments import rules as required
+from trainer.assignments.models import Assignment
 from trainer.certification import policy
 from trainer.certification.models import Certificate
 from trainer.db import Database
@@ -43,6 +46,7 @@ from trainer.reports.models import (
     ComplianceSnapshot,
     ComplianceTally,
     ExamTally,
+    RequirementTally,
     UnitHeadcount,
 )
 
@@ -59,8 +63,10 @@ def refresh(database: Database, now: datetime) -> int:
     """Recount every queued unit and every tally the clock has moved; returns units recounted.
     The check is a read; only when something is due does it take a write transaction."""
     with database.session() as db:
-        due = db.scalar(select(literal(1)).select_from(ComplianceChange).limit(1)) or db.scalar(
-            select(literal(1)).where(ComplianceTally.changes_at <= now).limit(1)
+        due = (
+            db.scalar(select(literal(1)).select_from(ComplianceChange).limit(1))
+            or db.scalar(select(literal(1)).where(ComplianceTally.changes_at <= now).limit(1))
+            or db.scalar(select(literal(1)).where(RequirementTally.changes_at <= now).limit(1))
         )
     if not due:
         return 0
@@ -68,6 +74,7 @@ def refresh(database: Database, now: datetime) -> int:
         last = db.scalar(select(func.max(ComplianceChange.id)))
         units = set(db.scalars(select(ComplianceChange.unit_id).distinct()))
         units |= set(db.scalars(select(ComplianceTally.unit_id).where(ComplianceTally.changes_at <= now)))
+        units |= set(db.scalars(select(RequirementTally.unit_id).where(RequirementTally.changes_at <= now)))
         recount(db, units, now)
         if last is not None:
             db.execute(delete(ComplianceChange).where(ComplianceChange.id <= last))
@@ -94,6 +101,7 @@ def rebuild(database: Database, now: datetime) -> int:
     with database.write() as db:
         units = set(db.scalars(select(Unit.id)))
         db.execute(delete(ComplianceTally))
+        db.execute(delete(RequirementTally))
         db.execute(delete(UnitHeadcount))
         db.execute(delete(ComplianceChange))
         recount(db, units, now)
@@ -106,8 +114,11 @@ def _is_inspector() -> Any:
 
 def recount(db: DbSession, unit_ids: Iterable[int], now: datetime) -> None:
     """Count the active inspectors of these units (their direct members) and their current
-    certificates' states with the same rule the certificate pages use."""
+    certificates' states with the same rule the certificate pages use; and the people required a
+    course (trainer.assignments) by their required state."""
     ordered = sorted(set(unit_ids))
+    targets = active_targets(db)
+    zone = localtime.zone_of(db)
     for start in range(0, len(ordered), _CHUNK):
         chunk = ordered[start : start + _CHUNK]
         # Lock the units (in id order, so two recounts cannot deadlock) before deleting and
@@ -173,6 +184,107 @@ def recount(db: DbSession, unit_ids: Iterable[int], now: datetime) -> None:
                     for (u, c), states in counts.items()
                 ],
             )
+        _recount_required(db, present, targets, now, zone)
+
+
+def active_targets(db: DbSession) -> list[required.Target]:
+    """Every assignment not withdrawn (hundreds at most: one per course and unit, role or named
+    person a manager chose), read once per recount."""
+    a = Assignment
+    return [
+        required.Target(*row)
+        for row in db.execute(
+            select(a.id, a.course_id, a.kind, a.lineage, a.role, a.person_id, a.due).where(
+                a.withdrawn_at.is_(None)
+            )
+        )
+    ]
+
+
+def _recount_required(
+    db: DbSession, present: list[int], targets: list[required.Target], now: datetime, zone: Any
+) -> None:
+    """The requirement tallies of these (locked) units: each active member's required courses
+    (earliest due date among the assignments covering them), in the state their current
+    certificate and the due date give."""
+    db.execute(delete(RequirementTally).where(RequirementTally.unit_id.in_(present)))
+    if not targets or not present:
+        return
+    members = db.execute(
+        select(User.id, User.unit_id, Unit.lineage)
+        .join(Unit, Unit.id == User.unit_id)
+        .where(User.unit_id.in_(present), User.is_active.is_(True))
+    ).all()
+    if not members:
+        return
+    roles: dict[int, set[str]] = defaultdict(set)
+    for user_id, role in db.execute(
+        select(UserRole.user_id, UserRole.role)
+        .join(User, User.id == UserRole.user_id)
+        .where(User.unit_id.in_(present), User.is_active.is_(True))
+    ):
+        roles[user_id].add(role)
+    courses = {t.course_id for t in targets}
+    held: dict[tuple[int, str], policy.Facts] = {}
+    for row in db.execute(
+        select(
+            Certificate.user_id,
+            Certificate.course_id,
+            Certificate.valid_from,
+            Certificate.expires_at,
+            Certificate.renewal_window_days,
+            Certificate.grace_days,
+            Certificate.suspended_at,
+            Certificate.revoked_at,
+        )
+        .join(User, User.id == Certificate.user_id)
+        .where(
+            User.unit_id.in_(present),
+            User.is_active.is_(True),
+            Certificate.is_current.is_(True),
+            Certificate.course_id.in_(courses),
+        )
+    ):
+        held[(row.user_id, row.course_id)] = policy.Facts(
+            row.valid_from,
+            row.expires_at,
+            row.renewal_window_days,
+            row.grace_days,
+            row.suspended_at,
+            row.revoked_at,
+        )
+    counts: dict[tuple[int, str], dict[str, int]] = defaultdict(
+        lambda: dict.fromkeys(("required", *required.REQUIRED_STATES), 0)
+    )
+    changes: dict[tuple[int, str], datetime] = {}
+    members_ = [(m[0], m[1] or 0, m[2]) for m in members]  # joined to a unit: never 0
+    for user_id, unit_id, lineage in members_:
+        person = required.Person(user_id, lineage, frozenset(roles.get(user_id, ())))
+        for course_id, due in required.required_of(targets, person).items():
+            certificate = held.get((user_id, course_id))
+            certificate_state = policy.state_at(certificate, now).value if certificate is not None else None
+            state = required.state_of(certificate_state, due, now, zone)
+            key = (unit_id, course_id)
+            counts[key]["required"] += 1
+            counts[key][state] += 1
+            upcoming = [
+                m
+                for m in (
+                    next_change(certificate, now) if certificate is not None else None,
+                    required.next_change(state, due, now, zone),
+                )
+                if m is not None
+            ]
+            if upcoming and (key not in changes or min(upcoming) < changes[key]):
+                changes[key] = min(upcoming)
+    if counts:
+        db.execute(
+            insert(RequirementTally),
+            [
+                {"unit_id": u, "course_id": c, **numbers, "changes_at": changes.get((u, c))}
+                for (u, c), numbers in counts.items()
+            ],
+        )
 
 
 def next_change(facts: policy.Facts, now: datetime) -> datetime | None:
@@ -212,10 +324,38 @@ class Counts:
 
 
 @dataclass
+class RequiredCounts:
+    """People required a course (trainer.assignments) and their required states."""
+
+    required: int = 0
+    states: dict[str, int] = field(default_factory=lambda: dict.fromkeys(required.REQUIRED_STATES, 0))
+
+    @property
+    def compliant(self) -> int:
+        return sum(self.states[s] for s in required.COMPLIANT)
+
+    def get(self, state: str) -> int:
+        return self.states[state]
+
+    def share(self, state: str) -> float:
+        return self.states[state] / self.required if self.required else 0.0
+
+    def add(self, other: RequiredCounts) -> None:
+        self.required += other.required
+        for s in required.REQUIRED_STATES:
+            self.states[s] += other.states[s]
+
+    def as_dict(self) -> dict[str, int]:
+        return {"required": self.required, **self.states}
+
+
+@dataclass
 class RollupRow:
     unit: UnitRef | None  # None: people attached directly to the unit shown
     courses: dict[str, Counts]
     has_children: bool = False
+    # Course id -> people required it (now only: snapshots keep certificate states alone).
+    required: dict[str, RequiredCounts] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -233,6 +373,7 @@ class Rollup:
     month: str | None  # None: now; "2026-10": the snapshot taken at the start of that month
     total: dict[str, Counts]  # course id -> the whole subtree
     rows: list[RollupRow]  # one per child unit, then the unit's own members if it has any
+    required: dict[str, RequiredCounts] = field(default_factory=dict)  # the whole subtree, now
 
 
 def unit_ref(db: DbSession, unit_id: int) -> UnitRef | None:
@@ -320,8 +461,9 @@ def rollup(
     by_child: bool = True,
 ) -> Rollup:
     """State counts per course for each child of `unit` (its whole subtree) and for the unit's
-    own members. Three reads of at most (units in the subtree x courses) rows, summed here:
-    the cost follows the organisation tree, never the number of inspectors."""
+    own members, and (now only) the required people's states. Four reads of at most (units in
+    the subtree x courses) rows, summed here: the cost follows the organisation tree, never the
+    number of inspectors."""
     children = (
         db.execute(
             select(Unit.id, Unit.name, Unit.kind, Unit.path, Unit.lineage)
@@ -349,6 +491,9 @@ def rollup(
     by_group: dict[int, dict[str, Counts]] = {
         g: {course_id: Counts() for course_id in course_ids} for g in {0, *child_ids}
     }
+    required_by_group: dict[int, dict[str, RequiredCounts]] = {
+        g: {course_id: RequiredCounts() for course_id in course_ids} for g in {0, *child_ids}
+    }
     if month is None:
         heads = db.execute(
             select(group, func.sum(UnitHeadcount.inspectors))
@@ -364,6 +509,23 @@ def rollup(
             .where(in_subtree, ComplianceTally.course_id.in_(course_ids))
             .group_by(group, ComplianceTally.course_id)
         ).all()
+        r = RequirementTally
+        for key, course_id, people, *numbers in db.execute(
+            select(
+                group,
+                r.course_id,
+                func.sum(r.required),
+                *[func.sum(getattr(r, s)) for s in required.REQUIRED_STATES],
+            )
+            .select_from(Unit)
+            .join(r, r.unit_id == Unit.id)
+            .where(in_subtree, r.course_id.in_(course_ids))
+            .group_by(group, r.course_id)
+        ):
+            required_by_group[int(key) if key else 0][course_id] = RequiredCounts(
+                int(people or 0),
+                {s: int(n or 0) for s, n in zip(required.REQUIRED_STATES, numbers, strict=True)},
+            )
     else:
         snap = ComplianceSnapshot
         # A unit's headcount is kept on each of its rows (and on a "" course row when it has no
@@ -396,18 +558,30 @@ def rollup(
             state: int(n or 0) for state, n in zip(STATES, numbers, strict=True)
         }
     total = {course_id: Counts() for course_id in course_ids}
+    required_total = {course_id: RequiredCounts() for course_id in course_ids}
+    for required_groups in required_by_group.values():
+        for course_id, found in required_groups.items():
+            required_total[course_id].add(found)
     for groups in by_group.values():
         for course_id, counts in groups.items():
             total[course_id].inspectors += counts.inspectors
             for s in STATES:
                 total[course_id].states[s] += counts.states[s]
     rows_out = [
-        RollupRow(UnitRef(*c), by_group[c.id], has_children=c.id in with_grandchildren) for c in children
+        RollupRow(
+            UnitRef(*c),
+            by_group[c.id],
+            has_children=c.id in with_grandchildren,
+            required=required_by_group[c.id],
+        )
+        for c in children
     ]
     own = by_group[0]
-    if any(c.inspectors or sum(c.states.values()) for c in own.values()):
-        rows_out.append(RollupRow(None, own))
-    return Rollup(unit, month, total, rows_out)
+    if any(c.inspectors or sum(c.states.values()) for c in own.values()) or any(
+        r.required for r in required_by_group[0].values()
+    ):
+        rows_out.append(RollupRow(None, own, required=required_by_group[0]))
+    return Rollup(unit, month, total, rows_out, required_total if month is None else {})
 
 
 # -- monthly snapshots -------------------------------------------------------------------------
@@ -645,3 +819,110 @@ def count_for(rollup_total: dict[str, Counts], query: ListQuery) -> int | None:
     if query.state is None:
         return sum(sum(rollup_total[c].states.values()) for c in wanted if c in rollup_total)
     return sum(rollup_total[c].get(query.state) for c in wanted if c in rollup_total)
+
+
+# -- people required a course ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RequiredRow:
+    user_id: int
+    full_name: str
+    username: str
+    unit_path: str
+    course_id: str
+    due: date
+    state: str  # one of trainer.assignments.rules.REQUIRED_STATES
+    number: str | None  # their current certificate's, if any
+    expires_at: datetime | None
+
+
+def list_required(
+    db: DbSession,
+    lineage: str,
+    course_id: str,
+    now: datetime,
+    *,
+    state: str | None = None,
+    sort: str = "expires",
+    descending: bool = False,
+    page: int = 1,
+    per_page: int = 50,
+) -> ListPage:
+    """One page of the people in a subtree required a course, with their earliest due date and
+    required state (`state` to keep one), by due date (`sort` "expires"), name or unit; with
+    `per_page` 0, every row (exports).
+
+    The candidates are read by the assignments' own targets (a lineage prefix each), so only the
+    people some assignment covers come back; their states are worked out here with the rules the
+    tallies use."""
+    zone = localtime.zone_of(db)
+    targets = [t for t in active_targets(db) if t.course_id == course_id]
+    if not targets:
+        return ListPage([], False)
+    covered = []
+    for t in targets:
+        if t.kind == "person":
+            covered.append(User.id == t.person_id)
+        elif t.kind == "unit":
+            covered.append(and_(Unit.lineage.startswith(t.lineage), _is_inspector()))
+        else:
+            covered.append(
+                and_(
+                    Unit.lineage.startswith(t.lineage),
+                    exists().where(UserRole.user_id == User.id, UserRole.role == t.role),
+                )
+            )
+    people = db.execute(
+        select(User.id, User.full_name, User.username, Unit.path, Unit.lineage)
+        .join(Unit, Unit.id == User.unit_id)
+        .where(User.is_active.is_(True), Unit.lineage.startswith(lineage), or_(*covered))
+    ).all()
+    ids = [p.id for p in people]
+    roles: dict[int, set[str]] = defaultdict(set)
+    held: dict[int, tuple[str, policy.Facts, datetime]] = {}
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        for user_id, role in db.execute(
+            select(UserRole.user_id, UserRole.role).where(UserRole.user_id.in_(chunk))
+        ):
+            roles[user_id].add(role)
+        c = Certificate
+        for row in db.execute(
+            select(
+                c.user_id,
+                c.number,
+                c.valid_from,
+                c.expires_at,
+                c.renewal_window_days,
+                c.grace_days,
+                c.suspended_at,
+                c.revoked_at,
+            ).where(c.user_id.in_(chunk), c.course_id == course_id, c.is_current.is_(True))
+        ):
+            held[row.user_id] = (row.number, policy.Facts(*row[2:]), row.expires_at)
+    rows = []
+    for p in people:
+        due = required.required_of(
+            targets, required.Person(p.id, p.lineage, frozenset(roles.get(p.id, ())))
+        ).get(course_id)
+        if due is None:  # the SQL filter is wider than the rules (never narrower)
+            continue
+        number, facts, expires_at = held.get(p.id, (None, None, None))
+        certificate_state = policy.state_at(facts, now).value if facts is not None else None
+        found = required.state_of(certificate_state, due, now, zone)
+        if state is not None and found != state:
+            continue
+        rows.append(
+            RequiredRow(p.id, p.full_name, p.username, p.path, course_id, due, found, number, expires_at)
+        )
+    keys = {
+        "expires": lambda r: (r.due, r.full_name, r.user_id),
+        "name": lambda r: (r.full_name, r.user_id),
+        "unit": lambda r: (r.unit_path, r.full_name, r.user_id),
+    }
+    rows.sort(key=keys.get(sort, keys["expires"]), reverse=descending)
+    if per_page <= 0:
+        return ListPage(rows, False)  # type: ignore[arg-type]
+    first = (page - 1) * per_page
+    return ListPage(rows[first : first + per_page], len(rows) > first + per_page)  # type: ignore[arg-type]

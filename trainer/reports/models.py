@@ -7,6 +7,9 @@ costs what it shows rather than what the province holds.
   row); the next reader recounts those units and any tally whose `changes_at` - the moment a
   certificate in it crosses a date by the clock alone - has passed. The counts shown are
   therefore exact at the moment of reading.
+- `requirement_tallies`: per unit and course, how many of the people required the course (by an
+  assignment, trainer.assignments) are in each required state. Kept exact the same way, from the
+  same queue: its `changes_at` also covers a due date passing.
 - `compliance_snapshots`: the tallies as they stood at the start of each month, for auditors.
 - `exam_tallies`: exams taken and passed per unit, course and month, for pass-rate charts.
 - `item_marks`: every question of every graded exam with its mark, for item statistics.
@@ -42,6 +45,24 @@ class ComplianceTally(Base):
     expired: Mapped[int] = mapped_column(Integer)
     suspended: Mapped[int] = mapped_column(Integer)
     revoked: Mapped[int] = mapped_column(Integer)
+    changes_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+
+
+class RequirementTally(Base):
+    """Required people of a unit (its direct members) per course, by state
+    (trainer.assignments.rules.REQUIRED_STATES)."""
+
+    __tablename__ = "requirement_tallies"
+
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"), primary_key=True)
+    course_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    required: Mapped[int] = mapped_column(Integer)
+    valid: Mapped[int] = mapped_column(Integer)
+    due_for_renewal: Mapped[int] = mapped_column(Integer)
+    grace: Mapped[int] = mapped_column(Integer)
+    expired: Mapped[int] = mapped_column(Integer)
+    not_yet_certified: Mapped[int] = mapped_column(Integer)
+    overdue: Mapped[int] = mapped_column(Integer)
     changes_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
 
 
