@@ -104,6 +104,30 @@ def test_a_manager_requires_a_course_of_a_county_and_its_inspectors_see_it(
         (created["id"], COURSE, due.isoformat(), "not_yet_certified")
     ]
     assert client.get("/api/v1/me/assignments", headers=token(client, beside)).json() == []
+
+    # The compliance API counts the county's required people; the city's other county has none.
+    county = client.get(f"/api/v1/units/{county_id}/compliance", headers=token(client, manager)).json()
+    required = next(c for c in county["courses"] if c["course_id"] == COURSE)["required"]
+    assert required == {
+        "required": 1,
+        "valid": 0,
+        "due_for_renewal": 0,
+        "grace": 0,
+        "expired": 0,
+        "not_yet_certified": 1,
+        "overdue": 0,
+    }
+    with database.session() as db:
+        city_id = db.scalar(select(Unit.id).where(Unit.path == f"{root}/City"))
+    by_child = {
+        child["unit"]["name"]: next(c for c in child["courses"] if c["course_id"] == COURSE)["required"][
+            "required"
+        ]
+        for child in client.get(f"/api/v1/units/{city_id}/compliance", headers=token(client, manager)).json()[
+            "children"
+        ]
+    }
+    assert by_child == {"County": 1, "Other county": 0}
     with database.session() as db:
         event = db.scalars(
             select(AuditEvent).where(

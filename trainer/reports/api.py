@@ -20,13 +20,25 @@ from trainer.db import MAX_ID, utcnow
 from trainer.people import service as people
 from trainer.people.api import MANAGERS, SIGNED_IN, ApiViewer, ManagerViewer
 from trainer.reports import compliance, records
-from trainer.reports.compliance import Counts, UnitRef
+from trainer.reports.compliance import Counts, RequiredCounts, UnitRef
 from trainer.reports.shared import MONTH, certifying_courses, course_titles
 from trainer.schemas import AttemptRow, CertificateOut, Message, UnitOut
 from trainer.web import state
 from trainer.web.unit import Db
 
 router = APIRouter(prefix="/api/v1")
+
+
+class RequiredOut(BaseModel):
+    """The people required the course (by an assignment) and where they stand."""
+
+    required: int
+    valid: int
+    due_for_renewal: int
+    grace: int
+    expired: int
+    not_yet_certified: int
+    overdue: int  # past the due date without a live certificate
 
 
 class CourseCounts(BaseModel):
@@ -40,6 +52,7 @@ class CourseCounts(BaseModel):
     suspended: int
     revoked: int
     never_certified: int
+    required: RequiredOut | None  # now only (null for a kept month: snapshots keep the above)
 
 
 class ChildOut(BaseModel):
@@ -59,9 +72,16 @@ def _unit(ref: UnitRef) -> UnitOut:
     return UnitOut(id=ref.id, name=ref.name, kind=ref.kind, path=ref.path)
 
 
-def _courses(counts: dict[str, Counts], titles: dict[str, str]) -> list[CourseCounts]:
+def _courses(
+    counts: dict[str, Counts], required: dict[str, RequiredCounts], titles: dict[str, str]
+) -> list[CourseCounts]:
     return [
-        CourseCounts(course_id=course_id, title=titles.get(course_id, course_id), **c.as_dict())
+        CourseCounts(
+            course_id=course_id,
+            title=titles.get(course_id, course_id),
+            **c.as_dict(),
+            required=RequiredOut(**required[course_id].as_dict()) if course_id in required else None,
+        )
         for course_id, c in counts.items()
     ]
 
@@ -81,8 +101,9 @@ def unit_compliance(
     db: Db,
     month: Annotated[str | None, Query(description="A kept monthly snapshot, YYYY-MM", max_length=7)] = None,
 ) -> ComplianceOut:
-    """Per course, how many inspectors of the unit's subtree are in each certificate state; and
-    the same for each child unit. Exact now, or as kept at the start of `month`."""
+    """Per course, how many inspectors of the unit's subtree are in each certificate state, and
+    (now) how many people are required the course and where they stand (`required`); the same
+    for each child unit. Exact now, or as kept at the start of `month`."""
     library = content_of(request).library
     courses = [c.id for c in certifying_courses(library)]
     titles = course_titles(library, "en")
@@ -101,9 +122,12 @@ def unit_compliance(
         unit=_unit(ref),
         as_of=now,
         month=month,
-        courses=_courses(result.total, titles),
+        courses=_courses(result.total, result.required, titles),
         children=[
-            ChildOut(unit=_unit(row.unit) if row.unit else None, courses=_courses(row.courses, titles))
+            ChildOut(
+                unit=_unit(row.unit) if row.unit else None,
+                courses=_courses(row.courses, row.required, titles),
+            )
             for row in result.rows
         ],
     )

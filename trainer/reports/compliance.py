@@ -572,7 +572,7 @@ def rollup(
             UnitRef(*c),
             by_group[c.id],
             has_children=c.id in with_grandchildren,
-            required=required_by_group[c.id],
+            required=required_by_group[c.id] if month is None else {},
         )
         for c in children
     ]
@@ -580,7 +580,7 @@ def rollup(
     if any(c.inspectors or sum(c.states.values()) for c in own.values()) or any(
         r.required for r in required_by_group[0].values()
     ):
-        rows_out.append(RollupRow(None, own, required=required_by_group[0]))
+        rows_out.append(RollupRow(None, own, required=required_by_group[0] if month is None else {}))
     return Rollup(unit, month, total, rows_out, required_total if month is None else {})
 
 
