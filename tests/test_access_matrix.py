@@ -173,6 +173,7 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "/sittings/{sitting_id}/attendance"): BOARD_PAGE,
     ("GET", "/sittings/{sitting_id}/results"): BOARD_PAGE,
     ("GET", "/sittings/{sitting_id}/results.csv"): BOARD_PAGE,
+    ("GET", "/sittings/{sitting_id}/results.xlsx"): BOARD_PAGE,
     # The demo course's exam is taken any time: no sittings for it (409), whoever may schedule.
     ("POST", "/api/v1/courses/{course_id}/sittings"): row(401, 403, 403, 409, 409, 409, 409),
     ("GET", "/api/v1/sittings/{sitting_id}"): BOARD_API,

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
+import openpyxl
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -267,6 +268,15 @@ def test_schedule_edit_supervise_and_close_through_the_pages(
         assert {row[1] for row in rows[1:]} == {p.username for p in [*people, *named]}
         assert all(row[3] == _("Absent") for row in rows[1:])
         assert [row[10] for row in rows[1:] if row[1] == people[0].username] == ["1"]  # one voided exam
+        workbook = room.get(f"/sittings/{sitting_id}/results.xlsx")
+        assert workbook.status_code == 200
+        assert workbook.headers["content-type"].startswith(
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        )
+        sheet = openpyxl.load_workbook(io.BytesIO(workbook.content)).active
+        sheet_rows = list(sheet.iter_rows(values_only=True))
+        assert [str(cell) if cell is not None else "" for cell in sheet_rows[0]] == rows[0]
+        assert {row[1] for row in sheet_rows[1:]} == {p.username for p in [*people, *named]}
 
     with database.session() as db:
         actions = set(

@@ -581,9 +581,10 @@ def results(request: Request) -> Response:
     return _sheet(request, "sittings/results.html")
 
 
-def results_csv(request: Request) -> Response:
+def results_download(request: Request) -> Response:
     """The results as CSV (UTF-8 with a byte-order mark; cells a spreadsheet would run as a
-    formula neutralised): one row per person on the board, times in TRAINER_TIME_ZONE."""
+    formula neutralised) or XLSX, by the path's ending: one row per person on the board, times in
+    TRAINER_TIME_ZONE."""
     viewer = viewer_of(request)
     db = session_of(request)
     now = utcnow()
@@ -625,7 +626,10 @@ def results_csv(request: Request) -> Response:
             ]
 
     day = sitting.opens_at.astimezone(_zone(request)).strftime("%Y-%m-%d")
-    return exports.csv_response(f"sitting-{sitting.id}-{sitting.course_id}-{day}-results.csv", header, rows())
+    stem = f"sitting-{sitting.id}-{sitting.course_id}-{day}-results"
+    if request.url.path.endswith(".xlsx"):
+        return exports.xlsx_response(f"{stem}.xlsx", _("Results"), header, rows())
+    return exports.csv_response(f"{stem}.csv", header, rows())
 
 
 SIGNED_IN, ORGANISER, POST = Access.SIGNED_IN, Access.ORGANISER, ("POST",)
@@ -644,5 +648,6 @@ routes: list[BaseRoute] = [
     page("/sittings/{sitting_id}/close", close, access=SIGNED_IN, methods=POST),
     page("/sittings/{sitting_id}/attendance", attendance, access=SIGNED_IN),
     page("/sittings/{sitting_id}/results", results, access=SIGNED_IN),
-    page("/sittings/{sitting_id}/results.csv", results_csv, access=SIGNED_IN),
+    page("/sittings/{sitting_id}/results.csv", results_download, access=SIGNED_IN),
+    page("/sittings/{sitting_id}/results.xlsx", results_download, access=SIGNED_IN),
 ]
