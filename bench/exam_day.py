@@ -114,6 +114,8 @@ BLUEPRINT_NEW = (
     "      - {tags: [methane], count: 20}\n"
     "      - {tags: [procedure], count: 10}\n"
 )
+EXAM_POLICY_OLD = "  exam:\n    time_limit_minutes: 60\n"
+EXAM_POLICY_NEW = "  exam:\n    mode: sittings\n    time_limit_minutes: 60\n"
 UNIT = "Bench Province/Bench City/Bench County/Bench Bureau"
 CSRF_COOKIE = "trainer_csrf=" + "x" * 43  # a returning browser's CSRF cookie (as bench/module_page.py)
 STORM, PACED, STEADY, MODULE, MANAGE, BURST = (
@@ -247,16 +249,21 @@ def trainer(env: dict[str, str], log: Path, *args: str) -> None:
 
 def bench_library(work: Path) -> tuple[Path, Path]:
     """The sample library (courses, question bank), with the coal course's exam widened to 50
-    questions. The sample bank keeps exam and practice questions apart (`use:`), about half each;
-    50 questions need the whole coal bank, so the copy's coal questions are for both (trainer check
-    warns about that; the bench does not mind)."""
+    questions and taken in sittings (`mode: sittings`: every start is checked against the open
+    sitting the seed schedules, as on a real exam day). The sample bank keeps exam and practice
+    questions apart (`use:`), about half each; 50 questions need the whole coal bank, so the
+    copy's coal questions are for both (trainer check warns about that; the bench does not
+    mind)."""
     courses = work / "courses"
     shutil.copytree(ROOT / "courses", courses)
     course_file = courses / COURSE / "course.yaml"
     source = course_file.read_text(encoding="utf-8")
     if BLUEPRINT_OLD not in source:
         raise RuntimeError(f"{course_file.relative_to(work)}: the exam blueprint is not the one expected")
-    course_file.write_text(source.replace(BLUEPRINT_OLD, BLUEPRINT_NEW), encoding="utf-8")
+    source = source.replace(BLUEPRINT_OLD, BLUEPRINT_NEW)
+    if EXAM_POLICY_OLD not in source:
+        raise RuntimeError(f"{course_file.relative_to(work)}: the exam policy is not the one expected")
+    course_file.write_text(source.replace(EXAM_POLICY_OLD, EXAM_POLICY_NEW), encoding="utf-8")
     bank = work / "question_bank"
     shutil.copytree(ROOT / "question_bank", bank)
     for path in (bank / "coal").glob("*.yaml"):
@@ -276,9 +283,10 @@ class Seeded:
 
 
 def seed(url: str, count: int, readers: int, audit_key: bytes) -> Seeded:
-    """Inspectors ready for the exam, with tokens; sessions for readers and a manager. Direct
-    inserts: one argon2 hash shared by all (nobody signs in with a password here). `audit_key`:
-    the served app's (the unit's creation is audited in its chain)."""
+    """Inspectors ready for the exam, with tokens; sessions for readers and a manager; a sitting
+    of the exam open now with the inspectors' unit on its roster. Direct inserts: one argon2 hash
+    shared by all (nobody signs in with a password here). `audit_key`: the served app's (the
+    unit's creation is audited in its chain)."""
     from trainer.audit import service as audit
     from trainer.db import Database, utcnow
     from trainer.people.auth import token_hash
@@ -286,6 +294,7 @@ def seed(url: str, count: int, readers: int, audit_key: bytes) -> Seeded:
     from trainer.people.passwords import hash_password
     from trainer.people.service import ensure_unit_path
     from trainer.quizzes.models import GRADED, Attempt, ModuleRead
+    from trainer.sittings.models import Sitting, SittingUnit
 
     database = Database(url, audit_key=audit_key)
     now = utcnow()
@@ -294,7 +303,7 @@ def seed(url: str, count: int, readers: int, audit_key: bytes) -> Seeded:
         with database.write() as db:
             unit = ensure_unit_path(db, audit.SYSTEM, UNIT, now)
             province = db.get_one(Unit, int(unit.lineage.strip("/").split("/")[0]))
-            unit_id, province_id = unit.id, province.id
+            unit_id, province_id, unit_lineage = unit.id, province.id, unit.lineage
         users = [
             {
                 "username": f"bench.exam.{i:05d}",
@@ -390,6 +399,21 @@ def seed(url: str, count: int, readers: int, audit_key: bytes) -> Seeded:
                     for m in MODULES
                 ],
             )
+        with database.write() as db:
+            sitting = Sitting(
+                course_id=COURSE,
+                opens_at=now - timedelta(minutes=1),
+                closes_at=now + timedelta(hours=3),
+                late_entry_minutes=None,
+                place="Bench hall",
+                access_code=None,
+                scope_lineage=unit_lineage,
+                created_by=None,
+                created_at=now,
+            )
+            db.add(sitting)
+            db.flush()
+            db.add(SittingUnit(sitting_id=sitting.id, unit_id=unit_id))
     finally:
         database.dispose()
     return Seeded(
@@ -622,7 +646,7 @@ def check_app(url: str, target: Target, env: dict[str, str], log: Path) -> tuple
         with engine.connect() as conn:
             exams = conn.execute(
                 text(
-                    "SELECT id, user_id, status, score FROM attempts "
+                    "SELECT id, user_id, status, score, sitting_id FROM attempts "
                     "WHERE kind = 'exam' AND course_id = :course"
                 ),
                 {"course": COURSE},
@@ -662,8 +686,12 @@ def check_app(url: str, target: Target, env: dict[str, str], log: Path) -> tuple
         )
     if strangers:
         problems.append(f"exam attempts of {len(strangers)} users who are not bench inspectors")
+    outside = [row[0] for row in exams if row[4] is None]
+    if outside:
+        problems.append(f"{len(outside)} exam attempts outside the sitting (e.g. attempt {outside[0]})")
+    facts.append(f"{len(exams) - len(outside):,} exam attempts started in the bench's sitting")
     graded_once = 0
-    for attempt_id, user_id, status, score in exams:
+    for attempt_id, user_id, status, score, _sitting in exams:
         inspector = by_user.get(int(user_id))
         if inspector is None:
             continue
