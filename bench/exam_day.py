@@ -29,7 +29,7 @@ Scenarios, each run on the app, then on the reference (alternating, so machine n
   phase's p99 is the latency goal (<= 3x the reference's p99). Counts if 200 with
   {"slot": N, "saved": true}.
 - saturating answering: the same for --steady-seconds with --pace 1 s, so that N open exams offer
-  more load than the server takes: throughput is then the server's (the >= 0.5x goal), and
+  more load than the server takes: throughput is then the server's (the >= 0.8x goal), and
   latency is mostly queueing (N / throughput).
 - module page and manager roll-up under load: during saturating answering, --readers signed-in
   inspectors (session cookies) read a module page, and the manager reads /manage, each waiting
@@ -1020,7 +1020,7 @@ def report(summaries: list[dict[str, Any]]) -> str:
         "the time until the last reply. Saves: every inspector saves, waits ~pace s, saves again "
         "(closed loop, N open exams): every ~10 s is an exam's real pace (its p99 ratio is the "
         "latency goal, <= 3); saturating (pace 1 s) offers more than a server takes (its req/s "
-        "ratio is the throughput goal, >= 0.5). Pages: paced readers and one manager during the "
+        "ratio is the throughput goal, >= 0.8). Pages: paced readers and one manager during the "
         "saturating saves.",
         "",
         "| database | N | scenario | requests | errors | req/s | p50 ms | p95 ms | p99 ms "
