@@ -8,6 +8,7 @@ import pytest
 
 from tests.sample_law import unexpected
 from trainer.config import PROJECT_ROOT
+from trainer.content import translations
 from trainer.content.library import Library
 from trainer.content.loader import load_library
 from trainer.content.schemas import DOMAINS
@@ -48,14 +49,24 @@ def test_every_module_is_real_teaching_material(library: Library) -> None:
         assert module.practice is not None, module.id
 
 
-def test_some_modules_are_translated_into_chinese(library: Library) -> None:
-    translated = [m for m in library.modules.values() if "zh-CN" in m.versions]
-    assert len(translated) >= 1
-    for module in translated:
+def test_the_whole_library_exists_in_chinese(library: Library) -> None:
+    """Chinese first: every course, module, question and scenario of the sample library reads in
+    zh-CN, every question translation stamped with the current English text (none stale or
+    unstamped). The count of what is not is 0."""
+    untranslated = [c.id for c in library.courses.values() if "zh-CN" not in c.texts]
+    untranslated += [m.id for m in library.modules.values() if "zh-CN" not in m.versions]
+    bank = library.bank
+    statuses = {qid: translations.status_of(bank, "zh-CN", qid) for qid in [*bank.questions, *bank.scenarios]}
+    untranslated += [qid for qid, status in statuses.items() if status not in (None, "translated")]
+    assert untranslated == []
+    assert sum(status == "translated" for status in statuses.values()) >= 500
+    for module in library.modules.values():
         chinese = module.versions["zh-CN"]
         assert len(re.findall(r"[\u4e00-\u9fff]", chinese.text)) >= 1000, module.id
         # Section anchors in Chinese are usable ids.
         assert all(entry.id for entry in chinese.toc)
+    for course in library.courses.values():
+        assert re.search(r"[\u4e00-\u9fff]", course.text_for("zh-CN").title), course.id
 
 
 def test_every_image_has_alt_text_and_exists(library: Library) -> None:
