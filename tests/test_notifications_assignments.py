@@ -13,20 +13,24 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select, update
 
-from tests.conftest import Person, make_person, run_together
+from tests.conftest import Person, make_person, run_together, sign_in
 from tests.test_compliance import _certify
 from tests.test_notifications import Smtp, _notify, _person, _text, smtp  # noqa: F401 (a fixture)
+from trainer import localtime
 from trainer.access import Viewer
 from trainer.assignments import service as assignments
+from trainer.assignments.models import Assignment
 from trainer.audit import service as audit
 from trainer.db import Database, utcnow
 from trainer.notifications import due
 from trainer.notifications.mail import SmtpSender
-from trainer.notifications.models import NO_EMAIL, SENT, Notification
+from trainer.notifications.models import NO_EMAIL, PENDING, SENT, Notification
 from trainer.people.models import User
 
 COURSE = "demo-course"
@@ -173,7 +177,7 @@ def test_reminders_at_30_days_7_days_and_overdue_go_out_once_each(
     assert "You do not hold a valid certificate for it yet." in text
     message = smtp.inbox.to(chinese)[0]
     assert message["Subject"] == "应取得“demo-course”证书，截止日期 2032年3月31日（还剩 30 天）"
-    assert "截止日期为 2032年3月31日（北京时间）" in _text(message)
+    assert "您应在截止日期 2032年3月31日（北京时间） 当天结束前取得“demo-course”证书。" in _text(message)
 
     # A re-run sends nothing new. Then one person is certified and another's requirement is
     # withdrawn before the 7-day reminders are due: neither hears again.
@@ -270,3 +274,126 @@ def _p(person_id: int) -> Person:
 def _name(database: Database, person_id: int) -> str:
     with database.session() as db:
         return db.get_one(User, person_id).full_name
+
+
+def test_two_notify_processes_send_each_reminder_once_and_a_failure_is_retried(
+    migrated_database: Database,
+    database_url: str,
+    smtp: Smtp,  # noqa: F811 (the fixture)
+    tmp_path: Path,
+) -> None:
+    """`trainer notify` as run by cron or two app processes' timers, at the real time: due dates
+    20 and 5 days ahead and 2 days past give one reminder each (30-day, 7-day, overdue)."""
+    database = migrated_database
+    root = f"Due {uuid.uuid4().hex[:8]}"
+    today = localtime.local_date(utcnow(), SHANGHAI)
+    people = {
+        "30_days": _person(database, "inspector", unit=f"{root}/A"),
+        "7_days": _person(database, "inspector", unit=f"{root}/B", lang="zh-CN"),
+        "overdue": _person(database, "inspector", unit=f"{root}/C"),
+    }
+    _require(database, today + timedelta(days=20), person_id=people["30_days"][0])
+    _require(database, today + timedelta(days=5), person_id=people["7_days"][0])
+    overdue_assignment = _require(database, today, person_id=people["overdue"][0])
+    with database.write() as db:  # made two days ago (the API refuses a date already past)
+        db.execute(
+            update(Assignment)
+            .where(Assignment.id == overdue_assignment)
+            .values(due=today - timedelta(days=2))
+        )
+    ids = tuple(person_id for person_id, _ in people.values())
+
+    # The mail server refuses: every send fails, is reported (exit 1) and stays pending.
+    smtp.inbox.failing = True
+    failed = _notify(database_url, smtp.port, tmp_path)
+    out, err = failed.communicate(timeout=120)
+    print("failing server:", out.strip())
+    assert failed.returncode == 1, err
+    assert "451" in err
+    with database.session() as db:
+        rows = db.execute(
+            select(
+                Notification.user_id, Notification.occasion, Notification.email_state, Notification.attempts
+            ).where(Notification.kind == due.ASSIGNMENT_DUE, Notification.user_id.in_(ids))
+        ).all()
+    assert sorted((r[0], r[1].rsplit("|", 1)[1], r[2], r[3]) for r in rows) == sorted(
+        (person_id, occasion, PENDING, 1) for occasion, (person_id, _) in people.items()
+    )
+
+    # Back up: two processes at once send each reminder exactly once.
+    smtp.inbox.failing = False
+    runs = [_notify(database_url, smtp.port, tmp_path) for _ in range(2)]
+    outputs = [run.communicate(timeout=120) for run in runs]
+    for run, (out, err) in zip(runs, outputs, strict=True):
+        print("process:", out.strip())
+        assert run.returncode == 0, err
+    for occasion, (_, address) in people.items():
+        assert len(smtp.inbox.to(address)) == 1, occasion
+    assert str(smtp.inbox.to(people["7_days"][1])[0]["Subject"]).endswith("（还剩 5 天）")
+    assert str(smtp.inbox.to(people["overdue"][1])[0]["Subject"]).startswith("Overdue: ")
+    with database.session() as db:
+        states = db.execute(
+            select(Notification.email_state, func.count())
+            .where(Notification.kind == due.ASSIGNMENT_DUE, Notification.user_id.in_(ids))
+            .group_by(Notification.email_state)
+        ).all()
+    assert [tuple(s) for s in states] == [(SENT, 3)]
+    print(
+        "two processes: this test's reminders emailed", sum(len(smtp.inbox.to(a)) for _, a in people.values())
+    )
+
+
+def test_the_reminder_is_on_the_dashboard_in_the_persons_language_and_the_zones_day(
+    client: TestClient, migrated_database: Database
+) -> None:
+    """Without an address the reminder is on the dashboard only; the zone decides the day: at
+    2032-04-01 02:00 UTC the due day 2032-03-31 is over in Shanghai but is today in New York."""
+    database = migrated_database
+    root = f"Due {uuid.uuid4().hex[:8]}"
+    person = make_person(database, "inspector", unit=f"{root}/County")
+    with database.write() as db:
+        db.execute(update(User).where(User.id == person.id).values(language="zh-CN"))
+    _require(database, DUE, person_id=person.id)
+    new_york = ZoneInfo("America/New_York")
+    due.run(database, _context(new_york), datetime(2032, 4, 1, 2, 0, tzinfo=UTC), sender=None)
+    with database.session() as db:
+        [row] = db.scalars(
+            select(Notification).where(
+                Notification.kind == due.ASSIGNMENT_DUE, Notification.user_id == person.id
+            )
+        ).all()
+    assert row.occasion == f"{COURSE}|2032-03-31|7_days"
+    assert row.email_state == NO_EMAIL
+    assert row.lang == "zh-CN"
+    assert row.title == "应取得“demo-course”证书，今天（2032年3月31日）截止"
+    assert "您应在截止日期 2032年3月31日（北美东部夏令时间） 当天结束前取得“demo-course”证书。" in row.body
+
+    sign_in(client, person)
+    page = client.get("/dashboard").text
+    assert f'href="/notifications/{row.id}"' in page
+    opened = client.get(f"/notifications/{row.id}")
+    assert opened.status_code == 200
+    assert "您目前还没有该课程的有效证书。" in opened.text
+
+    # At midnight in New York it is overdue there, once.
+    due.run(database, _context(new_york), datetime(2032, 4, 1, 4, 0, tzinfo=UTC), sender=None)
+    due.run(database, _context(new_york), datetime(2032, 4, 1, 5, 0, tzinfo=UTC), sender=None)
+    assert [r[1] for r in _reminders(database, person.id)] == [
+        f"{COURSE}|2032-03-31|7_days",
+        f"{COURSE}|2032-03-31|overdue",
+    ]
+
+
+def test_which_reminder_is_due_when() -> None:
+    due_on = date(2032, 3, 31)
+    assert due.due_occasion(due_on, _at(date(2032, 2, 29), 23, 59), SHANGHAI) is None  # 31 days
+    assert due.due_occasion(due_on, _at(date(2032, 3, 1), 0, 0), SHANGHAI) == "30_days"
+    assert due.due_occasion(due_on, _at(date(2032, 3, 23), 23, 59), SHANGHAI) == "30_days"
+    assert due.due_occasion(due_on, _at(date(2032, 3, 24), 0, 0), SHANGHAI) == "7_days"
+    assert due.due_occasion(due_on, _at(due_on, 23, 59), SHANGHAI) == "7_days"
+    assert due.due_occasion(due_on, _at(date(2032, 4, 1), 0, 0), SHANGHAI) == "overdue"
+    moment = datetime(
+        2032, 3, 31, 16, 30, tzinfo=UTC
+    )  # 00:30 on 1 April in Shanghai, 18:30 on 31 March in Berlin
+    assert due.due_occasion(due_on, moment, SHANGHAI) == "overdue"
+    assert due.due_occasion(due_on, moment, ZoneInfo("Europe/Berlin")) == "7_days"
