@@ -16,8 +16,9 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 
 from tests.conftest import Person, make_person, run_together, sign_in
 from tests.test_compliance import _certify
@@ -31,7 +32,7 @@ from trainer.db import Database, utcnow
 from trainer.notifications import due
 from trainer.notifications.mail import SmtpSender
 from trainer.notifications.models import NO_EMAIL, PENDING, SENT, Notification
-from trainer.people.models import User
+from trainer.people.models import Unit, User
 
 COURSE = "demo-course"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -397,3 +398,50 @@ def test_which_reminder_is_due_when() -> None:
     )  # 00:30 on 1 April in Shanghai, 18:30 on 31 March in Berlin
     assert due.due_occasion(due_on, moment, SHANGHAI) == "overdue"
     assert due.due_occasion(due_on, moment, ZoneInfo("Europe/Berlin")) == "7_days"
+
+
+def test_with_no_assignment_due_soon_no_person_is_read(migrated_database: Database) -> None:
+    """The reminders read the active assignments and nothing else when none is due within 30
+    days (at 2020-01-01 every assignment the API allowed is further off): one statement."""
+    statements: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement)
+
+    with migrated_database.session() as db:
+        engine = db.get_bind()
+        event.listen(engine, "before_cursor_execute", seen)
+        try:
+            found = due.behind(db, datetime(2020, 1, 1, tzinfo=UTC), SHANGHAI)
+        finally:
+            event.remove(engine, "before_cursor_execute", seen)
+    assert found == []
+    queries = [q for q in statements if q.strip().upper() != "BEGIN"]  # SQLite's own
+    assert len(queries) == 1
+    assert "FROM assignments" in queries[0]
+    assert "users" not in queries[0]
+
+
+def test_the_digest_lists_a_bounded_number_and_counts_the_rest(
+    migrated_database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = migrated_database
+    root = f"Due {uuid.uuid4().hex[:8]}"
+    manager_id, _ = _person(database, "manager", unit=f"{root}/City", lang="zh-CN")
+    with database.session() as db:
+        lineage = db.execute(
+            select(Unit.lineage).join(User, User.unit_id == Unit.id).where(User.id == manager_id)
+        ).scalar_one()
+    late = [
+        due.Behind(i, f"Person {i}", lineage, f"{root}/City", None, None, COURSE, DUE, "overdue")
+        for i in range(3)
+    ]
+    monkeypatch.setattr(due, "DIGEST_LISTED", 2)
+    now = _at(DUE + timedelta(days=3), 9)
+    with database.session() as db:
+        assert due.overdue_by_manager(db, late, now, SHANGHAI) == {manager_id: late}
+        [digest] = list(due.manager_digests(db, _context(), now, [], {manager_id: late}))
+    assert digest.title == "您所辖范围内需要处理：待续证 0 张，逾期未取得应取得证书 3 项"
+    assert [f"Person {i}" in digest.body for i in range(3)] == [True, True, False]
+    assert "已逾期 3 天" in digest.body
+    assert "……另有 1 项，详见合规报表。" in digest.body

@@ -27,7 +27,7 @@ from datetime import date, datetime, time, timedelta
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from sqlalchemy.orm import Session as DbSession
 
 from trainer import i18n, localtime
@@ -328,18 +328,21 @@ def behind(db: DbSession, now: datetime, zone: ZoneInfo) -> list[Behind]:
     targets = [t for t in compliance.active_targets(db) if t.due <= until]
     if not targets:
         return []
-    covered = []
-    for t in targets:
-        if t.kind == "person":
-            covered.append(User.id == t.person_id)
-        else:
-            role = "inspector" if t.kind == "unit" else t.role
-            covered.append(
-                and_(
-                    Unit.lineage.startswith(t.lineage),
-                    exists().where(UserRole.user_id == User.id, UserRole.role == role),
-                )
+    named = {t.person_id for t in targets if t.kind == "person"}
+    # One condition per (lineage, role), however many courses require it there.
+    scopes = {
+        (t.lineage, "inspector" if t.kind == "unit" else (t.role or ""))
+        for t in targets
+        if t.kind != "person"
+    }
+    covered: list[ColumnElement[bool]] = [User.id.in_(named)] if named else []
+    for lineage, role in sorted(scopes):
+        covered.append(
+            and_(
+                Unit.lineage.startswith(lineage),
+                exists().where(UserRole.user_id == User.id, UserRole.role == role),
             )
+        )
     people = db.execute(
         select(User.id, User.full_name, User.email, User.language, Unit.lineage, Unit.path)
         .outerjoin(Unit, Unit.id == User.unit_id)  # a named person may have no unit
