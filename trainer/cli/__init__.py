@@ -678,8 +678,9 @@ def notify(
     ] = False,
 ) -> None:
     """Queue the notifications that are due (sitting invitations and changes, renewal reminders,
-    managers' weekly digests), each exactly once, and email every one not yet sent; a failed send
-    is reported and tried again next run (`serve` runs this every TRAINER_NOTIFY_INTERVAL_SECONDS)."""
+    due-date reminders of required certificates, managers' weekly digests), each exactly once,
+    and email every one not yet sent; a failed send is reported and tried again next run (`serve`
+    runs this every TRAINER_NOTIFY_INTERVAL_SECONDS)."""
     from trainer.notifications import due
     from trainer.notifications.mail import SmtpSender
 

@@ -6,11 +6,12 @@ Sources (each returns `Pending` items; the outbox's key makes each happen once):
   was last told;
 - certificate renewal reminders to holders: when the renewal window opens, 30 days before
   expiry, and in grace;
-- a weekly digest to each manager of the holders in their part of the organisation who need
-  renewing (trainer.reports.reminders, the list `trainer reminders` prints).
-Assignment due-date reminders (30 and 7 days before, overdue) are one more source of this shape
-once required qualifications exist (issue 16's other slice): kind `assignment.due`, subject the
-assignment, occasion `30_days`, `7_days` or `overdue`; append it to `SOURCES`.
+- required-qualification reminders (trainer.assignments) to each person required a course who
+  holds no valid certificate for it: 30 days before the due date, 7 days before, and once
+  overdue (the day after it, in TRAINER_TIME_ZONE), against the earliest due date covering them;
+- a weekly digest to each manager of the people in their part of the organisation who need
+  action: holders who need renewing (trainer.reports.reminders, the list `trainer reminders`
+  prints) and people past the due date of a required certificate.
 
 Texts are written when queued, in the recipient's language (the one they last chose while
 signed in, else TRAINER_DEFAULT_LANGUAGE) through the gettext catalogue, with times in
@@ -22,14 +23,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from sqlalchemy.orm import Session as DbSession
 
-from trainer import i18n
+from trainer import i18n, localtime
+from trainer.assignments import rules as required
 from trainer.certification import policy
 from trainer.certification import service as certificates
 from trainer.certification.models import Certificate
@@ -42,16 +44,20 @@ from trainer.notifications import ical, outbox
 from trainer.notifications.mail import Sender
 from trainer.notifications.models import Notification
 from trainer.notifications.outbox import Pending
-from trainer.people.models import User
-from trainer.reports import reminders
+from trainer.people.models import Unit, User, UserRole
+from trainer.reports import compliance, reminders
 from trainer.sittings import rules
 from trainer.sittings import service as sittings
 from trainer.sittings.models import Sitting
 
 INVITATION, CHANGED = "sitting.invitation", "sitting.changed"
 RENEWAL, DIGEST = "certificate.renewal", "renewals.digest"
-KINDS = (INVITATION, CHANGED, RENEWAL, DIGEST)
+ASSIGNMENT_DUE = "assignment.due"
+KINDS = (INVITATION, CHANGED, RENEWAL, ASSIGNMENT_DUE, DIGEST)
 REMIND_DAYS_BEFORE = 30
+DUE_SOON_DAYS = 7  # the second reminder before a required certificate's due date
+DIGEST_LISTED = 50  # people listed per part of a digest; the rest are counted
+_CHUNK = 500  # ids per IN (...) list
 
 
 @dataclass(frozen=True)
@@ -275,54 +281,320 @@ def renewal_reminders(db: DbSession, context: Context, now: datetime) -> Iterato
         )
 
 
+# -- required qualifications ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Behind:
+    """A person required a course who holds no valid certificate for it (their required state is
+    `not_yet_certified`, `expired` or `overdue`), against the earliest due date covering them."""
+
+    user_id: int
+    full_name: str
+    unit_lineage: str | None
+    unit_path: str | None
+    email: str | None
+    language: str | None
+    course_id: str
+    due: date
+    state: str  # trainer.assignments.rules' required state
+
+
+def due_occasion(due: date, now: datetime, zone: ZoneInfo) -> str | None:
+    """Which due-date reminder a person behind on a requirement is due now, if any: `overdue` once
+    the due day has ended in `zone`, `7_days` from 7 days before it (the due day included),
+    `30_days` from 30 days before. Only the latest is sent: someone required 20 days ahead hears
+    once now and once at 7 days, not twice today."""
+    if now >= required.overdue_from(due, zone):
+        return "overdue"
+    days = (due - localtime.local_date(now, zone)).days
+    if days <= DUE_SOON_DAYS:
+        return "7_days"
+    if days <= REMIND_DAYS_BEFORE:
+        return "30_days"
+    return None
+
+
+def behind(db: DbSession, now: datetime, zone: ZoneInfo) -> list[Behind]:
+    """Everyone a due-date reminder may concern now: the active people required a course by a
+    date at most 30 days ahead (or past) who hold no valid certificate for it.
+
+    Active assignments are few (one per course and unit, role or named person a manager chose),
+    so they are read whole; only those due within the reminder window count, and the people are
+    read through their targets (a lineage prefix each, as trainer.reports.compliance does): with
+    no assignment due soon, no person is read at all. The earliest due date covering a person
+    counts, and it is among these targets whenever any reminder is due for them."""
+    until = localtime.local_date(now, zone) + timedelta(days=REMIND_DAYS_BEFORE)
+    targets = [t for t in compliance.active_targets(db) if t.due <= until]
+    if not targets:
+        return []
+    named = {t.person_id for t in targets if t.kind == "person"}
+    # One condition per (lineage, role), however many courses require it there.
+    scopes = {
+        (t.lineage, "inspector" if t.kind == "unit" else (t.role or ""))
+        for t in targets
+        if t.kind != "person"
+    }
+    covered: list[ColumnElement[bool]] = [User.id.in_(named)] if named else []
+    for lineage, role in sorted(scopes):
+        covered.append(
+            and_(
+                Unit.lineage.startswith(lineage),
+                exists().where(UserRole.user_id == User.id, UserRole.role == role),
+            )
+        )
+    people = db.execute(
+        select(User.id, User.full_name, User.email, User.language, Unit.lineage, Unit.path)
+        .outerjoin(Unit, Unit.id == User.unit_id)  # a named person may have no unit
+        .where(User.is_active.is_(True), or_(*covered))
+        .order_by(User.id)
+    ).all()
+    courses = {t.course_id for t in targets}
+    roles: dict[int, set[str]] = {}
+    held: dict[tuple[int, str], policy.Facts] = {}
+    ids = [p.id for p in people]
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        for user_id, role in db.execute(
+            select(UserRole.user_id, UserRole.role).where(UserRole.user_id.in_(chunk))
+        ):
+            roles.setdefault(user_id, set()).add(role)
+        c = Certificate
+        for row in db.execute(
+            select(
+                c.user_id,
+                c.course_id,
+                c.valid_from,
+                c.expires_at,
+                c.renewal_window_days,
+                c.grace_days,
+                c.suspended_at,
+                c.revoked_at,
+            ).where(c.user_id.in_(chunk), c.course_id.in_(courses), c.is_current.is_(True))
+        ):
+            held[(row.user_id, row.course_id)] = policy.Facts(*row[2:])
+    found = []
+    for p in people:
+        person = required.Person(p.id, p.lineage, frozenset(roles.get(p.id, ())))
+        for course_id, due in sorted(required.required_of(targets, person).items()):
+            facts = held.get((p.id, course_id))
+            certificate_state = policy.state_at(facts, now).value if facts is not None else None
+            state = required.state_of(certificate_state, due, now, zone)
+            if state in required.COMPLIANT:
+                continue
+            found.append(
+                Behind(p.id, p.full_name, p.lineage, p.path, p.email, p.language, course_id, due, state)
+            )
+    return found
+
+
+def _local_day(w: Writer, day: date, *, named: bool = False) -> str:
+    """A calendar day (a due date is one in the configured zone) as the reader writes it."""
+    return w.times.day(datetime.combine(day, time(12), w.times.zone), named=named)
+
+
+def assignment_reminders(
+    db: DbSession, context: Context, now: datetime, people: list[Behind]
+) -> Iterator[Pending]:
+    """Due-date reminders to people behind on a required certificate (see `due_occasion`).
+
+    The subject is the person's requirement of a course, not an assignment: the occasion names
+    the course and the due date that counts, so two assignments with the same date remind once,
+    and a later different date (a new assignment, the earlier one withdrawn) reminds afresh."""
+    writer = _writers(context)
+    told: set[tuple[int, str]] = set()  # reminders already in the outbox: not composed again
+    ids = sorted({b.user_id for b in people})
+    for start in range(0, len(ids), _CHUNK):
+        for user_id, said in db.execute(
+            select(Notification.user_id, Notification.occasion).where(
+                Notification.kind == ASSIGNMENT_DUE,
+                Notification.user_id.in_(ids[start : start + _CHUNK]),
+            )
+        ):
+            told.add((user_id, said))
+    today = localtime.local_date(now, context.zone)
+    for b in people:
+        occasion = due_occasion(b.due, now, context.zone)
+        if occasion is None:
+            continue
+        key = f"{b.course_id}|{b.due.isoformat()}|{occasion}"
+        if (b.user_id, key) in told:
+            continue
+        w = writer(b.language)
+        _ = w._
+        values = {
+            "course": w.course(b.course_id),
+            "due": _local_day(w, b.due),
+            "days": (b.due - today).days,
+        }
+        named = {**values, "due": _local_day(w, b.due, named=True)}
+        if occasion == "overdue":
+            title = _("Overdue: the %(course)s certificate was due by %(due)s") % values
+            first = _(
+                "You were required to hold the %(course)s certificate by %(due)s. That date has "
+                "passed: the requirement is overdue, and your manager sees it as overdue."
+            )
+        else:
+            title = (
+                _("Certificate required by today, %(due)s: %(course)s")
+                if values["days"] == 0
+                else _("Certificate required by %(due)s: %(course)s (%(days)s day(s) left)")
+            ) % values
+            first = _(
+                "You are required to hold the %(course)s certificate by %(due)s (the due date: "
+                "the whole day counts)."
+            )
+        lines = [
+            first % named,
+            _("Your certificate for it has expired.")
+            if b.state == "expired"
+            else _("You do not hold a valid certificate for it yet."),
+            _("Complete the course's modules and pass its final exam to obtain the certificate."),
+        ]
+        yield Pending(
+            kind=ASSIGNMENT_DUE,
+            user_id=b.user_id,
+            subject_type="requirement",
+            subject_id=b.user_id,
+            occasion=key,
+            lang=w.lang,
+            title=title,
+            body="\n\n".join(lines) + "\n",
+            email=b.email,
+        )
+
+
+def overdue_by_manager(
+    db: DbSession, people: list[Behind], now: datetime, zone: ZoneInfo
+) -> dict[int, list[Behind]]:
+    """The people past the due date of a required certificate, for every active manager whose
+    part of the organisation holds them (as the renewal list is), longest overdue first."""
+    overdue = sorted(
+        (b for b in people if now >= required.overdue_from(b.due, zone) and b.unit_lineage is not None),
+        key=lambda b: (b.due, b.full_name, b.user_id, b.course_id),
+    )
+    if not overdue:
+        return {}
+    managing: dict[str, list[int]] = {}
+    for manager_id, lineage in db.execute(
+        select(User.id, Unit.lineage)
+        .join(UserRole, UserRole.user_id == User.id)
+        .join(Unit, Unit.id == User.unit_id)
+        .where(UserRole.role == "manager", User.is_active.is_(True))
+    ):
+        managing.setdefault(lineage, []).append(manager_id)
+    found: dict[int, list[Behind]] = {}
+    for b in overdue:
+        assert b.unit_lineage is not None
+        for end, ch in enumerate(b.unit_lineage):  # "/1/4/" is under "/1/" and "/1/4/"
+            if ch == "/" and end > 0:
+                for manager_id in managing.get(b.unit_lineage[: end + 1], ()):
+                    found.setdefault(manager_id, []).append(b)
+    return found
+
+
 def week_of(now: datetime, zone: ZoneInfo) -> str:
     year, week, _ = now.astimezone(zone).isocalendar()
     return f"{year}-W{week:02d}"
 
 
 def manager_digests(
-    db: DbSession, context: Context, now: datetime, due: list[reminders.Reminder]
+    db: DbSession,
+    context: Context,
+    now: datetime,
+    due: list[reminders.Reminder],
+    overdue: dict[int, list[Behind]] | None = None,
 ) -> Iterator[Pending]:
+    """A weekly digest to each manager with people needing action in their part: certificates to
+    renew (`due`) and people past the due date of a required certificate (`overdue`, by
+    manager). Each part lists at most DIGEST_LISTED people and counts the rest, so a province's
+    digest stays an email one reads; the pages list everyone."""
     writer = _writers(context)
+    overdue = overdue or {}
     by_manager: dict[int, list[reminders.Reminder]] = {}
     for reminder in due:
         by_manager.setdefault(reminder.manager_id, []).append(reminder)
-    if not by_manager:
+    recipients = sorted(set(by_manager) | set(overdue))
+    if not recipients:
         return
     managers = {
         row.id: row
         for row in db.execute(
-            select(User.id, User.email, User.language, User.unit_id).where(User.id.in_(list(by_manager)))
+            select(User.id, User.email, User.language, User.unit_id).where(User.id.in_(recipients))
         )
     }
     week = week_of(now, context.zone)
-    for manager_id, items in by_manager.items():
+    today = localtime.local_date(now, context.zone)
+    for manager_id in recipients:
         manager = managers.get(manager_id)
         if manager is None or manager.unit_id is None:
             continue
+        items = by_manager.get(manager_id, [])
+        late = overdue.get(manager_id, [])
         w = writer(manager.language)
         _ = w._
-        lines = [
-            _("Certificates in your part of the organisation that need renewing (%(date)s):")
-            % {"date": w.times.day(now, named=True)},
-            "",
-        ]
-        for r in items:
-            lines.append(
-                _(
-                    "- %(name)s (%(unit)s): %(course)s, certificate %(number)s, %(state)s, "
-                    "expires %(expires)s, %(days)s day(s) left"
+        lines: list[str] = []
+        if items:
+            lines += [
+                _("Certificates in your part of the organisation that need renewing (%(date)s):")
+                % {"date": w.times.day(now, named=True)},
+                "",
+            ]
+            for r in items[:DIGEST_LISTED]:
+                lines.append(
+                    _(
+                        "- %(name)s (%(unit)s): %(course)s, certificate %(number)s, %(state)s, "
+                        "expires %(expires)s, %(days)s day(s) left"
+                    )
+                    % {
+                        "name": r.holder_name,
+                        "unit": r.unit or "",
+                        "course": w.course(r.course_id),
+                        "number": r.number,
+                        "state": _(STATE_LABELS.get(r.state, r.state)),
+                        "expires": w.times.day(r.expires_at, named=True),
+                        "days": r.days_left,
+                    }
                 )
-                % {
-                    "name": r.holder_name,
-                    "unit": r.unit or "",
-                    "course": w.course(r.course_id),
-                    "number": r.number,
-                    "state": _(STATE_LABELS.get(r.state, r.state)),
-                    "expires": w.times.day(r.expires_at, named=True),
-                    "days": r.days_left,
-                }
-            )
+            if len(items) > DIGEST_LISTED:
+                lines.append(
+                    _("… and %(count)s more: see the compliance report.")
+                    % {"count": len(items) - DIGEST_LISTED}
+                )
+        if late:
+            if lines:
+                lines.append("")
+            lines += [
+                _(
+                    "People in your part of the organisation past the due date of a required "
+                    "certificate (%(date)s):"
+                )
+                % {"date": w.times.day(now, named=True)},
+                "",
+            ]
+            for b in late[:DIGEST_LISTED]:
+                lines.append(
+                    _("- %(name)s (%(unit)s): %(course)s, due %(due)s, %(days)s day(s) overdue")
+                    % {
+                        "name": b.full_name,
+                        "unit": b.unit_path or "",
+                        "course": w.course(b.course_id),
+                        "due": _local_day(w, b.due, named=True),
+                        "days": (today - b.due).days,
+                    }
+                )
+            if len(late) > DIGEST_LISTED:
+                lines.append(
+                    _("… and %(count)s more: see the compliance report.")
+                    % {"count": len(late) - DIGEST_LISTED}
+                )
+        if late:
+            title = _(
+                "Needing action in your area: %(renewals)s certificate(s) to renew, %(overdue)s "
+                "required certificate(s) overdue"
+            ) % {"renewals": len(items), "overdue": len(late)}
+        else:
+            title = _("Renewals due in your area: %(count)s certificate(s)") % {"count": len(items)}
         yield Pending(
             kind=DIGEST,
             user_id=manager_id,
@@ -330,7 +602,7 @@ def manager_digests(
             subject_id=manager.unit_id,
             occasion=week,
             lang=w.lang,
-            title=_("Renewals due in your area: %(count)s certificate(s)") % {"count": len(items)},
+            title=title,
             body="\n".join(lines) + "\n",
             email=manager.email,
         )
@@ -358,10 +630,14 @@ def run(
     due_list = reminders.due(database, now)
     with database.write() as db:
         queued, emailable = outbox.Counter(), outbox.Counter()
+        people_behind = behind(db, now, context.zone)
         for items in (
             sitting_notices(db, context, now),
             renewal_reminders(db, context, now),
-            manager_digests(db, context, now, due_list),
+            assignment_reminders(db, context, now, people_behind),
+            manager_digests(
+                db, context, now, due_list, overdue_by_manager(db, people_behind, now, context.zone)
+            ),
         ):
             written, with_email = outbox.queue(db, items, now, dry_run=dry_run)
             for kind, count in written.items():
