@@ -29,7 +29,7 @@ from trainer.assignments import rules
 from trainer.assignments.models import Assignment
 from trainer.audit import service as audit
 from trainer.certification import policy
-from trainer.certification.models import Certificate
+from trainer.certification.models import FACT_COLUMNS, Certificate
 from trainer.errors import DomainError
 from trainer.i18n import N_
 from trainer.people.models import Unit, User, UserRole
@@ -312,16 +312,7 @@ def of_person(db: DbSession, person: rules.Person, now: datetime) -> list[Mine]:
     held = {
         row.course_id: row
         for row in db.execute(
-            select(
-                c.course_id,
-                c.number,
-                c.valid_from,
-                c.expires_at,
-                c.renewal_window_days,
-                c.grace_days,
-                c.suspended_at,
-                c.revoked_at,
-            ).where(
+            select(c.course_id, c.number, *FACT_COLUMNS).where(
                 c.user_id == person.id,
                 c.is_current.is_(True),
                 c.course_id.in_({t.course_id for t in covering}),
@@ -332,19 +323,7 @@ def of_person(db: DbSession, person: rules.Person, now: datetime) -> list[Mine]:
     for t in sorted(covering, key=lambda t: (t.due, t.id)):
         row = held.get(t.course_id)
         certificate_state = (
-            policy.state_at(
-                policy.Facts(
-                    row.valid_from,
-                    row.expires_at,
-                    row.renewal_window_days,
-                    row.grace_days,
-                    row.suspended_at,
-                    row.revoked_at,
-                ),
-                now,
-            ).value
-            if row is not None
-            else None
+            policy.state_at(policy.Facts.from_row(row), now).value if row is not None else None
         )
         found.append(
             Mine(

@@ -58,3 +58,15 @@ class Certificate(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_reason: Mapped[str | None] = mapped_column(Text)
     superseded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+# The columns `trainer.certification.policy.Facts` is made of, in its order: a read that decides
+# certificates' states selects these last and builds `Facts(*row[-len(FACT_COLUMNS):])`.
+FACT_COLUMNS = (
+    Certificate.valid_from,
+    Certificate.expires_at,
+    Certificate.renewal_window_days,
+    Certificate.grace_days,
+    Certificate.suspended_at,
+    Certificate.revoked_at,
+)

@@ -9,9 +9,11 @@ certificate's predecessor is superseded.
 from __future__ import annotations
 
 import calendar
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 
 class State(StrEnum):
@@ -36,6 +38,13 @@ class Facts:
     suspended_at: datetime | None = None
     revoked_at: datetime | None = None
     superseded_at: datetime | None = None
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> Facts:
+        """From a database row whose last six values are the certificate's valid_from,
+        expires_at, renewal_window_days, grace_days, suspended_at and revoked_at (a read that
+        selected trainer.certification.models.FACT_COLUMNS last)."""
+        return cls(*row[-6:])
 
 
 def state_at(facts: Facts, now: datetime) -> State:

@@ -34,7 +34,7 @@ from trainer import i18n, localtime
 from trainer.assignments import rules as required
 from trainer.certification import policy
 from trainer.certification import service as certificates
-from trainer.certification.models import Certificate
+from trainer.certification.models import FACT_COLUMNS, Certificate
 from trainer.config import SUPPORTED_LANGUAGES
 from trainer.content.library import Library
 from trainer.db import Database
@@ -361,18 +361,11 @@ def behind(db: DbSession, now: datetime, zone: ZoneInfo) -> list[Behind]:
             roles.setdefault(user_id, set()).add(role)
         c = Certificate
         for row in db.execute(
-            select(
-                c.user_id,
-                c.course_id,
-                c.valid_from,
-                c.expires_at,
-                c.renewal_window_days,
-                c.grace_days,
-                c.suspended_at,
-                c.revoked_at,
-            ).where(c.user_id.in_(chunk), c.course_id.in_(courses), c.is_current.is_(True))
+            select(c.user_id, c.course_id, *FACT_COLUMNS).where(
+                c.user_id.in_(chunk), c.course_id.in_(courses), c.is_current.is_(True)
+            )
         ):
-            held[(row.user_id, row.course_id)] = policy.Facts(*row[2:])
+            held[(row.user_id, row.course_id)] = policy.Facts.from_row(row)
     found = []
     for p in people:
         person = required.Person(p.id, p.lineage, frozenset(roles.get(p.id, ())))

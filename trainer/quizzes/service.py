@@ -51,7 +51,7 @@ from trainer.access import Viewer
 from trainer.audit import service as audit
 from trainer.caching import CacheSlot, caches_of
 from trainer.certification import service as certification
-from trainer.certification.models import Certificate
+from trainer.certification.models import FACT_COLUMNS, Certificate
 from trainer.certification.policy import Facts, State, state_at
 from trainer.content.library import Course, Library, Module
 from trainer.db import Database
@@ -165,15 +165,7 @@ _OPEN_EXAM = select(Attempt.id).where(
     Attempt.kind == "exam",
     Attempt.status == IN_PROGRESS,
 )
-_CURRENT_CERTIFICATE = select(
-    Certificate.valid_from,
-    Certificate.expires_at,
-    Certificate.renewal_window_days,
-    Certificate.grace_days,
-    Certificate.suspended_at,
-    Certificate.revoked_at,
-    Certificate.issued_at,
-).where(
+_CURRENT_CERTIFICATE = select(Certificate.issued_at, *FACT_COLUMNS).where(
     Certificate.user_id == bindparam("user_id"),
     Certificate.course_id == bindparam("course_id"),
     Certificate.is_current.is_(True),
@@ -268,7 +260,7 @@ def _start_exam(
                 )
         keys = {"user_id": viewer.id, "course_id": course.id}
         current = db.execute(_CURRENT_CERTIFICATE, keys).one_or_none()
-        if current is not None and state_at(Facts(*current[:6]), now) in (
+        if current is not None and state_at(Facts.from_row(current), now) in (
             State.VALID,
             State.SUSPENDED,
             State.REVOKED,

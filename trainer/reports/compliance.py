@@ -37,7 +37,7 @@ from trainer.access import Viewer, manages
 from trainer.assignments import rules as required
 from trainer.assignments.models import Assignment
 from trainer.certification import policy
-from trainer.certification.models import Certificate
+from trainer.certification.models import FACT_COLUMNS, Certificate
 from trainer.db import Database
 from trainer.people.models import Unit, User, UserRole
 from trainer.reports.models import (
@@ -136,16 +136,7 @@ def recount(db: DbSession, unit_ids: Iterable[int], now: datetime) -> None:
             .group_by(User.unit_id)
         ).all()
         certificates = db.execute(
-            select(
-                User.unit_id,
-                Certificate.course_id,
-                Certificate.valid_from,
-                Certificate.expires_at,
-                Certificate.renewal_window_days,
-                Certificate.grace_days,
-                Certificate.suspended_at,
-                Certificate.revoked_at,
-            )
+            select(User.unit_id, Certificate.course_id, *FACT_COLUMNS)
             .join(User, User.id == Certificate.user_id)
             .where(
                 User.unit_id.in_(present),
@@ -156,18 +147,9 @@ def recount(db: DbSession, unit_ids: Iterable[int], now: datetime) -> None:
         ).all()
         counts: dict[tuple[int | None, str], dict[str, int]] = defaultdict(lambda: dict.fromkeys(STATES, 0))
         changes: dict[tuple[int | None, str], datetime] = {}
-        for (
-            unit_id,
-            course_id,
-            valid_from,
-            expires_at,
-            window,
-            grace,
-            suspended_at,
-            revoked_at,
-        ) in certificates:
-            facts = policy.Facts(valid_from, expires_at, window, grace, suspended_at, revoked_at)
-            key = (unit_id, course_id)
+        for row in certificates:
+            facts = policy.Facts.from_row(row)
+            key = (row.unit_id, row.course_id)
             counts[key][policy.state_at(facts, now).value] += 1
             upcoming = next_change(facts, now)
             if upcoming is not None and (key not in changes or upcoming < changes[key]):
@@ -227,16 +209,7 @@ def _recount_required(
     courses = {t.course_id for t in targets}
     held: dict[tuple[int, str], policy.Facts] = {}
     for row in db.execute(
-        select(
-            Certificate.user_id,
-            Certificate.course_id,
-            Certificate.valid_from,
-            Certificate.expires_at,
-            Certificate.renewal_window_days,
-            Certificate.grace_days,
-            Certificate.suspended_at,
-            Certificate.revoked_at,
-        )
+        select(Certificate.user_id, Certificate.course_id, *FACT_COLUMNS)
         .join(User, User.id == Certificate.user_id)
         .where(
             User.unit_id.in_(present),
@@ -245,14 +218,7 @@ def _recount_required(
             Certificate.course_id.in_(courses),
         )
     ):
-        held[(row.user_id, row.course_id)] = policy.Facts(
-            row.valid_from,
-            row.expires_at,
-            row.renewal_window_days,
-            row.grace_days,
-            row.suspended_at,
-            row.revoked_at,
-        )
+        held[(row.user_id, row.course_id)] = policy.Facts.from_row(row)
     counts: dict[tuple[int, str], dict[str, int]] = defaultdict(
         lambda: dict.fromkeys(("required", *required.REQUIRED_STATES), 0)
     )
@@ -889,18 +855,11 @@ def list_required(
             roles[user_id].add(role)
         c = Certificate
         for row in db.execute(
-            select(
-                c.user_id,
-                c.number,
-                c.valid_from,
-                c.expires_at,
-                c.renewal_window_days,
-                c.grace_days,
-                c.suspended_at,
-                c.revoked_at,
-            ).where(c.user_id.in_(chunk), c.course_id == course_id, c.is_current.is_(True))
+            select(c.user_id, c.number, *FACT_COLUMNS).where(
+                c.user_id.in_(chunk), c.course_id == course_id, c.is_current.is_(True)
+            )
         ):
-            held[row.user_id] = (row.number, policy.Facts(*row[2:]), row.expires_at)
+            held[row.user_id] = (row.number, policy.Facts.from_row(row), row.expires_at)
     rows = []
     for p in people:
         due = required.required_of(
