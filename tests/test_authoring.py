@@ -6,11 +6,13 @@ share nothing but the database, as processes do."""
 from __future__ import annotations
 
 import filecmp
+import hashlib
 import os
 import re
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -19,7 +21,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 
 from tests.conftest import ZH, ContentDirs, Person, csrf_token, make_person, sign_in
 from trainer.app import create_app
@@ -29,6 +31,7 @@ from trainer.content import authoring, publishing
 from trainer.content.loader import load_library
 from trainer.content.models import ContentDraft, ContentGeneration, ContentVersion, DraftEvent
 from trainer.db import Database
+from trainer.quizzes.models import ModuleRead, ModuleVersionRead
 
 FIRST = "demo-course/01-first.md"
 NEW_LINE = "Airflow is measured at the working face every shift."
@@ -416,3 +419,51 @@ def test_the_whole_sample_library_round_trips(migrated_database: Database, tmp_p
     assert result.published == []
     assert result.skipped == []
     assert result.problems == []
+
+
+# -- the version read ------------------------------------------------------------------------------
+
+
+def test_each_version_read_is_recorded_once_and_counted_in_the_history(
+    fast_app: FastAPI, content: ContentDirs, migrated_database: Database
+) -> None:
+    inspector = make_person(migrated_database, "inspector")
+    trainer = make_person(migrated_database, "trainer")
+    reader, author = signed_in(fast_app, inspector), signed_in(fast_app, trainer)
+
+    def reads() -> list[tuple[str, str]]:
+        with migrated_database.session() as db:
+            return [
+                (row.lang, row.sha256)
+                for row in db.scalars(
+                    select(ModuleVersionRead)
+                    .where(ModuleVersionRead.user_id == inspector.id)
+                    .order_by(ModuleVersionRead.read_at, ModuleVersionRead.lang)
+                )
+            ]
+
+    original = (content.courses / FIRST).read_text()
+    first_hash = hashlib.sha256(original.encode()).hexdigest()
+    assert reader.get("/courses/demo-course/demo-first").status_code == 200
+    assert reader.get("/courses/demo-course/demo-first").status_code == 200  # again: nothing new
+    assert reads() == [("en", first_hash)]
+    with migrated_database.session() as db:
+        assert (
+            db.scalar(select(func.count()).select_from(ModuleRead).where(ModuleRead.user_id == inspector.id))
+            == 1
+        )
+    assert reader.get("/courses/demo-course/demo-first?version=zh-CN").status_code == 200
+    assert [lang for lang, _ in reads()] == ["en", "zh-CN"]
+
+    # A text of its own (other tests publish "Clean air" too, and the database is the run's).
+    new_line = f"Clean air {uuid.uuid4().hex[:8]}"
+    changed = publish(migrated_database, content.courses, original.replace("Fresh air", new_line), None)
+    wait_for(lambda: new_line in reader.get("/courses/demo-course/demo-first").text)
+    assert reads()[-1] == ("en", changed.sha256)  # the change was read, as its own version
+    with migrated_database.session() as db:  # the first read (completion) stays the first
+        assert (
+            db.scalar(select(func.count()).select_from(ModuleRead).where(ModuleRead.user_id == inspector.id))
+            == 1
+        )
+    history = author.get("/trainer/authoring/modules/demo-first").text
+    assert "read by 1 person" in history

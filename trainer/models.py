@@ -7,7 +7,7 @@ from trainer.content.models import CourseVersion
 from trainer.db import Base
 from trainer.notifications.models import Notification
 from trainer.people.models import ApiToken, LoginAttempt, Session, Unit, User, UserRole
-from trainer.quizzes.models import Attempt, AttemptAnswer, ModuleRead
+from trainer.quizzes.models import Attempt, AttemptAnswer, ModuleRead, ModuleVersionRead
 from trainer.ratelimit import RateCounter
 from trainer.reports.models import (
     ComplianceChange,
@@ -38,6 +38,7 @@ __all__ = [
     "ItemMark",
     "LoginAttempt",
     "ModuleRead",
+    "ModuleVersionRead",
     "Notification",
     "RateCounter",
     "RequirementTally",

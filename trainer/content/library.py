@@ -24,6 +24,7 @@ class ModuleVersion:
     text: str
     words: int
     source: str  # file path, relative to the content root
+    sha256: str = ""  # of the file's text: what a published version's `sha256` is (content_versions)
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,7 @@ class _ModuleFile:
     doc: YamlDocument
     body: str
     body_first_line: int
+    sha256: str  # of the whole file's text, as a published version (content_versions) records it
 
 
 @dataclass
@@ -618,7 +619,8 @@ class _Loader:
             )
             return None
         body = "\n".join(lines[end + 1 :])
-        return _ModuleFile(path, display, front, doc, body, end + 2)
+        sha256 = hashlib.sha256(text.encode()).hexdigest()
+        return _ModuleFile(path, display, front, doc, body, end + 2, sha256)
 
     def check_ids(self, folders: list[_CourseFolder]) -> dict[Path, tuple[str, str]]:
         """Ids are unique per language across the library. Returns file -> (course, module)."""
@@ -751,6 +753,7 @@ class _Loader:
                 text=rendered.text,
                 words=count_words(rendered.text),
                 source=file.display,
+                sha256=file.sha256,
             )
         if self._error_count() > count_before:
             return None

@@ -34,6 +34,7 @@ from trainer.content.problems import Problem
 from trainer.db import Database, utcnow
 from trainer.errors import DomainError
 from trainer.people.models import User
+from trainer.quizzes.models import ModuleVersionRead
 
 log = logging.getLogger(__name__)
 
@@ -379,17 +380,30 @@ def author_name(session: Session, user_id: int | None) -> str:
 class VersionRow:
     version: ContentVersion
     by: str  # "" for an import
+    readers: int = 0  # people who opened the module while this version was served
 
 
 def history(session: Session, module_id: str) -> list[VersionRow]:
-    """Every published version of the module's files (all languages), newest first."""
+    """Every published version of the module's files (all languages), newest first, with how
+    many people read each (trainer.quizzes.models.ModuleVersionRead: the same file text)."""
     rows = session.execute(
         select(ContentVersion, User.full_name)
         .outerjoin(User, User.id == ContentVersion.published_by)
         .where(ContentVersion.item_id == module_id, ContentVersion.kind == "module")
         .order_by(ContentVersion.published_at.desc(), ContentVersion.id.desc())
     )
-    return [VersionRow(version, by or "") for version, by in rows]
+    read = ModuleVersionRead
+    readers = {
+        (lang, sha256): count
+        for lang, sha256, count in session.execute(
+            select(read.lang, read.sha256, func.count())
+            .where(read.module_id == module_id)
+            .group_by(read.lang, read.sha256)
+        )
+    }
+    return [
+        VersionRow(version, by or "", readers.get((version.lang, version.sha256), 0)) for version, by in rows
+    ]
 
 
 def version_for(session: Session, version_id: int) -> ContentVersion:

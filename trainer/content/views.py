@@ -55,12 +55,13 @@ async def module_page(request: Request) -> Response:
     if course is None or module is None:
         raise HTTPException(status_code=404)
     viewer = getattr(request.state, "viewer", None)
-    # Opening the page counts as reading the module (once; later visits are known in memory).
-    if viewer is not None and not quizzes.known_read(state.database(request), viewer, module):
-        await run_in_threadpool(quizzes.record_read, state.database(request), viewer, module, utcnow())
     lang: str = request.state.lang
     version = request.query_params.get("version")  # only ever a dict key below
     shown = module.versions.get(version or "") or module.version_for(lang)
+    # Opening the page counts as reading the module and the version shown (each once; later
+    # visits are known in memory).
+    if viewer is not None and not quizzes.known_read(state.database(request), viewer, module, shown):
+        await run_in_threadpool(quizzes.record_read, state.database(request), viewer, module, utcnow(), shown)
     return state.templates(request).render(
         request,
         "content/module.html",

@@ -98,6 +98,21 @@ class ModuleRead(Base):
     read_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class ModuleVersionRead(Base):
+    """Which version of a module a person read: one row per (person, module, language, file
+    text) the first time they open it, so after a module changes it is known who read the change
+    (the authoring history counts readers per published version). `sha256` is the module file's
+    text's, the same as `content_versions.sha256` for a version published in the browser."""
+
+    __tablename__ = "module_version_reads"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    module_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    lang: Mapped[str] = mapped_column(String(10), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    read_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class AttemptFlag(Base):
     """A question the inspector marked to come back to before handing in (exam navigator)."""
 

@@ -53,7 +53,7 @@ from trainer.caching import CacheSlot, caches_of
 from trainer.certification import service as certification
 from trainer.certification.models import FACT_COLUMNS, Certificate
 from trainer.certification.policy import Facts, State, state_at
-from trainer.content.library import Course, Library, Module
+from trainer.content.library import Course, Library, Module, ModuleVersion
 from trainer.db import Database
 from trainer.errors import DomainError
 from trainer.localtime import local, utc_offset
@@ -68,6 +68,7 @@ from trainer.quizzes.models import (
     AttemptAnswer,
     KeyCorrection,
     ModuleRead,
+    ModuleVersionRead,
 )
 from trainer.quizzes.scoring import AnswerKey, ResponseError, score
 from trainer.sittings import rules as sitting_rules
@@ -104,39 +105,70 @@ class Result:
 # -- reading and completion ------------------------------------------------------------------
 
 
-# First reads this process has stored or seen stored. A read is never undone, so remembering it
-# is exact; it spares a signed-in module page its database query and worker-thread trip.
+# Reads this process has stored or seen stored, per version read. A read is never undone, so
+# remembering it is exact; it spares a signed-in module page its database query and worker-thread
+# trip. Keyed (user, module, language, file hash): a changed module is a new read to record.
 READS_CACHE_SIZE = 100_000
-_READS: CacheSlot[tuple[int, str], bool] = CacheSlot("module reads", READS_CACHE_SIZE)  # (user, module)
+_READS: CacheSlot[tuple[int, str, str, str], bool] = CacheSlot("module reads", READS_CACHE_SIZE)
 
 
-def known_read(database: Database, viewer: Viewer, module: Module) -> bool:
-    """Whether this process knows the module was read already (memory only: no I/O)."""
-    return (viewer.id, module.id) in database.caches[_READS]
+def _read_key(viewer: Viewer, module: Module, version: ModuleVersion | None) -> tuple[int, str, str, str]:
+    shown = version or module.original
+    return (viewer.id, module.id, shown.lang, shown.sha256)
 
 
-def _remember_read(database: Database, viewer: Viewer, module: Module) -> None:
-    database.caches[_READS].put((viewer.id, module.id), True)
+def known_read(
+    database: Database, viewer: Viewer, module: Module, version: ModuleVersion | None = None
+) -> bool:
+    """Whether this process knows this version of the module was read already (memory only)."""
+    return _read_key(viewer, module, version) in database.caches[_READS]
 
 
-def record_read(database: Database, viewer: Viewer, module: Module, now: datetime) -> None:
-    if known_read(database, viewer, module):
+# Both reads are inserts that do nothing when the row exists: two first views at once store one.
+_IGNORING_INSERT: dict[str, Any] = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+
+
+def record_read(
+    database: Database, viewer: Viewer, module: Module, now: datetime, version: ModuleVersion | None = None
+) -> None:
+    """Opening a module: its first read (completion needs it) and the version read (`version`,
+    the language version shown; the original if None), each stored once."""
+    key = _read_key(viewer, module, version)
+    if key in database.caches[_READS]:
         return
+    _, _, lang, sha256 = key
     with database.session() as db:
-        known = db.scalar(
-            select(ModuleRead.id).where(ModuleRead.user_id == viewer.id, ModuleRead.module_id == module.id)
+        first = db.scalar(_FIRST_READ, {"user_id": viewer.id, "module_id": module.id})
+        seen = db.scalar(
+            _VERSION_READ, {"user_id": viewer.id, "module_id": module.id, "lang": lang, "sha256": sha256}
         )
-    if known is None:
-        try:
-            with database.write() as db:
-                db.add(
-                    ModuleRead(
-                        user_id=viewer.id, course_id=module.course_id, module_id=module.id, read_at=now
-                    )
+    if first is None or seen is None:
+        with database.write() as db:
+            insert = _IGNORING_INSERT[db.get_bind().dialect.name]
+            if first is None:
+                db.execute(
+                    insert(ModuleRead)
+                    .values(user_id=viewer.id, course_id=module.course_id, module_id=module.id, read_at=now)
+                    .on_conflict_do_nothing(index_elements=["user_id", "module_id"])
                 )
-        except IntegrityError:
-            pass  # another request recorded the same first read
-    _remember_read(database, viewer, module)
+            if seen is None:
+                db.execute(
+                    insert(ModuleVersionRead)
+                    .values(user_id=viewer.id, module_id=module.id, lang=lang, sha256=sha256, read_at=now)
+                    .on_conflict_do_nothing()
+                )
+    database.caches[_READS].put(key, True)
+
+
+_FIRST_READ = select(ModuleRead.id).where(
+    ModuleRead.user_id == bindparam("user_id"), ModuleRead.module_id == bindparam("module_id")
+)
+_VERSION_READ = select(ModuleVersionRead.read_at).where(
+    ModuleVersionRead.user_id == bindparam("user_id"),
+    ModuleVersionRead.module_id == bindparam("module_id"),
+    ModuleVersionRead.lang == bindparam("lang"),
+    ModuleVersionRead.sha256 == bindparam("sha256"),
+)
 
 
 def course_progress(db: DbSession, user_id: int, course: Course) -> tuple[frozenset[str], frozenset[str]]:
