@@ -229,9 +229,12 @@ class Listed:
     withdrawable: bool  # inside the viewer's part (else made above it, covering their people)
 
 
-def visible(db: DbSession, viewer: Viewer, *, course_id: str | None = None) -> list[Listed]:
-    """The active assignments a manager (or admin) sees, by due date: those inside their part and
-    those made above it that cover their people."""
+def visible(
+    db: DbSession, viewer: Viewer, *, course_id: str | None = None, assignment_id: int | None = None
+) -> list[Listed]:
+    """The active assignments a manager (or admin) sees, by due date (at most MAX_LISTED): those
+    inside their part and those made above it that cover their people; with `assignment_id`,
+    that one only."""
     a = Assignment
     statement = (
         select(a, Unit.path, User.full_name)
@@ -241,6 +244,8 @@ def visible(db: DbSession, viewer: Viewer, *, course_id: str | None = None) -> l
     )
     if course_id is not None:
         statement = statement.where(a.course_id == course_id)
+    if assignment_id is not None:
+        statement = statement.where(a.id == assignment_id)
     if not viewer.is_admin:
         mine = viewer.unit_lineage
         if mine is None:
@@ -269,8 +274,8 @@ def visible(db: DbSession, viewer: Viewer, *, course_id: str | None = None) -> l
 
 def one_visible(db: DbSession, viewer: Viewer, assignment_id: int) -> Listed:
     """One active assignment the viewer may withdraw (404 otherwise)."""
-    for found in visible(db, viewer):
-        if found.id == assignment_id and found.withdrawable:
+    for found in visible(db, viewer, assignment_id=assignment_id):
+        if found.withdrawable:
             return found
     raise _not_found()
 
