@@ -39,7 +39,6 @@ from trainer.web.pages import (
 )
 from trainer.web.unit import session_of
 
-TARGETS = ("unit", "role", "person")
 # A day typed by hand: 2027-03-31, 2027/3/31, 2027.3.31 or 2027年3月31日 (full-width digits and
 # punctuation are read as their ASCII forms first).
 _TYPED_DAY = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?")
@@ -134,7 +133,9 @@ def _given(request: Request, typed: dict[str, str]) -> tuple[service.AssignmentI
     viewer = viewer_of(request)
     problems: list[str] = []
     due = due_from_text(typed["due"]) if typed["due"].strip() else None
-    if typed["due"].strip() and due is None:
+    if not typed["due"].strip():
+        problems.append(N_("Give a due date."))
+    elif due is None:
         problems.append(N_("Give the due date as year-month-day, such as 2027-03-31."))
     target = typed["target"]
     unit_id = role = person_id = None
