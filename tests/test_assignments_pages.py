@@ -24,7 +24,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from tests.conftest import ZH, Person, csrf_token, make_person, sign_in
+from tests.conftest import ZH, Person, csrf_token, make_person, sign_in, token
 from tests.test_compliance import _certify
 from trainer import localtime
 from trainer.assignments.models import Assignment
@@ -364,6 +364,12 @@ def test_the_rollup_counts_required_people_as_the_tallies_do(
         assert unit is not None
         tallies = compliance.rollup(db, unit, [COURSE]).required[COURSE]
     assert tallies.as_dict() == counts
+    api = client.get(f"/api/v1/units/{city}/compliance", headers=token(client, setup["manager"]))
+    assert api.status_code == 200
+    [course] = [c for c in api.json()["courses"] if c["course_id"] == COURSE]
+    assert course["required"] == counts
+    [county] = [c for c in api.json()["children"] if c["unit"] and c["unit"]["name"] == "County"]
+    assert next(c for c in county["courses"] if c["course_id"] == COURSE)["required"] == counts
     assert (
         f"/manage/inspectors?basis=required&amp;unit={city}&amp;course={COURSE}&amp;state=overdue"
         in page.text
