@@ -131,6 +131,11 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "/manage/inspectors"): MANAGER_PAGE,
     ("GET", "/manage/inspectors.csv"): MANAGER_PAGE,
     ("GET", "/manage/inspectors.xlsx"): MANAGER_PAGE,
+    # Required qualifications: an empty form is refused beside the form; withdrawing the
+    # inspector's requirement asks first (for the manager in scope and the admin).
+    ("GET", "/manage/requirements"): MANAGER_PAGE,
+    ("POST", "/manage/requirements"): row(401, 403, 403, 403, 400, 400, 400),
+    ("POST", "/manage/requirements/{assignment_id}/withdraw"): row(401, 403, 403, 403, 200, 404, 200),
     ("POST", "/certificates/{number}/action"): row(401, 403, 403, 403, 404, 404, 404),  # unknown number
     ("GET", "/api/v1/units/{unit_id}/compliance"): row(401, 403, 403, 403, 200, 404, 200),
     ("GET", "/api/v1/inspectors/{user_id}/transcript"): row(401, 200, 404, 404, 200, 404, 200),

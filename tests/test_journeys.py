@@ -102,9 +102,11 @@ def _verification_url(page: Page, base_url: str) -> str:
 
 
 def _cells(page: Page, row_header: str) -> list[str]:
-    """The data cells of the first table row whose header cell reads `row_header`."""
+    """The data cells of the first table row whose header cell reads `row_header`, outside the
+    roll-up's tables of required people (which come first: test_browser_assignments reads them)."""
     row = page.locator(
-        "tr", has=page.locator("th", has_text=re.compile(rf"^\s*{re.escape(row_header)}\s*$"))
+        "table:not(.required-counts):not(.required-by-unit) tr",
+        has=page.locator("th", has_text=re.compile(rf"^\s*{re.escape(row_header)}\s*$")),
     ).first
     return [" ".join(text.split()) for text in row.locator("td").all_inner_texts()]
 

@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from trainer import metrics, migrate
 from trainer.access import Access
 from trainer.assignments import api as assignments_api
+from trainer.assignments import views as assignments_views
 from trainer.certification import views as certification_views
 from trainer.config import Settings
 from trainer.content import authoring_views
@@ -128,6 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         *certification_views.routes,
         *dashboard.routes,
         *reports_views.routes,
+        *assignments_views.routes,
         *reports_trainer_views.routes,
         *sittings_views.routes,
         *notifications_views.routes,

@@ -155,6 +155,11 @@ class LocalTimes:
         text = self._date.format(local(moment, self.zone))
         return self.named(text, self.zone_name(moment)) if named else text
 
+    def calendar(self, day: date | None) -> str:
+        """A calendar day that is already the zone's (an assignment's due date), as the language
+        writes dates: the same look as `day`."""
+        return self._date.format(day) if day is not None else ""
+
     def iso(self, moment: datetime | None) -> str:
         """For `<time datetime=…>`: the moment with the zone's offset, as machines read it."""
         return local(moment, self.zone).isoformat() if moment is not None else ""

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session as DbSession
 
 from trainer import localtime
@@ -227,6 +227,7 @@ class Listed:
     due: date
     created_at: datetime
     withdrawable: bool  # inside the viewer's part (else made above it, covering their people)
+    lineage: str = EVERYONE  # see trainer.assignments.models
 
 
 def visible(
@@ -267,6 +268,7 @@ def visible(
             due=row[0].due,
             created_at=row[0].created_at,
             withdrawable=manages(viewer, row[0].lineage),
+            lineage=row[0].lineage,
         )
         for row in rows
     ]
@@ -364,3 +366,68 @@ def earliest_per_course(found: list[Mine]) -> list[Mine]:
         if m.course_id not in first or m.due < first[m.course_id].due:
             first[m.course_id] = m
     return sorted(first.values(), key=lambda m: (m.due, m.course_id))
+
+
+# -- for the manager's page --------------------------------------------------------------------
+
+
+def units_to_choose(db: DbSession, viewer: Viewer) -> list[tuple[int, str]]:
+    """The units a course may be required of by this viewer, by path: an admin's every unit, a
+    manager's own unit and every unit under it."""
+    statement = select(Unit.id, Unit.path).order_by(Unit.path)
+    if not viewer.is_admin:
+        if viewer.unit_lineage is None:
+            return []
+        statement = statement.where(Unit.lineage.startswith(viewer.unit_lineage, autoescape=True))
+    return [(unit_id, path) for unit_id, path in db.execute(statement)]
+
+
+def person_by_username(db: DbSession, viewer: Viewer, username: str) -> int | None:
+    """The id of the person a manager names by username, if they exist inside the viewer's part
+    of the organisation (an admin: anyone); None otherwise (outside it, a person does not exist
+    for them)."""
+    found = db.execute(
+        select(User.id, Unit.lineage)
+        .outerjoin(Unit, Unit.id == User.unit_id)
+        .where(User.username == username.strip()[:64])
+    ).one_or_none()
+    if found is None or not (viewer.is_admin or manages(viewer, found.lineage)):
+        return None
+    return int(found.id)
+
+
+def covered_counts(db: DbSession, viewer: Viewer, listed: list[Listed]) -> dict[int, int]:
+    """Assignment id -> the active people it covers now inside the viewer's part of the
+    organisation (an assignment made above a manager counts their people only). One count per
+    distinct target; the rules are those of `rules.covers`."""
+    counted: dict[tuple[str, str, str | None, int | None], int] = {}
+    found = {}
+    for item in listed:
+        lineage = item.lineage
+        mine = viewer.unit_lineage
+        if not viewer.is_admin and mine is not None and mine.startswith(lineage):
+            lineage = mine  # made above the manager: their own people
+        key = (item.kind, lineage, item.role, item.person_id)
+        if key not in counted:
+            counted[key] = _count_covered(db, *key)
+        found[item.id] = counted[key]
+    return found
+
+
+def _count_covered(db: DbSession, kind: str, lineage: str, role: str | None, person_id: int | None) -> int:
+    if kind == "person":
+        return int(
+            db.scalar(select(func.count(User.id)).where(User.id == person_id, User.is_active.is_(True))) or 0
+        )
+    statement = (
+        select(func.count(User.id))
+        .select_from(User)
+        .join(Unit, Unit.id == User.unit_id)
+        .where(User.is_active.is_(True))
+    )
+    wanted = "inspector" if kind == "unit" else role
+    covered = statement.where(
+        Unit.lineage.startswith(lineage, autoescape=True),
+        exists().where(UserRole.user_id == User.id, UserRole.role == wanted),
+    )
+    return int(db.scalar(covered) or 0)

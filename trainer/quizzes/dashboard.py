@@ -6,15 +6,19 @@ queries (trainer.certification.service, trainer.quizzes.service)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute
 
+from trainer import localtime
 from trainer.access import Access
+from trainer.assignments import rules as required_rules
+from trainer.assignments import service as assignments
 from trainer.certification import policy, service
 from trainer.certification.models import Certificate
-from trainer.content.library import Course, Module
+from trainer.content.library import Course, Library, Module
 from trainer.content.store import content_of
 from trainer.db import utcnow
 from trainer.notifications import outbox
@@ -33,6 +37,43 @@ class Held:
     state: str
     days_left: int
     title: str  # in the reader's language where the course has it
+
+
+@dataclass(frozen=True)
+class Required:
+    """A course required of the inspector: by when, where they stand, and what to do next."""
+
+    course_id: str
+    course: Course | None
+    title: str
+    due: date
+    state: str  # one of trainer.assignments.rules.REQUIRED_STATES
+    next_step: str  # read | exam | renew | none
+    next_module: Module | None  # with "read": the first module not done yet
+    certificate_number: str | None
+
+
+def _required(
+    found: list[assignments.Mine], library: Library, completed: dict[str, set[str]], lang: str
+) -> list[Required]:
+    """The earliest requirement per course, overdue ones first, then by due date."""
+    shown = []
+    for m in found:
+        course = library.courses.get(m.course_id)
+        done = completed.get(m.course_id, set())
+        next_module = None
+        if m.state in ("due_for_renewal", "grace", "expired"):
+            step = "renew"
+        elif m.state == "valid":
+            step = "none"
+        else:
+            next_module = next((x for x in course.modules if x.id not in done), None) if course else None
+            step = "read" if next_module is not None else "exam"
+        title = course.text_for(lang).title if course else m.course_id
+        shown.append(
+            Required(m.course_id, course, title, m.due, m.state, step, next_module, m.certificate_number)
+        )
+    return sorted(shown, key=lambda r: (r.state != "overdue", r.due, r.title))
 
 
 @dataclass(frozen=True)
@@ -75,6 +116,12 @@ def dashboard(request: Request) -> Response:
         in_progress.append(InProgress(course, len(done), next_module))
     recent = quizzes.my_attempts(db, viewer)[:5]
     notifications = outbox.unread(db, viewer.id, UNREAD_LISTED)
+    required = _required(
+        assignments.earliest_per_course(assignments.of_person(db, assignments.person_of(db, viewer), now)),
+        library,
+        completed,
+        request.state.lang,
+    )
     response = state.templates(request).render(
         request,
         "quizzes/dashboard.html",
@@ -84,6 +131,9 @@ def dashboard(request: Request) -> Response:
             "in_progress": in_progress,
             "recent": recent,
             "notifications": notifications,
+            "required": required,
+            "required_labels": required_rules.STATE_LABELS,
+            "today": localtime.local_date(now, state.settings(request).zone),
             "due": [h for h in held if h.state in ("due_for_renewal", "grace")],
             "library": library,
         },

@@ -22,6 +22,7 @@ from starlette.routing import BaseRoute
 
 from trainer import localtime
 from trainer.access import Access, Viewer
+from trainer.assignments import rules as required
 from trainer.audit import service as audit
 from trainer.certification import service as certification
 from trainer.content.library import Course
@@ -129,6 +130,8 @@ def rollup_page(request: Request) -> Response:
                 [(row.unit.name if row.unit else "", counts) for row, counts in selected], ALL_STATES
             ),
             "selected": selected,
+            "required_states": required.REQUIRED_STATES,
+            "required_labels": required.STATE_LABELS,
             "trend": trend,
             "trend_chart": charts.rate_bars(trend),
             "windows": compliance.EXPIRING_WINDOWS,
@@ -145,16 +148,22 @@ ROLLUP_HEADER = [
     *(STATE_LABELS[s] for s in ALL_STATES),
     N_("Share certified"),
 ]
+# Then the people required each course (now only: a month's snapshot keeps certificate states
+# alone, so those cells stay empty): "Required", "Required: Valid", …
+REQUIRED_HEADER = N_("Required")
+REQUIRED_STATE_HEADER = N_("Required: %(state)s")
 
 
 def _rollup_rows(
     result: compliance.Rollup, courses: list[Course], titles: dict[str, str], own: str
 ) -> Iterator[list[exports.Cell]]:
-    for row in [*result.rows, compliance.RollupRow(result.unit, result.total)]:
+    whole = compliance.RollupRow(result.unit, result.total, required=result.required)
+    for row in [*result.rows, whole]:
         name = own if row.unit is None else row.unit.path
         for course in courses:
             counts = row.courses[course.id]
             live = counts.states["valid"] + counts.states["due_for_renewal"]
+            people = row.required.get(course.id) if result.month is None else None
             yield [
                 name,
                 titles[course.id],
@@ -162,6 +171,11 @@ def _rollup_rows(
                 *(counts.states[s] for s in STATES),
                 counts.never_certified,
                 round(live / counts.inspectors, 4) if counts.inspectors else 0.0,
+                *(
+                    [people.required, *(people.get(s) for s in required.REQUIRED_STATES)]
+                    if people is not None
+                    else [None] * (1 + len(required.REQUIRED_STATES))
+                ),
             ]
 
 
@@ -170,7 +184,14 @@ def rollup_export(request: Request) -> Response:
     lang = request.state.lang
     titles = course_titles(content_of(request).library, lang)
     gettext = state.templates(request).gettext(lang)
-    header = [gettext(h) for h in ROLLUP_HEADER]
+    header = [
+        *(gettext(h) for h in ROLLUP_HEADER),
+        gettext(REQUIRED_HEADER),
+        *(
+            gettext(REQUIRED_STATE_HEADER) % {"state": gettext(required.STATE_LABELS[s])}
+            for s in required.REQUIRED_STATES
+        ),
+    ]
     own = gettext("Directly in %(unit)s") % {"unit": result.unit.path}
     rows = list(_rollup_rows(result, courses, titles, own))
     today = localtime.local_date(utcnow(), state.database(request).time_zone)
@@ -183,22 +204,32 @@ def rollup_export(request: Request) -> Response:
 # -- lists -------------------------------------------------------------------------------------
 
 
+BASES = ("certificates", "required")  # every inspector's certificates; the people required a course
+
+
 @dataclass(frozen=True)
 class ListView:
     query: ListQuery
     unit: UnitRef
     course_id: str | None
+    basis: str = "certificates"  # one of BASES
 
 
 def _list_query(request: Request, db: DbSession, viewer: Viewer, courses: list[Course]) -> ListView:
     params = request.query_params
     unit = scope(db, viewer, params.get("unit"))
+    basis = params.get("basis") or "certificates"
     state_ = params.get("state") or None
-    if state_ is not None and state_ not in LIST_STATES:
+    if basis not in BASES or (
+        state_ is not None
+        and state_ not in (required.REQUIRED_STATES if basis == "required" else LIST_STATES)
+    ):
         raise HTTPException(status_code=400)
-    # "Never certified" is always in one course (the first, unless one is chosen).
-    course_id = _course_param(request, courses, default_first=state_ == NEVER)
-    if state_ == NEVER and course_id is None:
+    # "Never certified" and the people required a course are always of one course (the first,
+    # unless one is chosen).
+    one_course = state_ == NEVER or basis == "required"
+    course_id = _course_param(request, courses, default_first=one_course)
+    if one_course and course_id is None:
         raise HTTPException(status_code=404)  # no course offers a certificate
     try:
         within = int(params.get("within") or 30)
@@ -224,7 +255,7 @@ def _list_query(request: Request, db: DbSession, viewer: Viewer, courses: list[C
         descending=direction == "desc",
         page=page_number,
     )
-    return ListView(query, unit, course_id)
+    return ListView(query, unit, course_id, basis)
 
 
 def _listed(
@@ -234,6 +265,19 @@ def _listed(
     _fresh(request, now)
     view = _list_query(request, session_of(request), viewer_of(request), courses)
     query = view.query if limit is None else replace(view.query, page=1)
+    if view.basis == "required":
+        assert view.course_id is not None
+        return view, compliance.list_required(
+            session_of(request),
+            view.unit.lineage,
+            view.course_id,
+            now,
+            state=query.state,
+            sort=query.sort,
+            descending=query.descending,
+            page=query.page,
+            per_page=query.per_page if limit is None else 0,
+        )
     return view, compliance.list_inspectors(session_of(request), query, now, limit=limit)
 
 
@@ -245,7 +289,10 @@ def list_page(request: Request) -> Response:
     view, result = _listed(request, courses, now)
     db = session_of(request)
     total = None
-    if view.query.state != "expiring":
+    if view.basis == "required" and view.course_id is not None:
+        people = compliance.rollup(db, view.unit, [view.course_id], by_child=False).required[view.course_id]
+        total = people.get(view.query.state) if view.query.state else people.required
+    elif view.query.state != "expiring":
         totals = compliance.rollup(db, view.unit, [c.id for c in courses], by_child=False).total
         total = compliance.count_for(totals, view.query)
     crumbs = compliance.breadcrumbs(db, viewer, view.unit)
@@ -269,6 +316,8 @@ def list_page(request: Request) -> Response:
             "crumbs": crumbs,
             "children": children,
             "list_states": LIST_STATES,
+            "required_states": required.REQUIRED_STATES,
+            "required_labels": required.STATE_LABELS,
             "windows": compliance.EXPIRING_WINDOWS,
             "sorts": compliance.SORTS,
             "now": now,
@@ -284,6 +333,8 @@ def _params(view: ListView) -> dict[str, str]:
     """The filters as query parameters, for links that keep them (pagination, sort, export)."""
     q = view.query
     params = {"unit": str(view.unit.id)}
+    if view.basis == "required":
+        params["basis"] = "required"
     if view.course_id:
         params["course"] = view.course_id
     if q.state:
@@ -308,6 +359,20 @@ LIST_HEADER = [
 ]
 
 
+DUE = N_("Due by")
+REQUIRED_LIST_HEADER = [
+    N_("Name"),
+    N_("Username"),
+    N_("Unit"),
+    N_("Course"),
+    DUE,
+    N_("State"),
+    N_("Certificate"),
+    EXPIRES,
+    N_("Days left"),
+]
+
+
 def list_export(request: Request) -> Response:
     library = content_of(request).library
     now = utcnow()
@@ -318,9 +383,31 @@ def list_export(request: Request) -> Response:
     zone = state.database(request).time_zone
     # The expiry is the day it is in the installation's zone, and its heading names the zone.
     times = state.templates(request).local_times(lang)
-    header = [times.heading(gettext(h)) if h == EXPIRES else gettext(h) for h in LIST_HEADER]
+    named = (EXPIRES, DUE)
+    header = [
+        times.heading(gettext(h)) if h in named else gettext(h)
+        for h in (REQUIRED_LIST_HEADER if view.basis == "required" else LIST_HEADER)
+    ]
+
+    def required_rows() -> Iterator[list[exports.Cell]]:
+        for row in result.rows:
+            assert isinstance(row, compliance.RequiredRow)
+            yield [
+                row.full_name,
+                row.username,
+                row.unit_path,
+                titles.get(row.course_id, row.course_id),
+                row.due.isoformat(),
+                gettext(required.STATE_LABELS[row.state]),
+                row.number,
+                localtime.local(row.expires_at, zone) if row.expires_at else None,
+                (row.expires_at - now).days if row.expires_at else None,
+            ]
 
     def rows() -> Iterator[list[exports.Cell]]:
+        if view.basis == "required":
+            yield from required_rows()
+            return
         for row in result.rows:
             yield [
                 row.full_name,
@@ -334,7 +421,8 @@ def list_export(request: Request) -> Response:
             ]
 
     today = localtime.local_date(now, zone).isoformat()
-    stem = f"inspectors-{view.unit.name}-{view.query.state or 'all'}-{today}"
+    basis = "required-" if view.basis == "required" else ""
+    stem = f"inspectors-{view.unit.name}-{basis}{view.query.state or 'all'}-{today}"
     if request.url.path.endswith(".xlsx"):
         return exports.xlsx_response(f"{stem}.xlsx", gettext("Inspectors"), header, rows())
     return exports.csv_response(f"{stem}.csv", header, rows())

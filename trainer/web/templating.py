@@ -87,6 +87,7 @@ class Templates:
             local_date=times.day,
             local_time=times.clock,
             local_iso=times.iso,
+            calendar_date=times.calendar,
         )
         return env
 
