@@ -40,6 +40,7 @@ from tests.test_sittings import sittings_mode
 from trainer.app import create_app
 from trainer.config import Settings
 from trainer.db import Database, utcnow
+from trainer.notifications import due, outbox
 from trainer.quizzes.models import Attempt
 from trainer.sittings.models import Sitting
 
@@ -114,11 +115,31 @@ def test_a_sitting_from_scheduling_to_the_results_sheet(
     assert page.get_by_text(f"Test {with_extra.username} ({with_extra.username})").is_visible()
     organiser.step("02-trainer-gives-extra-time")
 
-    # 2. Two inspectors start with the code (typed in lower case); the extra time shows.
+    # The roster is invited (what `trainer notify` and serve's timer queue: this sitting's
+    # invitations only, since the database is shared by the run's other tests).
+    lang = "zh-CN" if locale == "zh-CN" else "en"
+    context = due.Context(ZONE, lang, sittings_site.app.state.content.library, "training.example.org")
+    with database.write() as db:
+        invitations = [
+            item for item in due.sitting_notices(db, context, utcnow()) if item.subject_id == sitting_id
+        ]
+        outbox.queue(db, invitations, utcnow())
+    assert {item.user_id for item in invitations} >= {p.id for p in inspectors}
+
+    # 2. Two inspectors start with the code (typed in lower case); the extra time shows. The
+    # first sees the invitation on the dashboard first.
     starters: dict[str, tuple[Journey, int]] = {}
     for person in (on_time, with_extra):
         journey = Journey(browser, "sitting", locale, viewport=DESKTOP)
-        journey.sign_in(url, person, "/courses/demo-course")
+        if person is on_time:
+            journey.sign_in(url, person, "/dashboard")
+            journey.page.wait_for_url("**/dashboard")
+            invited = journey.page.locator("#notifications-title + ul").inner_text()
+            assert _("Exam sitting: %(course)s, %(when)s").split("%(course)s")[0] in invited, invited
+            journey.step("02b-inspector-sees-the-invitation")
+            journey.page.goto(f"{url}/courses/demo-course")
+        else:
+            journey.sign_in(url, person, "/courses/demo-course")
         journey.page.wait_for_url("**/courses/demo-course")
         journey.page.get_by_label(_("Access code (if the sitting has one)")).fill(code.lower())
         journey.page.get_by_role("button", name=_("Start or resume the final exam")).click()
