@@ -1,8 +1,11 @@
 """Who in a part of the organisation holds which qualification, in which state, now.
 
-The roll-up reads `compliance_tallies` (per unit and course) and sums them per child of the unit
-shown, so its cost follows the size of the organisation tree, not the number of inspectors. The
-lists read certificates in index order and stop at one page. See reports/models.py for how the
+The roll-up reads `compliance_tallies` (per unit and course: every inspector by certificate state)
+and `requirement_tallies` (per unit and course: the people required it by an assignment, by
+required state, trainer.assignments.rules) and sums them per child of the unit shown, so its cost
+follows the size of the organisation tree, not the number of inspectors. The certificate lists
+read certificates in index order and stop at one page; the list of required people reads only the
+people some assignment's target covers. See reports/models.py for how the
 tallies stay exact.
 
 The manager's pages, their exports and the reports API read through the functions here, on the
