@@ -15,7 +15,7 @@ run: $(VENV)/.installed
 	$(BIN)/trainer serve $(ARGS)
 
 test: $(VENV)/.installed browser nginx
-	$(BIN)/pytest -n auto $(ARGS)
+	$(BIN)/pytest -n auto --dist loadgroup $(ARGS)
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

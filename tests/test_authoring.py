@@ -34,6 +34,10 @@ from trainer.db import Database
 from trainer.quizzes.models import ModuleRead, ModuleVersionRead
 
 FIRST = "demo-course/01-first.md"
+# Published versions lie over the library of every app on the run's shared database, and each test
+# here removes them when it ends: run on one worker (make test uses --dist loadgroup), one at a
+# time, so no test's cleanup pulls a version from under another's wait.
+pytestmark = pytest.mark.xdist_group("content_versions")
 NEW_LINE = "Airflow is measured at the working face every shift."
 
 
