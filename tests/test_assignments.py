@@ -20,8 +20,8 @@ from sqlalchemy import select
 
 from tests.conftest import Person, make_person, pass_exam, ready_for_exam, token
 from tests.test_compliance import _certify
+from tests.test_sittings import viewer_of
 from trainer import localtime
-from trainer.access import Viewer
 from trainer.assignments import rules
 from trainer.assignments import service as assignments
 from trainer.assignments.models import Assignment
@@ -55,24 +55,6 @@ def _unit(database: Database, path: str) -> tuple[int, str]:
 
 def _today(database: Database) -> date:
     return localtime.local_date(utcnow(), database.time_zone)
-
-
-def _viewer(database: Database, person: Person) -> Viewer:
-    with database.session() as db:
-        user = db.get_one(User, person.id)
-        unit = db.get(Unit, user.unit_id) if user.unit_id else None
-        roles = frozenset(db.scalars(select(UserRole.role).where(UserRole.user_id == person.id)))
-    return Viewer(
-        person.id,
-        person.username,
-        user.full_name,
-        roles,
-        user.unit_id,
-        unit.lineage if unit else None,
-        unit.name if unit else None,
-        unit.path if unit else None,
-        False,
-    )
 
 
 # -- the API -----------------------------------------------------------------------------------
@@ -209,7 +191,6 @@ def test_withdrawing_once_then_404_and_managers_see_what_covers_their_people(
 ) -> None:
     root = _root()
     top_id, _ = _unit(database, f"{root}")
-    county_id, _ = _unit(database, f"{root}/City/County")
     top_manager = make_person(database, "manager", unit=root)
     county_manager = make_person(database, "manager", unit=f"{root}/City/County")
     elsewhere = make_person(database, "manager", unit=f"{_root()}/City")
@@ -239,7 +220,6 @@ def test_withdrawing_once_then_404_and_managers_see_what_covers_their_people(
                 AuditEvent.action == "assignment.withdrawn", AuditEvent.target_id == str(from_top["id"])
             )
         )
-    assert county_id
 
 
 # -- the tallies against a direct computation --------------------------------------------------
@@ -326,7 +306,7 @@ def test_required_tallies_agree_with_a_direct_count_through_changes_and_the_cloc
     for path in counties:
         _unit(database, path)
     admin = make_person(database, "admin", unit=None)
-    admin_viewer = _viewer(database, admin)
+    admin_viewer = viewer_of(database, admin)
     actor = audit.Actor(admin.id, admin.username)
     people_made: list[Person] = []
     for i in range(40):
@@ -345,44 +325,16 @@ def test_required_tallies_agree_with_a_direct_count_through_changes_and_the_cloc
         units = {p: db.scalar(select(Unit.id).where(Unit.path == p)) for p in counties}
         city_a = db.scalar(select(Unit.id).where(Unit.path == f"{root}/City A"))
         course_ids = {COURSE}
+        root_id = db.scalar(select(Unit.id).where(Unit.path == root))
+        wanted = [  # a city, a county, a role in the whole tree, a named person
+            assignments.AssignmentInput(COURSE, today + timedelta(days=20), unit_id=city_a),
+            assignments.AssignmentInput(COURSE, today + timedelta(days=5), unit_id=units[counties[3]]),
+            assignments.AssignmentInput(COURSE, today + timedelta(days=40), role="manager", unit_id=root_id),
+            assignments.AssignmentInput(COURSE, today + timedelta(days=3), person_id=people_made[0].id),
+        ]
         made = [
-            assignments.create(
-                db,
-                actor,
-                admin_viewer,
-                assignments.AssignmentInput(COURSE, today + timedelta(days=20), unit_id=city_a),
-                course_ids=course_ids,
-                now=utcnow(),
-            ),
-            assignments.create(
-                db,
-                actor,
-                admin_viewer,
-                assignments.AssignmentInput(COURSE, today + timedelta(days=5), unit_id=units[counties[3]]),
-                course_ids=course_ids,
-                now=utcnow(),
-            ),
-            assignments.create(
-                db,
-                actor,
-                admin_viewer,
-                assignments.AssignmentInput(
-                    COURSE,
-                    today + timedelta(days=40),
-                    role="manager",
-                    unit_id=db.scalar(select(Unit.id).where(Unit.path == root)),
-                ),
-                course_ids=course_ids,
-                now=utcnow(),
-            ),
-            assignments.create(
-                db,
-                actor,
-                admin_viewer,
-                assignments.AssignmentInput(COURSE, today + timedelta(days=3), person_id=people_made[0].id),
-                course_ids=course_ids,
-                now=utcnow(),
-            ),
+            assignments.create(db, actor, admin_viewer, given, course_ids=course_ids, now=utcnow())
+            for given in wanted
         ]
     lineage = _lineage(database, root)
 
