@@ -4,6 +4,7 @@ grading, snapshots, and no answer key before submission."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -20,7 +21,9 @@ from tests.conftest import (
     run_together,
     token,
 )
+from trainer.app import create_app
 from trainer.audit.models import AuditEvent
+from trainer.config import PROJECT_ROOT, Settings
 from trainer.db import Database, utcnow
 from trainer.quizzes import service
 from trainer.quizzes.models import Attempt
@@ -424,3 +427,52 @@ def test_autosave_keeps_the_valid_answers_and_waits_for_an_order_being_numbered(
     done = post({"pull": "1", "aim": "2", "squeeze": "3", "sweep": "4"}, autosave="1")
     assert done.status_code == 303
     assert stored() == {1: {"selected": ["a"]}, 2: {"order": ["pull", "aim", "squeeze", "sweep"]}}
+
+
+def test_a_starts_answer_is_the_attempt_as_read_back(
+    make_settings: Callable[..., Settings], migrated_database: Database
+) -> None:
+    """A start answers with the view it built from the paper in hand (no re-read): it must be
+    exactly what reading the attempt back gives, for every practice quiz of the sample library
+    (every question type) in both languages, and for an exam; a resumed start is the read-back."""
+    settings = make_settings(
+        courses_dir=PROJECT_ROOT / "courses", question_bank_dir=PROJECT_ROOT / "question_bank"
+    )
+    application = create_app(settings)
+    try:
+        with TestClient(application, base_url="http://testserver") as client:
+            library = application.state.content.library
+            headers = token(client, make_person(migrated_database, "inspector"))
+            types: set[str] = set()
+            for module in library.modules.values():
+                if module.practice is None:
+                    continue
+                for lang in ("zh-CN", "en"):
+                    started = client.post(
+                        f"/api/v1/modules/{module.id}/practice/attempts?lang={lang}", headers=headers
+                    )
+                    assert started.status_code == 200, started.text
+                    body = started.json()
+                    assert body["lang"] == lang
+                    assert body["status"] == "in_progress"
+                    read_back = client.get(f"/api/v1/attempts/{body['id']}", headers=headers)
+                    assert read_back.json() == body, module.id
+                    types |= {q["type"] for q in body["questions"]}
+            assert {"single", "multi", "truefalse", "numeric", "text", "order", "match"} <= types, types
+    finally:
+        application.state.database.dispose()
+
+
+def test_an_exam_starts_answer_is_the_attempt_as_read_back(
+    client: TestClient, migrated_database: Database
+) -> None:
+    headers = token(client, make_person(migrated_database, "inspector"))
+    complete_modules(client, headers, migrated_database)
+    started = client.post("/api/v1/courses/demo-course/exam/attempts", headers=headers)
+    assert started.status_code == 200
+    body = started.json()
+    assert body["kind"] == "exam"
+    assert body["deadline"] is not None
+    assert client.get(f"/api/v1/attempts/{body['id']}", headers=headers).json() == body
+    resumed = client.post("/api/v1/courses/demo-course/exam/attempts", headers=headers)
+    assert resumed.json() == body

@@ -55,13 +55,15 @@ def certifying(request: Request) -> service.Certifying:
     return service.Certifying(content_of(request).library, state.settings(request).certificate_prefix)
 
 
-def _started(request: Request, viewer: Any, attempt_id: int) -> AttemptOut:
-    """What a start route returns: the attempt, read in a session of the service's own."""
-    return AttemptOut(
-        **service.attempt_view_apart(
-            state.database(request), viewer, attempt_id, utcnow(), certify=certifying(request)
+def _started(request: Request, viewer: Any, started: service.Started) -> AttemptOut:
+    """What a start route returns: a new attempt as the start made it, an open one resumed as
+    read in a session of the service's own."""
+    view = started.view
+    if view is None:
+        view = service.attempt_view_apart(
+            state.database(request), viewer, started.attempt_id, utcnow(), certify=certifying(request)
         )
-    )
+    return AttemptOut(**view)
 
 
 def _json(model: BaseModel) -> Response:
@@ -99,7 +101,7 @@ async def start_exam(
 
     def work() -> Response:
         viewer = signed_in(request, token)
-        attempt_id = service.start_exam(
+        started = service.begin_exam(
             state.database(request),
             content_of(request).library,
             viewer,
@@ -109,7 +111,7 @@ async def start_exam(
             lang=_paper_lang(request, lang),
             access_code=body.access_code if body is not None else None,
         )
-        return _json(_started(request, viewer, attempt_id))
+        return _json(_started(request, viewer, started))
 
     return await run_in_threadpool(work)
 
@@ -122,10 +124,10 @@ def start_practice(
     lang: PaperLanguage = None,
 ) -> AttemptOut:
     library = content_of(request).library
-    attempt_id = service.start_practice(
+    started = service.begin_practice(
         state.database(request), library, viewer, module_id, utcnow(), lang=_paper_lang(request, lang)
     )
-    return _started(request, viewer, attempt_id)
+    return _started(request, viewer, started)
 
 
 @router.put(

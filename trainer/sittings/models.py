@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ColumnElement, ForeignKey, Index, Integer, String, exists, or_
+from sqlalchemy import Boolean, ColumnElement, ForeignKey, Index, Integer, String, bindparam, exists, or_
 from sqlalchemy.orm import Mapped, mapped_column
 
 from trainer.db import Base, UTCDateTime
@@ -72,26 +72,33 @@ class SittingSupervisor(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True, index=True)
 
 
-def on_roster(user_id: int, unit_lineage: str | None, *, inspector: bool) -> ColumnElement[bool]:
+def on_roster() -> ColumnElement[bool]:
     """In a query over `sittings`: the sitting names the person, or lists their unit or a unit
     above it and they are an inspector (a unit puts its inspectors on a roster, not its managers
-    or trainers). Primary-key lookups only: this is on the exam start's path."""
-    ancestors = [int(part) for part in (unit_lineage or "").split("/") if part]  # "/1/4/9/" -> 1, 4, 9
+    or trainers). Primary-key lookups only: this is on the exam start's path, where the query is
+    built once, so the person comes as bound parameters: `roster_params`."""
     # Correlated to `sittings` only: the exam start's query also joins sitting_people itself.
     named = (
         exists()
         .where(
             SittingPerson.sitting_id == Sitting.id,
-            SittingPerson.user_id == user_id,
+            SittingPerson.user_id == bindparam("roster_user"),
             SittingPerson.named.is_(True),
         )
         .correlate(Sitting)
     )
-    if not (ancestors and inspector):
-        return named
     by_unit = (
         exists()
-        .where(SittingUnit.sitting_id == Sitting.id, SittingUnit.unit_id.in_(ancestors))
+        .where(
+            SittingUnit.sitting_id == Sitting.id,
+            SittingUnit.unit_id.in_(bindparam("roster_units", expanding=True)),
+        )
         .correlate(Sitting)
     )
     return or_(named, by_unit)
+
+
+def roster_params(user_id: int, unit_lineage: str | None, *, inspector: bool) -> dict[str, object]:
+    """`on_roster`'s parameters for a person: their units count only for an inspector."""
+    ancestors = [int(part) for part in (unit_lineage or "").split("/") if part]  # "/1/4/9/" -> 1, 4, 9
+    return {"roster_user": user_id, "roster_units": ancestors if inspector else []}

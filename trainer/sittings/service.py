@@ -44,7 +44,14 @@ from trainer.people.models import Unit, User, UserRole
 from trainer.quizzes import service as quizzes
 from trainer.quizzes.models import GRADED, IN_PROGRESS, VOIDED, Attempt, AttemptAnswer
 from trainer.sittings import rules
-from trainer.sittings.models import Sitting, SittingPerson, SittingSupervisor, SittingUnit, on_roster
+from trainer.sittings.models import (
+    Sitting,
+    SittingPerson,
+    SittingSupervisor,
+    SittingUnit,
+    on_roster,
+    roster_params,
+)
 
 MAX_PLACE = 200
 MAX_LATE_ENTRY_MINUTES = 24 * 60
@@ -251,10 +258,11 @@ def listing(db: DbSession, viewer: Viewer, now: datetime) -> Listing:
             .where(
                 Sitting.closes_at > now,
                 Sitting.closed_at.is_(None),
-                on_roster(viewer.id, viewer.unit_lineage, inspector="inspector" in viewer.roles),
+                on_roster(),
             )
             .order_by(Sitting.opens_at, Sitting.id)
-            .limit(MAX_LISTED)
+            .limit(MAX_LISTED),
+            roster_params(viewer.id, viewer.unit_lineage, inspector="inspector" in viewer.roles),
         )
     )
     return Listing(organised, supervised, mine)
