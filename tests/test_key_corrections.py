@@ -86,6 +86,12 @@ def check_corrections(client: TestClient, content: ContentDirs, migrated_databas
         '{key: b, text: "Return air", correct: true, feedback:',
     )
     library = load_library_or_raise(content.courses, content.bank)
+    # One paper as papers were stored before 2026-12-04 (the json module's `"id": "X"` layout):
+    # the correction finds papers of both layouts.
+    with migrated_database.write() as db:
+        old = db.get_one(Attempt, wrong_then)
+        old.snapshot = json.dumps(json.loads(old.snapshot), ensure_ascii=False)
+        assert '"id": "DEMO-0001"' in old.snapshot
 
     dry = service.correct_key(migrated_database, library, "DEMO-0001", dry_run=True, now=utcnow())
     assert {(c.attempt_id, c.old_score, c.new_score) for c in dry} >= {

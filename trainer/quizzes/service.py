@@ -1455,12 +1455,20 @@ def correct_key(
         raise DomainError(
             404, "no_such_question", "no question %(question_id)s in the bank", question_id=question_id
         )
-    needle = f'"id": "{question_id}"'
+    # The papers that served it, found by its id in the stored JSON: written `"id": "X"` by the
+    # json module (papers stored before 2026-12-04), `"id":"X"` by pydantic-core since.
+    spaced, compact = f'"id": "{question_id}"', f'"id":"{question_id}"'
     with database.session() as db:
         ids = list(
             db.scalars(
                 select(Attempt.id)
-                .where(Attempt.status == GRADED, Attempt.snapshot.contains(needle, autoescape=True))
+                .where(
+                    Attempt.status == GRADED,
+                    or_(
+                        Attempt.snapshot.contains(spaced, autoescape=True),
+                        Attempt.snapshot.contains(compact, autoescape=True),
+                    ),
+                )
                 .order_by(Attempt.id)
             )
         )
