@@ -26,7 +26,7 @@ from trainer.audit.models import AuditEvent
 from trainer.config import PROJECT_ROOT, Settings
 from trainer.db import Database, utcnow
 from trainer.quizzes import service
-from trainer.quizzes.models import Attempt
+from trainer.quizzes.models import Attempt, AttemptAnswer
 
 SECRET_WORDS = [
     "correct",
@@ -476,3 +476,29 @@ def test_an_exam_starts_answer_is_the_attempt_as_read_back(
     assert client.get(f"/api/v1/attempts/{body['id']}", headers=headers).json() == body
     resumed = client.post("/api/v1/courses/demo-course/exam/attempts", headers=headers)
     assert resumed.json() == body
+
+
+def test_answers_saved_before_marks_were_stored_with_them_are_scored_at_grading(
+    client: TestClient, migrated_database: Database
+) -> None:
+    """A save stores the answer's mark and grading adds the marks up; an answer saved before that
+    (mark NULL: an exam open across the upgrade) is scored when graded, its mark stored."""
+    headers, attempt, _ = _exam(client, migrated_database)
+    for question in attempt["questions"]:
+        saved = client.put(
+            f"/api/v1/attempts/{attempt['id']}/answers/{question['slot']}",
+            headers=headers,
+            json=right_answer(migrated_database, attempt["id"], question["slot"]),
+        )
+        assert saved.status_code == 200
+    with migrated_database.session() as db:
+        marks = db.scalars(select(AttemptAnswer.score).where(AttemptAnswer.attempt_id == attempt["id"])).all()
+    assert marks == [1.0] * len(attempt["questions"])  # stored as saved
+    with migrated_database.write() as db:
+        db.execute(update(AttemptAnswer).where(AttemptAnswer.attempt_id == attempt["id"]).values(score=None))
+    result = client.post(f"/api/v1/attempts/{attempt['id']}/submit", headers=headers).json()
+    assert result["score"] == result["max_score"] == len(attempt["questions"])
+    assert result["passed"] is True
+    with migrated_database.session() as db:
+        marks = db.scalars(select(AttemptAnswer.score).where(AttemptAnswer.attempt_id == attempt["id"])).all()
+    assert marks == [1.0] * len(attempt["questions"])

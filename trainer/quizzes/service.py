@@ -41,11 +41,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pydantic_core
-from sqlalchemy import and_, bindparam, exists, func, insert, or_, select, update
+from sqlalchemy import Table, and_, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import defer
+from sqlalchemy.orm.attributes import set_committed_value
 
 from trainer import metrics
 from trainer.access import Viewer
@@ -646,7 +647,14 @@ def _create(
     _remember_paper(
         database,
         attempt_id,
-        _Paper(viewer.id, kind, review, dict(zip(slots, entries, strict=True)), lang),
+        _Paper(
+            viewer.id,
+            kind,
+            review,
+            dict(zip(slots, entries, strict=True)),
+            lang,
+            {entry["slot"]: entry["id"] for entry in paper},
+        ),
     )
     # What the start route answers, from the paper in hand: a new attempt has no answers, shows
     # nothing of its review yet, and was not overdue a moment ago (no re-read, no re-parse).
@@ -716,7 +724,9 @@ def _sitting_deadline(
 
 
 def _load_for_update(db: DbSession, attempt_id: int, viewer: Viewer) -> Attempt:
-    attempt = db.scalar(select(Attempt).where(Attempt.id == attempt_id).with_for_update())
+    attempt = db.scalar(
+        select(Attempt).where(Attempt.id == attempt_id).options(defer(Attempt.snapshot)).with_for_update()
+    )
     if attempt is None or attempt.user_id != viewer.id:
         # another inspector's attempt does not exist for you
         raise DomainError(404, "no_such_attempt", "no such attempt")
@@ -735,6 +745,7 @@ class _Paper:
     # collection take hundreds of milliseconds (measured: 1,000 papers, 0.06 -> 0.25 s).
     entries: dict[int, str]
     lang: str | None  # the language it is served in; None: stored before papers had one (English)
+    ids: dict[int, str]  # slot -> question id (grading's item marks, without parsing the entries)
 
     def entry(self, slot: int) -> dict[str, Any] | None:
         text = self.entries.get(slot)
@@ -776,6 +787,7 @@ def _paper_in(db: DbSession, attempt_id: int) -> _Paper | None:
         row[2],
         {entry["slot"]: _entry_text(entry) for entry in entries},
         snapshot.paper_lang(entries),
+        {entry["slot"]: entry["id"] for entry in entries},
     )
     # Safe to remember from any session: a paper is read only once its start has committed, and
     # never changes after.
@@ -803,7 +815,11 @@ def _answer_upsert(insert: Any) -> Any:
     insert_into = insert(AttemptAnswer)
     return insert_into.on_conflict_do_update(
         index_elements=["attempt_id", "slot"],
-        set_={"response": insert_into.excluded.response, "saved_at": insert_into.excluded.saved_at},
+        set_={
+            "response": insert_into.excluded.response,
+            "saved_at": insert_into.excluded.saved_at,
+            "score": insert_into.excluded.score,
+        },
     )
 
 
@@ -854,7 +870,10 @@ def _save_answers(
             raise DomainError(404, "no_such_question", "no such question in this attempt", slot=slot)
         try:
             response = snapshot.to_bank(entry, given)  # served keys -> the bank's, stored and graded
-            value = score(snapshot.answer_key(entry), response)
+            stored = json.dumps(response, ensure_ascii=False, sort_keys=True)
+            # Scored as stored (what a regrade reads back), and stored with the answer: grading
+            # then adds up marks under the attempt's lock instead of scoring every answer there.
+            value = score(snapshot.answer_key(entry), json.loads(stored))
         except ResponseError as error:
             raise DomainError(
                 422,
@@ -867,8 +886,9 @@ def _save_answers(
             {
                 "attempt_id": attempt_id,
                 "slot": slot,
-                "response": json.dumps(response, ensure_ascii=False, sort_keys=True),
+                "response": stored,
                 "saved_at": now,
+                "score": value,
             }
         )
         results[slot] = {"slot": slot, "saved": True}
@@ -932,6 +952,7 @@ def submit(
     `time_up`: the page's script says the time is up. Honoured only for an exam within
     TIME_UP_SLACK of its deadline (else nothing changes: a clock running fast); it is then
     graded as of its deadline, as the server's own close would."""
+    paper = _paper(database, attempt_id)  # from this process's cache, before the write lock
     with metrics.counted("submit") as outcome, database.write() as db:
         attempt = _load_for_update(db, attempt_id, viewer)
         outcome.kind = attempt.kind
@@ -940,45 +961,98 @@ def submit(
                 return _result(attempt)
             now = max(now, attempt.deadline)
         if attempt.status == IN_PROGRESS:
-            _grade(db, attempt, now, actor=audit.Actor(viewer.id, viewer.username), certify=certify)
+            assert paper is not None  # the attempt exists, so its paper does
+            _grade(
+                db, attempt, now, actor=audit.Actor(viewer.id, viewer.username), certify=certify, paper=paper
+            )
         return _result(attempt)
 
 
 def _grade(
-    db: DbSession, attempt: Attempt, now: datetime, *, actor: audit.Actor, certify: Certifying | None = None
+    db: DbSession,
+    attempt: Attempt,
+    now: datetime,
+    *,
+    actor: audit.Actor,
+    certify: Certifying | None = None,
+    paper: _Paper | None = None,
 ) -> None:
-    """Score the saved answers and close the attempt; the caller holds the row lock."""
+    """Score the saved answers and close the attempt; the caller holds the row lock. `paper`:
+    the attempt's, if the caller has it (read through `db` otherwise)."""
+    paper = paper if paper is not None else _paper_in(db, attempt.id)
+    assert paper is not None  # the caller holds the attempt's row
     with metrics.GRADING_SECONDS.labels(attempt.kind).time():
-        _grade_locked(db, attempt, now, actor=actor, certify=certify)
+        _grade_locked(db, attempt, now, actor=actor, certify=certify, paper=paper)
+
+
+# Grading under the attempt's lock is what a deadline burst queues on, so it is a few prebuilt
+# statements: read the marks stored with the answers, set the attempt's result, write the item
+# marks. Answers saved before marks were stored with them (score NULL) are scored here.
+_ANSWER_MARKS = select(AttemptAnswer.slot, AttemptAnswer.score, AttemptAnswer.response).where(
+    AttemptAnswer.attempt_id == bindparam("attempt_id")
+)
+_ANSWERS: Table = AttemptAnswer.__table__  # type: ignore[assignment]
+_SET_MARK = (
+    update(_ANSWERS)
+    .where(_ANSWERS.c.attempt_id == bindparam("answer_attempt"), _ANSWERS.c.slot == bindparam("answer_slot"))
+    .values(score=bindparam("mark"))
+)
+_ATTEMPTS: Table = Attempt.__table__  # type: ignore[assignment]
+_CLOSE = (
+    update(_ATTEMPTS)
+    .where(_ATTEMPTS.c.id == bindparam("attempt_id"), _ATTEMPTS.c.status == IN_PROGRESS)
+    .values(
+        status=GRADED,
+        score=bindparam("total"),
+        submitted_at=bindparam("closed_at"),
+        passed=bindparam("result_passed"),
+    )
+)
 
 
 def _grade_locked(
-    db: DbSession, attempt: Attempt, now: datetime, *, actor: audit.Actor, certify: Certifying | None
+    db: DbSession,
+    attempt: Attempt,
+    now: datetime,
+    *,
+    actor: audit.Actor,
+    certify: Certifying | None,
+    paper: _Paper,
 ) -> None:
-    paper = {entry["slot"]: entry for entry in json.loads(attempt.snapshot)}
-    answers = db.scalars(select(AttemptAnswer).where(AttemptAnswer.attempt_id == attempt.id)).all()
     marks: dict[int, float] = {}
-    for answer in answers:
-        entry = paper.get(answer.slot)
-        if entry is None:
+    unscored: list[dict[str, Any]] = []
+    for slot, stored, response in db.execute(_ANSWER_MARKS, {"attempt_id": attempt.id}):
+        if slot not in paper.ids:
             continue
-        answer.score = marks[answer.slot] = score(snapshot.answer_key(entry), json.loads(answer.response))
+        mark = stored
+        if mark is None:
+            entry = paper.entry(slot)
+            assert entry is not None
+            mark = score(snapshot.answer_key(entry), json.loads(response))
+            unscored.append({"answer_attempt": attempt.id, "answer_slot": slot, "mark": mark})
+        marks[slot] = mark
+    if unscored:
+        db.execute(_SET_MARK, unscored)
     total = sum(marks.values())
     closed_at = min(now, attempt.deadline) if attempt.deadline is not None else now
+    passed = _passes(attempt, total)
     flipped = db.execute(  # type: ignore[attr-defined]
-        update(Attempt)
-        .where(Attempt.id == attempt.id, Attempt.status == IN_PROGRESS)
-        .values(
-            status=GRADED,
-            score=total,
-            submitted_at=closed_at,
-            passed=_passes(attempt, total),
-        )
+        _CLOSE, {"attempt_id": attempt.id, "total": total, "closed_at": closed_at, "result_passed": passed}
     ).rowcount
     if flipped != 1:  # unreachable while the row lock is held; never grade twice regardless
         raise DomainError(409, "already_graded", "already graded")
-    db.refresh(attempt)
-    record_graded(db, attempt, list(paper.values()), marks)
+    # The row as just written, without reading it back (and without marking it changed).
+    for name, value in (
+        ("status", GRADED),
+        ("score", total),
+        ("submitted_at", closed_at),
+        ("passed", passed),
+    ):
+        set_committed_value(attempt, name, value)
+    for answer in [obj for obj in db.identity_map.values() if isinstance(obj, AttemptAnswer)]:
+        if answer.attempt_id == attempt.id:
+            db.expire(answer)  # loaded earlier in this unit of work: its mark may have been NULL
+    record_graded(db, attempt, [{"slot": s, "id": q} for s, q in sorted(paper.ids.items())], marks)
     if attempt.kind == "exam":
         audit.record(
             db,

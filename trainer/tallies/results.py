@@ -102,6 +102,9 @@ def recount_exam_tallies(db: DbSession) -> int:
     return len(rows)
 
 
+_INSERT_MARKS = insert(ItemMark.__table__)  # type: ignore[arg-type]
+
+
 def _write_marks(
     db: DbSession, attempt: Attempt, paper: Sequence[Mapping[str, Any]], marks: Mapping[int, float]
 ) -> None:
@@ -116,7 +119,7 @@ def _write_marks(
         for entry in paper
     ]
     if rows:
-        db.execute(insert(ItemMark), rows)
+        db.execute(_INSERT_MARKS, rows)  # the table's insert: an executemany, no ORM bookkeeping
 
 
 def record_voided(db: DbSession, attempt: Attempt) -> None:
