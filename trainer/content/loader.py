@@ -99,9 +99,11 @@ def load_library(
 
     `overlay` maps a module file's path under `courses_dir` ("course-id/01-topic.md") to the
     text that replaces it, or that adds it when no such file exists: published versions from the
-    database (trainer.content.publishing) and a draft being checked. Everything else is read
-    from disk, so a library built with an overlay is checked exactly as `trainer check` checks
-    files."""
+    database (trainer.content.publishing) and a draft being checked; it also maps an image
+    uploaded in the browser ("course-id/assets/name.png", trainer.content.assets) to a stand-in
+    text naming its SHA-256: a link to it counts as existing, and it is never read. Everything
+    else is read from disk, so a library built with an overlay is checked exactly as `trainer
+    check` checks files."""
     loader = _Loader(courses_dir, question_bank_dir, cache, overlay)
     library = loader.load()
     if cache is not None:
@@ -868,7 +870,7 @@ class _Loader:
                 line,
                 f"'{parts.path}' is outside this course's assets/ folder; keep images and files in assets/",
             )
-        elif not target.is_file():
+        elif not target.is_file() and target not in self.overlay:  # an uploaded image is in the overlay
             self.error(file.display, line, f"'{parts.path}' does not exist")
         elif target.suffix.lower() not in ASSET_SUFFIXES:
             self.error(
@@ -936,7 +938,8 @@ def _hash_folder(path: Path, overlay: Mapping[Path, str]) -> str:
     """The hash of the folder as served: a published version counts as the file it replaces."""
     digest = hashlib.sha256()
     on_disk = {p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")}
-    for file in sorted(on_disk | {p for p in overlay if p.parent == path}):
+    # Uploaded images (trainer.content.assets) are in the overlay under assets/, as their SHA-256.
+    for file in sorted(on_disk | {p for p in overlay if p.is_relative_to(path)}):
         digest.update(file.relative_to(path).as_posix().encode() + b"\0")
         digest.update(overlay[file].encode() if file in overlay else file.read_bytes())
         digest.update(b"\0")
