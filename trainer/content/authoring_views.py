@@ -161,11 +161,12 @@ def show_draft(request: Request) -> Response:
 
 def _form_from(request: Request, draft: ContentDraft) -> authoring.ModuleForm:
     values = form_of(request)
-    current = authoring.form_of_text(draft.text)
     return authoring.ModuleForm(
-        id=current.id,  # the id and language are the draft's: progress and history hang on them
+        # The id and language are the draft's (progress and history hang on them): taken from
+        # the draft's record, never from its text, which a broken field may have made unreadable.
+        id=draft.item_id,
         title=values.get("title", ""),
-        lang=current.lang,
+        lang=draft.lang,
         summary=values.get("summary", ""),
         estimated_minutes=values.get("estimated_minutes", ""),
         objectives=values.get("objectives", ""),
