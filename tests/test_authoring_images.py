@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import delete, func, select, update
 
-from tests.conftest import ZH, ContentDirs, csrf_token, make_person
+from tests.conftest import ZH, ContentDirs, csrf_token, make_person, run_together
 from tests.test_authoring import cli, form_fields, post, same_tree, signed_in, start, wait_for
 from trainer.audit.models import AuditEvent
 from trainer.config import Settings
@@ -160,6 +160,7 @@ def test_what_is_not_an_accepted_image_is_refused_with_a_clear_message(
         (html, "photo.png", "image/png", ALT, 415, "Only PNG, JPEG, GIF and WebP"),
         (b"%PDF-1.7\n", "rules.pdf", "application/pdf", ALT, 415, "Only PNG, JPEG, GIF and WebP"),
         (too_big, "big.png", "image/png", ALT, 413, "at most 2 MB"),
+        (too_big * 4, "phone.png", "image/png", ALT, 413, "at most 2 MB"),  # as a phone takes it
         (image(), "fan.png", "image/png", "   ", 422, "alt text is what a screen reader says"),
         (image(), "fan.png", "image/png", "x" * 301, 422, "at most 300 characters"),
         (None, "", "", ALT, 422, "Choose an image file"),
@@ -264,3 +265,26 @@ def test_a_published_image_is_exported_and_the_export_imports_as_unchanged(
     exported_dirs = ContentDirs(tmp_path / "one" / "courses", tmp_path / "one" / "question_bank")
     checked = cli("check", content=exported_dirs, database_url=database_url)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_uploads_at_the_same_moment_each_get_a_name_of_their_own(
+    fast_app: FastAPI, migrated_database: Database
+) -> None:
+    a = signed_in(fast_app, make_person(migrated_database, "trainer"))
+    draft_id = start(a)
+    token = csrf_token(a, "/trainer/authoring")
+    png = image()
+
+    def send() -> int:
+        response = a.post(
+            f"/trainer/authoring/drafts/{draft_id}/images",
+            data={"csrf_token": token, "alt_text": ALT},
+            files={"image": ("fan.png", png, "image/png")},
+            follow_redirects=False,
+        )
+        return response.status_code
+
+    assert run_together([send] * 6) == [303] * 6
+    with migrated_database.session() as db:
+        names = db.scalars(select(ContentAsset.name)).all()
+    assert sorted(names) == sorted(["fan.png", *(f"fan-{n}.png" for n in range(2, 7))])

@@ -5,9 +5,9 @@ OpenAPI entries, and FastAPI's per-request dependency solving costs more than se
 page (bench/module_page.py). The JSON API keeps FastAPI's validation and schema. These routes
 only read the in-memory library, so they are `async` and never block the event loop on the
 database (assets are streamed by FileResponse). What they need of the database is done in a
-worker thread: a signed-in reader's ticks on the course page in the request's unit of work
-(`unit.run`), and the first read of a module in a short write of its own
-(`quizzes.record_read`: a GET's unit only reads).
+worker thread: a signed-in reader's ticks on the course page and an image uploaded in the
+browser (trainer.content.assets) in the request's unit of work (`unit.run`), and the first read
+of a module in a short write of its own (`quizzes.record_read`: a GET's unit only reads).
 """
 
 from __future__ import annotations
