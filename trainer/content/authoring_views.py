@@ -20,7 +20,8 @@ from starlette.routing import BaseRoute
 
 from trainer.access import Access, Viewer
 from trainer.audit import service as audit
-from trainer.content import assets, authoring, publishing
+from trainer.content import assets as uploaded_assets
+from trainer.content import authoring, publishing
 from trainer.content.models import ContentDraft
 from trainer.content.store import content_of
 from trainer.errors import DomainError
@@ -64,7 +65,7 @@ def _check(request: Request, draft: ContentDraft) -> authoring.DraftCheck:
     """The draft checked against the library served now, with the draft's own uploaded images;
     remembered per text, images and publish generation (a check is one library load)."""
     store = content_of(request)
-    images = assets.draft_overlay(session_of(request), draft)
+    images = uploaded_assets.draft_overlay(session_of(request), draft)
     seen = draft.text + "\0" + "\0".join(sorted(images))
     key = (draft.path, hashlib.sha256(seen.encode()).hexdigest(), store.published_generation)
     found = store.draft_checks.get(key)
@@ -145,8 +146,8 @@ def _draft_page(
         "notice": NOTICES.get(request.query_params.get("done", "")),
         "errors": errors or [],
         "regulations": content_of(request).library.regulations,
-        "uploads": assets.of_draft(session, draft),
-        "max_image_mb": assets.MAX_IMAGE_BYTES // (1024 * 1024),
+        "uploads": uploaded_assets.of_draft(session, draft),
+        "max_image_mb": uploaded_assets.MAX_IMAGE_BYTES // (1024 * 1024),
     }
     status = 422 if errors else 200
     return state.templates(request).render(
@@ -209,7 +210,7 @@ def upload_image(request: Request) -> Response:
     upload = request.state.form.get("image")
     data, filename = None, ""
     if isinstance(upload, UploadFile) and upload.filename:
-        data, filename = upload.file.read(assets.MAX_IMAGE_BYTES + 1), upload.filename
+        data, filename = upload.file.read(uploaded_assets.MAX_IMAGE_BYTES + 1), upload.filename
     try:
         publishing.upload_image(
             session, _actor(request, viewer), viewer, draft,
@@ -304,7 +305,7 @@ routes: list[BaseRoute] = [
         access=Access.TRAINER,
         methods=("POST",),
         max_files=1,
-        max_body_size=assets.MAX_UPLOAD_BODY,
+        max_body_size=uploaded_assets.MAX_UPLOAD_BODY,
     ),
     page("/trainer/authoring/modules/{module_id}", module_history, access=Access.TRAINER),
     page("/trainer/authoring/versions/{version_id}", show_version, access=Access.TRAINER),

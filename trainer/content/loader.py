@@ -99,11 +99,9 @@ def load_library(
 
     `overlay` maps a module file's path under `courses_dir` ("course-id/01-topic.md") to the
     text that replaces it, or that adds it when no such file exists: published versions from the
-    database (trainer.content.publishing) and a draft being checked; it also maps an image
-    uploaded in the browser ("course-id/assets/name.png", trainer.content.assets) to a stand-in
-    text naming its SHA-256: a link to it counts as existing, and it is never read. Everything
-    else is read from disk, so a library built with an overlay is checked exactly as `trainer
-    check` checks files."""
+    database (trainer.content.publishing) and a draft being checked. Everything else is read
+    from disk, so a library built with an overlay is checked exactly as `trainer check` checks
+    files."""
     loader = _Loader(courses_dir, question_bank_dir, cache, overlay)
     library = loader.load()
     if cache is not None:
@@ -870,7 +868,9 @@ class _Loader:
                 line,
                 f"'{parts.path}' is outside this course's assets/ folder; keep images and files in assets/",
             )
-        elif not target.is_file() and target not in self.overlay:  # an uploaded image is in the overlay
+        # An image uploaded in the browser (trainer.content.assets) is in the overlay by its path
+        # ("course-id/assets/name.png"), with a stand-in text naming its SHA-256: it exists.
+        elif not target.is_file() and target not in self.overlay:
             self.error(file.display, line, f"'{parts.path}' does not exist")
         elif target.suffix.lower() not in ASSET_SUFFIXES:
             self.error(

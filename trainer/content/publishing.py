@@ -29,7 +29,7 @@ from trainer.audit import service as audit
 from trainer.content import assets, authoring
 from trainer.content.library import Library
 from trainer.content.loader import load_library
-from trainer.content.models import ContentAsset, ContentDraft, ContentGeneration, ContentVersion, DraftEvent
+from trainer.content.models import ContentDraft, ContentGeneration, ContentVersion, DraftEvent
 from trainer.content.problems import Problem
 from trainer.db import Database, utcnow
 from trainer.errors import DomainError
@@ -210,11 +210,11 @@ def upload_image(
     filename: str,
     data: bytes | None,
     alt_text: str,
-) -> ContentAsset:
+) -> None:
     """An image for the draft's course (trainer.content.assets): only its author, while they
     may edit it; published with the draft that links it."""
     _must_edit(viewer, draft)
-    return assets.store(
+    assets.store(
         session, actor, viewer, draft, courses_dir=courses_dir, filename=filename, data=data,
         alt_text=alt_text,
     )  # fmt: skip
@@ -544,10 +544,15 @@ def import_tree(
                     served = file_text(courses_dir, relative)
                 if text != served:
                     changed[relative] = text
-            elif root.name == "courses" and uploaded.get(relative) == hashlib.sha256(data).hexdigest():
-                continue  # an uploaded image, unchanged
             elif not (served_root / relative).is_file() or (served_root / relative).read_bytes() != data:
                 skipped.append(f"{root.name}/{relative}")
+    # An image uploaded in the browser and exported is not on disk, but it is unchanged.
+    skipped = [
+        name
+        for name in skipped
+        if uploaded.get(name.removeprefix("courses/"))
+        != hashlib.sha256((source / name).read_bytes()).hexdigest()
+    ]
     if problems:
         return ImportResult([], skipped, problems)
     if not changed:
