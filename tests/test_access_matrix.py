@@ -205,6 +205,8 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("POST", "/trainer/authoring/drafts/{draft_id}"): row(401, 403, 403, 403, 403, 403, 409),
     # A comment with no text: the reviewer is asked for one; the author may not review at all.
     ("POST", "/trainer/authoring/drafts/{draft_id}/review"): row(401, 403, 403, 422, 403, 403, 403),
+    # An image for the draft: only its author, and not while it is under review.
+    ("POST", "/trainer/authoring/drafts/{draft_id}/images"): row(401, 403, 403, 403, 403, 403, 409),
     ("GET", "/trainer/authoring/modules/{module_id}"): TRAINER_PAGE,
     ("GET", "/trainer/authoring/versions/{version_id}"): row(303, 403, 403, 404, 403, 403, 404),
     ("POST", "/trainer/authoring/versions/{version_id}/restore"): row(401, 403, 403, 404, 403, 403, 404),

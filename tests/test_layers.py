@@ -53,7 +53,7 @@ LAYERS = [
         "notifications/{__init__,ical}.py", "assignments/{__init__,rules}.py",
     )),
     Layer("services", (
-        "content/{publishing,service}.py",
+        "content/{assets,publishing,service}.py",
         "people/{auth,demo,housekeeping,importing,passwords,service,throttle}.py",
         "quizzes/{flags,service}.py", "certification/service.py", "sittings/service.py",
         "assignments/service.py",

@@ -69,6 +69,14 @@ PAYLOADS = [
     "<scr<script>ipt>alert(1)</scr</script>ipt>",
     '"><script>alert(1)</script>',
     '<a href="&#106;&#97;&#118;&#97;&#115;&#99;&#114;&#105;&#112;&#116;&#58;alert(1)">x</a>',
+    # Aimed at the authoring form, which shows what was typed back in inputs and text areas.
+    "</textarea><script>alert(1)</script>",
+    '" autofocus onfocus="alert(1)',
+    "' onmouseover='alert(1)",
+    "</title><script>alert(1)</script>",
+    '![x](assets/airflow.svg){: onerror="alert(1)" }',
+    '<img src="assets/airflow.svg" onerror="alert(1)">',
+    "]]><script>alert(1)</script>",
 ]
 
 _SCRIPT_SCHEMES = ("javascript:", "vbscript:", "data:")
@@ -158,7 +166,7 @@ def test_the_scanner_finds_what_it_looks_for() -> None:
 
 
 def test_the_corpus_is_large_enough() -> None:
-    assert len(PAYLOADS) >= 50
+    assert len(PAYLOADS) >= 60
 
 
 @pytest.fixture

@@ -13,18 +13,21 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute
 
 from trainer.access import Access, Viewer
 from trainer.audit import service as audit
+from trainer.content import assets as uploaded_assets
 from trainer.content import authoring, publishing
 from trainer.content.models import ContentDraft
 from trainer.content.store import content_of
 from trainer.errors import DomainError
 from trainer.i18n import N_
 from trainer.web import state
+from trainer.web.i18n import translations
 from trainer.web.pages import client_ip, form_of, id_param, page, viewer_of
 from trainer.web.unit import session_of
 
@@ -48,6 +51,7 @@ NOTICES = {
     "reviewed": N_("Your review is recorded."),
     "published": N_("Published: every app process serves it within a few seconds."),
     "withdrawn": N_("Draft withdrawn."),
+    "uploaded": N_("Image uploaded. Paste its Markdown (under Images) into the text where it belongs."),
 }
 SUBMIT_REFUSED = N_("The draft cannot be submitted: the library would not load with it.")
 LANGUAGES = {"en": N_("English"), "zh-CN": N_("Chinese")}
@@ -58,10 +62,12 @@ def _actor(request: Request, viewer: Viewer) -> audit.Actor:
 
 
 def _check(request: Request, draft: ContentDraft) -> authoring.DraftCheck:
-    """The draft checked against the library served now; remembered per text and publish
-    generation (a check is one library load)."""
+    """The draft checked against the library served now, with the draft's own uploaded images;
+    remembered per text, images and publish generation (a check is one library load)."""
     store = content_of(request)
-    key = (draft.path, hashlib.sha256(draft.text.encode()).hexdigest(), store.published_generation)
+    images = uploaded_assets.draft_overlay(session_of(request), draft)
+    seen = draft.text + "\0" + "\0".join(sorted(images))
+    key = (draft.path, hashlib.sha256(seen.encode()).hexdigest(), store.published_generation)
     found = store.draft_checks.get(key)
     if found is not None:
         return found
@@ -69,7 +75,7 @@ def _check(request: Request, draft: ContentDraft) -> authoring.DraftCheck:
         found = authoring.check_module_draft(
             store.courses_dir,
             store.question_bank_dir,
-            store.overlay,
+            {**store.overlay, **images},
             path=draft.path,
             text=draft.text,
             item_id=draft.item_id,
@@ -140,6 +146,8 @@ def _draft_page(
         "notice": NOTICES.get(request.query_params.get("done", "")),
         "errors": errors or [],
         "regulations": content_of(request).library.regulations,
+        "uploads": uploaded_assets.of_draft(session, draft),
+        "max_image_mb": uploaded_assets.MAX_IMAGE_BYTES // (1024 * 1024),
     }
     status = 422 if errors else 200
     return state.templates(request).render(
@@ -154,11 +162,12 @@ def show_draft(request: Request) -> Response:
 
 def _form_from(request: Request, draft: ContentDraft) -> authoring.ModuleForm:
     values = form_of(request)
-    current = authoring.form_of_text(draft.text)
     return authoring.ModuleForm(
-        id=current.id,  # the id and language are the draft's: progress and history hang on them
+        # The id and language are the draft's (progress and history hang on them): taken from
+        # the draft's record, never from its text, which a broken field may have made unreadable.
+        id=draft.item_id,
         title=values.get("title", ""),
-        lang=current.lang,
+        lang=draft.lang,
         summary=values.get("summary", ""),
         estimated_minutes=values.get("estimated_minutes", ""),
         objectives=values.get("objectives", ""),
@@ -190,6 +199,31 @@ def save_draft(request: Request) -> Response:
         return _draft_page(request, draft, errors=[SUBMIT_REFUSED])
     publishing.submit(session, actor, viewer, draft, check)
     return RedirectResponse(f"/trainer/authoring/drafts/{draft.id}?done=submitted", status_code=303)
+
+
+def upload_image(request: Request) -> Response:
+    """An image for the draft's course (multipart form: the file and its alt text). A refusal
+    shows the draft page again with the reason; nothing is stored."""
+    viewer = viewer_of(request)
+    session = session_of(request)
+    draft = publishing.draft_for(session, id_param(request, "draft_id"))
+    upload = request.state.form.get("image")
+    data, filename = None, ""
+    if isinstance(upload, UploadFile) and upload.filename:
+        data, filename = upload.file.read(uploaded_assets.MAX_IMAGE_BYTES + 1), upload.filename
+    try:
+        publishing.upload_image(
+            session, _actor(request, viewer), viewer, draft,
+            courses_dir=content_of(request).courses_dir, filename=filename, data=data,
+            alt_text=form_of(request).get("alt_text", ""),
+        )  # fmt: skip
+    except DomainError as error:
+        if error.status in (403, 404, 409):
+            raise
+        response = _draft_page(request, draft, errors=[error.text(translations(request.state.lang).gettext)])
+        response.status_code = error.status
+        return response
+    return RedirectResponse(f"/trainer/authoring/drafts/{draft.id}?done=uploaded#images", status_code=303)
 
 
 def review_draft(request: Request) -> Response:
@@ -264,6 +298,14 @@ routes: list[BaseRoute] = [
     page("/trainer/authoring/drafts/{draft_id}", save_draft, access=Access.TRAINER, methods=("POST",)),
     page(
         "/trainer/authoring/drafts/{draft_id}/review", review_draft, access=Access.TRAINER, methods=("POST",)
+    ),
+    page(
+        "/trainer/authoring/drafts/{draft_id}/images",
+        upload_image,
+        access=Access.TRAINER,
+        methods=("POST",),
+        max_files=1,
+        max_body_size=uploaded_assets.MAX_UPLOAD_BODY,
     ),
     page("/trainer/authoring/modules/{module_id}", module_history, access=Access.TRAINER),
     page("/trainer/authoring/versions/{version_id}", show_version, access=Access.TRAINER),

@@ -868,7 +868,9 @@ class _Loader:
                 line,
                 f"'{parts.path}' is outside this course's assets/ folder; keep images and files in assets/",
             )
-        elif not target.is_file():
+        # An image uploaded in the browser (trainer.content.assets) is in the overlay by its path
+        # ("course-id/assets/name.png"), with a stand-in text naming its SHA-256: it exists.
+        elif not target.is_file() and target not in self.overlay:
             self.error(file.display, line, f"'{parts.path}' does not exist")
         elif target.suffix.lower() not in ASSET_SUFFIXES:
             self.error(
@@ -936,7 +938,8 @@ def _hash_folder(path: Path, overlay: Mapping[Path, str]) -> str:
     """The hash of the folder as served: a published version counts as the file it replaces."""
     digest = hashlib.sha256()
     on_disk = {p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")}
-    for file in sorted(on_disk | {p for p in overlay if p.parent == path}):
+    # Uploaded images (trainer.content.assets) are in the overlay under assets/, as their SHA-256.
+    for file in sorted(on_disk | {p for p in overlay if p.is_relative_to(path)}):
         digest.update(file.relative_to(path).as_posix().encode() + b"\0")
         digest.update(overlay[file].encode() if file in overlay else file.read_bytes())
         digest.update(b"\0")

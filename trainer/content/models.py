@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from trainer.db import Base, UTCDateTime
@@ -96,3 +96,32 @@ class ContentGeneration(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     generation: Mapped[int] = mapped_column(Integer)
+
+
+class ContentAsset(Base):
+    """An image uploaded from a module draft into its course's assets/ folder (issue 18).
+
+    The bytes live here, not on a disk, because several stateless app processes share one
+    database. A row is seen by inspectors only once `published_at` is set, which happens when
+    the draft it was uploaded from is approved and its text uses it; until then only trainers
+    and admins (the draft's preview) see it. Names are never reused within a course, so a
+    published image never changes under a page that shows it.
+    """
+
+    __tablename__ = "content_assets"
+    __table_args__ = (UniqueConstraint("course_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    course_id: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(120))  # the file's name under the course's assets/
+    media_type: Mapped[str] = mapped_column(String(40))  # from the bytes, never from the browser
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    alt_text: Mapped[str] = mapped_column(Text)  # what the upload form suggested for the Markdown
+    draft_id: Mapped[int | None] = mapped_column(
+        ForeignKey("content_drafts.id", ondelete="SET NULL"), index=True
+    )  # None: imported from files
+    uploaded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from trainer.access import Viewer
 from trainer.audit import service as audit
-from trainer.content import authoring
+from trainer.content import assets, authoring
 from trainer.content.library import Library
 from trainer.content.loader import load_library
 from trainer.content.models import ContentDraft, ContentGeneration, ContentVersion, DraftEvent
@@ -78,7 +78,8 @@ class PublishedContent:
 
     def load(self) -> tuple[int, dict[str, str]]:
         with self.database.session() as session:
-            return generation(session), published_overlay(session)
+            # Uploaded images lie over the files too (trainer.content.assets).
+            return generation(session), {**published_overlay(session), **assets.published_overlay(session)}
 
 
 def _latest(session: Session, path: str) -> ContentVersion | None:
@@ -182,17 +183,41 @@ def draft_for(session: Session, draft_id: int) -> ContentDraft:
     return draft
 
 
-def save_draft(session: Session, viewer: Viewer, draft: ContentDraft, text: str) -> None:
+def _must_edit(viewer: Viewer, draft: ContentDraft) -> None:
     if draft.author_id != viewer.id:
         raise DomainError(403, "not_the_author", "Only the draft's author can change it.")
     if draft.status not in EDITABLE:
         raise DomainError(
             409, "draft_not_editable", "This draft is under review or closed; it cannot be changed."
         )
+
+
+def save_draft(session: Session, viewer: Viewer, draft: ContentDraft, text: str) -> None:
+    _must_edit(viewer, draft)
     if len(text) > MAX_TEXT:
         raise DomainError(413, "draft_too_long", "A module file may have at most 200,000 characters.")
     draft.text = text
     draft.updated_at = utcnow()
+
+
+def upload_image(
+    session: Session,
+    actor: audit.Actor,
+    viewer: Viewer,
+    draft: ContentDraft,
+    *,
+    courses_dir: Path,
+    filename: str,
+    data: bytes | None,
+    alt_text: str,
+) -> None:
+    """An image for the draft's course (trainer.content.assets): only its author, while they
+    may edit it; published with the draft that links it."""
+    _must_edit(viewer, draft)
+    assets.store(
+        session, actor, viewer, draft, courses_dir=courses_dir, filename=filename, data=data,
+        alt_text=alt_text,
+    )  # fmt: skip
 
 
 def _event(session: Session, draft: ContentDraft, viewer: Viewer, action: str, comment: str) -> None:
@@ -281,6 +306,7 @@ def review(
     draft.status = "published"
     draft.updated_at = utcnow()
     audit.record(session, "content.draft.approved", actor, target_type="draft", target_id=draft.id)
+    assets.publish_with(session, actor, draft)  # before the generation bump below: one transaction
     return _publish(
         session, actor, path=draft.path, item_id=draft.item_id, lang=draft.lang, text=draft.text,
         by=viewer.id, draft_id=draft.id,
@@ -476,7 +502,7 @@ def export_tree(session: Session, courses_dir: Path, question_bank_dir: Path, ou
         (out / "courses" / name).parent.mkdir(parents=True, exist_ok=True)
         (out / "courses" / name).write_bytes(text.encode("utf-8"))
         written += 1
-    return written
+    return written + assets.export_into(session, out / "courses")
 
 
 @dataclass(frozen=True)
@@ -492,6 +518,7 @@ def import_tree(
     """Publish every module file of `source/courses` that differs from what is served, all or
     nothing: the library with all of them in place must load without errors."""
     overlay = published_overlay(session)
+    uploaded = assets.published_hashes(session)  # images exported from the database
     changed: dict[str, str] = {}
     skipped: list[str] = []
     problems: list[Problem] = []
@@ -519,11 +546,20 @@ def import_tree(
                     changed[relative] = text
             elif not (served_root / relative).is_file() or (served_root / relative).read_bytes() != data:
                 skipped.append(f"{root.name}/{relative}")
+    # An image uploaded in the browser and exported is not on disk, but it is unchanged.
+    skipped = [
+        name
+        for name in skipped
+        if uploaded.get(name.removeprefix("courses/"))
+        != hashlib.sha256((source / name).read_bytes()).hexdigest()
+    ]
     if problems:
         return ImportResult([], skipped, problems)
     if not changed:
         return ImportResult([], skipped, [])
-    library, found = load_library(courses_dir, question_bank_dir, overlay={**overlay, **changed})
+    library, found = load_library(
+        courses_dir, question_bank_dir, overlay={**overlay, **assets.published_overlay(session), **changed}
+    )
     if library is None:
         return ImportResult([], skipped, [p for p in found if p.severity == "error"])
     ids = {

@@ -5,13 +5,14 @@ OpenAPI entries, and FastAPI's per-request dependency solving costs more than se
 page (bench/module_page.py). The JSON API keeps FastAPI's validation and schema. These routes
 only read the in-memory library, so they are `async` and never block the event loop on the
 database (assets are streamed by FileResponse). What they need of the database is done in a
-worker thread: a signed-in reader's ticks on the course page in the request's unit of work
-(`unit.run`), and the first read of a module in a short write of its own
-(`quizzes.record_read`: a GET's unit only reads).
+worker thread: a signed-in reader's ticks on the course page and an image uploaded in the
+browser (trainer.content.assets) in the request's unit of work (`unit.run`), and the first read
+of a module in a short write of its own (`quizzes.record_read`: a GET's unit only reads).
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from starlette.concurrency import run_in_threadpool
@@ -21,6 +22,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute
 
 from trainer.access import Access
+from trainer.content import assets as uploaded_assets
 from trainer.content.library import Course, Library, Module, ModuleVersion
 from trainer.content.loader import ASSET_SUFFIXES
 from trainer.content.schemas import DOMAINS
@@ -38,6 +40,7 @@ ASSET_HEADERS = {
     "Cache-Control": "public, max-age=300",
 }
 MAX_QUERY_LENGTH = 200
+_UPLOADED_NAME = re.compile(r"^[a-z0-9-]{1,80}\.(?:png|jpg|gif|webp)$")
 
 
 def current_library(request: Request) -> Library:
@@ -145,9 +148,34 @@ async def course_asset(request: Request) -> Response:
         is_file = Path(target).is_file()
     except (OSError, ValueError):  # NUL bytes, over-long names
         raise HTTPException(status_code=404) from None
-    if not target.is_relative_to(assets) or target.suffix.lower() not in ASSET_SUFFIXES or not is_file:
+    if not target.is_relative_to(assets) or target.suffix.lower() not in ASSET_SUFFIXES:
         raise HTTPException(status_code=404)
-    return FileResponse(target, headers=ASSET_HEADERS)
+    if is_file:
+        return FileResponse(target, headers=ASSET_HEADERS)
+    # Not a file: perhaps an image uploaded in the browser (trainer.content.assets), by its plain name.
+    name = request.path_params["path"]
+    if not _UPLOADED_NAME.match(name):
+        raise HTTPException(status_code=404)
+    viewer = getattr(request.state, "viewer", None)
+    trainer = viewer is not None and viewer.has_role("trainer")
+    found = await unit.run(request, _uploaded, request, course_id, name, trainer)
+    if found is None:
+        raise HTTPException(status_code=404)
+    data, media_type, sha256, published = found
+    headers = {**ASSET_HEADERS, "ETag": f'"{sha256}"'}
+    if not published:
+        # Seen by trainers only, in a draft's preview: no shared cache may keep it for others.
+        headers["Cache-Control"] = "private, no-store"
+    return Response(data, media_type=media_type, headers=headers)
+
+
+def _uploaded(
+    request: Request, course_id: str, name: str, unpublished_too: bool
+) -> tuple[bytes, str, str, bool] | None:
+    asset = uploaded_assets.find(session_of(request), course_id, name, unpublished_too=unpublished_too)
+    if asset is None:
+        return None
+    return asset.data, asset.media_type, asset.sha256, asset.published_at is not None
 
 
 async def search(request: Request) -> Response:

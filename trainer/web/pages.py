@@ -62,9 +62,16 @@ class NamedMount(Mount):
 
 
 def page(
-    path: str, handler: Handler, *, access: Access, methods: tuple[str, ...] = ("GET",), max_files: int = 0
+    path: str,
+    handler: Handler,
+    *,
+    access: Access,
+    methods: tuple[str, ...] = ("GET",),
+    max_files: int = 0,
+    max_body_size: int | None = None,
 ) -> PageRoute:
-    """A page route; `max_files` > 0 lets its form (multipart) carry that many uploaded files."""
+    """A page route; `max_files` > 0 lets its form (multipart) carry that many uploaded files,
+    and `max_body_size` raises or lowers the app's body limit (trainer.app) for this route."""
     is_async = inspect.iscoroutinefunction(handler)
 
     async def endpoint(request: Request) -> Response:
@@ -90,7 +97,7 @@ def page(
             if max_files and hasattr(request.state, "form"):
                 await request.state.form.close()  # uploaded files' temporary files, also when refused
 
-    route = PageRoute(path, endpoint, methods=list(methods))
+    route = PageRoute(path, endpoint, methods=list(methods), max_body_size=max_body_size)
     route.access = access
     return route
 
