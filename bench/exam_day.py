@@ -59,6 +59,10 @@ cores as the servers, which a ratio measured side by side accounts for, not an a
 Prints a table and writes bench/results/exam_day.md (and exam_day.json, from which the table is
 rebuilt: a run replaces the earlier run of the same database and N); exits 1 on any error or
 failed check.
+
+With --guard-storm RATIO (the regression guard `make bench` runs: a few hundred inspectors, short
+phases) nothing is written: the run fails if its start storm falls below RATIO of the reference's
+throughput, as well as on any error or failed check.
 """
 
 from __future__ import annotations
@@ -1102,6 +1106,14 @@ def main() -> int:
         help="seconds a request may take before it counts as an error",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs)")
+    parser.add_argument(
+        "--guard-storm",
+        type=float,
+        default=None,
+        metavar="RATIO",
+        help="a regression guard (make bench): exit 1 if a run's start storm is below RATIO of the "
+        "reference; prints its table and writes no results",
+    )
     args = parser.parse_args()
     kinds = [k.strip() for k in args.databases.split(",") if k.strip()]
     if unknown := set(kinds) - {"sqlite", "postgresql"}:
@@ -1110,6 +1122,8 @@ def main() -> int:
     if not counts or min(counts) < 1 or max(counts) > 10_000 or args.readers < 1:
         parser.error("1 <= --inspectors <= 10000, --readers >= 1")
     summaries: dict[tuple[str, int], dict[str, Any]] = {}
+    if args.guard_storm is not None:
+        return guard(args, kinds, counts)
     if RESULTS_JSON.exists():
         for earlier in json.loads(RESULTS_JSON.read_text(encoding="utf-8")):
             summaries[(earlier["database"], earlier["n"])] = earlier
@@ -1125,6 +1139,28 @@ def main() -> int:
             summaries[(kind, count)] = summary(args, run, load)
             text_ = save(summaries)
     print("\n" + text_)
+    return 1 if failed else 0
+
+
+def guard(args: argparse.Namespace, kinds: list[str], counts: list[int]) -> int:
+    """`--guard-storm`: each run's start storm against the floor; nothing saved."""
+    failed = False
+    runs = []
+    for kind in kinds:
+        for count in counts:
+            print(f"{kind}, {count:,} inspectors (guard):", flush=True)
+            load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+            run = run_one(args, kind, count)
+            runs.append(summary(args, run, load))
+            storm = next((row for row in runs[-1]["rows"] if row["scenario"] == STORM), None)
+            ratio_ = storm["rps"] / storm["reference_rps"] if storm and storm["reference_rps"] else 0.0
+            if run.problems or ratio_ < args.guard_storm:
+                failed = True
+            verdict = "ok" if ratio_ >= args.guard_storm else "BELOW THE FLOOR"
+            print(f"  start storm ratio {ratio_:.2f} (floor {args.guard_storm:g}): {verdict}", flush=True)
+            for problem in run.problems:
+                print(f"  problem: {problem}", flush=True)
+    print("\n" + report(runs))
     return 1 if failed else 0
 
 
