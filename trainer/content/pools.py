@@ -211,6 +211,8 @@ def display_width(text: str) -> int:
     """How long an option looks: NFKC, whitespace runs as one space, Markdown emphasis and code
     marks not counted, a wide (CJK, full-width) character counted as two columns, so that a
     Chinese option is measured as a reader sees it beside an English-sized one."""
+    if text.isascii():  # NFKC leaves ASCII as it is, and every ASCII character is one column
+        return len(" ".join(_MARKUP.sub("", text).split()))
     shown = " ".join(_MARKUP.sub("", unicodedata.normalize("NFKC", text)).split())
     return sum(2 if unicodedata.east_asian_width(char) in ("W", "F") else 1 for char in shown)
 
