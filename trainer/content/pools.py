@@ -175,6 +175,8 @@ def twins(bank: Bank, all_pools: list[Pool]) -> list[Problem]:
     one. (Practising the same point in other words is what practice is for.)"""
     practice_ids = {qid for p in all_pools if p.kind == "practice" for qid in p.questions}
     exam_ids = {qid for p in all_pools if p.kind == "exam" for qid in p.questions}
+    if not practice_ids - exam_ids:
+        return []  # no practice question to compare (and a large exam pool's stems go unread)
     by_stem: dict[str, list[str]] = {}
     for qid in sorted(exam_ids):
         by_stem.setdefault(_stem_form(bank.questions[qid].model.stem), []).append(qid)
