@@ -3,6 +3,7 @@ a corrupt entry is ignored, and a broken file is still reported with its file an
 
 from __future__ import annotations
 
+import gc
 import shutil
 from pathlib import Path
 
@@ -174,3 +175,24 @@ def test_a_changed_parser_or_checker_reads_every_file_again(
     format_changed = ParseCache(folder)
     assert _problems(root, format_changed) == reported
     assert format_changed.misses == cold.misses
+
+
+def test_the_garbage_collector_is_back_on_after_a_load_good_or_bad(tmp_path: Path) -> None:
+    root = write_content(tmp_path / "content", 100)
+    assert gc.isenabled()
+    library, _ = load_library(root / "courses", root / "question_bank", ParseCache())
+    assert library is not None
+    assert gc.isenabled()
+    (root / "question_bank" / "synthetic" / "s00000.yaml").write_text(
+        "questions: [unclosed\n", encoding="utf-8"
+    )
+    library, problems = load_library(root / "courses", root / "question_bank", ParseCache())
+    assert library is None
+    assert problems
+    assert gc.isenabled()
+    gc.disable()  # switched off by someone else: a load leaves it off
+    try:
+        load_library(root / "courses", root / "question_bank", ParseCache())
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
