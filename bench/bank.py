@@ -178,7 +178,10 @@ def main() -> None:
             ),
             "",
             f"{large_load:,} vs {small_load:,} (wall): cold {large['cold_s'] / small['cold_s']:.1f}x, warm "
-            f"{large['warm_s'] / small['warm_s']:.1f}x, reload {large['reload_s'] / small['reload_s']:.1f}x. "
+            f"{large['warm_s'] / small['warm_s']:.1f}x, reload {large['reload_s'] / small['reload_s']:.1f}x; "
+            f"(CPU): cold {large['cold_cpu_s'] / small['cold_cpu_s']:.1f}x, warm "
+            f"{large['warm_cpu_s'] / small['warm_cpu_s']:.1f}x, reload "
+            f"{large['reload_cpu_s'] / small['reload_cpu_s']:.1f}x. "
             f"Goals at {large_load:,}: cold <= 15 s, warm <= 3 s, reload <= 2 s.",
         ]
         report["load"] = loads

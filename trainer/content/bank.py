@@ -187,64 +187,92 @@ def merge_defaults(data: dict[str, Any], defaults: Defaults) -> dict[str, Any]:
     return merged
 
 
+@dataclass(frozen=True)
+class CheckedItem:
+    """One entry of a bank file's `questions`, validated: a question, or a scenario with its
+    questions."""
+
+    questions: tuple[BankQuestion, ...]  # the question, or the scenario's questions in file order
+    # The line of each of a question's `refs`, by position in `questions` (read only when a code
+    # turns out to be unknown: which codes exist is another file's business).
+    ref_lines: tuple[tuple[int | None, ...], ...]
+    scenario: Scenario | None = None
+    scenario_line: int | None = None
+    scenario_ref_lines: tuple[int | None, ...] = ()
+
+
+@dataclass(frozen=True)
+class CheckedFile:
+    """One bank file validated on its own: what it gives whatever the other files hold, so a load
+    can keep it by the file's text (trainer.content.parsecache) and skip validating it again while
+    the text is unchanged. What looks across files (an id used twice, a regulation code that does
+    not exist) is `assemble_bank`'s."""
+
+    display: str
+    items: tuple[CheckedItem, ...]
+    problems: tuple[Problem, ...]  # its own: shapes and types, a missing domain or explanation
+
+    @property
+    def has_errors(self) -> bool:
+        return any(p.severity == "error" for p in self.problems)
+
+
 def build_bank(
     files: Iterable[tuple[str, YamlDocument]],
     regulation_codes: set[str],
     report: Callable[[Problem], None],
 ) -> Bank:
     """Validate parsed bank files; every problem goes to `report` with its file and line."""
-    bank = Bank()
-    owners: dict[str, str] = {}
-    for display, doc in files:
-        if not isinstance(doc.data, dict):
-            report(Problem(display, 1, "a bank file is a mapping with `defaults` and `questions`"))
+    return assemble_bank((check_bank_file(display, doc) for display, doc in files), regulation_codes, report)
+
+
+def check_bank_file(display: str, doc: YamlDocument) -> CheckedFile:
+    """Validate one parsed bank file on its own (see `CheckedFile`)."""
+    problems: list[Problem] = []
+    report = problems.append
+    if not isinstance(doc.data, dict):
+        report(Problem(display, 1, "a bank file is a mapping with `defaults` and `questions`"))
+        return CheckedFile(display, (), tuple(problems))
+    try:
+        meta = BankHeader.model_validate(doc.data)
+    except ValidationError as exc:
+        problems.extend(validation_problems(exc, doc, display))
+        return CheckedFile(display, (), tuple(problems))
+    items = []
+    for index, raw in enumerate(meta.questions):
+        path: tuple[str | int, ...] = ("questions", index)
+        if not isinstance(raw, dict):
+            report(Problem(display, doc.line_of(path), "a question is a mapping of keys to values"))
             continue
+        data = merge_defaults(raw, meta.defaults)
+        if data.get("type") == "scenario" and isinstance(data.get("questions"), list):
+            group_defaults = Defaults(
+                domain=data.get("domain"),
+                lang=data.get("lang"),
+                # A scenario is drawn whole, so its sub-questions share its pool.
+                use=data.get("use") if data.get("use") in ("practice", "exam", "both") else None,
+                tags=[t for t in data.get("tags", []) if isinstance(t, str)],
+            )
+            data["questions"] = [
+                merge_defaults(sub, group_defaults) if isinstance(sub, dict) else sub
+                for sub in data["questions"]
+            ]
         try:
-            meta = BankHeader.model_validate(doc.data)
+            question = _QUESTION.validate_python(data)
         except ValidationError as exc:
-            for problem in validation_problems(exc, doc, display):
-                report(problem)
+            problems.extend(validation_problems(exc, doc, display, path, clean_loc=_without_union_tags))
             continue
-        for index, raw in enumerate(meta.questions):
-            path: tuple[str | int, ...] = ("questions", index)
-            if not isinstance(raw, dict):
-                report(Problem(display, doc.line_of(path), "a question is a mapping of keys to values"))
-                continue
-            data = merge_defaults(raw, meta.defaults)
-            if data.get("type") == "scenario" and isinstance(data.get("questions"), list):
-                group_defaults = Defaults(
-                    domain=data.get("domain"),
-                    lang=data.get("lang"),
-                    # A scenario is drawn whole, so its sub-questions share its pool.
-                    use=data.get("use") if data.get("use") in ("practice", "exam", "both") else None,
-                    tags=[t for t in data.get("tags", []) if isinstance(t, str)],
-                )
-                data["questions"] = [
-                    merge_defaults(sub, group_defaults) if isinstance(sub, dict) else sub
-                    for sub in data["questions"]
-                ]
-            try:
-                question = _QUESTION.validate_python(data)
-            except ValidationError as exc:
-                for problem in validation_problems(exc, doc, display, path, clean_loc=_without_union_tags):
-                    report(problem)
-                continue
-            subs = question.questions if isinstance(question, Scenario) else [question]
-            first = len(bank.files.setdefault(display, []))  # a scenario's id goes before its questions
-            for sub_index, sub in enumerate(subs):
-                sub_path = (*path, "questions", sub_index) if isinstance(question, Scenario) else path
-                line = doc.line_of((*sub_path, "id"))
-                _check_one(
-                    sub, display, line, doc, sub_path, regulation_codes=regulation_codes, report=report
-                )
-                if sub.id in owners:
-                    report(
-                        Problem(display, line, f"question id '{sub.id}' is already used in {owners[sub.id]}")
-                    )
-                    continue
-                owners[sub.id] = display
-                bank.files.setdefault(display, []).append(sub.id)
-                bank.questions[sub.id] = BankQuestion(
+        scenario = question if isinstance(question, Scenario) else None
+        subs = scenario.questions if scenario is not None else [question]
+        built = []
+        ref_lines = []
+        for sub_index, sub in enumerate(subs):
+            sub_path = (*path, "questions", sub_index) if scenario is not None else path
+            line = doc.line_of((*sub_path, "id"))
+            _check_own(sub, display, line, report)
+            ref_lines.append(_ref_lines(doc, sub_path, sub))
+            built.append(
+                BankQuestion(
                     id=sub.id,
                     type=sub.type,
                     domain=sub.domain or "",
@@ -254,35 +282,73 @@ def build_bank(
                     model=sub,
                     source=display,
                     line=line,
-                    group=question.id if isinstance(question, Scenario) else None,
+                    group=scenario.id if scenario is not None else None,
                     sample=meta.sample,
                     use=sub.use or "both",
                     excludes=frozenset(sub.excludes),
                 )
-            if isinstance(question, Scenario):
-                line = doc.line_of((*path, "id"))
-                _check_one(
-                    question,
-                    display,
-                    line,
-                    doc,
-                    path,
-                    regulation_codes=regulation_codes,
-                    report=report,
-                    gradable=False,
+            )
+        if scenario is None:
+            items.append(CheckedItem(tuple(built), tuple(ref_lines)))
+        else:
+            items.append(
+                CheckedItem(
+                    tuple(built),
+                    tuple(ref_lines),
+                    scenario,
+                    doc.line_of((*path, "id")),
+                    _ref_lines(doc, path, scenario),
                 )
+            )
+    return CheckedFile(display, tuple(items), tuple(problems))
+
+
+def _ref_lines(doc: YamlDocument, path: tuple[str | int, ...], question: Any) -> tuple[int | None, ...]:
+    return tuple(doc.line_of((*path, "refs", index)) for index in range(len(question.refs)))
+
+
+def assemble_bank(
+    files: Iterable[CheckedFile], regulation_codes: set[str], report: Callable[[Problem], None]
+) -> Bank:
+    """The bank of checked files, in their order: each file's own problems reported, then what
+    looks across files (ids used twice: the first keeps it; unknown regulation codes)."""
+    bank = Bank()
+    owners: dict[str, str] = {}
+    for file in files:
+        display = file.display
+        for problem in file.problems:
+            report(problem)
+        for item in file.items:
+            first = len(bank.files.setdefault(display, []))  # a scenario's id goes before its questions
+            for question, ref_lines in zip(item.questions, item.ref_lines, strict=True):
+                _check_refs(question.model, display, ref_lines, regulation_codes, report)
                 if question.id in owners:
                     report(
                         Problem(
                             display,
-                            line,
+                            question.line,
                             f"question id '{question.id}' is already used in {owners[question.id]}",
                         )
                     )
+                    continue
+                owners[question.id] = display
+                bank.files[display].append(question.id)
+                bank.questions[question.id] = question
+            scenario = item.scenario
+            if scenario is not None:
+                _check_refs(scenario, display, item.scenario_ref_lines, regulation_codes, report)
+                if scenario.id in owners:
+                    report(
+                        Problem(
+                            display,
+                            item.scenario_line,
+                            f"question id '{scenario.id}' is already used in {owners[scenario.id]}",
+                        )
+                    )
                 else:
-                    owners[question.id] = display
-                    bank.files[display].insert(first, question.id)
-                    bank.scenarios[question.id] = question
+                    owners[scenario.id] = display
+                    bank.files[display].insert(first, scenario.id)
+                    bank.scenarios[scenario.id] = scenario
     return bank
 
 
@@ -301,35 +367,35 @@ def _without_union_tags(loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
     return tuple(cleaned)
 
 
-def _check_one(
-    question: Any,
-    display: str,
-    line: int | None,
-    doc: YamlDocument,
-    path: tuple[str | int, ...],
-    *,
-    regulation_codes: set[str],
-    report: Callable[[Problem], None],
-    gradable: bool = True,
-) -> None:
-    if gradable and question.domain is None:
+def _check_own(question: Any, display: str, line: int | None, report: Callable[[Problem], None]) -> None:
+    """What a gradable question needs whatever else the bank holds."""
+    if question.domain is None:
         report(
             Problem(
                 display, line, f"question '{question.id}' has no domain: set it, or `defaults: {{domain: …}}`"
             )
         )
-    for index, ref in enumerate(question.refs):
+    if not question.explanation:
+        report(Problem(display, line, f"question '{question.id}' has no explanation", "warning"))
+
+
+def _check_refs(
+    question: Any,
+    display: str,
+    lines: tuple[int | None, ...],
+    regulation_codes: set[str],
+    report: Callable[[Problem], None],
+) -> None:
+    for ref, line in zip(question.refs, lines, strict=True):
         if ref.reg not in regulation_codes:
             report(
                 Problem(
                     display,
-                    doc.line_of((*path, "refs", index)),
+                    line,
                     f"unknown regulation '{ref.reg}': "
                     "add it to question_bank/regulations.yaml or fix the code",
                 )
             )
-    if gradable and not question.explanation:
-        report(Problem(display, line, f"question '{question.id}' has no explanation", "warning"))
 
 
 def assign(slots: list[list[str]], prefer: Callable[[str], bool] | None = None) -> dict[str, int]:
@@ -389,6 +455,12 @@ class ExactFill:
         self.members: list[list[str]] = [[] for _ in counts]
         self.banned: set[str] = set()
         self.placed_units: list[Unit] = []
+        # The rows (as a question's tuple of them) where a lone question found no place, since
+        # the last change to what is placed: another question of exactly those rows cannot find
+        # one either, so it is refused without searching again. A large bank offers thousands of
+        # questions of a row that is already full (checking a blueprint against 50,000 questions
+        # searched 88,000 times for 2 s); forgotten whenever what is placed changes.
+        self.refused_rows: set[tuple[int, ...]] = set()
 
     @property
     def size(self) -> int:
@@ -404,9 +476,13 @@ class ExactFill:
     def restore(self, state: tuple[dict[str, int], list[list[str]], set[str], int]) -> None:
         self.row_of, self.members, self.banned = state[0], state[1], state[2]
         del self.placed_units[state[3] :]
+        self.refused_rows.clear()
 
     def offer(self, unit: Unit) -> bool:
         """Place the unit if it fits with everything placed so far; report whether it did."""
+        lone = tuple(self.rows_of.get(unit.questions[0], ())) if len(unit.questions) == 1 else None
+        if lone in self.refused_rows:
+            return False
         if self.size + len(unit.questions) > sum(self.counts):
             return False
         if any(q in self.row_of or q in self.banned for q in unit.questions):
@@ -416,10 +492,13 @@ class ExactFill:
         saved = self.save()
         for question in unit.questions:
             if not self._place(question, set()):
-                self.restore(saved)
+                self.restore(saved)  # the state before this offer, the one the search failed in
+                if lone is not None:
+                    self.refused_rows.add(lone)
                 return False
         self.banned |= unit.excludes
         self.placed_units.append(unit)
+        self.refused_rows.clear()
         return True
 
     def _place(self, question: str, visited: set[int]) -> bool:

@@ -175,6 +175,8 @@ def twins(bank: Bank, all_pools: list[Pool]) -> list[Problem]:
     one. (Practising the same point in other words is what practice is for.)"""
     practice_ids = {qid for p in all_pools if p.kind == "practice" for qid in p.questions}
     exam_ids = {qid for p in all_pools if p.kind == "exam" for qid in p.questions}
+    if not practice_ids - exam_ids:
+        return []  # no practice question to compare (and a large exam pool's stems go unread)
     by_stem: dict[str, list[str]] = {}
     for qid in sorted(exam_ids):
         by_stem.setdefault(_stem_form(bank.questions[qid].model.stem), []).append(qid)
@@ -211,6 +213,8 @@ def display_width(text: str) -> int:
     """How long an option looks: NFKC, whitespace runs as one space, Markdown emphasis and code
     marks not counted, a wide (CJK, full-width) character counted as two columns, so that a
     Chinese option is measured as a reader sees it beside an English-sized one."""
+    if text.isascii():  # NFKC leaves ASCII as it is, and every ASCII character is one column
+        return len(" ".join(_MARKUP.sub("", text).split()))
     shown = " ".join(_MARKUP.sub("", unicodedata.normalize("NFKC", text)).split())
     return sum(2 if unicodedata.east_asian_width(char) in ("W", "F") else 1 for char in shown)
 
