@@ -17,8 +17,10 @@ work, trainer.web.unit, or `Database.write()` in tools) and never commit. These 
   winner after its own transaction failed. `save_answer` and `save_answers` (the answer form's
   one call: all or nothing) check against the cached paper and write with two prebuilt
   statements on a bare connection; `answer_form` hands the form the cached paper (read in a
-  session of its own on a miss). `submit` grades under the attempt's row lock, certificate
-  included. `attempt_view_apart` reads the view a start route returns. These routes hold no
+  session of its own on a miss); each answer is stored with its mark. `submit` grades under
+  the attempt's row lock, certificate included, by adding up those marks. A new attempt's view
+  is built from the paper in hand (`Started.view`); `attempt_view_apart` reads the view a start
+  route returns when it resumed an open attempt. These routes hold no
   unit of work, and a form post calls them before it opens its own (on SQLite, a write unit
   opened first would hold the one write lock they need).
 - `close_overdue`: an exam past its deadline is graded before a GET page or route shows it,
