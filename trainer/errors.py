@@ -58,3 +58,9 @@ class DomainError(Exception):
     def headers(self) -> dict[str, str] | None:
         retry_after = self.extra.get("retry_after")
         return {"Retry-After": str(retry_after)} if retry_after is not None else None
+
+
+def rejected(code: str, problems: list[str]) -> DomainError:
+    """Input refused for one or more reasons (each a msgid, shown beside the form): a 400 whose
+    message is the first reason and whose `problems` are all of them."""
+    return DomainError(400, code, problems[0], problems=problems)

@@ -30,7 +30,7 @@ from trainer.assignments.models import Assignment
 from trainer.audit import service as audit
 from trainer.certification import policy
 from trainer.certification.models import FACT_COLUMNS, Certificate
-from trainer.errors import DomainError
+from trainer.errors import DomainError, rejected
 from trainer.i18n import N_
 from trainer.people.models import Unit, User, UserRole
 from trainer.tallies.changes import mark_changed
@@ -38,11 +38,6 @@ from trainer.tallies.changes import mark_changed
 EVERYONE = "/"  # the lineage of an assignment covering the whole organisation
 MAX_REASON = 2000
 MAX_LISTED = 500
-
-
-def rejected(problems: list[str]) -> DomainError:
-    """An assignment refused for one or more reasons (each a msgid, shown beside the form)."""
-    return DomainError(400, "invalid_assignment", problems[0], problems=problems)
 
 
 def _not_found() -> DomainError:
@@ -93,7 +88,7 @@ def create(
     elif given.due.year > today.year + rules.MAX_DUE_YEARS:
         problems.append(N_("The due date is more than ten years ahead."))
     if problems:
-        raise rejected(problems)
+        raise rejected("invalid_assignment", problems)
     assert given.due is not None
     kind = _kind(given)
     unit_id: int | None = given.unit_id
@@ -107,7 +102,7 @@ def create(
         if person is None or not (viewer.is_admin or manages(viewer, person.lineage)):
             raise DomainError(404, "no_such_person", "No such person.")
         if not person.is_active:
-            raise rejected([N_("This account is deactivated.")])
+            raise rejected("invalid_assignment", [N_("This account is deactivated.")])
         lineage = person.lineage or EVERYONE
         person_id = person.id
     else:
@@ -115,7 +110,9 @@ def create(
             unit_id = viewer.unit_id  # a manager's role requirement covers their own part
         if unit_id is None:
             if kind == "unit":
-                raise rejected([N_("Require the course of one unit, one role or one person.")])
+                raise rejected(
+                    "invalid_assignment", [N_("Require the course of one unit, one role or one person.")]
+                )
             lineage = EVERYONE  # an admin's role requirement: the whole organisation
         else:
             unit_lineage = db.scalar(select(Unit.lineage).where(Unit.id == unit_id))
@@ -191,7 +188,7 @@ def withdraw(
     if assignment is None or assignment.withdrawn_at is not None or not manages(viewer, assignment.lineage):
         raise _not_found()
     if len(reason) > MAX_REASON:
-        raise rejected([N_("The reason is too long.")])
+        raise rejected("invalid_assignment", [N_("The reason is too long.")])
     assignment.withdrawn_at = now
     assignment.withdrawn_by = actor.id
     assignment.withdrawn_reason = reason.strip() or None

@@ -21,7 +21,7 @@ from trainer.assignments import rules, service
 from trainer.audit import service as audit
 from trainer.content.store import content_of
 from trainer.db import utcnow
-from trainer.errors import DomainError
+from trainer.errors import DomainError, rejected
 from trainer.i18n import N_, ROLE_LABELS
 from trainer.reports.shared import certifying_courses, course_titles
 from trainer.web import state
@@ -175,7 +175,7 @@ def create(request: Request) -> Response:
     given, problems = _given(request, typed)
     try:
         if given is None:
-            raise service.rejected(problems)
+            raise rejected("invalid_assignment", problems)
         service.create(
             session_of(request),
             _actor(request, viewer),

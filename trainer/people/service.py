@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session as DbSession
 
 from trainer.audit import service as audit
 from trainer.db import Database
-from trainer.errors import DomainError
+from trainer.errors import DomainError, rejected
 from trainer.i18n import N_
 from trainer.people import passwords
 from trainer.people.auth import end_all_sessions, forget_user_on_commit, normalise_username
@@ -31,11 +31,6 @@ EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # Names are one line of text: a line break in a unit name went into export file names (and the
 # Content-Disposition header) and broke every export of the unit.
 CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
-
-
-def rejected(code: str, problems: list[str]) -> DomainError:
-    """Input refused for one or more reasons (each a msgid, shown beside the form): 400."""
-    return DomainError(400, code, problems[0], problems=problems)
 
 
 # -- units ----------------------------------------------------------------------------------

@@ -390,10 +390,14 @@ _SITTINGS_TO_START_IN = (
         Sitting.access_code,
         Sitting.place,
         func.coalesce(SittingPerson.extra_minutes, 0),
+        # The person's own exams of the course (ix_attempts_user_course: a handful of rows), not
+        # the sitting's (ix_attempts_sitting_id: every start of the storm so far).
         exists()
         .where(
-            Attempt.sitting_id == Sitting.id,
             Attempt.user_id == bindparam("roster_user"),
+            Attempt.course_id == Sitting.course_id,
+            Attempt.kind == "exam",
+            Attempt.sitting_id == Sitting.id,
             Attempt.status == GRADED,
         )
         .correlate(Sitting)

@@ -36,7 +36,7 @@ from trainer.access import Viewer, manages
 from trainer.audit import service as audit
 from trainer.content.library import Course, Library
 from trainer.db import Database
-from trainer.errors import DomainError
+from trainer.errors import DomainError, rejected
 from trainer.i18n import N_
 from trainer.people import importing
 from trainer.people.auth import normalise_username
@@ -58,11 +58,6 @@ MAX_LATE_ENTRY_MINUTES = 24 * 60
 MAX_ROSTER_FILE_BYTES = importing.MAX_BYTES
 MAX_ROSTER_ROWS = 20_000
 MAX_LISTED = 200  # sittings per list on the sittings page
-
-
-def rejected(problems: list[str]) -> DomainError:
-    """A sitting form refused for one or more reasons (each a msgid, shown beside the form)."""
-    return DomainError(400, "invalid_sitting", problems[0], problems=problems)
 
 
 # -- who may do what --------------------------------------------------------------------------
@@ -352,9 +347,11 @@ def _resolve(db: DbSession, viewer: Viewer, given: SittingInput) -> _Roster:
     if unit_ids:
         found = dict(db.execute(select(Unit.id, Unit.lineage).where(Unit.id.in_(unit_ids))).all())
         if len(found) != len(unit_ids):
-            raise rejected([N_("A unit chosen for the roster does not exist.")])
+            raise rejected("invalid_sitting", [N_("A unit chosen for the roster does not exist.")])
         if not all(_in_scope(viewer, lineage) for lineage in found.values()):
-            raise rejected([N_("A unit on the roster is outside your part of the organisation.")])
+            raise rejected(
+                "invalid_sitting", [N_("A unit on the roster is outside your part of the organisation.")]
+            )
         roster.units = found
     roster.people = _people(db, viewer, given.person_ids, given.person_usernames, on_roster=True)
     roster.supervisors = set(
@@ -440,7 +437,7 @@ def create(
     if given.access_code == "keep":
         problems.append(N_("Choose what to do with the access code."))
     if problems:
-        raise rejected(problems)
+        raise rejected("invalid_sitting", problems)
     roster = _resolve(db, viewer, given)
     sitting = Sitting(
         course_id=course_id,
@@ -521,7 +518,7 @@ def update(
     _refuse_if_closed(sitting)
     problems = _check_times(given, now, creating=False)
     if problems:
-        raise rejected(problems)
+        raise rejected("invalid_sitting", problems)
     roster = _resolve(db, viewer, given)
     before = {
         "opens_at": sitting.opens_at.isoformat(),

@@ -23,7 +23,7 @@ from trainer.access import Access, Viewer
 from trainer.audit import service as audit
 from trainer.content.store import content_of
 from trainer.db import utcnow
-from trainer.errors import DomainError
+from trainer.errors import DomainError, rejected
 from trainer.i18n import N_
 from trainer.quizzes.service import Certifying
 from trainer.reports import exports
@@ -275,7 +275,7 @@ def create(request: Request) -> Response:
     viewer = viewer_of(request)
     given, problems = _form_input(request)
     if given is None:
-        errors = _messages(request, service.rejected(problems))
+        errors = _messages(request, rejected("invalid_sitting", problems))
         return _form_page(request, sitting=None, values=_typed(request), errors=errors, status_code=400)
     try:
         sitting = service.create(
@@ -324,7 +324,7 @@ def update(request: Request) -> Response:
     given, problems = _form_input(request)
     try:
         if given is None:
-            raise service.rejected(problems)
+            raise rejected("invalid_sitting", problems)
         service.update(
             db,
             _actor(request, viewer),

@@ -1,0 +1,82 @@
+"""The exam-day hot paths' prebuilt reads find their rows through indexes whose matches do not
+grow with the storm: SQLite's plan for each never scans a whole table, and never reaches the
+person's attempts through the sitting's (ix_attempts_sitting_id: every exam started in the
+sitting so far, which made each start of a 2,000-person storm slower than the last).
+
+The plans are SQLite's, on a database of its own (what the embedded default runs); PostgreSQL
+plans by its statistics, and the bench (bench/exam_day.py) measures both."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+
+import pytest
+from sqlalchemy.dialects import sqlite
+
+from trainer.db import Database
+from trainer.migrate import upgrade
+from trainer.quizzes import service
+
+HOT = {
+    "first read": service._FIRST_READ,
+    "modules read": service._MODULES_READ,
+    "practice passed": service._PRACTICE_PASSED,
+    "open exam": service._OPEN_EXAM,
+    "overdue of a person": service._OVERDUE_OF,
+    "current certificate": service._CURRENT_CERTIFICATE,
+    "exams taken": service._EXAMS_TAKEN,
+    "exams taken since": service._EXAMS_TAKEN_SINCE,
+    "papers seen": service._PAPERS_SEEN,
+    "sitting to start in": service._SITTINGS_TO_START_IN,
+    "sitting for start": service._SITTING_FOR_START,
+    "attempt open (save)": service._ATTEMPT_OPEN,
+    "answer marks (grading)": service._ANSWER_MARKS,
+}
+
+
+@pytest.fixture(scope="module")
+def connection(tmp_path_factory: pytest.TempPathFactory) -> sqlite3.Connection:
+    path = tmp_path_factory.mktemp("plans") / "plans.db"
+    database = Database(f"sqlite:///{path}", audit_key=b"k" * 32)
+    upgrade(database)
+    database.dispose()
+    return sqlite3.connect(path)
+
+
+def plan(connection: sqlite3.Connection, statement: object) -> list[str]:
+    sql = str(statement.compile(dialect=sqlite.dialect()))  # type: ignore[attr-defined]
+    sql = re.sub(r"\(__\[POSTCOMPILE_\w+\]\)", "(?, ?)", sql)  # an expanding IN: two values
+    rows = connection.execute("EXPLAIN QUERY PLAN " + sql, [1] * sql.count("?")).fetchall()
+    return [str(row[3]) for row in rows]
+
+
+@pytest.mark.parametrize("name", sorted(HOT))
+def test_a_hot_read_finds_its_rows_by_an_index_that_does_not_grow(
+    connection: sqlite3.Connection, name: str
+) -> None:
+    steps = plan(connection, HOT[name])
+    assert steps, name
+    assert not [s for s in steps if s.startswith("SCAN ") and "TEMP" not in s], (name, steps)
+    assert not [s for s in steps if "ix_attempts_sitting_id" in s], (name, steps)
+
+
+def test_the_check_sees_a_plan_through_the_sittings_attempts(connection: sqlite3.Connection) -> None:
+    """The check above can fail: the start's sitting query as it was before 2026-12-04 reached
+    the person's attempts through the sitting's."""
+    from sqlalchemy import exists, select
+
+    from trainer.quizzes.models import GRADED, Attempt
+    from trainer.sittings.models import Sitting
+
+    before = select(Sitting.id).where(
+        exists()
+        .where(Attempt.sitting_id == Sitting.id, Attempt.user_id == 1, Attempt.status == GRADED)
+        .correlate(Sitting)
+    )
+    assert any("ix_attempts_sitting_id" in s for s in plan(connection, before))
+
+
+def test_the_database_file_is_the_migrated_schema(connection: sqlite3.Connection) -> None:
+    indexes = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert {"ix_attempts_user_course", "ix_attempts_sitting_id"} <= indexes
