@@ -34,6 +34,7 @@ from trainer.notifications import due, ical, outbox
 from trainer.notifications.mail import SmtpSender
 from trainer.notifications.models import FAILED, PENDING, SENT, Notification
 from trainer.people.models import Unit, User
+from trainer.quizzes.models import GRADED, Attempt
 from trainer.sittings.models import Sitting, SittingPerson, SittingUnit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -456,3 +457,76 @@ def test_the_calendar_file_folds_and_escapes_as_rfc_5545_says() -> None:
     assert str(parsed["DESCRIPTION"]) == "line one\nline two, with; everything"
     assert parsed.decoded("DTSTART") == datetime(2031, 3, 3, 1, 30, tzinfo=UTC)
     assert "DTSTART:20310303T013000Z" in text
+
+
+def test_a_person_no_longer_expected_is_told_once_and_the_event_cancelled(
+    migrated_database: Database, smtp: Smtp
+) -> None:
+    """Taken off a sitting's roster (or the sitting closed before it opened), each person told
+    about it gets one withdrawal whose .ics cancels the same event (same UID, next SEQUENCE);
+    put back, they get the sitting again as a change; someone who sat there gets nothing."""
+    unit = f"Withdraw/City/County {uuid.uuid4().hex[:6]}"
+    elsewhere = f"Withdraw/Elsewhere {uuid.uuid4().hex[:6]}"
+    _stays_id, stays = _person(migrated_database, "inspector", unit=unit)
+    moved_id, moved = _person(migrated_database, "inspector", unit=unit, lang="zh-CN")
+    sat_id, sat = _person(migrated_database, "inspector", unit=unit)
+    make_person(migrated_database, "inspector", unit=elsewhere)  # the unit people move to
+    opens = datetime(2031, 4, 7, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai
+    sitting_id = _sitting(migrated_database, unit=unit, named=[], opens=opens, place="Hall 2")
+    sender = SmtpSender(smtp.settings())
+    due.run(migrated_database, _context(), utcnow(), sender=sender)
+    assert [len(smtp.inbox.to(a)) for a in (stays, moved, sat)] == [1, 1, 1]
+
+    def move(user_id: int, path: str) -> None:
+        with migrated_database.write() as db:
+            target = db.scalars(select(Unit).where(Unit.path == path)).one()
+            db.execute(update(User).where(User.id == user_id).values(unit_id=target.id))
+
+    with migrated_database.write() as db:  # one of them started the exam there (a test sitting)
+        db.add(
+            Attempt(
+                user_id=sat_id, unit_id=None, kind="exam", course_id="demo-course", module_id=None,
+                content_hash="x", seed=0, status=GRADED, started_at=opens, deadline=None,
+                submitted_at=opens, score=0.0, max_score=1.0, pass_mark=0.8, passed=False,
+                review="score", snapshot="[]", sitting_id=sitting_id,
+            )
+        )  # fmt: skip
+    move(moved_id, elsewhere)
+    move(sat_id, elsewhere)
+    first = due.run(migrated_database, _context(), utcnow(), sender=sender)
+    again = due.run(migrated_database, _context(), utcnow(), sender=sender)
+    assert first.queued.get(due.WITHDRAWN, 0) >= 1
+    assert again.queued.get(due.WITHDRAWN, 0) == 0
+    assert [len(smtp.inbox.to(a)) for a in (stays, moved, sat)] == [1, 2, 1]
+    withdrawal = smtp.inbox.to(moved)[1]
+    assert withdrawal["Subject"].strip().startswith("不再需要参加考试场次：demo-course，2031年4月7日 09:00")
+    assert "您已被移出该考试场次的名单" in _text(withdrawal)
+    event = _event(withdrawal)
+    assert str(event["UID"]) == f"sitting-{sitting_id}-person-{moved_id}@training.example.org"
+    assert int(event["SEQUENCE"]) == 1
+    assert str(event["STATUS"]) == "CANCELLED"
+    assert _calendar(withdrawal)["METHOD"] == "PUBLISH"
+
+    move(moved_id, unit)  # put back: the sitting again, as a change, the event confirmed
+    due.run(migrated_database, _context(), utcnow(), sender=sender)
+    back = smtp.inbox.to(moved)[2]
+    assert int(_event(back)["SEQUENCE"]) == 2
+    assert str(_event(back)["STATUS"]) == "CONFIRMED"
+
+    with migrated_database.write() as db:  # closed before it opened: cancelled for everyone
+        db.execute(update(Sitting).where(Sitting.id == sitting_id).values(closed_at=utcnow()))
+    due.run(migrated_database, _context(), utcnow(), sender=sender)
+    due.run(migrated_database, _context(), utcnow(), sender=sender)
+    assert [len(smtp.inbox.to(a)) for a in (stays, moved, sat)] == [2, 4, 1]
+    cancelled = smtp.inbox.to(stays)[1]
+    assert cancelled["Subject"].strip().startswith("Exam sitting cancelled: demo-course, 2031-04-07 09:00")
+    assert "This exam sitting has been cancelled" in _text(cancelled)
+    assert str(_event(cancelled)["STATUS"]) == "CANCELLED"
+    assert int(_event(cancelled)["SEQUENCE"]) == 1
+    with migrated_database.session() as db:
+        kinds = db.scalars(
+            select(Notification.kind)
+            .where(Notification.subject_id == sitting_id, Notification.user_id == moved_id)
+            .order_by(Notification.id)
+        ).all()
+    assert kinds == [due.INVITATION, due.WITHDRAWN, due.CHANGED, due.WITHDRAWN]

@@ -1,9 +1,11 @@
 """What is due to be told, and a `trainer notify` run: queue it, then email it.
 
 Sources (each returns `Pending` items; the outbox's key makes each happen once):
-- sitting invitations to everyone on an upcoming sitting's roster (with an .ics file), and a
+- sitting invitations to everyone on an upcoming sitting's roster (with an .ics file), a
   change notice when the sitting's time, late-entry cutoff or place is no longer what the person
-  was last told;
+  was last told, and a withdrawal (the .ics cancelling the event) to each person told about a
+  sitting who is no longer expected there: taken off its roster (or deactivated) before it,
+  or the sitting closed before it opened;
 - certificate renewal reminders to holders: when the renewal window opens, 30 days before
   expiry, and in grace;
 - required-qualification reminders (trainer.assignments) to each person required a course who
@@ -50,10 +52,11 @@ from trainer.sittings import rules
 from trainer.sittings import service as sittings
 from trainer.sittings.models import Sitting
 
-INVITATION, CHANGED = "sitting.invitation", "sitting.changed"
+INVITATION, CHANGED, WITHDRAWN = "sitting.invitation", "sitting.changed", "sitting.withdrawn"
 RENEWAL, DIGEST = "certificate.renewal", "renewals.digest"
 ASSIGNMENT_DUE = "assignment.due"
-KINDS = (INVITATION, CHANGED, RENEWAL, ASSIGNMENT_DUE, DIGEST)
+KINDS = (INVITATION, CHANGED, WITHDRAWN, RENEWAL, ASSIGNMENT_DUE, DIGEST)
+OFF = "off"  # a withdrawal's occasion after its number: "3|off"
 REMIND_DAYS_BEFORE = 30
 DUE_SOON_DAYS = 7  # the second reminder before a required certificate's due date
 DIGEST_LISTED = 50  # people listed per part of a digest; the rest are counted
@@ -142,56 +145,153 @@ def _sitting_text(w: Writer, sitting: Sitting, *, changed: bool) -> tuple[str, s
     return title, "\n".join(lines) + "\n"
 
 
-def sitting_notices(db: DbSession, context: Context, now: datetime) -> Iterator[Pending]:
-    writer = _writers(context)
-    for sitting in sittings.upcoming(db, now):
-        people = sittings.rostered(db, sitting.id)
-        if not people:
-            continue
-        said: dict[int, tuple[int, str]] = {}  # person -> (notices so far, the latest's occasion)
-        latest = (
-            select(Notification.user_id, func.count(), func.max(Notification.id))
-            .where(Notification.subject_type == "sitting", Notification.subject_id == sitting.id)
-            .group_by(Notification.user_id)
-            .subquery()
-        )
+def _said_about(db: DbSession, sitting_id: int) -> dict[int, tuple[int, str]]:
+    """Person -> (notices about the sitting so far, the latest's occasion)."""
+    latest = (
+        select(Notification.user_id, func.count(), func.max(Notification.id))
+        .where(Notification.subject_type == "sitting", Notification.subject_id == sitting_id)
+        .group_by(Notification.user_id)
+        .subquery()
+    )
+    return {
+        user_id: (count, occasion)
         for user_id, count, occasion in db.execute(
             select(latest.c.user_id, latest.c[1], Notification.occasion).join(
                 Notification, Notification.id == latest.c[2]
             )
-        ):
-            said[user_id] = (count, occasion)
+        )
+    }
+
+
+def _is_off(occasion: str) -> bool:
+    return occasion.split("|", 1)[-1] == OFF
+
+
+def sitting_notices(db: DbSession, context: Context, now: datetime) -> Iterator[Pending]:
+    writer = _writers(context)
+    for sitting in sittings.upcoming(db, now):
+        people = sittings.rostered(db, sitting.id)
+        said = _said_about(db, sitting.id)
         now_reads = fingerprint(sitting)
-        recipients = db.execute(select(User.id, User.email, User.language).where(User.id.in_(people))).all()
+        recipients = (
+            db.execute(select(User.id, User.email, User.language).where(User.id.in_(people))).all()
+            if people
+            else []
+        )
         for user_id, email, language in recipients:
             count, last = said.get(user_id, (0, ""))
             if count and last.split("|", 1)[-1] == now_reads:
                 continue  # told this already
             w = writer(language)
             title, body = _sitting_text(w, sitting, changed=bool(count))
-            event = ical.Event(
-                uid=f"sitting-{sitting.id}-person-{user_id}@{context.host}",
-                sequence=count,
-                starts_at=sitting.opens_at,
-                ends_at=sitting.closes_at,
-                summary=w._("Exam: %(course)s") % {"course": w.course(sitting.course_id)},
-                location=sitting.place,
-                description=body,
-                stamp=now,
-            )
-            yield Pending(
-                kind=CHANGED if count else INVITATION,
-                user_id=user_id,
-                subject_type="sitting",
-                subject_id=sitting.id,
-                occasion=f"{count + 1}|{now_reads}",
-                lang=w.lang,
-                title=title,
-                body=body,
-                email=email,
-                attachment_name=f"sitting-{sitting.id}.ics",
-                attachment=ical.calendar(event),
-            )
+            yield _sitting_notice(
+                w, sitting, context=context, user_id=user_id, email=email, now=now,
+                kind=CHANGED if count else INVITATION, count=count, occasion=now_reads,
+                title=title, body=body,
+            )  # fmt: skip
+        off = set(said) - set(people) - sittings.sat_in(db, sitting.id)
+        yield from _withdrawals(
+            db, sitting, off, said, writer=writer, context=context, now=now, cancelled=False
+        )
+    for sitting in sittings.cancelled_ahead(db, now):
+        said = _said_about(db, sitting.id)
+        off = set(said) - sittings.sat_in(db, sitting.id)
+        yield from _withdrawals(
+            db, sitting, off, said, writer=writer, context=context, now=now, cancelled=True
+        )
+
+
+def _withdrawals(
+    db: DbSession,
+    sitting: Sitting,
+    off: set[int],
+    said: dict[int, tuple[int, str]],
+    *,
+    writer: Callable[[str | None], Writer],
+    context: Context,
+    now: datetime,
+    cancelled: bool,
+) -> Iterator[Pending]:
+    """Tell each person in `off` whose latest notice still expects them that they are not
+    expected (once: put back on the roster, they get the sitting as a change)."""
+    waiting = sorted(user_id for user_id in off if not _is_off(said[user_id][1]))
+    if not waiting:
+        return
+    for user_id, email, language in db.execute(
+        select(User.id, User.email, User.language).where(User.id.in_(waiting))
+    ):
+        w = writer(language)
+        title, body = _withdrawal_text(w, sitting, cancelled=cancelled)
+        yield _sitting_notice(
+            w, sitting, context=context, user_id=user_id, email=email, now=now,
+            kind=WITHDRAWN, count=said[user_id][0], occasion=OFF, title=title, body=body,
+        )  # fmt: skip
+
+
+def _sitting_notice(
+    w: Writer,
+    sitting: Sitting,
+    *,
+    context: Context,
+    user_id: int,
+    email: str | None,
+    now: datetime,
+    kind: str,
+    count: int,
+    occasion: str,
+    title: str,
+    body: str,
+) -> Pending:
+    """A notice about a sitting with its calendar event: one event per sitting and person
+    (the same UID), one version (SEQUENCE) per notice, cancelled by a withdrawal."""
+    event = ical.Event(
+        uid=f"sitting-{sitting.id}-person-{user_id}@{context.host}",
+        sequence=count,
+        starts_at=sitting.opens_at,
+        ends_at=sitting.closes_at,
+        summary=w._("Exam: %(course)s") % {"course": w.course(sitting.course_id)},
+        location=sitting.place,
+        description=body,
+        stamp=now,
+        cancelled=kind == WITHDRAWN,
+    )
+    return Pending(
+        kind=kind,
+        user_id=user_id,
+        subject_type="sitting",
+        subject_id=sitting.id,
+        occasion=f"{count + 1}|{occasion}",
+        lang=w.lang,
+        title=title,
+        body=body,
+        email=email,
+        attachment_name=f"sitting-{sitting.id}.ics",
+        attachment=ical.calendar(event),
+    )
+
+
+def _withdrawal_text(w: Writer, sitting: Sitting, *, cancelled: bool) -> tuple[str, str]:
+    _ = w._
+    course = w.course(sitting.course_id)
+    when = w.times.when(sitting.opens_at)
+    title = (
+        _("Exam sitting cancelled: %(course)s, %(when)s")
+        if cancelled
+        else _("No longer expected at an exam sitting: %(course)s, %(when)s")
+    ) % {"course": course, "when": when}
+    lines = [
+        _("This exam sitting has been cancelled:")
+        if cancelled
+        else _("You have been taken off the roster of this exam sitting and are no longer expected there:"),
+        "",
+        _("Course: %(course)s") % {"course": course},
+        _("Opens: %(when)s") % {"when": when},
+        _("Place: %(place)s") % {"place": sitting.place},
+        "",
+        _("The attached calendar file removes it from your calendar."),
+        _("If this is a mistake, ask the sitting's organiser."),
+    ]
+    return title, "\n".join(lines) + "\n"
 
 
 # -- certificates -----------------------------------------------------------------------------

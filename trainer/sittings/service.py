@@ -1023,6 +1023,28 @@ def upcoming(db: DbSession, now: datetime) -> list[Sitting]:
     )
 
 
+def cancelled_ahead(db: DbSession, now: datetime) -> list[Sitting]:
+    """Sittings closed before they opened whose time is still ahead: the people told about them
+    are told they are off (trainer.notifications.due)."""
+    return list(
+        db.scalars(
+            select(Sitting)
+            .where(
+                Sitting.closed_at.is_not(None),
+                Sitting.closed_at < Sitting.opens_at,
+                Sitting.opens_at > now,
+            )
+            .order_by(Sitting.id)
+        )
+    )
+
+
+def sat_in(db: DbSession, sitting_id: int) -> set[int]:
+    """The people who started an exam in the sitting (taken off its roster afterwards, they
+    are not told they are no longer expected: they came)."""
+    return set(db.scalars(select(Attempt.user_id).where(Attempt.sitting_id == sitting_id)))
+
+
 def rostered(db: DbSession, sitting_id: int) -> list[int]:
     """The active accounts on a sitting's roster now: named, or inspectors of a roster unit or a
     unit under one (the board's rule, less those who sat here and were taken off since)."""
