@@ -288,6 +288,12 @@ def test_a_module_is_written_reviewed_published_and_restored_in_the_browser(
         _("The library would not load with this draft; it cannot be submitted until these are fixed:")
     ).is_visible()
     a.step("03-problem-with-its-line")
+    # The same page at 360 px: nothing wider than the screen, the long problem line included.
+    phone = Visit(browser, lang, audit_, **PHONE_360)
+    phone.sign_in(first.url, author)
+    phone.page.goto(draft_url)
+    expect(phone.page.locator("#draft-problems")).to_contain_text("no-such-law")
+    phone.step("03-problem-phone-360")
 
     # Submitting anyway is refused, and the text is kept.
     page.get_by_role("button", name=_("Submit for review")).click()
@@ -312,9 +318,7 @@ def test_a_module_is_written_reviewed_published_and_restored_in_the_browser(
     assert page.locator("#diff .diff-del", has_text=words.older).count() == 1
     a.step("04-preview")
 
-    # The same page at 360 px: nothing wider than the screen.
-    phone = Visit(browser, lang, audit_, **PHONE_360)
-    phone.sign_in(first.url, author)
+    # ... and at 360 px.
     phone.page.goto(draft_url)
     assert image_loaded(phone.page, words.alt)
     phone.step("05-draft-phone-360")
@@ -342,8 +346,13 @@ def test_a_module_is_written_reviewed_published_and_restored_in_the_browser(
     expect(them.locator("#diff .diff-add", has_text=f"| {words.table} |")).to_be_visible()
     assert them.get_by_label(_("Text (Markdown: sections start with ##)")).count() == 0  # not B's to edit
     b.step("07-review")
-    them.get_by_label(_("Comment (needed to request changes)")).fill(words.comment)
-    them.get_by_role("button", name=_("Request changes")).click()
+    # By keyboard: type the comment, Tab past "Comment" to "Request changes", Enter.
+    them.get_by_label(_("Comment (needed to request changes)")).focus()
+    them.keyboard.type(words.comment)
+    them.keyboard.press("Tab")
+    them.keyboard.press("Tab")
+    assert them.evaluate("document.activeElement.textContent") == _("Request changes")
+    them.keyboard.press("Enter")
     them.wait_for_url("**done=reviewed")
     assert them.get_by_role("status").inner_text() == _("Your review is recorded.")
     assert them.locator("#draft-status").inner_text() == _("Changes requested")
