@@ -322,7 +322,6 @@ def test_a_module_is_written_reviewed_published_and_restored_in_the_browser(
     phone.page.goto(draft_url)
     assert image_loaded(phone.page, words.alt)
     phone.step("05-draft-phone-360")
-    phone.page.context.close()
 
     page.get_by_role("button", name=_("Submit for review")).click()
     page.wait_for_url("**done=submitted")
@@ -416,6 +415,13 @@ def test_a_module_is_written_reviewed_published_and_restored_in_the_browser(
     page.wait_for_url(f"**/trainer/authoring/versions/{older_id}")
     expect(page.locator("#diff .diff-add", has_text=words.older)).to_be_visible()
     a.step("12-older-version")
+    for path, name in (
+        (f"modules/{words.module}", "11-history"),
+        (f"versions/{older_id}", "12-older-version"),
+    ):
+        phone.page.goto(f"{first.url}/trainer/authoring/{path}")
+        phone.step(f"{name}-phone-360")
+    phone.page.context.close()
     page.get_by_role("button", name=_("Restore this version (through review)")).click()
     page.wait_for_url(re.compile(r".*/trainer/authoring/drafts/\d+$"))
     restore_url = page.url
