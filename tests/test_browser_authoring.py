@@ -1,5 +1,5 @@
 """Authoring a module in a real Chromium, in English and in Chinese (issue 18, the module part),
-on a desktop (and the draft page once at 360 px):
+on a desktop (and the draft, history and version pages at 360 px):
 
 1. Trainer A opens Authoring from the account menu, edits an English module of the small test
    course (demo-first; in the Chinese interface demo-second, which has no translation, so the
