@@ -135,6 +135,21 @@ def test_the_form_gives_back_every_module_file_unchanged_and_a_changed_field_loa
     assert methane.original.summary == "no"
 
 
+def test_a_draft_the_library_cannot_load_still_previews_its_images_from_the_course() -> None:
+    """Found by the Chromium journey: the fallback preview left `assets/x.png` relative, so the
+    browser asked for /trainer/authoring/drafts/assets/x.png (404) and showed a broken image."""
+    courses = Path(__file__).parent / "fixtures" / "library" / "courses"
+    text = (courses / FIRST).read_text().replace("[demo-law]", "[demo-law, no-such-law]")
+    text += "\n![The fan](assets/airflow.svg) and [the next module](02-second.md).\n"
+    check = authoring.check_module_draft(
+        courses, courses.parent / "question_bank", {}, path=FIRST, text=text, item_id="demo-first", lang="en"
+    )
+    assert not check.ok
+    assert 'src="/courses/demo-course/assets/airflow.svg"' in check.html
+    assert 'src="assets/' not in check.html
+    assert 'href="#"' in check.html  # no library to map a module link to: never a path under the draft
+
+
 # -- drafts, review, publish -----------------------------------------------------------------------
 
 

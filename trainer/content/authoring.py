@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from trainer.content.loader import load_library
+from trainer.content.loader import _Rewriter, load_library
 from trainer.content.parsecache import ParseCache
 from trainer.content.problems import Problem
 from trainer.content.render import MarkdownRenderer
@@ -236,8 +236,12 @@ def check_module_draft(
         version = module.versions[lang]
         return DraftCheck(errors, warnings, version.html, version.title)
     # Not loadable (or not listed in its course): render the body alone, through the same
-    # sanitiser, so the author still sees what they wrote.
+    # sanitiser, so the author still sees what they wrote; its images from the course's asset
+    # route as on the module page (a relative path would resolve under the draft's own URL),
+    # links to other modules to "#" (without a library there is no module to map them to).
     split = split_module(text)
     body = split[1] if split is not None else text
-    rendered = MarkdownRenderer().render(body, lang=lang)
+    course_dir = courses_dir / path.split("/", 1)[0]
+    rewrite = _Rewriter((courses_dir / path).parent, course_dir, course_dir.name, {})
+    rendered = MarkdownRenderer().render(body, lang=lang, rewrite=rewrite)
     return DraftCheck(errors, warnings, rendered.html, form_of_text(text).title)
