@@ -206,6 +206,8 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     # A comment with no text: the reviewer is asked for one; the author may not review at all.
     ("POST", "/trainer/authoring/drafts/{draft_id}/review"): row(401, 403, 403, 422, 403, 403, 403),
     ("GET", "/trainer/authoring/modules/{module_id}"): TRAINER_PAGE,
+    # A course.yaml's or bank file's history, by ?path= (none given here: no such file).
+    ("GET", "/trainer/authoring/files"): row(303, 403, 403, 404, 403, 403, 404),
     ("GET", "/trainer/authoring/versions/{version_id}"): row(303, 403, 403, 404, 403, 403, 404),
     ("POST", "/trainer/authoring/versions/{version_id}/restore"): row(401, 403, 403, 404, 403, 403, 404),
     # Last: these end the persona's session or token.

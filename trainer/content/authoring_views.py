@@ -1,8 +1,10 @@
-"""Authoring pages (issue 18, modules): start a draft, edit it as a form (front-matter fields and
-the body in a plain textarea: no JavaScript needed), see it rendered and checked, submit it;
+"""Authoring pages (issue 18): start a draft of a module, a course's course.yaml or a question bank
+file; edit it (a module as a form of front-matter fields and the body, a YAML file as its text: no
+JavaScript needed), see it rendered and checked, submit it;
 another trainer reviews it (rendered text and a line diff), comments, requests changes or
 approves, which publishes; every module's published versions, with their diffs, and restoring
-one through the same review. Trainers and admins only; drafts never reach an inspector.
+one through the same review (modules by id, other files by path). Trainers and admins only;
+drafts never reach an inspector.
 
 Each handler translates HTTP to one service call (trainer.content.publishing decides who may
 do what) and back.
@@ -19,7 +21,7 @@ from starlette.routing import BaseRoute
 
 from trainer.access import Access, Viewer
 from trainer.audit import service as audit
-from trainer.content import authoring, publishing
+from trainer.content import authoring, file_drafts, publishing
 from trainer.content.models import ContentDraft
 from trainer.content.store import content_of
 from trainer.errors import DomainError
@@ -66,16 +68,27 @@ def _check(request: Request, draft: ContentDraft) -> authoring.DraftCheck:
     if found is not None:
         return found
     with store.draft_lock:
-        found = authoring.check_module_draft(
-            store.courses_dir,
-            store.question_bank_dir,
-            store.overlay,
-            path=draft.path,
-            text=draft.text,
-            item_id=draft.item_id,
-            lang=draft.lang,
-            cache=store.draft_cache,
-        )
+        if draft.kind == "module":
+            found = authoring.check_module_draft(
+                store.courses_dir,
+                store.question_bank_dir,
+                store.overlay,
+                path=draft.path,
+                text=draft.text,
+                item_id=draft.item_id,
+                lang=draft.lang,
+                cache=store.draft_cache,
+            )
+        else:
+            found = file_drafts.check_file_draft(
+                store.courses_dir,
+                store.question_bank_dir,
+                store.overlay,
+                kind=draft.kind,
+                path=draft.path,
+                text=draft.text,
+                cache=store.draft_cache,
+            )
         store.draft_checks.put(key, found)
     return found
 
@@ -83,12 +96,14 @@ def _check(request: Request, draft: ContentDraft) -> authoring.DraftCheck:
 def index(request: Request) -> Response:
     viewer = viewer_of(request)
     mine, waiting = publishing.drafts_of(session_of(request), viewer)
+    store = content_of(request)
     return state.templates(request).render(
         request,
         "content/authoring/index.html",
         {
             "section": "authoring",
-            "library": content_of(request).library,
+            "library": store.library,
+            "bank_files": file_drafts.bank_files(store.question_bank_dir, store.overlay),
             "mine": mine,
             "waiting": waiting,
             "status_labels": STATUS_LABELS,
@@ -101,12 +116,23 @@ def start(request: Request) -> Response:
     viewer = viewer_of(request)
     form = form_of(request)
     store = content_of(request)
+    if form.get("path"):  # a course.yaml or a question bank file
+        draft = publishing.start_file_draft(
+            session_of(request),
+            _actor(request, viewer),
+            viewer,
+            courses_dir=store.courses_dir,
+            question_bank_dir=store.question_bank_dir,
+            path=form.get("path", "").strip(),
+        )
+        return RedirectResponse(f"/trainer/authoring/drafts/{draft.id}", status_code=303)
     draft = publishing.start_draft(
         session_of(request),
         _actor(request, viewer),
         viewer,
         library=store.library,
         courses_dir=store.courses_dir,
+        question_bank_dir=store.question_bank_dir,
         module_id=form.get("module_id", ""),
         lang=form.get("lang", ""),
     )
@@ -126,7 +152,8 @@ def _draft_page(
     editable = draft.author_id == viewer.id and draft.status in publishing.EDITABLE
     context: dict[str, Any] = {
         "draft": draft,
-        "form": form or authoring.form_of_text(draft.text),
+        "form": form or (authoring.form_of_text(draft.text) if draft.kind == "module" else None),
+        "shown_path": publishing.shown_path(draft.path),
         "check": check,
         "diff": authoring.line_diff(draft.base_text, draft.text),
         "events": publishing.events_of(session, draft),
@@ -170,6 +197,15 @@ def _form_from(request: Request, draft: ContentDraft) -> authoring.ModuleForm:
     )
 
 
+def _text_from(request: Request, draft: ContentDraft) -> str:
+    """The YAML textarea's text. Browsers send a textarea's lines with CRLF: back to the line
+    ends of the text the form showed, so an untouched file is byte for byte what it was."""
+    text = form_of(request).get("text", "")
+    if "\r\n" not in draft.text:
+        text = text.replace("\r\n", "\n")
+    return text
+
+
 def save_draft(request: Request) -> Response:
     """Save (and preview), submit or withdraw: one form, the button says which."""
     viewer = viewer_of(request)
@@ -180,8 +216,11 @@ def save_draft(request: Request) -> Response:
     if action == "withdraw":
         publishing.withdraw(session, actor, viewer, draft)
         return RedirectResponse(f"/trainer/authoring/drafts/{draft.id}?done=withdrawn", status_code=303)
-    form = _form_from(request, draft)
-    publishing.save_draft(session, viewer, draft, authoring.compose(form, draft.text))
+    if draft.kind == "module":
+        text = authoring.compose(_form_from(request, draft), draft.text)
+    else:
+        text = _text_from(request, draft)
+    publishing.save_draft(session, viewer, draft, text)
     if action != "submit":
         return RedirectResponse(f"/trainer/authoring/drafts/{draft.id}?done=saved#preview", status_code=303)
     check = _check(request, draft)
@@ -234,12 +273,13 @@ def show_version(request: Request) -> Response:
     session = session_of(request)
     store = content_of(request)
     version = publishing.version_for(session, id_param(request, "version_id"))
-    before = publishing.previous_text(session, store.courses_dir, version)
+    before = publishing.previous_text(session, store.courses_dir, store.question_bank_dir, version)
     return state.templates(request).render(
         request,
         "content/authoring/version.html",
         {
             "version": version,
+            "shown_path": publishing.shown_path(version.path),
             "by": publishing.author_name(session, version.published_by),
             "diff": authoring.line_diff(before, version.text),
             "lang_labels": LANGUAGES,
@@ -251,10 +291,33 @@ def restore_version(request: Request) -> Response:
     viewer = viewer_of(request)
     session = session_of(request)
     version = publishing.version_for(session, id_param(request, "version_id"))
+    store = content_of(request)
     draft = publishing.restore(
-        session, _actor(request, viewer), viewer, content_of(request).courses_dir, version
+        session,
+        _actor(request, viewer),
+        viewer,
+        version,
+        courses_dir=store.courses_dir,
+        question_bank_dir=store.question_bank_dir,
     )
     return RedirectResponse(f"/trainer/authoring/drafts/{draft.id}", status_code=303)
+
+
+def file_history(request: Request) -> Response:
+    """Every published version of one course.yaml or question bank file (by `?path=`)."""
+    path = request.query_params.get("path", "")
+    if publishing.kind_of_path(path) is None:
+        raise DomainError(404, "no_such_file", "There is no such course or question file.")
+    return state.templates(request).render(
+        request,
+        "content/authoring/file_history.html",
+        {
+            "path": path,
+            "shown_path": publishing.shown_path(path),
+            "versions": publishing.file_history(session_of(request), path),
+            "lang_labels": LANGUAGES,
+        },
+    )
 
 
 routes: list[BaseRoute] = [
@@ -266,6 +329,7 @@ routes: list[BaseRoute] = [
         "/trainer/authoring/drafts/{draft_id}/review", review_draft, access=Access.TRAINER, methods=("POST",)
     ),
     page("/trainer/authoring/modules/{module_id}", module_history, access=Access.TRAINER),
+    page("/trainer/authoring/files", file_history, access=Access.TRAINER),
     page("/trainer/authoring/versions/{version_id}", show_version, access=Access.TRAINER),
     page(
         "/trainer/authoring/versions/{version_id}/restore",

@@ -1,0 +1,311 @@
+"""Authoring in the browser, slice 2 (issue 18): drafts of a course's course.yaml and of question
+bank files, as YAML text; checked with the draft in the library (file and line, as `trainer
+check`), reviewed, published to every app process, kept in history, restored, exported and
+imported. Real database, real HTTP, as tests/test_authoring.py (whose helpers and clean-up this
+file shares)."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import delete, func, select
+
+from tests import test_authoring
+from tests.conftest import ContentDirs, csrf_token, make_person, token
+from tests.test_authoring import cli, post, same_tree, signed_in, wait_for
+from trainer.app import create_app
+from trainer.audit import service as audit
+from trainer.config import Settings
+from trainer.content import publishing
+from trainer.content.models import ContentDraft, ContentVersion
+from trainer.db import Database
+
+pytestmark = pytest.mark.xdist_group("content_versions")  # see tests/test_authoring.py
+# Its fixtures: each test leaves no published version behind; an app polling every 0.2 s.
+clean_content_tables = test_authoring.clean_content_tables
+fast_app = test_authoring.fast_app
+BANK = "question_bank/demo/ventilation.yaml"
+COURSE = "demo-course/course.yaml"
+
+
+def start_file(client: TestClient, path: str) -> int:
+    response = post(client, "/trainer/authoring/drafts", {"path": path})
+    assert response.status_code == 303, response.text[:300]
+    return int(response.headers["location"].rsplit("/", 1)[1])
+
+
+def textarea(client: TestClient, draft_id: int) -> str:
+    """The YAML textarea as a browser would send it back (CRLF line ends, as browsers do)."""
+    page = client.get(f"/trainer/authoring/drafts/{draft_id}").text
+    match = re.search(r'<textarea id="text" name="text"[^>]*>\n(.*?)</textarea>', page, re.S)
+    assert match, page[:2000]
+    # An HTML parser reads CR LF as one line end; a browser sends every line end as CR LF.
+    return html.unescape(match.group(1)).replace("\r\n", "\n").replace("\n", "\r\n")
+
+
+def save(client: TestClient, draft_id: int, text: str, action: str = "save") -> int:
+    return int(
+        post(client, f"/trainer/authoring/drafts/{draft_id}", {"text": text, "action": action}).status_code
+    )
+
+
+def draft_text(database: Database, draft_id: int) -> str:
+    with database.session() as db:
+        draft = db.get(ContentDraft, draft_id)
+        assert draft is not None
+        return draft.text
+
+
+def test_a_question_file_edited_in_the_browser_is_served_by_a_second_app_process(
+    make_settings: Callable[..., Settings], content: ContentDirs, migrated_database: Database
+) -> None:
+    settings = make_settings(content, content_poll_seconds=0.3)
+    first, second = create_app(settings), create_app(settings)
+    try:
+        author, reviewer = (
+            make_person(migrated_database, "trainer"),
+            make_person(migrated_database, "trainer"),
+        )
+        inspector = make_person(migrated_database, "inspector")
+        a, b = signed_in(first, author), signed_in(first, reviewer)
+        on_disk = (content.bank / "demo" / "ventilation.yaml").read_text()
+        assert f"<code>{BANK}</code>" in a.get("/trainer/authoring").text
+        draft_id = start_file(a, BANK)
+        assert start_file(a, BANK) == draft_id  # one open draft per author and file
+        # Sent back untouched (with a browser's CRLF), the file stays byte for byte what it was.
+        assert save(a, draft_id, textarea(a, draft_id)) == 303
+        assert draft_text(migrated_database, draft_id) == on_disk
+        # Every stem marked: whatever practice draws shows the edit.
+        edited = textarea(a, draft_id).replace("stem: ", "stem: Edited in the browser. ")
+        assert save(a, draft_id, edited) == 303
+        page = a.get(f"/trainer/authoring/drafts/{draft_id}").text
+        assert 'id="draft-ok"' in page
+        assert 'id="question-DEMO-0001"' in page  # the preview lists the file's questions, rendered
+        assert "<p>Edited in the browser. Which air does an inspector check first" in page
+        assert 'class="diff-add"' in page
+        # The author cannot approve their own draft; the reviewer can once it is submitted.
+        assert save(a, draft_id, edited, "submit") == 303
+        assert (
+            post(a, f"/trainer/authoring/drafts/{draft_id}/review", {"action": "approve"}).status_code == 403
+        )
+        response = post(b, f"/trainer/authoring/drafts/{draft_id}/review", {"action": "approve"})
+        assert response.headers["location"].endswith("done=published")
+        with migrated_database.session() as db:
+            version = db.scalars(select(ContentVersion).where(ContentVersion.path == BANK)).one()
+            assert (version.kind, version.item_id, version.lang) == ("bank", "demo/ventilation", "en")
+            assert version.text == edited.replace("\r\n", "\n")
+            assert version.published_by == reviewer.id
+        # The second process picks the publish up by itself; its inspectors are served the edit.
+        wait_for(
+            lambda: second.state.content.library.bank.questions["DEMO-0001"].model.stem.startswith("Edited")
+        )
+        reader = TestClient(second)
+        practice = reader.post(
+            "/api/v1/modules/demo-first/practice/attempts", headers=token(reader, inspector)
+        )
+        assert practice.status_code in (200, 201), practice.text
+        stems = [q["stem_html"] for q in practice.json()["questions"]]
+        assert stems
+        assert all("Edited in the browser." in stem for stem in stems), stems
+        # The file's history lists the version.
+        history = b.get(f"/trainer/authoring/files?path={BANK}").text
+        assert f"/trainer/authoring/versions/{version.id}" in history
+    finally:
+        for application in (first, second):
+            application.state.content.close()
+            application.state.database.dispose()
+
+
+def test_a_question_file_that_breaks_the_library_is_refused_with_its_line(
+    fast_app: FastAPI, migrated_database: Database
+) -> None:
+    author, reviewer = make_person(migrated_database, "trainer"), make_person(migrated_database, "trainer")
+    a, b = signed_in(fast_app, author), signed_in(fast_app, reviewer)
+    draft_id = start_file(a, BANK)
+    text = textarea(a, draft_id)
+    broken = text.replace("id: DEMO-0002", "id: DEMO-0001").replace(
+        "reg: demo-law, clause", "reg: no-such-law, clause"
+    )
+    response = post(a, f"/trainer/authoring/drafts/{draft_id}", {"text": broken, "action": "submit"})
+    assert response.status_code == 422
+    page = html.unescape(response.text)
+    assert f"{BANK}:13: unknown regulation 'no-such-law'" in page
+    assert f"{BANK}:14: question id 'DEMO-0001' is already used" in page
+    assert "cannot be submitted" in page
+    assert draft_text(migrated_database, draft_id) == broken.replace("\r\n", "\n")  # kept, not submitted
+    assert post(b, f"/trainer/authoring/drafts/{draft_id}/review", {"action": "approve"}).status_code == 409
+    # Not YAML at all: the parser's line, nothing published.
+    assert save(a, draft_id, "questions:\n  - id: [unclosed\n", "submit") == 422
+    assert "question_bank/demo/ventilation.yaml:" in a.get(f"/trainer/authoring/drafts/{draft_id}").text
+    with migrated_database.session() as db:
+        assert db.scalar(select(func.count()).select_from(ContentVersion)) == 0
+    # Fixed, it goes.
+    assert save(a, draft_id, text, "submit") == 303
+
+
+def test_an_unfillable_blueprint_cannot_be_submitted_and_the_page_names_the_row(
+    fast_app: FastAPI, migrated_database: Database
+) -> None:
+    author = make_person(migrated_database, "trainer")
+    a = signed_in(fast_app, author)
+    draft_id = start_file(a, COURSE)
+    page = a.get(f"/trainer/authoring/drafts/{draft_id}").text
+    # The blueprint's row with the exam questions the bank has for it, as the draw check counts.
+    assert re.search(r'<tr id="blueprint-row-1">.*?<td class="count">9 / 3</td>', page, re.S), page
+    text = textarea(a, draft_id).replace("difficulty: [1, 3], count: 3}", "difficulty: [1, 3], count: 30}")
+    response = post(a, f"/trainer/authoring/drafts/{draft_id}", {"text": text, "action": "submit"})
+    assert response.status_code == 422
+    page = html.unescape(response.text)
+    assert (
+        "courses/demo-course/course.yaml:20: blueprint row 1 (tags ventilation; difficulty 1-3) needs 30"
+        in page
+    )
+    assert re.search(r'<tr id="blueprint-row-1" class="short">.*?<td class="count">9 / 30</td>', page, re.S)
+    with migrated_database.session() as db:
+        draft = db.get(ContentDraft, draft_id)
+        assert draft is not None
+        assert (draft.status, draft.kind, draft.item_id) == ("editing", "course", "demo-course")
+
+
+def test_a_course_file_is_published_with_its_new_policy(
+    fast_app: FastAPI, migrated_database: Database
+) -> None:
+    author, reviewer = make_person(migrated_database, "trainer"), make_person(migrated_database, "admin")
+    a, b = signed_in(fast_app, author), signed_in(fast_app, reviewer)
+    draft_id = start_file(a, COURSE)
+    text = textarea(a, draft_id).replace("time_limit_minutes: 30", "time_limit_minutes: 45")
+    assert save(a, draft_id, text, "submit") == 303
+    post(b, f"/trainer/authoring/drafts/{draft_id}/review", {"action": "approve"})
+    wait_for(
+        lambda: (
+            (certification := fast_app.state.content.library.courses["demo-course"].certification) is not None
+            and certification.exam.time_limit_minutes == 45
+        )
+    )
+
+
+def test_paths_that_are_not_drafted_content_are_refused_and_inspectors_see_nothing(
+    fast_app: FastAPI, migrated_database: Database
+) -> None:
+    trainer, inspector = (
+        make_person(migrated_database, "trainer"),
+        make_person(migrated_database, "inspector"),
+    )
+    a, i = signed_in(fast_app, trainer), signed_in(fast_app, inspector)
+    for path in (
+        "question_bank/regulations.yaml",
+        "question_bank/tags.yaml",
+        "question_bank/../courses/demo-course/course.yaml",
+        "question_bank/demo/Ventilation.yaml",
+        "question_bank/demo/ventilation.fr.yaml",
+        "demo-course/01-first.md",
+        "no-such-course/course.yaml",
+        "/etc/passwd",
+    ):
+        assert post(a, "/trainer/authoring/drafts", {"path": path}).status_code == 404, path
+    assert a.get("/trainer/authoring/files?path=question_bank/regulations.yaml").status_code == 404
+    with migrated_database.session() as db:
+        assert db.scalar(select(func.count()).select_from(ContentDraft)) == 0
+    draft_id = start_file(a, BANK)
+    form = {"csrf_token": csrf_token(i, "/courses"), "path": BANK}
+    assert i.post("/trainer/authoring/drafts", data=form, follow_redirects=False).status_code == 403
+    for url in (f"/trainer/authoring/files?path={BANK}", f"/trainer/authoring/drafts/{draft_id}"):
+        assert i.get(url, follow_redirects=False).status_code == 403
+    # A new question file starts from one question to replace, and loads.
+    new_id = start_file(a, "question_bank/demo/roof-support.yaml")
+    page = a.get(f"/trainer/authoring/drafts/{new_id}").text
+    assert "NEW-0001" in page
+    assert 'id="draft-ok"' in page
+
+
+def test_history_restore_export_and_import_of_course_and_question_files(
+    fast_app: FastAPI, content: ContentDirs, migrated_database: Database, database_url: str, tmp_path: Path
+) -> None:
+    author, reviewer = make_person(migrated_database, "trainer"), make_person(migrated_database, "trainer")
+    a, b = signed_in(fast_app, author), signed_in(fast_app, reviewer)
+    bank_text = (content.bank / "demo" / "ventilation.yaml").read_text()
+    # CRLF, no final newline, Chinese: kept exactly.
+    v1_text = bank_text.replace("Intake air", "进风 (intake air)").replace("\n", "\r\n").rstrip()
+    course_text = (
+        (content.courses / COURSE).read_text().replace("time_limit_minutes: 30", "time_limit_minutes: 40")
+    )
+    with migrated_database.write() as db:
+        v1 = publishing._publish(
+            db, audit.SYSTEM, kind="bank", path=BANK, item_id="demo/ventilation", lang="en", text=v1_text,
+            by=reviewer.id, draft_id=None,
+        )  # fmt: skip
+        v2 = publishing._publish(
+            db, audit.SYSTEM, kind="bank", path=BANK, item_id="demo/ventilation", lang="en",
+            text=bank_text.replace("Intake air", "Fresh intake air"), by=reviewer.id, draft_id=None,
+        )  # fmt: skip
+        publishing._publish(
+            db, audit.SYSTEM, kind="course", path=COURSE, item_id="demo-course", lang="en", text=course_text,
+            by=None, draft_id=None,
+        )  # fmt: skip
+        v1_id, v2_id = v1.id, v2.id
+    history = a.get(f"/trainer/authoring/files?path={BANK}").text
+    assert f"/trainer/authoring/versions/{v1_id}" in history
+    assert f"/trainer/authoring/versions/{v2_id}" in history
+    version_page = a.get(f"/trainer/authoring/versions/{v2_id}").text
+    assert "Fresh intake air" in version_page
+    assert f"<code>{BANK}</code>" in version_page
+    # Restore version 1 through review.
+    response = post(a, f"/trainer/authoring/versions/{v1_id}/restore", {})
+    draft_id = int(response.headers["location"].rsplit("/", 1)[1])
+    assert draft_text(migrated_database, draft_id) == v1_text
+    page = a.get(f"/trainer/authoring/drafts/{draft_id}").text
+    assert 'id="draft-ok"' in page
+    post(a, f"/trainer/authoring/drafts/{draft_id}", {"text": textarea(a, draft_id), "action": "submit"})
+    post(b, f"/trainer/authoring/drafts/{draft_id}/review", {"action": "approve"})
+    with migrated_database.session() as db:
+        latest = db.scalars(
+            select(ContentVersion).where(ContentVersion.path == BANK).order_by(ContentVersion.number.desc())
+        ).first()
+        assert latest is not None
+        assert (latest.number, latest.text) == (3, v1_text)  # CRLF kept through the textarea
+    wait_for(
+        lambda: (
+            fast_app.state.content.library.bank.questions["DEMO-0001"]
+            .model.options[0]
+            .text.startswith("进风")
+        )
+    )
+
+    # Export writes the published texts byte for byte; import into a fresh database publishes them.
+    exported = cli("content", "export", str(tmp_path / "one"), content=content, database_url=database_url)
+    assert exported.returncode == 0, exported.stderr
+    assert (tmp_path / "one" / BANK).read_bytes() == v1_text.encode()
+    assert (tmp_path / "one" / "courses" / COURSE).read_bytes() == course_text.encode()
+    with migrated_database.write() as db:
+        db.execute(delete(ContentVersion))
+    imported = cli("content", "import", str(tmp_path / "one"), content=content, database_url=database_url)
+    assert imported.returncode == 0, imported.stderr
+    assert f"published {BANK}" in imported.stdout
+    assert f"published courses/{COURSE}" in imported.stdout
+    assert "2 file(s) published" in imported.stdout
+    with migrated_database.session() as db:
+        rows = db.execute(select(ContentVersion.path, ContentVersion.kind))
+        kinds = {path: kind for path, kind in rows}  # noqa: C416 (Row objects, not pairs)
+    assert kinds == {BANK: "bank", COURSE: "course"}
+    again = cli("content", "import", str(tmp_path / "one"), content=content, database_url=database_url)
+    assert "0 file(s) published" in again.stdout
+    cli("content", "export", str(tmp_path / "two"), content=content, database_url=database_url)
+    assert same_tree(tmp_path / "one", tmp_path / "two")
+    # A broken question file: every problem printed with its line, nothing published.
+    broken = tmp_path / "one" / BANK
+    broken.write_bytes(broken.read_bytes().replace(b"type: single", b"type: singel", 1))
+    refused = cli("content", "import", str(tmp_path / "one"), content=content, database_url=database_url)
+    assert refused.returncode == 1
+    assert f"{BANK}:" in refused.stderr
+    assert "nothing imported" in refused.stderr
+    with migrated_database.session() as db:
+        assert (
+            db.scalar(select(func.count()).select_from(ContentVersion).where(ContentVersion.path == BANK))
+            == 1
+        )
