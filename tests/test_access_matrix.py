@@ -206,6 +206,9 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     # A comment with no text: the reviewer is asked for one; the author may not review at all.
     ("POST", "/trainer/authoring/drafts/{draft_id}/review"): row(401, 403, 403, 422, 403, 403, 403),
     ("GET", "/trainer/authoring/modules/{module_id}"): TRAINER_PAGE,
+    # One question of a bank file draft in a form: {draft_id} is a module draft, so none.
+    ("GET", "/trainer/authoring/drafts/{draft_id}/question"): row(303, 403, 403, 404, 403, 403, 404),
+    ("POST", "/trainer/authoring/drafts/{draft_id}/question"): row(401, 403, 403, 404, 403, 403, 404),
     # A course.yaml's or bank file's history, by ?path= (none given here: no such file).
     ("GET", "/trainer/authoring/files"): row(303, 403, 403, 404, 403, 403, 404),
     ("GET", "/trainer/authoring/versions/{version_id}"): row(303, 403, 403, 404, 403, 403, 404),

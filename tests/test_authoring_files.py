@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Callable
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -21,9 +22,12 @@ from tests.conftest import ContentDirs, csrf_token, make_person, token
 from tests.test_authoring import cli, post, same_tree, signed_in, wait_for
 from trainer.app import create_app
 from trainer.audit import service as audit
-from trainer.config import Settings
-from trainer.content import publishing
+from trainer.config import PROJECT_ROOT, Settings
+from trainer.content import publishing, question_forms
+from trainer.content.loader import load_library
 from trainer.content.models import ContentDraft, ContentVersion
+from trainer.content.translations import translation_name
+from trainer.content.yamlio import load_yaml
 from trainer.db import Database
 
 pytestmark = pytest.mark.xdist_group("content_versions")  # see tests/test_authoring.py
@@ -309,3 +313,225 @@ def test_history_restore_export_and_import_of_course_and_question_files(
             db.scalar(select(func.count()).select_from(ContentVersion).where(ContentVersion.path == BANK))
             == 1
         )
+
+
+# -- one question in a form ------------------------------------------------------------------------
+
+
+class _Form(HTMLParser):
+    """The fields a browser would send for the form posting to `action` (no JavaScript)."""
+
+    def __init__(self, action: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.action, self.inside, self.fields = action, False, {}  # type: ignore[var-annotated]
+        self.textarea: str | None = None
+        self.select: str | None = None
+        self.first_option: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "form":
+            self.inside = a.get("action", "").startswith(self.action)
+        if not self.inside:
+            return
+        if tag == "input" and "name" in a:
+            kind = a.get("type", "text")
+            if kind in ("checkbox", "radio"):
+                if "checked" in a:
+                    self.fields[a["name"]] = a.get("value", "on")
+            else:
+                self.fields[a["name"]] = a.get("value", "")
+        elif tag == "textarea":
+            self.textarea, self.fields[a["name"]] = a["name"], ""
+        elif tag == "select":
+            self.select, self.first_option = a["name"], None
+        elif tag == "option" and self.select is not None:
+            if self.first_option is None:
+                self.first_option = a.get("value", "")
+                self.fields.setdefault(self.select, self.first_option)
+            if "selected" in a:
+                self.fields[self.select] = a.get("value", "")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self.inside = False
+        elif tag == "textarea" and self.textarea is not None:
+            self.fields[self.textarea] = self.fields[self.textarea].removeprefix("\n").replace("\n", "\r\n")
+            self.textarea = None
+        elif tag == "select":
+            self.select = None
+
+    def handle_data(self, data: str) -> None:
+        if self.textarea is not None:
+            self.fields[self.textarea] += data
+
+
+def question_form(client: TestClient, draft_id: int, query: str) -> tuple[str, dict[str, str]]:
+    url = f"/trainer/authoring/drafts/{draft_id}/question?{query}"
+    page = client.get(url)
+    assert page.status_code == 200, page.text[:500]
+    parser = _Form(f"/trainer/authoring/drafts/{draft_id}/question")
+    parser.feed(page.text)
+    return url, parser.fields
+
+
+def test_a_question_edited_in_its_form_changes_only_its_lines_and_is_served_after_approval(
+    fast_app: FastAPI, content: ContentDirs, migrated_database: Database
+) -> None:
+    author, reviewer = make_person(migrated_database, "trainer"), make_person(migrated_database, "trainer")
+    inspector = make_person(migrated_database, "inspector")
+    a, b = signed_in(fast_app, author), signed_in(fast_app, reviewer)
+    on_disk = (content.bank / "demo" / "ventilation.yaml").read_text()
+    draft_id = start_file(a, BANK)
+    page = a.get(f"/trainer/authoring/drafts/{draft_id}").text
+    assert f"/trainer/authoring/drafts/{draft_id}/question?id=DEMO-0003" in page
+    assert "question?id=DEMO-S01" not in page  # a scenario is edited as YAML
+    # Sent back unchanged, every type's form leaves the file byte for byte as it was.
+    for question_id in (
+        "DEMO-0001",
+        "DEMO-0002",
+        "DEMO-0003",
+        "DEMO-0004",
+        "DEMO-0005",
+        "DEMO-0006",
+        "DEMO-0007",
+    ):
+        url, fields = question_form(a, draft_id, f"id={question_id}")
+        assert post(a, url, fields).status_code == 303, question_id
+        assert draft_text(migrated_database, draft_id) == on_disk, question_id
+    # A number that is not one: said, and nothing saved.
+    url, fields = question_form(a, draft_id, "id=DEMO-0004")
+    response = post(a, url, {**fields, "value": "about 1080"})
+    assert response.status_code == 422
+    assert "value: “about 1080” is not a number." in html.unescape(response.text)
+    assert draft_text(migrated_database, draft_id) == on_disk
+    # A true/false question edited: its stem, answer, use and a cited regulation chosen from the list.
+    url, fields = question_form(a, draft_id, "id=DEMO-0003")
+    assert fields["answer"] == "false"
+    fields.update(
+        stem="A stopped fan may be restarted once the gas has been checked.",
+        answer="true",
+        use="practice",
+        ref_reg_0="demo-law",
+        ref_clause_0="fans",
+    )
+    assert post(a, url, fields).status_code == 303
+    edited = draft_text(migrated_database, draft_id)
+    before, after = on_disk.split("\n"), edited.split("\n")
+    question = next(i for i, line in enumerate(before) if "id: DEMO-0003" in line)
+    following = next(i for i, line in enumerate(before) if "id: DEMO-0004" in line)
+    assert after[:question] == before[:question]  # every line before the question, as it was
+    assert after[-(len(before) - following) :] == before[following:]  # and every line after it
+    assert after[question : -(len(before) - following)] == [
+        "  - id: DEMO-0003",
+        "    type: truefalse",
+        "    difficulty: 1",
+        "    use: practice",
+        "    stem: A stopped fan may be restarted once the gas has been checked.",
+        "    answer: true",
+        "    explanation: Gas is checked before a fan is restarted.",
+        '    refs: [{reg: demo-law, clause: "fans"}]',
+    ]
+    page = a.get(f"/trainer/authoring/drafts/{draft_id}").text
+    assert 'id="draft-ok"' in page
+    # A new question added with its form goes after the last one.
+    url, fields = question_form(a, draft_id, "type=single")
+    fields.update(
+        id="DEMO-0008",
+        difficulty="2",
+        stem="Who measures airflow at the face?",
+        row_key_0="a",
+        row_text_0="The ventilation officer",
+        row_correct_0="on",
+        row_key_1="b",
+        row_text_1="The canteen",
+        row_feedback_1="Not their job.",
+        explanation="The ventilation officer measures it every shift.",
+    )
+    assert post(a, url, fields).status_code == 303
+    page = a.get(f"/trainer/authoring/drafts/{draft_id}").text
+    assert 'id="question-DEMO-0008"' in page
+    assert 'id="draft-ok"' in page
+    assert draft_text(migrated_database, draft_id).startswith(edited.rstrip("\n"))
+    # Reviewed and published: the practice quiz serves the edited question.
+    assert (
+        post(
+            a, f"/trainer/authoring/drafts/{draft_id}", {"text": textarea(a, draft_id), "action": "submit"}
+        ).status_code
+        == 303
+    )
+    post(b, f"/trainer/authoring/drafts/{draft_id}/review", {"action": "approve"})
+    wait_for(lambda: "DEMO-0008" in fast_app.state.content.library.bank.questions)
+    reader = TestClient(fast_app)
+    headers = token(reader, inspector)
+    for _ in range(60):  # practice draws two of the module's questions at random
+        attempt = reader.post("/api/v1/modules/demo-first/practice/attempts", headers=headers).json()
+        served = {q["id"]: q for q in attempt["questions"]}
+        reader.post(f"/api/v1/attempts/{attempt['id']}/submit", headers=headers)
+        if "DEMO-0003" in served:
+            assert "once the gas has been checked" in served["DEMO-0003"]["stem_html"]
+            break
+    else:
+        raise AssertionError("DEMO-0003 was never drawn")
+
+
+def test_the_question_form_is_for_the_drafts_author_only(
+    fast_app: FastAPI, migrated_database: Database
+) -> None:
+    author, other = make_person(migrated_database, "trainer"), make_person(migrated_database, "trainer")
+    inspector = make_person(migrated_database, "inspector")
+    a, b, i = signed_in(fast_app, author), signed_in(fast_app, other), signed_in(fast_app, inspector)
+    draft_id = start_file(a, BANK)
+    url, fields = question_form(a, draft_id, "id=DEMO-0001")
+    before = draft_text(migrated_database, draft_id)
+    assert b.get(url).status_code == 403
+    assert post(b, url, {**fields, "stem": "Changed by someone else"}).status_code == 403
+    assert i.get(url, follow_redirects=False).status_code == 403
+    form = {"csrf_token": csrf_token(i, "/courses"), **fields}
+    assert i.post(url, data=form, follow_redirects=False).status_code == 403
+    assert a.get(f"/trainer/authoring/drafts/{draft_id}/question?id=DEMO-S01").status_code == 404
+    assert a.get(f"/trainer/authoring/drafts/{draft_id}/question?id=NO-SUCH").status_code == 404
+    assert a.get(f"/trainer/authoring/drafts/{draft_id}/question?type=scenario").status_code == 404
+    course_draft = start_file(a, COURSE)
+    assert a.get(f"/trainer/authoring/drafts/{course_draft}/question?type=single").status_code == 404
+    # Submitted: the form is closed until changes are requested.
+    assert save(a, draft_id, textarea(a, draft_id), "submit") == 303
+    assert a.get(url).status_code == 409
+    assert post(a, url, {**fields, "stem": "Too late"}).status_code == 409
+    assert draft_text(migrated_database, draft_id) == before
+
+
+def test_every_sample_question_a_form_covers_comes_back_from_its_form_unchanged() -> None:
+    """The form of each question of the sample bank, sent back as it is, keeps the file byte for
+    byte; composed anew, it reads back as the same question; and every one of them rewritten
+    through its form (an explanation changed) still loads."""
+
+    def stripped(value: object) -> object:  # a `|` block ends with a newline the reader strips
+        if isinstance(value, str):
+            return value.strip()
+        if isinstance(value, list):
+            return [stripped(v) for v in value]
+        if isinstance(value, dict):
+            return {k: stripped(v) for k, v in value.items()}
+        return value
+
+    bank = PROJECT_ROOT / "question_bank"
+    overlay, covered = {}, 0
+    for path in sorted(bank.rglob("*.yaml")):
+        if path.name in ("regulations.yaml", "tags.yaml") or translation_name(path.name) is not None:
+            continue
+        text = changed = path.read_text(encoding="utf-8")
+        for question in question_forms.locate(text):
+            if not question_forms.form_covers(question.data):
+                continue
+            covered += 1
+            form = question_forms.form_of_question(question.data)
+            assert question_forms.put_question(text, form, question.data["id"]) == text
+            again = load_yaml("\n".join(question_forms.compose_question(form))).data[0]
+            assert stripped(again) == stripped(question.data), question.data["id"]
+            form.explanation = f"{form.explanation} (checked)".strip()
+            changed = question_forms.put_question(changed, form, question.data["id"])
+        overlay[f"question_bank/{path.relative_to(bank).as_posix()}"] = changed
+    assert covered > 400
+    library, problems = load_library(PROJECT_ROOT / "courses", bank, overlay=overlay)
+    assert library is not None, [str(p) for p in problems if p.severity == "error"][:5]

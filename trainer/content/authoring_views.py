@@ -21,7 +21,7 @@ from starlette.routing import BaseRoute
 
 from trainer.access import Access, Viewer
 from trainer.audit import service as audit
-from trainer.content import authoring, file_drafts, publishing
+from trainer.content import authoring, file_drafts, publishing, question_forms
 from trainer.content.models import ContentDraft
 from trainer.content.store import content_of
 from trainer.errors import DomainError
@@ -167,11 +167,23 @@ def _draft_page(
         "notice": NOTICES.get(request.query_params.get("done", "")),
         "errors": errors or [],
         "regulations": content_of(request).library.regulations,
+        "form_questions": _form_questions(draft) if editable else set(),
+        "form_types": question_forms.FORM_TYPES,
     }
     status = 422 if errors else 200
     return state.templates(request).render(
         request, "content/authoring/draft.html", context, status_code=status
     )
+
+
+def _form_questions(draft: ContentDraft) -> set[str]:
+    """The ids of a bank file draft's questions that a form edits (trainer.content.question_views);
+    none for a translation file (edited as YAML)."""
+    if draft.kind != "bank" or draft.lang != "en" or publishing.kind_of_path(draft.path) is None:
+        return set()
+    return {
+        str(q.data["id"]) for q in question_forms.locate(draft.text) if question_forms.form_covers(q.data)
+    }
 
 
 def show_draft(request: Request) -> Response:
