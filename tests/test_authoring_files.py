@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import delete, func, select
 
 from tests import test_authoring
-from tests.conftest import ContentDirs, csrf_token, make_person, token
+from tests.conftest import ZH, ContentDirs, csrf_token, make_person, token
 from tests.test_authoring import cli, post, same_tree, signed_in, wait_for
 from trainer.app import create_app
 from trainer.audit import service as audit
@@ -321,9 +321,9 @@ def test_history_restore_export_and_import_of_course_and_question_files(
 class _Form(HTMLParser):
     """The fields a browser would send for the form posting to `action` (no JavaScript)."""
 
-    def __init__(self, action: str) -> None:
+    def __init__(self, action: str, form_id: str | None = None) -> None:
         super().__init__(convert_charrefs=True)
-        self.action, self.inside, self.fields = action, False, {}  # type: ignore[var-annotated]
+        self.action, self.form_id, self.inside, self.fields = action, form_id, False, {}  # type: ignore[var-annotated]
         self.textarea: str | None = None
         self.select: str | None = None
         self.first_option: str | None = None
@@ -331,7 +331,7 @@ class _Form(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = {k: v or "" for k, v in attrs}
         if tag == "form":
-            self.inside = a.get("action", "").startswith(self.action)
+            self.inside = a.get("action", "").startswith(self.action) and self.form_id in (None, a.get("id"))
         if not self.inside:
             return
         if tag == "input" and "name" in a:
@@ -535,3 +535,86 @@ def test_every_sample_question_a_form_covers_comes_back_from_its_form_unchanged(
     assert covered > 400
     library, problems = load_library(PROJECT_ROOT / "courses", bank, overlay=overlay)
     assert library is not None, [str(p) for p in problems if p.severity == "error"][:5]
+
+
+# -- the course form ---------------------------------------------------------------------------------
+
+
+def course_form(client: TestClient, draft_id: int) -> dict[str, str]:
+    parser = _Form(f"/trainer/authoring/drafts/{draft_id}", "course-form")
+    parser.feed(client.get(f"/trainer/authoring/drafts/{draft_id}").text)
+    assert parser.fields
+    return parser.fields
+
+
+def test_the_course_form_writes_module_order_policy_and_blueprint_and_counts_each_row(
+    fast_app: FastAPI, content: ContentDirs, migrated_database: Database
+) -> None:
+    author, reviewer = make_person(migrated_database, "trainer"), make_person(migrated_database, "trainer")
+    inspector = make_person(migrated_database, "inspector")
+    a, b, i = signed_in(fast_app, author), signed_in(fast_app, reviewer), signed_in(fast_app, inspector)
+    on_disk = (content.courses / COURSE).read_text()
+    draft_id = start_file(a, COURSE)
+    fields, url = course_form(a, draft_id), f"/trainer/authoring/drafts/{draft_id}"
+    assert fields["modules"] == "demo-first\r\ndemo-second"
+    assert (fields["time_limit_minutes"], fields["pass_mark"], fields["review"]) == (
+        "30",
+        "0.8",
+        "after_submit",
+    )
+    assert (fields["bp_tags_0"], fields["bp_low_0"], fields["bp_high_0"], fields["bp_count_0"]) == (
+        "ventilation", "1", "3", "3",
+    )  # fmt: skip
+    page = a.get(f"/trainer/authoring/drafts/{draft_id}").text
+    assert re.search(r'id="blueprint-form-row-1">.*?<td class="count">9 / 3</td>', page, re.S)
+    # Sent back unchanged: the file byte for byte.
+    assert post(a, url, {**fields, "action": "save"}).status_code == 303
+    assert draft_text(migrated_database, draft_id) == on_disk
+    # Not a number: said, nothing saved.
+    response = post(
+        a, f"/trainer/authoring/drafts/{draft_id}", {**fields, "pass_mark": "most", "action": "save"}
+    )
+    assert response.status_code == 422
+    assert "pass_mark: “most” is not a number." in html.unescape(response.text)
+    assert draft_text(migrated_database, draft_id) == on_disk
+    # An unfillable row: saved, shown short with its count, and the draft cannot be submitted.
+    response = post(
+        a, f"/trainer/authoring/drafts/{draft_id}", {**fields, "bp_count_0": "30", "action": "submit"}
+    )
+    assert response.status_code == 422
+    page = html.unescape(response.text)
+    assert "courses/demo-course/course.yaml:20: blueprint row 1" in page
+    assert re.search(r'id="blueprint-form-row-1" class="short">.*?<td class="count">9 / 30', page, re.S)
+    # Module order, policy and a second row: only the two blocks change, the rest as written.
+    fields.update(
+        modules="demo-second\r\ndemo-first",
+        time_limit_minutes="45",
+        bp_tags_1="case",
+        bp_count_1="2",
+        bp_count_0="3",
+    )
+    assert post(a, url, {**fields, "action": "save"}).status_code == 303
+    text = draft_text(migrated_database, draft_id)
+    assert "modules: [demo-second, demo-first]\n" in text
+    assert (
+        "      - {tags: [ventilation], difficulty: [1, 3], count: 3}\n      - {tags: [case], count: 2}\n"
+        in text
+    )
+    assert text.split("modules:")[0] == on_disk.split("modules:")[0]
+    assert "  zh-CN: {title: 示例课程, summary: 测试用的小课程。, certification_title: 示例资格}\n" in text
+    page = a.get(f"/trainer/authoring/drafts/{draft_id}").text
+    assert 'id="draft-ok"' in page
+    assert re.search(r'id="blueprint-form-row-2">.*?<td class="count">2 / 2</td>', page, re.S)
+    assert "可用 / 所需" in a.get(url, headers=ZH).text  # the form in Chinese too
+    # Reviewed and published: inspectors see the new order and get the new time limit.
+    assert post(a, url, {**fields, "action": "submit"}).status_code == 303
+    post(b, f"/trainer/authoring/drafts/{draft_id}/review", {"action": "approve"})
+
+    def second_first() -> bool:
+        course_page = i.get("/courses/demo-course").text
+        return course_page.index("Methane monitoring") < course_page.index("Ventilation first steps")
+
+    wait_for(second_first)
+    certification = fast_app.state.content.library.courses["demo-course"].certification
+    assert certification.exam.time_limit_minutes == 45
+    assert [row.count for row in certification.exam.blueprint] == [3, 2]

@@ -21,7 +21,7 @@ from starlette.routing import BaseRoute
 
 from trainer.access import Access, Viewer
 from trainer.audit import service as audit
-from trainer.content import authoring, file_drafts, publishing, question_forms
+from trainer.content import authoring, course_forms, file_drafts, publishing, question_forms
 from trainer.content.models import ContentDraft
 from trainer.content.store import content_of
 from trainer.errors import DomainError
@@ -145,6 +145,8 @@ def _draft_page(
     *,
     form: authoring.ModuleForm | None = None,
     errors: list[str] | None = None,
+    course_form: course_forms.CourseForm | None = None,
+    form_errors: list[tuple[str, dict[str, str]]] | None = None,
 ) -> Response:
     viewer = viewer_of(request)
     session = session_of(request)
@@ -169,8 +171,15 @@ def _draft_page(
         "regulations": content_of(request).library.regulations,
         "form_questions": _form_questions(draft) if editable else set(),
         "form_types": question_forms.FORM_TYPES,
+        "course_form": course_form
+        or (course_forms.form_of_course(draft.text) if draft.kind == "course" else None),
+        "form_errors": form_errors or [],
+        "reviews": course_forms.REVIEWS,
+        "modes": course_forms.MODES,
+        "requires": course_forms.REQUIRES,
+        "spare_rows": course_forms.SPARE_ROWS,
     }
-    status = 422 if errors else 200
+    status = 422 if errors or form_errors else 200
     return state.templates(request).render(
         request, "content/authoring/draft.html", context, status_code=status
     )
@@ -218,6 +227,37 @@ def _text_from(request: Request, draft: ContentDraft) -> str:
     return text
 
 
+MAX_ROWS = 60  # blueprint rows a course form carries
+
+
+def _course_form_from(request: Request) -> course_forms.CourseForm:
+    values = form_of(request)
+    count = values.get("bp_rows", "")
+    rows = min(int(count), MAX_ROWS) if count.isdigit() else 0
+
+    def choice(name: str, allowed: tuple[str, ...]) -> str:
+        value = values.get(name, "")
+        return value if value in allowed else ""
+
+    return course_forms.CourseForm(
+        modules=values.get("modules", ""),
+        has_certification=True,
+        requires=choice("requires", course_forms.REQUIRES),
+        review=choice("review", course_forms.REVIEWS),
+        mode=choice("mode", course_forms.MODES),
+        fields={key: values.get(key, "") for key in (*course_forms.TOP_FIELDS, *course_forms.EXAM_FIELDS)},
+        rows=[
+            course_forms.BlueprintRow(
+                values.get(f"bp_tags_{i}", ""),
+                values.get(f"bp_low_{i}", ""),
+                values.get(f"bp_high_{i}", ""),
+                values.get(f"bp_count_{i}", ""),
+            )
+            for i in range(rows)
+        ],
+    )
+
+
 def save_draft(request: Request) -> Response:
     """Save (and preview), submit or withdraw: one form, the button says which."""
     viewer = viewer_of(request)
@@ -230,6 +270,20 @@ def save_draft(request: Request) -> Response:
         return RedirectResponse(f"/trainer/authoring/drafts/{draft.id}?done=withdrawn", status_code=303)
     if draft.kind == "module":
         text = authoring.compose(_form_from(request, draft), draft.text)
+    elif draft.kind == "course" and form_of(request).get("editor") == "course":
+        course_form = _course_form_from(request)
+        try:
+            text = course_forms.compose_course(course_form, draft.text)
+        except question_forms.FormError as error:
+            # Nothing saved: the form comes back as typed, with what to fix.
+            publishing.check_editable(viewer, draft)
+            return _draft_page(
+                request, draft, course_form=course_form, form_errors=[(error.message, error.values)]
+            )
+        except LookupError:
+            raise DomainError(
+                409, "course_unreadable", "The course file cannot be read: fix it in the YAML first."
+            ) from None
     else:
         text = _text_from(request, draft)
     publishing.save_draft(session, viewer, draft, text)

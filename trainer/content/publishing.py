@@ -310,13 +310,18 @@ def draft_for(session: Session, draft_id: int) -> ContentDraft:
     return draft
 
 
-def save_draft(session: Session, viewer: Viewer, draft: ContentDraft, text: str) -> None:
+def check_editable(viewer: Viewer, draft: ContentDraft) -> None:
+    """Only the author changes a draft, and only while it is being written."""
     if draft.author_id != viewer.id:
         raise DomainError(403, "not_the_author", "Only the draft's author can change it.")
     if draft.status not in EDITABLE:
         raise DomainError(
             409, "draft_not_editable", "This draft is under review or closed; it cannot be changed."
         )
+
+
+def save_draft(session: Session, viewer: Viewer, draft: ContentDraft, text: str) -> None:
+    check_editable(viewer, draft)
     if len(text) > MAX_TEXT:
         raise DomainError(413, "draft_too_long", "A content file may have at most 200,000 characters.")
     draft.text = text

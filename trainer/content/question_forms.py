@@ -230,7 +230,7 @@ def blank_form(kind: str) -> QuestionForm:
 # -- writing ------------------------------------------------------------------------------------
 
 
-def _scalar(value: str) -> str:
+def scalar(value: str) -> str:
     """A one-line string as YAML: plain where the strict reader takes it as that very text,
     else a JSON string (a valid YAML double-quoted scalar)."""
     if _PLAIN.match(value) and not _NOT_PLAIN.match(value) and value == value.strip() and ": " not in value:
@@ -246,7 +246,7 @@ def _long(key: str, value: str, indent: str) -> list[str]:
     """A text that may run over several lines: a literal block when it is safe to write as one."""
     lines = value.split("\n")
     if len(lines) == 1:
-        return [f"{indent}{key}: {_scalar(value)}"]
+        return [f"{indent}{key}: {scalar(value)}"]
     safe = not lines[0][:1].isspace() and all("\t" not in line and line == line.rstrip() for line in lines)
     if not safe:
         return [f"{indent}{key}: {_quoted(value)}"]
@@ -261,7 +261,7 @@ def _lines(text: str) -> list[str]:
     return [line.strip() for line in text.replace("\r\n", "\n").split("\n") if line.strip()]
 
 
-def _number_text(value: str, what: str) -> str:
+def number_text(value: str, what: str) -> str:
     """A number as the user typed it, checked (YAML reads it as a number again)."""
     try:
         number = float(value)
@@ -284,19 +284,19 @@ def compose_question(form: QuestionForm, indent: str = "  ") -> list[str]:
     number where one is needed; everything else is for the check to judge, at its line."""
     form = clean(form)
     pad = indent + "  "
-    out = [f"{indent}- id: {_scalar(form.id.strip())}", f"{pad}type: {form.type}"]
+    out = [f"{indent}- id: {scalar(form.id.strip())}", f"{pad}type: {form.type}"]
     if form.difficulty.strip():
-        difficulty = _number_text(form.difficulty.strip(), "difficulty")
+        difficulty = number_text(form.difficulty.strip(), "difficulty")
         out.append(f"{pad}difficulty: {difficulty}")
     for key in ("domain", "lang", "use"):
         value = getattr(form, key).strip()
         if value:
-            out.append(f"{pad}{key}: {_scalar(value)}")
+            out.append(f"{pad}{key}: {scalar(value)}")
     tags = _words(form.tags)
     if tags:
-        out.append(f"{pad}tags: [{', '.join(_scalar(t) for t in tags)}]")
+        out.append(f"{pad}tags: [{', '.join(scalar(t) for t in tags)}]")
     if form.scoring.strip() and form.type in ("multi", "order"):
-        out.append(f"{pad}scoring: {_scalar(form.scoring.strip())}")
+        out.append(f"{pad}scoring: {scalar(form.scoring.strip())}")
     out.extend(_long("stem", form.stem, pad))
     out.extend(_answer_lines(form, pad))
     if form.explanation:
@@ -304,7 +304,7 @@ def compose_question(form: QuestionForm, indent: str = "  ") -> list[str]:
     refs = []
     for line in _lines(form.refs):
         code, sep, clause = line.partition(":")
-        part = f"reg: {_scalar(code.strip())}"
+        part = f"reg: {scalar(code.strip())}"
         if sep and clause.strip():
             part += f", clause: {_quoted(clause.strip())}"
         refs.append(f"{{{part}}}")
@@ -312,7 +312,7 @@ def compose_question(form: QuestionForm, indent: str = "  ") -> list[str]:
         out.append(f"{pad}refs: [{', '.join(refs)}]")
     excludes = _words(form.excludes)
     if excludes:
-        out.append(f"{pad}excludes: [{', '.join(_scalar(e) for e in excludes)}]")
+        out.append(f"{pad}excludes: [{', '.join(scalar(e) for e in excludes)}]")
     if not form.shuffle:
         out.append(f"{pad}shuffle: false")
     return out
@@ -325,7 +325,7 @@ def _answer_lines(form: QuestionForm, pad: str) -> list[str]:
     if form.type in ("single", "multi"):
         out.append(f"{pad}options:")
         for row in rows:
-            parts = [f"key: {_scalar(row.key.strip())}", f"text: {_quoted(row.text.strip())}"]
+            parts = [f"key: {scalar(row.key.strip())}", f"text: {_quoted(row.text.strip())}"]
             if row.correct:
                 parts.append("correct: true")
             if row.feedback.strip():
@@ -334,12 +334,12 @@ def _answer_lines(form: QuestionForm, pad: str) -> list[str]:
     elif form.type == "truefalse":
         out.append(f"{pad}answer: {'false' if form.answer.strip() == 'false' else 'true'}")
     elif form.type == "numeric":
-        parts = [f"value: {_number_text(form.value.strip(), 'value')}"]
+        parts = [f"value: {number_text(form.value.strip(), 'value')}"]
         tolerance = form.tolerance.strip()
         if tolerance.endswith("%"):
             parts.append(f"tolerance: {_quoted(tolerance)}")
         elif tolerance:
-            parts.append(f"tolerance: {_number_text(tolerance, 'tolerance')}")
+            parts.append(f"tolerance: {number_text(tolerance, 'tolerance')}")
         if form.unit.strip():
             parts.append(f"unit: {_quoted(form.unit.strip())}")
         units = []
@@ -347,7 +347,7 @@ def _answer_lines(form: QuestionForm, pad: str) -> list[str]:
             name, sep, factor = line.rpartition("=")
             if not sep or not name.strip():
                 raise FormError(BAD_UNIT, {"value": line})
-            units.append(f"{_quoted(name.strip())}: {_number_text(factor.strip(), 'units')}")
+            units.append(f"{_quoted(name.strip())}: {number_text(factor.strip(), 'units')}")
         if units:
             parts.append(f"units: {{{', '.join(units)}}}")
         out.append(f"{pad}answer: {{{', '.join(parts)}}}")
@@ -356,7 +356,7 @@ def _answer_lines(form: QuestionForm, pad: str) -> list[str]:
     elif form.type == "order":
         out.append(f"{pad}items:")
         out.extend(
-            f"{pad}  - {{key: {_scalar(row.key.strip())}, text: {_quoted(row.text.strip())}}}" for row in rows
+            f"{pad}  - {{key: {scalar(row.key.strip())}, text: {_quoted(row.text.strip())}}}" for row in rows
         )
     elif form.type == "match":
         out.append(f"{pad}pairs:")

@@ -52,12 +52,7 @@ def _draft(request: Request) -> ContentDraft:
     draft = publishing.draft_for(session_of(request), id_param(request, "draft_id"))
     if draft.kind != "bank" or publishing.kind_of_path(draft.path) is None or draft.lang != "en":
         raise DomainError(404, "not_a_question_file", "This draft is not a question file.")
-    if draft.author_id != viewer.id:
-        raise DomainError(403, "not_the_author", "Only the draft's author can change it.")
-    if draft.status not in publishing.EDITABLE:
-        raise DomainError(
-            409, "draft_not_editable", "This draft is under review or closed; it cannot be changed."
-        )
+    publishing.check_editable(viewer, draft)
     return draft
 
 
