@@ -144,6 +144,14 @@ def test_a_question_file_that_breaks_the_library_is_refused_with_its_line(
     assert "cannot be submitted" in page
     assert draft_text(migrated_database, draft_id) == broken.replace("\r\n", "\n")  # kept, not submitted
     assert post(b, f"/trainer/authoring/drafts/{draft_id}/review", {"action": "approve"}).status_code == 409
+    # Every question kept out of exams: the course's blueprint could no longer be filled.
+    practice_only = text.replace("lang: en}", "lang: en, use: practice}", 1)
+    assert save(a, draft_id, practice_only, "submit") == 422
+    page = html.unescape(a.get(f"/trainer/authoring/drafts/{draft_id}").text)
+    assert (
+        "courses/demo-course/course.yaml:20: blueprint row 1 (tags ventilation; difficulty 1-3) needs 3"
+        in page
+    )
     # Not YAML at all: the parser's line, nothing published.
     assert save(a, draft_id, "questions:\n  - id: [unclosed\n", "submit") == 422
     assert "question_bank/demo/ventilation.yaml:" in a.get(f"/trainer/authoring/drafts/{draft_id}").text

@@ -188,7 +188,7 @@ def _draft_page(
 def _form_questions(draft: ContentDraft) -> set[str]:
     """The ids of a bank file draft's questions that a form edits (trainer.content.question_views);
     none for a translation file (edited as YAML)."""
-    if draft.kind != "bank" or draft.lang != "en" or publishing.kind_of_path(draft.path) is None:
+    if draft.kind != "bank" or not publishing.is_question_file(draft.path):
         return set()
     return {
         str(q.data["id"]) for q in question_forms.locate(draft.text) if question_forms.form_covers(q.data)

@@ -105,6 +105,12 @@ def with_lang_of(text: str, kind: FileKind) -> FileKind:
     return FileKind(kind.kind, kind.item_id, lang) if lang in ("en", "zh-CN") else kind
 
 
+def is_question_file(path: str) -> bool:
+    """A bank file of questions (not a translation file beside one): what the question forms edit."""
+    kind = kind_of_path(path)
+    return kind is not None and kind.kind == "bank" and translation_name(path.rsplit("/", 1)[-1]) is None
+
+
 def shown_path(path: str) -> str:
     """The path as a trainer reads it: "courses/demo-course/01-first.md", "question_bank/…"."""
     return path if path.startswith(BANK_PREFIX) else f"courses/{path}"

@@ -50,7 +50,7 @@ def _draft(request: Request) -> ContentDraft:
     """The viewer's own bank file draft, while it can be changed."""
     viewer = viewer_of(request)
     draft = publishing.draft_for(session_of(request), id_param(request, "draft_id"))
-    if draft.kind != "bank" or publishing.kind_of_path(draft.path) is None or draft.lang != "en":
+    if draft.kind != "bank" or not publishing.is_question_file(draft.path):
         raise DomainError(404, "not_a_question_file", "This draft is not a question file.")
     publishing.check_editable(viewer, draft)
     return draft
