@@ -393,7 +393,9 @@ def test_a_question_edited_in_its_form_changes_only_its_lines_and_is_served_afte
     draft_id = start_file(a, BANK)
     page = a.get(f"/trainer/authoring/drafts/{draft_id}").text
     assert f"/trainer/authoring/drafts/{draft_id}/question?id=DEMO-0003" in page
-    assert "question?id=DEMO-S01" not in page  # a scenario is edited as YAML
+    assert (
+        f"/trainer/authoring/drafts/{draft_id}/question?id=DEMO-S01" in page
+    )  # its group, from its questions
     # Sent back unchanged, every type's form leaves the file byte for byte as it was.
     for question_id in (
         "DEMO-0001",
@@ -497,7 +499,10 @@ def test_the_question_form_is_for_the_drafts_author_only(
     assert i.get(url, follow_redirects=False).status_code == 403
     form = {"csrf_token": csrf_token(i, "/courses"), **fields}
     assert i.post(url, data=form, follow_redirects=False).status_code == 403
-    assert a.get(f"/trainer/authoring/drafts/{draft_id}/question?id=DEMO-S01").status_code == 404
+    assert (
+        a.get(f"/trainer/authoring/drafts/{draft_id}/question?type=single&scenario=DEMO-0001").status_code
+        == 404
+    )
     assert a.get(f"/trainer/authoring/drafts/{draft_id}/question?id=NO-SUCH").status_code == 404
     assert a.get(f"/trainer/authoring/drafts/{draft_id}/question?type=scenario").status_code == 404
     course_draft = start_file(a, COURSE)
@@ -536,11 +541,12 @@ def test_every_sample_question_a_form_covers_comes_back_from_its_form_unchanged(
             form = question_forms.form_of_question(question.data)
             assert question_forms.put_question(text, form, question.data["id"]) == text
             again = load_yaml("\n".join(question_forms.compose_question(form))).data[0]
-            assert stripped(again) == stripped(question.data), question.data["id"]
+            own = {k: v for k, v in question.data.items() if k != "questions"}  # a group's, without its own
+            assert stripped(again) == stripped(own), question.data["id"]
             form.explanation = f"{form.explanation} (checked)".strip()
             changed = question_forms.put_question(changed, form, question.data["id"])
         overlay[f"question_bank/{path.relative_to(bank).as_posix()}"] = changed
-    assert covered > 400
+    assert covered > 500  # every question, scenario groups and their questions too
     library, problems = load_library(PROJECT_ROOT / "courses", bank, overlay=overlay)
     assert library is not None, [str(p) for p in problems if p.severity == "error"][:5]
 
@@ -626,3 +632,53 @@ def test_the_course_form_writes_module_order_policy_and_blueprint_and_counts_eac
     certification = fast_app.state.content.library.courses["demo-course"].certification
     assert certification.exam.time_limit_minutes == 45
     assert [row.count for row in certification.exam.blueprint] == [3, 2]
+
+
+def test_a_scenario_group_and_its_questions_in_their_forms(
+    fast_app: FastAPI, migrated_database: Database
+) -> None:
+    author = make_person(migrated_database, "trainer")
+    a = signed_in(fast_app, author)
+    draft_id = start_file(a, BANK)
+    before = draft_text(migrated_database, draft_id)
+    # Sent back unchanged: the file byte for byte.
+    url, fields = question_form(a, draft_id, "id=DEMO-S01")
+    assert post(a, url, fields).status_code == 303
+    assert draft_text(migrated_database, draft_id) == before
+    # The group's own text changed: its questions' lines stay as written.
+    fields["stem"] = "A fan stopped during a shift change.\r\nNobody noticed for twenty minutes."
+    assert post(a, url, fields).status_code == 303
+    text = draft_text(migrated_database, draft_id)
+    assert (
+        "    stem: |-\n      A fan stopped during a shift change.\n      Nobody noticed for twenty minutes.\n"
+        in text
+    )
+    assert text[text.index("      - id: DEMO-S01-1") :] == before[before.index("      - id: DEMO-S01-1") :]
+    # A question added to the group goes after its last question, at its indentation.
+    page = a.get(url).text
+    assert 'id="sub-questions"' in page
+    assert "DEMO-S01-2" in page
+    new_url, new = question_form(a, draft_id, "type=truefalse&scenario=DEMO-S01")
+    new.update(
+        id="DEMO-S01-3",
+        difficulty="2",
+        stem="The fan may be restarted before gas is checked.",
+        answer="false",
+    )
+    assert post(a, new_url, new).status_code == 303
+    text = draft_text(migrated_database, draft_id)
+    assert text.endswith(
+        "        explanation: Stoppages are recorded.\n      - id: DEMO-S01-3\n        type: truefalse\n"
+        "        difficulty: 2\n        stem: The fan may be restarted before gas is checked.\n"
+        "        answer: false\n"
+    )
+    page = a.get(f"/trainer/authoring/drafts/{draft_id}").text
+    assert 'id="draft-ok"' in page
+    assert 'id="question-DEMO-S01-3"' in page
+    # One of its questions edited in its own form.
+    sub_url, sub = question_form(a, draft_id, "id=DEMO-S01-1")
+    sub["row_text_1"] = "Nothing at all"
+    assert post(a, sub_url, sub).status_code == 303
+    assert '{key: b, text: "Nothing at all", feedback: "Gas may have built up."}' in draft_text(
+        migrated_database, draft_id
+    )

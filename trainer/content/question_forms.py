@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from trainer.content.yamlio import YamlError, load_yaml
+from trainer.content.yamlio import YamlDocument, YamlError, load_yaml
 from trainer.i18n import N_
 
 FORM_TYPES = ("single", "multi", "truefalse", "numeric", "text", "order", "match")
@@ -35,6 +35,7 @@ TYPE_KEYS = {
     "text": {"accept"},
     "order": {"items", "scoring"},
     "match": {"pairs", "distractors"},
+    "scenario": {"questions"},  # its own fields in the form; its questions each in theirs
 }
 SPARE_ROWS = 2  # empty rows offered after the question's own options, items or pairs
 _PLAIN = re.compile(r"^[A-Za-z0-9\u0080-\uffff][^:#\[\]{},&*!|>'\"%@`]*$")
@@ -97,15 +98,48 @@ class FormError(ValueError):
 
 @dataclass(frozen=True)
 class Located:
-    index: int  # in the file's `questions:` list
+    path: tuple[int, ...]  # (i,) for the file's i-th question, (i, j) for a scenario's j-th
     first: int  # 0-based line of its "- " line
     end: int  # 0-based line after its last line
     data: Any
 
+    @property
+    def id(self) -> str | None:
+        return str(self.data["id"]) if isinstance(self.data, dict) and "id" in self.data else None
+
+
+def _items(
+    lines: list[str], doc: YamlDocument, key_path: tuple[Any, ...], count: int
+) -> list[tuple[int, int]]:
+    """The lines [first, end) of each item of a block sequence: an item runs until the next line
+    (not blank, not a comment) indented no deeper than its "- " (YAML's own rule); blank and
+    comment lines before what follows belong to what follows."""
+    spans = []
+    for index in range(count):
+        start = doc.line_of((*key_path, index))
+        if start is None:
+            raise LookupError("an item has no line")
+        first = start - 1
+        column = len(lines[first]) - len(lines[first].lstrip())
+        if not lines[first].lstrip().startswith("-"):
+            raise LookupError("not a block sequence")
+        end = first + 1
+        while end < len(lines):
+            line = lines[end]
+            stripped = line.lstrip()
+            if stripped and not stripped.startswith("#") and len(line) - len(stripped) <= column:
+                break
+            end += 1
+        while end - 1 > first and (not lines[end - 1].strip() or lines[end - 1].lstrip().startswith("#")):
+            end -= 1
+        spans.append((first, end))
+    return spans
+
 
 def locate(text: str) -> list[Located]:
-    """Every question of a bank file with its lines; empty when the file does not parse (the
-    check says why: edit it in the YAML)."""
+    """Every question of a bank file with its lines, a scenario's questions after it; empty
+    when the file does not parse or is not laid out in blocks (the check says why, or the YAML
+    is edited as text)."""
     try:
         doc = load_yaml(text)
     except YamlError:
@@ -113,41 +147,33 @@ def locate(text: str) -> list[Located]:
     if not isinstance(doc.data, dict) or not isinstance(doc.data.get("questions"), list):
         return []
     lines = text.split("\n")
-    starts = [doc.line_of(("questions", i)) for i in range(len(doc.data["questions"]))]
-    if any(start is None for start in starts):
-        return []
+    questions = doc.data["questions"]
     found = []
-    for index, start in enumerate(starts):
-        assert start is not None
-        first = start - 1
-        end = starts[index + 1] - 1 if index + 1 < len(starts) else _block_end(lines, first)  # type: ignore[operator]
-        # Blank and comment lines before the next question belong to it (a comment heads what follows).
-        while end - 1 > first and (not lines[end - 1].strip() or lines[end - 1].lstrip().startswith("#")):
-            end -= 1
-        found.append(Located(index, first, end, doc.data["questions"][index]))
+    try:
+        for index, (first, end) in enumerate(_items(lines, doc, ("questions",), len(questions))):
+            data = questions[index]
+            found.append(Located((index,), first, end, data))
+            subs = data.get("questions") if isinstance(data, dict) else None
+            if isinstance(subs, list):
+                for sub, (sub_first, sub_end) in enumerate(
+                    _items(lines, doc, ("questions", index, "questions"), len(subs))
+                ):
+                    found.append(Located((index, sub), sub_first, sub_end, subs[sub]))
+    except LookupError:
+        return []
     return found
-
-
-def _block_end(lines: list[str], first: int) -> int:
-    """The line after the last question: the next top-level key, or the end of the file."""
-    for number in range(first + 1, len(lines)):
-        line = lines[number]
-        if line and not line[0].isspace() and not line.startswith(("#", "-")):
-            return number
-    end = len(lines)
-    return end - 1 if end and lines[-1] == "" else end  # the final newline stays the file's
 
 
 def find(text: str, question_id: str) -> Located | None:
     for located in locate(text):
-        if isinstance(located.data, dict) and located.data.get("id") == question_id:
+        if located.id == question_id:
             return located
     return None
 
 
 def form_covers(data: Any) -> bool:
     """Whether a form can edit this question without losing anything written in it."""
-    if not isinstance(data, dict) or data.get("type") not in FORM_TYPES:
+    if not isinstance(data, dict) or data.get("type") not in (*FORM_TYPES, "scenario"):
         return False
     return set(data) <= COMMON_KEYS | TYPE_KEYS[data["type"]]
 
@@ -379,6 +405,7 @@ TYPE_FIELDS = {
     "text": {"accept"},
     "order": {"rows", "scoring"},
     "match": {"rows", "distractors"},
+    "scenario": set(),
 }
 _TYPE_ONLY = {"rows", "scoring", "answer", "value", "tolerance", "unit", "units", "accept", "distractors"}
 
@@ -421,24 +448,58 @@ def _maybe_number(value: str) -> object:
         return value.strip()
 
 
-def put_question(text: str, form: QuestionForm, question_id: str | None) -> str:
-    """The bank file with the form's question in place of `question_id` (None: added after the
-    last question). A form equal to the question as it is keeps the file unchanged. Raises
-    FormError (a field) or LookupError (no such question, or the file does not parse)."""
+def put_question(text: str, form: QuestionForm, question_id: str | None, scenario: str | None = None) -> str:
+    """The bank file with the form's question in place of `question_id`, or, with None, added
+    after the last question (of the `scenario` when given). A form equal to the question as it
+    is keeps the file unchanged. Raises FormError (a field) or LookupError (no such question, or
+    the file cannot be edited by lines: edit it as YAML)."""
     located = locate(text)
     lines = text.split("\n")
     if question_id is None:
-        if not located:
+        siblings = [q for q in located if len(q.path) == 1]
+        if scenario is not None:
+            group = next((q for q in siblings if q.id == scenario and q.data.get("type") == "scenario"), None)
+            if group is None:
+                raise LookupError(f"no scenario '{scenario}' in this file")
+            siblings = [q for q in located if q.path[:1] == group.path and len(q.path) == 2]
+        if not siblings:
             raise LookupError("the file's questions cannot be read: edit it in the YAML")
-        last = located[-1]
-        indent = re.match(r"\s*", lines[last.first]).group(0)  # type: ignore[union-attr]
-        new = compose_question(form, indent)
-        return "\n".join([*lines[: last.end], *new, *lines[last.end :]])
-    found = next((q for q in located if isinstance(q.data, dict) and q.data.get("id") == question_id), None)
-    if found is None:
-        raise LookupError(f"no question '{question_id}' in this file")
-    if form_covers(found.data) and same_question(form_of_question(found.data), form):
+        last = siblings[-1]
+        new = compose_question(form, _indent(lines[last.first]))
+        changed = [*lines[: last.end], *new, *lines[last.end :]]
+        return _checked(text, "\n".join(changed), (*last.path[:-1], last.path[-1] + 1), added=True)
+    found = next((q for q in located if q.id == question_id), None)
+    if found is None or not form_covers(found.data):
+        raise LookupError(f"no question '{question_id}' in this file that a form edits")
+    if same_question(form_of_question(found.data), form):
         return text
-    indent = re.match(r"\s*", lines[found.first]).group(0)  # type: ignore[union-attr]
-    new = compose_question(form, indent)
-    return "\n".join([*lines[: found.first], *new, *lines[found.end :]])
+    new = compose_question(form, _indent(lines[found.first]))
+    if form.type == "scenario":
+        # The group's own fields anew, its questions' lines as written.
+        subs = [q for q in located if len(q.path) == 2 and q.path[0] == found.path[0]]
+        new += [f"{_indent(lines[found.first])}  questions:", *lines[subs[0].first : subs[-1].end]]
+    changed = [*lines[: found.first], *new, *lines[found.end :]]
+    return _checked(text, "\n".join(changed), found.path, added=False)
+
+
+def _own(data: Any) -> Any:
+    return {k: v for k, v in data.items() if k != "questions"} if isinstance(data, dict) else data
+
+
+def _indent(line: str) -> str:
+    return line[: len(line) - len(line.lstrip())]
+
+
+def _checked(before: str, after: str, path: tuple[int, ...], *, added: bool) -> str:
+    """`after`, once read back: every other question as it was (else a layout the line edit did
+    not foresee: LookupError, and the author edits the YAML)."""
+
+    def others(text: str, skip: tuple[int, ...] | None) -> list[Any]:
+        # A scenario without its questions: they are compared one by one.
+        return [(q.path, _own(q.data)) for q in locate(text) if q.path != skip]
+
+    old = others(before, None if added else path)
+    new = others(after, path)
+    if not locate(after) or old != new:
+        raise LookupError("the question could not be written in place: edit it in the YAML")
+    return after

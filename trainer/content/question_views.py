@@ -31,6 +31,7 @@ TYPE_LABELS = {
     "text": N_("Short text"),
     "order": N_("Put in order"),
     "match": N_("Match pairs"),
+    "scenario": N_("Scenario group"),
 }
 USE_LABELS = {
     "": N_("As the file's defaults say"),
@@ -57,7 +58,8 @@ def _draft(request: Request) -> ContentDraft:
 
 
 def _which(request: Request, draft: ContentDraft) -> tuple[str | None, qf.QuestionForm]:
-    """The question asked for (`?id=`), or a new one of `?type=`; its form as it is now."""
+    """The question asked for (`?id=`: a question, a scenario group or one of its questions), or
+    a new one of `?type=` (in the scenario `?scenario=`, if given); its form as it is now."""
     question_id = request.query_params.get("id")
     if question_id:
         found = qf.find(draft.text, question_id)
@@ -67,7 +69,9 @@ def _which(request: Request, draft: ContentDraft) -> tuple[str | None, qf.Questi
             )
         return question_id, qf.form_of_question(found.data)
     kind = request.query_params.get("type", "")
-    if kind not in qf.FORM_TYPES:
+    scenario = request.query_params.get("scenario")
+    group = qf.find(draft.text, scenario) if scenario else None
+    if kind not in qf.FORM_TYPES or (scenario and (group is None or group.data.get("type") != "scenario")):
         raise DomainError(
             404, "no_such_question", "There is no such question in this draft, or it is edited as YAML."
         )
@@ -85,9 +89,17 @@ def _render(
     refs = [line.partition(":") for line in form.refs.split("\n") if line.strip()]
     ref_rows = [(code.strip(), clause.strip()) for code, _, clause in refs] + [("", "")] * qf.SPARE_ROWS
     rows = list(form.rows) + [qf.Row() for _ in range(qf.SPARE_ROWS)]
+    scenario = request.query_params.get("scenario") if question_id is None else None
+    located = qf.locate(draft.text)
+    group = next((q for q in located if q.id == question_id and form.type == "scenario"), None)
     context: dict[str, Any] = {
         "draft": draft,
         "question_id": question_id,
+        "scenario": scenario,
+        "sub_questions": [
+            q for q in located if group is not None and q.path[:1] == group.path and len(q.path) == 2
+        ],
+        "form_types": qf.FORM_TYPES,
         "form": form,
         "rows": rows,
         "ref_rows": ref_rows,
@@ -161,7 +173,8 @@ def save_question(request: Request) -> Response:
     question_id, current = _which(request, draft)
     form = _posted(request, current.type)
     try:
-        text = qf.put_question(draft.text, form, question_id)
+        scenario = request.query_params.get("scenario") if question_id is None else None
+        text = qf.put_question(draft.text, form, question_id, scenario)
     except qf.FormError as error:
         # Nothing saved: the form comes back as typed, with what to fix.
         return _render(request, draft, question_id, form, [(error.message, error.values)])
