@@ -219,6 +219,7 @@ def test_paths_that_are_not_drafted_content_are_refused_and_inspectors_see_nothi
         "demo-course/01-first.md",
         "no-such-course/course.yaml",
         "/etc/passwd",
+        f"question_bank/{'a' * 300}.yaml",
     ):
         assert post(a, "/trainer/authoring/drafts", {"path": path}).status_code == 404, path
     assert a.get("/trainer/authoring/files?path=question_bank/regulations.yaml").status_code == 404

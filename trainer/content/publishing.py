@@ -79,6 +79,8 @@ def kind_of_path(path: str) -> FileKind | None:
     """A course's course.yaml or a question bank file (a translation too); None for any other
     path (modules are found by their id: trainer.content.publishing.start_draft). The lists of
     codes at the top of the bank (regulations, tags) are not drafted here."""
+    if len(path) > 300:  # what content_versions.path holds
+        return None
     course = _COURSE_FILE.match(path)
     if course is not None:
         return FileKind("course", course.group("course"), "en")
