@@ -209,6 +209,8 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     # One question of a bank file draft in a form: {draft_id} is a module draft, so none.
     ("GET", "/trainer/authoring/drafts/{draft_id}/question"): row(303, 403, 403, 404, 403, 403, 404),
     ("POST", "/trainer/authoring/drafts/{draft_id}/question"): row(401, 403, 403, 404, 403, 403, 404),
+    ("GET", "/trainer/authoring/drafts/{draft_id}/translation"): row(303, 403, 403, 404, 403, 403, 404),
+    ("POST", "/trainer/authoring/drafts/{draft_id}/translation"): row(401, 403, 403, 404, 403, 403, 404),
     # A course.yaml's or bank file's history, by ?path= (none given here: no such file).
     ("GET", "/trainer/authoring/files"): row(303, 403, 403, 404, 403, 403, 404),
     ("GET", "/trainer/authoring/versions/{version_id}"): row(303, 403, 403, 404, 403, 403, 404),

@@ -23,7 +23,7 @@ from tests.test_authoring import cli, post, same_tree, signed_in, wait_for
 from trainer.app import create_app
 from trainer.audit import service as audit
 from trainer.config import PROJECT_ROOT, Settings
-from trainer.content import publishing, question_forms
+from trainer.content import publishing, question_forms, translation_forms
 from trainer.content.loader import load_library
 from trainer.content.models import ContentDraft, ContentVersion
 from trainer.content.translations import translation_name
@@ -57,6 +57,12 @@ def save(client: TestClient, draft_id: int, text: str, action: str = "save") -> 
     return int(
         post(client, f"/trainer/authoring/drafts/{draft_id}", {"text": text, "action": action}).status_code
     )
+
+
+def approve(reviewer: TestClient, draft_id: int) -> None:
+    response = post(reviewer, f"/trainer/authoring/drafts/{draft_id}/review", {"action": "approve"})
+    assert response.status_code == 303, response.text[:2000]
+    assert response.headers["location"].endswith("done=published")
 
 
 def draft_text(database: Database, draft_id: int) -> str:
@@ -193,7 +199,7 @@ def test_a_course_file_is_published_with_its_new_policy(
     draft_id = start_file(a, COURSE)
     text = textarea(a, draft_id).replace("time_limit_minutes: 30", "time_limit_minutes: 45")
     assert save(a, draft_id, text, "submit") == 303
-    post(b, f"/trainer/authoring/drafts/{draft_id}/review", {"action": "approve"})
+    approve(b, draft_id)
     wait_for(
         lambda: (
             (certification := fast_app.state.content.library.courses["demo-course"].certification) is not None
@@ -275,7 +281,7 @@ def test_history_restore_export_and_import_of_course_and_question_files(
     page = a.get(f"/trainer/authoring/drafts/{draft_id}").text
     assert 'id="draft-ok"' in page
     post(a, f"/trainer/authoring/drafts/{draft_id}", {"text": textarea(a, draft_id), "action": "submit"})
-    post(b, f"/trainer/authoring/drafts/{draft_id}/review", {"action": "approve"})
+    approve(b, draft_id)
     with migrated_database.session() as db:
         latest = db.scalars(
             select(ContentVersion).where(ContentVersion.path == BANK).order_by(ContentVersion.number.desc())
@@ -471,7 +477,7 @@ def test_a_question_edited_in_its_form_changes_only_its_lines_and_is_served_afte
         ).status_code
         == 303
     )
-    post(b, f"/trainer/authoring/drafts/{draft_id}/review", {"action": "approve"})
+    approve(b, draft_id)
     wait_for(lambda: "DEMO-0008" in fast_app.state.content.library.bank.questions)
     reader = TestClient(fast_app)
     headers = token(reader, inspector)
@@ -623,7 +629,7 @@ def test_the_course_form_writes_module_order_policy_and_blueprint_and_counts_eac
     assert "可用 / 所需" in a.get(url, headers=ZH).text  # the form in Chinese too
     # Reviewed and published: inspectors see the new order and get the new time limit.
     assert post(a, url, {**fields, "action": "submit"}).status_code == 303
-    post(b, f"/trainer/authoring/drafts/{draft_id}/review", {"action": "approve"})
+    approve(b, draft_id)
 
     def second_first() -> bool:
         course_page = i.get("/courses/demo-course").text
@@ -683,3 +689,87 @@ def test_a_scenario_group_and_its_questions_in_their_forms(
     assert '{key: b, text: "Nothing at all", feedback: "Gas may have built up."}' in draft_text(
         migrated_database, draft_id
     )
+
+
+def test_a_question_translated_in_its_form_is_served_after_approval(
+    fast_app: FastAPI, migrated_database: Database
+) -> None:
+    author, reviewer = make_person(migrated_database, "trainer"), make_person(migrated_database, "trainer")
+    a, b = signed_in(fast_app, author), signed_in(fast_app, reviewer)
+    draft_id = start_file(a, "question_bank/demo/ventilation.zh-CN.yaml")  # no such file yet
+    page = a.get(f"/trainer/authoring/drafts/{draft_id}").text
+    assert 'id="draft-ok"' in page
+    assert f"/trainer/authoring/drafts/{draft_id}/translation?id=DEMO-0001" in page
+    url = f"/trainer/authoring/drafts/{draft_id}/translation?id=DEMO-0001"
+    page = a.get(url).text
+    assert "Which air does an inspector check first at a working face?" in page  # the source beside
+    fields = {
+        "stem": "检查人员在采掘工作面首先检查哪种风流？",
+        "opt_text_a": "进风",
+        "opt_text_b": "回风",
+        "opt_feedback_b": "回风也要检查，但先查进风。",
+        "opt_text_c": "压缩空气",
+        "explanation": "进风流到达在工作面工作的人员。",
+        "checked": "on",
+    }
+    assert post(a, url, fields).status_code == 303
+    text = draft_text(migrated_database, draft_id)
+    hash_line = re.search(r"    source: (\w+)\n", text)
+    assert hash_line, text
+    assert text.startswith("lang: zh-CN\nquestions:\n  DEMO-0001:\n")
+    assert '      b: {text: "回风", feedback: "回风也要检查，但先查进风。"}\n' in text
+    # The form shows what was saved; sent back unchanged, the file is byte for byte the same.
+    parser = _Form(f"/trainer/authoring/drafts/{draft_id}/translation")
+    parser.feed(a.get(url).text)
+    assert parser.fields["stem"] == "检查人员在采掘工作面首先检查哪种风流？"
+    assert parser.fields["checked"] == "on"
+    assert post(a, url, parser.fields).status_code == 303
+    assert draft_text(migrated_database, draft_id) == text
+    # A second entry goes after the first; an id not in the source file is refused.
+    url2 = f"/trainer/authoring/drafts/{draft_id}/translation?id=DEMO-0003"
+    assert (
+        post(a, url2, {"stem": "风机停止后，可以不先检查瓦斯就重新启动。", "checked": "on"}).status_code
+        == 303
+    )
+    assert "\n  DEMO-0003:\n" in draft_text(migrated_database, draft_id)
+    assert a.get(f"/trainer/authoring/drafts/{draft_id}/translation?id=NO-SUCH").status_code == 404
+    assert b.get(url).status_code == 403
+    bank_draft = start_file(a, BANK)
+    assert a.get(f"/trainer/authoring/drafts/{bank_draft}/translation?id=DEMO-0001").status_code == 404
+    page = a.get(f"/trainer/authoring/drafts/{draft_id}").text
+    assert 'id="draft-ok"' in page
+    assert save(a, draft_id, textarea(a, draft_id), "submit") == 303
+    approve(b, draft_id)
+
+    def served() -> bool:
+        found = fast_app.state.content.library.bank.translation("zh-CN", "DEMO-0001")
+        return found is not None and found.model.stem == "检查人员在采掘工作面首先检查哪种风流？"
+
+    wait_for(served)  # stamped with the source's hash: served, not stale
+
+
+def test_every_sample_translation_entry_a_form_covers_comes_back_from_its_form_unchanged() -> None:
+    courses, bank_dir = PROJECT_ROOT / "courses", PROJECT_ROOT / "question_bank"
+    library, _ = load_library(courses, bank_dir)
+    assert library is not None
+    bank, overlay, covered = library.bank, {}, 0
+    for path in sorted(bank_dir.rglob("*.yaml")):
+        if translation_name(path.name) is None:
+            continue
+        text = changed = path.read_text(encoding="utf-8")
+        found = translation_forms.entries(text)
+        assert found is not None, path
+        for entry in found:
+            if not translation_forms.covers(entry.data):
+                continue
+            covered += 1
+            qid = entry.question_id
+            model = bank.questions[qid].model if qid in bank.questions else bank.scenarios[qid]
+            form = translation_forms.form_of_entry(entry.data)
+            assert translation_forms.put_entry(text, qid, form, model) == text, qid
+            form.explanation = f"{form.explanation}（已核对）".strip()
+            changed = translation_forms.put_entry(changed, qid, form, model)
+        overlay[f"question_bank/{path.relative_to(bank_dir).as_posix()}"] = changed
+    assert covered > 450
+    library, problems = load_library(courses, bank_dir, overlay=overlay)
+    assert library is not None, [str(p) for p in problems if p.severity == "error"][:5]

@@ -47,7 +47,7 @@ LAYERS = [
     )),
     Layer("core", (  # pure logic: the content library, paper assembly and scoring, item statistics
         "content/{__init__,authoring,bank,bank_schemas,file_drafts,library,loader,parsecache,pools,problems}.py",
-        "content/{course_forms,question_forms}.py",
+        "content/{course_forms,question_forms,translation_forms}.py",
         "content/render.py",
         "content/{schemas,search,store,translations,yamlio}.py",
         "quizzes/{__init__,assembly,gift,scoring,snapshot}.py", "certification/{__init__,policy}.py",

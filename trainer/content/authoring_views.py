@@ -171,6 +171,7 @@ def _draft_page(
         "regulations": content_of(request).library.regulations,
         "form_questions": _form_questions(draft) if editable else set(),
         "form_types": question_forms.FORM_TYPES,
+        "translate_ids": _translate_ids(request, draft) if editable else [],
         "course_form": course_form
         or (course_forms.form_of_course(draft.text) if draft.kind == "course" else None),
         "form_errors": form_errors or [],
@@ -193,6 +194,20 @@ def _form_questions(draft: ContentDraft) -> set[str]:
     return {
         str(q.data["id"]) for q in question_forms.locate(draft.text) if question_forms.form_covers(q.data)
     }
+
+
+def _translate_ids(request: Request, draft: ContentDraft) -> list[str]:
+    """For a translation file's draft, the ids of the questions it translates (the bank file's,
+    in file order): each opens in the translation form (trainer.content.question_views)."""
+    source = publishing.translated_file(draft.path) if draft.kind == "bank" else None
+    if source is None:
+        return []
+    store = content_of(request)
+    return list(
+        store.library.bank.files.get(
+            file_drafts.display_of(store.courses_dir, store.question_bank_dir, source), []
+        )
+    )
 
 
 def show_draft(request: Request) -> Response:

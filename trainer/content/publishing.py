@@ -113,6 +113,16 @@ def is_question_file(path: str) -> bool:
     return kind is not None and kind.kind == "bank" and translation_name(path.rsplit("/", 1)[-1]) is None
 
 
+def translated_file(path: str) -> str | None:
+    """The bank file a translation file translates ("question_bank/coal/air.zh-CN.yaml" ->
+    "question_bank/coal/air.yaml"); None for any other path."""
+    kind = kind_of_path(path)
+    name = translation_name(path.rsplit("/", 1)[-1])
+    if kind is None or kind.kind != "bank" or name is None:
+        return None
+    return f"{path.rsplit('/', 1)[0]}/{name[0]}.yaml"
+
+
 def shown_path(path: str) -> str:
     """The path as a trainer reads it: "courses/demo-course/01-first.md", "question_bank/…"."""
     return path if path.startswith(BANK_PREFIX) else f"courses/{path}"
@@ -285,8 +295,14 @@ def start_file_draft(
     base, number = served_text(session, courses_dir, question_bank_dir, path)
     if base is None and kind.kind != "bank":
         raise DomainError(404, "no_such_file", "There is no such course or question file.")
-    # A new translation file starts empty: the check then says what it needs.
-    text = base if base is not None else NEW_BANK_FILE if kind.lang == "en" else ""
+    # A new translation file starts with no entry (the translation form adds them).
+    text = (
+        base
+        if base is not None
+        else NEW_BANK_FILE
+        if kind.lang == "en"
+        else f"lang: {kind.lang}\nquestions: {{}}\n"
+    )
     kind = with_lang_of(text, kind)
     now = utcnow()
     draft = ContentDraft(

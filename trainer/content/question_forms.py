@@ -264,18 +264,18 @@ def scalar(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _quoted(value: str) -> str:
+def quoted(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _long(key: str, value: str, indent: str) -> list[str]:
+def long_text(key: str, value: str, indent: str) -> list[str]:
     """A text that may run over several lines: a literal block when it is safe to write as one."""
     lines = value.split("\n")
     if len(lines) == 1:
         return [f"{indent}{key}: {scalar(value)}"]
     safe = not lines[0][:1].isspace() and all("\t" not in line and line == line.rstrip() for line in lines)
     if not safe:
-        return [f"{indent}{key}: {_quoted(value)}"]
+        return [f"{indent}{key}: {quoted(value)}"]
     return [f"{indent}{key}: |-"] + [f"{indent}  {line}" if line else "" for line in lines]
 
 
@@ -323,16 +323,16 @@ def compose_question(form: QuestionForm, indent: str = "  ") -> list[str]:
         out.append(f"{pad}tags: [{', '.join(scalar(t) for t in tags)}]")
     if form.scoring.strip() and form.type in ("multi", "order"):
         out.append(f"{pad}scoring: {scalar(form.scoring.strip())}")
-    out.extend(_long("stem", form.stem, pad))
+    out.extend(long_text("stem", form.stem, pad))
     out.extend(_answer_lines(form, pad))
     if form.explanation:
-        out.extend(_long("explanation", form.explanation, pad))
+        out.extend(long_text("explanation", form.explanation, pad))
     refs = []
     for line in _lines(form.refs):
         code, sep, clause = line.partition(":")
         part = f"reg: {scalar(code.strip())}"
         if sep and clause.strip():
-            part += f", clause: {_quoted(clause.strip())}"
+            part += f", clause: {quoted(clause.strip())}"
         refs.append(f"{{{part}}}")
     if refs:
         out.append(f"{pad}refs: [{', '.join(refs)}]")
@@ -351,11 +351,11 @@ def _answer_lines(form: QuestionForm, pad: str) -> list[str]:
     if form.type in ("single", "multi"):
         out.append(f"{pad}options:")
         for row in rows:
-            parts = [f"key: {scalar(row.key.strip())}", f"text: {_quoted(row.text.strip())}"]
+            parts = [f"key: {scalar(row.key.strip())}", f"text: {quoted(row.text.strip())}"]
             if row.correct:
                 parts.append("correct: true")
             if row.feedback.strip():
-                parts.append(f"feedback: {_quoted(row.feedback.strip())}")
+                parts.append(f"feedback: {quoted(row.feedback.strip())}")
             out.append(f"{pad}  - {{{', '.join(parts)}}}")
     elif form.type == "truefalse":
         out.append(f"{pad}answer: {'false' if form.answer.strip() == 'false' else 'true'}")
@@ -363,36 +363,35 @@ def _answer_lines(form: QuestionForm, pad: str) -> list[str]:
         parts = [f"value: {number_text(form.value.strip(), 'value')}"]
         tolerance = form.tolerance.strip()
         if tolerance.endswith("%"):
-            parts.append(f"tolerance: {_quoted(tolerance)}")
+            parts.append(f"tolerance: {quoted(tolerance)}")
         elif tolerance:
             parts.append(f"tolerance: {number_text(tolerance, 'tolerance')}")
         if form.unit.strip():
-            parts.append(f"unit: {_quoted(form.unit.strip())}")
+            parts.append(f"unit: {quoted(form.unit.strip())}")
         units = []
         for line in _lines(form.units):
             name, sep, factor = line.rpartition("=")
             if not sep or not name.strip():
                 raise FormError(BAD_UNIT, {"value": line})
-            units.append(f"{_quoted(name.strip())}: {number_text(factor.strip(), 'units')}")
+            units.append(f"{quoted(name.strip())}: {number_text(factor.strip(), 'units')}")
         if units:
             parts.append(f"units: {{{', '.join(units)}}}")
         out.append(f"{pad}answer: {{{', '.join(parts)}}}")
     elif form.type == "text":
-        out.append(f"{pad}accept: [{', '.join(_quoted(a) for a in _lines(form.accept))}]")
+        out.append(f"{pad}accept: [{', '.join(quoted(a) for a in _lines(form.accept))}]")
     elif form.type == "order":
         out.append(f"{pad}items:")
         out.extend(
-            f"{pad}  - {{key: {scalar(row.key.strip())}, text: {_quoted(row.text.strip())}}}" for row in rows
+            f"{pad}  - {{key: {scalar(row.key.strip())}, text: {quoted(row.text.strip())}}}" for row in rows
         )
     elif form.type == "match":
         out.append(f"{pad}pairs:")
         out.extend(
-            f"{pad}  - {{left: {_quoted(row.key.strip())}, right: {_quoted(row.text.strip())}}}"
-            for row in rows
+            f"{pad}  - {{left: {quoted(row.key.strip())}, right: {quoted(row.text.strip())}}}" for row in rows
         )
         distractors = _lines(form.distractors)
         if distractors:
-            out.append(f"{pad}distractors: [{', '.join(_quoted(d) for d in distractors)}]")
+            out.append(f"{pad}distractors: [{', '.join(quoted(d) for d in distractors)}]")
     return out
 
 
