@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import delete, func, select
 
 from tests import test_authoring
-from tests.conftest import ZH, ContentDirs, csrf_token, make_person, token
+from tests.conftest import ZH, ContentDirs, csrf_token, make_person, sign_in, token
 from tests.test_authoring import cli, post, same_tree, signed_in, wait_for
 from trainer.app import create_app
 from trainer.audit import service as audit
@@ -773,3 +773,71 @@ def test_every_sample_translation_entry_a_form_covers_comes_back_from_its_form_u
     assert covered > 450
     library, problems = load_library(courses, bank_dir, overlay=overlay)
     assert library is not None, [str(p) for p in problems if p.severity == "error"][:5]
+
+
+def test_odd_input_to_every_new_form_is_refused_or_saved_never_a_server_error(
+    fast_app: FastAPI, migrated_database: Database
+) -> None:
+    author = make_person(migrated_database, "trainer")
+    a = TestClient(fast_app, raise_server_exceptions=False)  # a 5xx shows as its status here
+    sign_in(a, author)
+    bank, course = start_file(a, BANK), start_file(a, COURSE)
+    translation = start_file(a, "question_bank/demo/ventilation.zh-CN.yaml")
+    odd = [
+        "",
+        " ",
+        "x" * 30_000,
+        "1e999",
+        "nan",
+        "-1",
+        "99999999999999999999",
+        "{[",
+        "a: b",
+        "引号\"'\\",
+        "\u202e",
+    ]
+    urls = [
+        f"/trainer/authoring/drafts/{bank}/question?id=DEMO-0004",
+        f"/trainer/authoring/drafts/{bank}/question?id=DEMO-0001",
+        f"/trainer/authoring/drafts/{bank}/question?id=DEMO-S01",
+        f"/trainer/authoring/drafts/{bank}/question?type=match",
+        f"/trainer/authoring/drafts/{bank}/question?type=order&scenario=DEMO-S01",
+        f"/trainer/authoring/drafts/{translation}/translation?id=DEMO-0007",
+        f"/trainer/authoring/drafts/{course}",
+    ]
+    names = [
+        "id",
+        "difficulty",
+        "stem",
+        "value",
+        "tolerance",
+        "units",
+        "rows",
+        "row_key_0",
+        "row_text_0",
+        "ref_rows",
+        "ref_reg_0",
+        "ref_clause_0",
+        "use",
+        "scoring",
+        "answer",
+        "accept",
+        "pair_left_0",
+        "distractor_0",
+        "modules",
+        "pass_mark",
+        "bp_rows",
+        "bp_low_0",
+        "bp_count_0",
+        "review",
+    ]
+    for url in urls:
+        for value in odd:
+            data = dict.fromkeys(names, value)
+            if url.endswith(f"/drafts/{course}"):
+                data.update(editor="course", action="save")
+            status = post(a, url, data).status_code
+            assert status < 500, (url, value[:20], status)
+    # Whatever was saved, the drafts' pages still show (with the problems, if any).
+    for draft_id in (bank, course, translation):
+        assert a.get(f"/trainer/authoring/drafts/{draft_id}").status_code == 200
