@@ -23,7 +23,7 @@ from tests.test_authoring import cli, post, same_tree, signed_in, wait_for
 from trainer.app import create_app
 from trainer.audit import service as audit
 from trainer.config import PROJECT_ROOT, Settings
-from trainer.content import publishing, question_forms, translation_forms
+from trainer.content import course_forms, publishing, question_forms, translation_forms
 from trainer.content.loader import load_library
 from trainer.content.models import ContentDraft, ContentVersion
 from trainer.content.translations import translation_name
@@ -609,6 +609,7 @@ def test_the_course_form_writes_module_order_policy_and_blueprint_and_counts_eac
     # Module order, policy and a second row: only the two blocks change, the rest as written.
     fields.update(
         modules="demo-second\r\ndemo-first",
+        title="Demo course: ventilation: yes",
         time_limit_minutes="45",
         bp_tags_1="case",
         bp_count_1="2",
@@ -621,7 +622,10 @@ def test_the_course_form_writes_module_order_policy_and_blueprint_and_counts_eac
         "      - {tags: [ventilation], difficulty: [1, 3], count: 3}\n      - {tags: [case], count: 2}\n"
         in text
     )
-    assert text.split("modules:")[0] == on_disk.split("modules:")[0]
+    assert 'title: "Demo course: ventilation: yes"\n' in text  # quoted where YAML needs it
+    assert text.split("modules:")[0] == on_disk.split("modules:")[0].replace(
+        "title: Demo course\n", 'title: "Demo course: ventilation: yes"\n'
+    )
     assert "  zh-CN: {title: 示例课程, summary: 测试用的小课程。, certification_title: 示例资格}\n" in text
     page = a.get(f"/trainer/authoring/drafts/{draft_id}").text
     assert 'id="draft-ok"' in page
@@ -841,3 +845,23 @@ def test_odd_input_to_every_new_form_is_refused_or_saved_never_a_server_error(
     # Whatever was saved, the drafts' pages still show (with the problems, if any).
     for draft_id in (bank, course, translation):
         assert a.get(f"/trainer/authoring/drafts/{draft_id}").status_code == 200
+
+
+def test_every_sample_course_comes_back_from_its_form_unchanged_and_a_changed_one_loads() -> None:
+    courses = PROJECT_ROOT / "courses"
+    overlay = {}
+    for path in sorted(courses.glob("*/course.yaml")):
+        text = path.read_text(encoding="utf-8")
+        form = course_forms.form_of_course(text)
+        assert form is not None
+        assert form.has_certification, path
+        assert course_forms.compose_course(form, text) == text, path
+        form.title, form.fields["time_limit_minutes"] = f"{form.title}: revised", "59"
+        form.rows.append(course_forms.BlueprintRow())  # an empty row is left out
+        overlay[path.relative_to(courses).as_posix()] = course_forms.compose_course(form, text)
+    library, problems = load_library(courses, PROJECT_ROOT / "question_bank", overlay=overlay)
+    assert library is not None, [str(p) for p in problems if p.severity == "error"][:5]
+    for course in library.courses.values():
+        assert course.text_for(course.lang).title.endswith(": revised")
+        assert course.certification is not None
+        assert course.certification.exam.time_limit_minutes == 59

@@ -255,6 +255,8 @@ def _course_form_from(request: Request) -> course_forms.CourseForm:
         return value if value in allowed else ""
 
     return course_forms.CourseForm(
+        title=values.get("title", ""),
+        summary=values.get("summary", ""),
         modules=values.get("modules", ""),
         has_certification=True,
         requires=choice("requires", course_forms.REQUIRES),

@@ -2,9 +2,9 @@
 text work, no database.
 
 `compose_course` writes back only what changed: the `modules:` line when the order changed, the
-`certification:` block (in one plain layout) when a policy field or a blueprint row changed;
-every other line of the file, and both blocks when unchanged, stay exactly as written. The
-course's title, summary and translations are edited in the file's YAML.
+`certification:` block (in one plain layout) when a policy field or a blueprint row changed, the
+`title:` or `summary:` line when it changed; every other line of the file, and all of these when
+unchanged, stay exactly as written. The course's translations are edited in the file's YAML.
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ class BlueprintRow:
 
 @dataclass
 class CourseForm:
+    title: str = ""
+    summary: str = ""
     modules: str = ""  # one module id per line, in reading order
     has_certification: bool = False  # and the form covers every key of it
     requires: str = ""
@@ -70,7 +72,11 @@ def form_of_course(text: str) -> CourseForm | None:
     if data is None:
         return None
     modules = data.get("modules")
-    form = CourseForm(modules="\n".join(_text(m) for m in modules) if isinstance(modules, list) else "")
+    form = CourseForm(
+        title=_text(data.get("title")),
+        summary=_text(data.get("summary")),
+        modules="\n".join(_text(m) for m in modules) if isinstance(modules, list) else "",
+    )
     certification = data.get("certification")
     if not isinstance(certification, dict):
         return form
@@ -183,6 +189,10 @@ def compose_course(form: CourseForm, original: str) -> str:
     if data is None or current is None:
         raise LookupError("the course file cannot be read: edit it in the YAML")
     lines = original.split("\n")
+    for key in ("title", "summary"):  # one line each (a summary's line breaks become spaces)
+        value = " ".join(getattr(form, key).split())
+        if value != " ".join(getattr(current, key).split()):
+            lines = _replace(lines, key, [f"{key}: {scalar(value)}"])
     modules = _words(form.modules)
     if modules != _words(current.modules):
         lines = _replace(lines, "modules", [f"modules: [{', '.join(scalar(m) for m in modules)}]"])
