@@ -639,7 +639,19 @@ def test_the_course_form_writes_module_order_policy_and_blueprint_and_counts_eac
         course_page = i.get("/courses/demo-course").text
         return course_page.index("Methane monitoring") < course_page.index("Ventilation first steps")
 
-    wait_for(second_first)
+    try:
+        wait_for(second_first)
+    except AssertionError:
+        # Seen twice under heavy machine load on PostgreSQL and not reproduced since: say where
+        # the publish got to (the process's generation and the database's, the library served).
+        store = fast_app.state.content
+        with migrated_database.session() as db:
+            in_db = publishing.generation(db)
+        served = [m.id for m in store.library.courses["demo-course"].modules]
+        raise AssertionError(
+            f"generation {store.published_generation} served, {in_db} published; modules {served}; "
+            f"problems {[str(p) for p in store.problems]}; polling {store._polling}"
+        ) from None
     certification = fast_app.state.content.library.courses["demo-course"].certification
     assert certification.exam.time_limit_minutes == 45
     assert [row.count for row in certification.exam.blueprint] == [3, 2]
