@@ -208,6 +208,13 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     # An image for the draft: only its author, and not while it is under review.
     ("POST", "/trainer/authoring/drafts/{draft_id}/images"): row(401, 403, 403, 403, 403, 403, 409),
     ("GET", "/trainer/authoring/modules/{module_id}"): TRAINER_PAGE,
+    # One question of a bank file draft in a form: {draft_id} is a module draft, so none.
+    ("GET", "/trainer/authoring/drafts/{draft_id}/question"): row(303, 403, 403, 404, 403, 403, 404),
+    ("POST", "/trainer/authoring/drafts/{draft_id}/question"): row(401, 403, 403, 404, 403, 403, 404),
+    ("GET", "/trainer/authoring/drafts/{draft_id}/translation"): row(303, 403, 403, 404, 403, 403, 404),
+    ("POST", "/trainer/authoring/drafts/{draft_id}/translation"): row(401, 403, 403, 404, 403, 403, 404),
+    # A course.yaml's or bank file's history, by ?path= (none given here: no such file).
+    ("GET", "/trainer/authoring/files"): row(303, 403, 403, 404, 403, 403, 404),
     ("GET", "/trainer/authoring/versions/{version_id}"): row(303, 403, 403, 404, 403, 403, 404),
     ("POST", "/trainer/authoring/versions/{version_id}/restore"): row(401, 403, 403, 404, 403, 403, 404),
     # Last: these end the persona's session or token.

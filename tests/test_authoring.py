@@ -404,9 +404,9 @@ def test_export_then_import_round_trips_byte_for_byte(
     imported = cli("content", "import", str(tmp_path / "one"), content=content, database_url=database_url)
     assert imported.returncode == 0, imported.stderr
     assert f"published courses/{FIRST}" in imported.stdout
-    assert "1 module file(s) published" in imported.stdout
+    assert "1 file(s) published" in imported.stdout
     again = cli("content", "import", str(tmp_path / "one"), content=content, database_url=database_url)
-    assert "0 module file(s) published" in again.stdout  # nothing differs any more
+    assert "0 file(s) published" in again.stdout  # nothing differs any more
     cli("content", "export", str(tmp_path / "two"), content=content, database_url=database_url)
     assert same_tree(tmp_path / "one", tmp_path / "two")
     with migrated_database.session() as db:

@@ -46,7 +46,9 @@ LAYERS = [
         "certification/credentials.py",  # Ed25519 keys and JWS: config checks TRAINER_BADGE_KEY
     )),
     Layer("core", (  # pure logic: the content library, paper assembly and scoring, item statistics
-        "content/{__init__,authoring,bank,bank_schemas,library,loader,parsecache,pools,problems,render}.py",
+        "content/{__init__,authoring,bank,bank_schemas,file_drafts,library,loader,parsecache,pools,problems}.py",
+        "content/{course_forms,question_forms,translation_forms}.py",
+        "content/render.py",
         "content/{schemas,search,store,translations,yamlio}.py",
         "quizzes/{__init__,assembly,gift,scoring,snapshot}.py", "certification/{__init__,policy}.py",
         "people/__init__.py", "reports/{__init__,itemstats}.py", "sittings/{__init__,rules}.py",

@@ -20,7 +20,7 @@ from trainer.assignments import api as assignments_api
 from trainer.assignments import views as assignments_views
 from trainer.certification import views as certification_views
 from trainer.config import Settings
-from trainer.content import authoring_views
+from trainer.content import authoring_views, question_views
 from trainer.content import views as content_views
 from trainer.content.publishing import PublishedContent
 from trainer.content.service import record_course_versions
@@ -122,6 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.router.routes[0:0] = [
         *content_views.routes,
         *authoring_views.routes,
+        *question_views.routes,
         *web_views.routes,
         *people_views.routes,
         *admin_views.routes,

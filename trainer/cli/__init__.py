@@ -728,8 +728,8 @@ def attempts_close_overdue() -> None:
 @content_app.command("export")
 def content_export(out: Annotated[Path, typer.Argument(help="An empty or new folder.")]) -> None:
     """Write the published library as files (courses/ and question_bank/ in their documented
-    formats), each module file in its latest published version, byte for byte: commit it to git
-    or import it elsewhere."""
+    formats), each module, course and question file in its latest published version, byte for
+    byte: commit it to git or import it elsewhere."""
     from trainer.content import publishing
 
     settings = _settings()
@@ -745,9 +745,10 @@ def content_export(out: Annotated[Path, typer.Argument(help="An empty or new fol
 def content_import(
     source: Annotated[Path, typer.Argument(help="A folder holding courses/ (and question_bank/).")],
 ) -> None:
-    """Publish every module file of SOURCE/courses that differs from what is served, all or
-    nothing: if the library would not load with them, print every problem and publish none.
-    (Course and question files are not imported yet: they are listed, and stay as on disk.)"""
+    """Publish every module, course.yaml and question bank file of SOURCE that differs from what
+    is served, all or nothing: if the library would not load with them, print every problem and
+    publish none. (Assets, regulations.yaml and tags.yaml are not imported: they are listed, and
+    stay as on disk.)"""
     from trainer.content import publishing
 
     settings = _settings()
@@ -759,15 +760,15 @@ def content_import(
             session, audit.SYSTEM, settings.courses_dir, settings.question_bank_dir, source
         )
     for name in result.skipped:
-        typer.echo(f"not imported (only module files are, so far): {name}", err=True)
+        typer.echo(f"not imported (assets, regulations and tags stay as on disk): {name}", err=True)
     if result.problems:
         for problem in result.problems:
             typer.echo(str(problem), err=True)
         typer.secho("nothing imported", fg="red", err=True)
         raise typer.Exit(1)
     for name in result.published:
-        typer.echo(f"published courses/{name}")
-    typer.echo(f"{len(result.published)} module file(s) published")
+        typer.echo(f"published {name}")
+    typer.echo(f"{len(result.published)} file(s) published")
 
 
 @reports_app.command("snapshot")

@@ -197,6 +197,35 @@ def line_diff(before: str, after: str, context: int = 3) -> list[DiffLine]:
 
 
 @dataclass(frozen=True)
+class QuestionPreview:
+    """One question (or translation entry) of a bank file draft, as the preview lists it."""
+
+    id: str
+    type: str
+    difficulty: int | None
+    use: str
+    tags: tuple[str, ...]
+    stem_html: str  # through the same renderer and sanitiser as a paper
+    line: int | None
+    scenario: str | None = None  # the group it belongs to
+
+
+@dataclass(frozen=True)
+class RowPreview:
+    """A blueprint row of a course draft: what it asks for and what the bank has for it."""
+
+    number: int  # 1-based, as `trainer check` names rows
+    description: str
+    available: int
+    needed: int
+    filled: int  # what it gets when every row is filled together
+
+    @property
+    def short(self) -> bool:
+        return self.filled < self.needed
+
+
+@dataclass(frozen=True)
 class DraftCheck:
     """What `trainer check` says of the library with one draft in it, and the draft rendered."""
 
@@ -204,6 +233,9 @@ class DraftCheck:
     warnings: tuple[Problem, ...]  # the draft's own file only
     html: str  # the preview, through the same renderer and sanitiser as the module page
     title: str
+    questions: tuple[QuestionPreview, ...] = ()  # a bank file draft's
+    rows: tuple[RowPreview, ...] = ()  # a course draft's blueprint
+    rows_known: bool = False  # the course draft's exam policy could be read (else no counts)
 
     @property
     def ok(self) -> bool:

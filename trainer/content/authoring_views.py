@@ -1,8 +1,10 @@
-"""Authoring pages (issue 18, modules): start a draft, edit it as a form (front-matter fields and
-the body in a plain textarea: no JavaScript needed), see it rendered and checked, submit it;
+"""Authoring pages (issue 18): start a draft of a module, a course's course.yaml or a question bank
+file; edit it (a module as a form of front-matter fields and the body, a YAML file as its text: no
+JavaScript needed), see it rendered and checked, submit it;
 another trainer reviews it (rendered text and a line diff), comments, requests changes or
 approves, which publishes; every module's published versions, with their diffs, and restoring
-one through the same review. Trainers and admins only; drafts never reach an inspector.
+one through the same review (modules by id, other files by path). Trainers and admins only;
+drafts never reach an inspector.
 
 Each handler translates HTTP to one service call (trainer.content.publishing decides who may
 do what) and back.
@@ -21,7 +23,7 @@ from starlette.routing import BaseRoute
 from trainer.access import Access, Viewer
 from trainer.audit import service as audit
 from trainer.content import assets as uploaded_assets
-from trainer.content import authoring, publishing
+from trainer.content import authoring, course_forms, file_drafts, publishing, question_forms
 from trainer.content.models import ContentDraft
 from trainer.content.store import content_of
 from trainer.errors import DomainError
@@ -72,16 +74,27 @@ def _check(request: Request, draft: ContentDraft) -> authoring.DraftCheck:
     if found is not None:
         return found
     with store.draft_lock:
-        found = authoring.check_module_draft(
-            store.courses_dir,
-            store.question_bank_dir,
-            {**store.overlay, **images},
-            path=draft.path,
-            text=draft.text,
-            item_id=draft.item_id,
-            lang=draft.lang,
-            cache=store.draft_cache,
-        )
+        if draft.kind == "module":
+            found = authoring.check_module_draft(
+                store.courses_dir,
+                store.question_bank_dir,
+                {**store.overlay, **images},
+                path=draft.path,
+                text=draft.text,
+                item_id=draft.item_id,
+                lang=draft.lang,
+                cache=store.draft_cache,
+            )
+        else:
+            found = file_drafts.check_file_draft(
+                store.courses_dir,
+                store.question_bank_dir,
+                store.overlay,
+                kind=draft.kind,
+                path=draft.path,
+                text=draft.text,
+                cache=store.draft_cache,
+            )
         store.draft_checks.put(key, found)
     return found
 
@@ -89,12 +102,14 @@ def _check(request: Request, draft: ContentDraft) -> authoring.DraftCheck:
 def index(request: Request) -> Response:
     viewer = viewer_of(request)
     mine, waiting = publishing.drafts_of(session_of(request), viewer)
+    store = content_of(request)
     return state.templates(request).render(
         request,
         "content/authoring/index.html",
         {
             "section": "authoring",
-            "library": content_of(request).library,
+            "library": store.library,
+            "bank_files": file_drafts.bank_files(store.question_bank_dir, store.overlay),
             "mine": mine,
             "waiting": waiting,
             "status_labels": STATUS_LABELS,
@@ -107,12 +122,23 @@ def start(request: Request) -> Response:
     viewer = viewer_of(request)
     form = form_of(request)
     store = content_of(request)
+    if form.get("path"):  # a course.yaml or a question bank file
+        draft = publishing.start_file_draft(
+            session_of(request),
+            _actor(request, viewer),
+            viewer,
+            courses_dir=store.courses_dir,
+            question_bank_dir=store.question_bank_dir,
+            path=form.get("path", "").strip(),
+        )
+        return RedirectResponse(f"/trainer/authoring/drafts/{draft.id}", status_code=303)
     draft = publishing.start_draft(
         session_of(request),
         _actor(request, viewer),
         viewer,
         library=store.library,
         courses_dir=store.courses_dir,
+        question_bank_dir=store.question_bank_dir,
         module_id=form.get("module_id", ""),
         lang=form.get("lang", ""),
     )
@@ -125,6 +151,8 @@ def _draft_page(
     *,
     form: authoring.ModuleForm | None = None,
     errors: list[str] | None = None,
+    course_form: course_forms.CourseForm | None = None,
+    form_errors: list[tuple[str, dict[str, str]]] | None = None,
 ) -> Response:
     viewer = viewer_of(request)
     session = session_of(request)
@@ -132,7 +160,8 @@ def _draft_page(
     editable = draft.author_id == viewer.id and draft.status in publishing.EDITABLE
     context: dict[str, Any] = {
         "draft": draft,
-        "form": form or authoring.form_of_text(draft.text),
+        "form": form or (authoring.form_of_text(draft.text) if draft.kind == "module" else None),
+        "shown_path": publishing.shown_path(draft.path),
         "check": check,
         "diff": authoring.line_diff(draft.base_text, draft.text),
         "events": publishing.events_of(session, draft),
@@ -148,10 +177,44 @@ def _draft_page(
         "regulations": content_of(request).library.regulations,
         "uploads": uploaded_assets.of_draft(session, draft),
         "max_image_mb": uploaded_assets.MAX_IMAGE_BYTES // (1024 * 1024),
+        "form_questions": _form_questions(draft) if editable else set(),
+        "form_types": question_forms.FORM_TYPES,
+        "translate_ids": _translate_ids(request, draft) if editable else [],
+        "course_form": course_form
+        or (course_forms.form_of_course(draft.text) if draft.kind == "course" else None),
+        "form_errors": form_errors or [],
+        "reviews": course_forms.REVIEWS,
+        "modes": course_forms.MODES,
+        "requires": course_forms.REQUIRES,
+        "spare_rows": course_forms.SPARE_ROWS,
     }
-    status = 422 if errors else 200
+    status = 422 if errors or form_errors else 200
     return state.templates(request).render(
         request, "content/authoring/draft.html", context, status_code=status
+    )
+
+
+def _form_questions(draft: ContentDraft) -> set[str]:
+    """The ids of a bank file draft's questions that a form edits (trainer.content.question_views);
+    none for a translation file (edited as YAML)."""
+    if draft.kind != "bank" or not publishing.is_question_file(draft.path):
+        return set()
+    return {
+        str(q.data["id"]) for q in question_forms.locate(draft.text) if question_forms.form_covers(q.data)
+    }
+
+
+def _translate_ids(request: Request, draft: ContentDraft) -> list[str]:
+    """For a translation file's draft, the ids of the questions it translates (the bank file's,
+    in file order): each opens in the translation form (trainer.content.question_views)."""
+    source = publishing.translated_file(draft.path) if draft.kind == "bank" else None
+    if source is None:
+        return []
+    store = content_of(request)
+    return list(
+        store.library.bank.files.get(
+            file_drafts.display_of(store.courses_dir, store.question_bank_dir, source), []
+        )
     )
 
 
@@ -179,6 +242,48 @@ def _form_from(request: Request, draft: ContentDraft) -> authoring.ModuleForm:
     )
 
 
+def _text_from(request: Request, draft: ContentDraft) -> str:
+    """The YAML textarea's text. Browsers send a textarea's lines with CRLF: back to the line
+    ends of the text the form showed, so an untouched file is byte for byte what it was."""
+    text = form_of(request).get("text", "")
+    if "\r\n" not in draft.text:
+        text = text.replace("\r\n", "\n")
+    return text
+
+
+MAX_ROWS = 60  # blueprint rows a course form carries
+
+
+def _course_form_from(request: Request) -> course_forms.CourseForm:
+    values = form_of(request)
+    count = values.get("bp_rows", "")
+    rows = min(int(count), MAX_ROWS) if count.isdigit() else 0
+
+    def choice(name: str, allowed: tuple[str, ...]) -> str:
+        value = values.get(name, "")
+        return value if value in allowed else ""
+
+    return course_forms.CourseForm(
+        title=values.get("title", ""),
+        summary=values.get("summary", ""),
+        modules=values.get("modules", ""),
+        has_certification=True,
+        requires=choice("requires", course_forms.REQUIRES),
+        review=choice("review", course_forms.REVIEWS),
+        mode=choice("mode", course_forms.MODES),
+        fields={key: values.get(key, "") for key in (*course_forms.TOP_FIELDS, *course_forms.EXAM_FIELDS)},
+        rows=[
+            course_forms.BlueprintRow(
+                values.get(f"bp_tags_{i}", ""),
+                values.get(f"bp_low_{i}", ""),
+                values.get(f"bp_high_{i}", ""),
+                values.get(f"bp_count_{i}", ""),
+            )
+            for i in range(rows)
+        ],
+    )
+
+
 def save_draft(request: Request) -> Response:
     """Save (and preview), submit or withdraw: one form, the button says which."""
     viewer = viewer_of(request)
@@ -189,8 +294,25 @@ def save_draft(request: Request) -> Response:
     if action == "withdraw":
         publishing.withdraw(session, actor, viewer, draft)
         return RedirectResponse(f"/trainer/authoring/drafts/{draft.id}?done=withdrawn", status_code=303)
-    form = _form_from(request, draft)
-    publishing.save_draft(session, viewer, draft, authoring.compose(form, draft.text))
+    if draft.kind == "module":
+        text = authoring.compose(_form_from(request, draft), draft.text)
+    elif draft.kind == "course" and form_of(request).get("editor") == "course":
+        course_form = _course_form_from(request)
+        try:
+            text = course_forms.compose_course(course_form, draft.text)
+        except question_forms.FormError as error:
+            # Nothing saved: the form comes back as typed, with what to fix.
+            publishing.check_editable(viewer, draft)
+            return _draft_page(
+                request, draft, course_form=course_form, form_errors=[(error.message, error.values)]
+            )
+        except LookupError:
+            raise DomainError(
+                409, "course_unreadable", "The course file cannot be read: fix it in the YAML first."
+            ) from None
+    else:
+        text = _text_from(request, draft)
+    publishing.save_draft(session, viewer, draft, text)
     if action != "submit":
         return RedirectResponse(f"/trainer/authoring/drafts/{draft.id}?done=saved#preview", status_code=303)
     check = _check(request, draft)
@@ -268,12 +390,13 @@ def show_version(request: Request) -> Response:
     session = session_of(request)
     store = content_of(request)
     version = publishing.version_for(session, id_param(request, "version_id"))
-    before = publishing.previous_text(session, store.courses_dir, version)
+    before = publishing.previous_text(session, store.courses_dir, store.question_bank_dir, version)
     return state.templates(request).render(
         request,
         "content/authoring/version.html",
         {
             "version": version,
+            "shown_path": publishing.shown_path(version.path),
             "by": publishing.author_name(session, version.published_by),
             "diff": authoring.line_diff(before, version.text),
             "lang_labels": LANGUAGES,
@@ -285,10 +408,33 @@ def restore_version(request: Request) -> Response:
     viewer = viewer_of(request)
     session = session_of(request)
     version = publishing.version_for(session, id_param(request, "version_id"))
+    store = content_of(request)
     draft = publishing.restore(
-        session, _actor(request, viewer), viewer, content_of(request).courses_dir, version
+        session,
+        _actor(request, viewer),
+        viewer,
+        version,
+        courses_dir=store.courses_dir,
+        question_bank_dir=store.question_bank_dir,
     )
     return RedirectResponse(f"/trainer/authoring/drafts/{draft.id}", status_code=303)
+
+
+def file_history(request: Request) -> Response:
+    """Every published version of one course.yaml or question bank file (by `?path=`)."""
+    path = request.query_params.get("path", "")
+    if publishing.kind_of_path(path) is None:
+        raise DomainError(404, "no_such_file", "There is no such course or question file.")
+    return state.templates(request).render(
+        request,
+        "content/authoring/file_history.html",
+        {
+            "path": path,
+            "shown_path": publishing.shown_path(path),
+            "versions": publishing.file_history(session_of(request), path),
+            "lang_labels": LANGUAGES,
+        },
+    )
 
 
 routes: list[BaseRoute] = [
@@ -308,6 +454,7 @@ routes: list[BaseRoute] = [
         max_body_size=uploaded_assets.MAX_UPLOAD_BODY,
     ),
     page("/trainer/authoring/modules/{module_id}", module_history, access=Access.TRAINER),
+    page("/trainer/authoring/files", file_history, access=Access.TRAINER),
     page("/trainer/authoring/versions/{version_id}", show_version, access=Access.TRAINER),
     page(
         "/trainer/authoring/versions/{version_id}/restore",

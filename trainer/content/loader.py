@@ -53,6 +53,9 @@ from trainer.content.translations import (
 )
 from trainer.content.yamlio import YamlDocument, YamlError, load_yaml
 
+# Overlay paths starting with this are files under the question bank's folder; the rest are
+# under the courses folder (which has no folder of that name: a course id has no underscore).
+BANK_PREFIX = "question_bank/"
 ASSET_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg", ".pdf"}
 # Files at the top of question_bank/ that are lists of codes, not bank files.
 REGULATIONS_FILE = "regulations.yaml"
@@ -101,11 +104,34 @@ def load_library(
     """The library, or None and the problems. With `cache`, YAML files whose text it has seen
     (in memory or on disk) are not parsed again (trainer.content.parsecache).
 
-    `overlay` maps a module file's path under `courses_dir` ("course-id/01-topic.md") to the
-    text that replaces it, or that adds it when no such file exists: published versions from the
-    database (trainer.content.publishing) and a draft being checked. Everything else is read
-    from disk, so a library built with an overlay is checked exactly as `trainer check` checks
-    files."""
+    `overlay` maps a file's path to the text that replaces it, or that adds it when no such file
+    exists: published versions from the database (trainer.content.publishing) and a draft being
+    checked. A path is under `courses_dir` ("course-id/01-topic.md", "course-id/course.yaml"),
+    or under `question_bank_dir` with the `BANK_PREFIX` ("question_bank/coal/methane.yaml").
+    Everything else is read from disk, so a library built with an overlay is checked exactly as
+    `trainer check` checks files."""
+    found = inspect_library(courses_dir, question_bank_dir, cache, overlay)
+    return found.library, found.problems
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """A library load: the library (None when there is an error), every problem, and the bank as
+    built even when something else failed (an authoring page counts a blueprint's questions from
+    it while the draft still has errors)."""
+
+    library: Library | None
+    problems: list[Problem]
+    bank: Bank
+
+
+def inspect_library(
+    courses_dir: Path,
+    question_bank_dir: Path,
+    cache: ParseCache | None = None,
+    overlay: Mapping[str, str] | None = None,
+) -> Inspection:
+    """`load_library`, keeping the bank (same arguments)."""
     loader = _Loader(courses_dir, question_bank_dir, cache, overlay)
     with _collector_paused():
         library = loader.load()
@@ -113,8 +139,41 @@ def load_library(
         cache.prune()
     problems = sorted(loader.problems, key=lambda p: (p.file, p.line or 0, p.message))
     if any(p.severity == "error" for p in problems):
-        return None, problems
-    return library, problems
+        return Inspection(None, problems, loader.bank)
+    return Inspection(library, problems, loader.bank)
+
+
+@dataclass(frozen=True)
+class RowCount:
+    """One draw row as the draw check sees it: questions matching it (`available`), how many it
+    asks for (`needed`), and how many it gets when all the rows are filled together (`filled`:
+    rows share questions, a scenario counts whole, enemies stay apart)."""
+
+    available: int
+    needed: int
+    filled: int
+
+    @property
+    def short(self) -> bool:
+        return self.filled < self.needed
+
+
+def draw_counts(bank: Bank, domain: str, rows: list[DrawRow], purpose: str) -> list[RowCount]:
+    """What `trainer check` works out for a blueprint (purpose "exam") or a practice draw."""
+    candidates = [[q.id for q in bank.candidates(domain, row, purpose)] for row in rows]
+    counts = [row.count for row in rows]
+    if any(len(found) < count for found, count in zip(candidates, counts, strict=True)):
+        # Some row cannot be filled even alone: the others are not tried together.
+        return [
+            RowCount(len(found), count, min(len(found), count))
+            for found, count in zip(candidates, counts, strict=True)
+        ]
+    rows_of = rows_of_questions(candidates)
+    filling = fill_exactly(counts, rows_of, units_for(bank, rows_of))
+    return [
+        RowCount(len(found), count, len(members))
+        for found, count, members in zip(candidates, counts, filling.members, strict=True)
+    ]
 
 
 @contextlib.contextmanager
@@ -180,8 +239,16 @@ class _Loader:
         self.bank_dir = question_bank_dir.resolve()
         self.root = Path(os.path.commonpath([self.courses_dir, self.bank_dir]))
         self.problems: list[Problem] = []
-        # Module texts replacing (or added beside) the files, by absolute path.
-        self.overlay = {self.courses_dir / name: text for name, text in (overlay or {}).items()}
+        self.bank = Bank()
+        # Texts replacing (or added beside) the files, by absolute path.
+        self.overlay = {
+            (
+                self.bank_dir / name.removeprefix(BANK_PREFIX)
+                if name.startswith(BANK_PREFIX)
+                else self.courses_dir / name
+            ): text
+            for name, text in (overlay or {}).items()
+        }
 
     def error(self, file: str, line: int | None, message: str) -> None:
         self.problems.append(Problem(file, line, message))
@@ -210,7 +277,7 @@ class _Loader:
 
     def load(self) -> Library | None:
         regulations = self.load_regulations()
-        bank = self.load_bank(set(regulations))
+        bank = self.bank = self.load_bank(set(regulations))
         self.check_bank_citations(bank, regulations)
         tags = self.load_tags()
         folders = self.load_course_folders()
@@ -482,7 +549,8 @@ class _Loader:
         files: list[CheckedFile] = []
         translated: list[TranslationSource] = []
         if self.bank_dir.is_dir():
-            for path in sorted(self.bank_dir.rglob("*.yaml")):
+            added = {p for p in self.overlay if p.suffix == ".yaml" and p.is_relative_to(self.bank_dir)}
+            for path in sorted(set(self.bank_dir.rglob("*.yaml")) | added):
                 if path.name in (REGULATIONS_FILE, TAGS_FILE) and path.parent == self.bank_dir:
                     continue
                 if any(part.startswith(".") for part in path.relative_to(self.bank_dir).parts):
@@ -495,7 +563,11 @@ class _Loader:
                     if doc is not None:
                         translated.append(
                             TranslationSource(
-                                display, self.show(bank_path), bank_path.is_file(), name[1], doc
+                                display,
+                                self.show(bank_path),
+                                bank_path.is_file() or bank_path in self.overlay,
+                                name[1],
+                                doc,
                             )
                         )
                 else:
@@ -541,35 +613,32 @@ class _Loader:
         exam: bool,
     ) -> None:
         purpose = "exam" if exam else "practice"
-        candidates = [[q.id for q in bank.candidates(domain, row, purpose)] for row in rows]
+        counted = draw_counts(bank, domain, rows, purpose)
         short = False
-        for index, (row, found) in enumerate(zip(rows, candidates, strict=True)):
-            if len(found) < row.count:
+        for index, (row, count) in enumerate(zip(rows, counted, strict=True)):
+            if count.available < row.count:
                 short = True
                 self.error(
                     display,
                     doc.line_of((*path, index)),
                     f"{'blueprint' if exam else 'practice'} row "
                     f"{index + 1} ({_describe(row)}) needs {row.count} {domain} questions; the bank has "
-                    f"{len(found)} for {'exams' if exam else 'practice'} (`use:`)",
+                    f"{count.available} for {'exams' if exam else 'practice'} (`use:`)",
                 )
         if short:
             return
         counts = [row.count for row in rows]
-        rows_of = rows_of_questions(candidates)
-        units = units_for(bank, rows_of)
-        filling = fill_exactly(counts, rows_of, units)
-        if not filling.full:
-            short_rows = [i for i, members in enumerate(filling.members) if len(members) < counts[i]]
-            index = short_rows[0] if short_rows else 0
+        short_rows = [i for i, count in enumerate(counted) if count.short]
+        if short_rows:
+            index = short_rows[0]
             self.error(
                 display,
                 doc.line_of((*path, index)),
                 f"the rows cannot be filled with exactly {sum(counts)} questions: row {index + 1} "
-                f"({_describe(rows[index])}) gets {len(filling.members[index])} of {counts[index]} "
+                f"({_describe(rows[index])}) gets {counted[index].filled} of {counts[index]} "
                 "(rows share questions, a scenario counts as all its questions, enemies stay apart)",
             )
-        elif exam and not fill_exactly([2 * c for c in counts], rows_of, units).full:
+        elif exam and not _fills_twice(bank, domain, rows):
             self.warn(
                 display,
                 doc.line_of(path),
@@ -593,7 +662,7 @@ class _Loader:
     def load_course_folder(self, path: Path) -> _CourseFolder | None:
         course_file = path / "course.yaml"
         display = self.show(course_file)
-        if not course_file.is_file():
+        if not course_file.is_file() and course_file not in self.overlay:
             self.error(self.show(path), None, "a course folder needs a course.yaml")
             return None
         doc = self.parse_yaml(course_file, display)
@@ -1034,6 +1103,12 @@ def search_documents(courses: list[Course]) -> list[SearchDocument]:
                     )
                 )
     return documents
+
+
+def _fills_twice(bank: Bank, domain: str, rows: list[DrawRow]) -> bool:
+    candidates = [[q.id for q in bank.candidates(domain, row, "exam")] for row in rows]
+    rows_of = rows_of_questions(candidates)
+    return fill_exactly([2 * row.count for row in rows], rows_of, units_for(bank, rows_of)).full
 
 
 def _describe(row: DrawRow) -> str:

@@ -34,7 +34,8 @@ class CourseVersion(Base):
 class ContentVersion(Base):
     """One published version of a content file, kept for ever (history, restore, export).
 
-    `path` is the file's place under courses/ ("course-id/01-topic.md"); `text` is the whole file,
+    `path` is the file's place under courses/ ("course-id/01-topic.md", "course-id/course.yaml")
+    or, with the prefix "question_bank/", under the question bank; `text` is the whole file,
     byte for byte what `trainer content export` writes.
     """
 
@@ -42,9 +43,9 @@ class ContentVersion(Base):
     __table_args__ = (UniqueConstraint("path", "number"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(String(20))  # module (courses and questions: later slices)
+    kind: Mapped[str] = mapped_column(String(20))  # module, course (course.yaml) or bank
     path: Mapped[str] = mapped_column(String(300), index=True)
-    item_id: Mapped[str] = mapped_column(String(100), index=True)  # the module's id
+    item_id: Mapped[str] = mapped_column(String(100), index=True)  # module or course id, bank file name
     lang: Mapped[str] = mapped_column(String(10))
     number: Mapped[int] = mapped_column(Integer)  # 1, 2, … per path
     text: Mapped[str] = mapped_column(Text)

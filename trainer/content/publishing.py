@@ -1,9 +1,12 @@
-"""Authoring in the browser: module drafts, their review, publishing, history, and the files as
-the exchange format (`trainer content import/export`).
+"""Authoring in the browser: drafts of content files (modules, a course's `course.yaml`, question
+bank files), their review, publishing, history, and the files as the exchange format
+(`trainer content import/export`).
 
-Source of truth: the files under courses/ until something is published; from then on a module
-file's latest version in `content_versions` is what every process serves, the file on disk
-only what it started from. A publish writes a new version and bumps `content_generation` in
+Source of truth: the files until something is published; from then on a file's latest version in
+`content_versions` is what every process serves, the file on disk only what it started from.
+A version's `path` is the loader's overlay path: under courses/ as "course-id/01-topic.md" or
+"course-id/course.yaml", under the question bank as "question_bank/coal/methane.yaml"
+(trainer.content.loader.BANK_PREFIX). A publish writes a new version and bumps `content_generation` in
 the same transaction; each process reads that one row every few seconds
 (trainer.content.store) and rebuilds its library from the files plus the published versions.
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,9 +32,11 @@ from trainer.access import Viewer
 from trainer.audit import service as audit
 from trainer.content import assets, authoring
 from trainer.content.library import Library
-from trainer.content.loader import load_library
+from trainer.content.loader import BANK_PREFIX, REGULATIONS_FILE, TAGS_FILE, load_library
 from trainer.content.models import ContentDraft, ContentGeneration, ContentVersion, DraftEvent
 from trainer.content.problems import Problem
+from trainer.content.translations import translation_name
+from trainer.content.yamlio import YamlError, load_yaml
 from trainer.db import Database, utcnow
 from trainer.errors import DomainError
 from trainer.people.models import User
@@ -41,7 +47,91 @@ log = logging.getLogger(__name__)
 OPEN = ("editing", "submitted", "changes_requested")
 EDITABLE = ("editing", "changes_requested")
 REVIEW_ACTIONS = ("comment", "request_changes", "approve")
-MAX_TEXT = 200_000  # characters of one module file; the longest sample module is about 20,000
+MAX_TEXT = 200_000  # characters of one file; the longest sample module is about 20,000, bank file 28,000
+KINDS = ("module", "course", "bank")
+_COURSE_FILE = re.compile(r"^(?P<course>[a-z0-9][a-z0-9-]*)/course\.yaml$")
+# A bank file's path: lowercase folders and names (as the sample bank's), a translation's language.
+_BANK_FILE = re.compile(
+    r"^question_bank/(?P<name>(?:[a-z0-9][a-z0-9_-]*/)*[a-z0-9][a-z0-9_-]*)"
+    r"(?:\.(?P<lang>[a-z]{2}-[A-Z]{2}|[a-z]{2}))?\.yaml$"
+)
+# A new bank file starts as one question to replace: the format at a glance, and it loads.
+NEW_BANK_FILE = """defaults: {domain: coal, lang: en}
+questions:
+  - id: NEW-0001
+    type: truefalse
+    stem: Write the statement here.
+    answer: true
+    explanation: Say why, citing the regulation.
+"""
+
+
+@dataclass(frozen=True)
+class FileKind:
+    """What a path holds, as drafts and versions record it."""
+
+    kind: str  # module | course | bank
+    item_id: str  # module id, course id, or the bank file's name without language ("coal/methane")
+    lang: str
+
+
+def kind_of_path(path: str) -> FileKind | None:
+    """A course's course.yaml or a question bank file (a translation too); None for any other
+    path (modules are found by their id: trainer.content.publishing.start_draft). The lists of
+    codes at the top of the bank (regulations, tags) are not drafted here."""
+    if len(path) > 300:  # what content_versions.path holds
+        return None
+    course = _COURSE_FILE.match(path)
+    if course is not None:
+        return FileKind("course", course.group("course"), "en")
+    bank = _BANK_FILE.match(path)
+    if bank is None or path.removeprefix(BANK_PREFIX) in (REGULATIONS_FILE, TAGS_FILE):
+        return None
+    if any(part in ("", ".", "..") for part in path.split("/")):
+        return None
+    found = translation_name(path.rsplit("/", 1)[-1])
+    return FileKind("bank", bank.group("name"), found[1] if found is not None else "en")
+
+
+def with_lang_of(text: str, kind: FileKind) -> FileKind:
+    """The file's own `lang:` (a course's, a bank file's defaults') where the path does not say."""
+    if kind.kind == "module" or kind.lang != "en":
+        return kind
+    try:
+        data = load_yaml(text).data
+    except YamlError:
+        return kind
+    if isinstance(data, dict) and kind.kind == "bank":
+        data = data.get("defaults")
+    lang = data.get("lang") if isinstance(data, dict) else None
+    return FileKind(kind.kind, kind.item_id, lang) if lang in ("en", "zh-CN") else kind
+
+
+def is_question_file(path: str) -> bool:
+    """A bank file of questions (not a translation file beside one): what the question forms edit."""
+    kind = kind_of_path(path)
+    return kind is not None and kind.kind == "bank" and translation_name(path.rsplit("/", 1)[-1]) is None
+
+
+def translated_file(path: str) -> str | None:
+    """The bank file a translation file translates ("question_bank/coal/air.zh-CN.yaml" ->
+    "question_bank/coal/air.yaml"); None for any other path."""
+    kind = kind_of_path(path)
+    name = translation_name(path.rsplit("/", 1)[-1])
+    if kind is None or kind.kind != "bank" or name is None:
+        return None
+    return f"{path.rsplit('/', 1)[0]}/{name[0]}.yaml"
+
+
+def shown_path(path: str) -> str:
+    """The path as a trainer reads it: "courses/demo-course/01-first.md", "question_bank/…"."""
+    return path if path.startswith(BANK_PREFIX) else f"courses/{path}"
+
+
+def disk_path(courses_dir: Path, question_bank_dir: Path, path: str) -> Path:
+    if path.startswith(BANK_PREFIX):
+        return question_bank_dir / path.removeprefix(BANK_PREFIX)
+    return courses_dir / path
 
 
 # -- what is published ----------------------------------------------------------------------------
@@ -91,20 +181,22 @@ def _latest(session: Session, path: str) -> ContentVersion | None:
     ).first()
 
 
-def file_text(courses_dir: Path, path: str) -> str | None:
+def file_text(courses_dir: Path, question_bank_dir: Path, path: str) -> str | None:
     """A file's bytes as text, newlines untouched (export must give back exactly these bytes)."""
     try:
-        return (courses_dir / path).read_bytes().decode("utf-8")
+        return disk_path(courses_dir, question_bank_dir, path).read_bytes().decode("utf-8")
     except (OSError, UnicodeDecodeError):
         return None
 
 
-def served_text(session: Session, courses_dir: Path, path: str) -> tuple[str | None, int | None]:
+def served_text(
+    session: Session, courses_dir: Path, question_bank_dir: Path, path: str
+) -> tuple[str | None, int | None]:
     """The text served for `path` and its published number (None: the file, or nothing)."""
     latest = _latest(session, path)
     if latest is not None:
         return latest.text, latest.number
-    return file_text(courses_dir, path), None
+    return file_text(courses_dir, question_bank_dir, path), None
 
 
 # -- drafts ---------------------------------------------------------------------------------------
@@ -130,22 +222,19 @@ def start_draft(
     *,
     library: Library,
     courses_dir: Path,
+    question_bank_dir: Path,
     module_id: str,
     lang: str,
 ) -> ContentDraft:
     """A new draft of the module's `lang` version from the text served now; the author's own
     open draft of the same file if there is one (one file, one draft per author at a time)."""
     path, translate_from = _module_path(library, courses_dir, module_id, lang)
-    mine = session.scalars(
-        select(ContentDraft).where(
-            ContentDraft.path == path, ContentDraft.author_id == viewer.id, ContentDraft.status.in_(OPEN)
-        )
-    ).first()
+    mine = _open_draft(session, viewer, path)
     if mine is not None:
         return mine
-    base, number = served_text(session, courses_dir, path)
+    base, number = served_text(session, courses_dir, question_bank_dir, path)
     if base is None and translate_from is not None:
-        source, _ = served_text(session, courses_dir, translate_from)
+        source, _ = served_text(session, courses_dir, question_bank_dir, translate_from)
         form = authoring.form_of_text(source or "")
         form.lang = lang
         text, base = authoring.compose(form, ""), ""
@@ -176,6 +265,69 @@ def start_draft(
     return draft
 
 
+def _open_draft(session: Session, viewer: Viewer, path: str) -> ContentDraft | None:
+    return session.scalars(
+        select(ContentDraft).where(
+            ContentDraft.path == path, ContentDraft.author_id == viewer.id, ContentDraft.status.in_(OPEN)
+        )
+    ).first()
+
+
+def start_file_draft(
+    session: Session,
+    actor: audit.Actor,
+    viewer: Viewer,
+    *,
+    courses_dir: Path,
+    question_bank_dir: Path,
+    path: str,
+) -> ContentDraft:
+    """A new draft of a course's course.yaml or a question bank file, from the text served now
+    (a bank file that does not exist yet starts from an empty one); the author's own open draft
+    of that file if there is one."""
+    kind = kind_of_path(path)
+    if kind is None or (kind.kind == "course" and not (courses_dir / kind.item_id).is_dir()):
+        raise DomainError(404, "no_such_file", "There is no such course or question file.")
+    if kind.lang not in ("en", "zh-CN"):
+        raise DomainError(404, "no_such_file", "There is no such course or question file.")
+    mine = _open_draft(session, viewer, path)
+    if mine is not None:
+        return mine
+    base, number = served_text(session, courses_dir, question_bank_dir, path)
+    if base is None and kind.kind != "bank":
+        raise DomainError(404, "no_such_file", "There is no such course or question file.")
+    # A new translation file starts with no entry (the translation form adds them).
+    text = (
+        base
+        if base is not None
+        else NEW_BANK_FILE
+        if kind.lang == "en"
+        else f"lang: {kind.lang}\nquestions: {{}}\n"
+    )
+    kind = with_lang_of(text, kind)
+    now = utcnow()
+    draft = ContentDraft(
+        kind=kind.kind,
+        path=path,
+        item_id=kind.item_id[:100],
+        lang=kind.lang,
+        text=text,
+        base_text=base or "",
+        base_version=number,
+        status="editing",
+        author_id=viewer.id,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(draft)
+    session.flush()
+    audit.record(
+        session, "content.draft.created", actor, target_type="draft", target_id=draft.id,
+        details={"path": path, "kind": kind.kind},
+    )  # fmt: skip
+    return draft
+
+
 def draft_for(session: Session, draft_id: int) -> ContentDraft:
     draft = session.get(ContentDraft, draft_id)
     if draft is None:
@@ -183,7 +335,8 @@ def draft_for(session: Session, draft_id: int) -> ContentDraft:
     return draft
 
 
-def _must_edit(viewer: Viewer, draft: ContentDraft) -> None:
+def check_editable(viewer: Viewer, draft: ContentDraft) -> None:
+    """Only the author changes a draft, and only while it is being written."""
     if draft.author_id != viewer.id:
         raise DomainError(403, "not_the_author", "Only the draft's author can change it.")
     if draft.status not in EDITABLE:
@@ -193,9 +346,9 @@ def _must_edit(viewer: Viewer, draft: ContentDraft) -> None:
 
 
 def save_draft(session: Session, viewer: Viewer, draft: ContentDraft, text: str) -> None:
-    _must_edit(viewer, draft)
+    check_editable(viewer, draft)
     if len(text) > MAX_TEXT:
-        raise DomainError(413, "draft_too_long", "A module file may have at most 200,000 characters.")
+        raise DomainError(413, "draft_too_long", "A content file may have at most 200,000 characters.")
     draft.text = text
     draft.updated_at = utcnow()
 
@@ -213,7 +366,7 @@ def upload_image(
 ) -> None:
     """An image for the draft's course (trainer.content.assets): only its author, while they
     may edit it; published with the draft that links it."""
-    _must_edit(viewer, draft)
+    check_editable(viewer, draft)
     assets.store(
         session, actor, viewer, draft, courses_dir=courses_dir, filename=filename, data=data,
         alt_text=alt_text,
@@ -296,7 +449,7 @@ def review(
     if (latest.number if latest is not None else None) != draft.base_version:
         raise DomainError(
             409, "draft_stale",
-            "The module was published again since this draft began: "
+            "The file was published again since this draft began: "
             "its author must start from the new version.",
         )  # fmt: skip
     if check is None or not check.ok:
@@ -308,8 +461,8 @@ def review(
     audit.record(session, "content.draft.approved", actor, target_type="draft", target_id=draft.id)
     assets.publish_with(session, actor, draft)  # before the generation bump below: one transaction
     return _publish(
-        session, actor, path=draft.path, item_id=draft.item_id, lang=draft.lang, text=draft.text,
-        by=viewer.id, draft_id=draft.id,
+        session, actor, kind=draft.kind, path=draft.path, item_id=draft.item_id, lang=draft.lang,
+        text=draft.text, by=viewer.id, draft_id=draft.id,
     )  # fmt: skip
 
 
@@ -323,12 +476,13 @@ def _publish(
     text: str,
     by: int | None,
     draft_id: int | None,
+    kind: str = "module",
 ) -> ContentVersion:
     """A new version of `path`, and the generation bump every process polls for (same
     transaction: a process that sees the new generation also sees the version)."""
     latest = _latest(session, path)
     version = ContentVersion(
-        kind="module",
+        kind=kind,
         path=path,
         item_id=item_id,
         lang=lang,
@@ -439,7 +593,20 @@ def version_for(session: Session, version_id: int) -> ContentVersion:
     return version
 
 
-def previous_text(session: Session, courses_dir: Path, version: ContentVersion) -> str:
+def file_history(session: Session, path: str) -> list[VersionRow]:
+    """Every published version of one file (a course.yaml, a bank file), newest first."""
+    rows = session.execute(
+        select(ContentVersion, User.full_name)
+        .outerjoin(User, User.id == ContentVersion.published_by)
+        .where(ContentVersion.path == path)
+        .order_by(ContentVersion.number.desc())
+    )
+    return [VersionRow(version, by or "") for version, by in rows]
+
+
+def previous_text(
+    session: Session, courses_dir: Path, question_bank_dir: Path, version: ContentVersion
+) -> str:
     """What `version` replaced: the version before it, or the file for the first one."""
     before = session.scalar(
         select(ContentVersion.text).where(
@@ -448,14 +615,20 @@ def previous_text(session: Session, courses_dir: Path, version: ContentVersion) 
     )
     if before is not None:
         return before
-    return file_text(courses_dir, version.path) or ""
+    return file_text(courses_dir, question_bank_dir, version.path) or ""
 
 
 def restore(
-    session: Session, actor: audit.Actor, viewer: Viewer, courses_dir: Path, version: ContentVersion
+    session: Session,
+    actor: audit.Actor,
+    viewer: Viewer,
+    version: ContentVersion,
+    *,
+    courses_dir: Path,
+    question_bank_dir: Path,
 ) -> ContentDraft:
     """A draft whose text is an older version: it goes through the same review as any other."""
-    base, number = served_text(session, courses_dir, version.path)
+    base, number = served_text(session, courses_dir, question_bank_dir, version.path)
     now = utcnow()
     draft = ContentDraft(
         kind=version.kind,
@@ -485,38 +658,53 @@ def restore(
 
 def export_tree(session: Session, courses_dir: Path, question_bank_dir: Path, out: Path) -> int:
     """Write the published library as files: courses/ and question_bank/ as on disk, each
-    published module file in its latest version, byte for byte. Returns the files written."""
+    published file in its latest version, byte for byte. Returns the files written."""
     overlay = published_overlay(session)
     written = 0
-    for source, target in ((courses_dir, out / "courses"), (question_bank_dir, out / "question_bank")):
+    for source, target, prefix in (
+        (courses_dir, out / "courses", ""),
+        (question_bank_dir, out / "question_bank", BANK_PREFIX),
+    ):
         for path in sorted(source.rglob("*")):
             relative = path.relative_to(source)
             if any(part.startswith(".") for part in relative.parts) or not path.is_file():
                 continue
-            if source is courses_dir and relative.as_posix() in overlay:
+            if prefix + relative.as_posix() in overlay:
                 continue
             (target / relative).parent.mkdir(parents=True, exist_ok=True)
             (target / relative).write_bytes(path.read_bytes())
             written += 1
     for name, text in overlay.items():
-        (out / "courses" / name).parent.mkdir(parents=True, exist_ok=True)
-        (out / "courses" / name).write_bytes(text.encode("utf-8"))
+        target = out / shown_path(name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(text.encode("utf-8"))
         written += 1
     return written + assets.export_into(session, out / "courses")
 
 
 @dataclass(frozen=True)
 class ImportResult:
-    published: list[str]  # module paths given a new version
-    skipped: list[str]  # files that differ but are not modules (later slices import them)
+    published: list[str]  # paths given a new version, as `shown_path` shows them
+    skipped: list[str]  # files that differ but are not drafted content (assets, regulations, tags)
     problems: list[Problem]  # errors: nothing was published
+
+
+def _importable(root_name: str, relative: str) -> str | None:
+    """The overlay path of a file that import publishes (modules, course.yaml, bank files)."""
+    if root_name == "courses":
+        if relative.endswith(".md"):
+            return relative
+        kind = kind_of_path(relative)
+        return relative if kind is not None and kind.kind == "course" else None
+    path = BANK_PREFIX + relative
+    return path if kind_of_path(path) is not None else None
 
 
 def import_tree(
     session: Session, actor: audit.Actor, courses_dir: Path, question_bank_dir: Path, source: Path
 ) -> ImportResult:
-    """Publish every module file of `source/courses` that differs from what is served, all or
-    nothing: the library with all of them in place must load without errors."""
+    """Publish every module, course and question bank file of `source` that differs from what
+    is served, all or nothing: the library with all of them in place must load without errors."""
     overlay = published_overlay(session)
     uploaded = assets.published_hashes(session)  # images exported from the database
     changed: dict[str, str] = {}
@@ -531,19 +719,20 @@ def import_tree(
             if not path.is_file() or any(part.startswith(".") for part in relative.split("/")):
                 continue
             data = path.read_bytes()
-            if root.name == "courses" and path.suffix == ".md":
+            name = _importable(root.name, relative)
+            if name is not None:
                 try:
                     text = data.decode("utf-8")
                 except UnicodeDecodeError:
                     problems.append(
-                        Problem(f"courses/{relative}", None, "not UTF-8 text; save the file as UTF-8")
+                        Problem(f"{root.name}/{relative}", None, "not UTF-8 text; save the file as UTF-8")
                     )
                     continue
-                served = overlay.get(relative)
+                served = overlay.get(name)
                 if served is None:
-                    served = file_text(courses_dir, relative)
+                    served = file_text(courses_dir, question_bank_dir, name)
                 if text != served:
-                    changed[relative] = text
+                    changed[name] = text
             elif not (served_root / relative).is_file() or (served_root / relative).read_bytes() != data:
                 skipped.append(f"{root.name}/{relative}")
     # An image uploaded in the browser and exported is not on disk, but it is unchanged.
@@ -568,12 +757,16 @@ def import_tree(
         for lang in module.versions
     }
     published = []
-    for relative, text in changed.items():
-        item_id, lang = ids.get(
-            relative, (authoring.form_of_text(text).id, authoring.form_of_text(text).lang)
-        )
+    for name, text in changed.items():
+        kind = kind_of_path(name)
+        if kind is not None:
+            kind = with_lang_of(text, kind)
+        else:
+            form = authoring.form_of_text(text)
+            kind = FileKind("module", *ids.get(name, (form.id, form.lang)))
         _publish(
-            session, actor, path=relative, item_id=item_id, lang=lang, text=text, by=actor.id, draft_id=None
-        )
-        published.append(relative)
+            session, actor, kind=kind.kind, path=name, item_id=kind.item_id[:100], lang=kind.lang,
+            text=text, by=actor.id, draft_id=None,
+        )  # fmt: skip
+        published.append(shown_path(name))
     return ImportResult(published, skipped, [])

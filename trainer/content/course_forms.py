@@ -1,0 +1,206 @@
+"""A course's course.yaml as a form, and back: module order, exam policy, blueprint rows. Pure
+text work, no database.
+
+`compose_course` writes back only what changed: the `modules:` line when the order changed, the
+`certification:` block (in one plain layout) when a policy field or a blueprint row changed, the
+`title:` or `summary:` line when it changed; every other line of the file, and all of these when
+unchanged, stay exactly as written. The course's translations are edited in the file's YAML.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from trainer.content.question_forms import FormError, number_text, scalar
+from trainer.content.yamlio import YamlError, load_yaml
+
+REVIEWS = ("score", "by_tag", "after_submit", "after_deadline", "never")
+MODES = ("anytime", "sittings")
+REQUIRES = ("all-modules", "none")
+SPARE_ROWS = 2
+# Policy fields as written under `certification:` (top) and `certification: exam:`.
+TOP_FIELDS = ("validity_months", "renewal_window_days", "grace_days")
+EXAM_FIELDS = ("time_limit_minutes", "pass_mark", "max_attempts", "retake_after_hours")
+# Every key the two blocks may hold (trainer.content.schemas): a block with another key (a typo
+# the check reports) is not rewritten by the form, which would drop it.
+CERTIFICATION_KEYS = {"title", "requires", "exam", *TOP_FIELDS}
+EXAM_KEYS = {"review", "mode", "blueprint", *EXAM_FIELDS}
+
+
+@dataclass
+class BlueprintRow:
+    tags: str = ""  # separated by commas
+    low: str = ""  # difficulty range; both empty: any
+    high: str = ""
+    count: str = ""
+
+
+@dataclass
+class CourseForm:
+    title: str = ""
+    summary: str = ""
+    modules: str = ""  # one module id per line, in reading order
+    has_certification: bool = False  # and the form covers every key of it
+    requires: str = ""
+    review: str = ""
+    mode: str = ""
+    fields: dict[str, str] = field(default_factory=dict)  # TOP_FIELDS and EXAM_FIELDS, as typed
+    rows: list[BlueprintRow] = field(default_factory=list)
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _data(text: str) -> dict[str, Any] | None:
+    try:
+        data = load_yaml(text).data
+    except YamlError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def form_of_course(text: str) -> CourseForm | None:
+    """The form for a course file; None when it does not parse (edit it in the YAML)."""
+    data = _data(text)
+    if data is None:
+        return None
+    modules = data.get("modules")
+    form = CourseForm(
+        title=_text(data.get("title")),
+        summary=_text(data.get("summary")),
+        modules="\n".join(_text(m) for m in modules) if isinstance(modules, list) else "",
+    )
+    certification = data.get("certification")
+    if not isinstance(certification, dict):
+        return form
+    exam = certification.get("exam") if isinstance(certification.get("exam"), dict) else {}
+    assert isinstance(exam, dict)
+    if not set(certification) <= CERTIFICATION_KEYS or not set(exam) <= EXAM_KEYS:
+        return form
+    form.has_certification = True
+    form.requires = _text(certification.get("requires"))
+    form.review = _text(exam.get("review"))
+    form.mode = _text(exam.get("mode"))
+    form.fields = {key: _text(certification.get(key)) for key in TOP_FIELDS}
+    form.fields |= {key: _text(exam.get(key)) for key in EXAM_FIELDS}
+    for row in exam.get("blueprint") or []:
+        if not isinstance(row, dict):
+            continue
+        difficulty = row.get("difficulty") if isinstance(row.get("difficulty"), list) else []
+        assert isinstance(difficulty, list)
+        form.rows.append(
+            BlueprintRow(
+                ", ".join(_text(t) for t in row.get("tags") or []),
+                _text(difficulty[0]) if len(difficulty) > 0 else "",
+                _text(difficulty[1]) if len(difficulty) > 1 else "",
+                _text(row.get("count")),
+            )
+        )
+    return form
+
+
+def _words(text: str) -> list[str]:
+    return [part for part in re.split(r"[,\s]+", text.strip()) if part]
+
+
+def _norm(form: CourseForm) -> tuple[object, ...]:
+    rows = [
+        (_words(r.tags), r.low.strip(), r.high.strip(), r.count.strip())
+        for r in form.rows
+        if r.tags.strip() or r.low.strip() or r.high.strip() or r.count.strip()
+    ]
+    fields = {k: v.strip() for k, v in form.fields.items()}
+    return (form.requires.strip(), form.review.strip(), form.mode.strip(), sorted(fields.items()), rows)
+
+
+def _block(lines: list[str], key: str) -> tuple[int, int] | None:
+    """The lines [first, end) of a top-level key and its value (trailing blank and comment
+    lines belong to what follows)."""
+    for first, line in enumerate(lines):
+        if line.startswith(f"{key}:"):
+            end = first + 1
+            while end < len(lines) and (
+                not lines[end] or lines[end][0].isspace() or lines[end].startswith("#")
+            ):
+                end += 1
+            while end - 1 > first and (not lines[end - 1].strip() or lines[end - 1].lstrip().startswith("#")):
+                end -= 1
+            return first, end
+    return None
+
+
+def _replace(lines: list[str], key: str, new: list[str]) -> list[str]:
+    found = _block(lines, key)
+    if found is None:
+        return [*lines, *new]
+    return [*lines[: found[0]], *new, *lines[found[1] :]]
+
+
+def _certification_lines(form: CourseForm, title: Any) -> list[str]:
+    def number(key: str) -> str | None:
+        value = form.fields.get(key, "").strip()
+        return number_text(value, key) if value else None
+
+    out = ["certification:", f"  title: {scalar(_text(title))}"]
+    if form.requires.strip():
+        out.append(f"  requires: {scalar(form.requires.strip())}")
+    out.append("  exam:")
+    for key in EXAM_FIELDS:
+        value = number(key)
+        if value is not None:
+            out.append(f"    {key}: {value}")
+    if form.review.strip():
+        out.append(f"    review: {scalar(form.review.strip())}")
+    if form.mode.strip():
+        out.append(f"    mode: {scalar(form.mode.strip())}")
+    out.append("    blueprint:")
+    for row in form.rows:
+        if not (row.tags.strip() or row.low.strip() or row.high.strip() or row.count.strip()):
+            continue
+        parts = []
+        tags = _words(row.tags)
+        if tags:
+            parts.append(f"tags: [{', '.join(scalar(t) for t in tags)}]")
+        if row.low.strip() or row.high.strip():
+            low = number_text(row.low.strip() or row.high.strip(), "difficulty")
+            high = number_text(row.high.strip() or row.low.strip(), "difficulty")
+            parts.append(f"difficulty: [{low}, {high}]")
+        parts.append(f"count: {number_text(row.count.strip(), 'count') if row.count.strip() else 0}")
+        out.append(f"      - {{{', '.join(parts)}}}")
+    for key in TOP_FIELDS:
+        value = number(key)
+        if value is not None:
+            out.append(f"  {key}: {value}")
+    return out
+
+
+def compose_course(form: CourseForm, original: str) -> str:
+    """The course file with the form's changes; unchanged blocks as written. Raises FormError
+    for a number field that is not a number, LookupError when the file does not parse."""
+    data = _data(original)
+    current = form_of_course(original)
+    if data is None or current is None:
+        raise LookupError("the course file cannot be read: edit it in the YAML")
+    lines = original.split("\n")
+    for key in ("title", "summary"):  # one line each (a summary's line breaks become spaces)
+        value = " ".join(getattr(form, key).split())
+        if value != " ".join(getattr(current, key).split()):
+            lines = _replace(lines, key, [f"{key}: {scalar(value)}"])
+    modules = _words(form.modules)
+    if modules != _words(current.modules):
+        lines = _replace(lines, "modules", [f"modules: [{', '.join(scalar(m) for m in modules)}]"])
+    if current.has_certification and _norm(form) != _norm(current):
+        certification = data.get("certification")
+        title = certification.get("title") if isinstance(certification, dict) else ""
+        lines = _replace(lines, "certification", _certification_lines(form, title))
+    return "\n".join(lines)
+
+
+__all__ = ["BlueprintRow", "CourseForm", "FormError", "compose_course", "form_of_course"]
