@@ -259,7 +259,7 @@ def test_a_published_image_is_exported_and_the_export_imports_as_unchanged(
     ).read_bytes()
     imported = cli("content", "import", str(tmp_path / "one"), content=content, database_url=database_url)
     assert imported.returncode == 0, imported.stderr
-    assert "0 module file(s) published" in imported.stdout
+    assert "0 file(s) published" in imported.stdout
     assert "shaft.jpg" not in imported.stdout + imported.stderr  # not reported as a changed file
     cli("content", "export", str(tmp_path / "two"), content=content, database_url=database_url)
     assert same_tree(tmp_path / "one", tmp_path / "two")
