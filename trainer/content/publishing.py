@@ -700,11 +700,20 @@ def _importable(root_name: str, relative: str) -> str | None:
     return path if kind_of_path(path) is not None else None
 
 
-def import_tree(
-    session: Session, actor: audit.Actor, courses_dir: Path, question_bank_dir: Path, source: Path
-) -> ImportResult:
-    """Publish every module, course and question bank file of `source` that differs from what
-    is served, all or nothing: the library with all of them in place must load without errors."""
+@dataclass(frozen=True)
+class _Changes:
+    """What a folder of files would change: the texts that differ from what is served (all
+    loading together with the library), what each one is, and what is not imported."""
+
+    changed: dict[str, str]  # overlay path -> text
+    kinds: dict[str, FileKind]  # overlay path -> what it holds
+    skipped: list[str]
+    problems: list[Problem]  # errors: nothing may be changed
+
+
+def _changes(session: Session, courses_dir: Path, question_bank_dir: Path, source: Path) -> _Changes:
+    """Every module, course and question bank file of `source` that differs from what is
+    served, checked all together: the library with all of them in place must load."""
     overlay = published_overlay(session)
     uploaded = assets.published_hashes(session)  # images exported from the database
     changed: dict[str, str] = {}
@@ -742,21 +751,19 @@ def import_tree(
         if uploaded.get(name.removeprefix("courses/"))
         != hashlib.sha256((source / name).read_bytes()).hexdigest()
     ]
-    if problems:
-        return ImportResult([], skipped, problems)
-    if not changed:
-        return ImportResult([], skipped, [])
+    if problems or not changed:
+        return _Changes({}, {}, skipped, problems)
     library, found = load_library(
         courses_dir, question_bank_dir, overlay={**overlay, **assets.published_overlay(session), **changed}
     )
     if library is None:
-        return ImportResult([], skipped, [p for p in found if p.severity == "error"])
+        return _Changes({}, {}, skipped, [p for p in found if p.severity == "error"])
     ids = {
         module.versions[lang].source.removeprefix(f"{courses_dir.name}/"): (module.id, lang)
         for module in library.modules.values()
         for lang in module.versions
     }
-    published = []
+    kinds = {}
     for name, text in changed.items():
         kind = kind_of_path(name)
         if kind is not None:
@@ -764,9 +771,24 @@ def import_tree(
         else:
             form = authoring.form_of_text(text)
             kind = FileKind("module", *ids.get(name, (form.id, form.lang)))
+        kinds[name] = kind
+    return _Changes(changed, kinds, skipped, [])
+
+
+def import_tree(
+    session: Session, actor: audit.Actor, courses_dir: Path, question_bank_dir: Path, source: Path
+) -> ImportResult:
+    """Publish every module, course and question bank file of `source` that differs from what
+    is served, all or nothing: the library with all of them in place must load without errors."""
+    found = _changes(session, courses_dir, question_bank_dir, source)
+    if found.problems:
+        return ImportResult([], found.skipped, found.problems)
+    published = []
+    for name, text in found.changed.items():
+        kind = found.kinds[name]
         _publish(
             session, actor, kind=kind.kind, path=name, item_id=kind.item_id[:100], lang=kind.lang,
             text=text, by=actor.id, draft_id=None,
         )  # fmt: skip
         published.append(shown_path(name))
-    return ImportResult(published, skipped, [])
+    return ImportResult(published, found.skipped, [])
