@@ -39,7 +39,7 @@ from trainer.content.translations import translation_name
 from trainer.content.yamlio import YamlError, load_yaml
 from trainer.db import Database, utcnow
 from trainer.errors import DomainError
-from trainer.people.models import User
+from trainer.people.models import User, UserRole
 from trainer.quizzes.models import ModuleVersionRead
 
 log = logging.getLogger(__name__)
@@ -792,3 +792,83 @@ def import_tree(
         )  # fmt: skip
         published.append(shown_path(name))
     return ImportResult(published, found.skipped, [])
+
+
+class ImportRefusedError(Exception):
+    """An import for review that would change nothing, and why (for the operator)."""
+
+
+@dataclass(frozen=True)
+class ReviewImport:
+    opened: list[tuple[str, int]]  # (the path as `shown_path` shows it, the draft's id)
+    skipped: list[str]  # as ImportResult's: not drafted content, left as the direct import leaves it
+    problems: list[Problem]  # errors: no draft was opened
+
+
+def import_for_review(
+    session: Session, courses_dir: Path, question_bank_dir: Path, source: Path, *, author: str
+) -> ReviewImport:
+    """Open one draft per file `import_tree` would publish, written by `author` (an active
+    trainer or admin) and already submitted, so that other trainers review each as if it came
+    from the browser. All or nothing, as the direct import: nothing is opened unless the library
+    loads with every changed file in place, and nothing if the author already has an open draft
+    of one of them (theirs would be overwritten or doubled). Raises ImportRefusedError."""
+    user = session.scalar(select(User).where(User.username == author.strip().lower()))
+    if user is None:
+        raise ImportRefusedError(f"there is no account {author!r}")
+    if not user.is_active:
+        raise ImportRefusedError(f"the account {user.username} is deactivated")
+    roles = set(session.scalars(select(UserRole.role).where(UserRole.user_id == user.id)))
+    if not roles & {"trainer", "admin"}:
+        raise ImportRefusedError(f"{user.username} is not a trainer or admin: only they author drafts")
+    found = _changes(session, courses_dir, question_bank_dir, source)
+    if found.problems:
+        return ReviewImport([], found.skipped, found.problems)
+    taken = session.execute(
+        select(ContentDraft.id, ContentDraft.path).where(
+            ContentDraft.author_id == user.id,
+            ContentDraft.status.in_(OPEN),
+            ContentDraft.path.in_(list(found.changed)),
+        )
+    ).all()
+    if taken:
+        listed = ", ".join(f"{shown_path(path)} (/trainer/authoring/drafts/{id_})" for id_, path in taken)
+        raise ImportRefusedError(
+            f"{user.username} already has an open draft of {listed}: submit, finish or withdraw it first"
+        )
+    # The drafts are the author's, as if opened and submitted in the browser; the operator ran
+    # the command for them, which the extra "imported" entry records.
+    actor = audit.Actor(user.id, user.username)
+    opened = []
+    for name, text in found.changed.items():
+        kind = found.kinds[name]
+        base, number = served_text(session, courses_dir, question_bank_dir, name)
+        now = utcnow()
+        draft = ContentDraft(
+            kind=kind.kind,
+            path=name,
+            item_id=kind.item_id[:100],
+            lang=kind.lang,
+            text=text,
+            base_text=base or "",
+            base_version=number,
+            status="submitted",
+            author_id=user.id,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(draft)
+        session.flush()
+        audit.record(
+            session, "content.draft.created", actor, target_type="draft", target_id=draft.id,
+            details={"path": name, "kind": kind.kind},
+        )  # fmt: skip
+        audit.record(
+            session, "content.draft.imported", actor, target_type="draft", target_id=draft.id,
+            details={"path": name, "source": str(source)},
+        )  # fmt: skip
+        for action in ("imported", "submitted"):
+            session.add(DraftEvent(draft_id=draft.id, actor_id=user.id, action=action, comment="", at=now))
+        audit.record(session, "content.draft.submitted", actor, target_type="draft", target_id=draft.id)
+        opened.append((shown_path(name), draft.id))
+    return ReviewImport(opened, found.skipped, [])
