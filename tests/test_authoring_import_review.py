@@ -167,6 +167,12 @@ def test_only_an_active_trainer_or_admin_authors_an_import(
         assert said in refused.stderr
         assert "nothing imported" in refused.stderr
     assert drafts(migrated_database) == []
+    # The files as served (as an export writes them) open no draft.
+    trainer = make_person(migrated_database, "trainer")
+    same = import_review(content.courses.parent, trainer.username, content, database_url)
+    assert same.returncode == 0, same.stderr
+    assert "0 draft(s) submitted for review" in same.stdout
+    assert drafts(migrated_database) == []
     # Half the option is a mistake, not a direct import.
     half = cli("content", "import", str(source), "--review", content=content, database_url=database_url)
     assert half.returncode == 2
