@@ -744,17 +744,31 @@ def content_export(out: Annotated[Path, typer.Argument(help="An empty or new fol
 @content_app.command("import")
 def content_import(
     source: Annotated[Path, typer.Argument(help="A folder holding courses/ (and question_bank/).")],
+    review: Annotated[
+        bool,
+        typer.Option("--review", help="Open a submitted draft per changed file instead of publishing."),
+    ] = False,
+    author: Annotated[
+        str | None, typer.Option("--author", help="With --review: the trainer account the drafts are by.")
+    ] = None,
 ) -> None:
     """Publish every module, course.yaml and question bank file of SOURCE that differs from what
     is served, all or nothing: if the library would not load with them, print every problem and
     publish none. (Assets, regulations.yaml and tags.yaml are not imported: they are listed, and
-    stay as on disk.)"""
+    stay as on disk.) With --review --author USERNAME, publish nothing: open one draft per changed
+    file by that trainer, submitted for other trainers to review as in the browser."""
     from trainer.content import publishing
 
     settings = _settings()
     if not (source / "courses").is_dir():
         typer.secho(f"error: {source} has no courses/ folder", fg="red", err=True)
         raise typer.Exit(2)
+    if review != (author is not None):
+        typer.secho("error: --review and --author USERNAME go together", fg="red", err=True)
+        raise typer.Exit(2)
+    if author is not None:
+        _import_for_review(settings, source, author)
+        return
     with _database(settings).write() as session:
         result = publishing.import_tree(
             session, audit.SYSTEM, settings.courses_dir, settings.question_bank_dir, source
@@ -769,6 +783,30 @@ def content_import(
     for name in result.published:
         typer.echo(f"published {name}")
     typer.echo(f"{len(result.published)} file(s) published")
+
+
+def _import_for_review(settings: Settings, source: Path, author: str) -> None:
+    """`content import --review`: drafts instead of versions, with the direct import's output."""
+    from trainer.content import publishing
+
+    try:
+        with _database(settings).write() as session:
+            result = publishing.import_for_review(
+                session, settings.courses_dir, settings.question_bank_dir, source, author=author
+            )
+    except publishing.ImportRefusedError as refused:
+        typer.secho(f"error: {refused}; nothing imported", fg="red", err=True)
+        raise typer.Exit(1) from None
+    for name in result.skipped:
+        typer.echo(f"not imported (assets, regulations and tags stay as on disk): {name}", err=True)
+    if result.problems:
+        for problem in result.problems:
+            typer.echo(str(problem), err=True)
+        typer.secho("nothing imported", fg="red", err=True)
+        raise typer.Exit(1)
+    for name, draft_id in result.opened:
+        typer.echo(f"opened {name} for review: /trainer/authoring/drafts/{draft_id}")
+    typer.echo(f"{len(result.opened)} draft(s) submitted for review by {author}")
 
 
 @reports_app.command("snapshot")

@@ -41,6 +41,7 @@ STATUS_LABELS = {
     "withdrawn": N_("Withdrawn"),
 }
 EVENT_LABELS = {
+    "imported": N_("Opened from files by trainer content import --review"),
     "submitted": N_("Submitted for review"),
     "comment": N_("Comment"),
     "request_changes": N_("Changes requested"),

@@ -39,7 +39,7 @@ from trainer.content.translations import translation_name
 from trainer.content.yamlio import YamlError, load_yaml
 from trainer.db import Database, utcnow
 from trainer.errors import DomainError
-from trainer.people.models import User
+from trainer.people.models import User, UserRole
 from trainer.quizzes.models import ModuleVersionRead
 
 log = logging.getLogger(__name__)
@@ -700,11 +700,20 @@ def _importable(root_name: str, relative: str) -> str | None:
     return path if kind_of_path(path) is not None else None
 
 
-def import_tree(
-    session: Session, actor: audit.Actor, courses_dir: Path, question_bank_dir: Path, source: Path
-) -> ImportResult:
-    """Publish every module, course and question bank file of `source` that differs from what
-    is served, all or nothing: the library with all of them in place must load without errors."""
+@dataclass(frozen=True)
+class _Changes:
+    """What a folder of files would change: the texts that differ from what is served (all
+    loading together with the library), what each one is, and what is not imported."""
+
+    changed: dict[str, str]  # overlay path -> text
+    kinds: dict[str, FileKind]  # overlay path -> what it holds
+    skipped: list[str]
+    problems: list[Problem]  # errors: nothing may be changed
+
+
+def _changes(session: Session, courses_dir: Path, question_bank_dir: Path, source: Path) -> _Changes:
+    """Every module, course and question bank file of `source` that differs from what is
+    served, checked all together: the library with all of them in place must load."""
     overlay = published_overlay(session)
     uploaded = assets.published_hashes(session)  # images exported from the database
     changed: dict[str, str] = {}
@@ -742,21 +751,19 @@ def import_tree(
         if uploaded.get(name.removeprefix("courses/"))
         != hashlib.sha256((source / name).read_bytes()).hexdigest()
     ]
-    if problems:
-        return ImportResult([], skipped, problems)
-    if not changed:
-        return ImportResult([], skipped, [])
+    if problems or not changed:
+        return _Changes({}, {}, skipped, problems)
     library, found = load_library(
         courses_dir, question_bank_dir, overlay={**overlay, **assets.published_overlay(session), **changed}
     )
     if library is None:
-        return ImportResult([], skipped, [p for p in found if p.severity == "error"])
+        return _Changes({}, {}, skipped, [p for p in found if p.severity == "error"])
     ids = {
         module.versions[lang].source.removeprefix(f"{courses_dir.name}/"): (module.id, lang)
         for module in library.modules.values()
         for lang in module.versions
     }
-    published = []
+    kinds = {}
     for name, text in changed.items():
         kind = kind_of_path(name)
         if kind is not None:
@@ -764,9 +771,104 @@ def import_tree(
         else:
             form = authoring.form_of_text(text)
             kind = FileKind("module", *ids.get(name, (form.id, form.lang)))
+        kinds[name] = kind
+    return _Changes(changed, kinds, skipped, [])
+
+
+def import_tree(
+    session: Session, actor: audit.Actor, courses_dir: Path, question_bank_dir: Path, source: Path
+) -> ImportResult:
+    """Publish every module, course and question bank file of `source` that differs from what
+    is served, all or nothing: the library with all of them in place must load without errors."""
+    found = _changes(session, courses_dir, question_bank_dir, source)
+    if found.problems:
+        return ImportResult([], found.skipped, found.problems)
+    published = []
+    for name, text in found.changed.items():
+        kind = found.kinds[name]
         _publish(
             session, actor, kind=kind.kind, path=name, item_id=kind.item_id[:100], lang=kind.lang,
             text=text, by=actor.id, draft_id=None,
         )  # fmt: skip
         published.append(shown_path(name))
-    return ImportResult(published, skipped, [])
+    return ImportResult(published, found.skipped, [])
+
+
+class ImportRefusedError(Exception):
+    """An import for review that would change nothing, and why (for the operator)."""
+
+
+@dataclass(frozen=True)
+class ReviewImport:
+    opened: list[tuple[str, int]]  # (the path as `shown_path` shows it, the draft's id)
+    skipped: list[str]  # as ImportResult's: not drafted content, left as the direct import leaves it
+    problems: list[Problem]  # errors: no draft was opened
+
+
+def import_for_review(
+    session: Session, courses_dir: Path, question_bank_dir: Path, source: Path, *, author: str
+) -> ReviewImport:
+    """Open one draft per file `import_tree` would publish, written by `author` (an active
+    trainer or admin) and already submitted, so that other trainers review each as if it came
+    from the browser. All or nothing, as the direct import: nothing is opened unless the library
+    loads with every changed file in place, and nothing if the author already has an open draft
+    of one of them (theirs would be overwritten or doubled). Raises ImportRefusedError."""
+    user = session.scalar(select(User).where(User.username == author.strip().lower()))
+    if user is None:
+        raise ImportRefusedError(f"there is no account {author!r}")
+    if not user.is_active:
+        raise ImportRefusedError(f"the account {user.username} is deactivated")
+    roles = set(session.scalars(select(UserRole.role).where(UserRole.user_id == user.id)))
+    if not roles & {"trainer", "admin"}:
+        raise ImportRefusedError(f"{user.username} is not a trainer or admin: only they author drafts")
+    found = _changes(session, courses_dir, question_bank_dir, source)
+    if found.problems:
+        return ReviewImport([], found.skipped, found.problems)
+    taken = session.execute(
+        select(ContentDraft.id, ContentDraft.path).where(
+            ContentDraft.author_id == user.id,
+            ContentDraft.status.in_(OPEN),
+            ContentDraft.path.in_(list(found.changed)),
+        )
+    ).all()
+    if taken:
+        listed = ", ".join(f"{shown_path(path)} (/trainer/authoring/drafts/{id_})" for id_, path in taken)
+        raise ImportRefusedError(
+            f"{user.username} already has an open draft of {listed}: submit, finish or withdraw it first"
+        )
+    # The drafts are the author's, as if opened and submitted in the browser; the operator ran
+    # the command for them, which the extra "imported" entry records.
+    actor = audit.Actor(user.id, user.username)
+    opened = []
+    for name, text in found.changed.items():
+        kind = found.kinds[name]
+        base, number = served_text(session, courses_dir, question_bank_dir, name)
+        now = utcnow()
+        draft = ContentDraft(
+            kind=kind.kind,
+            path=name,
+            item_id=kind.item_id[:100],
+            lang=kind.lang,
+            text=text,
+            base_text=base or "",
+            base_version=number,
+            status="submitted",
+            author_id=user.id,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(draft)
+        session.flush()
+        audit.record(
+            session, "content.draft.created", actor, target_type="draft", target_id=draft.id,
+            details={"path": name, "kind": kind.kind},
+        )  # fmt: skip
+        audit.record(
+            session, "content.draft.imported", actor, target_type="draft", target_id=draft.id,
+            details={"path": name, "source": str(source)},
+        )  # fmt: skip
+        for action in ("imported", "submitted"):
+            session.add(DraftEvent(draft_id=draft.id, actor_id=user.id, action=action, comment="", at=now))
+        audit.record(session, "content.draft.submitted", actor, target_type="draft", target_id=draft.id)
+        opened.append((shown_path(name), draft.id))
+    return ReviewImport(opened, found.skipped, [])
