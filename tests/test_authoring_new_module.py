@@ -64,6 +64,7 @@ def test_a_new_module_is_written_checked_reviewed_and_published_with_its_course(
         )  # fmt: skip
     page = a.get(f"/trainer/authoring/drafts/{draft_id}").text
     assert 'id="draft-ok"' in page  # the minimal module loads, listed by its course
+    assert 'href="/trainer/authoring/modules/demo-roof-support"' not in page  # no history yet
     # The course change is shown: the module appended to `modules:`.
     assert 'id="course-diff"' in page
     assert "modules: [demo-first, demo-second, demo-roof-support]" in page

@@ -203,6 +203,8 @@ def _draft_page(
         else None
     )
     context: dict[str, Any] = {
+        # A new module has no history page until it is published.
+        "module_known": draft.item_id in store.library.modules,
         # A new module's course file listing it: published with it, so reviewed with it.
         "course_change": (
             (publishing.shown_path(listing[0]), authoring.line_diff(listing[1], listing[2]))
