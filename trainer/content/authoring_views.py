@@ -23,7 +23,7 @@ from starlette.routing import BaseRoute
 from trainer.access import Access, Viewer
 from trainer.audit import service as audit
 from trainer.content import assets as uploaded_assets
-from trainer.content import authoring, course_forms, file_drafts, publishing, question_forms
+from trainer.content import authoring, course_forms, file_drafts, new_modules, publishing, question_forms
 from trainer.content.models import ContentDraft
 from trainer.content.store import content_of
 from trainer.errors import DomainError
@@ -69,6 +69,10 @@ def _check(request: Request, draft: ContentDraft) -> authoring.DraftCheck:
     remembered per text, images and publish generation (a check is one library load)."""
     store = content_of(request)
     images = uploaded_assets.draft_overlay(session_of(request), draft)
+    # A new module is checked with its course listing it, as approval would publish them.
+    listing = new_modules.listing(draft, store.overlay, store.courses_dir)
+    if listing is not None:
+        images = {**images, listing[0]: listing[2]}
     seen = draft.text + "\0" + "\0".join(sorted(images))
     key = (draft.path, hashlib.sha256(seen.encode()).hexdigest(), store.published_generation)
     found = store.draft_checks.get(key)
@@ -101,6 +105,14 @@ def _check(request: Request, draft: ContentDraft) -> authoring.DraftCheck:
 
 
 def index(request: Request) -> Response:
+    return _index_page(request)
+
+
+def _index_page(
+    request: Request,
+    new: new_modules.NewModule | None = None,
+    new_errors: list[tuple[str, dict[str, str]]] | None = None,
+) -> Response:
     viewer = viewer_of(request)
     mine, waiting = publishing.drafts_of(session_of(request), viewer)
     store = content_of(request)
@@ -108,6 +120,8 @@ def index(request: Request) -> Response:
         request,
         "content/authoring/index.html",
         {
+            "new": new,
+            "new_errors": new_errors or [],
             "section": "authoring",
             "library": store.library,
             "bank_files": file_drafts.bank_files(store.question_bank_dir, store.overlay),
@@ -116,7 +130,31 @@ def index(request: Request) -> Response:
             "status_labels": STATUS_LABELS,
             "lang_labels": LANGUAGES,
         },
+        status_code=422 if new_errors else 200,
     )
+
+
+def start_new_module(request: Request) -> Response:
+    """A new module's draft (the index page's form per course); bad input shows the index page
+    again with what to fix and the form as typed, and creates nothing."""
+    viewer = viewer_of(request)
+    values = form_of(request)
+    store = content_of(request)
+    new = new_modules.NewModule(
+        course_id=values.get("course_id", "").strip(),
+        module_id=values.get("module_id", "").strip(),
+        stem=values.get("stem", "").strip(),
+        title=values.get("title", "").strip(),
+        lang=values.get("lang", "").strip(),
+    )
+    try:
+        draft = new_modules.start(
+            session_of(request), _actor(request, viewer), viewer, library=store.library,
+            courses_dir=store.courses_dir, question_bank_dir=store.question_bank_dir, new=new,
+        )  # fmt: skip
+    except new_modules.RefusedError as refused:
+        return _index_page(request, new, refused.problems)
+    return RedirectResponse(f"/trainer/authoring/drafts/{draft.id}", status_code=303)
 
 
 def start(request: Request) -> Response:
@@ -159,7 +197,21 @@ def _draft_page(
     session = session_of(request)
     check = _check(request, draft)
     editable = draft.author_id == viewer.id and draft.status in publishing.EDITABLE
+    store = content_of(request)
+    listing = (
+        new_modules.listing(draft, store.overlay, store.courses_dir)
+        if draft.status in publishing.OPEN
+        else None
+    )
     context: dict[str, Any] = {
+        # A new module has no history page until it is published.
+        "module_known": draft.item_id in store.library.modules,
+        # A new module's course file listing it: published with it, so reviewed with it.
+        "course_change": (
+            (publishing.shown_path(listing[0]), authoring.line_diff(listing[1], listing[2]))
+            if listing is not None
+            else None
+        ),
         "draft": draft,
         "form": form or (authoring.form_of_text(draft.text) if draft.kind == "module" else None),
         "shown_path": publishing.shown_path(draft.path),
@@ -356,6 +408,7 @@ def review_draft(request: Request) -> Response:
     values = form_of(request)
     action = values.get("action", "")
     check = _check(request, draft) if action == "approve" and draft.author_id != viewer.id else None
+    store = content_of(request)
     version = publishing.review(
         session,
         _actor(request, viewer),
@@ -364,6 +417,9 @@ def review_draft(request: Request) -> Response:
         action=action,
         comment=values.get("comment", ""),
         check=check,
+        listing=new_modules.listing_now(session, draft, store.courses_dir, store.question_bank_dir)
+        if action == "approve"
+        else None,
     )
     done = "published" if version is not None else "reviewed"
     return RedirectResponse(f"/trainer/authoring/drafts/{draft.id}?done={done}", status_code=303)
@@ -441,6 +497,7 @@ def file_history(request: Request) -> Response:
 routes: list[BaseRoute] = [
     page("/trainer/authoring", index, access=Access.TRAINER),
     page("/trainer/authoring/drafts", start, access=Access.TRAINER, methods=("POST",)),
+    page("/trainer/authoring/new-module", start_new_module, access=Access.TRAINER, methods=("POST",)),
     page("/trainer/authoring/drafts/{draft_id}", show_draft, access=Access.TRAINER),
     page("/trainer/authoring/drafts/{draft_id}", save_draft, access=Access.TRAINER, methods=("POST",)),
     page(

@@ -420,9 +420,12 @@ def review(
     action: str,
     comment: str,
     check: authoring.DraftCheck | None,
+    listing: tuple[str, str] | None = None,
 ) -> ContentVersion | None:
     """A reviewer's step; approval publishes (returns the new version). `check` is the draft
-    checked against the library served now (needed for approval only)."""
+    checked against the library served now (needed for approval only); `listing` is a new
+    module's course file listing it (path, text: trainer.content.new_modules), published with
+    it."""
     if action not in REVIEW_ACTIONS:
         raise DomainError(422, "bad_review_action", "Choose comment, request changes or approve.")
     if draft.author_id == viewer.id:
@@ -460,6 +463,13 @@ def review(
     draft.updated_at = utcnow()
     audit.record(session, "content.draft.approved", actor, target_type="draft", target_id=draft.id)
     assets.publish_with(session, actor, draft)  # before the generation bump below: one transaction
+    if listing is not None:
+        # Same transaction, no bump of its own: no process ever loads one file without the other.
+        course = with_lang_of(listing[1], FileKind("course", listing[0].split("/", 1)[0], "en"))
+        _publish(
+            session, actor, kind="course", path=listing[0], item_id=course.item_id, lang=course.lang,
+            text=listing[1], by=viewer.id, draft_id=draft.id, bump=False,
+        )  # fmt: skip
     return _publish(
         session, actor, kind=draft.kind, path=draft.path, item_id=draft.item_id, lang=draft.lang,
         text=draft.text, by=viewer.id, draft_id=draft.id,
@@ -477,9 +487,11 @@ def _publish(
     by: int | None,
     draft_id: int | None,
     kind: str = "module",
+    bump: bool = True,
 ) -> ContentVersion:
     """A new version of `path`, and the generation bump every process polls for (same
-    transaction: a process that sees the new generation also sees the version)."""
+    transaction: a process that sees the new generation also sees the version). `bump=False`
+    for a file published with another that bumps it."""
     latest = _latest(session, path)
     version = ContentVersion(
         kind=kind,
@@ -494,11 +506,12 @@ def _publish(
         draft_id=draft_id,
     )
     session.add(version)
-    session.execute(
-        update(ContentGeneration)
-        .where(ContentGeneration.id == 1)
-        .values(generation=ContentGeneration.generation + 1)
-    )
+    if bump:
+        session.execute(
+            update(ContentGeneration)
+            .where(ContentGeneration.id == 1)
+            .values(generation=ContentGeneration.generation + 1)
+        )
     session.flush()
     audit.record(
         session, "content.published", actor, target_type="content_version", target_id=version.id,
