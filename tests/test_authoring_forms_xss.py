@@ -189,6 +189,13 @@ def test_the_corpus_typed_into_the_question_translation_and_course_forms_leaves_
             refusal(response, f"{marker} {form} form")
             if response.status_code == 422:
                 inert(a, url, f"question form (refused, {marker} {form})")
+        # Refused on purpose (a number that is not one): the form comes back with what was typed.
+        url, fields = question_form(a, draft_id, "id=DEMO-0001")
+        fields.update({name: typed[(f, name)] for f, name, _ in FIELDS if f == "single"})
+        response = post(a, url, {**fields, "difficulty": typed[("single", "row_text_0")]})
+        assert response.status_code == 422
+        assert f"{marker}F0" in response.text  # what was typed, shown back
+        refusal(response, f"{marker} single form, difficulty not a number")
         preview = inert(a, draft_url, f"bank draft (preview, {marker})", bank_own)
         for question_id in FORM_OF.values():
             inert(a, f"{draft_url}/question?id={question_id}", f"question form ({marker} {question_id})")
@@ -281,6 +288,10 @@ def test_the_corpus_typed_into_the_question_translation_and_course_forms_leaves_
         fields = course_form(a, draft_id)
         assert {"title", "summary"} <= set(fields)
         fields.update({name: typed[(f, name)] for f, name, _ in FIELDS if f == "course"})
+        response = post(a, draft_url, {**fields, "pass_mark": typed[("course", "title")], "action": "save"})
+        assert response.status_code == 422
+        assert f"{marker}F15" in response.text
+        refusal(response, f"{marker} course form, pass mark not a number")
         response = post(a, draft_url, {**fields, "action": "save"})
         refusal(response, f"{marker} course save")
         inert(a, draft_url, f"course draft (preview, {marker})")
@@ -301,6 +312,7 @@ def test_the_corpus_typed_into_the_question_translation_and_course_forms_leaves_
     assert all(len(chunk) == ROUNDS for chunk in reached.values()), reached  # every payload, every field
     took = time.monotonic() - began
     print(f"published {dict(published)} of {ROUNDS} rounds; {refused_pages} refusal pages; {dict(checked)}")
+    assert refused_pages == 2 * ROUNDS  # the two refused on purpose; the corpus itself is not refused
     print(f"took {took:.1f} s")
     assert published == {"bank": ROUNDS, "translation": ROUNDS, "course": ROUNDS}, published
 
