@@ -623,3 +623,91 @@ def test_exam_taking_pages_pass_axe(
             page.context.close()
     app.state.database.dispose()
     audit.finish(capsys)
+
+
+# -- authoring: course and question-file drafts and their forms (issue 18) -----------------------
+
+
+@pytest.mark.xdist_group("content_versions")  # drafts and a published version, as tests/test_authoring.py
+def test_course_and_question_file_authoring_pages_pass_axe(
+    browser: Browser,  # noqa: F811
+    live_server: LiveServer,
+    migrated_database: Database,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A bank file's draft with its preview, every kind of question form, a scenario group's, a
+    translation's, a course draft with its blueprint counts, and a file's History (with one
+    version): no violation at all, of any impact, as the module authoring pages (test_browser_
+    authoring.py); in English and Chinese, on a desktop and at 360 px."""
+    from sqlalchemy import delete, update
+
+    from tests.conftest import sign_in
+    from tests.test_authoring import post
+    from tests.test_authoring_files import BANK, COURSE, approve, start_file, textarea
+    from trainer.content.models import ContentDraft, ContentGeneration, ContentVersion, DraftEvent
+
+    audit = Audit("authoring files")
+    author, reviewer = make_person(migrated_database, "trainer"), make_person(migrated_database, "trainer")
+    try:
+        with TestClient(live_server.app) as a, TestClient(live_server.app) as b:
+            sign_in(a, author)
+            sign_in(b, reviewer)
+            # One version published, for History to list.
+            published = start_file(a, BANK)
+            post(
+                a,
+                f"/trainer/authoring/drafts/{published}",
+                {"text": textarea(a, published), "action": "submit"},
+            )
+            approve(b, published)
+            bank = start_file(a, BANK)
+            translation = start_file(a, "question_bank/demo/ventilation.zh-CN.yaml")
+            course = start_file(a, COURSE)
+            # A course draft with an unfillable row: the count shown short, and its problem.
+            broken = textarea(a, course).replace("count: 3}", "count: 30}")
+            post(a, f"/trainer/authoring/drafts/{course}", {"text": broken, "action": "save"})
+        drafts = "/trainer/authoring/drafts"
+        paths = [
+            (f"{drafts}/{bank}", "bank draft (preview)"),
+            *(
+                (f"{drafts}/{bank}/question?id={qid}", f"question form {qid} ({kind})")
+                for qid, kind in [
+                    ("DEMO-0001", "single"),
+                    ("DEMO-0002", "multi"),
+                    ("DEMO-0003", "truefalse"),
+                    ("DEMO-0004", "numeric"),
+                    ("DEMO-0005", "text"),
+                    ("DEMO-0006", "order"),
+                    ("DEMO-0007", "match"),
+                ]
+            ),
+            (f"{drafts}/{bank}/question?id=DEMO-S01", "scenario group form"),
+            (f"{drafts}/{bank}/question?type=match", "new question form"),
+            (f"{drafts}/{translation}", "translation draft"),
+            (f"{drafts}/{translation}/translation?id=DEMO-0001", "translation form"),
+            (f"{drafts}/{course}", "course draft (form, blueprint counts)"),
+            (f"/trainer/authoring/files?path={BANK}", "file history"),
+        ]
+        views = [
+            ("en-US", DESKTOP, "en"),
+            (ZH_CN, DESKTOP, "zh-CN"),
+            ("en-US", {"width": 360, "height": 780}, "en 360"),
+            (ZH_CN, {"width": 360, "height": 780}, "zh-CN 360"),
+        ]
+        audit.visit(browser, live_server.url, author, paths, views)
+        summary = audit.save()
+        with capsys.disabled():
+            print(f"\n[{audit.group}] {summary}")
+        found = [
+            f"{v['page']}: {v['impact']} {v['rule']} ({v['help']}) at "
+            + "; ".join(" ".join(map(str, n["target"])) for n in v["nodes"])
+            for v in audit.violations
+        ]
+        assert not found, "\n".join(found)  # none at all, of any impact
+        assert len(audit.pages) == len(paths) * len(views)
+    finally:
+        with migrated_database.write() as db:
+            db.execute(delete(DraftEvent))
+            db.execute(delete(ContentDraft))
+            db.execute(delete(ContentVersion))
+            db.execute(update(ContentGeneration).values(generation=ContentGeneration.generation + 1))

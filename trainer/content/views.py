@@ -46,6 +46,11 @@ _UPLOADED_NAME = re.compile(r"^[a-z0-9-]{1,80}\.(?:png|jpg|gif|webp)$")
 def current_library(request: Request) -> Library:
     """The library to serve; in reload mode this notices edits (a quick stat of the files)."""
     store = content_of(request)
+    # The generation that keys this request's cached pages, read before the library: a poll
+    # swapping the library between the two reads (or while the view awaits the database) must
+    # never pair the old library with the new generation, or the old page is cached for everyone
+    # until the next publish. The other way round is harmless (nobody asks for the old key again).
+    request.state.content_generation = store.generation
     library = store.library
     request.state.author_problems = store.problems
     return library
@@ -69,7 +74,7 @@ async def module_page(request: Request) -> Response:
         request,
         "content/module.html",
         _module_context(library, course, module, shown),
-        cache_key=(content_of(request).generation, course.id, module.id, shown.lang),
+        cache_key=(request.state.content_generation, course.id, module.id, shown.lang),
     )
 
 
@@ -101,7 +106,7 @@ async def catalogue(request: Request) -> Response:
         request,
         "content/catalogue.html",
         {"groups": groups, "section": "courses"},
-        cache_key=(content_of(request).generation,),
+        cache_key=(request.state.content_generation,),
     )
 
 
@@ -127,7 +132,7 @@ async def course_page(request: Request) -> Response:
             "paper_languages": library.paper_languages.get(("exam", course.id), ()),
         },
         # The ticks are all that differs between readers: a handful of variants per course.
-        cache_key=(content_of(request).generation, course.id, done, practised),
+        cache_key=(request.state.content_generation, course.id, done, practised),
     )
 
 
