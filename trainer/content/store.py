@@ -87,6 +87,22 @@ class ContentStore:
 
     @property
     def library(self) -> Library:
+        self._refresh()
+        return self._library
+
+    def current(self) -> tuple[int, Library]:
+        """The library to serve and the generation that keys its cached pages. The generation is
+        read after the reload this call may make (reload mode) and before the library: a poll
+        swapping in the background between the two reads gives the old generation with the new
+        library (a swap sets the library before it bumps the generation), whose page cached under
+        the old key is harmless; the new generation with the old library would cache the old page
+        for everyone until the next publish."""
+        self._refresh()
+        generation = self.generation
+        return generation, self._library
+
+    def _refresh(self) -> None:
+        """Reload mode: notice an edit now. Published content: start a poll when one is due."""
         if self.reload:
             self._reload_if_changed()
         if self.published is not None and time.monotonic() >= self._next_poll:
@@ -95,7 +111,6 @@ class ContentStore:
                 self._polling = True
                 self._poller = threading.Thread(target=self._poll, name="content-poll", daemon=True)
                 self._poller.start()
-        return self._library
 
     def close(self, timeout: float = 30) -> None:
         """No more polling; wait for a poll under way, so it never touches a database being

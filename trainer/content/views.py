@@ -46,12 +46,10 @@ _UPLOADED_NAME = re.compile(r"^[a-z0-9-]{1,80}\.(?:png|jpg|gif|webp)$")
 def current_library(request: Request) -> Library:
     """The library to serve; in reload mode this notices edits (a quick stat of the files)."""
     store = content_of(request)
-    # The generation that keys this request's cached pages, read before the library: a poll
-    # swapping the library between the two reads (or while the view awaits the database) must
-    # never pair the old library with the new generation, or the old page is cached for everyone
-    # until the next publish. The other way round is harmless (nobody asks for the old key again).
-    request.state.content_generation = store.generation
-    library = store.library
+    # The generation that keys this request's cached pages, with the library it goes with
+    # (ContentStore.current: never the new generation with the old library, or the old page is
+    # cached for everyone until the next publish; and in reload mode, read after the reload).
+    request.state.content_generation, library = store.current()
     request.state.author_problems = store.problems
     return library
 
