@@ -26,7 +26,6 @@ from trainer.content import course_forms, publishing
 from trainer.content.library import Library
 from trainer.content.models import ContentDraft
 from trainer.content.question_forms import FormError, scalar
-from trainer.db import utcnow
 from trainer.errors import DomainError
 from trainer.i18n import N_
 
@@ -128,28 +127,11 @@ def start(
     problems = problems_of(session, library, courses_dir, question_bank_dir, new)
     if problems:
         raise RefusedError(problems)
-    path = path_of(new)
-    now = utcnow()
-    draft = ContentDraft(
-        kind="module",
-        path=path,
-        item_id=new.module_id,
-        lang=new.lang,
-        text=starting_text(new),
-        base_text="",
-        base_version=None,
-        status="editing",
-        author_id=viewer.id,
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(draft)
-    session.flush()
-    audit.record(
-        session, "content.draft.created", actor, target_type="draft", target_id=draft.id,
-        details={"path": path, "module": new.module_id, "lang": new.lang, "new": True},
+    return publishing.new_draft(
+        session, actor, viewer.id, kind="module", path=path_of(new), item_id=new.module_id,
+        lang=new.lang, text=starting_text(new), base_text="", base_version=None,
+        details={"module": new.module_id, "lang": new.lang, "new": True},
     )  # fmt: skip
-    return draft
 
 
 # -- the course change it carries ---------------------------------------------------------------

@@ -242,17 +242,42 @@ def start_draft(
         raise DomainError(404, "no_such_module", "There is no such module.")
     else:
         text = base
+    return new_draft(
+        session, actor, viewer.id, kind="module", path=path, item_id=module_id, lang=lang, text=text,
+        base_text=base, base_version=number, details={"module": module_id, "lang": lang},
+    )  # fmt: skip
+
+
+def new_draft(
+    session: Session,
+    actor: audit.Actor,
+    author_id: int,
+    *,
+    kind: str,
+    path: str,
+    item_id: str,
+    lang: str,
+    text: str,
+    base_text: str,
+    base_version: int | None,
+    details: dict[str, object],
+    status: str = "editing",
+    restores: int | None = None,
+) -> ContentDraft:
+    """Every way a draft begins (edit, translate, a new module or file, a restore, an import for
+    review): the row and its `content.draft.created` audit event (`details` besides the path)."""
     now = utcnow()
     draft = ContentDraft(
-        kind="module",
+        kind=kind,
         path=path,
-        item_id=module_id,
+        item_id=item_id[:100],
         lang=lang,
         text=text,
-        base_text=base,
-        base_version=number,
-        status="editing",
-        author_id=viewer.id,
+        base_text=base_text,
+        base_version=base_version,
+        restores=restores,
+        status=status,
+        author_id=author_id,
         created_at=now,
         updated_at=now,
     )
@@ -260,7 +285,7 @@ def start_draft(
     session.flush()
     audit.record(
         session, "content.draft.created", actor, target_type="draft", target_id=draft.id,
-        details={"path": path, "module": module_id, "lang": lang},
+        details={"path": path, **details},
     )  # fmt: skip
     return draft
 
@@ -305,27 +330,10 @@ def start_file_draft(
         else f"lang: {kind.lang}\nquestions: {{}}\n"
     )
     kind = with_lang_of(text, kind)
-    now = utcnow()
-    draft = ContentDraft(
-        kind=kind.kind,
-        path=path,
-        item_id=kind.item_id[:100],
-        lang=kind.lang,
-        text=text,
-        base_text=base or "",
-        base_version=number,
-        status="editing",
-        author_id=viewer.id,
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(draft)
-    session.flush()
-    audit.record(
-        session, "content.draft.created", actor, target_type="draft", target_id=draft.id,
-        details={"path": path, "kind": kind.kind},
+    return new_draft(
+        session, actor, viewer.id, kind=kind.kind, path=path, item_id=kind.item_id, lang=kind.lang,
+        text=text, base_text=base or "", base_version=number, details={"kind": kind.kind},
     )  # fmt: skip
-    return draft
 
 
 def draft_for(session: Session, draft_id: int) -> ContentDraft:
@@ -642,28 +650,11 @@ def restore(
 ) -> ContentDraft:
     """A draft whose text is an older version: it goes through the same review as any other."""
     base, number = served_text(session, courses_dir, question_bank_dir, version.path)
-    now = utcnow()
-    draft = ContentDraft(
-        kind=version.kind,
-        path=version.path,
-        item_id=version.item_id,
-        lang=version.lang,
-        text=version.text,
-        base_text=base or "",
-        base_version=number,
-        restores=version.id,
-        status="editing",
-        author_id=viewer.id,
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(draft)
-    session.flush()
-    audit.record(
-        session, "content.draft.created", actor, target_type="draft", target_id=draft.id,
-        details={"path": version.path, "restores": version.id},
+    return new_draft(
+        session, actor, viewer.id, kind=version.kind, path=version.path, item_id=version.item_id,
+        lang=version.lang, text=version.text, base_text=base or "", base_version=number,
+        restores=version.id, details={"restores": version.id},
     )  # fmt: skip
-    return draft
 
 
 # -- files as the exchange format -----------------------------------------------------------------
@@ -856,32 +847,21 @@ def import_for_review(
     for name, text in found.changed.items():
         kind = found.kinds[name]
         base, number = served_text(session, courses_dir, question_bank_dir, name)
-        now = utcnow()
-        draft = ContentDraft(
-            kind=kind.kind,
-            path=name,
-            item_id=kind.item_id[:100],
-            lang=kind.lang,
-            text=text,
-            base_text=base or "",
-            base_version=number,
-            status="submitted",
-            author_id=user.id,
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(draft)
-        session.flush()
-        audit.record(
-            session, "content.draft.created", actor, target_type="draft", target_id=draft.id,
-            details={"path": name, "kind": kind.kind},
+        draft = new_draft(
+            session, actor, user.id, kind=kind.kind, path=name, item_id=kind.item_id, lang=kind.lang,
+            text=text, base_text=base or "", base_version=number, status="submitted",
+            details={"kind": kind.kind},
         )  # fmt: skip
         audit.record(
             session, "content.draft.imported", actor, target_type="draft", target_id=draft.id,
             details={"path": name, "source": str(source)},
         )  # fmt: skip
         for action in ("imported", "submitted"):
-            session.add(DraftEvent(draft_id=draft.id, actor_id=user.id, action=action, comment="", at=now))
+            session.add(
+                DraftEvent(
+                    draft_id=draft.id, actor_id=user.id, action=action, comment="", at=draft.created_at
+                )
+            )
         audit.record(session, "content.draft.submitted", actor, target_type="draft", target_id=draft.id)
         opened.append((shown_path(name), draft.id))
     return ReviewImport(opened, found.skipped, [])
