@@ -29,7 +29,7 @@ from trainer.audit.models import AuditEvent
 from trainer.config import PROJECT_ROOT, Settings
 from trainer.content import authoring, publishing
 from trainer.content.loader import load_library
-from trainer.content.models import ContentDraft, ContentGeneration, ContentVersion, DraftEvent
+from trainer.content.models import ContentAsset, ContentDraft, ContentGeneration, ContentVersion, DraftEvent
 from trainer.db import Database
 from trainer.quizzes.models import ModuleRead, ModuleVersionRead
 
@@ -44,9 +44,10 @@ NEW_LINE = "Airflow is measured at the working face every shift."
 @pytest.fixture(autouse=True)
 def clean_content_tables(migrated_database: Database) -> Iterator[None]:
     """The test database is shared by the run: published versions would lie over every later
-    test's library, so each test here leaves none behind."""
+    test's library, so each test here leaves none behind (nor any uploaded image)."""
     yield
     with migrated_database.write() as db:
+        db.execute(delete(ContentAsset))  # uploaded images, published or not
         db.execute(delete(DraftEvent))
         db.execute(delete(ContentDraft))
         db.execute(delete(ContentVersion))

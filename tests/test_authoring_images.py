@@ -6,7 +6,6 @@ real HTTP through the app, on the run's database (SQLite or PostgreSQL)."""
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,39 +13,21 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from PIL import Image
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import func, select
 
+from tests import test_authoring
 from tests.conftest import ZH, ContentDirs, csrf_token, make_person, run_together
 from tests.test_authoring import cli, form_fields, post, same_tree, signed_in, start, wait_for
 from trainer.audit.models import AuditEvent
-from trainer.config import Settings
 from trainer.content import assets
-from trainer.content.models import ContentAsset, ContentDraft, ContentGeneration, ContentVersion, DraftEvent
+from trainer.content.models import ContentAsset
 from trainer.db import Database
 
 pytestmark = pytest.mark.xdist_group("content_versions")  # publishes, as tests/test_authoring.py does
 ALT = "The main fan at the shaft top"
-
-
-@pytest.fixture(autouse=True)
-def clean_content_tables(migrated_database: Database) -> Iterator[None]:
-    yield
-    with migrated_database.write() as db:
-        db.execute(delete(ContentAsset))
-        db.execute(delete(DraftEvent))
-        db.execute(delete(ContentDraft))
-        db.execute(delete(ContentVersion))
-        db.execute(update(ContentGeneration).values(generation=ContentGeneration.generation + 1))
-
-
-@pytest.fixture
-def fast_app(make_settings: Callable[..., Settings], content: ContentDirs) -> Iterator[FastAPI]:
-    from trainer.app import create_app
-
-    application = create_app(make_settings(content, content_poll_seconds=0.2))
-    yield application
-    application.state.content.close()
-    application.state.database.dispose()
+# Its fixtures, as tests/test_authoring.py's: no published version or image left behind.
+clean_content_tables = test_authoring.clean_content_tables
+fast_app = test_authoring.fast_app
 
 
 def image(kind: str = "PNG", size: tuple[int, int] = (8, 6)) -> bytes:

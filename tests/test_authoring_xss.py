@@ -6,21 +6,22 @@ could run (issue 18)."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import delete, update
 
-from tests.conftest import ContentDirs, make_person
+from tests import test_authoring
+from tests.conftest import make_person
 from tests.test_authoring import form_fields, post, signed_in, start, wait_for
 from tests.test_xss import PAYLOADS, _Scanner
-from trainer.config import Settings
-from trainer.content.models import ContentAsset, ContentDraft, ContentGeneration, ContentVersion, DraftEvent
+from trainer.content.models import ContentDraft
 from trainer.db import Database
 
 pytestmark = pytest.mark.xdist_group("content_versions")  # publishes, as tests/test_authoring.py does
+# Its fixtures, as tests/test_authoring.py's: no published version or image left behind.
+clean_content_tables = test_authoring.clean_content_tables
+fast_app = test_authoring.fast_app
 MODULE = "/courses/demo-course/demo-first"
 
 # The authoring page's own forms and fields: allowed, but counted, so a payload that smuggles in
@@ -66,27 +67,6 @@ def scan(page: str) -> tuple[list[str], Counter[str]]:
     scanner = _AuthoringScanner()
     scanner.feed(page)
     return scanner.dangers, scanner.own
-
-
-@pytest.fixture(autouse=True)
-def clean_content_tables(migrated_database: Database) -> Iterator[None]:
-    yield
-    with migrated_database.write() as db:
-        db.execute(delete(ContentAsset))
-        db.execute(delete(DraftEvent))
-        db.execute(delete(ContentDraft))
-        db.execute(delete(ContentVersion))
-        db.execute(update(ContentGeneration).values(generation=ContentGeneration.generation + 1))
-
-
-@pytest.fixture
-def fast_app(make_settings: Callable[..., Settings], content: ContentDirs) -> Iterator[FastAPI]:
-    from trainer.app import create_app
-
-    application = create_app(make_settings(content, content_poll_seconds=0.1))
-    yield application
-    application.state.content.close()
-    application.state.database.dispose()
 
 
 def test_the_corpus_pasted_into_the_editor_leaves_nothing_executable(

@@ -33,9 +33,8 @@ from dataclasses import dataclass
 import pytest
 from PIL import Image
 from playwright.sync_api import Browser, Page, Response, expect
-from sqlalchemy import delete, update
 
-from tests import test_browser
+from tests import test_authoring, test_browser
 from tests.conftest import ContentDirs, LiveServer, Person, make_person, serve
 from tests.test_accessibility import AXE, Audit
 from tests.test_browser import open_page, shot
@@ -43,12 +42,13 @@ from trainer.app import create_app
 from trainer.audit import service as audit
 from trainer.config import Settings
 from trainer.content import publishing
-from trainer.content.models import ContentAsset, ContentDraft, ContentGeneration, ContentVersion, DraftEvent
+from trainer.content.models import ContentDraft
 from trainer.db import Database
 from trainer.web.i18n import translations
 
 # Publishes, as tests/test_authoring.py does: one worker, one at a time.
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("content_versions")]
+clean_content_tables = test_authoring.clean_content_tables  # no published version or image left
 browser = test_browser.browser  # the module-scoped Chromium fixture
 
 DESKTOP = {"viewport": {"width": 1280, "height": 900}}
@@ -97,18 +97,6 @@ WORDS = {
         fix="The monitoring technician calibrates every sensor monthly.",
     ),
 }
-
-
-@pytest.fixture(autouse=True)
-def clean_content_tables(migrated_database: Database) -> Iterator[None]:
-    """Published versions and images lie over every later test's library: none left behind."""
-    yield
-    with migrated_database.write() as db:
-        db.execute(delete(ContentAsset))
-        db.execute(delete(DraftEvent))
-        db.execute(delete(ContentDraft))
-        db.execute(delete(ContentVersion))
-        db.execute(update(ContentGeneration).values(generation=ContentGeneration.generation + 1))
 
 
 @pytest.fixture
