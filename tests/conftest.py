@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+import hypothesis
 import pytest
 import uvicorn
 from fastapi import FastAPI
@@ -27,6 +28,11 @@ from trainer import migrate
 from trainer.app import create_app
 from trainer.config import PROJECT_ROOT, Settings, derive_audit_key
 from trainer.db import Database
+
+# Tests never assert on time: Hypothesis's per-example deadline (200 ms) failed a pure scoring
+# property on a loaded machine (378 ms), so no test here has one.
+hypothesis.settings.register_profile("trainer", deadline=None)
+hypothesis.settings.load_profile("trainer")
 
 FIXTURE_LIBRARY = Path(__file__).parent / "fixtures" / "library"
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
