@@ -30,6 +30,7 @@ HOT = {
     "sitting for start": service._SITTING_FOR_START,
     "attempt open (save)": service._ATTEMPT_OPEN,
     "answer marks (grading)": service._ANSWER_MARKS,
+    "attempt for grading": service._FOR_GRADING,
 }
 
 
