@@ -19,6 +19,7 @@ from trainer.access import Access
 from trainer.content import file_drafts, publishing, translations
 from trainer.content import question_forms as qf
 from trainer.content import translation_forms as tf
+from trainer.content.bank_schemas import Numeric
 from trainer.content.models import ContentDraft
 from trainer.content.store import content_of
 from trainer.errors import DomainError
@@ -236,18 +237,22 @@ def _render_translation(
     question_id: str,
     model: Any,
     form: tf.TranslationForm,
+    *,
+    errors: list[tuple[str, dict[str, str]]] | None = None,
 ) -> Response:
     context: dict[str, Any] = {
         "draft": draft,
         "question_id": question_id,
         "model": model,
+        "units": translations.source_units(model) if isinstance(model, Numeric) else [],
         "form": form,
+        "errors": errors or [],
         "current_hash": translations.source_hash(model),
         "shown_path": publishing.shown_path(draft.path),
         "source_lang": content_of(request).library.bank.source_lang(question_id),
     }
     return state.templates(request).render(
-        request, "content/authoring/translation.html", context, status_code=200
+        request, "content/authoring/translation.html", context, status_code=422 if errors else 200
     )
 
 
@@ -284,11 +289,20 @@ def save_translation(request: Request) -> Response:
         pairs=[(values.get(f"pair_left_{n}", ""), values.get(f"pair_right_{n}", "")) for n in pairs],
         distractors=[values.get(f"distractor_{n}", "") for n in distractors],
         accept=values.get("accept", ""),
+        unit_labels={
+            unit: values.get(f"unit_label_{n}", "")
+            for n, unit in enumerate(translations.source_units(model) if isinstance(model, Numeric) else [])
+        },
         # Checked against the source as it is now: its hash, as `trainer translations --stamp` writes.
         source=translations.source_hash(model) if values.get("checked") == "on" else values.get("source", ""),
     )
     try:
         text = tf.put_entry(draft.text, question_id, form, model)
+    except qf.FormError as error:
+        # Nothing saved: the form comes back as typed, with what to fix.
+        return _render_translation(
+            request, draft, question_id, model, form, errors=[(error.message, error.values)]
+        )
     except LookupError:
         raise DomainError(409, "translations_unreadable", UNREADABLE_TRANSLATIONS) from None
     publishing.save_draft(session_of(request), viewer_of(request), draft, text)
