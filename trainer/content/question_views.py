@@ -69,7 +69,8 @@ def _draft(request: Request) -> ContentDraft:
 
 def _which(request: Request, draft: ContentDraft) -> tuple[str | None, qf.QuestionForm]:
     """The question asked for (`?id=`: a question, a scenario group or one of its questions), or
-    a new one of `?type=` (in the scenario `?scenario=`, if given); its form as it is now."""
+    a new one of `?type=` (in the scenario `?scenario=`, if given; a new scenario group with its
+    first question of `?first=`); its form as it is now."""
     question_id = request.query_params.get("id")
     if question_id:
         found = qf.find(draft.text, question_id)
@@ -79,11 +80,26 @@ def _which(request: Request, draft: ContentDraft) -> tuple[str | None, qf.Questi
     kind = request.query_params.get("type", "")
     scenario = request.query_params.get("scenario")
     group = qf.find(draft.text, scenario) if scenario else None
-    if kind not in qf.FORM_TYPES or (scenario and (group is None or group.data.get("type") != "scenario")):
+    known = kind in qf.FORM_TYPES or (kind == "scenario" and _first_type(request) is not None)
+    if not known or (scenario and (group is None or group.data.get("type") != "scenario")):
         raise DomainError(
             404, "no_such_question", "There is no such question in this draft, or it is edited as YAML."
         )
     return None, qf.blank_form(kind)
+
+
+def _first_type(request: Request) -> str | None:
+    """A new scenario group's first question's type (`?first=`), None when not a new group."""
+    first = request.query_params.get("first", "")
+    new_group = request.query_params.get("type") == "scenario" and "id" not in request.query_params
+    return first if new_group and "scenario" not in request.query_params and first in qf.FORM_TYPES else None
+
+
+def _rows(form: qf.QuestionForm) -> tuple[list[qf.Row], list[tuple[str, str]]]:
+    """The form's rows and regulation rows, with spare empty ones to fill in."""
+    refs = [line.partition(":") for line in form.refs.split("\n") if line.strip()]
+    ref_rows = [(code.strip(), clause.strip()) for code, _, clause in refs] + [("", "")] * qf.SPARE_ROWS
+    return list(form.rows) + [qf.Row() for _ in range(qf.SPARE_ROWS)], ref_rows
 
 
 def _render(
@@ -92,11 +108,12 @@ def _render(
     question_id: str | None,
     form: qf.QuestionForm,
     errors: list[tuple[str, dict[str, str]]] | None = None,
+    *,
+    first_form: qf.QuestionForm | None = None,
 ) -> Response:
     library = content_of(request).library
-    refs = [line.partition(":") for line in form.refs.split("\n") if line.strip()]
-    ref_rows = [(code.strip(), clause.strip()) for code, _, clause in refs] + [("", "")] * qf.SPARE_ROWS
-    rows = list(form.rows) + [qf.Row() for _ in range(qf.SPARE_ROWS)]
+    rows, ref_rows = _rows(form)
+    first_rows, first_ref_rows = _rows(first_form or qf.QuestionForm())
     scenario = request.query_params.get("scenario") if question_id is None else None
     located = qf.locate(draft.text)
     group = next((q for q in located if q.id == question_id and form.type == "scenario"), None)
@@ -111,6 +128,9 @@ def _render(
         "form": form,
         "rows": rows,
         "ref_rows": ref_rows,
+        "first_form": first_form,  # a new scenario group's first question
+        "first_rows": first_rows,
+        "first_ref_rows": first_ref_rows,
         "regulations": library.regulations,
         "type_labels": TYPE_LABELS,
         "use_labels": USE_LABELS,
@@ -126,7 +146,8 @@ def _render(
 def show_question(request: Request) -> Response:
     draft = _draft(request)
     question_id, form = _which(request, draft)
-    return _render(request, draft, question_id, form)
+    first = _first_type(request)
+    return _render(request, draft, question_id, form, first_form=qf.blank_form(first) if first else None)
 
 
 def _count(value: str) -> int:
@@ -134,8 +155,11 @@ def _count(value: str) -> int:
     return min(int(value), MAX_ROWS) if value.isdigit() else 0
 
 
-def _posted(request: Request, kind: str) -> qf.QuestionForm:
-    values = form_of(request)
+def _posted(request: Request, kind: str, prefix: str = "") -> qf.QuestionForm:
+    """The form as posted; `prefix` names a new scenario group's first question's fields."""
+    values = {
+        key.removeprefix(prefix): value for key, value in form_of(request).items() if key.startswith(prefix)
+    }
     count = _count(values.get("rows", ""))
     refs = []
     for index in range(_count(values.get("ref_rows", ""))):
@@ -180,12 +204,17 @@ def save_question(request: Request) -> Response:
     draft = _draft(request)
     question_id, current = _which(request, draft)
     form = _posted(request, current.type)
+    first_type = _first_type(request)
+    first = _posted(request, first_type, "first_") if first_type else None
     try:
         scenario = request.query_params.get("scenario") if question_id is None else None
-        text = qf.put_question(draft.text, form, question_id, scenario)
+        if first is not None:
+            text = qf.put_group(draft.text, form, first)
+        else:
+            text = qf.put_question(draft.text, form, question_id, scenario)
     except qf.FormError as error:
         # Nothing saved: the form comes back as typed, with what to fix.
-        return _render(request, draft, question_id, form, [(error.message, error.values)])
+        return _render(request, draft, question_id, form, [(error.message, error.values)], first_form=first)
     except LookupError:
         raise DomainError(
             409, "questions_unreadable", "The file's questions cannot be read: fix it in the YAML first."
