@@ -819,6 +819,10 @@ def test_odd_input_to_every_new_form_is_refused_or_saved_never_a_server_error(
         f"/trainer/authoring/drafts/{bank}/question?type=match",
         f"/trainer/authoring/drafts/{bank}/question?type=order&scenario=DEMO-S01",
         f"/trainer/authoring/drafts/{translation}/translation?id=DEMO-0007",
+        f"/trainer/authoring/drafts/{translation}/translation?id=DEMO-0004",
+        f"/trainer/authoring/drafts/{bank}/question?type=scenario&first=numeric",
+        f"/trainer/authoring/drafts/{bank}/question?type=scenario&first=match",
+        f"/trainer/authoring/drafts/{course}/course-translation?lang=zh-CN",
         f"/trainer/authoring/drafts/{course}",
     ]
     names = [
@@ -846,6 +850,18 @@ def test_odd_input_to_every_new_form_is_refused_or_saved_never_a_server_error(
         "bp_low_0",
         "bp_count_0",
         "review",
+        "unit_label_0",
+        "unit_label_1",
+        "first_id",
+        "first_stem",
+        "first_value",
+        "first_units",
+        "first_rows",
+        "first_row_key_0",
+        "first_difficulty",
+        "title",
+        "summary",
+        "certification_title",
     ]
     for url in urls:
         for value in odd:
