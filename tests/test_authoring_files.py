@@ -492,6 +492,38 @@ def test_a_question_edited_in_its_form_changes_only_its_lines_and_is_served_afte
         raise AssertionError("DEMO-0003 was never drawn")
 
 
+def test_a_new_question_form_offers_rows_for_four_options_and_an_edited_one_two_more(
+    fast_app: FastAPI, migrated_database: Database
+) -> None:
+    """Without JavaScript a form cannot grow: a new choice question (found in the browser
+    journey) offered only two option rows, so a third option took a second save."""
+    a = signed_in(fast_app, make_person(migrated_database, "trainer"))
+    draft_id = start_file(a, BANK)
+    for kind in ("single", "multi", "order", "match"):
+        url, fields = question_form(a, draft_id, f"type={kind}")
+        assert fields["rows"] == "4", kind
+        assert {f"row_key_{i}" for i in range(4)} <= fields.keys()
+        assert "row_key_4" not in fields
+    url, fields = question_form(a, draft_id, "type=single")
+    fields.update(
+        id="DEMO-0009",
+        stem="Who signs the fan record?",
+        explanation="The ventilation officer, every shift.",
+        **{f"row_key_{i}": key for i, key in enumerate("abc")},
+        **{f"row_text_{i}": text for i, text in enumerate(("The officer", "A visitor", "Nobody"))},
+        row_correct_0="on",
+    )
+    assert post(a, url, fields).status_code == 303
+    text = draft_text(migrated_database, draft_id)
+    assert '      - {key: c, text: "Nobody"}\n' in text, text[-400:]
+    # A question with options: its own three rows and two spare ones.
+    _, fields = question_form(a, draft_id, "id=DEMO-0009")
+    assert fields["rows"] == "5"
+    assert fields["row_text_2"] == "Nobody"
+    _, fields = question_form(a, draft_id, "id=DEMO-0006")  # four items to put in order
+    assert fields["rows"] == "6"
+
+
 def test_the_question_form_is_for_the_drafts_author_only(
     fast_app: FastAPI, migrated_database: Database
 ) -> None:

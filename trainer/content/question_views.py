@@ -95,7 +95,7 @@ def _render(
     library = content_of(request).library
     refs = [line.partition(":") for line in form.refs.split("\n") if line.strip()]
     ref_rows = [(code.strip(), clause.strip()) for code, _, clause in refs] + [("", "")] * qf.SPARE_ROWS
-    rows = list(form.rows) + [qf.Row() for _ in range(qf.SPARE_ROWS)]
+    rows = list(form.rows) + [qf.Row() for _ in range(qf.SPARE_ROWS if form.rows else qf.NEW_ROWS)]
     scenario = request.query_params.get("scenario") if question_id is None else None
     located = qf.locate(draft.text)
     group = next((q for q in located if q.id == question_id and form.type == "scenario"), None)
