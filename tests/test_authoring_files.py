@@ -132,6 +132,32 @@ def test_a_question_file_edited_in_the_browser_is_served_by_a_second_app_process
             application.state.database.dispose()
 
 
+def test_the_approving_process_serves_a_publish_at_once_the_others_at_their_poll(
+    make_settings: Callable[..., Settings], content: ContentDirs, migrated_database: Database
+) -> None:
+    """Found in the browser journey: after approving, the approver's own process went on serving
+    the old library until its next poll (a course draft still counted "0 / 3" for questions just
+    approved). Approval now starts that process's poll at once; the other processes still pick
+    the publish up at their own poll (here five minutes: never within this test)."""
+    settings = make_settings(content, content_poll_seconds=300)
+    first, second = create_app(settings), create_app(settings)
+    try:
+        a = signed_in(first, make_person(migrated_database, "trainer"))
+        b = signed_in(first, make_person(migrated_database, "trainer"))
+        path = "question_bank/demo/methane.yaml"
+        draft_id = start_file(a, path)
+        text = textarea(a, draft_id).replace("id: NEW-0001", "id: MT-0001")
+        assert save(a, draft_id, text, "submit") == 303
+        approve(b, draft_id)
+        took = wait_for(lambda: "MT-0001" in first.state.content.library.bank.questions, seconds=10)
+        assert took < 10
+        assert "MT-0001" not in second.state.content.library.bank.questions
+    finally:
+        for application in (first, second):
+            application.state.content.close()
+            application.state.database.dispose()
+
+
 def test_a_question_file_that_breaks_the_library_is_refused_with_its_line(
     fast_app: FastAPI, migrated_database: Database
 ) -> None:

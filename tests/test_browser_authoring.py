@@ -183,7 +183,8 @@ def seen_within(page: Page, url: str, check: Callable[[str], bool], seconds: flo
 
 def shown_within(page: Page, url: str, check: Callable[[], bool], seconds: float = 15) -> float:
     """Reload `url` until `check` holds for the page; the seconds it took. A publish reaches
-    every process at its next content poll, the approving one too."""
+    every process at its next content poll (the approving one starts its poll at once, and
+    serves the publish after one library load)."""
     began = time.monotonic()
     while True:
         page.goto(url)
@@ -437,7 +438,7 @@ def test_a_new_module_and_questions_are_written_reviewed_published_and_restored_
     expect(reader.page.locator("main").get_by_role("link", name=words.title)).to_be_visible()
 
     # The module's History: one version, published by B.
-    # The first process serves it too (its poll may come a moment after the approval).
+    # The first process serves it too (after the library load its approval started).
     seen_within(page, f"{first.url}/trainer/authoring", lambda text: words.title in text)
     page.locator(f"#module-{words.module}").get_by_role("link", name=_("History")).click()
     page.wait_for_url(f"**/trainer/authoring/modules/{words.module}")
