@@ -136,9 +136,10 @@ def test_the_approving_process_serves_a_publish_at_once_the_others_at_their_poll
     make_settings: Callable[..., Settings], content: ContentDirs, migrated_database: Database
 ) -> None:
     """Found in the browser journey: after approving, the approver's own process went on serving
-    the old library until its next poll (a course draft still counted "0 / 3" for questions just
-    approved). Approval now starts that process's poll at once; the other processes still pick
-    the publish up at their own poll (here five minutes: never within this test)."""
+    the old library until its next poll (the authoring index did not list the module just
+    published; a course draft would count questions just approved as missing). Approval now
+    starts that process's poll at once; the other processes still pick the publish up at their
+    own poll (here five minutes: never within this test)."""
     settings = make_settings(content, content_poll_seconds=300)
     first, second = create_app(settings), create_app(settings)
     try:
