@@ -132,6 +132,33 @@ def test_a_question_file_edited_in_the_browser_is_served_by_a_second_app_process
             application.state.database.dispose()
 
 
+def test_the_approving_process_serves_a_publish_at_once_the_others_at_their_poll(
+    make_settings: Callable[..., Settings], content: ContentDirs, migrated_database: Database
+) -> None:
+    """Found in the browser journey: after approving, the approver's own process went on serving
+    the old library until its next poll (the authoring index did not list the module just
+    published; a course draft would count questions just approved as missing). Approval now
+    starts that process's poll at once; the other processes still pick the publish up at their
+    own poll (here five minutes: never within this test)."""
+    settings = make_settings(content, content_poll_seconds=300)
+    first, second = create_app(settings), create_app(settings)
+    try:
+        a = signed_in(first, make_person(migrated_database, "trainer"))
+        b = signed_in(first, make_person(migrated_database, "trainer"))
+        path = "question_bank/demo/methane.yaml"
+        draft_id = start_file(a, path)
+        text = textarea(a, draft_id).replace("id: NEW-0001", "id: MT-0001")
+        assert save(a, draft_id, text, "submit") == 303
+        approve(b, draft_id)
+        took = wait_for(lambda: "MT-0001" in first.state.content.library.bank.questions, seconds=10)
+        assert took < 10
+        assert "MT-0001" not in second.state.content.library.bank.questions
+    finally:
+        for application in (first, second):
+            application.state.content.close()
+            application.state.database.dispose()
+
+
 def test_a_question_file_that_breaks_the_library_is_refused_with_its_line(
     fast_app: FastAPI, migrated_database: Database
 ) -> None:
@@ -490,6 +517,38 @@ def test_a_question_edited_in_its_form_changes_only_its_lines_and_is_served_afte
             break
     else:
         raise AssertionError("DEMO-0003 was never drawn")
+
+
+def test_a_new_question_form_offers_rows_for_four_options_and_an_edited_one_two_more(
+    fast_app: FastAPI, migrated_database: Database
+) -> None:
+    """Without JavaScript a form cannot grow: a new choice question (found in the browser
+    journey) offered only two option rows, so a third option took a second save."""
+    a = signed_in(fast_app, make_person(migrated_database, "trainer"))
+    draft_id = start_file(a, BANK)
+    for kind in ("single", "multi", "order", "match"):
+        url, fields = question_form(a, draft_id, f"type={kind}")
+        assert fields["rows"] == "4", kind
+        assert {f"row_key_{i}" for i in range(4)} <= fields.keys()
+        assert "row_key_4" not in fields
+    url, fields = question_form(a, draft_id, "type=single")
+    fields.update(
+        id="DEMO-0009",
+        stem="Who signs the fan record?",
+        explanation="The ventilation officer, every shift.",
+        **{f"row_key_{i}": key for i, key in enumerate("abc")},
+        **{f"row_text_{i}": text for i, text in enumerate(("The officer", "A visitor", "Nobody"))},
+        row_correct_0="on",
+    )
+    assert post(a, url, fields).status_code == 303
+    text = draft_text(migrated_database, draft_id)
+    assert '      - {key: c, text: "Nobody"}\n' in text, text[-400:]
+    # A question with options: its own three rows and two spare ones.
+    _, fields = question_form(a, draft_id, "id=DEMO-0009")
+    assert fields["rows"] == "5"
+    assert fields["row_text_2"] == "Nobody"
+    _, fields = question_form(a, draft_id, "id=DEMO-0006")  # four items to put in order
+    assert fields["rows"] == "6"
 
 
 def test_the_question_form_is_for_the_drafts_author_only(

@@ -6,6 +6,7 @@ file shares)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -167,3 +168,23 @@ def test_an_inspector_cannot_start_a_new_module(fast_app: FastAPI, migrated_data
     assert new_module(reader).status_code == 403  # type: ignore[attr-defined]
     with migrated_database.session() as db:
         assert db.scalar(select(func.count()).select_from(ContentDraft)) == 0
+
+
+def test_the_two_diffs_of_a_new_modules_draft_are_regions_with_different_names(
+    fast_app: FastAPI, migrated_database: Database
+) -> None:
+    """The module's diff and its course file's are each a scrolling region: a screen reader's
+    list of landmarks names them apart (axe's landmark-unique, found in the browser journey),
+    in both languages."""
+    a = signed_in(fast_app, make_person(migrated_database, "trainer"))
+    response = new_module(a)
+    draft_url = response.headers["location"]  # type: ignore[attr-defined]
+    for expected in (
+        ["Changes (scrolls sideways)", "Changes to the course file (scrolls sideways)"],
+        ["改动（可横向滚动）", "课程文件的改动（可横向滚动）"],
+    ):
+        page = a.get(draft_url).text
+        labels = re.findall(r'role="region" aria-label="([^"]*)"', page)
+        assert set(expected) <= set(labels), labels
+        assert len(labels) == len(set(labels)), labels
+        post(a, "/language", {"lang": "zh-CN", "next": "/trainer/authoring"})

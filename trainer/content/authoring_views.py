@@ -16,6 +16,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import event
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -429,6 +430,9 @@ def review_draft(request: Request) -> Response:
         if action == "approve"
         else None,
     )
+    if version is not None:
+        # Once committed, this process starts its poll at once (every other one at its next).
+        event.listen(session, "after_commit", lambda _session: store.poll_now(), once=True)
     done = "published" if version is not None else "reviewed"
     return RedirectResponse(f"/trainer/authoring/drafts/{draft.id}?done={done}", status_code=303)
 

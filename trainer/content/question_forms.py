@@ -39,6 +39,9 @@ TYPE_KEYS = {
     "scenario": {"questions"},  # its own fields in the form; its questions each in theirs
 }
 SPARE_ROWS = 2  # empty rows offered after the question's own options, items or pairs
+# Empty rows a question with none yet is offered: without JavaScript a form cannot grow, and a
+# choice question usually has three or four options (a trainer would otherwise save twice).
+NEW_ROWS = 4
 _PLAIN = re.compile(r"^[A-Za-z0-9\u0080-\uffff][^:#\[\]{},&*!|>'\"%@`]*$")
 _NOT_PLAIN = re.compile(
     r"^(?:y|n|yes|no|true|false|on|off|null|~|[-+]?[\d._]+(?:e[-+]?\d+)?|[-+]?\.(?:inf|nan))$", re.IGNORECASE

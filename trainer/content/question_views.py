@@ -99,7 +99,9 @@ def _rows(form: qf.QuestionForm) -> tuple[list[qf.Row], list[tuple[str, str]]]:
     """The form's rows and regulation rows, with spare empty ones to fill in."""
     refs = [line.partition(":") for line in form.refs.split("\n") if line.strip()]
     ref_rows = [(code.strip(), clause.strip()) for code, _, clause in refs] + [("", "")] * qf.SPARE_ROWS
-    return list(form.rows) + [qf.Row() for _ in range(qf.SPARE_ROWS)], ref_rows
+    # A new question (no rows yet) gets more, so a third or fourth option needs no second save.
+    rows = list(form.rows) + [qf.Row() for _ in range(qf.SPARE_ROWS if form.rows else qf.NEW_ROWS)]
+    return rows, ref_rows
 
 
 def _render(

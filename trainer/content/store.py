@@ -9,7 +9,8 @@ request starts one background check of the publish counter (a primary-key read);
 moved, the thread rebuilds the library from the files plus the published versions and swaps it
 in, while requests go on being served the previous one. So a publish made by any process is
 served by every process within about `poll_seconds` plus one library load, without a restart,
-and no request ever waits for a load.
+and no request ever waits for a load; the process that published starts its poll as soon as the
+publish is committed (`poll_now`), so its own next pages show it after one library load.
 """
 
 from __future__ import annotations
@@ -106,11 +107,25 @@ class ContentStore:
         if self.reload:
             self._reload_if_changed()
         if self.published is not None and time.monotonic() >= self._next_poll:
-            self._next_poll = time.monotonic() + self.poll_seconds
-            if not self._polling and not self._closed:
-                self._polling = True
-                self._poller = threading.Thread(target=self._poll, name="content-poll", daemon=True)
-                self._poller.start()
+            self._start_poll()
+
+    def poll_now(self) -> None:
+        """Start the background poll now rather than when due: this process has just published
+        (its approver's next page shows the publish after one library load, not up to
+        `poll_seconds` later). No request waits for it."""
+        if self.published is None:
+            return
+        if self._polling:  # one under way may have read the counter before the publish
+            self._next_poll = 0.0  # so the next request starts another
+        else:
+            self._start_poll()
+
+    def _start_poll(self) -> None:
+        self._next_poll = time.monotonic() + self.poll_seconds
+        if not self._polling and not self._closed:
+            self._polling = True
+            self._poller = threading.Thread(target=self._poll, name="content-poll", daemon=True)
+            self._poller.start()
 
     def close(self, timeout: float = 30) -> None:
         """No more polling; wait for a poll under way, so it never touches a database being
