@@ -107,6 +107,18 @@ def with_lang_of(text: str, kind: FileKind) -> FileKind:
     return FileKind(kind.kind, kind.item_id, lang) if lang in ("en", "zh-CN") else kind
 
 
+def file_kind(path: str, text: str, known: dict[str, tuple[str, str]] | None = None) -> FileKind:
+    """What a file holds: a course.yaml or bank file by its path (and `lang:`), a module by
+    its front matter (or by `known`: path -> (module id, lang) of the library's modules)."""
+    kind = kind_of_path(path)
+    if kind is not None:
+        return with_lang_of(text, kind)
+    if known is not None and path in known:
+        return FileKind("module", *known[path])
+    form = authoring.form_of_text(text)
+    return FileKind("module", form.id, form.lang)
+
+
 def is_question_file(path: str) -> bool:
     """A bank file of questions (not a translation file beside one): what the question forms edit."""
     kind = kind_of_path(path)
@@ -311,7 +323,7 @@ def start_file_draft(
     (a bank file that does not exist yet starts from an empty one); the author's own open draft
     of that file if there is one."""
     kind = kind_of_path(path)
-    if kind is None or (kind.kind == "course" and not (courses_dir / kind.item_id).is_dir()):
+    if kind is None:
         raise DomainError(404, "no_such_file", "There is no such course or question file.")
     if kind.lang not in ("en", "zh-CN"):
         raise DomainError(404, "no_such_file", "There is no such course or question file.")
@@ -428,12 +440,12 @@ def review(
     action: str,
     comment: str,
     check: authoring.DraftCheck | None,
-    listing: tuple[str, str] | None = None,
+    companion: tuple[str, str] | None = None,
 ) -> ContentVersion | None:
     """A reviewer's step; approval publishes (returns the new version). `check` is the draft
-    checked against the library served now (needed for approval only); `listing` is a new
-    module's course file listing it (path, text: trainer.content.new_modules), published with
-    it."""
+    checked against the library served now (needed for approval only); `companion` is the file
+    published with it (path, text: trainer.content.new_courses.companion_now): a new module's
+    course file listing it, a new course's first module."""
     if action not in REVIEW_ACTIONS:
         raise DomainError(422, "bad_review_action", "Choose comment, request changes or approve.")
     if draft.author_id == viewer.id:
@@ -471,12 +483,12 @@ def review(
     draft.updated_at = utcnow()
     audit.record(session, "content.draft.approved", actor, target_type="draft", target_id=draft.id)
     assets.publish_with(session, actor, draft)  # before the generation bump below: one transaction
-    if listing is not None:
+    if companion is not None:
         # Same transaction, no bump of its own: no process ever loads one file without the other.
-        course = with_lang_of(listing[1], FileKind("course", listing[0].split("/", 1)[0], "en"))
+        kind = file_kind(*companion)
         _publish(
-            session, actor, kind="course", path=listing[0], item_id=course.item_id, lang=course.lang,
-            text=listing[1], by=viewer.id, draft_id=draft.id, bump=False,
+            session, actor, kind=kind.kind, path=companion[0], item_id=kind.item_id, lang=kind.lang,
+            text=companion[1], by=viewer.id, draft_id=draft.id, bump=False,
         )  # fmt: skip
     return _publish(
         session, actor, kind=draft.kind, path=draft.path, item_id=draft.item_id, lang=draft.lang,
@@ -767,15 +779,7 @@ def _changes(session: Session, courses_dir: Path, question_bank_dir: Path, sourc
         for module in library.modules.values()
         for lang in module.versions
     }
-    kinds = {}
-    for name, text in changed.items():
-        kind = kind_of_path(name)
-        if kind is not None:
-            kind = with_lang_of(text, kind)
-        else:
-            form = authoring.form_of_text(text)
-            kind = FileKind("module", *ids.get(name, (form.id, form.lang)))
-        kinds[name] = kind
+    kinds = {name: file_kind(name, text, ids) for name, text in changed.items()}
     return _Changes(changed, kinds, skipped, [])
 
 
