@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import func, select, update
@@ -527,17 +527,21 @@ def _publish(
     )
     session.add(version)
     if bump:
-        session.execute(
-            update(ContentGeneration)
-            .where(ContentGeneration.id == 1)
-            .values(generation=ContentGeneration.generation + 1)
-        )
+        _bump(session)
     session.flush()
     audit.record(
         session, "content.published", actor, target_type="content_version", target_id=version.id,
         details={"path": path, "number": version.number, "sha256": version.sha256, "draft": draft_id},
     )  # fmt: skip
     return version
+
+
+def _bump(session: Session) -> None:
+    session.execute(
+        update(ContentGeneration)
+        .where(ContentGeneration.id == 1)
+        .values(generation=ContentGeneration.generation + 1)
+    )
 
 
 @dataclass(frozen=True)
@@ -725,6 +729,7 @@ class _Changes:
     kinds: dict[str, FileKind]  # overlay path -> what it holds
     skipped: list[str]
     problems: list[Problem]  # errors: nothing may be changed
+    images: dict[str, bytes]  # new images under a course's assets/ ("course-id/assets/name.png")
 
 
 def _changes(session: Session, courses_dir: Path, question_bank_dir: Path, source: Path) -> _Changes:
@@ -767,20 +772,33 @@ def _changes(session: Session, courses_dir: Path, question_bank_dir: Path, sourc
         if uploaded.get(name.removeprefix("courses/"))
         != hashlib.sha256((source / name).read_bytes()).hexdigest()
     ]
-    if problems or not changed:
-        return _Changes({}, {}, skipped, problems)
+    # A new file under a course's assets/ is imported as an uploaded image is, with its checks.
+    images = {}
+    for name in [n for n in skipped if re.match(r"^courses/[a-z0-9-]+/assets/.", n)]:
+        data = (source / name).read_bytes()
+        refused = assets.import_problem(session, courses_dir, name.removeprefix("courses/"), data)
+        if refused is not None:
+            problems.append(Problem(name, None, refused))
+        else:
+            images[name.removeprefix("courses/")] = data
+        skipped.remove(name)
+    if problems or not (changed or images):
+        return _Changes({}, {}, skipped, problems, {})
+    # A module linking an image that is neither here nor served fails this load, with its line.
     library, found = load_library(
-        courses_dir, question_bank_dir, overlay={**overlay, **assets.published_overlay(session), **changed}
+        courses_dir,
+        question_bank_dir,
+        overlay={**overlay, **assets.published_overlay(session), **assets.overlay_of(images), **changed},
     )
     if library is None:
-        return _Changes({}, {}, skipped, [p for p in found if p.severity == "error"])
+        return _Changes({}, {}, skipped, [p for p in found if p.severity == "error"], {})
     ids = {
         module.versions[lang].source.removeprefix(f"{courses_dir.name}/"): (module.id, lang)
         for module in library.modules.values()
         for lang in module.versions
     }
     kinds = {name: file_kind(name, text, ids) for name, text in changed.items()}
-    return _Changes(changed, kinds, skipped, [])
+    return _Changes(changed, kinds, skipped, [], images)
 
 
 def import_tree(
@@ -792,6 +810,9 @@ def import_tree(
     if found.problems:
         return ImportResult([], found.skipped, found.problems)
     published = []
+    for path, data in found.images.items():  # before the generation bump below
+        assets.add_imported(session, actor, path, data, draft_id=None, by=actor.id)
+        published.append(shown_path(path))
     for name, text in found.changed.items():
         kind = found.kinds[name]
         _publish(
@@ -799,6 +820,8 @@ def import_tree(
             text=text, by=actor.id, draft_id=None,
         )  # fmt: skip
         published.append(shown_path(name))
+    if found.images and not found.changed:
+        _bump(session)
     return ImportResult(published, found.skipped, [])
 
 
@@ -811,6 +834,7 @@ class ReviewImport:
     opened: list[tuple[str, int]]  # (the path as `shown_path` shows it, the draft's id)
     skipped: list[str]  # as ImportResult's: not drafted content, left as the direct import leaves it
     problems: list[Problem]  # errors: no draft was opened
+    images: list[tuple[str, int]] = field(default_factory=list)  # new images, the draft linking each
 
 
 def import_for_review(
@@ -847,7 +871,7 @@ def import_for_review(
     # The drafts are the author's, as if opened and submitted in the browser; the operator ran
     # the command for them, which the extra "imported" entry records.
     actor = audit.Actor(user.id, user.username)
-    opened = []
+    opened, drafts = [], {}
     for name, text in found.changed.items():
         kind = found.kinds[name]
         base, number = served_text(session, courses_dir, question_bank_dir, name)
@@ -868,4 +892,18 @@ def import_for_review(
             )
         audit.record(session, "content.draft.submitted", actor, target_type="draft", target_id=draft.id)
         opened.append((shown_path(name), draft.id))
-    return ReviewImport(opened, found.skipped, [])
+        drafts[name] = draft
+    # Each new image goes with the first draft that links it, published if it is approved; one
+    # that no changed file links is not imported (nothing would ever publish it).
+    images, skipped = [], list(found.skipped)
+    for path, data in found.images.items():
+        course_id, _, image = path.partition("/assets/")
+        linking = [
+            d for n, d in drafts.items() if n.startswith(f"{course_id}/") and f"assets/{image}" in d.text
+        ]
+        if not linking:
+            skipped.append(shown_path(path))
+            continue
+        assets.add_imported(session, actor, path, data, draft_id=linking[0].id, by=user.id)
+        images.append((shown_path(path), linking[0].id))
+    return ReviewImport(opened, skipped, [], images)
