@@ -137,6 +137,7 @@ def test_an_import_for_review_keeps_a_new_image_with_the_draft_that_links_it_unt
         ("Main Fan.png", image("PNG"), "", "name an image like main-fan.png"),
         ("fan.png", image("JPEG"), "", "the file is a JPG image: name it .jpg"),
     ],
+    ids=["missing", "svg", "not-an-image", "too-large", "name-on-disk", "bad-name", "wrong-suffix"],
 )
 def test_a_missing_or_refused_image_is_a_problem_and_nothing_is_imported(
     content: ContentDirs,
