@@ -13,8 +13,10 @@ folder as a published module text lies over its file:
 
 It stays unpublished (trainers and admins see it, in the draft's preview; inspectors get a 404)
 until the draft it was uploaded from is approved with a text that links it; then it is
-published in the same transaction as the module. An upload never replaces anything: its name is
-new in the course (a number added when taken), so a published image never changes under a page.
+published in the same transaction as the module. The draft's uploads still unpublished when it
+closes (approved without linking them, or withdrawn) are removed then. An upload never replaces
+anything: its name is new in the course (a number added when taken), so a published image never
+changes under a page.
 
 What is accepted is decided from the bytes (magic numbers), never from the file's name or the
 type the browser sent: PNG, JPEG, GIF and WebP, at most 2 MB. SVG is refused: it is an XML
@@ -201,6 +203,27 @@ def publish_with(session: Session, actor: audit.Actor, draft: ContentDraft) -> l
                      "draft": draft.id},
         )  # fmt: skip
     return published
+
+
+def discard_unused(session: Session, actor: audit.Actor, draft: ContentDraft) -> list[str]:
+    """When a draft closes (approved or withdrawn): remove its uploads still unpublished. No
+    published page can link them (only published images are in the served library) and no other
+    draft may (a draft's check sees only its own uploads), so nothing will ever publish them.
+    Returns their names."""
+    unused = session.scalars(
+        select(ContentAsset)
+        .options(load_only(ContentAsset.id, ContentAsset.course_id, ContentAsset.name, ContentAsset.sha256))
+        .where(ContentAsset.draft_id == draft.id, ContentAsset.published_at.is_(None))
+    ).all()
+    for asset in unused:
+        audit.record(
+            session, "content.asset.discarded", actor, target_type="content_asset", target_id=asset.id,
+            details={"course": asset.course_id, "name": asset.name, "sha256": asset.sha256,
+                     "draft": draft.id},
+        )  # fmt: skip
+        session.delete(asset)
+    session.flush()
+    return [asset.name for asset in unused]
 
 
 def _marker(asset: ContentAsset) -> str:

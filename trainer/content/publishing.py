@@ -427,6 +427,7 @@ def withdraw(session: Session, actor: audit.Actor, viewer: Viewer, draft: Conten
         raise DomainError(409, "draft_closed", "This draft is already closed.")
     draft.status = "withdrawn"
     draft.updated_at = utcnow()
+    assets.discard_unused(session, actor, draft)
     _event(session, draft, viewer, "withdrawn", "")
     audit.record(session, "content.draft.withdrawn", actor, target_type="draft", target_id=draft.id)
 
@@ -483,6 +484,7 @@ def review(
     draft.updated_at = utcnow()
     audit.record(session, "content.draft.approved", actor, target_type="draft", target_id=draft.id)
     assets.publish_with(session, actor, draft)  # before the generation bump below: one transaction
+    assets.discard_unused(session, actor, draft)
     if companion is not None:
         # Same transaction, no bump of its own: no process ever loads one file without the other.
         kind = file_kind(*companion)
