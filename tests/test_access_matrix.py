@@ -216,6 +216,13 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("POST", "/trainer/authoring/drafts/{draft_id}/question"): row(401, 403, 403, 404, 403, 403, 404),
     ("GET", "/trainer/authoring/drafts/{draft_id}/translation"): row(303, 403, 403, 404, 403, 403, 404),
     ("POST", "/trainer/authoring/drafts/{draft_id}/translation"): row(401, 403, 403, 404, 403, 403, 404),
+    # A course draft's translation in a form: {draft_id} is a module draft, so none.
+    ("GET", "/trainer/authoring/drafts/{draft_id}/course-translation"): row(
+        303, 403, 403, 404, 403, 403, 404
+    ),
+    ("POST", "/trainer/authoring/drafts/{draft_id}/course-translation"): row(
+        401, 403, 403, 404, 403, 403, 404
+    ),
     # A course.yaml's or bank file's history, by ?path= (none given here: no such file).
     ("GET", "/trainer/authoring/files"): row(303, 403, 403, 404, 403, 403, 404),
     ("GET", "/trainer/authoring/versions/{version_id}"): row(303, 403, 403, 404, 403, 403, 404),

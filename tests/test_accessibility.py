@@ -635,8 +635,9 @@ def test_course_and_question_file_authoring_pages_pass_axe(
     migrated_database: Database,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """A bank file's draft with its preview, every kind of question form, a scenario group's, a
-    translation's, a course draft with its blueprint counts, and a file's History (with one
+    """A bank file's draft with its preview, every kind of question form, a scenario group's (and
+    a new group's), a translation's (with unit labels), a course draft with its blueprint counts,
+    its translation's form, and a file's History (with one
     version): no violation at all, of any impact, as the module authoring pages (test_browser_
     authoring.py); in English and Chinese, on a desktop and at 360 px."""
     from sqlalchemy import delete, update
@@ -685,7 +686,10 @@ def test_course_and_question_file_authoring_pages_pass_axe(
             (f"{drafts}/{bank}/question?type=match", "new question form"),
             (f"{drafts}/{translation}", "translation draft"),
             (f"{drafts}/{translation}/translation?id=DEMO-0001", "translation form"),
+            (f"{drafts}/{translation}/translation?id=DEMO-0004", "translation form (unit labels)"),
+            (f"{drafts}/{bank}/question?type=scenario&first=single", "new scenario group form"),
             (f"{drafts}/{course}", "course draft (form, blueprint counts)"),
+            (f"{drafts}/{course}/course-translation?lang=zh-CN", "course translation form"),
             (f"/trainer/authoring/files?path={BANK}", "file history"),
         ]
         views = [

@@ -768,7 +768,7 @@ def test_every_sample_translation_entry_a_form_covers_comes_back_from_its_form_u
     courses, bank_dir = PROJECT_ROOT / "courses", PROJECT_ROOT / "question_bank"
     library, _ = load_library(courses, bank_dir)
     assert library is not None
-    bank, overlay, covered = library.bank, {}, 0
+    bank, overlay, covered, labelled = library.bank, {}, 0, 0
     for path in sorted(bank_dir.rglob("*.yaml")):
         if translation_name(path.name) is None:
             continue
@@ -784,11 +784,22 @@ def test_every_sample_translation_entry_a_form_covers_comes_back_from_its_form_u
             form = translation_forms.form_of_entry(entry.data)
             assert translation_forms.put_entry(text, qid, form, model) == text, qid
             form.explanation = f"{form.explanation}（已核对）".strip()
+            labelled += bool(form.unit_labels)  # a numeric question's unit labels, by source unit
+            form.unit_labels = {unit: f"{label}（核）" for unit, label in form.unit_labels.items()}
             changed = translation_forms.put_entry(changed, qid, form, model)
         overlay[f"question_bank/{path.relative_to(bank_dir).as_posix()}"] = changed
     assert covered > 450
+    assert labelled >= 20
     library, problems = load_library(courses, bank_dir, overlay=overlay)
     assert library is not None, [str(p) for p in problems if p.severity == "error"][:5]
+    labels = [
+        label
+        for entries in library.bank.translations.values()
+        for entry in entries.values()
+        for label in (getattr(entry.model, "unit_labels", None) or {}).values()
+    ]
+    assert len(labels) >= labelled
+    assert all(label.endswith("（核）") for label in labels)
 
 
 def test_odd_input_to_every_new_form_is_refused_or_saved_never_a_server_error(
@@ -819,6 +830,10 @@ def test_odd_input_to_every_new_form_is_refused_or_saved_never_a_server_error(
         f"/trainer/authoring/drafts/{bank}/question?type=match",
         f"/trainer/authoring/drafts/{bank}/question?type=order&scenario=DEMO-S01",
         f"/trainer/authoring/drafts/{translation}/translation?id=DEMO-0007",
+        f"/trainer/authoring/drafts/{translation}/translation?id=DEMO-0004",
+        f"/trainer/authoring/drafts/{bank}/question?type=scenario&first=numeric",
+        f"/trainer/authoring/drafts/{bank}/question?type=scenario&first=match",
+        f"/trainer/authoring/drafts/{course}/course-translation?lang=zh-CN",
         f"/trainer/authoring/drafts/{course}",
     ]
     names = [
@@ -846,6 +861,18 @@ def test_odd_input_to_every_new_form_is_refused_or_saved_never_a_server_error(
         "bp_low_0",
         "bp_count_0",
         "review",
+        "unit_label_0",
+        "unit_label_1",
+        "first_id",
+        "first_stem",
+        "first_value",
+        "first_units",
+        "first_rows",
+        "first_row_key_0",
+        "first_difficulty",
+        "title",
+        "summary",
+        "certification_title",
     ]
     for url in urls:
         for value in odd:

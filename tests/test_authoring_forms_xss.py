@@ -1,7 +1,8 @@
 """The XSS corpus (tests/test_xss.py) typed into the forms of course and question-file drafts,
 over real HTTP (issue 18): a single-choice question's stem, options, feedback and explanation, a
 text question's accepted answers, a match question's pairs and distractor, a scenario group's
-shared case, a translation entry's words, and a course's title and summary. The draft's preview,
+shared case (an existing group's and a new one's), a translation entry's words and unit label, and
+a course's title and summary and their Chinese translation. The draft's preview,
 the reviewer's page and, once a second trainer approves, the inspector's practice papers (in
 English and Chinese) and course pages must hold nothing a browser could run. A draft the check
 refuses shows the refusal page instead, which is scanned too and never a 5xx.
@@ -54,6 +55,10 @@ FIELDS = [
     ("translation", "explanation", True),
     ("course", "title", False),
     ("course", "summary", True),
+    ("new_scenario", "stem", True),  # a new scenario group's shared case (marker F16)
+    ("units", "unit_label_0", False),  # a numeric question's translated unit label (F17)
+    ("course_translation", "title", False),  # the course's Chinese title (F18)
+    ("course_translation", "summary", True),  # and summary (F19)
 ]
 FORM_OF = {"single": "DEMO-0001", "text": "DEMO-0005", "match": "DEMO-0007", "scenario": "DEMO-S01"}
 # Practice draws two of the questions a module's practice may use: the others are kept for exams
@@ -63,7 +68,8 @@ EXAM_ONLY = ("\n    type: multi\n", "\n    type: truefalse\n", "\n    type: nume
 # The pages' own forms and fields: allowed (when they carry no script), and counted where the
 # page's shape does not depend on what practice drew.
 _OWN_FORM = re.compile(
-    r"/trainer/authoring/drafts/\d+(/review|/images|/question|/translation)?|/logout|/attempts/\d+/answers"
+    r"/trainer/authoring/drafts/\d+(/review|/images|/question|/translation|/course-translation)?"
+    r"|/logout|/attempts/\d+/answers"
 )
 _OWN_FIELD = re.compile(r"[a-z][a-z0-9_]*(-[a-z0-9_]+)*")
 _FIELD_TAGS = {"input", "textarea", "select"}
@@ -189,6 +195,19 @@ def test_the_corpus_typed_into_the_question_translation_and_course_forms_leaves_
             refusal(response, f"{marker} {form} form")
             if response.status_code == 422:
                 inert(a, url, f"question form (refused, {marker} {form})")
+        # A new scenario group (for exams only: practice keeps drawing the three edited questions).
+        url, fields = question_form(a, draft_id, "type=scenario&first=truefalse")
+        group = f"XSS-S{number}"
+        fields.update(
+            id=group,
+            use="exam",
+            stem=typed[("new_scenario", "stem")],
+            first_id=f"{group}-1",
+            first_stem=marker,
+        )
+        refusal(post(a, url, fields), f"{marker} new scenario group form")
+        group_form = inert(a, f"{draft_url}/question?id={group}", f"question form ({marker} {group})")
+        assert re.search(rf"{marker}F16(?!\d)", group_form)
         # Refused on purpose (a number that is not one): the form comes back with what was typed.
         url, fields = question_form(a, draft_id, "id=DEMO-0001")
         fields.update({name: typed[(f, name)] for f, name, _ in FIELDS if f == "single"})
@@ -250,6 +269,10 @@ def test_the_corpus_typed_into_the_question_translation_and_course_forms_leaves_
         response = post(a, url, fields)
         refusal(response, f"{marker} translation form")
         inert(a, url, f"translation form ({marker})")
+        units_url = f"{draft_url}/translation?id=DEMO-0004"
+        units = {"stem": "风量换算", "unit_label_0": typed[("units", "unit_label_0")], "checked": "on"}
+        refusal(post(a, units_url, units), f"{marker} unit labels")
+        assert re.search(rf"{marker}F17(?!\d)", inert(a, units_url, f"translation form ({marker} units)"))
         inert(a, draft_url, f"translation draft (preview, {marker})")
         response = post(a, draft_url, {"text": textarea(a, draft_id), "action": "submit"})
         refusal(response, f"{marker} translation submit")
@@ -295,6 +318,12 @@ def test_the_corpus_typed_into_the_question_translation_and_course_forms_leaves_
         response = post(a, draft_url, {**fields, "action": "save"})
         refusal(response, f"{marker} course save")
         inert(a, draft_url, f"course draft (preview, {marker})")
+        translation_url = f"{draft_url}/course-translation?lang=zh-CN"
+        response = post(
+            a, translation_url, {name: typed[(f, name)] for f, name, _ in FIELDS if f == "course_translation"}
+        )
+        refusal(response, f"{marker} course translation form")
+        inert(a, translation_url, f"course translation form ({marker})")
         response = post(a, draft_url, {**course_form(a, draft_id), "action": "submit"})
         refusal(response, f"{marker} course submit")
         if response.status_code == 422:
@@ -305,6 +334,9 @@ def test_the_corpus_typed_into_the_question_translation_and_course_forms_leaves_
         assert post(b, f"{draft_url}/review", {"action": "approve"}).status_code == 303
         wait_for(lambda: f"{marker}F14" in reader.get("/courses/demo-course").text)  # noqa: B023
         inert(reader, "/courses/demo-course", f"course page ({marker})", course_own)
+        wait_for(lambda: f"{marker}F18" in reader.get("/courses/demo-course", headers=ZH).text)  # noqa: B023
+        zh_page = inert(reader, "/courses/demo-course", f"course page zh ({marker})", headers=ZH)
+        assert re.search(rf"{marker}F19(?!\d)", zh_page)
         inert(reader, "/courses", f"catalogue ({marker})")
         inert(reader, "/courses/demo-course/demo-first", f"module page ({marker})")
         published["course"] += 1

@@ -24,14 +24,13 @@ HOT = {
     "practice passed": service._PRACTICE_PASSED,
     "open exam": service._OPEN_EXAM,
     "overdue of a person": service._OVERDUE_OF,
-    "current certificate": service._CURRENT_CERTIFICATE,
-    "exams taken": service._EXAMS_TAKEN,
-    "exams taken since": service._EXAMS_TAKEN_SINCE,
+    "start facts": service._START_FACTS,
     "papers seen": service._PAPERS_SEEN,
     "sitting to start in": service._SITTINGS_TO_START_IN,
     "sitting for start": service._SITTING_FOR_START,
     "attempt open (save)": service._ATTEMPT_OPEN,
     "answer marks (grading)": service._ANSWER_MARKS,
+    "attempt for grading": service._FOR_GRADING,
 }
 
 

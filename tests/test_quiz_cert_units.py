@@ -422,3 +422,86 @@ def test_an_async_page_runs_its_database_work_in_the_requests_unit(
     assert names == {kept}
     with migrated_database.write() as db:  # and the write lock was released
         db.execute(select(1))
+
+
+START = "/api/v1/courses/demo-course/exam/attempts"
+
+
+def shift_back(database: Database, attempt_id: int, hours: int) -> None:
+    """An attempt taken `hours` earlier than it was (a retake's wait, without waiting)."""
+    with database.write() as db:
+        attempt = db.get_one(Attempt, attempt_id)
+        attempt.started_at -= timedelta(hours=hours)
+        attempt.submitted_at = (attempt.submitted_at or utcnow()) - timedelta(hours=hours)
+
+
+def test_an_exam_start_grades_an_overdue_exam_and_applies_every_rule_of_the_cycle(
+    client: TestClient, migrated_database: Database
+) -> None:
+    """The start reads its rules in one statement (service._START_FACTS): each refusal, the
+    overdue exam graded first, and the certification cycle that counts only exams after the
+    current certificate."""
+    database = migrated_database
+    person = make_person(database, "inspector", unit="Heilongjiang/Harbin/Daoli District/Bureau")
+    headers = token(client, person)
+    refused_now = client.post(START, headers=headers)
+    assert refused_now.status_code == 403
+    assert refused_now.json()["detail"]["code"] == "modules_incomplete"
+    assert refused_now.json()["detail"]["missing_modules"] == ["demo-first", "demo-second"]
+    complete_modules(client, headers, database)
+
+    first = client.post(START, headers=headers).json()
+    assert client.post(START, headers=headers).json()["id"] == first["id"]  # resumed, not a second
+    set_deadline(database, first["id"], utcnow() - timedelta(minutes=5))
+    retake = client.post(START, headers=headers)  # grades the overdue exam (failed), then waits
+    assert status_of(database, first["id"]) == GRADED
+    assert (retake.status_code, retake.json()["detail"]["code"]) == (403, "retake_later")
+    assert 23 * 3600 < int(retake.headers["Retry-After"]) <= 24 * 3600 + 1
+
+    shift_back(database, first["id"], 25)
+    second = client.post(START, headers=headers).json()
+    assert second["id"] != first["id"]
+    set_deadline(database, second["id"], utcnow() - timedelta(minutes=5))
+    quizzes.close_overdue(database, utcnow(), user_id=person.id)
+    shift_back(database, second["id"], 25)
+    used = client.post(START, headers=headers)
+    assert (used.status_code, used.json()["detail"]["code"]) == (403, "attempts_used")
+
+    # A certificate issued after both (as if earned elsewhere, e.g. a renewal carried over): a
+    # new cycle begins with it, and while it is valid the exam is closed.
+    now = utcnow()
+    expires = now + timedelta(days=1000)
+    with database.write() as db:
+        db.add(
+            Certificate(
+                number=f"HLJ-TEST-{person.id}",
+                verification_code=certification.new_verification_code(),
+                user_id=person.id,
+                course_id="demo-course",
+                content_hash="test",
+                holder_name="Test",
+                unit_path=None,
+                title="Demo qualification",
+                issued_at=now,
+                valid_from=now,
+                expires_at=expires,
+                renewal_window_days=90,
+                grace_days=60,
+                renewal_from=expires - timedelta(days=90),
+                grace_until=expires + timedelta(days=60),
+                attempt_id=second["id"],
+                score=0.0,
+                max_score=3.0,
+                snapshot_hash="0" * 64,
+                is_current=True,
+                previous_id=None,
+            )
+        )
+    valid = client.post(START, headers=headers)
+    assert (valid.status_code, valid.json()["detail"]["code"]) == (403, "renewal_not_open")
+    with database.write() as db:
+        certificate = db.scalars(select(Certificate).where(Certificate.user_id == person.id)).one()
+        certificate.expires_at = now + timedelta(days=10)  # inside the 90-day renewal window
+    renewal = client.post(START, headers=headers)
+    assert renewal.status_code == 200, renewal.text  # the two exams before it do not count
+    assert renewal.json()["id"] not in (first["id"], second["id"])

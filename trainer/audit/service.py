@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from trainer.audit.models import AuditEvent, AuditHead
@@ -38,7 +38,11 @@ HEAD_ID = 1
 
 
 def _key_of(session: Session) -> bytes:
-    key = session.info.get("audit_key")
+    return key_of(session.info.get("audit_key"))
+
+
+def key_of(key: object) -> bytes:
+    """The audit chain's key as handed to a unit of work (Database.audit_key), or why there is none."""
     if not isinstance(key, bytes):
         raise RuntimeError("no audit key: open the Database with audit_key=settings.audit_chain_key")
     return key
@@ -98,7 +102,33 @@ def record(
     at: datetime | None = None,
 ) -> AuditEvent:
     """Append an entry in the session's transaction; returns it (not attached to the session)."""
-    prev_hash = session.execute(_LOCK_HEAD).scalar_one_or_none()
+    session.flush()  # what the entry describes is written first, as a statement through the session would
+    return append(
+        session.connection(),
+        _key_of(session),
+        action,
+        actor,
+        target_type=target_type,
+        target_id=target_id,
+        details=details,
+        at=at,
+    )
+
+
+def append(
+    conn: Connection,
+    key: bytes,
+    action: str,
+    actor: Actor,
+    *,
+    target_type: str | None = None,
+    target_id: object = None,
+    details: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> AuditEvent:
+    """`record` on a Core connection in a write transaction, signed with `key` (the exam start's
+    write, which holds no ORM session: its four statements run without the ORM's execution path)."""
+    prev_hash = conn.execute(_LOCK_HEAD).scalar_one_or_none()
     if prev_hash is None:  # created by the migration that created the log
         raise RuntimeError("the audit log has no head row: run `trainer db upgrade`")
     event = AuditEvent(
@@ -114,11 +144,11 @@ def record(
         hash="",
     )
     row = {column: getattr(event, column) for column in _COLUMNS}
-    event.id = int(session.execute(_APPEND, row).scalar_one())
-    event.hash = entry_hash(event, _key_of(session))
+    event.id = int(conn.execute(_APPEND, row).scalar_one())
+    event.hash = entry_hash(event, key)
     sealed = {"event_id": event.id, "event_hash": event.hash}
-    session.execute(_SEAL, sealed)
-    session.execute(_MOVE_HEAD, sealed)
+    conn.execute(_SEAL, sealed)
+    conn.execute(_MOVE_HEAD, sealed)
     return event
 
 

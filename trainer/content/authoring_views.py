@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.datastructures import UploadFile
@@ -264,11 +265,18 @@ def _draft_page(
         "modes": course_forms.MODES,
         "requires": course_forms.REQUIRES,
         "spare_rows": course_forms.SPARE_ROWS,
+        "course_translations": _course_languages(draft) if editable else [],
     }
     status = 422 if errors or form_errors else 200
     return state.templates(request).render(
         request, "content/authoring/draft.html", context, status_code=status
     )
+
+
+def _course_languages(draft: ContentDraft) -> list[str]:
+    """For a course draft, the languages its translation form offers (every one but its own)."""
+    source = course_forms.source_words(draft.text) if draft.kind == "course" else None
+    return [lang for lang in LANGUAGES if source is not None and lang != source[0]]
 
 
 def _form_questions(draft: ContentDraft) -> set[str]:
@@ -518,6 +526,81 @@ def file_history(request: Request) -> Response:
     )
 
 
+# -- one language's translation of a course draft -------------------------------------------------
+
+COURSE_UNREADABLE = N_(
+    "The course's translations cannot be read, or cannot be written in place: edit them in the YAML."
+)
+
+
+@dataclass(frozen=True)
+class _CourseTranslation:
+    draft: ContentDraft
+    lang: str  # the translation's
+    source_lang: str  # the course's own
+    source: dict[str, str]  # the course's own words, by the translation's field names
+    current: dict[str, str]  # the translation's fields as written now
+
+
+def _course_translation(request: Request) -> _CourseTranslation:
+    """The viewer's own course draft while it can be changed, and the language asked for
+    (`?lang=`: one the trainer serves other than the course's own)."""
+    viewer = viewer_of(request)
+    draft = publishing.draft_for(session_of(request), id_param(request, "draft_id"))
+    if draft.kind != "course":
+        raise DomainError(404, "not_a_course_file", "This draft is not a course file.")
+    publishing.check_editable(viewer, draft)
+    lang = request.query_params.get("lang", "")
+    source = course_forms.source_words(draft.text)
+    current = course_forms.translation_of(draft.text, lang)
+    if source is None or current is None:
+        raise DomainError(409, "course_unreadable", COURSE_UNREADABLE)
+    if lang not in LANGUAGES or lang == source[0]:
+        raise DomainError(404, "no_such_language", "The course is not translated into this language here.")
+    return _CourseTranslation(draft, lang, source[0], source[1], current)
+
+
+def _render_course_translation(
+    request: Request,
+    found: _CourseTranslation,
+    fields: dict[str, str],
+    errors: list[tuple[str, dict[str, str]]] | None = None,
+) -> Response:
+    context: dict[str, Any] = {
+        "draft": found.draft,
+        "lang": found.lang,
+        "lang_labels": LANGUAGES,
+        "source_lang": found.source_lang,
+        "source": found.source,
+        "fields": fields,
+        "shown_path": publishing.shown_path(found.draft.path),
+        "errors": errors or [],
+    }
+    return state.templates(request).render(
+        request, "content/authoring/course_translation.html", context, status_code=422 if errors else 200
+    )
+
+
+def show_course_translation(request: Request) -> Response:
+    found = _course_translation(request)
+    return _render_course_translation(request, found, found.current)
+
+
+def save_course_translation(request: Request) -> Response:
+    found = _course_translation(request)
+    values = form_of(request)
+    fields = {key: values.get(key, "") for key in course_forms.TRANSLATION_FIELDS}
+    try:
+        text = course_forms.put_translation(found.draft.text, found.lang, fields)
+    except question_forms.FormError as error:
+        # Nothing saved: the form comes back as typed, with what to fix.
+        return _render_course_translation(request, found, fields, [(error.message, error.values)])
+    except LookupError:
+        raise DomainError(409, "course_unreadable", COURSE_UNREADABLE) from None
+    publishing.save_draft(session_of(request), viewer_of(request), found.draft, text)
+    return RedirectResponse(f"/trainer/authoring/drafts/{found.draft.id}?done=saved#preview", status_code=303)
+
+
 routes: list[BaseRoute] = [
     page("/trainer/authoring", index, access=Access.TRAINER),
     page("/trainer/authoring/drafts", start, access=Access.TRAINER, methods=("POST",)),
@@ -542,6 +625,17 @@ routes: list[BaseRoute] = [
     page(
         "/trainer/authoring/versions/{version_id}/restore",
         restore_version,
+        access=Access.TRAINER,
+        methods=("POST",),
+    ),
+    page(
+        "/trainer/authoring/drafts/{draft_id}/course-translation",
+        show_course_translation,
+        access=Access.TRAINER,
+    ),
+    page(
+        "/trainer/authoring/drafts/{draft_id}/course-translation",
+        save_course_translation,
         access=Access.TRAINER,
         methods=("POST",),
     ),

@@ -4,8 +4,12 @@ text work, no database.
 `compose_course` writes back only what changed: the `modules:` line when the order changed, the
 `certification:` block (in one plain layout, its comments kept beside the same fields and rows)
 when a policy field or a blueprint row changed, the `title:` or `summary:` line when it changed;
-every other line of the file, and all of these when unchanged, stay exactly as written. The
-course's translations are edited in the file's YAML.
+every other line of the file, and all of these when unchanged, stay exactly as written.
+
+`put_translation` writes one language's entry under `translations:` (title, summary,
+certification title) as one line in place of its lines, every other line as written; a form
+sent back unchanged keeps the file byte for byte, and one left empty removes the entry. (A
+module's translated title is in its translated module file, edited as a module.)
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 
 from trainer.content.question_forms import FormError, number_text, scalar
 from trainer.content.yamlio import YamlError, load_yaml
+from trainer.i18n import N_
 
 REVIEWS = ("score", "by_tag", "after_submit", "after_deadline", "never")
 MODES = ("anytime", "sittings")
@@ -272,4 +277,98 @@ def _with_comments(old: list[str], new: list[str]) -> list[str]:
     return out + waiting
 
 
-__all__ = ["BlueprintRow", "CourseForm", "FormError", "compose_course", "form_of_course"]
+# -- one language's translation of the course -----------------------------------------------------
+
+TRANSLATION_FIELDS = ("title", "summary", "certification_title")
+TITLE_NEEDED = N_("title: a translation needs its title (leave every field empty to remove it).")
+
+
+def translation_of(text: str, lang: str) -> dict[str, str] | None:
+    """The translation's fields as written (empty ones for a language not translated yet); None
+    when the file does not parse or the entry holds what the form does not (edit the YAML)."""
+    data = _data(text)
+    if data is None:
+        return None
+    found = data.get("translations", {})
+    entry = found.get(lang, {}) if isinstance(found, dict) else None
+    if not isinstance(entry, dict) or not set(entry) <= set(TRANSLATION_FIELDS):
+        return None
+    return {key: _text(entry.get(key)) for key in TRANSLATION_FIELDS}
+
+
+def source_words(text: str) -> tuple[str, dict[str, str]] | None:
+    """The course's language and its own words the translation's fields translate."""
+    data = _data(text)
+    if data is None:
+        return None
+    certification = data.get("certification")
+    title = certification.get("title") if isinstance(certification, dict) else None
+    words = {"title": data.get("title"), "summary": data.get("summary"), "certification_title": title}
+    return _text(data.get("lang")), {key: _text(value) for key, value in words.items()}
+
+
+def _one_line(value: str) -> str:
+    return " ".join(value.split())
+
+
+def put_translation(text: str, lang: str, fields: dict[str, str]) -> str:
+    """The course file with `lang`'s entry written from `fields` (one flow-mapping line under
+    `translations:`, added at the end of that block or as a new block before `certification:`).
+    Raises FormError (a summary without a title), LookupError when it cannot be done by lines."""
+    current = translation_of(text, lang)
+    data = _data(text)
+    if current is None or data is None:
+        raise LookupError("the course's translations cannot be read: edit them in the YAML")
+    wanted = {key: _one_line(fields.get(key, "")) for key in TRANSLATION_FIELDS}
+    if wanted == {key: _one_line(value) for key, value in current.items()}:
+        return text
+    if any(wanted.values()) and not wanted["title"]:
+        raise FormError(TITLE_NEEDED, {})
+    parts = [f"{key}: {scalar(value)}" for key, value in wanted.items() if value]
+    new = [f"  {scalar(lang)}: {{{', '.join(parts)}}}"] if parts else []
+    lines = text.split("\n")
+    block = _block(lines, "translations")
+    others = {k: v for k, v in (data.get("translations") or {}).items() if k != lang}
+    if block is None:
+        at = _block(lines, "certification")
+        at_line = at[0] if at is not None else len(lines) - (1 if lines[-1] == "" else 0)
+        lines = [*lines[:at_line], "translations:", *new, *lines[at_line:]]
+    else:
+        first, end = block
+        if lines[first].split("#")[0].strip() != "translations:":
+            raise LookupError("the translations are not written one language a line: edit them in the YAML")
+        start, stop = _entries(lines, first + 1, end).get(lang, (end, end))
+        body = [*lines[first:start], *new, *lines[stop:end]] if others or new else []
+        lines = [*lines[:first], *body, *lines[end:]]
+    result = "\n".join(lines)
+    translated = {**others, **({lang: {k: v for k, v in wanted.items() if v}} if new else {})}
+    expected = {k: v for k, v in data.items() if k != "translations"}
+    if translated:
+        expected["translations"] = translated
+    if _data(result) != expected:
+        raise LookupError("the translation could not be written in place: edit it in the YAML")
+    return result
+
+
+def _entries(lines: list[str], first: int, end: int) -> dict[str, tuple[int, int]]:
+    """Each language's lines [start, stop) in the block's body (keys at its first key's indent)."""
+    keys = [n for n in range(first, end) if lines[n].strip() and not lines[n].lstrip().startswith("#")]
+    column = len(lines[keys[0]]) - len(lines[keys[0]].lstrip()) if keys else 0
+    starts = [n for n in keys if len(lines[n]) - len(lines[n].lstrip()) == column]
+    found: dict[str, tuple[int, int]] = {}
+    for index, start in enumerate(starts):
+        stop = starts[index + 1] if index + 1 < len(starts) else end
+        found[lines[start].strip().split(":", 1)[0].strip().strip("\"'")] = (start, stop)
+    return found
+
+
+__all__ = [
+    "BlueprintRow",
+    "CourseForm",
+    "FormError",
+    "compose_course",
+    "form_of_course",
+    "put_translation",
+    "source_words",
+    "translation_of",
+]

@@ -6,8 +6,9 @@ parsed file into text fields; `compose_question` writes the form as the document
 every other line untouched, so the review's diff shows only the edited question. A form sent
 back unchanged keeps the question's lines exactly as written (comments, quoting, layout).
 
-The forms cover the types of the formats guide but `scenario` (a group of questions of any
-type): a scenario, and anything else a form does not cover, is edited in the file's YAML.
+The forms cover the types of the formats guide; a scenario group's own fields have a form, each
+of its questions has its type's, and `put_group` starts a new group with its first question.
+Anything else a form does not cover is edited in the file's YAML.
 """
 
 from __future__ import annotations
@@ -481,6 +482,29 @@ def put_question(text: str, form: QuestionForm, question_id: str | None, scenari
     return _checked(text, "\n".join(changed), found.path, added=False)
 
 
+GROUP_IDS = N_("id: the group and its first question each need an id of their own.")
+
+
+def put_group(text: str, group: QuestionForm, first: QuestionForm) -> str:
+    """The bank file with a new scenario group (its own fields from `group`, its first question
+    from `first`) after the last question. Raises FormError (a field; the two ids empty or the
+    same) or LookupError (the file cannot be edited by lines: edit it as YAML)."""
+    if not group.id.strip() or not first.id.strip() or group.id.strip() == first.id.strip():
+        raise FormError(GROUP_IDS, {})
+    siblings = [q for q in locate(text) if len(q.path) == 1]
+    if not siblings:
+        raise LookupError("the file's questions cannot be read: edit it in the YAML")
+    lines, last = text.split("\n"), siblings[-1]
+    indent = _indent(lines[last.first])
+    new = [
+        *compose_question(QuestionForm(**{**group.__dict__, "type": "scenario"}), indent),
+        f"{indent}  questions:",
+        *compose_question(first, indent + "    "),
+    ]
+    changed = "\n".join([*lines[: last.end], *new, *lines[last.end :]])
+    return _checked(text, changed, (last.path[0] + 1,), added=True, with_questions=True)
+
+
 def _own(data: Any) -> Any:
     return {k: v for k, v in data.items() if k != "questions"} if isinstance(data, dict) else data
 
@@ -489,13 +513,20 @@ def _indent(line: str) -> str:
     return line[: len(line) - len(line.lstrip())]
 
 
-def _checked(before: str, after: str, path: tuple[int, ...], *, added: bool) -> str:
+def _checked(
+    before: str, after: str, path: tuple[int, ...], *, added: bool, with_questions: bool = False
+) -> str:
     """`after`, once read back: every other question as it was (else a layout the line edit did
-    not foresee: LookupError, and the author edits the YAML)."""
+    not foresee: LookupError, and the author edits the YAML). `with_questions`: the questions of
+    a new group at `path` are new too."""
 
     def others(text: str, skip: tuple[int, ...] | None) -> list[Any]:
         # A scenario without its questions: they are compared one by one.
-        return [(q.path, _own(q.data)) for q in locate(text) if q.path != skip]
+        return [
+            (q.path, _own(q.data))
+            for q in locate(text)
+            if q.path != skip and not (with_questions and skip is not None and q.path[:1] == skip)
+        ]
 
     old = others(before, None if added else path)
     new = others(after, path)

@@ -19,6 +19,7 @@ from trainer.access import Access
 from trainer.content import file_drafts, publishing, translations
 from trainer.content import question_forms as qf
 from trainer.content import translation_forms as tf
+from trainer.content.bank_schemas import Numeric
 from trainer.content.models import ContentDraft
 from trainer.content.store import content_of
 from trainer.errors import DomainError
@@ -68,7 +69,8 @@ def _draft(request: Request) -> ContentDraft:
 
 def _which(request: Request, draft: ContentDraft) -> tuple[str | None, qf.QuestionForm]:
     """The question asked for (`?id=`: a question, a scenario group or one of its questions), or
-    a new one of `?type=` (in the scenario `?scenario=`, if given); its form as it is now."""
+    a new one of `?type=` (in the scenario `?scenario=`, if given; a new scenario group with its
+    first question of `?first=`); its form as it is now."""
     question_id = request.query_params.get("id")
     if question_id:
         found = qf.find(draft.text, question_id)
@@ -78,11 +80,26 @@ def _which(request: Request, draft: ContentDraft) -> tuple[str | None, qf.Questi
     kind = request.query_params.get("type", "")
     scenario = request.query_params.get("scenario")
     group = qf.find(draft.text, scenario) if scenario else None
-    if kind not in qf.FORM_TYPES or (scenario and (group is None or group.data.get("type") != "scenario")):
+    known = kind in qf.FORM_TYPES or (kind == "scenario" and _first_type(request) is not None)
+    if not known or (scenario and (group is None or group.data.get("type") != "scenario")):
         raise DomainError(
             404, "no_such_question", "There is no such question in this draft, or it is edited as YAML."
         )
     return None, qf.blank_form(kind)
+
+
+def _first_type(request: Request) -> str | None:
+    """A new scenario group's first question's type (`?first=`), None when not a new group."""
+    first = request.query_params.get("first", "")
+    new_group = request.query_params.get("type") == "scenario" and "id" not in request.query_params
+    return first if new_group and "scenario" not in request.query_params and first in qf.FORM_TYPES else None
+
+
+def _rows(form: qf.QuestionForm) -> tuple[list[qf.Row], list[tuple[str, str]]]:
+    """The form's rows and regulation rows, with spare empty ones to fill in."""
+    refs = [line.partition(":") for line in form.refs.split("\n") if line.strip()]
+    ref_rows = [(code.strip(), clause.strip()) for code, _, clause in refs] + [("", "")] * qf.SPARE_ROWS
+    return list(form.rows) + [qf.Row() for _ in range(qf.SPARE_ROWS)], ref_rows
 
 
 def _render(
@@ -91,11 +108,12 @@ def _render(
     question_id: str | None,
     form: qf.QuestionForm,
     errors: list[tuple[str, dict[str, str]]] | None = None,
+    *,
+    first_form: qf.QuestionForm | None = None,
 ) -> Response:
     library = content_of(request).library
-    refs = [line.partition(":") for line in form.refs.split("\n") if line.strip()]
-    ref_rows = [(code.strip(), clause.strip()) for code, _, clause in refs] + [("", "")] * qf.SPARE_ROWS
-    rows = list(form.rows) + [qf.Row() for _ in range(qf.SPARE_ROWS)]
+    rows, ref_rows = _rows(form)
+    first_rows, first_ref_rows = _rows(first_form or qf.QuestionForm())
     scenario = request.query_params.get("scenario") if question_id is None else None
     located = qf.locate(draft.text)
     group = next((q for q in located if q.id == question_id and form.type == "scenario"), None)
@@ -110,6 +128,9 @@ def _render(
         "form": form,
         "rows": rows,
         "ref_rows": ref_rows,
+        "first_form": first_form,  # a new scenario group's first question
+        "first_rows": first_rows,
+        "first_ref_rows": first_ref_rows,
         "regulations": library.regulations,
         "type_labels": TYPE_LABELS,
         "use_labels": USE_LABELS,
@@ -125,7 +146,8 @@ def _render(
 def show_question(request: Request) -> Response:
     draft = _draft(request)
     question_id, form = _which(request, draft)
-    return _render(request, draft, question_id, form)
+    first = _first_type(request)
+    return _render(request, draft, question_id, form, first_form=qf.blank_form(first) if first else None)
 
 
 def _count(value: str) -> int:
@@ -133,8 +155,11 @@ def _count(value: str) -> int:
     return min(int(value), MAX_ROWS) if value.isdigit() else 0
 
 
-def _posted(request: Request, kind: str) -> qf.QuestionForm:
-    values = form_of(request)
+def _posted(request: Request, kind: str, prefix: str = "") -> qf.QuestionForm:
+    """The form as posted; `prefix` names a new scenario group's first question's fields."""
+    values = {
+        key.removeprefix(prefix): value for key, value in form_of(request).items() if key.startswith(prefix)
+    }
     count = _count(values.get("rows", ""))
     refs = []
     for index in range(_count(values.get("ref_rows", ""))):
@@ -179,12 +204,17 @@ def save_question(request: Request) -> Response:
     draft = _draft(request)
     question_id, current = _which(request, draft)
     form = _posted(request, current.type)
+    first_type = _first_type(request)
+    first = _posted(request, first_type, "first_") if first_type else None
     try:
         scenario = request.query_params.get("scenario") if question_id is None else None
-        text = qf.put_question(draft.text, form, question_id, scenario)
+        if first is not None:
+            text = qf.put_group(draft.text, form, first)
+        else:
+            text = qf.put_question(draft.text, form, question_id, scenario)
     except qf.FormError as error:
         # Nothing saved: the form comes back as typed, with what to fix.
-        return _render(request, draft, question_id, form, [(error.message, error.values)])
+        return _render(request, draft, question_id, form, [(error.message, error.values)], first_form=first)
     except LookupError:
         raise DomainError(
             409, "questions_unreadable", "The file's questions cannot be read: fix it in the YAML first."
@@ -236,18 +266,22 @@ def _render_translation(
     question_id: str,
     model: Any,
     form: tf.TranslationForm,
+    *,
+    errors: list[tuple[str, dict[str, str]]] | None = None,
 ) -> Response:
     context: dict[str, Any] = {
         "draft": draft,
         "question_id": question_id,
         "model": model,
+        "units": translations.source_units(model) if isinstance(model, Numeric) else [],
         "form": form,
+        "errors": errors or [],
         "current_hash": translations.source_hash(model),
         "shown_path": publishing.shown_path(draft.path),
         "source_lang": content_of(request).library.bank.source_lang(question_id),
     }
     return state.templates(request).render(
-        request, "content/authoring/translation.html", context, status_code=200
+        request, "content/authoring/translation.html", context, status_code=422 if errors else 200
     )
 
 
@@ -284,11 +318,20 @@ def save_translation(request: Request) -> Response:
         pairs=[(values.get(f"pair_left_{n}", ""), values.get(f"pair_right_{n}", "")) for n in pairs],
         distractors=[values.get(f"distractor_{n}", "") for n in distractors],
         accept=values.get("accept", ""),
+        unit_labels={
+            unit: values.get(f"unit_label_{n}", "")
+            for n, unit in enumerate(translations.source_units(model) if isinstance(model, Numeric) else [])
+        },
         # Checked against the source as it is now: its hash, as `trainer translations --stamp` writes.
         source=translations.source_hash(model) if values.get("checked") == "on" else values.get("source", ""),
     )
     try:
         text = tf.put_entry(draft.text, question_id, form, model)
+    except qf.FormError as error:
+        # Nothing saved: the form comes back as typed, with what to fix.
+        return _render_translation(
+            request, draft, question_id, model, form, errors=[(error.message, error.values)]
+        )
     except LookupError:
         raise DomainError(409, "translations_unreadable", UNREADABLE_TRANSLATIONS) from None
     publishing.save_draft(session_of(request), viewer_of(request), draft, text)

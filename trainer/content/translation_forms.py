@@ -3,7 +3,8 @@ form, and back: pure text work, no database.
 
 The form shows the source's words beside the translation's fields: the stem, the explanation,
 each option's text and feedback and each order item by the source's keys, the match pairs and
-distractors in the source's order, more accepted text answers. `put_entry` writes the entry in
+distractors in the source's order, more accepted text answers, a numeric question's unit labels
+by the source's units. `put_entry` writes the entry in
 place of its lines (or after the last entry), every other line of the file as written, and reads
 the result back: any other entry changed means a layout the line edit did not foresee
 (LookupError: edit the YAML). "Checked against the current source" writes the source's hash as
@@ -15,11 +16,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from trainer.content.bank_schemas import Match, Multi, Order, Single, TextAnswer
-from trainer.content.question_forms import long_text, quoted, scalar
+from trainer.content.bank_schemas import Match, Multi, Numeric, Order, Single, TextAnswer
+from trainer.content.question_forms import FormError, long_text, quoted, scalar
+from trainer.content.translations import source_units
 from trainer.content.yamlio import YamlDocument, YamlError, load_yaml
+from trainer.i18n import N_
 
 ENTRY_KEYS = {"source", "stem", "explanation", "options", "accept", "items", "pairs", "distractors"}
+ENTRY_KEYS |= {"unit_labels"}
+LABEL_IS_A_UNIT = N_("Unit label “%(label)s” is another unit of the question: a label names its own unit.")
+LABEL_TWICE = N_("Unit label “%(label)s” is given to two units: each unit needs its own label.")
 
 
 @dataclass
@@ -31,6 +37,7 @@ class TranslationForm:
     pairs: list[tuple[str, str]] = field(default_factory=list)  # in the source's order
     distractors: list[str] = field(default_factory=list)
     accept: str = ""  # more accepted answers, one per line
+    unit_labels: dict[str, str] = field(default_factory=dict)  # source unit -> label
     source: str = ""  # the hash as written ("" when not stamped)
 
 
@@ -95,6 +102,7 @@ def form_of_entry(data: dict[str, Any] | None) -> TranslationForm:
     options = _of(data, "options", dict)
     items = _of(data, "items", dict)
     pairs = _of(data, "pairs", list)
+    labels = _of(data, "unit_labels", dict)
     return TranslationForm(
         stem=_text(data.get("stem")),
         explanation=_text(data.get("explanation")),
@@ -107,6 +115,7 @@ def form_of_entry(data: dict[str, Any] | None) -> TranslationForm:
         pairs=[(_text(p.get("left")), _text(p.get("right"))) for p in pairs if isinstance(p, dict)],
         distractors=[_text(d) for d in data.get("distractors") or []],
         accept="\n".join(_text(a) for a in data.get("accept") or []),
+        unit_labels={str(k): _text(v) for k, v in labels.items()},
         source=_text(data.get("source")),
     )
 
@@ -155,10 +164,30 @@ def compose_entry(question_id: str, form: TranslationForm, model: Any, indent: s
         accept = [line.strip() for line in _clean(form.accept).split("\n") if line.strip()]
         if accept:
             out.append(f"{pad}accept: [{', '.join(quoted(a) for a in accept)}]")
+    elif isinstance(model, Numeric):
+        labels = _labels(form, model)
+        if labels:
+            out.append(f"{pad}unit_labels: {{{', '.join(f'{quoted(u)}: {quoted(v)}' for u, v in labels)}}}")
     explanation = _clean(form.explanation)
     if explanation:
         out.extend(long_text("explanation", explanation, pad))
     return out
+
+
+def _labels(form: TranslationForm, model: Numeric) -> list[tuple[str, str]]:
+    """The unit labels given, in the source's order of units. Raises FormError for a label that
+    is another of the source's units or is given twice (answers in either would be ambiguous)."""
+    units = source_units(model)
+    labels = [(unit, _clean(form.unit_labels.get(unit, ""))) for unit in units]
+    labels = [(unit, label) for unit, label in labels if label]
+    seen: set[str] = set()
+    for unit, label in labels:
+        if label != unit and label in units:
+            raise FormError(LABEL_IS_A_UNIT, {"label": label})
+        if label in seen:
+            raise FormError(LABEL_TWICE, {"label": label})
+        seen.add(label)
+    return labels
 
 
 def _same(a: TranslationForm, b: TranslationForm) -> bool:
@@ -171,6 +200,7 @@ def _same(a: TranslationForm, b: TranslationForm) -> bool:
             [(_clean(left), _clean(right)) for left, right in form.pairs if _clean(left) or _clean(right)],
             [_clean(d) for d in form.distractors if _clean(d)],
             [line.strip() for line in _clean(form.accept).split("\n") if line.strip()],
+            sorted((k, _clean(v)) for k, v in form.unit_labels.items() if _clean(v)),
             form.source.strip(),
         )
 
@@ -179,7 +209,8 @@ def _same(a: TranslationForm, b: TranslationForm) -> bool:
 
 def put_entry(text: str, question_id: str, form: TranslationForm, model: Any) -> str:
     """The translation file with the entry for `question_id` written from the form (added after
-    the last entry when there is none). Raises LookupError when it cannot be done by lines."""
+    the last entry when there is none). Raises FormError for a field that cannot be written,
+    LookupError when it cannot be done by lines."""
     found = entries(text)
     lines = text.split("\n")
     if not found:

@@ -43,7 +43,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pydantic_core
-from sqlalchemy import Table, and_, bindparam, exists, func, insert, or_, select, update
+from sqlalchemy import Connection, Table, and_, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DbSession
@@ -202,18 +202,109 @@ _OPEN_EXAM = select(Attempt.id).where(
     Attempt.kind == "exam",
     Attempt.status == IN_PROGRESS,
 )
-_CURRENT_CERTIFICATE = select(Certificate.issued_at, *FACT_COLUMNS).where(
-    Certificate.user_id == bindparam("user_id"),
-    Certificate.course_id == bindparam("course_id"),
-    Certificate.is_current.is_(True),
-)
-_EXAMS_TAKEN = select(func.count(), func.max(Attempt.submitted_at)).where(
+# What an exam start checks, in one statement (each a lookup on an index of the person's rows):
+# on PostgreSQL every statement is a round trip, and each one run through the ORM session cost
+# more CPU than the lookup itself. The current certificate comes by an outer join (none: NULLs);
+# the exams counted are those of its certification cycle (graded after it was issued).
+_EXAM_OF_COURSE = and_(
     Attempt.user_id == bindparam("user_id"),
     Attempt.course_id == bindparam("course_id"),
     Attempt.kind == "exam",
-    Attempt.status == GRADED,
 )
-_EXAMS_TAKEN_SINCE = _EXAMS_TAKEN.where(Attempt.submitted_at > bindparam("since"))
+_COUNTED = and_(
+    _EXAM_OF_COURSE,
+    Attempt.status == GRADED,
+    or_(Certificate.issued_at.is_(None), Attempt.submitted_at > Certificate.issued_at),
+)
+_START_FACTS = (
+    select(
+        select(Attempt.id)
+        .where(_EXAM_OF_COURSE, Attempt.status == IN_PROGRESS)
+        .limit(1)
+        .scalar_subquery()
+        .label("open_id"),
+        exists()
+        .where(
+            Attempt.user_id == bindparam("user_id"),
+            Attempt.status == IN_PROGRESS,
+            Attempt.deadline.is_not(None),
+            Attempt.deadline < bindparam("before"),
+        )
+        .label("overdue"),
+        select(func.count(func.distinct(ModuleRead.module_id)))
+        .where(
+            ModuleRead.user_id == bindparam("user_id"),
+            ModuleRead.module_id.in_(bindparam("modules", expanding=True)),
+        )
+        .scalar_subquery()
+        .label("modules_read"),
+        select(func.count(func.distinct(Attempt.module_id)))
+        .where(
+            Attempt.user_id == bindparam("user_id"),
+            Attempt.kind == "practice",
+            Attempt.passed.is_(True),
+            Attempt.module_id.in_(bindparam("practices", expanding=True)),
+        )
+        .scalar_subquery()
+        .label("practice_passed"),
+        select(func.count()).where(_COUNTED).scalar_subquery().label("exams_taken"),
+        select(func.max(Attempt.submitted_at)).where(_COUNTED).scalar_subquery().label("last_taken"),
+        Certificate.issued_at,
+        *FACT_COLUMNS,
+    )
+    .select_from(User)
+    .outerjoin(
+        Certificate,
+        and_(
+            Certificate.user_id == User.id,
+            Certificate.course_id == bindparam("course_id"),
+            Certificate.is_current.is_(True),
+        ),
+    )
+    .where(User.id == bindparam("user_id"))
+)
+
+
+@dataclass(frozen=True)
+class _StartFacts:
+    open_id: int | None
+    overdue: bool  # an exam of the person's is past its deadline and grace, ungraded
+    modules_read: int  # of the course's modules
+    practice_passed: int  # of its modules with a practice quiz
+    practices: int  # how many of its modules have one
+    exams_taken: int  # graded exams of the course in this certification cycle
+    last_taken: datetime | None
+    certificate: Facts | None  # the current one
+
+
+def _start_facts(db: DbSession, viewer: Viewer, course: Course, now: datetime) -> _StartFacts:
+    practices = [m.id for m in course.modules if m.practice is not None]
+    row = (
+        db.connection()  # Core: the ORM's execution path cost more than this statement
+        .execute(
+            _START_FACTS,
+            {
+                "user_id": viewer.id,
+                "course_id": course.id,
+                "before": now - GRACE,
+                "modules": [m.id for m in course.modules],
+                "practices": practices,
+            },
+        )
+        .one()
+    )
+    return _StartFacts(
+        open_id=row.open_id,
+        overdue=bool(row.overdue),
+        modules_read=row.modules_read,
+        practice_passed=row.practice_passed,
+        practices=len(practices),
+        exams_taken=row.exams_taken,
+        last_taken=row.last_taken,
+        certificate=Facts.from_row(row) if row.issued_at is not None else None,
+    )
+
+
 _PAPERS_SEEN = select(Attempt.snapshot).where(
     Attempt.user_id == bindparam("user_id"), Attempt.course_id == bindparam("course_id")
 )
@@ -297,28 +388,26 @@ def _start_exam(
     if course is None or course.certification is None:
         raise DomainError(404, "no_such_exam", "no such course exam")
     policy = course.certification
-    close_overdue(database, now, user_id=viewer.id, certify=Certifying(library, prefix))
     with database.session() as db:
-        open_id = _open_exam(db, viewer.id, course.id)
-        if open_id is not None:
-            return Started(open_id, None)
-        if policy.requires == "all-modules":
-            done = completed_modules(db, viewer.id, [course])[course.id]
-            missing = [m.id for m in course.modules if m.id not in done]
-            if missing:
-                raise DomainError(
-                    403,
-                    "modules_incomplete",
-                    "complete every module first (read it and pass its practice quiz)",
-                    missing_modules=missing,
-                )
-        keys = {"user_id": viewer.id, "course_id": course.id}
-        current = db.execute(_CURRENT_CERTIFICATE, keys).one_or_none()
-        if current is not None and state_at(Facts.from_row(current), now) in (
-            State.VALID,
-            State.SUSPENDED,
-            State.REVOKED,
+        facts = _start_facts(db, viewer, course, now)
+        if facts.overdue:
+            db.close()  # its snapshot predates the grading: read again after it
+            close_overdue(database, now, user_id=viewer.id, certify=Certifying(library, prefix))
+            facts = _start_facts(db, viewer, course, now)
+        if facts.open_id is not None:
+            return Started(facts.open_id, None)
+        if policy.requires == "all-modules" and (
+            facts.modules_read < len(course.modules) or facts.practice_passed < facts.practices
         ):
+            done = completed_modules(db, viewer.id, [course])[course.id]
+            raise DomainError(
+                403,
+                "modules_incomplete",
+                "complete every module first (read it and pass its practice quiz)",
+                missing_modules=[m.id for m in course.modules if m.id not in done],
+            )
+        current = facts.certificate
+        if current is not None and state_at(current, now) in (State.VALID, State.SUSPENDED, State.REVOKED):
             opens = current.expires_at - timedelta(days=current.renewal_window_days)
             opens_on = opens.astimezone(database.time_zone).date().isoformat()  # the day in TRAINER_TIME_ZONE
             raise DomainError(
@@ -327,25 +416,18 @@ def _start_exam(
                 "you hold this qualification; renewal opens on %(opens_on)s",
                 opens_on=opens_on,
             )
-        # A certification cycle starts with the current certificate: attempts before it do not count.
-        since = current.issued_at if current is not None else None
-        taken = (
-            db.execute(_EXAMS_TAKEN_SINCE, {**keys, "since": since})
-            if since is not None
-            else db.execute(_EXAMS_TAKEN, keys)
-        ).one()
-        seen = _seen_questions(db, viewer.id, course.id)
-        count, last = taken
-        if count >= policy.exam.max_attempts:
+        if facts.exams_taken >= policy.exam.max_attempts:
             raise DomainError(
                 403,
                 "attempts_used",
                 "all %(max_attempts)s attempts of this certification cycle are used",
                 max_attempts=policy.exam.max_attempts,
             )
+        last = facts.last_taken
         if last is not None and now < last + timedelta(hours=policy.exam.retake_after_hours):
             wait = int((last + timedelta(hours=policy.exam.retake_after_hours) - now).total_seconds()) + 1
             raise DomainError(403, "retake_later", "a retake is allowed later", retry_after=wait)
+        seen = _seen_questions(db, viewer.id, course.id)
         sitting = (
             _sitting_to_start_in(db, database, viewer, course.id, now, access_code=access_code)
             if policy.exam.mode == "sittings"
@@ -431,9 +513,11 @@ def _sitting_to_start_in(
     *,
     access_code: str | None,
 ) -> int:
-    rows = db.execute(
-        _SITTINGS_TO_START_IN, {**_roster_params(viewer), "course_id": course_id, "now": now}
-    ).all()
+    rows = (
+        db.connection()
+        .execute(_SITTINGS_TO_START_IN, {**_roster_params(viewer), "course_id": course_id, "now": now})
+        .all()
+    )
     verdict = sitting_rules.admit([sitting_rules.Candidate(*row) for row in rows], now, access_code)
     if isinstance(verdict, sitting_rules.Candidate):
         return verdict.sitting_id
@@ -574,7 +658,7 @@ def _open_exam(db: DbSession, user_id: int, course_id: str) -> int | None:
 
 def _seen_questions(db: DbSession, user_id: int, course_id: str) -> set[str]:
     seen: set[str] = set()
-    for (paper,) in db.execute(_PAPERS_SEEN, {"user_id": user_id, "course_id": course_id}):
+    for (paper,) in db.connection().execute(_PAPERS_SEEN, {"user_id": user_id, "course_id": course_id}):
         seen.update(entry["id"] for entry in json.loads(paper))
     return seen
 
@@ -629,13 +713,16 @@ def _create(
         "sitting_id": sitting,
     }
     try:
-        with database.write() as db:
+        # The attempt and its audit entry on a Core connection: the ORM session's execution
+        # path cost more than these statements, under the write lock every start waits for.
+        with database.write_connection(unlimited=False) as conn:
             if sitting is not None:
-                row["deadline"] = _sitting_deadline(db, sitting, viewer, now, time_limit_minutes)
-            attempt_id = int(db.execute(_INSERT_ATTEMPT, row).scalar_one())
+                row["deadline"] = _sitting_deadline(conn, sitting, viewer, now, time_limit_minutes)
+            attempt_id = int(conn.execute(_INSERT_ATTEMPT, row).scalar_one())
             if module is None:
-                audit.record(
-                    db,
+                audit.append(
+                    conn,
+                    audit.key_of(database.audit_key),
                     "exam.started",
                     audit.Actor(viewer.id, viewer.username),
                     target_type="attempt",
@@ -714,12 +801,12 @@ _SITTING_FOR_START = (
 
 
 def _sitting_deadline(
-    db: DbSession, sitting_id: int, viewer: Viewer, now: datetime, time_limit: int
+    conn: Connection, sitting_id: int, viewer: Viewer, now: datetime, time_limit: int
 ) -> datetime:
     """Inside the start's write: the sitting is still open (a supervisor's close takes this row's
     lock, FOR UPDATE, and this start shares it, FOR KEY SHARE: one waits for the other, so the
     close never misses an exam started as it closed), and the person's extra time as it is now."""
-    row = db.execute(_SITTING_FOR_START, {"sitting_id": sitting_id, "user_id": viewer.id}).one()
+    row = conn.execute(_SITTING_FOR_START, {"sitting_id": sitting_id, "user_id": viewer.id}).one()
     closes_at, closed_at, extra = row
     if sitting_rules.is_over(closes_at, closed_at, now):
         raise DomainError(403, "sitting_closed", "the sitting closed as your exam was starting")
@@ -729,10 +816,18 @@ def _sitting_deadline(
 # -- answering and submitting -----------------------------------------------------------------
 
 
+# Built once: a deadline burst grades thousands at once, and building this statement per call
+# (its options and lock) cost more than running it.
+_FOR_GRADING = (
+    select(Attempt)
+    .where(Attempt.id == bindparam("attempt_id"))
+    .options(defer(Attempt.snapshot))
+    .with_for_update()
+)
+
+
 def _load_for_update(db: DbSession, attempt_id: int, viewer: Viewer) -> Attempt:
-    attempt = db.scalar(
-        select(Attempt).where(Attempt.id == attempt_id).options(defer(Attempt.snapshot)).with_for_update()
-    )
+    attempt = db.scalar(_FOR_GRADING, {"attempt_id": attempt_id})
     if attempt is None or attempt.user_id != viewer.id:
         # another inspector's attempt does not exist for you
         raise DomainError(404, "no_such_attempt", "no such attempt")
@@ -902,7 +997,7 @@ def _save_answers(
             results[slot]["review"] = snapshot.review_question(entry, response, value)
     if not rows:
         return results
-    with database.write_connection() as conn:
+    with database.write_connection(unlimited=False) as conn:
         status, deadline = conn.execute(_ATTEMPT_OPEN, {"attempt_id": attempt_id}).one()
         if status != IN_PROGRESS:
             raise DomainError(409, "attempt_closed", "this attempt is closed")
@@ -1027,7 +1122,8 @@ def _grade_locked(
 ) -> None:
     marks: dict[int, float] = {}
     unscored: list[dict[str, Any]] = []
-    for slot, stored, response in db.execute(_ANSWER_MARKS, {"attempt_id": attempt.id}):
+    conn = db.connection()  # Core: the ORM's execution path cost more than these statements
+    for slot, stored, response in conn.execute(_ANSWER_MARKS, {"attempt_id": attempt.id}):
         if slot not in paper.ids:
             continue
         mark = stored
@@ -1038,11 +1134,11 @@ def _grade_locked(
             unscored.append({"answer_attempt": attempt.id, "answer_slot": slot, "mark": mark})
         marks[slot] = mark
     if unscored:
-        db.execute(_SET_MARK, unscored)
+        conn.execute(_SET_MARK, unscored)
     total = sum(marks.values())
     closed_at = min(now, attempt.deadline) if attempt.deadline is not None else now
     passed = _passes(attempt, total)
-    flipped = db.execute(  # type: ignore[attr-defined]
+    flipped = conn.execute(
         _CLOSE, {"attempt_id": attempt.id, "total": total, "closed_at": closed_at, "result_passed": passed}
     ).rowcount
     if flipped != 1:  # unreachable while the row lock is held; never grade twice regardless
