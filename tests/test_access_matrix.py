@@ -202,6 +202,7 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("POST", "/trainer/authoring/drafts"): row(401, 403, 403, 404, 403, 403, 404),  # no such module
     # A new module's draft: no course named, so no such course.
     ("POST", "/trainer/authoring/new-module"): row(401, 403, 403, 404, 403, 403, 404),
+    ("POST", "/trainer/authoring/new-course"): row(401, 403, 403, 422, 403, 403, 422),
     ("GET", "/trainer/authoring/drafts/{draft_id}"): TRAINER_PAGE,
     # Only the author changes a draft, and not while it is under review.
     ("POST", "/trainer/authoring/drafts/{draft_id}"): row(401, 403, 403, 403, 403, 403, 409),

@@ -46,7 +46,12 @@ def clean_content_tables(migrated_database: Database) -> Iterator[None]:
     """The test database is shared by the run: published versions would lie over every later
     test's library, so each test here leaves none behind (nor any uploaded image)."""
     yield
-    with migrated_database.write() as db:
+    clear_content(migrated_database)
+
+
+def clear_content(database: Database) -> None:
+    """Every draft, published version and uploaded image gone: the files alone are served."""
+    with database.write() as db:
         db.execute(delete(ContentAsset))  # uploaded images, published or not
         db.execute(delete(DraftEvent))
         db.execute(delete(ContentDraft))

@@ -956,10 +956,73 @@ def test_every_sample_course_comes_back_from_its_form_unchanged_and_a_changed_on
         assert course_forms.compose_course(form, text) == text, path
         form.title, form.fields["time_limit_minutes"] = f"{form.title}: revised", "59"
         form.rows.append(course_forms.BlueprintRow())  # an empty row is left out
-        overlay[path.relative_to(courses).as_posix()] = course_forms.compose_course(form, text)
+        composed = course_forms.compose_course(form, text)
+        overlay[path.relative_to(courses).as_posix()] = composed
+        # The certification block was rewritten; its comments are still on their fields' lines.
+        for line in text.split("\n"):
+            if " # " in line:
+                field, comment = line.split(":", 1)[0], line[line.index(" # ") :].strip()
+                assert any(k.startswith(field) and k.rstrip().endswith(comment) for k in composed.split("\n"))
     library, problems = load_library(courses, PROJECT_ROOT / "question_bank", overlay=overlay)
     assert library is not None, [str(p) for p in problems if p.severity == "error"][:5]
     for course in library.courses.values():
         assert course.text_for(course.lang).title.endswith(": revised")
         assert course.certification is not None
         assert course.certification.exam.time_limit_minutes == 59
+
+
+COMMENTED = """id: demo-course
+title: Demo course
+domain: coal
+lang: en
+summary: A small course used by the tests.
+modules: [demo-first, demo-second]
+certification:
+  # Agreed with the provincial centre, 2026.
+  title: Demo qualification   # as printed on the certificate
+  requires: all-modules
+  exam:
+    time_limit_minutes: 30         # 10 questions, 3 minutes each
+    pass_mark: 0.8
+    # two tries, then a day's wait
+    max_attempts: 2
+    retake_after_hours: 24
+    review: after_submit
+    blueprint:
+      # ventilation first: the biggest share of accidents
+      - {tags: [ventilation], difficulty: [1, 3], count: 3}   # all from the sample bank
+      - {tags: ["#hash"], count: 1}
+  validity_months: 36
+  renewal_window_days: 90
+  grace_days: 60  # "grace", not "valid"
+"""
+
+
+def test_the_course_form_keeps_the_comments_of_the_certification_block_it_rewrites() -> None:
+    form = course_forms.form_of_course(COMMENTED)
+    assert form is not None
+    assert form.has_certification
+    form.fields["pass_mark"], form.fields["retake_after_hours"] = "0.75", ""  # one changed, one removed
+    form.rows[0].count = "4"
+    composed = course_forms.compose_course(form, COMMENTED)
+    block = composed[composed.index("certification:") :]
+    assert block == (
+        "certification:\n"
+        "  # Agreed with the provincial centre, 2026.\n"
+        "  title: Demo qualification   # as printed on the certificate\n"
+        "  requires: all-modules\n"
+        "  exam:\n"
+        "    time_limit_minutes: 30         # 10 questions, 3 minutes each\n"
+        "    pass_mark: 0.75\n"
+        "    # two tries, then a day's wait\n"
+        "    max_attempts: 2\n"
+        "    review: after_submit\n"
+        "    blueprint:\n"
+        "      # ventilation first: the biggest share of accidents\n"
+        "      - {tags: [ventilation], difficulty: [1, 3], count: 4}   # all from the sample bank\n"
+        '      - {tags: ["#hash"], count: 1}\n'
+        "  validity_months: 36\n"
+        "  renewal_window_days: 90\n"
+        '  grace_days: 60  # "grace", not "valid"\n'
+    )
+    assert course_forms.form_of_course(composed) is not None

@@ -111,11 +111,13 @@ def test_an_image_is_previewed_by_trainers_and_published_with_the_draft_that_use
     assert "sandbox" in served.headers["content-security-policy"]
     assert served.headers["x-content-type-options"] == "nosniff"
     wait_for(lambda: f'src="{url}"' in i.get("/courses/demo-course/demo-first").text)
-    # The uploads the text does not use stay unpublished.
-    assert i.get("/courses/demo-course/assets/main-fan.gif").status_code == 404
-    assert i.get("/courses/demo-course/assets/main-fan-2.png").status_code == 404
+    # The uploads the text does not use are removed: nothing could ever publish them.
+    for client in (i, a):
+        assert client.get("/courses/demo-course/assets/main-fan.gif").status_code == 404
+        assert client.get("/courses/demo-course/assets/main-fan-2.png").status_code == 404
     with migrated_database.session() as db:
         published = db.scalars(select(ContentAsset.name).where(ContentAsset.published_at.is_not(None))).all()
+        assert db.scalars(select(ContentAsset.name)).all() == ["main-fan.png"]
         actions = db.execute(
             select(AuditEvent.action, func.count())
             .where(AuditEvent.action.like("content.asset.%"))
@@ -124,7 +126,31 @@ def test_an_image_is_previewed_by_trainers_and_published_with_the_draft_that_use
             .group_by(AuditEvent.action)
         ).all()
     assert published == ["main-fan.png"]
-    assert dict(actions) == {"content.asset.uploaded": 3, "content.asset.published": 1}
+    assert dict(actions) == {
+        "content.asset.uploaded": 3,
+        "content.asset.published": 1,
+        "content.asset.discarded": 2,
+    }
+
+
+def test_a_withdrawn_drafts_uploads_are_removed_and_other_drafts_keep_theirs(
+    fast_app: FastAPI, migrated_database: Database
+) -> None:
+    a = signed_in(fast_app, make_person(migrated_database, "trainer"))
+    other = signed_in(fast_app, make_person(migrated_database, "trainer"))
+    draft_id, kept = start(a), start(other)
+    assert upload(a, draft_id, image(), filename="gone.png").status_code == 303
+    assert upload(other, kept, image(), filename="kept.png").status_code == 303
+    fields = form_fields(a, draft_id)
+    fields["body"] += f"\n![{ALT}](assets/gone.png)\n"
+    post(a, f"/trainer/authoring/drafts/{draft_id}", {**fields, "action": "save"})
+    assert (
+        post(a, f"/trainer/authoring/drafts/{draft_id}", {**fields, "action": "withdraw"}).status_code == 303
+    )
+    with migrated_database.session() as db:
+        assert db.scalars(select(ContentAsset.name)).all() == ["kept.png"]
+    assert a.get("/courses/demo-course/assets/gone.png").status_code == 404
+    assert other.get("/courses/demo-course/assets/kept.png").status_code == 200
 
 
 def test_what_is_not_an_accepted_image_is_refused_with_a_clear_message(

@@ -7,7 +7,9 @@ file shares)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -141,15 +143,20 @@ def test_bad_input_is_refused_with_a_message_and_nothing_is_created(
     fast_app: FastAPI, migrated_database: Database, changes: dict[str, str], message: str
 ) -> None:
     a = signed_in(fast_app, make_person(migrated_database, "trainer"))
-    before = generation(migrated_database)
-    response = new_module(a, **changes)
-    assert response.status_code == 422  # type: ignore[attr-defined]
-    text = response.text  # type: ignore[attr-defined]
-    assert 'id="new-module-errors"' in text
-    assert message in text, text[text.find("new-module-errors") - 200 :][:1500]
-    with migrated_database.session() as db:
+    refused(migrated_database, lambda: new_module(a, **changes), "new-module-errors", message)
+
+
+def refused(database: Database, send: Callable[[], Any], errors_id: str, message: str) -> None:
+    """The form's post is refused, saying `message` in the block `errors_id`, and nothing is created."""
+    before = generation(database)
+    response = send()
+    assert response.status_code == 422
+    text = response.text
+    assert f'id="{errors_id}"' in text
+    assert message in text, text[text.find(errors_id) - 200 :][:1500]
+    with database.session() as db:
         assert db.scalar(select(func.count()).select_from(ContentDraft)) == 0
-    assert generation(migrated_database) == before
+    assert generation(database) == before
 
 
 def test_the_messages_are_translated_and_an_unknown_course_is_a_404(

@@ -753,10 +753,12 @@ def content_import(
     ] = None,
 ) -> None:
     """Publish every module, course.yaml and question bank file of SOURCE that differs from what
-    is served, all or nothing: if the library would not load with them, print every problem and
-    publish none. (Assets, regulations.yaml and tags.yaml are not imported: they are listed, and
-    stay as on disk.) With --review --author USERNAME, publish nothing: open one draft per changed
-    file by that trainer, submitted for other trainers to review as in the browser."""
+    is served, and every new image under a course's assets/ (checked as an upload is), all or
+    nothing: if the library would not load with them, print every problem and publish none.
+    (regulations.yaml, tags.yaml and other files are not imported: they are listed, and stay as on
+    disk.) With --review --author USERNAME, publish nothing: open one draft per changed file by
+    that trainer, submitted for other trainers to review as in the browser; a new image goes with
+    the draft that links it."""
     from trainer.content import publishing
 
     settings = _settings()
@@ -774,7 +776,7 @@ def content_import(
             session, audit.SYSTEM, settings.courses_dir, settings.question_bank_dir, source
         )
     for name in result.skipped:
-        typer.echo(f"not imported (assets, regulations and tags stay as on disk): {name}", err=True)
+        typer.echo(f"not imported (regulations, tags and other files stay as on disk): {name}", err=True)
     if result.problems:
         for problem in result.problems:
             typer.echo(str(problem), err=True)
@@ -798,7 +800,7 @@ def _import_for_review(settings: Settings, source: Path, author: str) -> None:
         typer.secho(f"error: {refused}; nothing imported", fg="red", err=True)
         raise typer.Exit(1) from None
     for name in result.skipped:
-        typer.echo(f"not imported (assets, regulations and tags stay as on disk): {name}", err=True)
+        typer.echo(f"not imported (regulations, tags and other files stay as on disk): {name}", err=True)
     if result.problems:
         for problem in result.problems:
             typer.echo(str(problem), err=True)
@@ -806,6 +808,8 @@ def _import_for_review(settings: Settings, source: Path, author: str) -> None:
         raise typer.Exit(1)
     for name, draft_id in result.opened:
         typer.echo(f"opened {name} for review: /trainer/authoring/drafts/{draft_id}")
+    for name, draft_id in result.images:
+        typer.echo(f"image {name} goes with /trainer/authoring/drafts/{draft_id}")
     typer.echo(f"{len(result.opened)} draft(s) submitted for review by {author}")
 
 

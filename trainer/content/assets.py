@@ -13,8 +13,10 @@ folder as a published module text lies over its file:
 
 It stays unpublished (trainers and admins see it, in the draft's preview; inspectors get a 404)
 until the draft it was uploaded from is approved with a text that links it; then it is
-published in the same transaction as the module. An upload never replaces anything: its name is
-new in the course (a number added when taken), so a published image never changes under a page.
+published in the same transaction as the module. The draft's uploads still unpublished when it
+closes (approved without linking them, or withdrawn) are removed then. An upload never replaces
+anything: its name is new in the course (a number added when taken), so a published image never
+changes under a page.
 
 What is accepted is decided from the bytes (magic numbers), never from the file's name or the
 type the browser sent: PNG, JPEG, GIF and WebP, at most 2 MB. SVG is refused: it is an XML
@@ -58,6 +60,8 @@ _SIGNATURES: tuple[tuple[bytes, str, str], ...] = (
 # The suffix a name of ours ends in, and the media type served for it.
 MEDIA_TYPES = {"png": "image/png", "jpg": "image/jpeg", "gif": "image/gif", "webp": "image/webp"}
 OVERLAY_PREFIX = "uploaded image sha256:"
+# The names this module gives (and takes from imported files): what the asset route serves.
+NAME = re.compile(r"^[a-z0-9-]{1,80}\.(?:png|jpg|gif|webp)$")
 
 FILE_MISSING = N_("Choose an image file to upload.")
 ALT_MISSING = N_("Describe the picture: alt text is what a screen reader says in its place.")
@@ -74,6 +78,17 @@ def sniff(data: bytes) -> tuple[str, str] | None:
             return media_type, suffix
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "image/webp", "webp"
+    return None
+
+
+def refusal(data: bytes) -> DomainError | None:
+    """Why these bytes are not an accepted image (too large, SVG, not an image), or None."""
+    if len(data) > MAX_IMAGE_BYTES:
+        return DomainError(413, "image_too_large", TOO_LARGE, mb=MAX_IMAGE_BYTES // (1024 * 1024))
+    if sniff(data) is None:
+        if _looks_like_svg(data):
+            return DomainError(415, "svg_refused", SVG_REFUSED)
+        return DomainError(415, "not_an_image", NOT_AN_IMAGE)
     return None
 
 
@@ -122,14 +137,10 @@ def store(
         raise DomainError(422, "alt_text_missing", ALT_MISSING)
     if len(alt) > MAX_ALT_LENGTH:
         raise DomainError(422, "alt_text_too_long", ALT_TOO_LONG, count=MAX_ALT_LENGTH)
-    if len(data) > MAX_IMAGE_BYTES:
-        raise DomainError(413, "image_too_large", TOO_LARGE, mb=MAX_IMAGE_BYTES // (1024 * 1024))
-    found = sniff(data)
-    if found is None:
-        if _looks_like_svg(data):
-            raise DomainError(415, "svg_refused", SVG_REFUSED)
-        raise DomainError(415, "not_an_image", NOT_AN_IMAGE)
-    media_type, suffix = found
+    refused = refusal(data)
+    if refused is not None:
+        raise refused
+    media_type, suffix = sniff(data) or ("", "")
     course_id = course_of(draft)
     stem = _stem(filename)
     on_disk = courses_dir / course_id / "assets"
@@ -192,6 +203,27 @@ def publish_with(session: Session, actor: audit.Actor, draft: ContentDraft) -> l
                      "draft": draft.id},
         )  # fmt: skip
     return published
+
+
+def discard_unused(session: Session, actor: audit.Actor, draft: ContentDraft) -> list[str]:
+    """When a draft closes (approved or withdrawn): remove its uploads still unpublished. No
+    published page can link them (only published images are in the served library) and no other
+    draft may (a draft's check sees only its own uploads), so nothing will ever publish them.
+    Returns their names."""
+    unused = session.scalars(
+        select(ContentAsset)
+        .options(load_only(ContentAsset.id, ContentAsset.course_id, ContentAsset.name, ContentAsset.sha256))
+        .where(ContentAsset.draft_id == draft.id, ContentAsset.published_at.is_(None))
+    ).all()
+    for asset in unused:
+        audit.record(
+            session, "content.asset.discarded", actor, target_type="content_asset", target_id=asset.id,
+            details={"course": asset.course_id, "name": asset.name, "sha256": asset.sha256,
+                     "draft": draft.id},
+        )  # fmt: skip
+        session.delete(asset)
+    session.flush()
+    return [asset.name for asset in unused]
 
 
 def _marker(asset: ContentAsset) -> str:
@@ -286,3 +318,53 @@ def published_hashes(session: Session) -> dict[str, str]:
         )
     )
     return {f"{course}/assets/{name}": sha for course, name, sha in rows}
+
+
+# -- images in files that `trainer content import` brings in ---------------------------------------
+
+
+def import_problem(session: Session, courses_dir: Path, path: str, data: bytes) -> str | None:
+    """Why the file at `path` ("course-id/assets/name.png") cannot be imported as an image, in
+    English for the operator; None when it can. The upload's checks, and a name already served
+    (on disk or uploaded) with other bytes: a published image never changes under a page."""
+    course_id, _, name = path.partition("/assets/")
+    if (courses_dir / path).exists():
+        return "a different file of this name is served from disk: give the new image a name of its own"
+    refused = refusal(data)
+    if refused is not None:
+        return refused.text()
+    if not NAME.match(name):
+        return "name an image like main-fan.png: lowercase letters, digits, hyphens; .png, .jpg, .gif, .webp"
+    suffix = (sniff(data) or ("", ""))[1]
+    if not name.endswith(f".{suffix}"):
+        return f"the file is a {suffix.upper()} image: name it .{suffix}"
+    if find(session, course_id, name, unpublished_too=True) is not None:
+        return "a different uploaded image has this name: give the new image a name of its own"
+    return None
+
+
+def overlay_of(images: dict[str, bytes]) -> dict[str, str]:
+    """Images about to be imported, as the library's overlay holds them."""
+    return {path: f"{OVERLAY_PREFIX}{hashlib.sha256(data).hexdigest()}" for path, data in images.items()}
+
+
+def add_imported(
+    session: Session, actor: audit.Actor, path: str, data: bytes, *, draft_id: int | None, by: int | None
+) -> None:
+    """An image from imported files: published at once (draft_id None), or unpublished with the
+    draft that links it, to be published with it (trainer.content.publishing.import_for_review)."""
+    course_id, _, name = path.partition("/assets/")
+    media_type = (sniff(data) or ("", ""))[0]
+    now = utcnow()
+    asset = ContentAsset(
+        course_id=course_id, name=name, media_type=media_type, data=data, size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(), alt_text="", draft_id=draft_id, uploaded_by=by,
+        uploaded_at=now, published_at=None if draft_id is not None else now,
+    )  # fmt: skip
+    session.add(asset)
+    session.flush()
+    audit.record(
+        session, "content.asset.imported", actor, target_type="content_asset", target_id=asset.id,
+        details={"course": course_id, "name": name, "sha256": asset.sha256, "size": asset.size,
+                 "draft": draft_id},
+    )  # fmt: skip

@@ -13,6 +13,7 @@ do what) and back.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +26,15 @@ from starlette.routing import BaseRoute
 from trainer.access import Access, Viewer
 from trainer.audit import service as audit
 from trainer.content import assets as uploaded_assets
-from trainer.content import authoring, course_forms, file_drafts, new_modules, publishing, question_forms
+from trainer.content import (
+    authoring,
+    course_forms,
+    file_drafts,
+    new_courses,
+    new_modules,
+    publishing,
+    question_forms,
+)
 from trainer.content.models import ContentDraft
 from trainer.content.store import content_of
 from trainer.errors import DomainError
@@ -71,10 +80,11 @@ def _check(request: Request, draft: ContentDraft) -> authoring.DraftCheck:
     remembered per text, images and publish generation (a check is one library load)."""
     store = content_of(request)
     images = uploaded_assets.draft_overlay(session_of(request), draft)
-    # A new module is checked with its course listing it, as approval would publish them.
-    listing = new_modules.listing(draft, store.overlay, store.courses_dir)
-    if listing is not None:
-        images = {**images, listing[0]: listing[2]}
+    # A new module is checked with its course listing it, a new course with its first module,
+    # as approval would publish them.
+    companion = new_courses.companion(draft, store.overlay, store.courses_dir)
+    if companion is not None:
+        images = {**images, companion[0]: companion[2]}
     seen = draft.text + "\0" + "\0".join(sorted(images))
     key = (draft.path, hashlib.sha256(seen.encode()).hexdigest(), store.published_generation)
     found = store.draft_checks.get(key)
@@ -96,7 +106,7 @@ def _check(request: Request, draft: ContentDraft) -> authoring.DraftCheck:
             found = file_drafts.check_file_draft(
                 store.courses_dir,
                 store.question_bank_dir,
-                store.overlay,
+                {**store.overlay, **images},
                 kind=draft.kind,
                 path=draft.path,
                 text=draft.text,
@@ -114,6 +124,7 @@ def _index_page(
     request: Request,
     new: new_modules.NewModule | None = None,
     new_errors: list[tuple[str, dict[str, str]]] | None = None,
+    new_course: new_courses.NewCourse | None = None,
 ) -> Response:
     viewer = viewer_of(request)
     mine, waiting = publishing.drafts_of(session_of(request), viewer)
@@ -123,6 +134,7 @@ def _index_page(
         "content/authoring/index.html",
         {
             "new": new,
+            "new_course": new_course,
             "new_errors": new_errors or [],
             "section": "authoring",
             "library": store.library,
@@ -139,23 +151,34 @@ def _index_page(
 def start_new_module(request: Request) -> Response:
     """A new module's draft (the index page's form per course); bad input shows the index page
     again with what to fix and the form as typed, and creates nothing."""
-    viewer = viewer_of(request)
     values = form_of(request)
-    store = content_of(request)
     new = new_modules.NewModule(
-        course_id=values.get("course_id", "").strip(),
-        module_id=values.get("module_id", "").strip(),
-        stem=values.get("stem", "").strip(),
-        title=values.get("title", "").strip(),
-        lang=values.get("lang", "").strip(),
+        **{key: values.get(key, "").strip() for key in ("course_id", "module_id", "stem", "title", "lang")}
     )
+    return _start_new(request, new_modules.start, new, {"new": new})
+
+
+def start_new_course(request: Request) -> Response:
+    """A new course's draft (the index page's form), as start_new_module."""
+    values = form_of(request)
+    new = new_courses.NewCourse(
+        **{key: values.get(key, "").strip() for key in ("course_id", "title", "lang", "domain", "summary")}
+    )
+    return _start_new(request, new_courses.start, new, {"new_course": new})
+
+
+def _start_new(
+    request: Request, begin: Callable[..., ContentDraft], new: object, form: dict[str, Any]
+) -> Response:
+    viewer = viewer_of(request)
+    store = content_of(request)
     try:
-        draft = new_modules.start(
+        draft = begin(
             session_of(request), _actor(request, viewer), viewer, library=store.library,
             courses_dir=store.courses_dir, question_bank_dir=store.question_bank_dir, new=new,
         )  # fmt: skip
     except new_modules.RefusedError as refused:
-        return _index_page(request, new, refused.problems)
+        return _index_page(request, new_errors=refused.problems, **form)
     return RedirectResponse(f"/trainer/authoring/drafts/{draft.id}", status_code=303)
 
 
@@ -200,18 +223,19 @@ def _draft_page(
     check = _check(request, draft)
     editable = draft.author_id == viewer.id and draft.status in publishing.EDITABLE
     store = content_of(request)
-    listing = (
-        new_modules.listing(draft, store.overlay, store.courses_dir)
+    companion = (
+        new_courses.companion(draft, store.overlay, store.courses_dir)
         if draft.status in publishing.OPEN
         else None
     )
     context: dict[str, Any] = {
         # A new module has no history page until it is published.
         "module_known": draft.item_id in store.library.modules,
-        # A new module's course file listing it: published with it, so reviewed with it.
+        # A new module's course file listing it, a new course's first module: published with
+        # it, so reviewed with it.
         "course_change": (
-            (publishing.shown_path(listing[0]), authoring.line_diff(listing[1], listing[2]))
-            if listing is not None
+            (publishing.shown_path(companion[0]), authoring.line_diff(companion[1], companion[2]))
+            if companion is not None
             else None
         ),
         "draft": draft,
@@ -426,7 +450,7 @@ def review_draft(request: Request) -> Response:
         action=action,
         comment=values.get("comment", ""),
         check=check,
-        listing=new_modules.listing_now(session, draft, store.courses_dir, store.question_bank_dir)
+        companion=new_courses.companion_now(session, draft, store.courses_dir, store.question_bank_dir)
         if action == "approve"
         else None,
     )
@@ -585,6 +609,7 @@ routes: list[BaseRoute] = [
     page("/trainer/authoring", index, access=Access.TRAINER),
     page("/trainer/authoring/drafts", start, access=Access.TRAINER, methods=("POST",)),
     page("/trainer/authoring/new-module", start_new_module, access=Access.TRAINER, methods=("POST",)),
+    page("/trainer/authoring/new-course", start_new_course, access=Access.TRAINER, methods=("POST",)),
     page("/trainer/authoring/drafts/{draft_id}", show_draft, access=Access.TRAINER),
     page("/trainer/authoring/drafts/{draft_id}", save_draft, access=Access.TRAINER, methods=("POST",)),
     page(

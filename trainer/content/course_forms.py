@@ -2,9 +2,9 @@
 text work, no database.
 
 `compose_course` writes back only what changed: the `modules:` line when the order changed, the
-`certification:` block (in one plain layout) when a policy field or a blueprint row changed, the
-`title:` or `summary:` line when it changed; every other line of the file, and all of these when
-unchanged, stay exactly as written.
+`certification:` block (in one plain layout, its comments kept beside the same fields and rows)
+when a policy field or a blueprint row changed, the `title:` or `summary:` line when it changed;
+every other line of the file, and all of these when unchanged, stay exactly as written.
 
 `put_translation` writes one language's entry under `translations:` (title, summary,
 certification title) as one line in place of its lines, every other line as written; a form
@@ -205,8 +205,76 @@ def compose_course(form: CourseForm, original: str) -> str:
     if current.has_certification and _norm(form) != _norm(current):
         certification = data.get("certification")
         title = certification.get("title") if isinstance(certification, dict) else ""
-        lines = _replace(lines, "certification", _certification_lines(form, title))
+        found = _block(lines, "certification")
+        old = lines[found[0] : found[1]] if found is not None else []
+        lines = _replace(lines, "certification", _with_comments(old, _certification_lines(form, title)))
     return "\n".join(lines)
+
+
+def _trailing_comment(line: str) -> int | None:
+    """Where a comment at the end of a YAML line begins (its leading spaces), outside quotes."""
+    quote = None
+    for index, char in enumerate(line):
+        if quote is not None:
+            if char == quote:
+                quote = None
+        elif char in "'\"":
+            quote = char
+        elif char == "#" and index > 0 and line[index - 1] in " \t":
+            return len(line[:index].rstrip())
+    return None
+
+
+def _paths(lines: list[str]) -> list[str | None]:
+    """Each line's place in the block ("certification.exam.pass_mark", ".blueprint[2]"), None
+    for a blank or comment line; a list item is counted under its parent."""
+    stack: list[tuple[int, str]] = []
+    counts: dict[str, int] = {}
+    found: list[str | None] = []
+    for line in lines:
+        body = line.strip()
+        if not body or body.startswith("#"):
+            found.append(None)
+            continue
+        item = body.startswith("-")
+        indent = len(line) - len(line.lstrip()) + (1 if item else 0)  # "- " may sit under its key
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        parent = stack[-1][1] if stack else ""
+        if item:
+            counts[parent] = counts.get(parent, 0) + 1
+            path = f"{parent}[{counts[parent] - 1}]"
+        else:
+            path = f"{parent}.{body.split(':', 1)[0].strip()}"
+        stack.append((indent, path))
+        found.append(path)
+    return found
+
+
+def _with_comments(old: list[str], new: list[str]) -> list[str]:
+    """The block's new lines with the old block's comments where they were: a comment at the end
+    of a line on the line of the same place, comment lines before the same line as before (before
+    the next line that is still there, or at the end)."""
+    new_paths = _paths(new)
+    trailing: dict[str, str] = {}
+    before: dict[str, list[str]] = {}
+    waiting: list[str] = []
+    for line, path in zip(old, _paths(old), strict=True):
+        if path is None:
+            if line.strip():
+                waiting.append(line)
+            continue
+        at = _trailing_comment(line)
+        if at is not None:
+            trailing[path] = line[at:]
+        if path in new_paths:
+            before[path], waiting = before.get(path, []) + waiting, []
+    out = []
+    for line, path in zip(new, new_paths, strict=True):
+        if path is not None:
+            out.extend(before.get(path, []))
+        out.append(line + trailing.get(path, "") if path is not None else line)
+    return out + waiting
 
 
 # -- one language's translation of the course -----------------------------------------------------

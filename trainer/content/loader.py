@@ -651,9 +651,12 @@ class _Loader:
             self.error(self.show(self.courses_dir), None, "the courses folder does not exist")
             return []
         folders = []
-        for path in sorted(self.courses_dir.iterdir()):
-            if path.name.startswith(".") or not path.is_dir():
-                continue
+        on_disk = {p for p in self.courses_dir.iterdir() if not p.name.startswith(".") and p.is_dir()}
+        # A course published in the browser (trainer.content.new_courses) has no folder on disk.
+        published = {
+            p.parent for p in self.overlay if p.name == "course.yaml" and p.parent.parent == self.courses_dir
+        }
+        for path in sorted(on_disk | published):
             folder = self.load_course_folder(path)
             if folder is not None:
                 folders.append(folder)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import func, select, update
@@ -105,6 +105,18 @@ def with_lang_of(text: str, kind: FileKind) -> FileKind:
         data = data.get("defaults")
     lang = data.get("lang") if isinstance(data, dict) else None
     return FileKind(kind.kind, kind.item_id, lang) if lang in ("en", "zh-CN") else kind
+
+
+def file_kind(path: str, text: str, known: dict[str, tuple[str, str]] | None = None) -> FileKind:
+    """What a file holds: a course.yaml or bank file by its path (and `lang:`), a module by
+    its front matter (or by `known`: path -> (module id, lang) of the library's modules)."""
+    kind = kind_of_path(path)
+    if kind is not None:
+        return with_lang_of(text, kind)
+    if known is not None and path in known:
+        return FileKind("module", *known[path])
+    form = authoring.form_of_text(text)
+    return FileKind("module", form.id, form.lang)
 
 
 def is_question_file(path: str) -> bool:
@@ -311,7 +323,7 @@ def start_file_draft(
     (a bank file that does not exist yet starts from an empty one); the author's own open draft
     of that file if there is one."""
     kind = kind_of_path(path)
-    if kind is None or (kind.kind == "course" and not (courses_dir / kind.item_id).is_dir()):
+    if kind is None:
         raise DomainError(404, "no_such_file", "There is no such course or question file.")
     if kind.lang not in ("en", "zh-CN"):
         raise DomainError(404, "no_such_file", "There is no such course or question file.")
@@ -415,6 +427,7 @@ def withdraw(session: Session, actor: audit.Actor, viewer: Viewer, draft: Conten
         raise DomainError(409, "draft_closed", "This draft is already closed.")
     draft.status = "withdrawn"
     draft.updated_at = utcnow()
+    assets.discard_unused(session, actor, draft)
     _event(session, draft, viewer, "withdrawn", "")
     audit.record(session, "content.draft.withdrawn", actor, target_type="draft", target_id=draft.id)
 
@@ -428,12 +441,12 @@ def review(
     action: str,
     comment: str,
     check: authoring.DraftCheck | None,
-    listing: tuple[str, str] | None = None,
+    companion: tuple[str, str] | None = None,
 ) -> ContentVersion | None:
     """A reviewer's step; approval publishes (returns the new version). `check` is the draft
-    checked against the library served now (needed for approval only); `listing` is a new
-    module's course file listing it (path, text: trainer.content.new_modules), published with
-    it."""
+    checked against the library served now (needed for approval only); `companion` is the file
+    published with it (path, text: trainer.content.new_courses.companion_now): a new module's
+    course file listing it, a new course's first module."""
     if action not in REVIEW_ACTIONS:
         raise DomainError(422, "bad_review_action", "Choose comment, request changes or approve.")
     if draft.author_id == viewer.id:
@@ -471,12 +484,13 @@ def review(
     draft.updated_at = utcnow()
     audit.record(session, "content.draft.approved", actor, target_type="draft", target_id=draft.id)
     assets.publish_with(session, actor, draft)  # before the generation bump below: one transaction
-    if listing is not None:
+    assets.discard_unused(session, actor, draft)
+    if companion is not None:
         # Same transaction, no bump of its own: no process ever loads one file without the other.
-        course = with_lang_of(listing[1], FileKind("course", listing[0].split("/", 1)[0], "en"))
+        kind = file_kind(*companion)
         _publish(
-            session, actor, kind="course", path=listing[0], item_id=course.item_id, lang=course.lang,
-            text=listing[1], by=viewer.id, draft_id=draft.id, bump=False,
+            session, actor, kind=kind.kind, path=companion[0], item_id=kind.item_id, lang=kind.lang,
+            text=companion[1], by=viewer.id, draft_id=draft.id, bump=False,
         )  # fmt: skip
     return _publish(
         session, actor, kind=draft.kind, path=draft.path, item_id=draft.item_id, lang=draft.lang,
@@ -515,17 +529,21 @@ def _publish(
     )
     session.add(version)
     if bump:
-        session.execute(
-            update(ContentGeneration)
-            .where(ContentGeneration.id == 1)
-            .values(generation=ContentGeneration.generation + 1)
-        )
+        _bump(session)
     session.flush()
     audit.record(
         session, "content.published", actor, target_type="content_version", target_id=version.id,
         details={"path": path, "number": version.number, "sha256": version.sha256, "draft": draft_id},
     )  # fmt: skip
     return version
+
+
+def _bump(session: Session) -> None:
+    session.execute(
+        update(ContentGeneration)
+        .where(ContentGeneration.id == 1)
+        .values(generation=ContentGeneration.generation + 1)
+    )
 
 
 @dataclass(frozen=True)
@@ -713,6 +731,7 @@ class _Changes:
     kinds: dict[str, FileKind]  # overlay path -> what it holds
     skipped: list[str]
     problems: list[Problem]  # errors: nothing may be changed
+    images: dict[str, bytes]  # new images under a course's assets/ ("course-id/assets/name.png")
 
 
 def _changes(session: Session, courses_dir: Path, question_bank_dir: Path, source: Path) -> _Changes:
@@ -755,28 +774,33 @@ def _changes(session: Session, courses_dir: Path, question_bank_dir: Path, sourc
         if uploaded.get(name.removeprefix("courses/"))
         != hashlib.sha256((source / name).read_bytes()).hexdigest()
     ]
-    if problems or not changed:
-        return _Changes({}, {}, skipped, problems)
+    # A new file under a course's assets/ is imported as an uploaded image is, with its checks.
+    images = {}
+    for name in [n for n in skipped if re.match(r"^courses/[a-z0-9-]+/assets/.", n)]:
+        data = (source / name).read_bytes()
+        refused = assets.import_problem(session, courses_dir, name.removeprefix("courses/"), data)
+        if refused is not None:
+            problems.append(Problem(name, None, refused))
+        else:
+            images[name.removeprefix("courses/")] = data
+        skipped.remove(name)
+    if problems or not (changed or images):
+        return _Changes({}, {}, skipped, problems, {})
+    # A module linking an image that is neither here nor served fails this load, with its line.
     library, found = load_library(
-        courses_dir, question_bank_dir, overlay={**overlay, **assets.published_overlay(session), **changed}
+        courses_dir,
+        question_bank_dir,
+        overlay={**overlay, **assets.published_overlay(session), **assets.overlay_of(images), **changed},
     )
     if library is None:
-        return _Changes({}, {}, skipped, [p for p in found if p.severity == "error"])
+        return _Changes({}, {}, skipped, [p for p in found if p.severity == "error"], {})
     ids = {
         module.versions[lang].source.removeprefix(f"{courses_dir.name}/"): (module.id, lang)
         for module in library.modules.values()
         for lang in module.versions
     }
-    kinds = {}
-    for name, text in changed.items():
-        kind = kind_of_path(name)
-        if kind is not None:
-            kind = with_lang_of(text, kind)
-        else:
-            form = authoring.form_of_text(text)
-            kind = FileKind("module", *ids.get(name, (form.id, form.lang)))
-        kinds[name] = kind
-    return _Changes(changed, kinds, skipped, [])
+    kinds = {name: file_kind(name, text, ids) for name, text in changed.items()}
+    return _Changes(changed, kinds, skipped, [], images)
 
 
 def import_tree(
@@ -788,6 +812,9 @@ def import_tree(
     if found.problems:
         return ImportResult([], found.skipped, found.problems)
     published = []
+    for path, data in found.images.items():  # before the generation bump below
+        assets.add_imported(session, actor, path, data, draft_id=None, by=actor.id)
+        published.append(shown_path(path))
     for name, text in found.changed.items():
         kind = found.kinds[name]
         _publish(
@@ -795,6 +822,8 @@ def import_tree(
             text=text, by=actor.id, draft_id=None,
         )  # fmt: skip
         published.append(shown_path(name))
+    if found.images and not found.changed:
+        _bump(session)
     return ImportResult(published, found.skipped, [])
 
 
@@ -807,6 +836,7 @@ class ReviewImport:
     opened: list[tuple[str, int]]  # (the path as `shown_path` shows it, the draft's id)
     skipped: list[str]  # as ImportResult's: not drafted content, left as the direct import leaves it
     problems: list[Problem]  # errors: no draft was opened
+    images: list[tuple[str, int]] = field(default_factory=list)  # new images, the draft linking each
 
 
 def import_for_review(
@@ -843,7 +873,7 @@ def import_for_review(
     # The drafts are the author's, as if opened and submitted in the browser; the operator ran
     # the command for them, which the extra "imported" entry records.
     actor = audit.Actor(user.id, user.username)
-    opened = []
+    opened, drafts = [], {}
     for name, text in found.changed.items():
         kind = found.kinds[name]
         base, number = served_text(session, courses_dir, question_bank_dir, name)
@@ -864,4 +894,18 @@ def import_for_review(
             )
         audit.record(session, "content.draft.submitted", actor, target_type="draft", target_id=draft.id)
         opened.append((shown_path(name), draft.id))
-    return ReviewImport(opened, found.skipped, [])
+        drafts[name] = draft
+    # Each new image goes with the first draft that links it, published if it is approved; one
+    # that no changed file links is not imported (nothing would ever publish it).
+    images, skipped = [], list(found.skipped)
+    for path, data in found.images.items():
+        course_id, _, image = path.partition("/assets/")
+        linking = [
+            d for n, d in drafts.items() if n.startswith(f"{course_id}/") and f"assets/{image}" in d.text
+        ]
+        if not linking:
+            skipped.append(shown_path(path))
+            continue
+        assets.add_imported(session, actor, path, data, draft_id=linking[0].id, by=user.id)
+        images.append((shown_path(path), linking[0].id))
+    return ReviewImport(opened, skipped, [], images)

@@ -12,7 +12,6 @@ of a module in a short write of its own (`quizzes.record_read`: a GET's unit onl
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from starlette.concurrency import run_in_threadpool
@@ -40,7 +39,6 @@ ASSET_HEADERS = {
     "Cache-Control": "public, max-age=300",
 }
 MAX_QUERY_LENGTH = 200
-_UPLOADED_NAME = re.compile(r"^[a-z0-9-]{1,80}\.(?:png|jpg|gif|webp)$")
 
 
 def current_library(request: Request) -> Library:
@@ -157,7 +155,7 @@ async def course_asset(request: Request) -> Response:
         return FileResponse(target, headers=ASSET_HEADERS)
     # Not a file: perhaps an image uploaded in the browser (trainer.content.assets), by its plain name.
     name = request.path_params["path"]
-    if not _UPLOADED_NAME.match(name):
+    if not uploaded_assets.NAME.match(name):
         raise HTTPException(status_code=404)
     viewer = getattr(request.state, "viewer", None)
     trainer = viewer is not None and viewer.has_role("trainer")
