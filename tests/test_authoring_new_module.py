@@ -195,3 +195,32 @@ def test_the_two_diffs_of_a_new_modules_draft_are_regions_with_different_names(
         assert set(expected) <= set(labels), labels
         assert len(labels) == len(set(labels)), labels
         post(a, "/language", {"lang": "zh-CN", "next": "/trainer/authoring"})
+
+
+def test_a_block_style_module_list_gets_the_new_module_appended() -> None:
+    """A course file written by hand with `modules:` as a block list: the new module is appended
+    (the list is written back in the flow style the course form writes) and the rest is kept."""
+    import yaml
+
+    from trainer.content.new_modules import listed
+
+    text = (Path(__file__).parent.parent / "courses" / "coal-mine-inspection" / "course.yaml").read_text(
+        encoding="utf-8"
+    )
+    flow = "modules: [cm-ventilation-basics, cm-methane-control, cm-inspection-procedure]"
+    assert flow in text
+    block = text.replace(
+        flow, "modules:\n  - cm-ventilation-basics\n  - cm-methane-control\n  - cm-inspection-procedure"
+    )
+    out = listed(block, "cm-new-module")
+    assert out is not None
+    assert yaml.safe_load(out)["modules"] == [
+        "cm-ventilation-basics",
+        "cm-methane-control",
+        "cm-inspection-procedure",
+        "cm-new-module",
+    ]
+    assert {k: v for k, v in yaml.safe_load(out).items() if k != "modules"} == {
+        k: v for k, v in yaml.safe_load(block).items() if k != "modules"
+    }
+    assert listed(out, "cm-new-module") is None  # listed already
