@@ -55,7 +55,7 @@ LAYERS = [
         "notifications/{__init__,ical}.py", "assignments/{__init__,rules}.py",
     )),
     Layer("services", (
-        "content/{assets,new_modules,publishing,service}.py",
+        "content/{assets,new_courses,new_modules,publishing,service}.py",
         "people/{auth,demo,housekeeping,importing,passwords,service,throttle}.py",
         "quizzes/{flags,service}.py", "certification/service.py", "sittings/service.py",
         "assignments/service.py",
