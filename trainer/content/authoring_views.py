@@ -75,14 +75,21 @@ def _actor(request: Request, viewer: Viewer) -> audit.Actor:
     return audit.Actor(viewer.id, viewer.username, client_ip(request))
 
 
-def _check(request: Request, draft: ContentDraft) -> authoring.DraftCheck:
-    """The draft checked against the library served now, with the draft's own uploaded images;
-    remembered per text, images and publish generation (a check is one library load)."""
+def _companion(request: Request, draft: ContentDraft) -> tuple[str, str, str] | None:
+    """The file approval publishes with the draft (new_courses.companion), as served now."""
+    store = content_of(request)
+    return new_courses.companion(draft, store.overlay, store.courses_dir)
+
+
+def _check(
+    request: Request, draft: ContentDraft, companion: tuple[str, str, str] | None
+) -> authoring.DraftCheck:
+    """The draft checked against the library served now, with the draft's own uploaded images
+    and its `companion` (`_companion`: a new module is checked with its course listing it, a new
+    course with its first module, as approval would publish them); remembered per text, images
+    and publish generation (a check is one library load)."""
     store = content_of(request)
     images = uploaded_assets.draft_overlay(session_of(request), draft)
-    # A new module is checked with its course listing it, a new course with its first module,
-    # as approval would publish them.
-    companion = new_courses.companion(draft, store.overlay, store.courses_dir)
     if companion is not None:
         images = {**images, companion[0]: companion[2]}
     seen = draft.text + "\0" + "\0".join(sorted(images))
@@ -220,14 +227,11 @@ def _draft_page(
 ) -> Response:
     viewer = viewer_of(request)
     session = session_of(request)
-    check = _check(request, draft)
+    found = _companion(request, draft)
+    check = _check(request, draft, found)
     editable = draft.author_id == viewer.id and draft.status in publishing.EDITABLE
     store = content_of(request)
-    companion = (
-        new_courses.companion(draft, store.overlay, store.courses_dir)
-        if draft.status in publishing.OPEN
-        else None
-    )
+    companion = found if draft.status in publishing.OPEN else None
     context: dict[str, Any] = {
         # A new module has no history page until it is published.
         "module_known": draft.item_id in store.library.modules,
@@ -401,7 +405,7 @@ def save_draft(request: Request) -> Response:
     publishing.save_draft(session, viewer, draft, text)
     if action != "submit":
         return RedirectResponse(f"/trainer/authoring/drafts/{draft.id}?done=saved#preview", status_code=303)
-    check = _check(request, draft)
+    check = _check(request, draft, _companion(request, draft))
     if not check.ok:
         # Saved, not submitted: the page shows every problem with its line.
         return _draft_page(request, draft, errors=[SUBMIT_REFUSED])
@@ -440,7 +444,11 @@ def review_draft(request: Request) -> Response:
     draft = publishing.draft_for(session, id_param(request, "draft_id"))
     values = form_of(request)
     action = values.get("action", "")
-    check = _check(request, draft) if action == "approve" and draft.author_id != viewer.id else None
+    check = (
+        _check(request, draft, _companion(request, draft))
+        if action == "approve" and draft.author_id != viewer.id
+        else None
+    )
     store = content_of(request)
     version = publishing.review(
         session,
