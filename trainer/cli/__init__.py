@@ -8,6 +8,7 @@ import logging.config
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -775,16 +776,21 @@ def content_import(
         result = publishing.import_tree(
             session, audit.SYSTEM, settings.courses_dir, settings.question_bank_dir, source
         )
-    for name in result.skipped:
-        typer.echo(f"not imported (regulations, tags and other files stay as on disk): {name}", err=True)
-    if result.problems:
-        for problem in result.problems:
-            typer.echo(str(problem), err=True)
-        typer.secho("nothing imported", fg="red", err=True)
-        raise typer.Exit(1)
+    _refuse_on_problems(result.skipped, result.problems)
     for name in result.published:
         typer.echo(f"published {name}")
     typer.echo(f"{len(result.published)} file(s) published")
+
+
+def _refuse_on_problems(skipped: Sequence[str], problems: Sequence[object]) -> None:
+    """An import's files left as on disk, and its problems: any problem, and nothing was imported."""
+    for name in skipped:
+        typer.echo(f"not imported (regulations, tags and other files stay as on disk): {name}", err=True)
+    if problems:
+        for problem in problems:
+            typer.echo(str(problem), err=True)
+        typer.secho("nothing imported", fg="red", err=True)
+        raise typer.Exit(1)
 
 
 def _import_for_review(settings: Settings, source: Path, author: str) -> None:
@@ -799,13 +805,7 @@ def _import_for_review(settings: Settings, source: Path, author: str) -> None:
     except publishing.ImportRefusedError as refused:
         typer.secho(f"error: {refused}; nothing imported", fg="red", err=True)
         raise typer.Exit(1) from None
-    for name in result.skipped:
-        typer.echo(f"not imported (regulations, tags and other files stay as on disk): {name}", err=True)
-    if result.problems:
-        for problem in result.problems:
-            typer.echo(str(problem), err=True)
-        typer.secho("nothing imported", fg="red", err=True)
-        raise typer.Exit(1)
+    _refuse_on_problems(result.skipped, result.problems)
     for name, draft_id in result.opened:
         typer.echo(f"opened {name} for review: /trainer/authoring/drafts/{draft_id}")
     for name, draft_id in result.images:
