@@ -1195,8 +1195,6 @@ def _overdue(db: DbSession, now: datetime, user_id: int | None) -> list[int]:
     statement = select(Attempt.id).where(
         Attempt.status == IN_PROGRESS, Attempt.deadline.is_not(None), Attempt.deadline < now - GRACE
     )
-    if user_id is not None:
-        statement = statement.where(Attempt.user_id == user_id)
     return list(db.scalars(statement.order_by(Attempt.id)))
 
 
