@@ -638,6 +638,14 @@ def test_an_exam_through_nginx_survives_a_killed_app_process(deployment: Deploym
 
     after_kill = [r for r in load.results if r[0] >= killed_at]
     failed = [r for r in load.results if r[2] != 200]
+    # One request can be caught mid-answer: the killed process had written the response's head
+    # (uvicorn writes it apart from the body) and died before the body. nginx has passed the head
+    # on by then, so it cannot send the request elsewhere and closes the connection (a crash can
+    # cut off what a process is writing; a stop, SIGTERM, lets it finish). Only a request in
+    # flight at the kill may fail that way, and nginx's log must say it was.
+    error_log = (deployment.folder / "error.log").read_text(encoding="utf-8")
+    cut_off = error_log.count("upstream prematurely closed connection while reading upstream")
+    in_flight = [r for r in failed if r[0] < killed_at < r[1]]
     first_ok = min((end for began, end, outcome in after_kill if outcome == 200), default=None)
     slowest = max((end - began for began, end, _ in after_kill), default=0.0)
     access_log = (deployment.folder / "access.log").read_text(encoding="utf-8")
@@ -649,6 +657,7 @@ def test_an_exam_through_nginx_survives_a_killed_app_process(deployment: Deploym
         "requests_after_kill": len(after_kill),
         "failed_requests": len(failed),
         "failed_outcomes": sorted({str(r[2]) for r in failed}),
+        "responses_cut_off_mid_answer": cut_off,
         "seconds_from_kill_to_first_served_request": round(first_ok - killed_at, 3) if first_ok else None,
         "slowest_request_after_kill_seconds": round(slowest, 3),
         "requests_nginx_retried_on_the_survivor": len(failovers),
@@ -661,7 +670,8 @@ def test_an_exam_through_nginx_survives_a_killed_app_process(deployment: Deploym
     (ARTIFACTS / "deployment.json").write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
     print("deployment figures:", json.dumps(figures))
     assert after_kill, "no request went through nginx after the kill"
-    assert not failed, f"requests failed through nginx around the kill: {figures}"
+    assert failed == in_flight, f"requests failed that were not in flight at the kill: {figures}"
+    assert len(failed) <= cut_off, f"a failed request nginx did not see cut off mid-answer: {figures}"
     assert failovers, "nginx's log shows no request passed on from the killed process"
 
     # The audit chain written by two processes holds.
