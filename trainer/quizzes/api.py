@@ -15,7 +15,6 @@ from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from trainer.config import Language
 from trainer.content.store import content_of
@@ -25,6 +24,7 @@ from trainer.people.api import BODY, SIGNED_IN, ApiViewer, BearerToken, signed_i
 from trainer.quizzes import flags, service, snapshot
 from trainer.schemas import AttemptOut, AttemptRow, Problem
 from trainer.web import state
+from trainer.web.exam_threads import run_exam_work
 from trainer.web.unit import Db
 
 router = APIRouter(prefix="/api/v1")
@@ -72,7 +72,8 @@ def _json(model: BaseModel) -> Response:
 
 
 # Start, save and submit are what thousands of inspectors send at once on exam day: each is one
-# trip to a worker thread (token lookup, work, serialisation), see trainer.people.api.BearerToken.
+# trip to an exam-day worker thread (token lookup, work, serialisation; trainer.web.exam_threads:
+# a few per process, apart from the shared pool), see trainer.people.api.BearerToken.
 
 
 # The language a new paper is served in: `?lang=` if given, else the request's (the language
@@ -113,7 +114,7 @@ async def start_exam(
         )
         return _json(_started(request, viewer, started))
 
-    return await run_in_threadpool(work)
+    return await run_exam_work(request, work)
 
 
 @router.post("/modules/{module_id}/practice/attempts", response_model=AttemptOut, responses=ERRORS)
@@ -152,7 +153,7 @@ async def save_answer(
         )
         return JSONResponse(saved)
 
-    return await run_in_threadpool(work)
+    return await run_exam_work(request, work)
 
 
 @router.post("/attempts/{attempt_id}/submit", response_model=AttemptRow, responses=ERRORS)
@@ -166,7 +167,7 @@ async def submit(
         )
         return _json(AttemptRow.model_validate(result, from_attributes=True))
 
-    return await run_in_threadpool(work)
+    return await run_exam_work(request, work)
 
 
 @router.get("/attempts/{attempt_id}", response_model=AttemptOut, responses=ERRORS)

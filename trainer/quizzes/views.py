@@ -473,10 +473,16 @@ def my_results(request: Request) -> Response:
 routes: list[BaseRoute] = [
     page("/me/results", my_results, access=Access.SIGNED_IN),
     page("/modules/{module_id}/practice", start_practice, access=Access.SIGNED_IN, methods=("POST",)),
-    page("/courses/{course_id}/exam", start_exam, access=Access.SIGNED_IN, methods=("POST",)),
-    page("/attempts/{attempt_id}", attempt_page, access=Access.SIGNED_IN),
-    page("/attempts/{attempt_id}/answers", save_answers, access=Access.SIGNED_IN, methods=("POST",)),
+    page("/courses/{course_id}/exam", start_exam, access=Access.SIGNED_IN, methods=("POST",), exam_work=True),
+    page("/attempts/{attempt_id}", attempt_page, access=Access.SIGNED_IN, exam_work=True),
+    page(
+        "/attempts/{attempt_id}/answers",
+        save_answers,
+        access=Access.SIGNED_IN,
+        methods=("POST",),
+        exam_work=True,
+    ),
     page("/attempts/{attempt_id}/flag", toggle_flag, access=Access.SIGNED_IN, methods=("POST",)),
     page("/attempts/{attempt_id}/submit", confirm_page, access=Access.SIGNED_IN),
-    page("/attempts/{attempt_id}/submit", submit, access=Access.SIGNED_IN, methods=("POST",)),
+    page("/attempts/{attempt_id}/submit", submit, access=Access.SIGNED_IN, methods=("POST",), exam_work=True),
 ]

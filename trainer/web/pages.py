@@ -14,6 +14,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
@@ -28,6 +29,7 @@ from trainer.access import Access, Viewer, allows
 from trainer.db import MAX_ID, utcnow
 from trainer.i18n import N_
 from trainer.web import csrf, edge, state, unit
+from trainer.web.exam_threads import run_exam_work
 
 Handler = Callable[[Request], Response] | Callable[[Request], Awaitable[Response]]
 PASSWORD_CHANGE_PATH = "/account/password"  # noqa: S105 (a URL path)
@@ -69,9 +71,12 @@ def page(
     methods: tuple[str, ...] = ("GET",),
     max_files: int = 0,
     max_body_size: int | None = None,
+    exam_work: bool = False,
 ) -> PageRoute:
     """A page route; `max_files` > 0 lets its form (multipart) carry that many uploaded files,
-    and `max_body_size` raises or lowers the app's body limit (trainer.app) for this route."""
+    and `max_body_size` raises or lowers the app's body limit (trainer.app) for this route.
+    `exam_work`: exam day's starts, paper pages, saves and submits, run on the exam-day threads
+    (trainer.web.exam_threads) instead of the shared pool."""
     is_async = inspect.iscoroutinefunction(handler)
 
     async def endpoint(request: Request) -> Response:
@@ -92,7 +97,7 @@ def page(
                 return RedirectResponse(PASSWORD_CHANGE_PATH, status_code=303)
             raise HTTPException(status_code=403, detail="password-change-required")
         try:
-            return await _checked_and_handled(request, handler, is_async, max_files)
+            return await _checked_and_handled(request, handler, is_async, max_files, exam_work)
         finally:
             if max_files and hasattr(request.state, "form"):
                 await request.state.form.close()  # uploaded files' temporary files, also when refused
@@ -103,7 +108,7 @@ def page(
 
 
 async def _checked_and_handled(
-    request: Request, handler: Handler, is_async: bool, max_files: int
+    request: Request, handler: Handler, is_async: bool, max_files: int, exam_work: bool
 ) -> Response:
     """CSRF and control characters of a form, then the handler (in the unit of work if it is sync)."""
     if request.method not in ("GET", "HEAD"):
@@ -117,6 +122,8 @@ async def _checked_and_handled(
     if is_async:  # must not block: it may not touch the database (no unit of work)
         response: Response = await handler(request)  # type: ignore[misc]
         return response
+    if exam_work:
+        return await run_exam_work(request, partial(_in_unit_of_work, handler, request))
     return await run_in_threadpool(_in_unit_of_work, handler, request)
 
 

@@ -1,0 +1,94 @@
+"""Exam day's starts, saves and submits run on a few threads of their own (trainer.web.exam_threads):
+at most `exam_threads` at once per process, from the API and the pages alike."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+from fastapi import FastAPI
+
+from tests.conftest import ContentDirs, make_person, run_together, serve, sign_in, token
+from trainer.app import create_app
+from trainer.config import Settings
+from trainer.db import Database
+from trainer.quizzes import service
+
+
+class Overlap:
+    """Wraps a service function: counts the calls running at once (each held a moment, so two
+    sent together would overlap if nothing kept them apart)."""
+
+    def __init__(self, real: Callable[..., Any]) -> None:
+        self.real = real
+        self.lock = threading.Lock()
+        self.inside = 0
+        self.most = 0
+        self.calls = 0
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        with self.lock:
+            self.inside += 1
+            self.calls += 1
+            self.most = max(self.most, self.inside)
+        try:
+            time.sleep(0.3)
+            return self.real(*args, **kwargs)
+        finally:
+            with self.lock:
+                self.inside -= 1
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_submits_from_the_api_and_the_pages_share_the_exam_threads(
+    threads: int,
+    make_settings: Callable[..., Settings],
+    content: ContentDirs,
+    migrated_database: Database,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    app: FastAPI = create_app(make_settings(content, exam_threads=threads))
+    overlap = Overlap(service.submit)
+    monkeypatch.setattr(service, "submit", overlap)
+    try:
+        with serve(app) as server:
+            api = httpx.Client(base_url=server.url, timeout=60)
+            web = httpx.Client(base_url=server.url, timeout=60, follow_redirects=False)
+            one = make_person(migrated_database, "inspector")
+            other = make_person(migrated_database, "inspector")
+            headers = token(api, one)
+            by_api = api.post("/api/v1/modules/demo-first/practice/attempts", headers=headers).json()["id"]
+            sign_in(web, other)
+            csrf = re.search(r'name="csrf_token" value="([0-9a-f]+)"', web.get("/courses").text)
+            assert csrf is not None
+            started = web.post("/modules/demo-first/practice", data={"csrf_token": csrf.group(1)})
+            assert started.status_code == 303, started.text[:300]
+            by_page = int(started.headers["location"].rsplit("/", 1)[-1].split("#")[0])
+
+            def through_api() -> int:
+                return api.post(f"/api/v1/attempts/{by_api}/submit", headers=headers).status_code
+
+            def through_page() -> int:
+                response = web.post(f"/attempts/{by_page}/submit", data={"csrf_token": csrf.group(1)})
+                return response.status_code
+
+            assert run_together([through_api, through_page, through_api]) == [200, 303, 200]
+            api.close()
+            web.close()
+    finally:
+        app.state.content.close()
+        app.state.database.dispose()
+    assert overlap.calls == 3
+    # One thread: one at a time, whichever door they came in by. Two: two at once (so the one
+    # at a time above is the limit's doing, not something else keeping the calls apart).
+    assert overlap.most == threads
+
+
+def test_the_setting_refuses_no_threads(make_settings: Callable[..., Settings]) -> None:
+    with pytest.raises(ValueError, match="exam_threads"):
+        make_settings(exam_threads=0)

@@ -1,0 +1,44 @@
+"""Exam day's hot work (start, answer save, submit) on a few worker threads of its own.
+
+Each of these requests is a burst of Python work (drawing and serialising a paper, grading)
+around a short write. Run on the shared thread pool (40 threads), a storm of them has dozens of
+threads taking turns at the interpreter lock, and the one holding the database's write lock (on
+SQLite, one writer per process) waits for its turn among them, so every write behind it waits
+too. A few threads do the same work with less switching: measured with bench/exam_day.py (README
+"Exam day"). The rest of the app (pages, reports) keeps the shared pool, so a storm of starts
+queues behind its own limit, not in front of a manager's page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Callable
+from typing import TypeVar
+
+import anyio
+import anyio.to_thread
+from starlette.requests import Request
+
+from trainer.web import state
+
+T = TypeVar("T")
+
+# One limiter per event loop: an anyio limiter belongs to the loop it was made in (tests run
+# many apps, each request of a test client possibly in a loop of its own).
+_limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _limiter(threads: int) -> anyio.CapacityLimiter:
+    loop = asyncio.get_running_loop()
+    limiter = _limiters.get(loop)
+    if limiter is None:
+        limiter = _limiters[loop] = anyio.CapacityLimiter(threads)
+    return limiter
+
+
+async def run_exam_work(request: Request, work: Callable[[], T]) -> T:
+    """`work()` on one of the exam-day threads (`TRAINER_EXAM_THREADS` per process)."""
+    return await anyio.to_thread.run_sync(work, limiter=_limiter(state.settings(request).exam_threads))
