@@ -15,7 +15,6 @@ from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from trainer.config import Language
 from trainer.content.store import content_of
@@ -73,9 +72,8 @@ def _json(model: BaseModel) -> Response:
 
 
 # Start, save and submit are what thousands of inspectors send at once on exam day: each is one
-# trip to a worker thread (token lookup, work, serialisation), see trainer.people.api.BearerToken.
-# Starts and submits, a burst of Python each, go to the few exam-day threads
-# (trainer.web.exam_threads); a save is a short write and keeps the shared pool.
+# trip to an exam-day worker thread (token lookup, work, serialisation; trainer.web.exam_threads:
+# a few per process, apart from the shared pool), see trainer.people.api.BearerToken.
 
 
 # The language a new paper is served in: `?lang=` if given, else the request's (the language
@@ -155,7 +153,7 @@ async def save_answer(
         )
         return JSONResponse(saved)
 
-    return await run_in_threadpool(work)
+    return await run_exam_work(request, work)
 
 
 @router.post("/attempts/{attempt_id}/submit", response_model=AttemptRow, responses=ERRORS)

@@ -1,14 +1,12 @@
-"""Exam day's heavy work (a start, the paper's page, a submit) on a few worker threads of its own.
+"""Exam day's hot work (start, answer save, submit) on a few worker threads of its own.
 
-A start or a submit is a burst of Python (drawing and serialising a paper, grading) around a
-short write. Run on the shared thread pool (40 threads), a storm of them has dozens of threads
-taking turns at the interpreter lock, and the one holding the database's write lock (on SQLite,
-one writer per process) waits for its turn among them, so every write behind it waits too. A few
-threads do the same work with less switching: measured with bench/exam_day.py (README "Exam
-day"). Everything else keeps the shared pool: pages and reports, so a storm of starts queues
-behind its own limit and not in front of a manager's page; and answer saves, short writes that
-wait on the database more than they compute (on PostgreSQL their commits overlap better on many
-threads: a real-pace save's p99 was 4-15x the reference's on four).
+Each of these requests is a burst of Python work (drawing and serialising a paper, grading)
+around a short write. Run on the shared thread pool (40 threads), a storm of them has dozens of
+threads taking turns at the interpreter lock, and the one holding the database's write lock (on
+SQLite, one writer per process) waits for its turn among them, so every write behind it waits
+too. A few threads do the same work with less switching: measured with bench/exam_day.py (README
+"Exam day"). The rest of the app (pages, reports) keeps the shared pool, so a storm of starts
+queues behind its own limit, not in front of a manager's page.
 """
 
 from __future__ import annotations
