@@ -1,5 +1,6 @@
-"""Exam day's starts, saves and submits run on a few threads of their own (trainer.web.exam_threads):
-at most `exam_threads` at once per process, from the API and the pages alike."""
+"""Exam day's starts, paper pages, answer saves and submits run on a few threads of their own
+(trainer.web.exam_threads): at most `exam_threads` at once per process, from the API and the
+pages alike."""
 
 from __future__ import annotations
 

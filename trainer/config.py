@@ -92,8 +92,8 @@ class Settings(BaseSettings):
     content_poll_seconds: float = Field(default=2.0, ge=0.1, le=300)
     # Connection pool per app process; keep pool_size >= the threadpool's busy threads.
     db_pool_size: int = Field(default=20, ge=1, le=200)
-    # Worker threads per process for exam day's starts, answer saves and submits (the rest of the
-    # app shares the default pool of 40): trainer.web.exam_threads says why few is faster.
+    # Worker threads per process for exam starts, paper pages, answer saves and submits (the rest
+    # of the app shares the default pool of 40): trainer.web.exam_threads says why few is faster.
     exam_threads: int = Field(default=4, ge=1, le=64)
     db_max_overflow: int = Field(default=10, ge=0, le=200)
     # Seconds between purges of expired sessions, tokens, sign-in attempts and rate counters in a

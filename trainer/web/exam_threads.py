@@ -1,12 +1,14 @@
-"""Exam day's hot work (start, answer save, submit) on a few worker threads of its own.
+"""Exam day's work (a start, the paper's page, an answer save, a submit) on a few worker threads
+of its own.
 
-Each of these requests is a burst of Python work (drawing and serialising a paper, grading)
-around a short write. Run on the shared thread pool (40 threads), a storm of them has dozens of
-threads taking turns at the interpreter lock, and the one holding the database's write lock (on
-SQLite, one writer per process) waits for its turn among them, so every write behind it waits
-too. A few threads do the same work with less switching: measured with bench/exam_day.py (README
-"Exam day"). The rest of the app (pages, reports) keeps the shared pool, so a storm of starts
-queues behind its own limit, not in front of a manager's page.
+A start or a submit is a burst of Python (drawing and serialising a paper, grading) around a
+short write. Run on the shared thread pool (40 threads), a storm of them has dozens of threads
+taking turns at the interpreter lock, and the one holding the database's write lock (on SQLite,
+one writer per process) waits for its turn among them, so every write behind it waits too. A few
+threads do the same work with less switching. Answer saves are short writes, but thousands of
+them on 40 threads crowd out everything else the same way. Everything else (pages, reports)
+keeps the shared pool, so exam day's queue forms behind its own limit, not in front of a
+manager's page. Measured with bench/exam_day.py, both ways (README "Exam day").
 """
 
 from __future__ import annotations

@@ -75,7 +75,7 @@ def page(
 ) -> PageRoute:
     """A page route; `max_files` > 0 lets its form (multipart) carry that many uploaded files,
     and `max_body_size` raises or lowers the app's body limit (trainer.app) for this route.
-    `exam_work`: exam day's starts, paper pages, saves and submits, run on the exam-day threads
+    `exam_work`: exam day's starts, paper pages, answer saves and submits, run on the exam-day threads
     (trainer.web.exam_threads) instead of the shared pool."""
     is_async = inspect.iscoroutinefunction(handler)
 
