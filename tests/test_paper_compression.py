@@ -1,0 +1,43 @@
+"""On PostgreSQL a paper is stored compressed with lz4 (migration 0016): PostgreSQL's pglz was
+its largest cost of an exam start under a storm (README "Exam day")."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from tests.conftest import ready_for_exam
+from trainer.db import Database
+
+
+def test_an_exam_paper_is_stored_compressed_with_lz4_on_postgresql(
+    client: TestClient, migrated_database: Database
+) -> None:
+    if migrated_database.is_sqlite:
+        pytest.skip("SQLite stores a paper's text as is: nothing to compress")
+    headers, _ = ready_for_exam(client, migrated_database)
+    started = client.post("/api/v1/courses/demo-course/exam/attempts", headers=headers)
+    assert started.status_code == 200, started.text
+    attempt_id = started.json()["id"]
+    with migrated_database.engine.begin() as conn:
+        column = conn.execute(
+            text(
+                "SELECT attcompression FROM pg_attribute "
+                "WHERE attrelid = 'attempts'::regclass AND attname = 'snapshot'"
+            )
+        ).scalar_one()
+        assert column == "l"  # lz4
+        # The fixture's papers are under the 2 kB PostgreSQL starts compressing at; a paper of
+        # the sample courses is 60-90 kB. Stored again with JSON's own whitespace after it:
+        conn.execute(
+            text("UPDATE attempts SET snapshot = rpad(snapshot, 40000) WHERE id = :id"), {"id": attempt_id}
+        )
+        method, stored = conn.execute(
+            text("SELECT pg_column_compression(snapshot), snapshot FROM attempts WHERE id = :id"),
+            {"id": attempt_id},
+        ).one()
+    assert method == "lz4"
+    assert [entry["slot"] for entry in json.loads(stored)] == [q["slot"] for q in started.json()["questions"]]
