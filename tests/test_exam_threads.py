@@ -4,9 +4,11 @@ pages alike."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import threading
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 import httpx2 as httpx
@@ -18,6 +20,7 @@ from trainer.app import create_app
 from trainer.config import Settings
 from trainer.db import Database
 from trainer.quizzes import service
+from trainer.web.exam_threads import run_exam_work
 
 
 class Overlap:
@@ -95,3 +98,30 @@ def test_submits_from_the_api_and_the_pages_share_the_exam_threads(
 def test_the_setting_refuses_no_threads(make_settings: Callable[..., Settings]) -> None:
     with pytest.raises(ValueError, match="exam_threads"):
         make_settings(exam_threads=0)
+
+
+def test_two_apps_in_one_event_loop_each_keep_their_own_limit(make_settings: Callable[..., Settings]) -> None:
+    """The limit is the app's setting, not that of the first app to run exam work in the loop."""
+
+    def request_of(threads: int) -> Any:
+        app = SimpleNamespace(state=SimpleNamespace(settings=make_settings(exam_threads=threads)))
+        return SimpleNamespace(app=app)
+
+    async def most_at_once(request: Any) -> int:
+        inside, most, lock = [0], [0], threading.Lock()
+
+        def work() -> None:
+            with lock:
+                inside[0] += 1
+                most[0] = max(most[0], inside[0])
+            threading.Event().wait(0.2)
+            with lock:
+                inside[0] -= 1
+
+        await asyncio.gather(*(run_exam_work(request, work) for _ in range(4)))
+        return most[0]
+
+    async def both() -> tuple[int, int]:
+        return await most_at_once(request_of(1)), await most_at_once(request_of(3))
+
+    assert asyncio.run(both()) == (1, 3)

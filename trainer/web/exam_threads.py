@@ -26,21 +26,23 @@ from trainer.web import state
 
 T = TypeVar("T")
 
-# One limiter per event loop: an anyio limiter belongs to the loop it was made in (tests run
-# many apps, each request of a test client possibly in a loop of its own).
-_limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
-    weakref.WeakKeyDictionary()
-)
 
-
-def _limiter(threads: int) -> anyio.CapacityLimiter:
+def _limiter(request: Request) -> anyio.CapacityLimiter:
+    """This app's limiter in the running event loop: its size is the app's setting, and an anyio
+    limiter belongs to the loop it was made in (tests run many apps, a test client's requests
+    possibly each in a loop of its own)."""
+    per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] | None = getattr(
+        request.app.state, "exam_limiters", None
+    )
+    if per_loop is None:
+        per_loop = request.app.state.exam_limiters = weakref.WeakKeyDictionary()
     loop = asyncio.get_running_loop()
-    limiter = _limiters.get(loop)
+    limiter = per_loop.get(loop)
     if limiter is None:
-        limiter = _limiters[loop] = anyio.CapacityLimiter(threads)
+        limiter = per_loop[loop] = anyio.CapacityLimiter(state.settings(request).exam_threads)
     return limiter
 
 
 async def run_exam_work(request: Request, work: Callable[[], T]) -> T:
     """`work()` on one of the exam-day threads (`TRAINER_EXAM_THREADS` per process)."""
-    return await anyio.to_thread.run_sync(work, limiter=_limiter(state.settings(request).exam_threads))
+    return await anyio.to_thread.run_sync(work, limiter=_limiter(request))
