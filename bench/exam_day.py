@@ -284,6 +284,7 @@ class Seeded:
     inspectors: list[Inspector]
     reader_cookies: list[str]
     manager_cookie: str
+    sitting_id: int
 
 
 def seed(url: str, count: int, readers: int, audit_key: bytes) -> Seeded:
@@ -418,12 +419,14 @@ def seed(url: str, count: int, readers: int, audit_key: bytes) -> Seeded:
             db.add(sitting)
             db.flush()
             db.add(SittingUnit(sitting_id=sitting.id, unit_id=unit_id))
+            sitting_id = sitting.id
     finally:
         database.dispose()
     return Seeded(
         [Inspector(i, u, t) for i, (u, t) in enumerate(zip(inspector_ids, tokens, strict=True))],
         cookies[:readers],
         cookies[-1],
+        sitting_id,
     )
 
 
@@ -677,6 +680,13 @@ def check_app(url: str, target: Target, env: dict[str, str], log: Path) -> tuple
                 int(a): paper
                 for a, paper in conn.execute(text("SELECT id, snapshot FROM attempts WHERE kind = 'exam'"))
             }
+            took_prepared = conn.execute(
+                text(
+                    "SELECT count(*) FROM attempts a JOIN prepared_papers p ON p.sitting_id = a.sitting_id "
+                    "AND p.user_id = a.user_id AND p.seed = a.seed AND p.snapshot = a.snapshot "
+                    "WHERE a.kind = 'exam'"
+                )
+            ).scalar_one()
             stored = as_served(stored, papers)
     finally:
         engine.dispose()
@@ -694,6 +704,7 @@ def check_app(url: str, target: Target, env: dict[str, str], log: Path) -> tuple
     if outside:
         problems.append(f"{len(outside)} exam attempts outside the sitting (e.g. attempt {outside[0]})")
     facts.append(f"{len(exams) - len(outside):,} exam attempts started in the bench's sitting")
+    facts.append(f"{took_prepared:,} of them took the paper drawn ahead for the person")
     graded_once = 0
     for attempt_id, user_id, status, score, _sitting in exams:
         inspector = by_user.get(int(user_id))
@@ -871,6 +882,15 @@ def run_one(args: argparse.Namespace, kind: str, count: int) -> Run:
                 )
             secret = (work / "data" / "secret_key").read_text(encoding="ascii").strip()
             seeded = seed(app_url, count, args.readers, derive_audit_key(secret))
+            if args.prepare:
+                # As a sitting is prepared for exam day (trainer.sittings.papers): every paper drawn
+                # before the starts, so a start only stores its own.
+                prepare_began = time.monotonic()
+                trainer(env, setup_log, "sittings", "prepare", "--sitting", str(seeded.sitting_id))
+                run.facts.append(
+                    f"papers drawn ahead (`trainer sittings prepare`, before the app serves): {count:,} "
+                    f"in {time.monotonic() - prepare_began:.1f} s"
+                )
             workers = [] if kind == "sqlite" else ["--workers", "2"]
             python = sys.executable
             with serving([python, "-m", "trainer.cli", "serve", *workers], env, app_log) as app_base:
@@ -1106,6 +1126,12 @@ def main() -> int:
         help="seconds a request may take before it counts as an error",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs)")
+    parser.add_argument(
+        "--no-prepare",
+        dest="prepare",
+        action="store_false",
+        help="do not draw the sitting's papers ahead: every start draws its own",
+    )
     parser.add_argument(
         "--guard-storm",
         type=float,

@@ -113,6 +113,7 @@ def make_settings(tmp_path: Path, database_url: str, migrated_database: Database
             "verify_per_minute": 100_000,
             # Notifications are queued and sent by the tests that are about them, not by a timer.
             "notify_interval_seconds": 0,
+            "prepare_interval_seconds": 0,
         }
         values.update(overrides)
         return Settings(**values)  # type: ignore[arg-type]

@@ -28,6 +28,7 @@ HOT = {
     "papers seen": service._PAPERS_SEEN,
     "sitting to start in": service._SITTINGS_TO_START_IN,
     "sitting for start": service._SITTING_FOR_START,
+    "prepared paper": service._PREPARED,
     "attempt open (save)": service._ATTEMPT_OPEN,
     "answer marks (grading)": service._ANSWER_MARKS,
     "attempt for grading": service._FOR_GRADING,

@@ -41,3 +41,18 @@ def test_an_exam_paper_is_stored_compressed_with_lz4_on_postgresql(
         ).one()
     assert method == "lz4"
     assert [entry["slot"] for entry in json.loads(stored)] == [q["slot"] for q in started.json()["questions"]]
+
+
+def test_a_paper_drawn_ahead_is_set_to_lz4_too(migrated_database: Database) -> None:
+    if migrated_database.is_sqlite:
+        pytest.skip("SQLite stores a paper's text as is: nothing to compress")
+    with migrated_database.engine.begin() as conn:
+        columns = dict(
+            conn.execute(
+                text(
+                    "SELECT attname, attcompression FROM pg_attribute "
+                    "WHERE attrelid = 'prepared_papers'::regclass AND attname IN ('snapshot', 'served')"
+                )
+            ).all()
+        )
+    assert columns == {"snapshot": "l", "served": "l"}

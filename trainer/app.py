@@ -40,6 +40,7 @@ from trainer.reports import trainer_views as reports_trainer_views
 from trainer.reports import views as reports_views
 from trainer.schemas import Message
 from trainer.sittings import api as sittings_api
+from trainer.sittings import papers
 from trainer.sittings import views as sittings_views
 from trainer.web import edge, errors, state
 from trainer.web import views as web_views
@@ -95,6 +96,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             tasks.append(asyncio.create_task(_purge_now_and_then(database, settings)))
         if settings.notify_interval_seconds:
             tasks.append(asyncio.create_task(_notify_now_and_then(database, settings, content)))
+        if settings.prepare_interval_seconds:
+            tasks.append(asyncio.create_task(_prepare_now_and_then(database, settings, content)))
         try:
             yield
         finally:
@@ -186,6 +189,30 @@ async def _notify_now_and_then(database: Database, settings: Settings, content: 
                 )
         except Exception:  # a database or mail hiccup must not end the timer
             log.exception("notify failed; trying again next time")
+
+
+async def _prepare_now_and_then(database: Database, settings: Settings, content: ContentStore) -> None:
+    """`trainer sittings prepare` on a timer (each process; a run draws only the papers missing or
+    no longer good, so a second process's run finds little to do), off the event loop."""
+    while True:
+        await asyncio.sleep(settings.prepare_interval_seconds)
+        try:
+            done = await run_in_threadpool(
+                papers.prepare_upcoming,
+                database,
+                content.library,
+                utcnow(),
+                default_lang=settings.default_language,
+            )
+            if done.drawn or done.cannot_draw:
+                log.info(
+                    "sittings: %s paper(s) drawn ahead, %s problem(s) %s",
+                    done.drawn,
+                    len(done.cannot_draw or []),
+                    done.cannot_draw or "",
+                )
+        except Exception:  # a database hiccup must not end the timer
+            log.exception("preparing papers failed; trying again next time")
 
 
 def create_app_from_env() -> FastAPI:

@@ -102,6 +102,10 @@ class Settings(BaseSettings):
     # Seconds between `trainer notify` runs in a serving process (0: only the command, e.g. from
     # cron). Every process runs its own timer; the outbox's claims send each message once.
     notify_interval_seconds: int = Field(default=300, ge=0, le=7 * 24 * 3600)
+    # Seconds between runs, in a serving process, of `trainer sittings prepare` (papers drawn
+    # ahead for the sittings opening within a day; 0: only the command). The first runs one
+    # interval after start; each process runs its own, and a run only draws what is missing.
+    prepare_interval_seconds: int = Field(default=600, ge=0, le=7 * 24 * 3600)
     # PostgreSQL: seconds to wait for a connection, and for one statement (then 503, try again).
     db_connect_timeout: int = Field(default=5, ge=2, le=300)
     db_statement_timeout: int = Field(default=30, ge=1, le=3600)

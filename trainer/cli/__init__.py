@@ -35,11 +35,13 @@ db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
 users_app = typer.Typer(help="Accounts.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
 attempts_app = typer.Typer(help="Quiz and exam attempts.", no_args_is_help=True)
+sittings_app = typer.Typer(help="Exam sittings.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")
 reports_app = typer.Typer(help="Compliance reports.", no_args_is_help=True)
 app.add_typer(attempts_app, name="attempts")
+app.add_typer(sittings_app, name="sittings")
 app.add_typer(reports_app, name="reports")
 content_app = typer.Typer(
     help="The library as files: export what is published, import files.", no_args_is_help=True
@@ -726,6 +728,53 @@ def attempts_close_overdue() -> None:
     typer.echo(f"{closed} overdue attempt(s) graded")
 
 
+@sittings_app.command("prepare")
+def sittings_prepare(
+    sitting: Annotated[
+        int | None, typer.Option(help="Only this sitting (also while it is open); else those ahead.")
+    ] = None,
+    hours: Annotated[int, typer.Option(min=1, help="Without --sitting: sittings opening within this.")] = 24,
+) -> None:
+    """Draw exam papers ahead of sittings, one per person on the roster, so that starting in the
+    sitting only stores the paper (`serve` does it on a timer for the sittings of the next day).
+    Only papers missing or no longer good are drawn; run it again after editing a roster."""
+    from datetime import timedelta
+
+    from trainer.content.publishing import PublishedContent
+    from trainer.sittings import papers
+
+    settings = _settings()
+    database = _database(settings)
+    # The library as `serve` serves it (published versions over the files): a paper is taken
+    # only if it was drawn from the library the app serves.
+    _generation, overlay = PublishedContent(database).load()
+    library, problems = load_library(
+        settings.courses_dir, settings.question_bank_dir, _parse_cache(settings), overlay
+    )
+    if library is None:
+        for problem in problems:
+            typer.echo(str(problem), err=True)
+        raise typer.Exit(1)
+    now = utcnow()
+    if sitting is not None:
+        done = papers.prepare(database, library, sitting, now, default_lang=settings.default_language)
+        if done.refused:
+            typer.secho(f"error: {done.refused}; nothing was drawn", fg="red", err=True)
+            raise typer.Exit(2)
+    else:
+        done = papers.prepare_upcoming(
+            database, library, now, default_lang=settings.default_language, horizon=timedelta(hours=hours)
+        )
+    typer.echo(
+        f"{done.drawn} paper(s) drawn, {done.kept} already prepared, "
+        f"{done.skipped} skipped (started in the sitting already)"
+    )
+    for refusal in done.cannot_draw or []:
+        typer.secho(f"error: {refusal}", fg="red", err=True)
+    if done.cannot_draw:
+        raise typer.Exit(1)
+
+
 @content_app.command("export")
 def content_export(out: Annotated[Path, typer.Argument(help="An empty or new folder.")]) -> None:
     """Write the published library as files (courses/ and question_bank/ in their documented
@@ -843,8 +892,9 @@ def reports_recount() -> None:
 
 @app.command()
 def purge() -> None:
-    """Delete expired sessions and API tokens, sign-in attempts older than 30 days and closed
-    rate-limit windows (run nightly from cron; `serve` also does it hourly)."""
+    """Delete expired sessions and API tokens, sign-in attempts older than 30 days, closed
+    rate-limit windows and the papers drawn ahead of sittings now over (run nightly from cron;
+    `serve` also does it hourly)."""
     from datetime import timedelta
 
     from trainer.people.housekeeping import purge as purge_rows
@@ -855,7 +905,8 @@ def purge() -> None:
     )
     typer.echo(
         f"purged {done.sessions} session(s), {done.api_tokens} API token(s), "
-        f"{done.login_attempts} sign-in attempt(s), {done.rate_counters} rate counter(s)"
+        f"{done.login_attempts} sign-in attempt(s), {done.rate_counters} rate counter(s), "
+        f"{done.prepared_papers} prepared paper(s)"
     )
 
 

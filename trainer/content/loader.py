@@ -304,6 +304,7 @@ class _Loader:
             warnings=warnings,
             tags=tags or {},
             paper_languages=paper_languages(bank, courses),
+            bank_hash=_hash_folder(self.bank_dir, self.overlay) if self.bank_dir.is_dir() else "",
         )
 
     def load_regulations(self) -> dict[str, Regulation]:

@@ -2,7 +2,8 @@
 
 Sessions and API tokens past their end (expired, revoked, or idle beyond the time-out), sign-in
 attempts older than the longest window the throttle reads (30 days: the "trusted address" memory),
-and rate-limit windows that have closed. Nothing here is evidence: the audit log keeps what
+rate-limit windows that have closed, and the papers drawn ahead of sittings now over (each holds an
+answer key; a paper a start took lives on in its attempt). Nothing here is evidence: the audit log keeps what
 happened, these tables only decide what may happen next. Run by `trainer purge` (e.g. nightly from
 cron) and on a timer inside `trainer serve`.
 """
@@ -13,12 +14,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CursorResult, delete, or_
+from sqlalchemy import CursorResult, delete, or_, select
 
 from trainer.db import Database
 from trainer.people import throttle
 from trainer.people.models import ApiToken, LoginAttempt, Session
+from trainer.quizzes.models import PreparedPaper
 from trainer.ratelimit import WINDOW, RateCounter
+from trainer.sittings.models import Sitting
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,7 @@ class Purged:
     api_tokens: int
     login_attempts: int
     rate_counters: int
+    prepared_papers: int = 0
 
 
 def _count(result: Any) -> int:
@@ -44,4 +48,6 @@ def purge(database: Database, now: datetime, *, session_idle: timedelta) -> Purg
         old = now - throttle.TRUST_WINDOW
         attempts = _count(db.execute(delete(LoginAttempt).where(LoginAttempt.attempted_at < old)))
         counters = _count(db.execute(delete(RateCounter).where(RateCounter.window_start < now - WINDOW)))
-    return Purged(sessions, tokens, attempts, counters)
+        over = select(Sitting.id).where(or_(Sitting.closed_at.is_not(None), Sitting.closes_at <= now))
+        papers = _count(db.execute(delete(PreparedPaper).where(PreparedPaper.sitting_id.in_(over))))
+    return Purged(sessions, tokens, attempts, counters, papers)

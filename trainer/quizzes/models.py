@@ -142,3 +142,32 @@ class KeyCorrection(Base):
     old_passed: Mapped[bool | None] = mapped_column(Boolean)
     new_passed: Mapped[bool] = mapped_column(Boolean)
     corrected_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class PreparedPaper(Base):
+    """An exam paper drawn ahead of a sitting for one person on its roster, so that starting in
+    the sitting stores it instead of drawing it (trainer.sittings.papers): on exam day thousands
+    start within seconds, and drawing and rendering a paper was a third of a start's work.
+
+    It holds the answer key like any paper and is never served as it is: a start takes it only if
+    it was drawn for the same sitting, person and language, from the library as it is now
+    (`stamp`), and the person has started nothing in the course since (`seen_through`: their
+    latest attempt then, so the unseen-first rule saw what it would see now). Anything else, and
+    the start draws afresh. Deleted once the sitting is over (trainer.people.housekeeping).
+    """
+
+    __tablename__ = "prepared_papers"
+
+    sitting_id: Mapped[int] = mapped_column(ForeignKey("sittings.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    lang: Mapped[str] = mapped_column(String(10))
+    stamp: Mapped[str] = mapped_column(String(64))  # trainer.quizzes.service.paper_stamp
+    seen_through: Mapped[int] = mapped_column(Integer)  # the person's latest attempt in the course; 0: none
+    seed: Mapped[int] = mapped_column(BigInteger)
+    snapshot: Mapped[str] = mapped_column(Text)  # JSON, as attempts.snapshot
+    # Worked out when drawn, so a start neither parses nor serialises the paper: each entry's
+    # slot, question and length in `snapshot` (JSON), and the questions as a new attempt shows
+    # them (JSON: what the start route answers).
+    layout: Mapped[str] = mapped_column(Text)
+    served: Mapped[str] = mapped_column(Text)
+    prepared_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -35,6 +35,7 @@ work, trainer.web.unit, or `Database.write()` in tools) and never commit. These 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 from collections.abc import Iterable
@@ -73,6 +74,7 @@ from trainer.quizzes.models import (
     KeyCorrection,
     ModuleRead,
     ModuleVersionRead,
+    PreparedPaper,
 )
 from trainer.quizzes.scoring import AnswerKey, ResponseError, score
 from trainer.sittings import rules as sitting_rules
@@ -249,6 +251,12 @@ _START_FACTS = (
         .label("practice_passed"),
         select(func.count()).where(_COUNTED).scalar_subquery().label("exams_taken"),
         select(func.max(Attempt.submitted_at)).where(_COUNTED).scalar_subquery().label("last_taken"),
+        # What a paper drawn ahead was drawn after (trainer.sittings.papers): any attempt in the
+        # course since, and what the person has seen changed.
+        select(func.max(Attempt.id))
+        .where(Attempt.user_id == bindparam("user_id"), Attempt.course_id == bindparam("course_id"))
+        .scalar_subquery()
+        .label("latest_attempt"),
         Certificate.issued_at,
         *FACT_COLUMNS,
     )
@@ -275,6 +283,7 @@ class _StartFacts:
     exams_taken: int  # graded exams of the course in this certification cycle
     last_taken: datetime | None
     certificate: Facts | None  # the current one
+    latest_attempt: int  # the person's latest attempt in the course (exam or practice); 0: none
 
 
 def _start_facts(db: DbSession, viewer: Viewer, course: Course, now: datetime) -> _StartFacts:
@@ -302,6 +311,7 @@ def _start_facts(db: DbSession, viewer: Viewer, course: Course, now: datetime) -
         exams_taken=row.exams_taken,
         last_taken=row.last_taken,
         certificate=Facts.from_row(row) if row.issued_at is not None else None,
+        latest_attempt=row.latest_attempt or 0,
     )
 
 
@@ -427,12 +437,24 @@ def _start_exam(
         if last is not None and now < last + timedelta(hours=policy.exam.retake_after_hours):
             wait = int((last + timedelta(hours=policy.exam.retake_after_hours) - now).total_seconds()) + 1
             raise DomainError(403, "retake_later", "a retake is allowed later", retry_after=wait)
-        seen = _seen_questions(db, viewer.id, course.id)
         sitting = (
             _sitting_to_start_in(db, database, viewer, course.id, now, access_code=access_code)
             if policy.exam.mode == "sittings"
             else None
         )
+        prepared = (
+            _prepared_paper(
+                db,
+                sitting,
+                viewer.id,
+                lang=lang,
+                stamp=paper_stamp(library, course),
+                latest_attempt=facts.latest_attempt,
+            )
+            if sitting is not None
+            else None
+        )
+        seen = seen_questions(db, viewer.id, course.id) if prepared is None else set()
     deadline = now + timedelta(minutes=policy.exam.time_limit_minutes)
     return _create(
         database,
@@ -450,7 +472,106 @@ def _start_exam(
         lang=lang,
         sitting=sitting,
         time_limit_minutes=policy.exam.time_limit_minutes,
+        prepared=prepared,
     )
+
+
+# -- papers drawn ahead of a sitting ------------------------------------------------------------
+# A sitting's papers can be drawn before it opens (trainer.sittings.papers), one per person on
+# its roster; a start in the sitting then stores that paper instead of drawing one. It is taken
+# only if nothing a fresh draw depends on has changed since: the library (`paper_stamp`), the
+# language asked for, and what the person has seen (no attempt in the course since).
+
+
+def paper_stamp(library: Library, course: Course) -> str:
+    """What a course's exam paper is drawn from: its folder and the question bank as served."""
+    return hashlib.sha256(f"{course.content_hash} {library.bank_hash}".encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Drawn:
+    """A paper as drawn: its seed, each entry's slot, question and JSON (as stored and cached),
+    and its questions as a new attempt shows them (JSON: what a start answers)."""
+
+    seed: int
+    slots: list[int]
+    ids: list[str]
+    entries: list[str]
+    served: str
+
+    @property
+    def snapshot(self) -> str:
+        return "[" + ",".join(self.entries) + "]"
+
+    @property
+    def layout(self) -> str:
+        """Where each entry is in `snapshot`, to cut it up again without parsing it."""
+        lengths = [len(entry) for entry in self.entries]
+        return json.dumps({"slots": self.slots, "ids": self.ids, "lengths": lengths})
+
+    @classmethod
+    def stored(cls, seed: int, snapshot: str, layout: str, served: str) -> Drawn:
+        """A paper as `snapshot` and `layout` hold it: cut up, not parsed (a start's budget)."""
+        parts = json.loads(layout)
+        entries, at = [], 1  # after the "["
+        for length in parts["lengths"]:
+            entries.append(snapshot[at : at + length])
+            at += length + 1  # and its ","
+        return cls(seed, parts["slots"], parts["ids"], entries, served)
+
+
+def draw_exam_paper(library: Library, course: Course, seen: set[str], lang: str) -> Drawn:
+    """A new exam paper of the course in `lang`, its unseen questions first (`seen`)."""
+    assert course.certification is not None
+    return _draw(library, course, course.certification.exam.blueprint, seen, purpose="exam", lang=lang)
+
+
+def _draw(library: Library, course: Course, rows: Any, seen: set[str], *, purpose: str, lang: str) -> Drawn:
+    seed = secrets.randbits(63)
+    try:
+        served = assemble(library.bank, course.domain, rows, seed, seen, purpose=purpose)
+    except CannotDrawError as error:
+        raise DomainError(
+            409, "cannot_draw", "the question bank cannot fill this paper: %(reason)s", reason=str(error)
+        ) from None
+    paper = [snapshot.snapshot_question(q, library, lang) for q in served]
+    in_order = sorted(paper, key=lambda entry: int(entry["slot"]))
+    return Drawn(
+        seed,
+        [entry["slot"] for entry in paper],
+        [entry["id"] for entry in paper],
+        [_entry_text(entry) for entry in paper],
+        pydantic_core.to_json(new_questions(in_order)).decode("utf-8"),
+    )
+
+
+def new_questions(paper: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A new attempt's questions as its owner sees them, in slot order: no answers, no review."""
+    return [
+        {**snapshot.public_question(entry), "response": snapshot.to_served(entry, None)} for entry in paper
+    ]
+
+
+_PREPARED = select(
+    PreparedPaper.lang,
+    PreparedPaper.stamp,
+    PreparedPaper.seen_through,
+    PreparedPaper.seed,
+    PreparedPaper.snapshot,
+    PreparedPaper.layout,
+    PreparedPaper.served,
+).where(PreparedPaper.sitting_id == bindparam("sitting_id"), PreparedPaper.user_id == bindparam("user_id"))
+
+
+def _prepared_paper(
+    db: DbSession, sitting_id: int, user_id: int, *, lang: str, stamp: str, latest_attempt: int
+) -> Drawn | None:
+    """The paper drawn ahead for this person in this sitting, if a draw now would have drawn
+    from the same: else None (the start draws afresh)."""
+    row = db.connection().execute(_PREPARED, {"sitting_id": sitting_id, "user_id": user_id}).first()
+    if row is None or row.lang != lang or row.stamp != stamp or row.seen_through != latest_attempt:
+        return None
+    return Drawn.stored(int(row.seed), row.snapshot, row.layout, row.served)
 
 
 # -- sittings: who may start now ------------------------------------------------------------
@@ -634,7 +755,7 @@ def begin_practice(
         raise DomainError(404, "no_such_practice", "no practice quiz for this module")
     course = library.courses[module.course_id]
     with database.session() as db:
-        seen = _seen_questions(db, viewer.id, course.id)
+        seen = seen_questions(db, viewer.id, course.id)
     return _create(
         database,
         library,
@@ -656,7 +777,8 @@ def _open_exam(db: DbSession, user_id: int, course_id: str) -> int | None:
     return db.scalar(_OPEN_EXAM, {"user_id": user_id, "course_id": course_id})
 
 
-def _seen_questions(db: DbSession, user_id: int, course_id: str) -> set[str]:
+def seen_questions(db: DbSession, user_id: int, course_id: str) -> set[str]:
+    """The questions of every paper the person was served in the course (exams and practice)."""
     seen: set[str] = set()
     for (paper,) in db.connection().execute(_PAPERS_SEEN, {"user_id": user_id, "course_id": course_id}):
         seen.update(entry["id"] for entry in json.loads(paper))
@@ -680,17 +802,10 @@ def _create(
     lang: str,
     sitting: int | None = None,
     time_limit_minutes: int = 0,
+    prepared: Drawn | None = None,
 ) -> Started:
-    seed = secrets.randbits(63)
-    try:
-        served = assemble(library.bank, course.domain, rows, seed, seen, purpose=purpose)
-    except CannotDrawError as error:
-        raise DomainError(
-            409, "cannot_draw", "the question bank cannot fill this paper: %(reason)s", reason=str(error)
-        ) from None
-    paper = [snapshot.snapshot_question(q, library, lang) for q in served]
-    slots = [entry["slot"] for entry in paper]
-    entries = [_entry_text(entry) for entry in paper]  # stored and cached as text
+    drawn = prepared or _draw(library, course, rows, seen, purpose=purpose, lang=lang)
+    seed = drawn.seed
     kind = "practice" if module else "exam"
     row = {
         "user_id": viewer.id,
@@ -705,11 +820,11 @@ def _create(
         "deadline": deadline,
         "submitted_at": None,
         "score": None,
-        "max_score": float(len(paper)),
+        "max_score": float(len(drawn.entries)),
         "pass_mark": pass_mark,
         "passed": None,
         "review": review,
-        "snapshot": "[" + ",".join(entries) + "]",
+        "snapshot": drawn.snapshot,
         "sitting_id": sitting,
     }
     try:
@@ -727,7 +842,12 @@ def _create(
                     audit.Actor(viewer.id, viewer.username),
                     target_type="attempt",
                     target_id=attempt_id,
-                    details={"course": course.id, "seed": seed, "lang": lang},
+                    details={
+                        "course": course.id,
+                        "seed": seed,
+                        "lang": lang,
+                        **({"prepared": True} if prepared is not None else {}),  # drawn ahead
+                    },
                 )
     except IntegrityError:
         # A concurrent start won the race for the one open exam: resume that one.
@@ -744,13 +864,14 @@ def _create(
             viewer.id,
             kind,
             review,
-            dict(zip(slots, entries, strict=True)),
+            dict(zip(drawn.slots, drawn.entries, strict=True)),
             lang,
-            {entry["slot"]: entry["id"] for entry in paper},
+            dict(zip(drawn.slots, drawn.ids, strict=True)),
         ),
     )
     # What the start route answers, from the paper in hand: a new attempt has no answers, shows
-    # nothing of its review yet, and was not overdue a moment ago (no re-read, no re-parse).
+    # nothing of its review yet, and was not overdue a moment ago (no re-read, no re-parse); its
+    # questions as serialised when the paper was drawn.
     header = {
         "id": attempt_id,
         "kind": kind,
@@ -765,9 +886,10 @@ def _create(
         "passed": None,
         "lang": lang,
         "lang_stored": True,
+        "review": "none",
+        "questions": [],
     }
-    in_order = sorted(paper, key=lambda entry: int(entry["slot"]))
-    return Started(attempt_id, _shaped_view(header, review, "none", in_order, {}))
+    return Started(attempt_id, header, drawn.served)
 
 
 def _entry_text(entry: dict[str, Any]) -> str:
@@ -783,10 +905,12 @@ _INSERT_ATTEMPT = insert(Attempt).returning(Attempt.id)
 @dataclass(frozen=True)
 class Started:
     """A start's outcome: the attempt, and the view a start route answers when it is new (None:
-    an open attempt was resumed, to be read as stored)."""
+    an open attempt was resumed, to be read as stored): its fields, with `questions` empty, and
+    the questions as JSON (`new_questions`, serialised once, when the paper was drawn)."""
 
     attempt_id: int
     view: dict[str, Any] | None
+    questions: str = "[]"
 
 
 _SITTING_FOR_START = (

@@ -1,0 +1,290 @@
+"""Papers drawn ahead of a sitting (trainer.sittings.papers): a start in the sitting stores the
+paper prepared for the person, and only while a fresh draw would draw from the same: the same
+library, language and seen questions. Otherwise it draws afresh. Preparing is idempotent, leaves
+open sittings to the timer's `prepare` alone, and housekeeping deletes the papers of sittings
+that are over. Real HTTP through the app, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from datetime import timedelta
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import select, update
+
+from tests.conftest import ContentDirs, make_person
+from tests.test_cli import trainer
+from tests.test_sittings import (
+    EXAM,
+    make_app,
+    ready,
+    schedule,
+    sit,
+    sit_app,
+    staff,
+    start,
+    unit_id,
+    unit_path,
+    viewer_of,
+)
+from trainer.app import create_app
+from trainer.audit import service as audit
+from trainer.audit.models import AuditEvent
+from trainer.config import Settings
+from trainer.content.loader import load_library
+from trainer.db import Database, utcnow
+from trainer.people.housekeeping import purge
+from trainer.quizzes import service as quizzes
+from trainer.quizzes.models import Attempt, PreparedPaper
+from trainer.sittings import papers
+from trainer.sittings import service as sittings
+
+__all__ = ["make_app", "sit", "sit_app"]  # the sittings tests' fixtures, used here by name
+
+
+def prepared_of(database: Database, sitting_id: int) -> dict[int, PreparedPaper]:
+    with database.session() as db:
+        rows = db.scalars(select(PreparedPaper).where(PreparedPaper.sitting_id == sitting_id))
+        return {row.user_id: row for row in rows}
+
+
+def attempt(database: Database, attempt_id: int) -> Attempt:
+    with database.session() as db:
+        return db.get_one(Attempt, attempt_id)
+
+
+def started_details(database: Database, attempt_id: int) -> dict[str, object]:
+    with database.session() as db:
+        event = db.scalars(
+            select(AuditEvent).where(
+                AuditEvent.action == "exam.started", AuditEvent.target_id == str(attempt_id)
+            )
+        ).one()
+        return dict(json.loads(event.details))
+
+
+def open_sitting(client: TestClient, database: Database, unit: str) -> int:
+    now = utcnow()
+    trainer_headers = staff(client, database, "trainer")
+    sitting = schedule(
+        client, trainer_headers, opens_at=now - timedelta(minutes=5), closes_at=now + timedelta(hours=2),
+        unit_ids=[unit_id(database, unit)], place="Hall",
+    )  # fmt: skip
+    return int(sitting["id"])
+
+
+def test_a_start_stores_the_paper_drawn_ahead(sit: TestClient, sit_app: FastAPI) -> None:
+    database: Database = sit_app.state.database
+    library = sit_app.state.content.library
+    here = unit_path()
+    first, first_person = ready(sit, database, here)
+    second, second_person = ready(sit, database, here)
+    sitting_id = open_sitting(sit, database, here)
+
+    done = papers.prepare(database, library, sitting_id, utcnow(), default_lang="en")
+    assert (done.drawn, done.kept, done.skipped, done.cannot_draw) == (2, 0, 0, None)
+    prepared = prepared_of(database, sitting_id)
+    assert set(prepared) == {first_person.id, second_person.id}
+    # Each person's own draw: two papers, two seeds.
+    assert prepared[first_person.id].seed != prepared[second_person.id].seed
+
+    response = start(sit, first)
+    assert response.status_code == 200, response.text
+    served = response.json()
+    stored = attempt(database, served["id"])
+    paper = prepared[first_person.id]
+    assert stored.snapshot == paper.snapshot
+    assert stored.seed == paper.seed
+    assert stored.sitting_id == sitting_id
+    # The start answers the paper as it is stored: the same as reading the attempt back.
+    assert (
+        served["questions"] == sit.get(f"/api/v1/attempts/{served['id']}", headers=first).json()["questions"]
+    )
+    assert sorted(q["id"] for q in served["questions"]) == sorted(e["id"] for e in json.loads(paper.snapshot))
+    # As served, never with its key (the paper holds one).
+    assert all("key" not in q and "keymap" not in q for q in served["questions"])
+    assert started_details(database, served["id"])["prepared"] is True
+
+    # The same again changes nothing: the open exam is resumed.
+    assert start(sit, first).json()["id"] == served["id"]
+
+    # Asked for in another language than it was drawn in: drawn afresh, in that language.
+    response = sit.post(EXAM + "?lang=zh-CN", headers=second)
+    assert response.status_code == 200, response.text
+    stored = attempt(database, response.json()["id"])
+    assert stored.seed != prepared[second_person.id].seed
+    assert "prepared" not in started_details(database, stored.id)
+    assert {entry["lang"] for entry in json.loads(stored.snapshot)} == {"zh-CN"}
+
+
+def test_a_paper_is_drawn_afresh_after_the_library_or_what_was_seen_changed(
+    sit: TestClient, sit_app: FastAPI
+) -> None:
+    database: Database = sit_app.state.database
+    library = sit_app.state.content.library
+    here = unit_path()
+    edited, edited_person = ready(sit, database, here)
+    practised, practised_person = ready(sit, database, here)
+    sitting_id = open_sitting(sit, database, here)
+    assert papers.prepare(database, library, sitting_id, utcnow(), default_lang="en").drawn == 2
+    prepared = prepared_of(database, sitting_id)
+
+    # Drawn from another library (its stamp: a bank or course edit published since).
+    with database.write() as db:
+        db.execute(
+            update(PreparedPaper)
+            .where(PreparedPaper.user_id == edited_person.id)
+            .values(stamp=quizzes.paper_stamp(library, library.courses["demo-course"])[::-1])
+        )
+    response = start(sit, edited)
+    assert response.status_code == 200, response.text
+    assert attempt(database, response.json()["id"]).seed != prepared[edited_person.id].seed
+
+    # An attempt in the course since it was drawn (its unseen-first choice may be stale).
+    practice = sit.post("/api/v1/modules/demo-first/practice/attempts", headers=practised)
+    assert practice.status_code == 200, practice.text
+    # A run now redraws that one paper only, against what the person has seen now.
+    done = papers.prepare(database, library, sitting_id, utcnow(), default_lang="en")
+    assert (done.drawn, done.kept, done.skipped) == (1, 0, 1)  # the edited one started already
+    redrawn = prepared_of(database, sitting_id)[practised_person.id]
+    assert redrawn.seed != prepared[practised_person.id].seed
+    assert redrawn.seen_through == practice.json()["id"]
+    response = start(sit, practised)
+    assert response.status_code == 200, response.text
+    assert attempt(database, response.json()["id"]).seed == redrawn.seed
+
+
+def test_a_stale_paper_left_in_place_is_not_taken(sit: TestClient, sit_app: FastAPI) -> None:
+    database: Database = sit_app.state.database
+    library = sit_app.state.content.library
+    here = unit_path()
+    headers, person = ready(sit, database, here)
+    sitting_id = open_sitting(sit, database, here)
+    papers.prepare(database, library, sitting_id, utcnow(), default_lang="en")
+    paper = prepared_of(database, sitting_id)[person.id]
+    practice = sit.post("/api/v1/modules/demo-first/practice/attempts", headers=headers)
+    assert practice.status_code == 200, practice.text
+    response = start(sit, headers)  # no run in between: the paper is stale, and left
+    assert response.status_code == 200, response.text
+    stored = attempt(database, response.json()["id"])
+    assert stored.seed != paper.seed
+    assert "prepared" not in started_details(database, stored.id)
+
+
+def test_the_stamp_follows_the_bank_and_the_course(content: ContentDirs) -> None:
+    def stamp() -> str:
+        library, problems = load_library(content.courses, content.bank)
+        assert library is not None, problems
+        return quizzes.paper_stamp(library, library.courses["demo-course"])
+
+    before = stamp()
+    assert stamp() == before  # the same files: the same stamp (every process agrees)
+    content.edit("question_bank/tags.yaml", "Methane", "Methane gas")
+    after_bank = stamp()
+    assert after_bank != before
+    content.edit("courses/demo-course/course.yaml", "grace_days: 60", "grace_days: 61")
+    assert stamp() != after_bank
+
+
+def test_preparing_is_idempotent_skips_who_came_and_purge_ends_it(sit: TestClient, sit_app: FastAPI) -> None:
+    database: Database = sit_app.state.database
+    library = sit_app.state.content.library
+    here = unit_path()
+    came, _came_person = ready(sit, database, here)
+    _waiting, waiting_person = ready(sit, database, here)
+    sitting_id = open_sitting(sit, database, here)
+    now = utcnow()
+    assert start(sit, came).status_code == 200  # drawn at the start: nothing was prepared
+    done = papers.prepare(database, library, sitting_id, now, default_lang="zh-CN")
+    assert (done.drawn, done.kept, done.skipped) == (1, 0, 1)
+    assert set(prepared_of(database, sitting_id)) == {waiting_person.id}
+    assert prepared_of(database, sitting_id)[waiting_person.id].lang == "zh-CN"  # never chose one
+    again = papers.prepare(database, library, sitting_id, now, default_lang="zh-CN")
+    assert (again.drawn, again.kept, again.skipped) == (0, 1, 1)
+
+    # The timer's run leaves an open sitting alone, and prepares one opening within the day.
+    later_unit = unit_path()
+    make_person(database, "inspector", unit=later_unit)
+    trainer_headers = staff(sit, database, "trainer")
+    tomorrow = schedule(
+        sit, trainer_headers, opens_at=now + timedelta(hours=20), closes_at=now + timedelta(hours=22),
+        unit_ids=[unit_id(database, later_unit)], place="Hall",
+    )  # fmt: skip
+    next_week = schedule(
+        sit, trainer_headers, opens_at=now + timedelta(days=7), closes_at=now + timedelta(days=7, hours=2),
+        unit_ids=[unit_id(database, later_unit)], place="Hall",
+    )  # fmt: skip
+    papers.prepare_upcoming(database, library, now, default_lang="en")
+    assert len(prepared_of(database, tomorrow["id"])) == 1
+    assert prepared_of(database, next_week["id"]) == {}
+    assert set(prepared_of(database, sitting_id)) == {waiting_person.id}
+
+    # Closed: its papers go at the next purge; the others stay.
+    closer = make_person(database, "trainer")
+    actor = audit.Actor(closer.id, closer.username)
+    sittings.close(database, actor, viewer_of(database, closer), sitting_id, utcnow(), reason="done")
+    done_purge = purge(database, utcnow(), session_idle=timedelta(minutes=30))
+    assert done_purge.prepared_papers == 1
+    assert prepared_of(database, sitting_id) == {}
+    assert len(prepared_of(database, tomorrow["id"])) == 1
+    assert papers.prepare(database, library, sitting_id, utcnow(), default_lang="en").refused == (
+        f"sitting {sitting_id} is over"
+    )
+
+
+def test_the_command_prepares_a_sitting_and_refuses_an_unknown_one(
+    sit: TestClient, sit_app: FastAPI, content: ContentDirs
+) -> None:
+    database: Database = sit_app.state.database
+    settings = sit_app.state.settings
+    here = unit_path()
+    _headers, person = ready(sit, database, here)
+    sitting_id = open_sitting(sit, database, here)
+    env = {
+        "TRAINER_DATABASE_URL": settings.database_url,
+        "TRAINER_DATA_DIR": str(settings.data_dir),
+        "TRAINER_SECRET_KEY": settings.secret_key,
+    }
+    result = trainer("sittings", "prepare", "--sitting", str(sitting_id), content=content, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (
+        result.stdout.strip()
+        == "1 paper(s) drawn, 0 already prepared, 0 skipped (started in the sitting already)"
+    )
+    paper = prepared_of(database, sitting_id)[person.id]
+    # Drawn from the library the app serves: the app takes it.
+    assert paper.stamp == quizzes.paper_stamp(
+        sit_app.state.content.library, sit_app.state.content.library.courses["demo-course"]
+    )
+    unknown = trainer("sittings", "prepare", "--sitting", str(10**9), content=content, env=env)
+    assert unknown.returncode == 2
+    assert f"no sitting {10**9}" in unknown.stderr
+
+
+def test_a_serving_app_prepares_the_sittings_ahead_on_a_timer(
+    make_settings: Callable[..., Settings], content: ContentDirs, sit_app: FastAPI
+) -> None:
+    """`serve`'s timer (TRAINER_PREPARE_INTERVAL_SECONDS) draws the papers of a sitting opening
+    within the day, as `trainer sittings prepare` would."""
+    database: Database = sit_app.state.database
+    here = unit_path()
+    with TestClient(sit_app) as client:
+        _headers, person = ready(client, database, here)
+        now = utcnow()
+        sitting = schedule(
+            client, staff(client, database, "trainer"), opens_at=now + timedelta(hours=1),
+            closes_at=now + timedelta(hours=3), unit_ids=[unit_id(database, here)], place="Hall",
+        )  # fmt: skip
+    assert prepared_of(database, sitting["id"]) == {}
+    timed = create_app(make_settings(content, prepare_interval_seconds=1))
+    try:
+        with TestClient(timed):
+            deadline = time.monotonic() + 20
+            while not prepared_of(database, sitting["id"]) and time.monotonic() < deadline:
+                time.sleep(0.2)
+    finally:
+        timed.state.database.dispose()
+    assert set(prepared_of(database, sitting["id"])) == {person.id}
