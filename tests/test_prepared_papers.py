@@ -288,3 +288,17 @@ def test_a_serving_app_prepares_the_sittings_ahead_on_a_timer(
     finally:
         timed.state.database.dispose()
     assert set(prepared_of(database, sitting["id"])) == {person.id}
+
+
+def test_a_stored_paper_is_cut_up_as_drawn_in_any_language(sit_app: FastAPI) -> None:
+    library = sit_app.state.content.library
+    course = library.courses["demo-course"]
+    for lang in ("zh-CN", "en"):
+        drawn = quizzes.draw_exam_paper(library, course, set(), lang)
+        again = quizzes.Drawn.stored(drawn.seed, drawn.snapshot, drawn.layout, drawn.served)
+        assert again == drawn
+        assert [json.loads(entry)["slot"] for entry in again.entries] == drawn.slots
+    # A snapshot and a layout that do not fit together are not cut up at all.
+    assert quizzes.Drawn.stored(drawn.seed, drawn.snapshot + " ", drawn.layout, drawn.served) is None
+    shorter = drawn.layout.replace('"lengths": [', '"lengths": [1', 1)
+    assert quizzes.Drawn.stored(drawn.seed, drawn.snapshot, shorter, drawn.served) is None

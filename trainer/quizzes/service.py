@@ -510,13 +510,16 @@ class Drawn:
         return json.dumps({"slots": self.slots, "ids": self.ids, "lengths": lengths})
 
     @classmethod
-    def stored(cls, seed: int, snapshot: str, layout: str, served: str) -> Drawn:
-        """A paper as `snapshot` and `layout` hold it: cut up, not parsed (a start's budget)."""
+    def stored(cls, seed: int, snapshot: str, layout: str, served: str) -> Drawn | None:
+        """A paper as `snapshot` and `layout` hold it: cut up, not parsed (a start's budget).
+        None if they do not fit together (then the start draws afresh)."""
         parts = json.loads(layout)
         entries, at = [], 1  # after the "["
         for length in parts["lengths"]:
             entries.append(snapshot[at : at + length])
-            at += length + 1  # and its ","
+            at += length + 1  # and its "," (the last one's: the "]")
+        if at != len(snapshot) or not all(entry[:1] == "{" and entry[-1:] == "}" for entry in entries):
+            return None
         return cls(seed, parts["slots"], parts["ids"], entries, served)
 
 
