@@ -24,7 +24,7 @@ from trainer.db import Database, utcnow
 from trainer.notifications.models import Notification
 from trainer.people.models import Unit
 from trainer.sittings.models import Sitting, SittingSupervisor, SittingUnit
-from trainer.web.pages import PageRoute
+from trainer.web.pages import API_PREFIX, PageRoute
 
 PERSONAS = [
     "anonymous",
@@ -273,6 +273,13 @@ def app_routes(app: FastAPI) -> set[tuple[str, str]]:
 
 def test_the_matrix_covers_every_route(app: FastAPI) -> None:
     assert app_routes(app) == set(MATRIX)
+
+
+def test_no_page_is_under_the_api_prefix(app: FastAPI) -> None:
+    """PageRoute answers "no" to any /api/ path without trying its pattern (trainer.web.pages)."""
+    pages = [r for r in app.routes if isinstance(r, PageRoute)]
+    assert pages
+    assert [r.path for r in pages if r.path.startswith(API_PREFIX)] == []
 
 
 def test_every_page_declares_its_access(app: FastAPI) -> None:
