@@ -550,9 +550,12 @@ def _draw(library: Library, course: Course, rows: Any, seen: set[str], *, purpos
 
 def new_questions(paper: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """A new attempt's questions as its owner sees them, in slot order: no answers, no review."""
-    return [
-        {**snapshot.public_question(entry), "response": snapshot.to_served(entry, None)} for entry in paper
-    ]
+    return [_as_served(entry, None) for entry in paper]
+
+
+def _as_served(entry: dict[str, Any], response: Any) -> dict[str, Any]:
+    """A question of an open paper as its owner sees it, with their response (bank keys) if any."""
+    return {**snapshot.public_question(entry), "response": snapshot.to_served(entry, response)}
 
 
 _PREPARED = select(
@@ -1511,9 +1514,7 @@ def _shaped_view(
                 mark = score(snapshot.answer_key(entry), response)
             questions.append(snapshot.review_question(entry, response, mark))
         else:
-            questions.append(
-                {**snapshot.public_question(entry), "response": snapshot.to_served(entry, response)}
-            )
+            questions.append(_as_served(entry, response))
     if level == "by_tag":
         view["breakdown"] = breakdown(paper, marks)
     view["questions"] = questions
