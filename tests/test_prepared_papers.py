@@ -183,10 +183,28 @@ def test_the_stamp_follows_the_bank_and_the_course(content: ContentDirs) -> None
     before = stamp()
     assert stamp() == before  # the same files: the same stamp (every process agrees)
     content.edit("question_bank/tags.yaml", "Methane", "Methane gas")
-    after_bank = stamp()
-    assert after_bank != before
+    after_tags = stamp()
+    assert after_tags != before
+    content.edit(
+        "question_bank/demo/ventilation.yaml",
+        "A stopped fan may be restarted",
+        "A stopped main fan may be restarted",
+    )
+    after_question = stamp()
+    assert after_question != after_tags
     content.edit("courses/demo-course/course.yaml", "grace_days: 60", "grace_days: 61")
-    assert stamp() != after_bank
+    assert stamp() != after_question
+    # A published version of a bank file counts as the file it replaces.
+    source = (content.bank / "demo" / "ventilation.yaml").read_text(encoding="utf-8")
+    published, _ = load_library(
+        content.courses,
+        content.bank,
+        overlay={"question_bank/demo/ventilation.yaml": source.replace("main fan", "fan")},
+    )
+    on_disk, _ = load_library(content.courses, content.bank)
+    assert published is not None
+    assert on_disk is not None
+    assert published.bank_hash != on_disk.bank_hash
 
 
 def test_preparing_is_idempotent_skips_who_came_and_purge_ends_it(sit: TestClient, sit_app: FastAPI) -> None:

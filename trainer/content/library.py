@@ -102,9 +102,9 @@ class Library:
     # The languages a paper can be served in, per pool: ("exam", course id) or ("practice",
     # module id) -> its questions' own language and every one they are translated into.
     paper_languages: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
-    # The question bank folder as served (files and published versions), like a course's
-    # `content_hash`: the same on every process that loaded the same content. A paper drawn
-    # ahead (trainer.sittings.papers) is served only if it still matches.
+    # The question bank as served (every file the load read, published versions in their place),
+    # like a course's `content_hash`: the same on every process that loaded the same content. A
+    # paper drawn ahead (trainer.sittings.papers) is served only if it still matches.
     bank_hash: str = ""
 
     def __post_init__(self) -> None:

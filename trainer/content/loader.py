@@ -249,6 +249,8 @@ class _Loader:
             ): text
             for name, text in (overlay or {}).items()
         }
+        # The bank folder as served (Library.bank_hash), fed file by file as each is read.
+        self.bank_digest = hashlib.sha256()
 
     def error(self, file: str, line: int | None, message: str) -> None:
         self.problems.append(Problem(file, line, message))
@@ -263,6 +265,13 @@ class _Loader:
             return path.as_posix()
 
     def read_text(self, path: Path) -> str | None:
+        text = self._read_text(path)
+        if text is not None and path.is_relative_to(self.bank_dir):
+            self.bank_digest.update(path.relative_to(self.bank_dir).as_posix().encode() + b"\0")
+            self.bank_digest.update(text.encode() + b"\0")
+        return text
+
+    def _read_text(self, path: Path) -> str | None:
         if path in self.overlay:
             return self.overlay[path]
         try:
@@ -304,7 +313,7 @@ class _Loader:
             warnings=warnings,
             tags=tags or {},
             paper_languages=paper_languages(bank, courses),
-            bank_hash=_hash_folder(self.bank_dir, self.overlay) if self.bank_dir.is_dir() else "",
+            bank_hash=self.bank_digest.hexdigest(),
         )
 
     def load_regulations(self) -> dict[str, Regulation]:
