@@ -85,7 +85,7 @@ def test_a_start_stores_the_paper_drawn_ahead(sit: TestClient, sit_app: FastAPI)
     sitting_id = open_sitting(sit, database, here)
 
     done = papers.prepare(database, library, sitting_id, utcnow(), default_lang="en")
-    assert (done.drawn, done.kept, done.skipped, done.cannot_draw) == (2, 0, 0, None)
+    assert (done.drawn, done.kept, done.skipped, done.cannot_draw) == (2, 0, 0, [])
     prepared = prepared_of(database, sitting_id)
     assert set(prepared) == {first_person.id, second_person.id}
     # Each person's own draw: two papers, two seeds.

@@ -204,13 +204,8 @@ async def _prepare_now_and_then(database: Database, settings: Settings, content:
                 utcnow(),
                 default_lang=settings.default_language,
             )
-            if done.drawn or done.cannot_draw:
-                log.info(
-                    "sittings: %s paper(s) drawn ahead, %s problem(s) %s",
-                    done.drawn,
-                    len(done.cannot_draw or []),
-                    done.cannot_draw or "",
-                )
+            if done.drawn:  # a paper that cannot be drawn is logged as a warning where it is found
+                log.info("sittings: %s paper(s) drawn ahead", done.drawn)
         except Exception:  # a database hiccup must not end the timer
             log.exception("preparing papers failed; trying again next time")
 

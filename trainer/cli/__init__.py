@@ -69,9 +69,12 @@ def _database(settings: Settings) -> Database:
     )
 
 
-def _load_library(settings: Settings) -> Library:
-    """The content library, or exit 1 printing what is wrong with it."""
-    library, problems = load_library(settings.courses_dir, settings.question_bank_dir, _parse_cache(settings))
+def _load_library(settings: Settings, overlay: dict[str, str] | None = None) -> Library:
+    """The content library (with `overlay`: published versions over the files, as `serve` has
+    it), or exit 1 printing what is wrong with it."""
+    library, problems = load_library(
+        settings.courses_dir, settings.question_bank_dir, _parse_cache(settings), overlay
+    )
     if library is None:
         for problem in problems:
             typer.echo(str(problem), err=True)
@@ -747,14 +750,7 @@ def sittings_prepare(
     database = _database(settings)
     # The library as `serve` serves it (published versions over the files): a paper is taken
     # only if it was drawn from the library the app serves.
-    _generation, overlay = PublishedContent(database).load()
-    library, problems = load_library(
-        settings.courses_dir, settings.question_bank_dir, _parse_cache(settings), overlay
-    )
-    if library is None:
-        for problem in problems:
-            typer.echo(str(problem), err=True)
-        raise typer.Exit(1)
+    library = _load_library(settings, PublishedContent(database).load()[1])
     now = utcnow()
     if sitting is not None:
         done = papers.prepare(database, library, sitting, now, default_lang=settings.default_language)
@@ -769,7 +765,7 @@ def sittings_prepare(
         f"{done.drawn} paper(s) drawn, {done.kept} already prepared, "
         f"{done.skipped} skipped (started in the sitting already)"
     )
-    for refusal in done.cannot_draw or []:
+    for refusal in done.cannot_draw:
         typer.secho(f"error: {refusal}", fg="red", err=True)
     if done.cannot_draw:
         raise typer.Exit(1)

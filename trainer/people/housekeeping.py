@@ -30,7 +30,7 @@ class Purged:
     api_tokens: int
     login_attempts: int
     rate_counters: int
-    prepared_papers: int = 0
+    prepared_papers: int
 
 
 def _count(result: Any) -> int:

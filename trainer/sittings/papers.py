@@ -18,7 +18,7 @@ write good papers, and the last one stays.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -48,34 +48,24 @@ class Prepared:
     drawn: int = 0
     kept: int = 0
     skipped: int = 0
-    cannot_draw: list[str] | None = None
+    cannot_draw: list[str] = field(default_factory=list)
     refused: str | None = None  # why `prepare` drew nothing for the sitting asked for
 
     def add(self, other: Prepared) -> None:
         self.drawn += other.drawn
         self.kept += other.kept
         self.skipped += other.skipped
-        if other.cannot_draw:
-            self.cannot_draw = [*(self.cannot_draw or []), *other.cannot_draw]
+        self.cannot_draw += other.cannot_draw
 
 
 def _upsert(insert: Any) -> Any:
+    """Insert a person's paper, or replace the one they have (every column but the key)."""
     statement = insert(PreparedPaper)
+    key = [PreparedPaper.sitting_id, PreparedPaper.user_id]
+    columns = PreparedPaper.__table__.columns
     return statement.on_conflict_do_update(
-        index_elements=[PreparedPaper.sitting_id, PreparedPaper.user_id],
-        set_={
-            name: statement.excluded[name]
-            for name in (
-                "lang",
-                "stamp",
-                "seen_through",
-                "seed",
-                "snapshot",
-                "layout",
-                "served",
-                "prepared_at",
-            )
-        },
+        index_elements=key,
+        set_={c.name: statement.excluded[c.name] for c in columns if not c.primary_key},
     )
 
 
@@ -139,7 +129,7 @@ def prepare(
                     drawn = quizzes.draw_exam_paper(library, course, seen, lang)
                 except DomainError as error:  # the bank cannot fill the blueprint: a start could not either
                     reason = str(error.extra.get("reason", error.code))
-                    done.cannot_draw = [f"sitting {sitting_id}: {reason}"]
+                    done.cannot_draw.append(f"sitting {sitting_id}: {reason}")
                     log.warning("sitting %s: papers cannot be drawn: %s", sitting_id, reason)
                     return done
                 rows.append(
