@@ -142,6 +142,52 @@ def test_fifty_concurrent_submits_grade_once(
     assert gradings == 1
 
 
+def test_saves_racing_a_submit_are_graded_or_refused_never_lost(
+    live_server: LiveServer, client: TestClient, migrated_database: Database
+) -> None:
+    """A save is one statement that goes in only while its attempt is open (the attempt's row
+    locked while it does): every save the server acknowledged is in the grade, and every save
+    after the grade is refused."""
+    headers, attempt, _ = _exam(client, migrated_database)
+    slots = [q["slot"] for q in attempt["questions"]]
+    right = {slot: right_answer(migrated_database, attempt["id"], slot) for slot in slots}
+
+    def save(slot: int) -> Callable[[], tuple[str, int, int]]:
+        def send() -> tuple[str, int, int]:
+            with httpx.Client(base_url=live_server.url, timeout=60) as http:
+                answered = http.put(
+                    f"/api/v1/attempts/{attempt['id']}/answers/{slot}", headers=headers, json=right[slot]
+                )
+                return "save", slot, answered.status_code
+
+        return send
+
+    def submit() -> tuple[str, int, int]:
+        with httpx.Client(base_url=live_server.url, timeout=60) as http:
+            return (
+                "submit",
+                0,
+                http.post(f"/api/v1/attempts/{attempt['id']}/submit", headers=headers).status_code,
+            )
+
+    jobs = [save(slot) for slot in slots]
+    results = run_together([*jobs[: len(jobs) // 2], submit, *jobs[len(jobs) // 2 :]])
+    assert ("submit", 0, 200) in results
+    acknowledged = {slot for kind, slot, status in results if kind == "save" and status == 200}
+    refused = {slot for kind, slot, status in results if kind == "save" and status == 409}
+    assert acknowledged | refused == set(slots)  # nothing else: no 5xx, no lost request
+    with migrated_database.session() as db:
+        graded = db.get(Attempt, attempt["id"])
+        assert graded is not None
+        assert graded.status == "graded"
+        answers = db.execute(
+            select(AttemptAnswer.slot, AttemptAnswer.score).where(AttemptAnswer.attempt_id == attempt["id"])
+        ).all()
+    assert {slot for slot, _ in answers} == acknowledged  # no refused save left an answer behind
+    assert all(score for _, score in answers)  # right answers: each one counts
+    assert graded.score == sum(score for _, score in answers)  # every stored answer is in the grade
+
+
 def test_fifty_concurrent_starts_create_one_attempt(
     live_server: LiveServer, client: TestClient, migrated_database: Database
 ) -> None:

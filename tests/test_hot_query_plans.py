@@ -29,7 +29,7 @@ HOT = {
     "sitting to start in": service._SITTINGS_TO_START_IN,
     "sitting for start": service._SITTING_FOR_START,
     "prepared paper": service._PREPARED,
-    "attempt open (save)": service._ATTEMPT_OPEN,
+    "answer save (into an open attempt)": service._ANSWER_UPSERTS["sqlite"],
     "answer marks (grading)": service._ANSWER_MARKS,
     "attempt for grading": service._FOR_GRADING,
 }

@@ -1030,21 +1030,41 @@ def _remember_paper(database: Database, attempt_id: int, paper: _Paper) -> None:
     database.caches[_PAPERS].put(attempt_id, paper)
 
 
-# The answer save is the most frequent write of exam day, so its two statements are built once
-# (building SQLAlchemy statements per call cost more than running them). The attempt row is
-# locked (FOR UPDATE on PostgreSQL; SQLite's write transaction is exclusive anyway) so a save
-# and a submit of the same attempt never interleave: no answer changes after grading.
-_ATTEMPT_OPEN = (
-    select(Attempt.status, Attempt.deadline).where(Attempt.id == bindparam("attempt_id")).with_for_update()
-)
+# The answer save is the most frequent write of exam day, so its statements are built once
+# (building SQLAlchemy statements per call cost more than running them). A save is one
+# statement: the answer goes in only if its attempt is open and within its time, and the attempt
+# row is locked while it does (FOR UPDATE on PostgreSQL; SQLite's write transaction is exclusive
+# anyway), so a save and a submit of the same attempt never interleave: no answer changes after
+# grading. A check and an upsert of their own were a round trip more on PostgreSQL, and a
+# statement more under SQLite's write lock.
+_ANSWERS: Table = AttemptAnswer.__table__  # type: ignore[assignment]
+_ATTEMPT_STATE = select(Attempt.status, Attempt.deadline).where(Attempt.id == bindparam("attempt_id"))
 _ANSWERED = select(AttemptAnswer.id).where(
     AttemptAnswer.attempt_id == bindparam("attempt_id"), AttemptAnswer.slot == bindparam("slot")
 )
 
 
 def _answer_upsert(insert: Any) -> Any:
-    insert_into = insert(AttemptAnswer)
-    return insert_into.on_conflict_do_update(
+    columns = _ANSWERS.c
+    into_open_attempt = (
+        select(
+            Attempt.id,
+            bindparam("slot", type_=columns.slot.type),
+            bindparam("response", type_=columns.response.type),
+            bindparam("saved_at", type_=columns.saved_at.type),
+            bindparam("score", type_=columns.score.type),
+        )
+        .where(
+            Attempt.id == bindparam("attempt_id"),
+            Attempt.status == IN_PROGRESS,
+            or_(Attempt.deadline.is_(None), Attempt.deadline >= bindparam("in_time_since")),
+        )
+        .with_for_update()
+    )
+    insert_into = insert(_ANSWERS).from_select(
+        ["attempt_id", "slot", "response", "saved_at", "score"], into_open_attempt
+    )
+    upsert = insert_into.on_conflict_do_update(
         index_elements=["attempt_id", "slot"],
         set_={
             "response": insert_into.excluded.response,
@@ -1052,6 +1072,9 @@ def _answer_upsert(insert: Any) -> Any:
             "score": insert_into.excluded.score,
         },
     )
+    # The rows it stored say whether the attempt was open: SQLAlchemy keeps an INSERT's count
+    # only when asked (psycopg's cursor is closed before it is read).
+    return upsert.execution_options(preserve_rowcount=True)
 
 
 # One per dialect, built at import like the statements above (a constant table, not a cache).
@@ -1120,6 +1143,7 @@ def _save_answers(
                 "response": stored,
                 "saved_at": now,
                 "score": value,
+                "in_time_since": now - GRACE,
             }
         )
         results[slot] = {"slot": slot, "saved": True}
@@ -1128,18 +1152,10 @@ def _save_answers(
     if not rows:
         return results
     with database.write_connection(unlimited=False) as conn:
-        status, deadline = conn.execute(_ATTEMPT_OPEN, {"attempt_id": attempt_id}).one()
-        if status != IN_PROGRESS:
-            raise DomainError(409, "attempt_closed", "this attempt is closed")
-        if deadline is not None and now > deadline + GRACE:
-            raise DomainError(
-                409,
-                "time_up",
-                "the time is up; the attempt is graded from the answers saved before the deadline",
-            )
         # Practice shows the key as soon as an answer is saved: a second answer after reading it
         # would make the practice pass (and so the way to the exam) mean nothing.
         if practice:
+            _refuse_unless_open(conn, attempt_id, now)  # a closed attempt says so first
             for row in rows:
                 if conn.execute(_ANSWERED, row).first():
                     raise DomainError(
@@ -1149,9 +1165,28 @@ def _save_answers(
                         locked=True,
                         slot=row["slot"],
                     )
-        # One row as one execute: the API's single save is exam day's hottest statement.
-        conn.execute(_ANSWER_UPSERTS[conn.dialect.name], rows[0] if len(rows) == 1 else rows)
+        # One row as one execute (the API's single save is exam day's hottest statement), several
+        # (a page's form) as one executemany; each row goes in only if the attempt is open, and
+        # both drivers count the rows of an executemany.
+        stored = conn.execute(_ANSWER_UPSERTS[conn.dialect.name], rows[0] if len(rows) == 1 else rows)
+        if stored.rowcount != len(rows):
+            _refuse_unless_open(conn, attempt_id, now)
+            raise AssertionError("an open attempt refused an answer")  # unreachable: the row is locked
     return results
+
+
+def _refuse_unless_open(conn: Connection, attempt_id: int, now: datetime) -> None:
+    """409 if the attempt is closed or its time is up (the caller's transaction then stores
+    nothing)."""
+    status, deadline = conn.execute(_ATTEMPT_STATE, {"attempt_id": attempt_id}).one()
+    if status != IN_PROGRESS:
+        raise DomainError(409, "attempt_closed", "this attempt is closed")
+    if deadline is not None and now > deadline + GRACE:
+        raise DomainError(
+            409,
+            "time_up",
+            "the time is up; the attempt is graded from the answers saved before the deadline",
+        )
 
 
 def answer_form(database: Database, viewer: Viewer, attempt_id: int) -> tuple[str, list[dict[str, Any]]]:
@@ -1222,7 +1257,6 @@ def _grade(
 _ANSWER_MARKS = select(AttemptAnswer.slot, AttemptAnswer.score, AttemptAnswer.response).where(
     AttemptAnswer.attempt_id == bindparam("attempt_id")
 )
-_ANSWERS: Table = AttemptAnswer.__table__  # type: ignore[assignment]
 _SET_MARK = (
     update(_ANSWERS)
     .where(_ANSWERS.c.attempt_id == bindparam("answer_attempt"), _ANSWERS.c.slot == bindparam("answer_slot"))
