@@ -1168,8 +1168,8 @@ def _save_answers(
         # One row as one execute (the API's single save is exam day's hottest statement), several
         # (a page's form) as one executemany; each row goes in only if the attempt is open, and
         # both drivers count the rows of an executemany.
-        stored = conn.execute(_ANSWER_UPSERTS[conn.dialect.name], rows[0] if len(rows) == 1 else rows)
-        if stored.rowcount != len(rows):
+        upserted = conn.execute(_ANSWER_UPSERTS[conn.dialect.name], rows[0] if len(rows) == 1 else rows)
+        if upserted.rowcount != len(rows):
             _refuse_unless_open(conn, attempt_id, now)
             raise AssertionError("an open attempt refused an answer")  # unreachable: the row is locked
     return results
