@@ -57,7 +57,8 @@ LAYERS = [
     Layer("services", (
         "content/{assets,new_courses,new_modules,publishing,service}.py",
         "people/{auth,demo,housekeeping,importing,passwords,service,throttle}.py",
-        "quizzes/{flags,service}.py", "certification/service.py", "sittings/{service,papers}.py",
+        "quizzes/{answer_writer,flags,service}.py", "certification/service.py",
+        "sittings/{service,papers}.py",
         "assignments/service.py",
         "notifications/{mail,outbox}.py",
     )),

@@ -34,7 +34,9 @@ from trainer.people import api as people_api
 from trainer.people import views as people_views
 from trainer.quizzes import api as quizzes_api
 from trainer.quizzes import dashboard
+from trainer.quizzes import service as quizzes_service
 from trainer.quizzes import views as quizzes_views
+from trainer.quizzes.answer_writer import AnswerWriter
 from trainer.reports import api as reports_api
 from trainer.reports import trainer_views as reports_trainer_views
 from trainer.reports import views as reports_views
@@ -89,6 +91,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         database.dispose()  # a refused start leaves no connections behind
         raise
 
+    answers = AnswerWriter(database, quizzes_service.store_answer)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         tasks = []
@@ -104,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             for task in tasks:
                 task.cancel()
             content.close()
+            answers.close()  # what is queued is stored before the process ends
 
     # Nothing a browser or API client sends legitimately comes near 1 MB; refuse more up front.
     app = FastAPI(
@@ -116,6 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.database = database
+    app.state.answer_writer = answers
     app.state.content = content
     app.state.templates = Templates(settings)
     app.state.sessions = state.Sessions(remembered=auth.remembered_session, load=auth.load_session)

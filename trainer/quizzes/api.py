@@ -9,6 +9,7 @@ reads), as does opening a module (it records the read)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Request
@@ -16,12 +17,14 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
+from trainer import metrics
 from trainer.config import Language
 from trainer.content.store import content_of
 from trainer.db import MAX_ID, utcnow
 from trainer.errors import DomainError
 from trainer.people.api import BODY, SIGNED_IN, ApiViewer, BearerToken, signed_in
 from trainer.quizzes import flags, service, snapshot
+from trainer.quizzes.answer_writer import AnswerWriter
 from trainer.schemas import AttemptOut, AttemptRow, Problem
 from trainer.web import state
 from trainer.web.exam_threads import run_exam_work
@@ -49,6 +52,12 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     409: {"model": Problem, "description": "The attempt is closed, or the bank cannot fill the paper"},
     422: {"description": "The request, or the response to the question, does not fit"},
 }
+
+
+def answer_writer(request: Request) -> AnswerWriter:
+    """The app's group commit of exam answer saves (trainer.quizzes.answer_writer)."""
+    writer: AnswerWriter = request.app.state.answer_writer
+    return writer
 
 
 def certifying(request: Request) -> service.Certifying:
@@ -154,14 +163,20 @@ async def save_answer(
     token: BearerToken,
     request: Request,
 ) -> JSONResponse:
-    def work() -> JSONResponse:
-        viewer = signed_in(request, token)
-        saved = service.save_answer(
-            state.database(request), viewer, attempt_id, slot, response=response, now=utcnow()
-        )
-        return JSONResponse(saved)
+    database = state.database(request)
+    now = utcnow()
 
-    return await run_exam_work(request, work)
+    def check() -> service.CheckedAnswers:
+        return service.check_answers(database, signed_in(request, token), attempt_id, {slot: response}, now)
+
+    with metrics.counted("save") as outcome:
+        checked = await run_exam_work(request, check)
+        outcome.kind = checked.kind
+        if checked.practice:  # its own transaction: a practice question answers once
+            await run_exam_work(request, lambda: service.store_answers(database, checked, now))
+        elif not await asyncio.wrap_future(answer_writer(request).write(checked.rows[0])):
+            await run_exam_work(request, lambda: service.refuse_closed(database, attempt_id, now))
+    return JSONResponse(checked.results[slot])
 
 
 @router.post("/attempts/{attempt_id}/submit", response_model=AttemptRow, responses=ERRORS)

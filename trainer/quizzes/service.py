@@ -14,9 +14,11 @@ work, trainer.web.unit, or `Database.write()` in tools) and never commit. These 
   assemble the paper outside any transaction and store it in one short write (an exam start
   first grades the viewer's overdue exams); the paper enters the process's cache only once
   that write is committed, and a start that loses the race for the one open exam finds the
-  winner after its own transaction failed. `save_answer` and `save_answers` (the answer form's
-  one call: all or nothing) check against the cached paper and write with two prebuilt
-  statements on a bare connection; `answer_form` hands the form the cached paper (read in a
+  winner after its own transaction failed. `save_answers` (the answer form's one call: all or
+  nothing) checks against the cached paper (`check_answers`) and stores with one prebuilt
+  statement on a bare connection (`store_answers`); the API's single exam save checks the same
+  way and is stored by the app's group commit (trainer.quizzes.answer_writer, `store_answer`
+  in its transaction); `answer_form` hands the form the cached paper (read in a
   session of its own on a miss); each answer is stored with its mark. `submit` grades under
   the attempt's row lock, certificate included, by adding up those marks. A new attempt's view
   is built from the paper in hand (`Started.view`); `attempt_view_apart` reads the view a start
@@ -1092,27 +1094,37 @@ def save_answers(
     database: Database, viewer: Viewer, attempt_id: int, responses: dict[int, Any], *, now: datetime
 ) -> dict[int, dict[str, Any]]:
     """Save several answers at once, all or nothing: every response is checked and scored
-    outside the write transaction (the paper never changes), then one transaction holds the
-    attempt's lock only to check it is open and store them all. A refusal for any one of them
-    (closed attempt, a locked practice question, a response that does not fit) stores none."""
+    outside the write transaction (the paper never changes), then one transaction stores them
+    all, each only while the attempt is open. A refusal for any one of them (closed attempt, a
+    locked practice question, a response that does not fit) stores none."""
     with metrics.counted("save") as outcome:
-        return _save_answers(database, viewer, attempt_id, responses, now, outcome=outcome)
+        checked = check_answers(database, viewer, attempt_id, responses, now)
+        outcome.kind = checked.kind
+        store_answers(database, checked, now)
+        return checked.results
 
 
-def _save_answers(
-    database: Database,
-    viewer: Viewer,
-    attempt_id: int,
-    responses: dict[int, Any],
-    now: datetime,
-    *,
-    outcome: metrics.Outcome,
-) -> dict[int, dict[str, Any]]:
+@dataclass(frozen=True)
+class CheckedAnswers:
+    """Responses checked against their attempt's paper and scored, ready to store."""
+
+    attempt_id: int
+    kind: str  # the attempt's: "exam" or "practice"
+    practice: bool  # feedback at once: each question answers once (checked when stored)
+    rows: list[dict[str, Any]]  # for the answer upsert
+    results: dict[int, dict[str, Any]]  # by slot: what the caller answers once they are stored
+
+
+def check_answers(
+    database: Database, viewer: Viewer, attempt_id: int, responses: dict[int, Any], now: datetime
+) -> CheckedAnswers:
+    """Check and score responses from the cached paper (no database write; no read once the
+    paper is cached): 404 for another's attempt or a slot not in it, 413 and 422 for a response
+    that does not fit."""
     paper = _paper(database, attempt_id)
     if paper is None or paper.user_id != viewer.id:
         # another inspector's attempt does not exist for you
         raise DomainError(404, "no_such_attempt", "no such attempt")
-    outcome.kind = paper.kind
     practice = paper.review == "immediate"
     rows: list[dict[str, Any]] = []
     results: dict[int, dict[str, Any]] = {}
@@ -1149,13 +1161,20 @@ def _save_answers(
         results[slot] = {"slot": slot, "saved": True}
         if practice:  # feedback at once
             results[slot]["review"] = snapshot.review_question(entry, response, value)
-    if not rows:
-        return results
+    return CheckedAnswers(attempt_id, paper.kind, practice, rows, results)
+
+
+def store_answers(database: Database, checked: CheckedAnswers, now: datetime) -> None:
+    """Store checked answers in one transaction of their own, all or nothing (409 if the
+    attempt is closed, its time is up, or a practice question was answered already)."""
+    if not checked.rows:
+        return
+    rows = checked.rows
     with database.write_connection(unlimited=False) as conn:
         # Practice shows the key as soon as an answer is saved: a second answer after reading it
         # would make the practice pass (and so the way to the exam) mean nothing.
-        if practice:
-            _refuse_unless_open(conn, attempt_id, now)  # a closed attempt says so first
+        if checked.practice:
+            _refuse_unless_open(conn, checked.attempt_id, now)  # a closed attempt says so first
             for row in rows:
                 if conn.execute(_ANSWERED, row).first():
                     raise DomainError(
@@ -1165,14 +1184,24 @@ def _save_answers(
                         locked=True,
                         slot=row["slot"],
                     )
-        # One row as one execute (the API's single save is exam day's hottest statement), several
-        # (a page's form) as one executemany; each row goes in only if the attempt is open, and
-        # both drivers count the rows of an executemany.
+        # Several (a page's form) as one executemany; both drivers count its rows.
         upserted = conn.execute(_ANSWER_UPSERTS[conn.dialect.name], rows[0] if len(rows) == 1 else rows)
         if upserted.rowcount != len(rows):
-            _refuse_unless_open(conn, attempt_id, now)
+            _refuse_unless_open(conn, checked.attempt_id, now)
             raise AssertionError("an open attempt refused an answer")  # unreachable: the row is locked
-    return results
+
+
+def store_answer(conn: Connection, row: dict[str, Any]) -> bool:
+    """One checked exam answer, in the caller's transaction (the answer writer's batch): False
+    if its attempt is not open, and then nothing is stored."""
+    return bool(conn.execute(_ANSWER_UPSERTS[conn.dialect.name], row).rowcount == 1)
+
+
+def refuse_closed(database: Database, attempt_id: int, now: datetime) -> None:
+    """After an answer was not stored: 409 saying why (closed, or its time is up)."""
+    with database.engine.connect() as conn:
+        _refuse_unless_open(conn, attempt_id, now)
+    raise AssertionError("an open attempt refused an answer")  # unreachable: the row was locked
 
 
 def _refuse_unless_open(conn: Connection, attempt_id: int, now: datetime) -> None:
