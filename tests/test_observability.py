@@ -84,6 +84,11 @@ def test_metrics_are_scraped_and_move_with_an_exam(metrics_app: FastAPI) -> None
             f"/api/v1/attempts/{attempt['id']}/answers/{slots[0]}", headers=headers, json=late
         )
         assert refused.status_code == 409
+        stranger = {"Authorization": "Bearer not-a-token"}
+        unsigned = client.put(
+            f"/api/v1/attempts/{attempt['id']}/answers/{slots[0]}", headers=stranger, json=late
+        )
+        assert unsigned.status_code == 401  # not a save: counted nowhere below
         database.clear_caches()  # the certificate counts are remembered for 5 s
         after = scrape(client)
 
@@ -106,11 +111,12 @@ def test_metrics_are_scraped_and_move_with_an_exam(metrics_app: FastAPI) -> None
     assert moved("trainer_attempt_actions_total", kind="exam", action="save", outcome="ok") == len(slots)
     assert moved("trainer_attempt_actions_total", kind="exam", action="save", outcome="attempt_closed") == 1
     assert moved("trainer_attempt_actions_total", kind="exam", action="submit", outcome="ok") == 1
+    assert moved("trainer_attempt_actions_total", kind="unknown", action="save", outcome="error") == 0
     assert moved("trainer_grading_seconds_count", kind="exam") == 1
     save_route = "/api/v1/attempts/{attempt_id}/answers/{slot}"
     assert moved("trainer_http_requests_total", route=save_route, method="PUT", status="200") == len(slots)
     assert (
-        moved("trainer_http_request_duration_seconds_count", route=save_route, method="PUT") == len(slots) + 1
+        moved("trainer_http_request_duration_seconds_count", route=save_route, method="PUT") == len(slots) + 2
     )
     assert (
         value(after, "trainer_certificates", state="valid")

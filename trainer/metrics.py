@@ -91,12 +91,14 @@ CONTENT_PROBLEMS = Gauge(
 
 
 class Outcome:
-    """What `counted` fills in: the attempt's kind, once the action has found it."""
+    """What `counted` fills in: the attempt's kind, once the action has found it, and whether the
+    action began at all (a caller whose token is refused never began one: not counted)."""
 
-    __slots__ = ("kind",)
+    __slots__ = ("began", "kind")
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
+        self.began = True
 
 
 @contextmanager
@@ -109,7 +111,8 @@ def counted(action: str, kind: str = "unknown") -> Iterator[Outcome]:
         ATTEMPT_ACTIONS.labels(outcome.kind, action, refusal.code).inc()
         raise
     except BaseException:
-        ATTEMPT_ACTIONS.labels(outcome.kind, action, "error").inc()
+        if outcome.began:
+            ATTEMPT_ACTIONS.labels(outcome.kind, action, "error").inc()
         raise
     ATTEMPT_ACTIONS.labels(outcome.kind, action, "ok").inc()
 

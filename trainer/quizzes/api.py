@@ -167,9 +167,12 @@ async def save_answer(
     now = utcnow()
 
     def check() -> service.CheckedAnswers:
-        return service.check_answers(database, signed_in(request, token), attempt_id, {slot: response}, now)
+        viewer = signed_in(request, token)
+        outcome.began = True  # a refused token is not a save
+        return service.check_answers(database, viewer, attempt_id, {slot: response}, now)
 
     with metrics.counted("save") as outcome:
+        outcome.began = False
         checked = await run_exam_work(request, check)
         outcome.kind = checked.kind
         if checked.practice:  # its own transaction: a practice question answers once
