@@ -51,14 +51,10 @@ class AnswerWriter:
         self._queue: queue.SimpleQueue[_Save | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None  # started by a save, ends when idle
         self._lock = threading.Lock()
-        self._closed = False
 
     def write(self, row: dict[str, Any]) -> Future[bool]:
         done: Future[bool] = Future()
         with self._lock:
-            if self._closed:
-                done.set_exception(RuntimeError("the answer writer is stopped"))
-                return done
             self._queue.put(_Save(row, done))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="answer-writer", daemon=True)
@@ -66,9 +62,9 @@ class AnswerWriter:
         return done
 
     def close(self) -> None:
-        """Store what is queued, then stop (the app's shutdown)."""
+        """Store what is queued and let the thread end (the app's shutdown). A later save
+        starts it again: a test client runs an app's shutdown while its server goes on."""
         with self._lock:
-            self._closed = True
             thread = self._thread
             if thread is not None:
                 self._queue.put(None)
@@ -76,9 +72,10 @@ class AnswerWriter:
             thread.join()
 
     def _run(self) -> None:
+        stopping = False  # close() asked: end once the queue is empty
         while True:
             try:
-                first = self._queue.get(timeout=IDLE_SECONDS)
+                first = self._queue.get_nowait() if stopping else self._queue.get(timeout=IDLE_SECONDS)
             except queue.Empty:
                 with self._lock:  # a save queued from now on starts a new thread
                     if self._queue.empty():
@@ -86,22 +83,23 @@ class AnswerWriter:
                         return
                 continue
             batch: list[_Save] = []
-            stopping = first is None
-            if first is not None:
-                batch.append(first)
-            while len(batch) < MAX_BATCH:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
+            for save in [first, *self._waiting(MAX_BATCH - 1)]:
+                if save is None:
                     stopping = True
                 else:
-                    batch.append(more)
+                    batch.append(save)
             if batch:
                 self._commit(batch)
-            if stopping and self._queue.empty():
-                return
+
+    def _waiting(self, most: int) -> list[_Save | None]:
+        """What is queued now, up to `most`, without waiting for more."""
+        found: list[_Save | None] = []
+        while len(found) < most:
+            try:
+                found.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return found
 
     def _commit(self, batch: list[_Save]) -> None:
         # In attempt order: each save locks its attempt's row (PostgreSQL), and two processes'
