@@ -98,6 +98,7 @@ def test_metrics_are_scraped_and_move_with_an_exam(metrics_app: FastAPI) -> None
         "trainer_http_request_duration_seconds_bucket",
         "trainer_attempt_actions_total",
         "trainer_grading_seconds_count",
+        "trainer_answer_batch_size_bucket",
         "trainer_db_pool_checked_out",
         "trainer_db_pool_capacity",
         "trainer_certificates",
@@ -113,6 +114,9 @@ def test_metrics_are_scraped_and_move_with_an_exam(metrics_app: FastAPI) -> None
     assert moved("trainer_attempt_actions_total", kind="exam", action="submit", outcome="ok") == 1
     assert moved("trainer_attempt_actions_total", kind="unknown", action="save", outcome="error") == 0
     assert moved("trainer_grading_seconds_count", kind="exam") == 1
+    # Each API save went through the group commit, the refused late one too (one at a time here).
+    assert moved("trainer_answer_batch_size_sum") == len(slots) + 1
+    assert moved("trainer_answer_batch_size_count") == len(slots) + 1
     save_route = "/api/v1/attempts/{attempt_id}/answers/{slot}"
     assert moved("trainer_http_requests_total", route=save_route, method="PUT", status="200") == len(slots)
     assert (

@@ -67,6 +67,12 @@ GRADING_SECONDS = Histogram(
     ["kind"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
+ANSWER_BATCH_SIZE = Histogram(
+    "trainer_answer_batch_size",
+    "Exam answer saves per transaction of the group commit (trainer.quizzes.answer_writer): "
+    "about 1 when saves are few, dozens when an exam's saves crowd in.",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+)
 DB_POOL_CHECKED_OUT = Gauge(
     "trainer_db_pool_checked_out",
     "Database connections in use (summed over the app processes).",

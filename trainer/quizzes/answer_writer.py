@@ -23,6 +23,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
+from trainer import metrics
 from trainer.db import Database
 
 log = logging.getLogger(__name__)
@@ -114,5 +115,6 @@ class AnswerWriter:
             for save in ordered:
                 save.done.set_exception(error)
             return
+        metrics.ANSWER_BATCH_SIZE.observe(len(batch))
         for save, went_in in zip(ordered, stored, strict=True):
             save.done.set_result(went_in)
