@@ -369,10 +369,8 @@ def test_extra_time_is_honoured_to_the_second(
         return attempt_row(database, attempt_id)
 
     def save(person: Person, attempt: Attempt, at: datetime) -> None:
-        quizzes.save_answer(
-            database, viewer_of(database, person), attempt.id, 1,
-            response=right_answer(database, attempt.id, 1), now=at,
-        )  # fmt: skip
+        answer = {1: right_answer(database, attempt.id, 1)}
+        quizzes.save_answers(database, viewer_of(database, person), attempt.id, answer, now=at)
 
     # Started early: start + 30 minutes + 15 extra, to the second.
     started = opens + timedelta(minutes=10, seconds=7)

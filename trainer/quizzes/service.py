@@ -43,7 +43,7 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 import pydantic_core
 from sqlalchemy import Connection, Table, and_, bindparam, exists, func, insert, or_, select, update
@@ -1083,13 +1083,6 @@ def _answer_upsert(insert: Any) -> Any:
 _ANSWER_UPSERTS = {"postgresql": _answer_upsert(postgresql.insert), "sqlite": _answer_upsert(sqlite.insert)}
 
 
-def save_answer(
-    database: Database, viewer: Viewer, attempt_id: int, slot: int, *, response: Any, now: datetime
-) -> dict[str, Any]:
-    """Save one answer (the API's PUT): `{"slot", "saved"}`, and a practice question's review."""
-    return save_answers(database, viewer, attempt_id, {slot: response}, now=now)[slot]
-
-
 def save_answers(
     database: Database, viewer: Viewer, attempt_id: int, responses: dict[int, Any], *, now: datetime
 ) -> dict[int, dict[str, Any]]:
@@ -1187,8 +1180,7 @@ def store_answers(database: Database, checked: CheckedAnswers, now: datetime) ->
         # Several (a page's form) as one executemany; both drivers count its rows.
         upserted = conn.execute(_ANSWER_UPSERTS[conn.dialect.name], rows[0] if len(rows) == 1 else rows)
         if upserted.rowcount != len(rows):
-            _refuse_unless_open(conn, checked.attempt_id, now)
-            raise AssertionError("an open attempt refused an answer")  # unreachable: the row is locked
+            _refused(conn, checked.attempt_id, now)
 
 
 def store_answer(conn: Connection, row: dict[str, Any]) -> bool:
@@ -1197,11 +1189,17 @@ def store_answer(conn: Connection, row: dict[str, Any]) -> bool:
     return bool(conn.execute(_ANSWER_UPSERTS[conn.dialect.name], row).rowcount == 1)
 
 
-def refuse_closed(database: Database, attempt_id: int, now: datetime) -> None:
+def refuse_closed(database: Database, attempt_id: int, now: datetime) -> NoReturn:
     """After an answer was not stored: 409 saying why (closed, or its time is up)."""
     with database.engine.connect() as conn:
-        _refuse_unless_open(conn, attempt_id, now)
-    raise AssertionError("an open attempt refused an answer")  # unreachable: the row was locked
+        _refused(conn, attempt_id, now)
+
+
+def _refused(conn: Connection, attempt_id: int, now: datetime) -> NoReturn:
+    """Why an answer was not stored. An open, in-time attempt cannot refuse one (its row is
+    locked while the answer goes in): if it ever did, a 500 says so rather than a silent 200."""
+    _refuse_unless_open(conn, attempt_id, now)
+    raise AssertionError("an open attempt refused an answer")
 
 
 def _refuse_unless_open(conn: Connection, attempt_id: int, now: datetime) -> None:
