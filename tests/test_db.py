@@ -261,3 +261,38 @@ def test_a_pooled_connection_killed_while_idle_is_replaced_not_a_failure(databas
     finally:
         database.dispose()
         admin.dispose()
+
+
+def test_reads_take_no_transaction_on_postgresql_one_snapshot_on_sqlite(migrated_database: Database) -> None:
+    """PostgreSQL at READ COMMITTED gives each statement its own snapshot, in a transaction or
+    not, so a read runs without one: no BEGIN and ROLLBACK round trips, and psycopg keeps the
+    statements it prepared (it drops them all at every ROLLBACK, so the reads every request
+    makes were planned afresh each time). SQLite keeps its read transaction: one snapshot."""
+    database = Database(migrated_database.url, pool_size=1, max_overflow=0)  # always the same connection
+    query = text("SELECT count(*) FROM users WHERE id > :id")
+    try:
+        for attempt in range(8):  # psycopg prepares a statement run 5 times on a connection
+            with database.session() as session:
+                session.execute(query, {"id": attempt})
+                in_transaction = _in_transaction(session.connection().connection.driver_connection)
+            assert in_transaction is database.is_sqlite
+        with database.read_connection() as conn:
+            conn.execute(query, {"id": 0})
+            assert _in_transaction(conn.connection.driver_connection) is database.is_sqlite
+            if not database.is_sqlite:
+                prepared = conn.execute(
+                    text("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%FROM users%'")
+                ).scalar_one()
+                assert prepared == 1
+    finally:
+        database.dispose()
+
+
+def _in_transaction(driver_connection: object) -> bool:
+    import sqlite3
+
+    if isinstance(driver_connection, sqlite3.Connection):
+        return driver_connection.in_transaction
+    from psycopg.pq import TransactionStatus
+
+    return driver_connection.info.transaction_status != TransactionStatus.IDLE  # type: ignore[attr-defined]

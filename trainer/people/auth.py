@@ -336,7 +336,7 @@ def load_session(database: Database, settings: Settings, token: str, now: dateti
     known = _remembered(database, digest, now, idle)
     if known is not None:
         return known
-    with database.engine.connect() as conn:
+    with database.read_connection() as conn:
         row = conn.execute(
             _SESSION_VIEWER, {"token_hash": digest, "now": now, "idle_since": now - idle}
         ).one_or_none()
@@ -357,7 +357,7 @@ def load_api_token(database: Database, token: str, now: datetime) -> Viewer | No
     known = _remembered(database, digest, now, None)
     if known is not None:
         return known
-    with database.engine.connect() as conn:
+    with database.read_connection() as conn:
         row = conn.execute(_TOKEN_VIEWER, {"token_hash": digest, "now": now}).one_or_none()
     if row is None:
         return None

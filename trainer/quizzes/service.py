@@ -1191,7 +1191,7 @@ def store_answer(conn: Connection, row: dict[str, Any]) -> bool:
 
 def refuse_closed(database: Database, attempt_id: int, now: datetime) -> NoReturn:
     """After an answer was not stored: 409 saying why (closed, or its time is up)."""
-    with database.engine.connect() as conn:
+    with database.read_connection() as conn:
         _refused(conn, attempt_id, now)
 
 
