@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import DateTime, MetaData, create_engine, event, exc, text
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase, Session
+from sqlalchemy.sql import Executable
 from sqlalchemy.types import TypeDecorator
 
 from trainer import localtime
@@ -233,6 +234,21 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def streamed(session: Session, statement: Executable, rows: int) -> Iterator[Any]:
+    """A large read's rows, fetched `rows` at a time (a server-side cursor on PostgreSQL) so
+    that they never sit in memory at once; read to the end. PostgreSQL keeps such a cursor only
+    inside a transaction, and a read session holds none (`Database.session`): then the rows come
+    through a connection of their own that does (at READ COMMITTED a statement sees the same
+    rows on any connection)."""
+    bind = session.get_bind()
+    if not isinstance(bind, Engine) or bind.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+        yield from session.execute(statement, execution_options={"yield_per": rows})
+        return
+    with bind.connect() as conn:
+        conn.execution_options(isolation_level="READ COMMITTED")  # this connection, from now on
+        yield from conn.execute(statement, execution_options={"yield_per": rows})
 
 
 class UnitOfWork:

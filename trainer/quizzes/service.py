@@ -40,8 +40,8 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
@@ -439,22 +439,20 @@ def _start_exam(
         if last is not None and now < last + timedelta(hours=policy.exam.retake_after_hours):
             wait = int((last + timedelta(hours=policy.exam.retake_after_hours) - now).total_seconds()) + 1
             raise DomainError(403, "retake_later", "a retake is allowed later", retry_after=wait)
-        sitting = (
-            _sitting_to_start_in(db, database, viewer, course.id, now, access_code=access_code)
-            if policy.exam.mode == "sittings"
-            else None
-        )
-        prepared = (
-            _prepared_paper(
+        sitting, prepared = (
+            _sitting_to_start_in(
                 db,
-                sitting,
-                viewer.id,
+                database,
+                viewer,
+                course.id,
+                now,
+                access_code=access_code,
                 lang=lang,
                 stamp=paper_stamp(library, course),
                 latest_attempt=facts.latest_attempt,
             )
-            if sitting is not None
-            else None
+            if policy.exam.mode == "sittings"
+            else (None, None)
         )
         seen = seen_questions(db, viewer.id, course.id) if prepared is None else set()
     deadline = now + timedelta(minutes=policy.exam.time_limit_minutes)
@@ -560,26 +558,15 @@ def _as_served(entry: dict[str, Any], response: Any) -> dict[str, Any]:
     return {**snapshot.public_question(entry), "response": snapshot.to_served(entry, response)}
 
 
-_PREPARED = select(
-    PreparedPaper.lang,
-    PreparedPaper.stamp,
-    PreparedPaper.seen_through,
-    PreparedPaper.seed,
-    PreparedPaper.snapshot,
-    PreparedPaper.layout,
-    PreparedPaper.served,
-).where(PreparedPaper.sitting_id == bindparam("sitting_id"), PreparedPaper.user_id == bindparam("user_id"))
-
-
-def _prepared_paper(
-    db: DbSession, sitting_id: int, user_id: int, *, lang: str, stamp: str, latest_attempt: int
-) -> Drawn | None:
-    """The paper drawn ahead for this person in this sitting, if a draw now would have drawn
-    from the same: else None (the start draws afresh)."""
-    row = db.connection().execute(_PREPARED, {"sitting_id": sitting_id, "user_id": user_id}).first()
-    if row is None or row.lang != lang or row.stamp != stamp or row.seen_through != latest_attempt:
+def _prepared_paper(row: Any, *, lang: str, stamp: str, latest_attempt: int) -> Drawn | None:
+    """The paper drawn ahead for this person in the sitting they start in (its columns as the
+    sitting's lookup read them: NULL if none), if a draw now would have drawn from the same:
+    else None (the start draws afresh)."""
+    if (row.prepared_lang, row.prepared_stamp, row.prepared_seen_through) != (lang, stamp, latest_attempt):
         return None
-    return Drawn.stored(int(row.seed), row.snapshot, row.layout, row.served)
+    return Drawn.stored(
+        int(row.prepared_seed), row.prepared_snapshot, row.prepared_layout, row.prepared_served
+    )
 
 
 # -- sittings: who may start now ------------------------------------------------------------
@@ -587,7 +574,8 @@ def _prepared_paper(
 # are trainer.sittings.rules). The check is one indexed lookup on exam day's start path: the open
 # sittings of this course (ix_sittings_course_closes) that name the person or list a unit above
 # them (primary keys, trainer.sittings.models.on_roster), with their extra time and whether they
-# handed in there already. The next sitting, for the refusal, is looked up only when refusing.
+# handed in there already, and the person's paper drawn ahead for each (one round trip, not two).
+# The next sitting, for the refusal, is looked up only when refusing.
 
 
 # Built once (building the statement per start cost more than running it); the person and the
@@ -613,10 +601,21 @@ _SITTINGS_TO_START_IN = (
         )
         .correlate(Sitting)
         .label("handed_in"),
+        PreparedPaper.lang.label("prepared_lang"),
+        PreparedPaper.stamp.label("prepared_stamp"),
+        PreparedPaper.seen_through.label("prepared_seen_through"),
+        PreparedPaper.seed.label("prepared_seed"),
+        PreparedPaper.snapshot.label("prepared_snapshot"),
+        PreparedPaper.layout.label("prepared_layout"),
+        PreparedPaper.served.label("prepared_served"),
     )
     .outerjoin(
         SittingPerson,
         and_(SittingPerson.sitting_id == Sitting.id, SittingPerson.user_id == bindparam("roster_user")),
+    )
+    .outerjoin(
+        PreparedPaper,
+        and_(PreparedPaper.sitting_id == Sitting.id, PreparedPaper.user_id == bindparam("roster_user")),
     )
     .where(
         Sitting.course_id == bindparam("course_id"),
@@ -627,6 +626,9 @@ _SITTINGS_TO_START_IN = (
     )
     .order_by(Sitting.opens_at, Sitting.id)
 )
+
+
+_CANDIDATE_COLUMNS = len(fields(sitting_rules.Candidate))  # the rest: the paper drawn ahead
 
 
 def _roster_params(viewer: Viewer) -> dict[str, object]:
@@ -641,15 +643,22 @@ def _sitting_to_start_in(
     now: datetime,
     *,
     access_code: str | None,
-) -> int:
-    rows = (
+    lang: str,
+    stamp: str,
+    latest_attempt: int,
+) -> tuple[int, Drawn | None]:
+    """The sitting the person starts in, and their paper drawn ahead for it if still good (else
+    None: the start draws one); a refusal says why and names their next sitting."""
+    rows: Sequence[Any] = (
         db.connection()
         .execute(_SITTINGS_TO_START_IN, {**_roster_params(viewer), "course_id": course_id, "now": now})
         .all()
     )
-    verdict = sitting_rules.admit([sitting_rules.Candidate(*row) for row in rows], now, access_code)
+    candidates = [sitting_rules.Candidate(*row[:_CANDIDATE_COLUMNS]) for row in rows]
+    verdict = sitting_rules.admit(candidates, now, access_code)
     if isinstance(verdict, sitting_rules.Candidate):
-        return verdict.sitting_id
+        row = next(row for row in rows if row[0] == verdict.sitting_id)
+        return verdict.sitting_id, _prepared_paper(row, lang=lang, stamp=stamp, latest_attempt=latest_attempt)
     following = _next_sitting(db, viewer, course_id, now)
     nxt = (
         {

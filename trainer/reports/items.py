@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session as DbSession
 from trainer.content.bank import Bank, BankQuestion, fill
 from trainer.content.library import Course, Library, Module
 from trainer.content.schemas import DrawRow
+from trainer.db import streamed
 from trainer.quizzes.models import GRADED, Attempt, AttemptAnswer
 from trainer.reports.itemstats import ItemStats, Thresholds, flags, item_stats
 from trainer.reports.models import ItemMark
@@ -100,7 +101,7 @@ def exam_item_statistics(
     if question is not None:
         statement = statement.where(ItemMark.question_id == question)
     rows: list[ItemRow] = []
-    result = db.execute(statement, execution_options={"yield_per": STREAM_ROWS})
+    result = streamed(db, statement, STREAM_ROWS)
     for question_id, marks in groupby(result, key=itemgetter(0)):
         pairs = [(mark, (score or 0.0) - mark) for _, mark, score in marks]
         stats = item_stats(question_id, pairs)
@@ -220,7 +221,7 @@ def option_counts(db: DbSession, course_id: str, question_id: str) -> dict[str, 
         .where(ItemMark.course_id == course_id, ItemMark.question_id == question_id)
     )
     counts: Counter[str] = Counter()
-    for (response,) in db.execute(statement, execution_options={"yield_per": STREAM_ROWS}):
+    for (response,) in streamed(db, statement, STREAM_ROWS):
         selected = _selected(response)
         if not selected:
             counts[BLANK] += 1
