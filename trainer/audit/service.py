@@ -60,10 +60,10 @@ class Actor:
 SYSTEM = Actor(None, "system")
 
 
-# An append is three short statements, built once (they run in every audited write, the exam
-# start's among them; the ORM's unit of work cost more than the statements): lock the head and
-# read the last entry's id and hash, insert the entry with the next id and its hash (which covers
-# the id), move the head. The ids are the head's, not the database's sequence: every entry is
+# An append is three short statements (two on PostgreSQL), built once (they run in every audited
+# write, the exam start's among them; the ORM's unit of work cost more than the statements): lock
+# the head and read the last entry's id and hash, insert the entry with the next id and its hash
+# (which covers the id), move the head. The ids are the head's, not the database's sequence: every entry is
 # appended here, under the head's lock, so the next id is always the last one + 1 (a fourth
 # statement, sealing the hash after the insert had assigned the id, cost one exam start in 20).
 _EVENTS: Table = AuditEvent.__table__  # type: ignore[assignment]
@@ -90,6 +90,16 @@ _COLUMNS = (
     "details",
     "prev_hash",
     "hash",
+)
+
+# PostgreSQL: the insert and the head's move as one statement (a data-modifying WITH runs once,
+# to completion, in the same statement), one round trip less in every audited write.
+# The entry's values are named apart from the columns (`entry_id`, not `id`): a value named as
+# a column of audit_head would be set on the head too.
+_APPEND_AND_MOVE_HEAD = (
+    insert(_EVENTS)
+    .values({name: bindparam(f"entry_{name}") for name in _COLUMNS})
+    .add_cte(_MOVE_HEAD.cte("moved_head"))
 )
 
 
@@ -147,8 +157,13 @@ def append(
         prev_hash=prev_hash,
     )
     event.hash = entry_hash(event, key)
-    conn.execute(_APPEND, {column: getattr(event, column) for column in _COLUMNS})
-    conn.execute(_MOVE_HEAD, {"event_id": event.id, "event_hash": event.hash})
+    row = {column: getattr(event, column) for column in _COLUMNS}
+    moved = {"event_id": event.id, "event_hash": event.hash}
+    if conn.dialect.name == "postgresql":
+        conn.execute(_APPEND_AND_MOVE_HEAD, {f"entry_{name}": value for name, value in row.items()} | moved)
+    else:
+        conn.execute(_APPEND, row)
+        conn.execute(_MOVE_HEAD, moved)
     return event
 
 
