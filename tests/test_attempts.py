@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx2 as httpx
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
@@ -548,3 +549,33 @@ def test_answers_saved_before_marks_were_stored_with_them_are_scored_at_grading(
     with migrated_database.session() as db:
         marks = db.scalars(select(AttemptAnswer.score).where(AttemptAnswer.attempt_id == attempt["id"])).all()
     assert marks == [1.0] * len(attempt["questions"])
+
+
+def test_another_process_reads_the_paper_its_start_cached(
+    client: TestClient, migrated_database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process that did not start an attempt (another app process, or after a restart) reads
+    its paper from the database on its first save or submit: cut up by the layout stored with it
+    (no entry parsed and serialised again), the same paper the start cached. A paper stored
+    before layouts, or whose layout does not fit it, is parsed instead, to the same paper."""
+    headers, attempt, _ = _exam(client, migrated_database)
+    started = client.app.state.database.caches[service._PAPERS].get(attempt["id"])  # type: ignore[attr-defined]
+    assert started is not None
+    assert len(started.entries) == len(attempt["questions"])
+
+    def read_elsewhere() -> service._Paper | None:
+        other = Database(migrated_database.url)  # a process of its own: nothing cached
+        try:
+            return service._paper(other, attempt["id"])
+        finally:
+            other.dispose()
+
+    with monkeypatch.context() as patched:
+        patched.setattr(service, "_entry_text", lambda entry: pytest.fail("parsed, not cut up"))
+        assert read_elsewhere() == started
+    for layout in (None, '{"slots": [1], "ids": ["X"], "lengths": [2]}'):
+        with migrated_database.write() as db:
+            db.execute(update(Attempt).where(Attempt.id == attempt["id"]).values(layout=layout))
+        assert read_elsewhere() == started
+    answered = client.post(f"/api/v1/attempts/{attempt['id']}/submit", headers=headers)
+    assert answered.status_code == 200, answered.text

@@ -71,6 +71,10 @@ class Attempt(Base):
     snapshot: Mapped[str] = mapped_column(Text)  # JSON
     # The sitting the exam was started in (courses in `mode: sittings`), else None.
     sitting_id: Mapped[int | None] = mapped_column(ForeignKey("sittings.id"), index=True)
+    # Where each entry sits in `snapshot` (trainer.quizzes.service.Drawn.layout), so a process
+    # that did not start the attempt cuts its paper up instead of parsing it; None before 0018.
+    # Deferred: only reading the paper needs it (on SQLite it lies past the snapshot's pages).
+    layout: Mapped[str | None] = mapped_column(Text, deferred=True)
 
 
 class AttemptAnswer(Base):

@@ -513,14 +513,23 @@ class Drawn:
     def stored(cls, seed: int, snapshot: str, layout: str, served: str) -> Drawn | None:
         """A paper as `snapshot` and `layout` hold it: cut up, not parsed (a start's budget).
         None if they do not fit together (then the start draws afresh)."""
-        parts = json.loads(layout)
-        entries, at = [], 1  # after the "["
-        for length in parts["lengths"]:
-            entries.append(snapshot[at : at + length])
-            at += length + 1  # and its "," (the last one's: the "]")
-        if at != len(snapshot) or not all(entry[:1] == "{" and entry[-1:] == "}" for entry in entries):
-            return None
-        return cls(seed, parts["slots"], parts["ids"], entries, served)
+        cut = _cut(snapshot, layout)
+        return None if cut is None else cls(seed, *cut, served)
+
+
+def _cut(snapshot: str, layout: str) -> tuple[list[int], list[str], list[str]] | None:
+    """A stored paper's slots, question ids and entries (JSON), by its layout: None if the two
+    do not fit together."""
+    parts = json.loads(layout)
+    entries, at = [], 1  # after the "["
+    for length in parts["lengths"]:
+        entries.append(snapshot[at : at + length])
+        at += length + 1  # and its "," (the last one's: the "]")
+    if at != len(snapshot) or not all(entry[:1] == "{" and entry[-1:] == "}" for entry in entries):
+        return None
+    if not len(parts["slots"]) == len(parts["ids"]) == len(entries):
+        return None
+    return parts["slots"], parts["ids"], entries
 
 
 def draw_exam_paper(library: Library, course: Course, seen: set[str], lang: str) -> Drawn:
@@ -842,6 +851,7 @@ def _create(
         "passed": None,
         "review": review,
         "snapshot": drawn.snapshot,
+        "layout": drawn.layout,
         "sitting_id": sitting,
     }
     try:
@@ -1009,28 +1019,43 @@ def _paper(database: Database, attempt_id: int) -> _Paper | None:
         return _paper_in(db, attempt_id)
 
 
+_PAPER_OF = select(Attempt.user_id, Attempt.kind, Attempt.review, Attempt.snapshot, Attempt.layout).where(
+    Attempt.id == bindparam("attempt_id")
+)
+
+
 def _paper_in(db: DbSession, attempt_id: int) -> _Paper | None:
     """`_paper` read through the caller's session (the cache is its database's)."""
     papers = caches_of(db)[_PAPERS]
     cached = papers.get(attempt_id)
     if cached is not None:
         return cached
-    row = db.execute(
-        select(Attempt.user_id, Attempt.kind, Attempt.review, Attempt.snapshot).where(
-            Attempt.id == attempt_id
-        )
-    ).one_or_none()
+    row = db.execute(_PAPER_OF, {"attempt_id": attempt_id}).one_or_none()
     if row is None:
         return None
-    entries = json.loads(row[3])
-    paper = _Paper(
-        row[0],
-        row[1],
-        row[2],
-        {entry["slot"]: _entry_text(entry) for entry in entries},
-        snapshot.paper_lang(entries),
-        {entry["slot"]: entry["id"] for entry in entries},
-    )
+    user_id, kind, review, stored, layout = row
+    cut = _cut(stored, layout) if layout is not None else None
+    if cut is not None:  # cut up by its layout: no parse (the first entry says the language)
+        slots, ids, texts = cut
+        lang = snapshot.paper_lang([json.loads(texts[0])] if texts else [])
+        paper = _Paper(
+            user_id,
+            kind,
+            review,
+            dict(zip(slots, texts, strict=True)),
+            lang,
+            dict(zip(slots, ids, strict=True)),
+        )
+    else:  # stored before papers had a layout
+        entries = json.loads(stored)
+        paper = _Paper(
+            user_id,
+            kind,
+            review,
+            {entry["slot"]: _entry_text(entry) for entry in entries},
+            snapshot.paper_lang(entries),
+            {entry["slot"]: entry["id"] for entry in entries},
+        )
     # Safe to remember from any session: a paper is read only once its start has committed, and
     # never changes after.
     papers.put(attempt_id, paper)
