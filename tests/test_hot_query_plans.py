@@ -28,6 +28,7 @@ HOT = {
     "papers seen": service._PAPERS_SEEN,
     "sitting to start in, with the paper drawn ahead": service._SITTINGS_TO_START_IN,
     "sitting for start": service._SITTING_FOR_START,
+    "attempt copied from its paper drawn ahead": service._INSERT_PREPARED_ATTEMPT,
     "answer save (into an open attempt)": service._ANSWER_UPSERTS["sqlite"],
     "answer marks (grading)": service._ANSWER_MARKS,
     "attempt for grading": service._FOR_GRADING,

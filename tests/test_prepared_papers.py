@@ -10,7 +10,9 @@ import json
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
@@ -320,3 +322,42 @@ def test_a_stored_paper_is_cut_up_as_drawn_in_any_language(sit_app: FastAPI) -> 
     assert quizzes.Drawn.stored(drawn.seed, drawn.snapshot + " ", drawn.layout, drawn.served) is None
     shorter = drawn.layout.replace('"lengths": [', '"lengths": [1', 1)
     assert quizzes.Drawn.stored(drawn.seed, drawn.snapshot, shorter, drawn.served) is None
+
+
+def test_a_paper_drawn_again_while_a_start_took_it_is_not_stored(
+    sit: TestClient, sit_app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A start reads the person's paper drawn ahead (its seed and questions), then copies its
+    snapshot into the attempt in the database. If the paper was drawn again in between (a re-run
+    of `prepare`), the copy finds no paper with that seed: the start draws afresh and answers with
+    the paper it stored, never with questions of one paper over the snapshot of another."""
+    database: Database = sit_app.state.database
+    library = sit_app.state.content.library
+    here = unit_path()
+    headers, person = ready(sit, database, here)
+    sitting_id = open_sitting(sit, database, here)
+    papers.prepare(database, library, sitting_id, utcnow(), default_lang="en")
+    read_seed = prepared_of(database, sitting_id)[person.id].seed
+    taken = quizzes._prepared_paper
+
+    def drawn_again_meanwhile(row: Any, **checks: Any) -> quizzes.Prepared | None:
+        prepared = taken(row, **checks)
+        with database.write() as db:
+            db.execute(
+                update(PreparedPaper)
+                .where(PreparedPaper.sitting_id == sitting_id, PreparedPaper.user_id == person.id)
+                .values(seed=PreparedPaper.seed + 1)
+            )
+        return prepared
+
+    monkeypatch.setattr(quizzes, "_prepared_paper", drawn_again_meanwhile)
+    response = start(sit, headers)
+    assert response.status_code == 200, response.text
+    served = response.json()
+    stored = attempt(database, served["id"])
+    assert stored.seed not in (read_seed, read_seed + 1)
+    assert "prepared" not in started_details(database, stored.id)
+    read_back = sit.get(f"/api/v1/attempts/{stored.id}", headers=headers).json()
+    assert served["questions"] == read_back["questions"]
+    stored_ids = sorted(entry["id"] for entry in json.loads(stored.snapshot))
+    assert sorted(q["id"] for q in served["questions"]) == stored_ids

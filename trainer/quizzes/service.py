@@ -380,9 +380,22 @@ def begin_exam(
 ) -> Started:
     """`start_exam`, with the new attempt's view (what the API's start answers)."""
     with metrics.counted("start", "exam"):
-        return _start_exam(
-            database, library, viewer, course_id, now, prefix=prefix, lang=lang, access_code=access_code
-        )
+        try:
+            return _start_exam(
+                database, library, viewer, course_id, now, prefix=prefix, lang=lang, access_code=access_code
+            )
+        except _PreparedPaperGoneError:
+            return _start_exam(
+                database,
+                library,
+                viewer,
+                course_id,
+                now,
+                prefix=prefix,
+                lang=lang,
+                access_code=access_code,
+                take_prepared=False,
+            )
 
 
 def _start_exam(
@@ -395,6 +408,7 @@ def _start_exam(
     prefix: str,
     lang: str,
     access_code: str | None,
+    take_prepared: bool = True,
 ) -> Started:
     course = library.courses.get(course_id)
     if course is None or course.certification is None:
@@ -454,6 +468,8 @@ def _start_exam(
             if policy.exam.mode == "sittings"
             else (None, None)
         )
+        if not take_prepared:
+            prepared = None
         seen = seen_questions(db, viewer.id, course.id) if prepared is None else set()
     deadline = now + timedelta(minutes=policy.exam.time_limit_minutes)
     return _create(
@@ -567,15 +583,27 @@ def _as_served(entry: dict[str, Any], response: Any) -> dict[str, Any]:
     return {**snapshot.public_question(entry), "response": snapshot.to_served(entry, response)}
 
 
-def _prepared_paper(row: Any, *, lang: str, stamp: str, latest_attempt: int) -> Drawn | None:
+@dataclass(frozen=True)
+class Prepared:
+    """A paper drawn ahead, as a start takes it: its seed, how many questions it has, and its
+    questions as a new attempt shows them (JSON). Its snapshot and layout stay in the database:
+    the start copies them into the attempt there (`_INSERT_PREPARED_ATTEMPT`), and the paper
+    reaches this process's cache on the attempt's first save, cut up by its layout."""
+
+    sitting_id: int
+    seed: int
+    questions: int
+    served: str
+
+
+def _prepared_paper(row: Any, *, lang: str, stamp: str, latest_attempt: int) -> Prepared | None:
     """The paper drawn ahead for this person in the sitting they start in (its columns as the
     sitting's lookup read them: NULL if none), if a draw now would have drawn from the same:
     else None (the start draws afresh)."""
     if (row.prepared_lang, row.prepared_stamp, row.prepared_seen_through) != (lang, stamp, latest_attempt):
         return None
-    return Drawn.stored(
-        int(row.prepared_seed), row.prepared_snapshot, row.prepared_layout, row.prepared_served
-    )
+    questions = len(json.loads(row.prepared_layout)["ids"])
+    return Prepared(row.id, int(row.prepared_seed), questions, row.prepared_served)
 
 
 # -- sittings: who may start now ------------------------------------------------------------
@@ -614,7 +642,6 @@ _SITTINGS_TO_START_IN = (
         PreparedPaper.stamp.label("prepared_stamp"),
         PreparedPaper.seen_through.label("prepared_seen_through"),
         PreparedPaper.seed.label("prepared_seed"),
-        PreparedPaper.snapshot.label("prepared_snapshot"),
         PreparedPaper.layout.label("prepared_layout"),
         PreparedPaper.served.label("prepared_served"),
     )
@@ -655,7 +682,7 @@ def _sitting_to_start_in(
     lang: str,
     stamp: str,
     latest_attempt: int,
-) -> tuple[int, Drawn | None]:
+) -> tuple[int, Prepared | None]:
     """The sitting the person starts in, and their paper drawn ahead for it if still good (else
     None: the start draws one); a refusal says why and names their next sitting."""
     rows: Sequence[Any] = (
@@ -828,10 +855,14 @@ def _create(
     lang: str,
     sitting: int | None = None,
     time_limit_minutes: int = 0,
-    prepared: Drawn | None = None,
+    prepared: Prepared | None = None,
 ) -> Started:
-    drawn = prepared or _draw(library, course, rows, seen, purpose=purpose, lang=lang)
-    seed = drawn.seed
+    drawn: Drawn | None = None
+    if prepared is not None:
+        seed, questions, served = prepared.seed, prepared.questions, prepared.served
+    else:
+        drawn = _draw(library, course, rows, seen, purpose=purpose, lang=lang)
+        seed, questions, served = drawn.seed, len(drawn.entries), drawn.served
     kind = "practice" if module else "exam"
     row = {
         "user_id": viewer.id,
@@ -846,12 +877,10 @@ def _create(
         "deadline": deadline,
         "submitted_at": None,
         "score": None,
-        "max_score": float(len(drawn.entries)),
+        "max_score": float(questions),
         "pass_mark": pass_mark,
         "passed": None,
         "review": review,
-        "snapshot": drawn.snapshot,
-        "layout": drawn.layout,
         "sitting_id": sitting,
     }
     try:
@@ -860,7 +889,19 @@ def _create(
         with database.write_connection(unlimited=False) as conn:
             if sitting is not None:
                 row["deadline"] = _sitting_deadline(conn, sitting, viewer, now, time_limit_minutes)
-            attempt_id = int(conn.execute(_INSERT_ATTEMPT, row).scalar_one())
+            if drawn is not None:
+                paper = {"snapshot": drawn.snapshot, "layout": drawn.layout}
+                attempt_id = int(conn.execute(_INSERT_ATTEMPT, row | paper).scalar_one())
+            else:
+                assert prepared is not None
+                taken = {"prepared_sitting": prepared.sitting_id, "prepared_user": viewer.id}
+                copied = conn.execute(
+                    _INSERT_PREPARED_ATTEMPT,
+                    {f"new_{name}": value for name, value in row.items()} | taken | {"prepared_seed": seed},
+                ).scalar()
+                if copied is None:  # drawn again or purged since it was read: not the paper it answers with
+                    raise _PreparedPaperGoneError
+                attempt_id = int(copied)
             if module is None:
                 audit.append(
                     conn,
@@ -883,19 +924,21 @@ def _create(
         if open_id is None:
             raise
         return Started(open_id, None)
-    # Its first view and every answer save read the paper from here, not the database.
-    _remember_paper(
-        database,
-        attempt_id,
-        _Paper(
-            viewer.id,
-            kind,
-            review,
-            dict(zip(drawn.slots, drawn.entries, strict=True)),
-            lang,
-            dict(zip(drawn.slots, drawn.ids, strict=True)),
-        ),
-    )
+    if drawn is not None:
+        # Its first view and every answer save read the paper from here, not the database (a
+        # paper drawn ahead gets here on its first save, cut up by its layout: `_paper_in`).
+        _remember_paper(
+            database,
+            attempt_id,
+            _Paper(
+                viewer.id,
+                kind,
+                review,
+                dict(zip(drawn.slots, drawn.entries, strict=True)),
+                lang,
+                dict(zip(drawn.slots, drawn.ids, strict=True)),
+            ),
+        )
     # What the start route answers, from the paper in hand: a new attempt has no answers, shows
     # nothing of its review yet, and was not overdue a moment ago (no re-read, no re-parse); its
     # questions as serialised when the paper was drawn.
@@ -916,7 +959,7 @@ def _create(
         "review": "none",
         "questions": [],
     }
-    return Started(attempt_id, header, drawn.served)
+    return Started(attempt_id, header, served)
 
 
 def _entry_text(entry: dict[str, Any]) -> str:
@@ -927,6 +970,38 @@ def _entry_text(entry: dict[str, Any]) -> str:
 
 # The attempt's row as one prebuilt statement: the ORM's unit of work cost more than the insert.
 _INSERT_ATTEMPT = insert(Attempt).returning(Attempt.id)
+# A start that takes a paper drawn ahead copies its snapshot and layout into the attempt in the
+# database: the 60-90 kB paper does not travel to the app and back, and the start neither cuts
+# it up nor joins it again. Only the paper read, by its seed (a paper drawn again since has
+# another: `_PreparedPaperGoneError`). The values are named apart from the columns they go into.
+_ATTEMPTS_TABLE: Table = Attempt.__table__  # type: ignore[assignment]
+_COPIED_FROM_PREPARED = ("snapshot", "layout")
+_GIVEN_AT_START = [
+    column.name
+    for column in _ATTEMPTS_TABLE.columns
+    if not column.primary_key and column.name not in _COPIED_FROM_PREPARED
+]
+_INSERT_PREPARED_ATTEMPT = (
+    insert(_ATTEMPTS_TABLE)
+    .from_select(
+        [*_GIVEN_AT_START, *_COPIED_FROM_PREPARED],
+        select(
+            *[bindparam(f"new_{name}", type_=_ATTEMPTS_TABLE.c[name].type) for name in _GIVEN_AT_START],
+            PreparedPaper.snapshot,
+            PreparedPaper.layout,
+        ).where(
+            PreparedPaper.sitting_id == bindparam("prepared_sitting"),
+            PreparedPaper.user_id == bindparam("prepared_user"),
+            PreparedPaper.seed == bindparam("prepared_seed"),
+        ),
+    )
+    .returning(_ATTEMPTS_TABLE.c.id)
+)
+
+
+class _PreparedPaperGoneError(Exception):
+    """The paper drawn ahead that a start read was drawn again or purged before the start
+    stored it: the start draws afresh."""
 
 
 @dataclass(frozen=True)
