@@ -26,7 +26,7 @@ HOT = {
     "overdue of a person": service._OVERDUE_OF,
     "start facts": service._START_FACTS,
     "papers seen": service._PAPERS_SEEN,
-    "sitting to start in, with the paper drawn ahead": service._SITTINGS_TO_START_IN,
+    "sitting to start in, with the paper drawn ahead": service._SITTINGS_TO_START_IN["sqlite"],
     "sitting for start": service._SITTING_FOR_START,
     "attempt copied from its paper drawn ahead": service._INSERT_PREPARED_ATTEMPT,
     "answer save (into an open attempt)": service._ANSWER_UPSERTS["sqlite"],

@@ -586,14 +586,17 @@ def _as_served(entry: dict[str, Any], response: Any) -> dict[str, Any]:
 @dataclass(frozen=True)
 class Prepared:
     """A paper drawn ahead, as a start takes it: its seed, how many questions it has, and its
-    questions as a new attempt shows them (JSON). Its snapshot and layout stay in the database:
-    the start copies them into the attempt there (`_INSERT_PREPARED_ATTEMPT`), and the paper
-    reaches this process's cache on the attempt's first save, cut up by its layout."""
+    questions as a new attempt shows them (JSON). The start copies its snapshot and layout into
+    the attempt in the database (`_INSERT_PREPARED_ATTEMPT`). `paper`: its slots, question ids
+    and entries, where the start read the snapshot to keep it in this process's cache (SQLite:
+    see `_SITTINGS_TO_START_IN`); else the paper reaches the cache on the attempt's first save,
+    cut up by its layout (`_paper_in`)."""
 
     sitting_id: int
     seed: int
     questions: int
     served: str
+    paper: tuple[list[int], list[str], list[str]] | None
 
 
 def _prepared_paper(row: Any, *, lang: str, stamp: str, latest_attempt: int) -> Prepared | None:
@@ -602,8 +605,12 @@ def _prepared_paper(row: Any, *, lang: str, stamp: str, latest_attempt: int) -> 
     else None (the start draws afresh)."""
     if (row.prepared_lang, row.prepared_stamp, row.prepared_seen_through) != (lang, stamp, latest_attempt):
         return None
+    stored = row._mapping.get("prepared_snapshot")
+    paper = _cut(stored, row.prepared_layout) if stored is not None else None
+    if stored is not None and paper is None:
+        return None  # its snapshot and layout do not fit together: drawn afresh
     questions = len(json.loads(row.prepared_layout)["ids"])
-    return Prepared(row.id, int(row.prepared_seed), questions, row.prepared_served)
+    return Prepared(row.id, int(row.prepared_seed), questions, row.prepared_served, paper)
 
 
 # -- sittings: who may start now ------------------------------------------------------------
@@ -617,7 +624,7 @@ def _prepared_paper(row: Any, *, lang: str, stamp: str, latest_attempt: int) -> 
 
 # Built once (building the statement per start cost more than running it); the person and the
 # moment come as parameters.
-_SITTINGS_TO_START_IN = (
+_SITTINGS_OPEN_TO_START_IN = (
     select(
         Sitting.id,
         Sitting.opens_at,
@@ -662,6 +669,14 @@ _SITTINGS_TO_START_IN = (
     )
     .order_by(Sitting.opens_at, Sitting.id)
 )
+# SQLite reads the paper drawn ahead itself too, to keep it in the process's cache: reading it
+# in process costs little, and the one process serves every later save of the attempt. On
+# PostgreSQL the 60-90 kB would cross the network to be cached by one of several processes: the
+# process that serves a save reads it then (`_paper_in`).
+_SITTINGS_TO_START_IN = {
+    "postgresql": _SITTINGS_OPEN_TO_START_IN,
+    "sqlite": _SITTINGS_OPEN_TO_START_IN.add_columns(PreparedPaper.snapshot.label("prepared_snapshot")),
+}
 
 
 _CANDIDATE_COLUMNS = len(fields(sitting_rules.Candidate))  # the rest: the paper drawn ahead
@@ -687,7 +702,10 @@ def _sitting_to_start_in(
     None: the start draws one); a refusal says why and names their next sitting."""
     rows: Sequence[Any] = (
         db.connection()
-        .execute(_SITTINGS_TO_START_IN, {**_roster_params(viewer), "course_id": course_id, "now": now})
+        .execute(
+            _SITTINGS_TO_START_IN[database.engine.dialect.name],
+            {**_roster_params(viewer), "course_id": course_id, "now": now},
+        )
         .all()
     )
     candidates = [sitting_rules.Candidate(*row[:_CANDIDATE_COLUMNS]) for row in rows]
@@ -924,9 +942,11 @@ def _create(
         if open_id is None:
             raise
         return Started(open_id, None)
-    if drawn is not None:
-        # Its first view and every answer save read the paper from here, not the database (a
-        # paper drawn ahead gets here on its first save, cut up by its layout: `_paper_in`).
+    # Its first view and every answer save read the paper from here, not the database (a paper
+    # drawn ahead and not read by the start gets here on its first save: `_paper_in`).
+    in_hand = (drawn.slots, drawn.ids, drawn.entries) if drawn is not None else prepared and prepared.paper
+    if in_hand:
+        slots, ids, entries = in_hand
         _remember_paper(
             database,
             attempt_id,
@@ -934,9 +954,9 @@ def _create(
                 viewer.id,
                 kind,
                 review,
-                dict(zip(drawn.slots, drawn.entries, strict=True)),
+                dict(zip(slots, entries, strict=True)),
                 lang,
-                dict(zip(drawn.slots, drawn.ids, strict=True)),
+                dict(zip(slots, ids, strict=True)),
             ),
         )
     # What the start route answers, from the paper in hand: a new attempt has no answers, shows
