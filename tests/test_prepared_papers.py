@@ -326,13 +326,13 @@ def test_a_stored_paper_is_cut_up_as_drawn_in_any_language(sit_app: FastAPI) -> 
     course = library.courses["demo-course"]
     for lang in ("zh-CN", "en"):
         drawn = quizzes.draw_exam_paper(library, course, set(), lang)
-        again = quizzes.Drawn.stored(drawn.seed, drawn.snapshot, drawn.layout, drawn.served)
-        assert again == drawn
-        assert [json.loads(entry)["slot"] for entry in again.entries] == drawn.slots
+        again = quizzes.cut_paper(drawn.snapshot, drawn.layout)
+        assert again == (drawn.slots, drawn.ids, drawn.entries)
+        assert [json.loads(entry)["slot"] for entry in drawn.entries] == drawn.slots
     # A snapshot and a layout that do not fit together are not cut up at all.
-    assert quizzes.Drawn.stored(drawn.seed, drawn.snapshot + " ", drawn.layout, drawn.served) is None
+    assert quizzes.cut_paper(drawn.snapshot + " ", drawn.layout) is None
     shorter = drawn.layout.replace('"lengths": [', '"lengths": [1', 1)
-    assert quizzes.Drawn.stored(drawn.seed, drawn.snapshot, shorter, drawn.served) is None
+    assert quizzes.cut_paper(drawn.snapshot, shorter) is None
 
 
 def test_a_paper_drawn_again_while_a_start_took_it_is_not_stored(

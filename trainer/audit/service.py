@@ -63,9 +63,10 @@ SYSTEM = Actor(None, "system")
 # An append is three short statements (two on PostgreSQL), built once (they run in every audited
 # write, the exam start's among them; the ORM's unit of work cost more than the statements): lock
 # the head and read the last entry's id and hash, insert the entry with the next id and its hash
-# (which covers the id), move the head. The ids are the head's, not the database's sequence: every entry is
-# appended here, under the head's lock, so the next id is always the last one + 1 (a fourth
-# statement, sealing the hash after the insert had assigned the id, cost one exam start in 20).
+# (which covers the id), move the head. The ids are the head's, not the database's sequence:
+# every entry is appended here, under the head's lock, so the next id is always the last one + 1
+# (a fourth statement, sealing the hash after the insert had assigned the id, cost one exam start
+# in 20).
 _EVENTS: Table = AuditEvent.__table__  # type: ignore[assignment]
 _HEADS: Table = AuditHead.__table__  # type: ignore[assignment]
 _LOCK_HEAD = select(_HEADS.c.last_id, _HEADS.c.last_hash).where(_HEADS.c.id == HEAD_ID).with_for_update()

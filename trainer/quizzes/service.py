@@ -525,17 +525,10 @@ class Drawn:
         lengths = [len(entry) for entry in self.entries]
         return json.dumps({"slots": self.slots, "ids": self.ids, "lengths": lengths})
 
-    @classmethod
-    def stored(cls, seed: int, snapshot: str, layout: str, served: str) -> Drawn | None:
-        """A paper as `snapshot` and `layout` hold it: cut up, not parsed (a start's budget).
-        None if they do not fit together (then the start draws afresh)."""
-        cut = _cut(snapshot, layout)
-        return None if cut is None else cls(seed, *cut, served)
 
-
-def _cut(snapshot: str, layout: str) -> tuple[list[int], list[str], list[str]] | None:
-    """A stored paper's slots, question ids and entries (JSON), by its layout: None if the two
-    do not fit together."""
+def cut_paper(snapshot: str, layout: str) -> tuple[list[int], list[str], list[str]] | None:
+    """A stored paper's slots, question ids and entries (JSON), cut up by its layout (`Drawn`'s),
+    not parsed: None if the two do not fit together."""
     parts = json.loads(layout)
     entries, at = [], 1  # after the "["
     for length in parts["lengths"]:
@@ -606,7 +599,7 @@ def _prepared_paper(row: Any, *, lang: str, stamp: str, latest_attempt: int) -> 
     if (row.prepared_lang, row.prepared_stamp, row.prepared_seen_through) != (lang, stamp, latest_attempt):
         return None
     stored = row._mapping.get("prepared_snapshot")
-    paper = _cut(stored, row.prepared_layout) if stored is not None else None
+    paper = cut_paper(stored, row.prepared_layout) if stored is not None else None
     if stored is not None and paper is None:
         return None  # its snapshot and layout do not fit together: drawn afresh
     questions = len(json.loads(row.prepared_layout)["ids"])
@@ -1129,7 +1122,7 @@ def _paper_in(db: DbSession, attempt_id: int) -> _Paper | None:
     if row is None:
         return None
     user_id, kind, review, stored, layout = row
-    cut = _cut(stored, layout) if layout is not None else None
+    cut = cut_paper(stored, layout) if layout is not None else None
     if cut is not None:  # cut up by its layout: no parse (the first entry says the language)
         slots, ids, texts = cut
         lang = snapshot.paper_lang([json.loads(texts[0])] if texts else [])
