@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -404,6 +405,27 @@ def test_admin_pages_pass_axe(
     ]
     labelled = [(p, p.replace(str(user), "<user>")) for p in paths]
     audit.visit(browser, live_server.url, admin, labelled, EN_AND_ZH_PHONE)
+    # The import's later stages are reached by uploading a file: its preview (a good file, in
+    # Chinese) and its problems (a row naming an unknown role).
+    tag = uuid.uuid4().hex[:6]
+    header = "username,full_name,unit,roles,email\n"
+    files = {
+        "preview": f"{header}wang.{tag},王芳,Axe Province {tag}/Harbin,inspector,\n",
+        "problems": f"{header}zhao.{tag},赵磊,Axe Province {tag},wizard,\n",
+    }
+    upload = 'form[action="/admin/users/import"]'
+    reached = {"preview": 'form[action="/admin/users/import/confirm"]', "problems": "div.alert[role=alert]"}
+    for locale, viewport, view in EN_AND_ZH_PHONE:
+        page = signed_in(browser, live_server.url, admin, locale=locale, viewport=viewport)
+        for stage, text in files.items():
+            page.goto(live_server.url + "/admin/users/import")
+            csv_file = {"name": "people.csv", "mimeType": "text/csv", "buffer": text.encode()}
+            page.set_input_files("#file", csv_file)
+            page.locator(f"{upload} button[type=submit]").click()
+            page.wait_for_load_state("load")
+            assert page.locator(reached[stage]).count() == 1, (stage, page.content()[:2000])
+            audit.run(page, f"/admin/users/import {stage} [{view}]")
+        page.context.close()
     audit.finish(capsys)
 
 
