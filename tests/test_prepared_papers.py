@@ -78,6 +78,17 @@ def open_sitting(client: TestClient, database: Database, unit: str) -> int:
     return int(sitting["id"])
 
 
+def one_paper_drawn_ahead(sit: TestClient, sit_app: FastAPI) -> tuple[dict[str, str], Any, int]:
+    """An inspector ready for the exam, on the roster of a sitting open now, whose paper for it
+    is drawn ahead: their headers, the person and the sitting's id."""
+    database: Database = sit_app.state.database
+    here = unit_path()
+    headers, person = ready(sit, database, here)
+    sitting_id = open_sitting(sit, database, here)
+    papers.prepare(database, sit_app.state.content.library, sitting_id, utcnow(), default_lang="en")
+    return headers, person, sitting_id
+
+
 def test_a_start_stores_the_paper_drawn_ahead(sit: TestClient, sit_app: FastAPI) -> None:
     database: Database = sit_app.state.database
     library = sit_app.state.content.library
@@ -172,11 +183,7 @@ def test_a_paper_is_drawn_afresh_after_the_library_or_what_was_seen_changed(
 
 def test_a_stale_paper_left_in_place_is_not_taken(sit: TestClient, sit_app: FastAPI) -> None:
     database: Database = sit_app.state.database
-    library = sit_app.state.content.library
-    here = unit_path()
-    headers, person = ready(sit, database, here)
-    sitting_id = open_sitting(sit, database, here)
-    papers.prepare(database, library, sitting_id, utcnow(), default_lang="en")
+    headers, person, sitting_id = one_paper_drawn_ahead(sit, sit_app)
     paper = prepared_of(database, sitting_id)[person.id]
     practice = sit.post("/api/v1/modules/demo-first/practice/attempts", headers=headers)
     assert practice.status_code == 200, practice.text
@@ -343,11 +350,7 @@ def test_a_paper_drawn_again_while_a_start_took_it_is_not_stored(
     of `prepare`), the copy finds no paper with that seed: the start draws afresh and answers with
     the paper it stored, never with questions of one paper over the snapshot of another."""
     database: Database = sit_app.state.database
-    library = sit_app.state.content.library
-    here = unit_path()
-    headers, person = ready(sit, database, here)
-    sitting_id = open_sitting(sit, database, here)
-    papers.prepare(database, library, sitting_id, utcnow(), default_lang="en")
+    headers, person, sitting_id = one_paper_drawn_ahead(sit, sit_app)
     read_seed = prepared_of(database, sitting_id)[person.id].seed
     taken = quizzes._prepared_paper
 

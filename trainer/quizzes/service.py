@@ -43,6 +43,7 @@ import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, NoReturn
 
 import pydantic_core
@@ -379,23 +380,22 @@ def begin_exam(
     access_code: str | None = None,
 ) -> Started:
     """`start_exam`, with the new attempt's view (what the API's start answers)."""
+    start = partial(
+        _start_exam,
+        database,
+        library,
+        viewer,
+        course_id,
+        now,
+        prefix=prefix,
+        lang=lang,
+        access_code=access_code,
+    )
     with metrics.counted("start", "exam"):
         try:
-            return _start_exam(
-                database, library, viewer, course_id, now, prefix=prefix, lang=lang, access_code=access_code
-            )
-        except _PreparedPaperGoneError:
-            return _start_exam(
-                database,
-                library,
-                viewer,
-                course_id,
-                now,
-                prefix=prefix,
-                lang=lang,
-                access_code=access_code,
-                take_prepared=False,
-            )
+            return start()
+        except _PreparedPaperGoneError:  # drawn again as it was taken: draw afresh
+            return start(take_prepared=False)
 
 
 def _start_exam(
@@ -526,7 +526,10 @@ class Drawn:
         return json.dumps({"slots": self.slots, "ids": self.ids, "lengths": lengths})
 
 
-def cut_paper(snapshot: str, layout: str) -> tuple[list[int], list[str], list[str]] | None:
+CutPaper = tuple[list[int], list[str], list[str]]  # a paper's slots, question ids and entries (JSON)
+
+
+def cut_paper(snapshot: str, layout: str) -> CutPaper | None:
     """A stored paper's slots, question ids and entries (JSON), cut up by its layout (`Drawn`'s),
     not parsed: None if the two do not fit together."""
     parts = json.loads(layout)
@@ -589,7 +592,7 @@ class Prepared:
     seed: int
     questions: int
     served: str
-    paper: tuple[list[int], list[str], list[str]] | None
+    paper: CutPaper | None
 
 
 def _prepared_paper(row: Any, *, lang: str, stamp: str, latest_attempt: int) -> Prepared | None:
@@ -869,11 +872,13 @@ def _create(
     prepared: Prepared | None = None,
 ) -> Started:
     drawn: Drawn | None = None
+    in_hand: CutPaper | None  # the paper's parts, if this process has them (kept in its cache)
     if prepared is not None:
-        seed, questions, served = prepared.seed, prepared.questions, prepared.served
+        seed, questions, served, in_hand = prepared.seed, prepared.questions, prepared.served, prepared.paper
     else:
         drawn = _draw(library, course, rows, seen, purpose=purpose, lang=lang)
         seed, questions, served = drawn.seed, len(drawn.entries), drawn.served
+        in_hand = drawn.slots, drawn.ids, drawn.entries
     kind = "practice" if module else "exam"
     row = {
         "user_id": viewer.id,
@@ -937,21 +942,8 @@ def _create(
         return Started(open_id, None)
     # Its first view and every answer save read the paper from here, not the database (a paper
     # drawn ahead and not read by the start gets here on its first save: `_paper_in`).
-    in_hand = (drawn.slots, drawn.ids, drawn.entries) if drawn is not None else prepared and prepared.paper
-    if in_hand:
-        slots, ids, entries = in_hand
-        _remember_paper(
-            database,
-            attempt_id,
-            _Paper(
-                viewer.id,
-                kind,
-                review,
-                dict(zip(slots, entries, strict=True)),
-                lang,
-                dict(zip(slots, ids, strict=True)),
-            ),
-        )
+    if in_hand is not None:
+        _remember_paper(database, attempt_id, _Paper.of(viewer.id, kind, review, lang, in_hand))
     # What the start route answers, from the paper in hand: a new attempt has no answers, shows
     # nothing of its review yet, and was not overdue a moment ago (no re-read, no re-parse); its
     # questions as serialised when the paper was drawn.
@@ -1091,6 +1083,19 @@ class _Paper:
         text = self.entries.get(slot)
         return None if text is None else dict(json.loads(text))
 
+    @classmethod
+    def of(cls, user_id: int, kind: str, review: str, lang: str | None, cut: CutPaper) -> _Paper:
+        """From a paper's slots, question ids and entries (JSON), in slot order as drawn."""
+        slots, ids, entries = cut
+        return cls(
+            user_id,
+            kind,
+            review,
+            dict(zip(slots, entries, strict=True)),
+            lang,
+            dict(zip(slots, ids, strict=True)),
+        )
+
 
 PAPER_CACHE_SIZE = 4096
 _PAPERS: CacheSlot[int, _Paper] = CacheSlot("papers", PAPER_CACHE_SIZE)  # by attempt id
@@ -1124,26 +1129,12 @@ def _paper_in(db: DbSession, attempt_id: int) -> _Paper | None:
     user_id, kind, review, stored, layout = row
     cut = cut_paper(stored, layout) if layout is not None else None
     if cut is not None:  # cut up by its layout: no parse (the first entry says the language)
-        slots, ids, texts = cut
-        lang = snapshot.paper_lang([json.loads(texts[0])] if texts else [])
-        paper = _Paper(
-            user_id,
-            kind,
-            review,
-            dict(zip(slots, texts, strict=True)),
-            lang,
-            dict(zip(slots, ids, strict=True)),
-        )
-    else:  # stored before papers had a layout
+        lang = snapshot.paper_lang([json.loads(cut[2][0])] if cut[2] else [])
+    else:  # stored before papers had a layout: parsed, each entry serialised as cached
         entries = json.loads(stored)
-        paper = _Paper(
-            user_id,
-            kind,
-            review,
-            {entry["slot"]: _entry_text(entry) for entry in entries},
-            snapshot.paper_lang(entries),
-            {entry["slot"]: entry["id"] for entry in entries},
-        )
+        lang = snapshot.paper_lang(entries)
+        cut = [e["slot"] for e in entries], [e["id"] for e in entries], [_entry_text(e) for e in entries]
+    paper = _Paper.of(user_id, kind, review, lang, cut)
     # Safe to remember from any session: a paper is read only once its start has committed, and
     # never changes after.
     papers.put(attempt_id, paper)

@@ -129,18 +129,11 @@ _INSERT_MARKS_FROM_ARRAYS = text(
 def _write_marks(
     db: DbSession, attempt: Attempt, paper: Sequence[Mapping[str, Any]], marks: Mapping[int, float]
 ) -> None:
-    rows = [
-        {
-            "attempt_id": attempt.id,
-            "slot": entry["slot"],
-            "course_id": attempt.course_id,
-            "question_id": entry["id"],
-            "mark": marks.get(entry["slot"]) or 0.0,
-        }
-        for entry in paper
-    ]
-    if not rows:
+    if not paper:
         return
+    slots = [int(entry["slot"]) for entry in paper]
+    question_ids = [str(entry["id"]) for entry in paper]
+    values = [float(marks.get(slot) or 0.0) for slot in slots]  # unanswered: 0
     conn = db.connection()  # Core: no ORM path
     if conn.dialect.name == "postgresql":
         conn.execute(
@@ -148,13 +141,17 @@ def _write_marks(
             {
                 "attempt_id": attempt.id,
                 "course_id": attempt.course_id,
-                "slots": [row["slot"] for row in rows],
-                "question_ids": [row["question_id"] for row in rows],
-                "marks": [float(row["mark"]) for row in rows],
+                "slots": slots,
+                "question_ids": question_ids,
+                "marks": values,
             },
         )
-    else:
-        conn.execute(_INSERT_MARKS, rows)  # an executemany: in process, as cheap
+        return
+    rows = [
+        {"attempt_id": attempt.id, "slot": slot, "course_id": attempt.course_id, "question_id": q, "mark": m}
+        for slot, q, m in zip(slots, question_ids, values, strict=True)
+    ]
+    conn.execute(_INSERT_MARKS, rows)  # an executemany: in process, as cheap
 
 
 def record_voided(db: DbSession, attempt: Attempt) -> None:
