@@ -28,6 +28,7 @@ from trainer import migrate
 from trainer.app import create_app
 from trainer.config import PROJECT_ROOT, Settings, derive_audit_key
 from trainer.db import Database
+from trainer.web.pages import PageRoute, PageRoutes
 
 # Tests never assert on time: Hypothesis's per-example deadline (200 ms) failed a pure scoring
 # property on a loaded machine (378 ms), so no test here has one.
@@ -220,6 +221,18 @@ def make_person(
         if not active:
             user.is_active = False
         return Person(user.id, name, password, unit_row.path if unit_row else None)
+
+
+def page_routes(app: FastAPI) -> list[PageRoute]:
+    """Every page of the app: grouped in one entry of its route table (trainer.web.pages.PageRoutes),
+    plus any a test put in front of the group."""
+    found: list[PageRoute] = []
+    for route in app.routes:
+        if isinstance(route, PageRoutes):
+            found += route.routes
+        elif isinstance(route, PageRoute):
+            found.append(route)
+    return found
 
 
 def csrf_token(client: TestClient, path: str = "/courses") -> str:

@@ -17,14 +17,15 @@ from fastapi.testclient import TestClient
 from sqlalchemy import delete, select
 from starlette.routing import Mount, Route
 
-from tests.conftest import Person, csrf_token, make_person, right_answer, sign_in
+from tests.conftest import Person, csrf_token, make_person, page_routes, right_answer, sign_in
+from trainer.access import Access
 from trainer.assignments.models import Assignment
 from trainer.content.models import ContentDraft
 from trainer.db import Database, utcnow
 from trainer.notifications.models import Notification
 from trainer.people.models import Unit
 from trainer.sittings.models import Sitting, SittingSupervisor, SittingUnit
-from trainer.web.pages import API_PREFIX, PageRoute
+from trainer.web.pages import API_PREFIX, PageRoute, PageRoutes
 
 PERSONAS = [
     "anonymous",
@@ -261,7 +262,7 @@ def app_routes(app: FastAPI) -> set[tuple[str, str]]:
     """Pages and plain routes from the route table; the JSON API from its OpenAPI schema (FastAPI
     keeps included routers in private structures; every API route is in the schema)."""
     found = set()
-    for route in app.routes:
+    for route in [*app.routes, *page_routes(app)]:
         if isinstance(route, Mount):
             assert route.path == "/static", f"unexpected mount {route.path}"
         elif isinstance(route, Route):
@@ -276,17 +277,21 @@ def test_the_matrix_covers_every_route(app: FastAPI) -> None:
 
 
 def test_no_page_is_under_the_api_prefix(app: FastAPI) -> None:
-    """PageRoute answers "no" to any /api/ path without trying its pattern (trainer.web.pages)."""
-    pages = [r for r in app.routes if isinstance(r, PageRoute)]
-    assert pages
+    """The pages answer "no" to any /api/ path without trying their patterns (trainer.web.pages)."""
+    pages = page_routes(app)
+    assert len(pages) > 20
     assert [r.path for r in pages if r.path.startswith(API_PREFIX)] == []
 
 
 def test_every_page_declares_its_access(app: FastAPI) -> None:
-    pages = [r for r in app.routes if isinstance(r, Route) and r.path != "/openapi.json"]
-    assert len(pages) > 20
-    for route in pages:
+    """Every plain route is a page in the pages' group, so it is served with its access rule."""
+    plain = [r for r in app.routes if isinstance(r, Route) and r.path != "/openapi.json"]
+    assert plain == []
+    grouped = [r for r in app.routes if isinstance(r, PageRoutes)]
+    assert len(grouped) == 1
+    for route in grouped[0].routes:
         assert isinstance(route, PageRoute), route.path
+        assert isinstance(route.access, Access), route.path
 
 
 @pytest.fixture

@@ -7,14 +7,13 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from tests.conftest import csrf_token, make_person, sign_in
+from tests.conftest import csrf_token, make_person, page_routes, sign_in
 from trainer.db import Database
 from trainer.models import metadata
-from trainer.web.pages import PageRoute
 
 
 def form_routes(app: FastAPI) -> list[str]:
-    return sorted({r.path for r in app.routes if isinstance(r, PageRoute) and "POST" in (r.methods or ())})
+    return sorted({r.path for r in page_routes(app) if "POST" in (r.methods or ())})
 
 
 def row_counts(database: Database) -> dict[str, int]:
@@ -74,7 +73,7 @@ def test_login_tokens_change_when_the_session_does(client: TestClient, migrated_
 
 
 def test_no_state_changes_on_get(app: FastAPI) -> None:
-    for route in app.routes:
-        if isinstance(route, PageRoute) and "GET" in (route.methods or ()):
+    for route in page_routes(app):
+        if "GET" in (route.methods or ()):
             assert route.path not in {"/logout", "/language"}
             assert not route.path.endswith(("/deactivate", "/activate", "/reset-password"))
