@@ -58,6 +58,20 @@ EVERY_VIEW = [
 ]
 
 
+# The innermost elements reaching past the window's right edge, outside a table region (which
+# scrolls by design): what makes a page scroll sideways.
+WIDER_THAN_THE_WINDOW = """() => {
+  const found = [];
+  for (const el of document.querySelectorAll("body *")) {
+    if (el.closest(".table-scroll") || el.getBoundingClientRect().right <= window.innerWidth + 1) continue;
+    if ([...el.children].some(c => c.getBoundingClientRect().right > window.innerWidth + 1)) continue;
+    const name = el.tagName.toLowerCase() + (el.id ? "#" + el.id : "");
+    found.push(`${name}: ${el.textContent.trim().slice(0, 80)}`);
+  }
+  return found.slice(0, 5);
+}"""
+
+
 @dataclass
 class Audit:
     """The pages one test audited (one role), and every violation axe found on them."""
@@ -65,6 +79,9 @@ class Audit:
     group: str
     pages: list[str] = field(default_factory=list)
     violations: list[dict[str, Any]] = field(default_factory=list)
+    # Pages wider than their window (the reader must scroll the whole page sideways): label,
+    # pixels, and the innermost elements that stick out (outside any scrolling table region).
+    overflowing: list[tuple[str, int, list[str]]] = field(default_factory=list)
 
     def run(self, page: Page, label: str) -> None:
         """Audit the page as it is now; `label` names it (path, language, viewport)."""
@@ -73,6 +90,9 @@ class Audit:
         page.add_script_tag(path=str(AXE))
         result = page.evaluate("options => axe.run(document, options)", AXE_OPTIONS)
         self.pages.append(label)
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        if overflow > 0:
+            self.overflowing.append((label, overflow, page.evaluate(WIDER_THAN_THE_WINDOW)))
         for violation in result["violations"]:
             self.violations.append(
                 {
@@ -161,6 +181,9 @@ class Audit:
             for v in self.violations
         ]
         assert not found, "\n".join(found)  # none at all, whatever the impact
+        # Nor a page wider than its window (a phone's 360 px included): wide tables scroll inside
+        # their own region, long words wrap.
+        assert not self.overflowing, self.overflowing
 
 
 def axe_version() -> str:
