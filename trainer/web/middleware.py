@@ -20,6 +20,7 @@ from trainer import logs, metrics
 from trainer.config import Settings
 from trainer.web import csrf
 from trainer.web.i18n import negotiate
+from trainer.web.pages import API_PREFIX
 
 # No inline script or style anywhere: the pages need neither, and this makes injected markup inert.
 CONTENT_SECURITY_POLICY = (
@@ -75,13 +76,18 @@ class RequestContextMiddleware:
         )
         logs.current.set(scope)  # the request's task (and its worker threads) only: not reset
         state["lang"] = negotiate(request, self.settings.default_language)
-        cookie_value = request.cookies.get(csrf.CSRF_COOKIE)
         new_cookie = None
-        if not cookie_value:
-            cookie_value = new_cookie = csrf.new_cookie_value()
-        state["csrf_token"] = csrf.token_for(
-            self.settings.secret_key, cookie_value, request.cookies.get(csrf.SESSION_COOKIE)
-        )
+        if scope["path"].startswith(API_PREFIX):
+            # JSON only (errors included: trainer.web.errors): no form to sign, no cookie to set.
+            # Exam day's starts, saves and submits skip a random cookie value and an HMAC each.
+            state["csrf_token"] = ""
+        else:
+            cookie_value = request.cookies.get(csrf.CSRF_COOKIE)
+            if not cookie_value:
+                cookie_value = new_cookie = csrf.new_cookie_value()
+            state["csrf_token"] = csrf.token_for(
+                self.settings.secret_key, cookie_value, request.cookies.get(csrf.SESSION_COOKIE)
+            )
         secure = scope.get("scheme") == "https"
         status = 500  # until a response starts: an exception escaping the app becomes a 500
 
