@@ -44,7 +44,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any, NoReturn
+from typing import Any, NamedTuple, NoReturn
 
 import pydantic_core
 from sqlalchemy import Connection, Table, and_, bindparam, exists, func, insert, or_, select, update
@@ -595,11 +595,24 @@ class Prepared:
     paper: CutPaper | None
 
 
+class PaperBasis(NamedTuple):
+    """What a paper is drawn from, apart from chance: the language it is served in, the course's
+    paper stamp (`paper_stamp`: its blueprint and bank), and the person's latest attempt of the
+    course (the questions they have seen, for the unseen-first rule). A paper drawn ahead is
+    still good while a draw now would have the same basis: the start takes it, and
+    `trainer sittings prepare` keeps it (trainer.sittings.papers)."""
+
+    lang: str
+    stamp: str
+    seen_through: int  # the latest attempt's id, 0 if none
+
+
 def _prepared_paper(row: Any, *, lang: str, stamp: str, latest_attempt: int) -> Prepared | None:
     """The paper drawn ahead for this person in the sitting they start in (its columns as the
     sitting's lookup read them: NULL if none), if a draw now would have drawn from the same:
     else None (the start draws afresh)."""
-    if (row.prepared_lang, row.prepared_stamp, row.prepared_seen_through) != (lang, stamp, latest_attempt):
+    drawn_from = PaperBasis(row.prepared_lang, row.prepared_stamp, row.prepared_seen_through)
+    if drawn_from != PaperBasis(lang, stamp, latest_attempt):
         return None
     stored = row._mapping.get("prepared_snapshot")
     paper = cut_paper(stored, row.prepared_layout) if stored is not None else None

@@ -2,8 +2,8 @@
 
 When a sitting opens, everyone on its roster starts within a minute or two. Drawing and rendering
 a paper was a third of each start's work (the README's "Exam day"); done ahead, a start in the
-sitting takes the paper prepared for the person (trainer.quizzes.service: only if the library,
-the language and what the person has seen are unchanged since, else it draws afresh).
+sitting takes the paper prepared for the person only if the library, the language and what the
+person has seen are unchanged since (trainer.quizzes.service.PaperBasis), else it draws afresh.
 
 `prepare` draws, for one sitting, a paper for every person on its roster who has none that is
 still good: in their interface language (the default language if they never chose one), their
@@ -104,7 +104,7 @@ def prepare(
                 ).all()
             )
         have = {
-            row.user_id: (row.lang, row.stamp, row.seen_through)
+            row.user_id: quizzes.PaperBasis(row.lang, row.stamp, row.seen_through)
             for row in db.execute(
                 select(
                     PreparedPaper.user_id, PreparedPaper.lang, PreparedPaper.stamp, PreparedPaper.seen_through
@@ -117,7 +117,7 @@ def prepare(
                 done.skipped += 1
                 continue
             lang, seen_through = languages.get(person) or default_lang, latest.get(person) or 0
-            if have.get(person) == (lang, stamp, seen_through):
+            if have.get(person) == quizzes.PaperBasis(lang, stamp, seen_through):
                 done.kept += 1
             else:
                 wanted.append((person, lang, seen_through))
