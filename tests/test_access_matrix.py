@@ -25,7 +25,7 @@ from trainer.db import Database, utcnow
 from trainer.notifications.models import Notification
 from trainer.people.models import Unit
 from trainer.sittings.models import Sitting, SittingSupervisor, SittingUnit
-from trainer.web.pages import API_PREFIX, PageRoute, PageRoutes
+from trainer.web.pages import API_PREFIX, PageRoute, PageRoutes, is_api
 
 PERSONAS = [
     "anonymous",
@@ -277,10 +277,27 @@ def test_the_matrix_covers_every_route(app: FastAPI) -> None:
 
 
 def test_no_page_is_under_the_api_prefix(app: FastAPI) -> None:
-    """The pages answer "no" to any /api/ path without trying their patterns (trainer.web.pages)."""
+    """The pages' group answers "no" to any /api/ path without trying the pages' patterns
+    (trainer.web.pages.PageRoutes): a page there would never be reached."""
     pages = page_routes(app)
     assert len(pages) > 20
     assert [r.path for r in pages if r.path.startswith(API_PREFIX)] == []
+
+
+def test_one_answer_to_is_this_an_api_request() -> None:
+    """The route table, the request middleware and the error handlers all ask `is_api`: under the
+    app's root path too, and only for the /api/ folder itself."""
+    assert is_api({"path": "/api/v1/attempts/1/submit"})
+    assert is_api({"path": "/trainer/api/v1/me", "root_path": "/trainer"})
+    assert not is_api({"path": "/trainer/courses", "root_path": "/trainer"})
+    assert not is_api({"path": "/apiary"})
+    assert not is_api({"path": "/courses/api/v1"})
+
+
+def test_names_are_found_past_the_pages_group(app: FastAPI) -> None:
+    """The group is an entry of the route table, so a name looked up in the app passes through it
+    to the routes after it (Starlette asks every entry in turn)."""
+    assert app.url_path_for("static", path="trainer.css") == "/static/trainer.css"
 
 
 def test_every_page_declares_its_access(app: FastAPI) -> None:

@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from trainer.errors import DomainError
 from trainer.web import state
 from trainer.web.i18n import translations
-from trainer.web.pages import current_viewer, safe_next
+from trainer.web.pages import current_viewer, is_api, safe_next
 
 log = logging.getLogger(__name__)
 DATABASE_TROUBLE = (
@@ -30,7 +30,7 @@ RETRY_AFTER_SECONDS = 10
 
 
 def _wants_json(request: Request) -> bool:
-    return request.url.path.startswith("/api/")
+    return is_api(request.scope)
 
 
 async def _page(

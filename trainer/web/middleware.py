@@ -20,7 +20,7 @@ from trainer import logs, metrics
 from trainer.config import Settings
 from trainer.web import csrf
 from trainer.web.i18n import negotiate
-from trainer.web.pages import API_PREFIX
+from trainer.web.pages import is_api
 
 # No inline script or style anywhere: the pages need neither, and this makes injected markup inert.
 CONTENT_SECURITY_POLICY = (
@@ -77,7 +77,7 @@ class RequestContextMiddleware:
         logs.current.set(scope)  # the request's task (and its worker threads) only: not reset
         state["lang"] = negotiate(request, self.settings.default_language)
         new_cookie = None
-        if scope["path"].startswith(API_PREFIX):
+        if is_api(scope):
             # JSON only (errors included: trainer.web.errors): no form to sign, no cookie to set.
             # Exam day's starts, saves and submits skip a random cookie value and an HMAC each.
             state["csrf_token"] = ""

@@ -41,6 +41,14 @@ CONTROL_CHARACTERS = "control-characters"  # an error page's reason (trainer.web
 API_PREFIX = "/api/"  # the API's routes (trainer.app), never a page's
 
 
+def is_api(scope: Scope) -> bool:
+    """Is this request for the JSON API? One answer for the route table (`PageRoutes`), the
+    request middleware (no CSRF cookie) and the error handlers (JSON, not a page): the path
+    under the app's root path starts with API_PREFIX."""
+    path, root = str(scope["path"]), str(scope.get("root_path", ""))
+    return (path[len(root) :] if root and path.startswith(root) else path).startswith(API_PREFIX)
+
+
 class PageRoute(Route):
     """A Starlette route that remembers its access rule (the access-matrix test reads it)."""
 
@@ -66,19 +74,18 @@ class PageRoutes(BaseRoute):
         self.routes = list(routes)
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        path, root = scope["path"], scope.get("root_path", "")
-        if (path[len(root) :] if root and path.startswith(root) else path).startswith(API_PREFIX):
+        if is_api(scope):
             return Match.NONE, {}
-        partial: Scope | None = None
+        wrong_method: Scope | None = None
         for route in self.routes:
             match, child_scope = route.matches(scope)
             if match is not Match.NONE:
-                child_scope["route"] = route  # handled below (a page records itself too)
+                child_scope["route"] = route  # the page `handle` hands over to
             if match is Match.FULL:
                 return match, child_scope
-            if match is Match.PARTIAL and partial is None:
-                partial = child_scope  # the path is a page's, the method is not (405)
-        return (Match.PARTIAL, partial) if partial is not None else (Match.NONE, {})
+            if match is Match.PARTIAL and wrong_method is None:
+                wrong_method = child_scope  # the path is a page's, the method is not (405)
+        return (Match.PARTIAL, wrong_method) if wrong_method is not None else (Match.NONE, {})
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         await scope["route"].handle(scope, receive, send)  # the page `matches` chose
