@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,7 +22,7 @@ import httpx2 as httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from tests.conftest import (
     ContentDirs,
@@ -572,6 +574,84 @@ def test_close_hands_in_each_open_exam_once_under_concurrent_saves_and_submits(
     board = sit.get(f"/api/v1/sittings/{sitting['id']}", headers=supervisor_headers).json()
     assert board["state"] == "closed"
     assert board["counts"] == {"not_started": 0, "in_progress": 0, "submitted": 6, "absent": 0}
+
+
+def test_the_close_locks_its_exams_in_the_order_a_batch_of_saves_does(
+    sit_app: FastAPI, sit: TestClient, migrated_database: Database
+) -> None:
+    """The answer writer's batch (trainer.quizzes.answer_writer) locks its exams in attempt
+    order; the close moving their deadlines must take them in the same order, or a batch that
+    holds one exam of the sitting and wants the next deadlocks with it (seen on PostgreSQL as
+    503s for saves racing a close). Made certain rather than left to chance: the table is
+    rewritten in its people's order, with the first exam's person after the second's, so that
+    any scan finds the first exam after the second; and a batch holds the first exam when the
+    close comes."""
+    database = migrated_database
+    if database.is_sqlite:
+        pytest.skip("SQLite's write transaction is exclusive: no two writers hold rows at once")
+    unit = unit_path()
+    takers = [ready(sit, database, unit) for _ in range(2)]
+    supervisor = make_person(database, "inspector", unit=unit_path())
+    supervisor_headers = token(sit, supervisor)
+    now = utcnow()
+    sitting = schedule(
+        sit, staff(sit, database, "trainer"), opens_at=now - timedelta(minutes=1),
+        closes_at=now + timedelta(hours=2), unit_ids=[unit_id(database, unit)],
+        supervisor_ids=[supervisor.id],
+    )  # fmt: skip
+    later, earlier = sorted(takers, key=lambda taker: taker[1].id)  # person ids
+    exams = [(start(sit, headers).json(), person) for headers, person in (earlier, later)]
+    first, second = (paper["id"] for paper, _ in exams)
+    assert first < second
+    with database.write() as db:  # this run's database: no one else's tables
+        db.execute(text("CLUSTER attempts USING ix_attempts_user_id"))
+    with database.session() as db:
+        rows = db.execute(
+            text("SELECT id, ctid::text FROM attempts WHERE id IN (:a, :b)"), {"a": first, "b": second}
+        )
+        place = {attempt_id: tuple(int(n) for n in ctid.strip("()").split(",")) for attempt_id, ctid in rows}
+    assert place[first] > place[second]  # (page, item): else this test tests nothing
+    answers = []
+    for paper, person in exams:
+        slot = paper["questions"][0]["slot"]
+        response = right_answer(database, paper["id"], slot)
+        checked = quizzes.check_answers(
+            database, viewer_of(database, person), paper["id"], {slot: response}, utcnow()
+        )
+        answers.append(checked.rows[0])
+
+    with serve(sit_app) as server, ThreadPoolExecutor(1) as pool:
+
+        def close() -> tuple[int, Any]:
+            with httpx.Client(base_url=server.url, timeout=60) as http:
+                response = http.post(
+                    f"/api/v1/sittings/{sitting['id']}/close",
+                    headers=supervisor_headers,
+                    json={"reason": "time"},
+                )
+                return response.status_code, response.json()
+
+        with database.write_connection(unlimited=False) as batch:  # as the answer writer's
+            assert quizzes.store_answer(batch, answers[0])  # holds the first exam
+            me = batch.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+            closing = pool.submit(close)
+            with database.engine.connect() as watch:  # until the close waits for this batch
+                blocked = text("SELECT count(*) FROM pg_stat_activity WHERE :me = ANY(pg_blocking_pids(pid))")
+                while not watch.execute(blocked, {"me": me}).scalar_one():
+                    assert not closing.done(), closing.result()
+                    time.sleep(0.01)
+            assert quizzes.store_answer(batch, answers[1])  # the close's lock order decides this
+        status, closed = closing.result(timeout=60)
+    assert status == 200, closed
+    assert closed["handed_in"] == 2
+    for paper, _ in exams:
+        assert attempt_row(database, paper["id"]).status == "graded"
+        assert len(graded_events(database, paper["id"])) == 1
+        with database.session() as db:
+            stored = db.scalar(
+                select(func.count()).select_from(AttemptAnswer).where(AttemptAnswer.attempt_id == paper["id"])
+            )
+        assert stored == 1  # the batch's answer, saved before the close, counts
 
 
 def test_a_start_racing_the_close_is_handed_in_or_refused(

@@ -1609,16 +1609,19 @@ def void(db: DbSession, attempt_id: int, now: datetime, *, actor: audit.Actor, r
 def end_open_exams_at(db: DbSession, sitting_id: int, moment: datetime) -> None:
     """A sitting closed at `moment`: its open exams' time is up then (their deadline moves back
     to it), so saves follow the deadline's rule (refused after it plus the grace) and each exam
-    is graded as of the close and says its time was up."""
-    db.execute(
-        update(Attempt)
-        .where(
-            Attempt.sitting_id == sitting_id,
-            Attempt.status == IN_PROGRESS,
-            or_(Attempt.deadline.is_(None), Attempt.deadline > moment),
-        )
-        .values(deadline=moment)
+    is graded as of the close and says its time was up.
+
+    The rows are locked first, in attempt order, as the answer writer's batches lock them: an
+    UPDATE alone locks its rows in the order it finds them, and a batch holding one exam of
+    the sitting while waiting for another the close holds deadlocked with it (PostgreSQL)."""
+    ending = (
+        Attempt.sitting_id == sitting_id,
+        Attempt.status == IN_PROGRESS,
+        or_(Attempt.deadline.is_(None), Attempt.deadline > moment),
     )
+    # (No exam joins meanwhile: a start waits on the sitting's row, which the close holds.)
+    db.execute(select(Attempt.id).where(*ending).order_by(Attempt.id).with_for_update())
+    db.execute(update(Attempt).where(*ending).values(deadline=moment))
 
 
 def open_exam_ids_of_sitting(db: DbSession, sitting_id: int) -> list[int]:
