@@ -266,7 +266,8 @@ async def prepare_inspector(
             200,
             f"practice {module} for {name}",
         )
-        (paper,) = db.execute("SELECT snapshot FROM attempts WHERE id = ?", (practice["id"],)).fetchone()
+        paper_of = "SELECT snapshot FROM attempt_papers WHERE attempt_id = ?"
+        (paper,) = db.execute(paper_of, (practice["id"],)).fetchone()
         for entry in json.loads(paper):
             saved = expect(
                 await client.put(
@@ -489,7 +490,10 @@ def check_grading(db_file: Path, exam_ids: list[int]) -> list[str]:
     try:
         attempts = {
             row[0]: row[1:]
-            for row in conn.execute("SELECT id, status, score, snapshot FROM attempts WHERE kind = 'exam'")
+            for row in conn.execute(
+                "SELECT t.id, t.status, t.score, p.snapshot FROM attempts t "
+                "JOIN attempt_papers p ON p.attempt_id = t.id WHERE t.kind = 'exam'"
+            )
         }
         audited = Counter(
             int(target)
@@ -601,7 +605,7 @@ async def bench(args: argparse.Namespace, work: Path, env: dict[str, str]) -> Ou
         exam_ids = [i.exam_id for i in inspectors]
         problems: list[str] = []
         acknowledged: dict[str, int] = {}
-        papers = dict(stored_answers(db_file, "SELECT id, 0, snapshot FROM attempts", exam_ids))
+        papers = dict(stored_answers(db_file, "SELECT attempt_id, 0, snapshot FROM attempt_papers", exam_ids))
         found, acknowledged[APP] = check_answers(
             as_served(
                 stored_answers(db_file, "SELECT attempt_id, slot, response FROM attempt_answers", exam_ids),

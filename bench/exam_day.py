@@ -398,12 +398,13 @@ def seed(url: str, count: int, readers: int, audit_key: bytes) -> Seeded:
                         "pass_mark": 0.8,
                         "passed": True,
                         "review": "immediate",
-                        "snapshot": "[]",
                     }
                     for u in inspector_ids
                     for m in MODULES
                 ],
             )
+            papers = "INSERT INTO attempt_papers (attempt_id, snapshot) SELECT id, '[]' FROM attempts"
+            db.execute(text(papers))
         with database.write() as db:
             sitting = Sitting(
                 course_id=COURSE,
@@ -678,12 +679,18 @@ def check_app(url: str, target: Target, env: dict[str, str], log: Path) -> tuple
             }
             papers = {
                 int(a): paper
-                for a, paper in conn.execute(text("SELECT id, snapshot FROM attempts WHERE kind = 'exam'"))
+                for a, paper in conn.execute(
+                    text(
+                        "SELECT t.id, p.snapshot FROM attempts t "
+                        "JOIN attempt_papers p ON p.attempt_id = t.id WHERE t.kind = 'exam'"
+                    )
+                )
             }
             took_prepared = conn.execute(
                 text(
-                    "SELECT count(*) FROM attempts a JOIN prepared_papers p ON p.sitting_id = a.sitting_id "
-                    "AND p.user_id = a.user_id AND p.seed = a.seed AND p.snapshot = a.snapshot "
+                    "SELECT count(*) FROM attempts a JOIN attempt_papers t ON t.attempt_id = a.id "
+                    "JOIN prepared_papers p ON p.sitting_id = a.sitting_id "
+                    "AND p.user_id = a.user_id AND p.seed = a.seed AND p.snapshot = t.snapshot "
                     "WHERE a.kind = 'exam'"
                 )
             ).scalar_one()

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import httpx2 as httpx
 import psycopg
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -181,11 +181,17 @@ def seed(database: Database, people: int, course_id: str) -> tuple[int, int]:
                     "pass_mark": 0.8,
                     "passed": True if graded else None,
                     "review": "by_tag",
-                    "snapshot": "[]",
                     "sitting_id": sitting.id,
                 }
             )
         db.execute(insert(Attempt), attempts)
+        db.execute(
+            text(
+                "INSERT INTO attempt_papers (attempt_id, snapshot) "
+                "SELECT id, '[]' FROM attempts WHERE sitting_id = :sitting_id"
+            ),
+            {"sitting_id": sitting.id},
+        )
         answers = []
         for attempt_id, status in db.execute(
             select(Attempt.id, Attempt.status).where(Attempt.sitting_id == sitting.id)

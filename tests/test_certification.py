@@ -23,7 +23,7 @@ from trainer.certification.models import Certificate
 from trainer.certification.policy import State
 from trainer.db import Database, utcnow
 from trainer.quizzes import service as quizzes
-from trainer.quizzes.models import Attempt
+from trainer.quizzes.models import Attempt, AttemptPaper
 
 T0 = datetime(2026, 1, 31, 9, 0, tzinfo=UTC)
 
@@ -207,18 +207,19 @@ def test_two_gradings_at_once_never_issue_two_valid_certificates(
             "pass_mark",
             "passed",
             "review",
-            "snapshot",
         )
         twin = Attempt(**{c: getattr(original, c) for c in columns})
         db.add(twin)
         db.flush()
+        db.add(AttemptPaper(attempt_id=twin.id, snapshot=quizzes.paper_of(db, original.id)))
         attempt_ids = [paper["id"], twin.id]
     course = client.app.state.content.library.courses["demo-course"]  # type: ignore[attr-defined]
     databases = [Database(migrated_database.url, audit_key=migrated_database.audit_key) for _ in range(2)]
 
     def issue(database: Database, attempt_id: int) -> None:
         with database.write() as db:
-            service.issue_for(db, db.get_one(Attempt, attempt_id), course, utcnow(), prefix="HLJ")
+            attempt = db.get_one(Attempt, attempt_id)
+            service.issue_for(db, attempt, quizzes.paper_of(db, attempt_id), course, utcnow(), prefix="HLJ")
 
     try:
         run_together([lambda d=d, a=a: issue(d, a) for d, a in zip(databases, attempt_ids, strict=True)])

@@ -157,7 +157,8 @@ def test_processes_starting_together_record_a_version_once(migrated_database: Da
 
 def test_the_reports_migration_carries_existing_results_over(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """An installation with exams and certificates before 0006 gets its item marks, monthly
-    tallies, certificate dates and attempt units filled in, and its units queued for counting."""
+    tallies, certificate dates and attempt units filled in, and its units queued for counting;
+    its papers move to their own table (0019) and back on a downgrade."""
     import json
 
     database = Database(f"sqlite:///{tmp_path / 'old.db'}")
@@ -214,8 +215,21 @@ def test_the_reports_migration_carries_existing_results_over(tmp_path) -> None: 
             dates = db.execute(text("SELECT renewal_from, grace_until FROM certificates")).one()
             unit = db.execute(text("SELECT unit_id FROM attempts")).scalar()
             queued = db.execute(text("SELECT unit_id FROM compliance_changes")).scalars().all()
+            papers = db.execute(text("SELECT attempt_id, snapshot, layout FROM attempt_papers")).all()
+        # The papers, moved to a table of their own by 0019, go back into the attempts' rows on
+        # a downgrade.
+        from alembic import command
+
+        config = migrate._config()
+        with database.write_connection() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0018")
+        with database.session() as db:
+            back = db.execute(text("SELECT id, snapshot, layout FROM attempts")).all()
     finally:
         database.dispose()
+    assert [tuple(p) for p in papers] == [(1, json.dumps(paper), None)]
+    assert [tuple(a) for a in back] == [(1, json.dumps(paper), None)]
     assert [tuple(m) for m in marks] == [(1, "Q-1", 1.0), (2, "Q-2", 0.0), (3, "Q-3", 0.5)]
     assert [tuple(t) for t in tallies] == [(1, "c", "2026-03", 1, 0)]
     assert [str(d)[:19] for d in dates] == ["2028-12-05 09:30:00", "2029-05-04 09:30:00"]

@@ -488,7 +488,7 @@ def test_a_person_no_longer_expected_is_told_once_and_the_event_cancelled(
                 user_id=sat_id, unit_id=None, kind="exam", course_id="demo-course", module_id=None,
                 content_hash="x", seed=0, status=GRADED, started_at=opens, deadline=None,
                 submitted_at=opens, score=0.0, max_score=1.0, pass_mark=0.8, passed=False,
-                review="score", snapshot="[]", sitting_id=sitting_id,
+                review="score", sitting_id=sitting_id,
             )
         )  # fmt: skip
     move(moved_id, elsewhere)

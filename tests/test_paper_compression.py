@@ -26,17 +26,20 @@ def test_an_exam_paper_is_stored_compressed_with_lz4_on_postgresql(
         column = conn.execute(
             text(
                 "SELECT attcompression FROM pg_attribute "
-                "WHERE attrelid = 'attempts'::regclass AND attname = 'snapshot'"
+                "WHERE attrelid = 'attempt_papers'::regclass AND attname = 'snapshot'"
             )
         ).scalar_one()
         assert column == "l"  # lz4
         # The fixture's papers are under the 2 kB PostgreSQL starts compressing at; a paper of
         # the sample courses is 60-90 kB. Stored again with JSON's own whitespace after it:
         conn.execute(
-            text("UPDATE attempts SET snapshot = rpad(snapshot, 40000) WHERE id = :id"), {"id": attempt_id}
+            text("UPDATE attempt_papers SET snapshot = rpad(snapshot, 40000) WHERE attempt_id = :id"),
+            {"id": attempt_id},
         )
         method, stored = conn.execute(
-            text("SELECT pg_column_compression(snapshot), snapshot FROM attempts WHERE id = :id"),
+            text(
+                "SELECT pg_column_compression(snapshot), snapshot FROM attempt_papers WHERE attempt_id = :id"
+            ),
             {"id": attempt_id},
         ).one()
     assert method == "lz4"

@@ -118,14 +118,13 @@ class GradedAttempt(Protocol):
     def score(self) -> float | None: ...
     @property
     def max_score(self) -> float: ...
-    @property
-    def snapshot(self) -> str: ...
 
 
 def issue_for(
-    db: DbSession, attempt: GradedAttempt, course: Course, now: datetime, *, prefix: str
+    db: DbSession, attempt: GradedAttempt, paper: str, course: Course, now: datetime, *, prefix: str
 ) -> Certificate | None:
-    """The certificate a just-graded exam earns, if it passed; inside the grading transaction."""
+    """The certificate a just-graded exam earns, if it passed; inside the grading transaction.
+    `paper`: the exam's paper as stored (the certificate keeps its hash)."""
     if attempt.kind != "exam" or not attempt.passed or course.certification is None:
         return None
     policy_ = course.certification
@@ -170,7 +169,7 @@ def issue_for(
         attempt_id=attempt.id,
         score=attempt.score or 0.0,
         max_score=attempt.max_score,
-        snapshot_hash=hashlib.sha256(attempt.snapshot.encode()).hexdigest(),
+        snapshot_hash=hashlib.sha256(paper.encode()).hexdigest(),
         is_current=True,
         previous_id=previous.id if previous else None,
     )

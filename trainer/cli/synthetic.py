@@ -13,10 +13,11 @@ running), then written in id order with bulk Core inserts, ids assigned here so 
 each other without round trips. Attempts and certificates get their ids in time order, as a real
 installation's would, so their rows are not clustered by inspector.
 
-What is simplified: an attempt's `snapshot` is '[]' and its `content_hash` 'synthetic' (the papers
-are not needed by the reports), no answers, module reads or audit events are written, and the
-exam history reaches ~4 years back (a certificate is valid for the course's validity, 3 years in
-the shipped library, so grace and expired certificates need older exams).
+What is simplified: an attempt's paper (`attempt_papers`) is '[]' and its `content_hash`
+'synthetic' (the papers are not needed by the reports), no answers, module reads or audit
+events are written, and the exam history reaches ~4 years back (a certificate is valid for the
+course's validity, 3 years in the shipped library, so grace and expired certificates need older
+exams).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from trainer.content.library import Course, Library
 from trainer.db import Base, Database, utcnow
 from trainer.people.models import UNIT_KINDS, Unit, User, UserRole
 from trainer.people.passwords import hash_password
-from trainer.quizzes.models import GRADED, IN_PROGRESS, Attempt
+from trainer.quizzes.models import GRADED, IN_PROGRESS, Attempt, AttemptPaper
 from trainer.reports import compliance
 from trainer.reports.models import ExamTally, ItemMark
 
@@ -959,7 +960,6 @@ class _Writer:
                     "pass_mark": generated.pass_mark[provisional],
                     "passed": generated.passed[provisional],
                     "review": exam.review if exam is not None else "immediate",
-                    "snapshot": SNAPSHOT,
                 }
 
         questions = self.generator.questions
@@ -981,6 +981,11 @@ class _Writer:
                     }
 
         self.counts["attempts"] = _write(self.database, Attempt, rows())
+        self.counts["attempt_papers"] = _write(
+            self.database,
+            AttemptPaper,
+            ({"attempt_id": self.attempt_id[p], "snapshot": SNAPSHOT, "layout": None} for p in self.order),
+        )
         self.counts["item_marks"] = _write(self.database, ItemMark, marks())
         taken: Counter[tuple[int, str, str]] = Counter()
         passed: Counter[tuple[int, str, str]] = Counter()

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session as DbSession
 
 from trainer.access import Viewer
 from trainer.errors import DomainError
-from trainer.quizzes.models import IN_PROGRESS, Attempt, AttemptFlag
+from trainer.quizzes.models import IN_PROGRESS, Attempt, AttemptFlag, AttemptPaper
 from trainer.quizzes.service import GRACE
 
 
@@ -43,9 +43,10 @@ def set_flag(
     nothing more); returns the attempt's flagged slots afterwards. Refused (and nothing changed)
     for another inspector's attempt or an unknown question (404) and a closed attempt (409)."""
     row = db.execute(
-        select(Attempt.user_id, Attempt.status, Attempt.deadline, Attempt.snapshot)
+        select(Attempt.user_id, Attempt.status, Attempt.deadline, AttemptPaper.snapshot)
+        .join(AttemptPaper, AttemptPaper.attempt_id == Attempt.id)
         .where(Attempt.id == attempt_id)
-        .with_for_update()
+        .with_for_update(of=Attempt)
     ).one_or_none()
     if row is None or row.user_id != viewer.id:
         # another inspector's attempt does not exist for you

@@ -31,8 +31,8 @@ VOIDED = "voided"
 class Attempt(Base):
     """One paper taken by one inspector: a module's practice quiz or a course's final exam.
 
-    `snapshot` holds every question exactly as served (content, order, answer key, review), so
-    later edits to the bank never change a past attempt or its score.
+    Its paper (every question exactly as served) is an `AttemptPaper` of its own, so later
+    edits to the bank never change a past attempt or its score.
     """
 
     __tablename__ = "attempts"
@@ -68,13 +68,27 @@ class Attempt(Base):
     pass_mark: Mapped[float] = mapped_column(Float)
     passed: Mapped[bool | None] = mapped_column(Boolean)
     review: Mapped[str] = mapped_column(String(20))  # after_submit | after_deadline | never | immediate
-    snapshot: Mapped[str] = mapped_column(Text)  # JSON
     # The sitting the exam was started in (courses in `mode: sittings`), else None.
     sitting_id: Mapped[int | None] = mapped_column(ForeignKey("sittings.id"), index=True)
+
+
+class AttemptPaper(Base):
+    """An attempt's paper: every question exactly as served (content, order, answer key,
+    review), written once when the attempt starts and never changed.
+
+    Kept apart from the attempt's row, which changes (graded, its deadline moved by a sitting's
+    close or extra time): SQLite rewrites a whole row for any change to it, and a paper is 60-90
+    kB, so grading an attempt whose row held its paper wrote about 170 kB to the WAL instead of
+    one page (a deadline burst grades thousands at once, under the one write lock).
+    """
+
+    __tablename__ = "attempt_papers"
+
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id", ondelete="CASCADE"), primary_key=True)
+    snapshot: Mapped[str] = mapped_column(Text)  # JSON: the entries, in slot order
     # Where each entry sits in `snapshot` (trainer.quizzes.service.Drawn.layout), so a process
     # that did not start the attempt cuts its paper up instead of parsing it; None before 0018.
-    # Deferred: only reading the paper needs it (on SQLite it lies past the snapshot's pages).
-    layout: Mapped[str | None] = mapped_column(Text, deferred=True)
+    layout: Mapped[str | None] = mapped_column(Text)
 
 
 class AttemptAnswer(Base):

@@ -51,7 +51,6 @@ from sqlalchemy import Connection, Table, and_, bindparam, exists, func, insert,
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DbSession
-from sqlalchemy.orm import defer
 from sqlalchemy.orm.attributes import set_committed_value
 
 from trainer import metrics
@@ -74,6 +73,7 @@ from trainer.quizzes.models import (
     VOIDED,
     Attempt,
     AttemptAnswer,
+    AttemptPaper,
     KeyCorrection,
     ModuleRead,
     ModuleVersionRead,
@@ -318,8 +318,10 @@ def _start_facts(db: DbSession, viewer: Viewer, course: Course, now: datetime) -
     )
 
 
-_PAPERS_SEEN = select(Attempt.snapshot).where(
-    Attempt.user_id == bindparam("user_id"), Attempt.course_id == bindparam("course_id")
+_PAPERS_SEEN = (
+    select(AttemptPaper.snapshot)
+    .join(Attempt, Attempt.id == AttemptPaper.attempt_id)
+    .where(Attempt.user_id == bindparam("user_id"), Attempt.course_id == bindparam("course_id"))
 )
 _OVERDUE_OF = (
     select(Attempt.id)
@@ -918,19 +920,18 @@ def _create(
         with database.write_connection(unlimited=False) as conn:
             if sitting is not None:
                 row["deadline"] = _sitting_deadline(conn, sitting, viewer, now, time_limit_minutes)
+            attempt_id = int(conn.execute(_INSERT_ATTEMPT, row).scalar_one())
             if drawn is not None:
-                paper = {"snapshot": drawn.snapshot, "layout": drawn.layout}
-                attempt_id = int(conn.execute(_INSERT_ATTEMPT, row | paper).scalar_one())
+                paper = {"attempt_id": attempt_id, "snapshot": drawn.snapshot, "layout": drawn.layout}
+                conn.execute(_INSERT_PAPER, paper)
             else:
                 assert prepared is not None
                 taken = {"prepared_sitting": prepared.sitting_id, "prepared_user": viewer.id}
                 copied = conn.execute(
-                    _INSERT_PREPARED_ATTEMPT,
-                    {f"new_{name}": value for name, value in row.items()} | taken | {"prepared_seed": seed},
-                ).scalar()
-                if copied is None:  # drawn again or purged since it was read: not the paper it answers with
-                    raise _PreparedPaperGoneError
-                attempt_id = int(copied)
+                    _INSERT_PREPARED_PAPER, taken | {"prepared_seed": seed, "new_attempt_id": attempt_id}
+                )
+                if copied.rowcount != 1:  # drawn again or purged since it was read: not the paper it
+                    raise _PreparedPaperGoneError  # answers with (the attempt's row is rolled back too)
             if module is None:
                 audit.append(
                     conn,
@@ -986,25 +987,21 @@ def _entry_text(entry: dict[str, Any]) -> str:
     return pydantic_core.to_json(entry).decode("utf-8")
 
 
-# The attempt's row as one prebuilt statement: the ORM's unit of work cost more than the insert.
+# The attempt's row and its paper as prebuilt statements: the ORM's unit of work cost more than
+# the inserts.
 _INSERT_ATTEMPT = insert(Attempt).returning(Attempt.id)
-# A start that takes a paper drawn ahead copies its snapshot and layout into the attempt in the
-# database: the 60-90 kB paper does not travel to the app and back, and the start neither cuts
-# it up nor joins it again. Only the paper read, by its seed (a paper drawn again since has
-# another: `_PreparedPaperGoneError`). The values are named apart from the columns they go into.
-_ATTEMPTS_TABLE: Table = Attempt.__table__  # type: ignore[assignment]
-_COPIED_FROM_PREPARED = ("snapshot", "layout")
-_GIVEN_AT_START = [
-    column.name
-    for column in _ATTEMPTS_TABLE.columns
-    if not column.primary_key and column.name not in _COPIED_FROM_PREPARED
-]
-_INSERT_PREPARED_ATTEMPT = (
-    insert(_ATTEMPTS_TABLE)
+_INSERT_PAPER = insert(AttemptPaper)
+# A start that takes a paper drawn ahead copies its snapshot and layout into the attempt's paper
+# in the database: the 60-90 kB paper does not travel to the app and back, and the start neither
+# cuts it up nor joins it again. Only the paper read, by its seed (a paper drawn again since has
+# another: `_PreparedPaperGoneError`). Its row count says whether it was there (kept on request,
+# as for the answer upsert).
+_INSERT_PREPARED_PAPER = (
+    insert(AttemptPaper)
     .from_select(
-        [*_GIVEN_AT_START, *_COPIED_FROM_PREPARED],
+        ["attempt_id", "snapshot", "layout"],
         select(
-            *[bindparam(f"new_{name}", type_=_ATTEMPTS_TABLE.c[name].type) for name in _GIVEN_AT_START],
+            bindparam("new_attempt_id", type_=AttemptPaper.attempt_id.type),
             PreparedPaper.snapshot,
             PreparedPaper.layout,
         ).where(
@@ -1013,7 +1010,7 @@ _INSERT_PREPARED_ATTEMPT = (
             PreparedPaper.seed == bindparam("prepared_seed"),
         ),
     )
-    .returning(_ATTEMPTS_TABLE.c.id)
+    .execution_options(preserve_rowcount=True)
 )
 
 
@@ -1062,12 +1059,7 @@ def _sitting_deadline(
 
 # Built once: a deadline burst grades thousands at once, and building this statement per call
 # (its options and lock) cost more than running it.
-_FOR_GRADING = (
-    select(Attempt)
-    .where(Attempt.id == bindparam("attempt_id"))
-    .options(defer(Attempt.snapshot))
-    .with_for_update()
-)
+_FOR_GRADING = select(Attempt).where(Attempt.id == bindparam("attempt_id")).with_for_update()
 
 
 def _load_for_update(db: DbSession, attempt_id: int, viewer: Viewer) -> Attempt:
@@ -1110,6 +1102,11 @@ class _Paper:
         )
 
 
+def paper_of(db: DbSession, attempt_id: int) -> str:
+    """An attempt's paper as stored (JSON: its entries in slot order)."""
+    return db.scalars(select(AttemptPaper.snapshot).where(AttemptPaper.attempt_id == attempt_id)).one()
+
+
 PAPER_CACHE_SIZE = 4096
 _PAPERS: CacheSlot[int, _Paper] = CacheSlot("papers", PAPER_CACHE_SIZE)  # by attempt id
 
@@ -1125,8 +1122,10 @@ def _paper(database: Database, attempt_id: int) -> _Paper | None:
         return _paper_in(db, attempt_id)
 
 
-_PAPER_OF = select(Attempt.user_id, Attempt.kind, Attempt.review, Attempt.snapshot, Attempt.layout).where(
-    Attempt.id == bindparam("attempt_id")
+_PAPER_OF = (
+    select(Attempt.user_id, Attempt.kind, Attempt.review, AttemptPaper.snapshot, AttemptPaper.layout)
+    .join(AttemptPaper, AttemptPaper.attempt_id == Attempt.id)
+    .where(Attempt.id == bindparam("attempt_id"))
 )
 
 
@@ -1488,7 +1487,8 @@ def _grade_locked(
         )
         course = certify.library.courses.get(attempt.course_id) if certify is not None else None
         if certify is not None and course is not None and attempt.passed:
-            certification.issue_for(db, attempt, course, closed_at, prefix=certify.prefix)
+            served = paper_of(db, attempt.id)
+            certification.issue_for(db, attempt, served, course, closed_at, prefix=certify.prefix)
 
 
 def _result(attempt: Attempt) -> Result:
@@ -1655,7 +1655,7 @@ def attempt_view(db: DbSession, viewer: Viewer, attempt_id: int, now: datetime) 
     cached = _paper_in(db, attempt_id)  # the paper never changes: parsed once per process
     if cached is None or cached.user_id != viewer.id:
         raise DomainError(404, "no_such_attempt", "no such attempt")
-    attempt = db.get_one(Attempt, attempt_id, options=[defer(Attempt.snapshot)])
+    attempt = db.get_one(Attempt, attempt_id)
     answers = {
         a.slot: a for a in db.scalars(select(AttemptAnswer).where(AttemptAnswer.attempt_id == attempt.id))
     }
@@ -1840,7 +1840,7 @@ def regrade(
         with database.write() as db:
             attempt = db.scalar(select(Attempt).where(Attempt.id == current).with_for_update())
             assert attempt is not None
-            paper = {entry["slot"]: entry for entry in json.loads(attempt.snapshot)}
+            paper = {entry["slot"]: entry for entry in json.loads(paper_of(db, current))}
             answers = db.scalars(select(AttemptAnswer).where(AttemptAnswer.attempt_id == current)).all()
             corrected = _corrected_keys(db, current)
             scores = {
@@ -1954,11 +1954,12 @@ def correct_key(
         ids = list(
             db.scalars(
                 select(Attempt.id)
+                .join(AttemptPaper, AttemptPaper.attempt_id == Attempt.id)
                 .where(
                     Attempt.status == GRADED,
                     or_(
-                        Attempt.snapshot.contains(spaced, autoescape=True),
-                        Attempt.snapshot.contains(compact, autoescape=True),
+                        AttemptPaper.snapshot.contains(spaced, autoescape=True),
+                        AttemptPaper.snapshot.contains(compact, autoescape=True),
                     ),
                 )
                 .order_by(Attempt.id)
@@ -1969,7 +1970,7 @@ def correct_key(
         with database.write() as db:
             attempt = db.scalar(select(Attempt).where(Attempt.id == current).with_for_update())
             assert attempt is not None
-            paper = {entry["slot"]: entry for entry in json.loads(attempt.snapshot)}
+            paper = {entry["slot"]: entry for entry in json.loads(paper_of(db, current))}
             slots = [slot for slot, entry in paper.items() if entry["id"] == question_id]
             if not slots:
                 db.rollback()
@@ -2037,7 +2038,8 @@ def correct_key(
             note, number = "", None
             course = library.courses.get(attempt.course_id)
             if attempt.kind == "exam" and passed and not was_passed and course is not None:
-                issued = certification.issue_for(db, attempt, course, now, prefix=prefix)
+                stored = paper_of(db, attempt.id)
+                issued = certification.issue_for(db, attempt, stored, course, now, prefix=prefix)
                 if issued is not None:
                     note, number = "certificate issued", issued.number
             elif attempt.kind == "exam" and was_passed and not passed and certificate is not None:
@@ -2116,8 +2118,9 @@ def scores_of(db: DbSession, library: Library, user_id: int) -> Scores:
             Attempt.score,
             Attempt.max_score,
             Attempt.passed,
-            Attempt.snapshot,
+            AttemptPaper.snapshot,
         )
+        .join(AttemptPaper, AttemptPaper.attempt_id == Attempt.id)
         .where(Attempt.user_id == user_id, Attempt.status == GRADED)
         .order_by(Attempt.submitted_at, Attempt.id)
     ).all()
