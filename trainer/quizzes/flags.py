@@ -10,7 +10,6 @@ Every function takes the caller's session (the request's unit of work) and never
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
 from sqlalchemy import delete, select
@@ -19,8 +18,8 @@ from sqlalchemy.orm import Session as DbSession
 
 from trainer.access import Viewer
 from trainer.errors import DomainError
-from trainer.quizzes.models import IN_PROGRESS, Attempt, AttemptFlag, AttemptPaper
-from trainer.quizzes.service import GRACE
+from trainer.quizzes.models import IN_PROGRESS, Attempt, AttemptFlag
+from trainer.quizzes.service import GRACE, has_question
 
 
 def flagged_slots(db: DbSession, attempt_id: int) -> set[int]:
@@ -43,17 +42,16 @@ def set_flag(
     nothing more); returns the attempt's flagged slots afterwards. Refused (and nothing changed)
     for another inspector's attempt or an unknown question (404) and a closed attempt (409)."""
     row = db.execute(
-        select(Attempt.user_id, Attempt.status, Attempt.deadline, AttemptPaper.snapshot)
-        .join(AttemptPaper, AttemptPaper.attempt_id == Attempt.id)
+        select(Attempt.user_id, Attempt.status, Attempt.deadline)
         .where(Attempt.id == attempt_id)
-        .with_for_update(of=Attempt)
+        .with_for_update()
     ).one_or_none()
     if row is None or row.user_id != viewer.id:
         # another inspector's attempt does not exist for you
         raise DomainError(404, "no_such_attempt", "no such attempt")
     if row.status != IN_PROGRESS or (row.deadline is not None and now > row.deadline + GRACE):
         raise DomainError(409, "attempt_closed", "this attempt is closed")
-    if slot not in {entry["slot"] for entry in json.loads(row.snapshot)}:
+    if not has_question(db, attempt_id, slot):  # from the process's cached paper, not parsed again
         raise DomainError(404, "no_such_question", "no such question in this attempt")
     present = db.scalar(
         select(AttemptFlag.id).where(AttemptFlag.attempt_id == attempt_id, AttemptFlag.slot == slot)

@@ -1102,6 +1102,12 @@ class _Paper:
         )
 
 
+def has_question(db: DbSession, attempt_id: int, slot: int) -> bool:
+    """Whether the attempt's paper has a question in `slot` (the paper as cached)."""
+    paper = _paper_in(db, attempt_id)
+    return paper is not None and slot in paper.entries
+
+
 def paper_of(db: DbSession, attempt_id: int) -> str:
     """An attempt's paper as stored (JSON: its entries in slot order)."""
     return db.scalars(select(AttemptPaper.snapshot).where(AttemptPaper.attempt_id == attempt_id)).one()
