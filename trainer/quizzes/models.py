@@ -77,9 +77,10 @@ class AttemptPaper(Base):
     review), written once when the attempt starts and never changed.
 
     Kept apart from the attempt's row, which changes (graded, its deadline moved by a sitting's
-    close or extra time): SQLite rewrites a whole row for any change to it, and a paper is 60-90
-    kB, so grading an attempt whose row held its paper wrote about 170 kB to the WAL instead of
-    one page (a deadline burst grades thousands at once, under the one write lock).
+    close or extra time): SQLite rewrites a whole row when a change alters its size, as grading
+    does, and a paper is 60-90 kB, so grading an attempt whose row held its paper wrote about
+    170 kB to the WAL instead of one page (a deadline burst grades thousands under the one write
+    lock).
     """
 
     __tablename__ = "attempt_papers"

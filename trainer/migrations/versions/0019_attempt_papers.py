@@ -1,13 +1,13 @@
 """attempt_papers: an attempt's paper in a table of its own, apart from the attempt's row
 
 An attempt's row changes after it is written (graded; its deadline moved by a sitting's close or
-extra time) and its paper never does. SQLite rewrites a whole row for any change to it, so
-grading an attempt whose row held its 60-90 kB paper wrote about 170 kB to the WAL (the paper
-written anew and its old pages freed) where a row of its own takes one page: a deadline burst
-grades thousands under the one write lock. The papers are copied over (on a large installation
-this takes as long as copying every paper once), then dropped from `attempts`. On PostgreSQL the
-paper keeps lz4 compression where available (0016). A downgrade puts the papers back in
-`attempts`, in columns that then allow NULL.
+extra time) and its paper never does. SQLite rewrites a whole row when a change alters its size,
+as grading does, so grading an attempt whose row held its 60-90 kB paper wrote about 170 kB to
+the WAL (the paper written anew and its old pages freed) where a row of its own takes one page:
+a deadline burst grades thousands under the one write lock. The papers are copied over (on a
+large installation this takes as long as copying every paper once), then dropped from
+`attempts`. On PostgreSQL the paper keeps lz4 compression where available (0016). A downgrade
+puts the papers back in `attempts`, in columns that then allow NULL.
 
 Revision ID: 0019
 Revises: 0018
