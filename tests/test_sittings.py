@@ -150,6 +150,13 @@ def viewer_of(database: Database, person: Person) -> Viewer:
     )
 
 
+def close_over_http(base_url: str, sitting_id: int, headers: dict[str, str]) -> tuple[int, Any]:
+    """A supervisor closes the sitting through a served app: the status and the body."""
+    with httpx.Client(base_url=base_url, timeout=60) as http:
+        response = http.post(f"/api/v1/sittings/{sitting_id}/close", headers=headers, json={"reason": "time"})
+        return response.status_code, response.json()
+
+
 def attempt_row(database: Database, attempt_id: int) -> Attempt:
     with database.session() as db:
         return db.get_one(Attempt, attempt_id)
@@ -497,13 +504,7 @@ def test_close_hands_in_each_open_exam_once_under_concurrent_saves_and_submits(
     with serve(sit_app) as server:
 
         def close() -> tuple[int, Any]:
-            with httpx.Client(base_url=server.url, timeout=60) as http:
-                response = http.post(
-                    f"/api/v1/sittings/{sitting['id']}/close",
-                    headers=supervisor_headers,
-                    json={"reason": "time"},
-                )
-                return response.status_code, response.json()
+            return close_over_http(server.url, sitting["id"], supervisor_headers)
 
         def submit(headers: dict[str, str], attempt_id: int) -> Callable[[], tuple[int, Any]]:
             def run() -> tuple[int, Any]:
@@ -621,20 +622,10 @@ def test_the_close_locks_its_exams_in_the_order_a_batch_of_saves_does(
         answers.append(checked.rows[0])
 
     with serve(sit_app) as server, ThreadPoolExecutor(1) as pool:
-
-        def close() -> tuple[int, Any]:
-            with httpx.Client(base_url=server.url, timeout=60) as http:
-                response = http.post(
-                    f"/api/v1/sittings/{sitting['id']}/close",
-                    headers=supervisor_headers,
-                    json={"reason": "time"},
-                )
-                return response.status_code, response.json()
-
         with database.write_connection(unlimited=False) as batch:  # as the answer writer's
             assert quizzes.store_answer(batch, answers[0])  # holds the first exam
             me = batch.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
-            closing = pool.submit(close)
+            closing = pool.submit(close_over_http, server.url, sitting["id"], supervisor_headers)
             with database.engine.connect() as watch:  # until the close waits for this batch
                 blocked = text("SELECT count(*) FROM pg_stat_activity WHERE :me = ANY(pg_blocking_pids(pid))")
                 while not watch.execute(blocked, {"me": me}).scalar_one():

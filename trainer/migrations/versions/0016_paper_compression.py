@@ -13,8 +13,9 @@ Create Date: 2026-12-04 23:45:00
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa
 from alembic import op
+
+from trainer.migrations.compression import lz4_available
 
 revision: str = "0016"
 down_revision: str | None = "0015"
@@ -22,21 +23,11 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
-def _lz4_available() -> bool:
-    bind = op.get_bind()
-    if bind.dialect.name != "postgresql":
-        return False
-    found = bind.execute(
-        sa.text("SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'")
-    ).scalar()
-    return bool(found)
-
-
 def upgrade() -> None:
-    if _lz4_available():
+    if lz4_available():
         op.execute("ALTER TABLE attempts ALTER COLUMN snapshot SET COMPRESSION lz4")
 
 
 def downgrade() -> None:
-    if _lz4_available():
+    if lz4_available():
         op.execute("ALTER TABLE attempts ALTER COLUMN snapshot SET COMPRESSION DEFAULT")

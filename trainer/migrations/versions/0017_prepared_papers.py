@@ -15,21 +15,12 @@ import sqlalchemy as sa
 from alembic import op
 
 import trainer.db
+from trainer.migrations.compression import lz4_available
 
 revision: str = "0017"
 down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
-
-
-def _lz4_available() -> bool:
-    bind = op.get_bind()
-    if bind.dialect.name != "postgresql":
-        return False
-    found = bind.execute(
-        sa.text("SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'")
-    ).scalar()
-    return bool(found)
 
 
 def upgrade() -> None:
@@ -56,7 +47,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("sitting_id", "user_id", name=op.f("pk_prepared_papers")),
     )
-    if _lz4_available():
+    if lz4_available():
         op.execute("ALTER TABLE prepared_papers ALTER COLUMN snapshot SET COMPRESSION lz4")
         op.execute("ALTER TABLE prepared_papers ALTER COLUMN served SET COMPRESSION lz4")
 

@@ -20,20 +20,12 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from trainer.migrations.compression import lz4_available
+
 revision: str = "0019"
 down_revision: str | None = "0018"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
-
-
-def _lz4_available() -> bool:
-    bind = op.get_bind()
-    if bind.dialect.name != "postgresql":
-        return False
-    found = bind.execute(
-        sa.text("SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'")
-    ).scalar()
-    return bool(found)
 
 
 def _drop_paper_columns() -> None:
@@ -61,7 +53,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("attempt_id", name=op.f("pk_attempt_papers")),
     )
-    if _lz4_available():
+    if lz4_available():
         op.execute("ALTER TABLE attempt_papers ALTER COLUMN snapshot SET COMPRESSION lz4")
     op.execute(
         "INSERT INTO attempt_papers (attempt_id, snapshot, layout) "
