@@ -628,8 +628,10 @@ def test_the_close_locks_its_exams_in_the_order_a_batch_of_saves_does(
             closing = pool.submit(close_over_http, server.url, sitting["id"], supervisor_headers)
             with database.engine.connect() as watch:  # until the close waits for this batch
                 blocked = text("SELECT count(*) FROM pg_stat_activity WHERE :me = ANY(pg_blocking_pids(pid))")
+                waited_until = time.monotonic() + 30  # a close that never waits fails, not hangs
                 while not watch.execute(blocked, {"me": me}).scalar_one():
                     assert not closing.done(), closing.result()
+                    assert time.monotonic() < waited_until, "the close never waited for the batch"
                     time.sleep(0.01)
             assert quizzes.store_answer(batch, answers[1])  # the close's lock order decides this
         status, closed = closing.result(timeout=60)
