@@ -125,3 +125,15 @@ def test_two_apps_in_one_event_loop_each_keep_their_own_limit(make_settings: Cal
         return await most_at_once(request_of(1)), await most_at_once(request_of(3))
 
     assert asyncio.run(both()) == (1, 3)
+
+
+def test_unset_the_count_follows_the_database(tmp_path: Any) -> None:
+    """SQLite works inside the process: one thread (a second only takes turns at the interpreter
+    lock). PostgreSQL answers over the network: four, whose waits the others' work fills. A count
+    that is set is kept on either."""
+    postgres = "postgresql+psycopg://trainer@127.0.0.1:5432/trainer"
+    assert Settings(data_dir=tmp_path).exam_thread_count == 1  # the embedded default
+    assert Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path}/t.db").exam_thread_count == 1
+    assert Settings(data_dir=tmp_path, database_url=postgres).exam_thread_count == 4
+    assert Settings(data_dir=tmp_path, database_url=postgres, exam_threads=2).exam_thread_count == 2
+    assert Settings(data_dir=tmp_path, exam_threads=3).exam_thread_count == 3

@@ -94,7 +94,8 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=20, ge=1, le=200)
     # Worker threads per process for exam starts, paper pages, answer saves and submits (the rest
     # of the app shares the default pool of 40): trainer.web.exam_threads says why few is faster.
-    exam_threads: int = Field(default=4, ge=1, le=64)
+    # Unset: `exam_thread_count`, by database.
+    exam_threads: int | None = Field(default=None, ge=1, le=64)
     db_max_overflow: int = Field(default=10, ge=0, le=200)
     # Seconds between purges of expired sessions, tokens, sign-in attempts and rate counters in a
     # serving process (0: only `trainer purge`). The first runs one interval after start.
@@ -160,6 +161,15 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'trainer.db').as_posix()}"
+
+    @property
+    def exam_thread_count(self) -> int:
+        """TRAINER_EXAM_THREADS, else by database: on SQLite 1 (the database works inside the
+        process, so a second thread hides no waiting, only takes turns at the interpreter lock),
+        on PostgreSQL 4 (each statement a round trip that other threads' work fills)."""
+        if self.exam_threads is not None:
+            return self.exam_threads
+        return 1 if self.effective_database_url.startswith("sqlite") else 4
 
     def prepared(self) -> Settings:
         """Check the settings for the mode, filling in what the embedded default may generate.

@@ -10,6 +10,11 @@ threads do the same work with less switching. Answer saves are short, but thousa
 app's group commit (trainer.quizzes.answer_writer) while its request waits on the event loop.
 Everything else (pages, reports) keeps the shared pool, so exam day's queue forms behind its own
 limit, not in front of a manager's page. Measured with bench/exam_day.py, both ways (README "Exam day").
+
+How few depends on the database (`Settings.exam_thread_count`): on SQLite one, because the
+database works inside the process and a second thread hides no waiting, it only takes turns at
+the interpreter lock (measured: a start cost 3.1 ms of CPU with one thread, 4.1 with two or four);
+on PostgreSQL four, each statement being a round trip that the other threads' work fills.
 """
 
 from __future__ import annotations
@@ -40,10 +45,10 @@ def _limiter(request: Request) -> anyio.CapacityLimiter:
     loop = asyncio.get_running_loop()
     limiter = per_loop.get(loop)
     if limiter is None:
-        limiter = per_loop[loop] = anyio.CapacityLimiter(state.settings(request).exam_threads)
+        limiter = per_loop[loop] = anyio.CapacityLimiter(state.settings(request).exam_thread_count)
     return limiter
 
 
 async def run_exam_work(request: Request, work: Callable[[], T]) -> T:
-    """`work()` on one of the exam-day threads (`TRAINER_EXAM_THREADS` per process)."""
+    """`work()` on one of the exam-day threads (`Settings.exam_thread_count` per process)."""
     return await anyio.to_thread.run_sync(work, limiter=_limiter(request))
