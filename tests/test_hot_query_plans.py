@@ -81,3 +81,16 @@ def test_the_check_sees_a_plan_through_the_sittings_attempts(connection: sqlite3
 def test_the_database_file_is_the_migrated_schema(connection: sqlite3.Connection) -> None:
     indexes = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert {"ix_attempts_user_course", "ix_attempts_sitting_id"} <= indexes
+
+
+def test_an_exams_item_marks_go_into_every_index_side_by_side(connection: sqlite3.Connection) -> None:
+    """Grading writes an exam's 50 or so item marks at once. Every index of item_marks keeps them
+    together (led by the attempt, or by the course and then the attempt), so a grade changes a
+    page or two of each. An index led by (course, question), as before migration 0020, put each
+    mark beside its own question's earlier marks: some fifty pages per grade, about eleven times
+    the WAL written (measured 295 kB against 26 kB with 50,000 marks stored)."""
+    names = [row[1] for row in connection.execute("PRAGMA index_list(item_marks)")]
+    assert len(names) == 2, names  # the primary key's and the course's
+    for name in names:
+        columns = [row[2] for row in connection.execute(f"PRAGMA index_info('{name}')")]
+        assert columns[:2] in (["attempt_id", "slot"], ["course_id", "attempt_id"]), (name, columns)

@@ -113,7 +113,8 @@ class ItemMark(Base):
     Unanswered questions are here too, with mark 0, as item statistics require."""
 
     __tablename__ = "item_marks"
-    __table_args__ = (Index("ix_item_marks_course_question", "course_id", "question_id"),)
+    # By course and attempt, not question: an exam's marks go in together (migration 0020).
+    __table_args__ = (Index("ix_item_marks_course_attempt", "course_id", "attempt_id"),)
 
     attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id", ondelete="CASCADE"), primary_key=True)
     slot: Mapped[int] = mapped_column(Integer, primary_key=True)
