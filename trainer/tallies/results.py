@@ -115,7 +115,12 @@ def recount_exam_tallies(db: DbSession) -> int:
     return len(rows)
 
 
-_INSERT_MARKS = insert(ItemMark.__table__)  # type: ignore[arg-type]
+# SQLite: an executemany of plain tuples in the driver's own form. SQLAlchemy's executemany
+# processes each row's parameters, which cost as much as the inserts (50 rows in process: 0.136
+# ms through it, 0.067 ms this way).
+_INSERT_MARKS_SQLITE = (
+    "INSERT INTO item_marks (attempt_id, slot, course_id, question_id, mark) VALUES (?, ?, ?, ?, ?)"
+)
 # PostgreSQL: an exam's marks as one statement over arrays instead of an executemany of one row
 # each (50 rows: 0.31 ms against 0.65, and the same text every time, so it stays prepared).
 _INSERT_MARKS_FROM_ARRAYS = text(
@@ -148,10 +153,10 @@ def _write_marks(
         )
         return
     rows = [
-        {"attempt_id": attempt.id, "slot": slot, "course_id": attempt.course_id, "question_id": q, "mark": m}
+        (attempt.id, slot, attempt.course_id, q, m)
         for slot, q, m in zip(slots, question_ids, values, strict=True)
     ]
-    conn.execute(_INSERT_MARKS, rows)  # an executemany: in process, as cheap
+    conn.exec_driver_sql(_INSERT_MARKS_SQLITE, rows)  # an executemany: in process, as cheap
 
 
 def record_voided(db: DbSession, attempt: Attempt) -> None:
