@@ -127,10 +127,12 @@ def test_two_apps_in_one_event_loop_each_keep_their_own_limit(make_settings: Cal
     assert asyncio.run(both()) == (1, 3)
 
 
-def test_unset_the_count_follows_the_database(tmp_path: Any) -> None:
+def test_unset_the_count_follows_the_database(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """SQLite works inside the process: one thread (a second only takes turns at the interpreter
     lock). PostgreSQL answers over the network: four, whose waits the others' work fills. A count
     that is set is kept on either."""
+    for name in ("TRAINER_DATABASE_URL", "TRAINER_EXAM_THREADS"):  # the settings read the environment
+        monkeypatch.delenv(name, raising=False)
     postgres = "postgresql+psycopg://trainer@127.0.0.1:5432/trainer"
     assert Settings(data_dir=tmp_path).exam_thread_count == 1  # the embedded default
     assert Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path}/t.db").exam_thread_count == 1
