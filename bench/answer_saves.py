@@ -266,7 +266,10 @@ async def prepare_inspector(
             200,
             f"practice {module} for {name}",
         )
-        paper_of = "SELECT snapshot FROM attempt_papers WHERE attempt_id = ?"
+        paper_of = (
+            "SELECT p.snapshot FROM attempt_papers l JOIN papers p ON p.id = l.paper_id "
+            "WHERE l.attempt_id = ?"
+        )
         (paper,) = db.execute(paper_of, (practice["id"],)).fetchone()
         for entry in json.loads(paper):
             saved = expect(
@@ -492,7 +495,8 @@ def check_grading(db_file: Path, exam_ids: list[int]) -> list[str]:
             row[0]: row[1:]
             for row in conn.execute(
                 "SELECT t.id, t.status, t.score, p.snapshot FROM attempts t "
-                "JOIN attempt_papers p ON p.attempt_id = t.id WHERE t.kind = 'exam'"
+                "JOIN attempt_papers l ON l.attempt_id = t.id JOIN papers p ON p.id = l.paper_id "
+                "WHERE t.kind = 'exam'"
             )
         }
         audited = Counter(
@@ -605,7 +609,10 @@ async def bench(args: argparse.Namespace, work: Path, env: dict[str, str]) -> Ou
         exam_ids = [i.exam_id for i in inspectors]
         problems: list[str] = []
         acknowledged: dict[str, int] = {}
-        papers = dict(stored_answers(db_file, "SELECT attempt_id, 0, snapshot FROM attempt_papers", exam_ids))
+        paper_rows = (
+            "SELECT l.attempt_id, 0, p.snapshot FROM attempt_papers l JOIN papers p ON p.id = l.paper_id"
+        )
+        papers = dict(stored_answers(db_file, paper_rows, exam_ids))
         found, acknowledged[APP] = check_answers(
             as_served(
                 stored_answers(db_file, "SELECT attempt_id, slot, response FROM attempt_answers", exam_ids),

@@ -403,8 +403,10 @@ def seed(url: str, count: int, readers: int, audit_key: bytes) -> Seeded:
                     for m in MODULES
                 ],
             )
-            papers = "INSERT INTO attempt_papers (attempt_id, snapshot) SELECT id, '[]' FROM attempts"
-            db.execute(text(papers))
+            # One empty paper that every practice attempt holds (the reports never read it).
+            paper = db.execute(text("INSERT INTO papers (snapshot) VALUES ('[]') RETURNING id")).scalar_one()
+            links = "INSERT INTO attempt_papers (attempt_id, paper_id) SELECT id, :paper FROM attempts"
+            db.execute(text(links), {"paper": paper})
         with database.write() as db:
             sitting = Sitting(
                 course_id=COURSE,
@@ -682,7 +684,8 @@ def check_app(url: str, target: Target, env: dict[str, str], log: Path) -> tuple
                 for a, paper in conn.execute(
                     text(
                         "SELECT t.id, p.snapshot FROM attempts t "
-                        "JOIN attempt_papers p ON p.attempt_id = t.id WHERE t.kind = 'exam'"
+                        "JOIN attempt_papers l ON l.attempt_id = t.id "
+                        "JOIN papers p ON p.id = l.paper_id WHERE t.kind = 'exam'"
                     )
                 )
             }
@@ -690,7 +693,7 @@ def check_app(url: str, target: Target, env: dict[str, str], log: Path) -> tuple
                 text(
                     "SELECT count(*) FROM attempts a JOIN attempt_papers t ON t.attempt_id = a.id "
                     "JOIN prepared_papers p ON p.sitting_id = a.sitting_id "
-                    "AND p.user_id = a.user_id AND p.seed = a.seed AND p.snapshot = t.snapshot "
+                    "AND p.user_id = a.user_id AND p.seed = a.seed AND p.paper_id = t.paper_id "
                     "WHERE a.kind = 'exam'"
                 )
             ).scalar_one()

@@ -185,12 +185,13 @@ def seed(database: Database, people: int, course_id: str) -> tuple[int, int]:
                 }
             )
         db.execute(insert(Attempt), attempts)
+        paper = db.execute(text("INSERT INTO papers (snapshot) VALUES ('[]') RETURNING id")).scalar_one()
         db.execute(
             text(
-                "INSERT INTO attempt_papers (attempt_id, snapshot) "
-                "SELECT id, '[]' FROM attempts WHERE sitting_id = :sitting_id"
+                "INSERT INTO attempt_papers (attempt_id, paper_id) "
+                "SELECT id, :paper FROM attempts WHERE sitting_id = :sitting_id"
             ),
-            {"sitting_id": sitting.id},
+            {"sitting_id": sitting.id, "paper": paper},
         )
         answers = []
         for attempt_id, status in db.execute(

@@ -261,11 +261,11 @@ def right_answer(database: Database, attempt_id: int, slot: int) -> dict[str, ob
     grader would)."""
     import json
 
-    from trainer.quizzes.models import AttemptPaper
+    from trainer.quizzes.service import paper_of
     from trainer.quizzes.snapshot import to_served
 
     with database.session() as db:
-        paper = json.loads(db.get_one(AttemptPaper, attempt_id).snapshot)
+        paper = json.loads(paper_of(db, attempt_id))
     entry = next(e for e in paper if e["slot"] == slot)
     key = entry["key"]
     answer = {

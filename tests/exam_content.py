@@ -124,10 +124,10 @@ def add_exam_course(content: ContentDirs) -> None:
 
 
 def paper(database: Database, attempt_id: int) -> list[dict[str, Any]]:
-    from trainer.quizzes.models import AttemptPaper
+    from trainer.quizzes.service import paper_of
 
     with database.session() as db:
-        return list(json.loads(db.get_one(AttemptPaper, attempt_id).snapshot))
+        return list(json.loads(paper_of(db, attempt_id)))
 
 
 def slot_of(database: Database, attempt_id: int, question_id: str) -> int:

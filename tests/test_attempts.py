@@ -27,7 +27,7 @@ from trainer.audit.models import AuditEvent
 from trainer.config import PROJECT_ROOT, Settings
 from trainer.db import Database, utcnow
 from trainer.quizzes import service
-from trainer.quizzes.models import Attempt, AttemptAnswer, AttemptPaper
+from trainer.quizzes.models import Attempt, AttemptAnswer, AttemptPaper, Paper
 
 SECRET_WORDS = [
     "correct",
@@ -446,7 +446,10 @@ def test_autosave_keeps_the_valid_answers_and_waits_for_an_order_being_numbered(
         db.add(attempt)
         db.flush()
         attempt_id = attempt.id
-        db.add(AttemptPaper(attempt_id=attempt_id, snapshot=json.dumps(paper)))
+        stored = Paper(snapshot=json.dumps(paper))
+        db.add(stored)
+        db.flush()
+        db.add(AttemptPaper(attempt_id=attempt_id, paper_id=stored.id))
     sign_in(client, person)
     csrf = csrf_token(client, f"/attempts/{attempt_id}")
 
@@ -575,8 +578,8 @@ def test_another_process_reads_the_paper_its_start_cached(
         assert read_elsewhere() == started
     for layout in (None, '{"slots": [1], "ids": ["X"], "lengths": [2]}'):
         with migrated_database.write() as db:
-            stored = update(AttemptPaper).where(AttemptPaper.attempt_id == attempt["id"])
-            db.execute(stored.values(layout=layout))
+            held = select(AttemptPaper.paper_id).where(AttemptPaper.attempt_id == attempt["id"])
+            db.execute(update(Paper).where(Paper.id == held.scalar_subquery()).values(layout=layout))
         assert read_elsewhere() == started
     answered = client.post(f"/api/v1/attempts/{attempt['id']}/submit", headers=headers)
     assert answered.status_code == 200, answered.text

@@ -211,7 +211,7 @@ def test_two_gradings_at_once_never_issue_two_valid_certificates(
         twin = Attempt(**{c: getattr(original, c) for c in columns})
         db.add(twin)
         db.flush()
-        db.add(AttemptPaper(attempt_id=twin.id, snapshot=quizzes.paper_of(db, original.id)))
+        db.add(AttemptPaper(attempt_id=twin.id, paper_id=db.get_one(AttemptPaper, original.id).paper_id))
         attempt_ids = [paper["id"], twin.id]
     course = client.app.state.content.library.courses["demo-course"]  # type: ignore[attr-defined]
     databases = [Database(migrated_database.url, audit_key=migrated_database.audit_key) for _ in range(2)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -215,7 +216,12 @@ def test_the_reports_migration_carries_existing_results_over(tmp_path) -> None: 
             dates = db.execute(text("SELECT renewal_from, grace_until FROM certificates")).one()
             unit = db.execute(text("SELECT unit_id FROM attempts")).scalar()
             queued = db.execute(text("SELECT unit_id FROM compliance_changes")).scalars().all()
-            papers = db.execute(text("SELECT attempt_id, snapshot, layout FROM attempt_papers")).all()
+            papers = db.execute(
+                text(
+                    "SELECT l.attempt_id, p.snapshot, p.layout FROM attempt_papers l "
+                    "JOIN papers p ON p.id = l.paper_id"
+                )
+            ).all()
         # The papers, moved to a table of their own by 0019, go back into the attempts' rows on
         # a downgrade.
         from alembic import command
@@ -310,3 +316,78 @@ def _in_transaction(driver_connection: object) -> bool:
     from psycopg.pq import TransactionStatus
 
     return driver_connection.info.transaction_status != TransactionStatus.IDLE  # type: ignore[attr-defined]
+
+
+def test_papers_move_into_a_table_of_their_own_and_back(database_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """0021: an attempt's paper and a paper drawn ahead become rows of `papers` (the attempt's
+    keeps its id); a paper drawn anew after the upgrade gets an id past them (PostgreSQL's
+    sequence moved on); a downgrade puts every paper back where it was."""
+    from alembic import command
+
+    from tests.test_backup import new_database
+
+    def run(database: Database, step: Callable[..., None], revision: str) -> None:
+        config = migrate._config()
+        with database.write_connection() as conn:
+            config.attributes["connection"] = conn
+            step(config, revision)
+
+    with new_database(database_url, tmp_path, "papers") as url:
+        database = Database(url)
+        try:
+            migrate.upgrade(database, "0020")
+            with database.write() as db:
+                for statement in (
+                    "INSERT INTO units (id, parent_id, name, kind, lineage, path, created_at) "
+                    "VALUES (1, NULL, 'P', 'province', '/1/', 'P', '2026-01-01 00:00:00')",
+                    "INSERT INTO users (id, username, full_name, unit_id, password_hash,"
+                    " must_change_password, is_active, created_at, password_changed_at)"
+                    " VALUES (1, 'li', 'Li', 1, 'x', false, true, '2026-01-01 00:00:00',"
+                    " '2026-01-01 00:00:00')",
+                    "INSERT INTO attempts (id, user_id, kind, course_id, module_id, content_hash, seed,"
+                    " status, started_at, max_score, pass_mark, review) VALUES (7, 1, 'exam', 'c', NULL,"
+                    " 'h', 1, 'in_progress', '2026-03-05 09:00:00', 3, 0.8, 'after_submit')",
+                    "INSERT INTO attempt_papers (attempt_id, snapshot, layout)"
+                    " VALUES (7, '[\"taken\"]', 'L7')",
+                    "INSERT INTO sittings (id, course_id, opens_at, closes_at, place, scope_lineage,"
+                    " created_at) VALUES (1, 'c', '2026-03-06 09:00:00', '2026-03-06 11:00:00', 'Hall',"
+                    " '/1/', '2026-03-01 00:00:00')",
+                    "INSERT INTO prepared_papers (sitting_id, user_id, lang, stamp, seen_through, seed,"
+                    " snapshot, layout, served, prepared_at) VALUES (1, 1, 'zh-CN', 's', 7, 2,"
+                    " '[\"ahead\"]', 'L', '[]', '2026-03-01 00:00:00')",
+                ):
+                    db.execute(text(statement))
+            migrate.upgrade(database)
+            assert migrate.schema_differences(database) == []
+            with database.session() as db:
+                held = db.execute(
+                    text(
+                        "SELECT l.attempt_id, p.id, p.snapshot, p.layout FROM attempt_papers l "
+                        "JOIN papers p ON p.id = l.paper_id"
+                    )
+                ).all()
+                ahead = db.execute(
+                    text(
+                        "SELECT p.id, p.snapshot, p.layout FROM prepared_papers r "
+                        "JOIN papers p ON p.id = r.paper_id"
+                    )
+                ).one()
+            with database.write() as db:
+                new_id = db.execute(
+                    text("INSERT INTO papers (snapshot) VALUES ('[]') RETURNING id")
+                ).scalar_one()
+                db.execute(text("DELETE FROM papers WHERE id = :id"), {"id": new_id})
+            run(database, command.downgrade, "0020")
+            with database.session() as db:
+                back = db.execute(text("SELECT attempt_id, snapshot, layout FROM attempt_papers")).all()
+                ahead_back = db.execute(text("SELECT snapshot, layout, served FROM prepared_papers")).one()
+            run(database, command.upgrade, "head")  # and up again
+            assert migrate.schema_differences(database) == []
+        finally:
+            database.dispose()
+    assert [tuple(row) for row in held] == [(7, 7, '["taken"]', "L7")]
+    assert ahead[0] > 7
+    assert tuple(ahead[1:]) == ('["ahead"]', "L")
+    assert new_id > ahead[0]
+    assert [tuple(row) for row in back] == [(7, '["taken"]', "L7")]
+    assert tuple(ahead_back) == ('["ahead"]', "L", "[]")

@@ -27,7 +27,8 @@ from tests.test_journeys import DESKTOP, LOCALES, Journey
 from trainer.app import create_app
 from trainer.config import Settings
 from trainer.db import Database, utcnow
-from trainer.quizzes.models import Attempt, AttemptAnswer, AttemptPaper
+from trainer.quizzes.models import Attempt, AttemptAnswer
+from trainer.quizzes.service import paper_of
 from trainer.quizzes.snapshot import to_served
 
 pytestmark = pytest.mark.browser
@@ -62,7 +63,7 @@ def stored(database: Database, attempt_id: int) -> dict[int, Any]:
     """The saved answers in the paper's served keys (they are stored in the bank's)."""
     with database.session() as db:
         rows = db.scalars(select(AttemptAnswer).where(AttemptAnswer.attempt_id == attempt_id)).all()
-        paper = {e["slot"]: e for e in json.loads(db.get_one(AttemptPaper, attempt_id).snapshot)}
+        paper = {e["slot"]: e for e in json.loads(paper_of(db, attempt_id))}
     return {row.slot: to_served(paper[row.slot], json.loads(row.response)) for row in rows}
 
 

@@ -19,7 +19,7 @@ from trainer.config import Settings
 from trainer.content.loader import load_library_or_raise
 from trainer.db import Database, utcnow
 from trainer.quizzes import service
-from trainer.quizzes.models import Attempt, AttemptAnswer, AttemptPaper, KeyCorrection
+from trainer.quizzes.models import Attempt, AttemptAnswer, AttemptPaper, KeyCorrection, Paper
 from trainer.quizzes.snapshot import to_served
 
 BANK = "question_bank/demo/ventilation.yaml"
@@ -35,7 +35,7 @@ def take_exam(client: TestClient, database: Database, choice: str) -> int:
     attempt = client.post("/api/v1/courses/demo-course/exam/attempts", headers=headers).json()
     assert {q["id"] for q in attempt["questions"]} == {"DEMO-0001", "DEMO-0003"}
     with database.session() as db:
-        paper = {e["id"]: e for e in json.loads(db.get_one(AttemptPaper, attempt["id"]).snapshot)}
+        paper = {e["id"]: e for e in json.loads(service.paper_of(db, attempt["id"]))}
     for question in attempt["questions"]:
         if question["id"] == "DEMO-0001":
             answer = to_served(paper["DEMO-0001"], {"selected": [choice]})
@@ -89,7 +89,7 @@ def check_corrections(client: TestClient, content: ContentDirs, migrated_databas
     # One paper as papers were stored before 2026-12-04 (the json module's `"id": "X"` layout):
     # the correction finds papers of both layouts.
     with migrated_database.write() as db:
-        old = db.get_one(AttemptPaper, wrong_then)
+        old = db.get_one(Paper, db.get_one(AttemptPaper, wrong_then).paper_id)
         old.snapshot = json.dumps(json.loads(old.snapshot), ensure_ascii=False)
         assert '"id": "DEMO-0001"' in old.snapshot
 
@@ -149,7 +149,7 @@ def test_the_trainer_item_page_lists_the_attempts_a_correction_changed(
     with migrated_database.write() as db:
         # A key that reads (the served one): the database is the run's, and other tests' key
         # corrections regrade every attempt of the course, this one included.
-        paper = json.loads(db.get_one(AttemptPaper, practice_id).snapshot)
+        paper = json.loads(service.paper_of(db, practice_id))
         served_key = json.dumps(next(e for e in paper if e["slot"] == 1)["key"])
         db.add(
             KeyCorrection(

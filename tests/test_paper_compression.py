@@ -26,19 +26,23 @@ def test_an_exam_paper_is_stored_compressed_with_lz4_on_postgresql(
         column = conn.execute(
             text(
                 "SELECT attcompression FROM pg_attribute "
-                "WHERE attrelid = 'attempt_papers'::regclass AND attname = 'snapshot'"
+                "WHERE attrelid = 'papers'::regclass AND attname = 'snapshot'"
             )
         ).scalar_one()
         assert column == "l"  # lz4
         # The fixture's papers are under the 2 kB PostgreSQL starts compressing at; a paper of
         # the sample courses is 60-90 kB. Stored again with JSON's own whitespace after it:
         conn.execute(
-            text("UPDATE attempt_papers SET snapshot = rpad(snapshot, 40000) WHERE attempt_id = :id"),
+            text(
+                "UPDATE papers SET snapshot = rpad(snapshot, 40000) "
+                "WHERE id = (SELECT paper_id FROM attempt_papers WHERE attempt_id = :id)"
+            ),
             {"id": attempt_id},
         )
         method, stored = conn.execute(
             text(
-                "SELECT pg_column_compression(snapshot), snapshot FROM attempt_papers WHERE attempt_id = :id"
+                "SELECT pg_column_compression(p.snapshot), p.snapshot FROM papers p "
+                "JOIN attempt_papers l ON l.paper_id = p.id WHERE l.attempt_id = :id"
             ),
             {"id": attempt_id},
         ).one()
@@ -47,6 +51,8 @@ def test_an_exam_paper_is_stored_compressed_with_lz4_on_postgresql(
 
 
 def test_a_paper_drawn_ahead_is_set_to_lz4_too(migrated_database: Database) -> None:
+    """A paper drawn ahead is a row of `papers` (above); the questions it serves, kept beside it,
+    are compressed the same way."""
     if migrated_database.is_sqlite:
         pytest.skip("SQLite stores a paper's text as is: nothing to compress")
     with migrated_database.engine.begin() as conn:
@@ -54,8 +60,8 @@ def test_a_paper_drawn_ahead_is_set_to_lz4_too(migrated_database: Database) -> N
             conn.execute(
                 text(
                     "SELECT attname, attcompression FROM pg_attribute "
-                    "WHERE attrelid = 'prepared_papers'::regclass AND attname IN ('snapshot', 'served')"
+                    "WHERE attrelid = 'prepared_papers'::regclass AND attname = 'served'"
                 )
             ).all()
         )
-    assert columns == {"snapshot": "l", "served": "l"}
+    assert columns == {"served": "l"}

@@ -7,6 +7,7 @@ that are over. Real HTTP through the app, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from tests.conftest import ContentDirs, make_person
 from tests.test_cli import trainer
@@ -40,7 +41,7 @@ from trainer.content.loader import load_library
 from trainer.db import Database, utcnow
 from trainer.people.housekeeping import purge
 from trainer.quizzes import service as quizzes
-from trainer.quizzes.models import Attempt, AttemptPaper, PreparedPaper
+from trainer.quizzes.models import Attempt, AttemptPaper, Paper, PreparedPaper
 from trainer.sittings import papers
 from trainer.sittings import service as sittings
 
@@ -60,7 +61,24 @@ def attempt(database: Database, attempt_id: int) -> Attempt:
 
 def stored_paper(database: Database, attempt_id: int) -> str:
     with database.session() as db:
-        return db.get_one(AttemptPaper, attempt_id).snapshot
+        return quizzes.paper_of(db, attempt_id)
+
+
+def held_paper(database: Database, attempt_id: int) -> int:
+    """The row of `papers` the attempt holds."""
+    with database.session() as db:
+        return db.get_one(AttemptPaper, attempt_id).paper_id
+
+
+def paper_text(database: Database, paper_id: int) -> str | None:
+    """A row of `papers` (None: deleted)."""
+    with database.session() as db:
+        return db.scalar(select(Paper.snapshot).where(Paper.id == paper_id))
+
+
+def papers_stored(database: Database) -> int:
+    with database.session() as db:
+        return db.scalar(select(func.count()).select_from(Paper)) or 0
 
 
 def started_details(database: Database, attempt_id: int) -> dict[str, object]:
@@ -109,6 +127,7 @@ def test_a_start_stores_the_paper_drawn_ahead(sit: TestClient, sit_app: FastAPI)
     # Each person's own draw: two papers, two seeds.
     assert prepared[first_person.id].seed != prepared[second_person.id].seed
 
+    before = papers_stored(database)
     response = start(sit, first)
     assert response.status_code == 200, response.text
     served = response.json()
@@ -126,14 +145,19 @@ def test_a_start_stores_the_paper_drawn_ahead(sit: TestClient, sit_app: FastAPI)
     assert sorted(read_back.ids.values()) == sorted(q["id"] for q in served["questions"])
     stored = attempt(database, served["id"])
     paper = prepared[first_person.id]
-    assert stored_paper(database, stored.id) == paper.snapshot
+    # The attempt holds the very row drawn ahead: nothing copied, no paper added.
+    assert held_paper(database, stored.id) == paper.paper_id
+    assert papers_stored(database) == before
+    drawn_ahead = paper_text(database, paper.paper_id)
+    assert drawn_ahead is not None
+    assert stored_paper(database, stored.id) == drawn_ahead
     assert stored.seed == paper.seed
     assert stored.sitting_id == sitting_id
     # The start answers the paper as it is stored: the same as reading the attempt back.
     assert (
         served["questions"] == sit.get(f"/api/v1/attempts/{served['id']}", headers=first).json()["questions"]
     )
-    assert sorted(q["id"] for q in served["questions"]) == sorted(e["id"] for e in json.loads(paper.snapshot))
+    assert sorted(q["id"] for q in served["questions"]) == sorted(e["id"] for e in json.loads(drawn_ahead))
     # As served, never with its key (the paper holds one).
     assert all("key" not in q and "keymap" not in q for q in served["questions"])
     assert started_details(database, served["id"])["prepared"] is True
@@ -181,6 +205,11 @@ def test_a_paper_is_drawn_afresh_after_the_library_or_what_was_seen_changed(
     redrawn = prepared_of(database, sitting_id)[practised_person.id]
     assert redrawn.seed != prepared[practised_person.id].seed
     assert redrawn.seen_through == practice.json()["id"]
+    # The paper it replaces is gone (nobody took it); the edited one's, passed over, is still
+    # there until its sitting is over.
+    assert paper_text(database, prepared[practised_person.id].paper_id) is None
+    assert paper_text(database, redrawn.paper_id) is not None
+    assert paper_text(database, prepared[edited_person.id].paper_id) is not None
     response = start(sit, practised)
     assert response.status_code == 200, response.text
     assert attempt(database, response.json()["id"]).seed == redrawn.seed
@@ -238,15 +267,22 @@ def test_preparing_is_idempotent_skips_who_came_and_purge_ends_it(sit: TestClien
     here = unit_path()
     came, _came_person = ready(sit, database, here)
     _waiting, waiting_person = ready(sit, database, here)
+    taker, taker_person = ready(sit, database, here)
     sitting_id = open_sitting(sit, database, here)
     now = utcnow()
     assert start(sit, came).status_code == 200  # drawn at the start: nothing was prepared
     done = papers.prepare(database, library, sitting_id, now, default_lang="zh-CN")
-    assert (done.drawn, done.kept, done.skipped) == (1, 0, 1)
-    assert set(prepared_of(database, sitting_id)) == {waiting_person.id}
+    assert (done.drawn, done.kept, done.skipped) == (2, 0, 1)
+    assert set(prepared_of(database, sitting_id)) == {waiting_person.id, taker_person.id}
     assert prepared_of(database, sitting_id)[waiting_person.id].lang == "zh-CN"  # never chose one
+    taken = sit.post(EXAM + "?lang=zh-CN", headers=taker)  # takes the paper drawn ahead for them
+    assert taken.status_code == 200, taken.text
+    assert (
+        held_paper(database, taken.json()["id"])
+        == prepared_of(database, sitting_id)[taker_person.id].paper_id
+    )
     again = papers.prepare(database, library, sitting_id, now, default_lang="zh-CN")
-    assert (again.drawn, again.kept, again.skipped) == (0, 1, 1)
+    assert (again.drawn, again.kept, again.skipped) == (0, 1, 2)
 
     # The timer's run leaves an open sitting alone, and prepares one opening within the day.
     later_unit = unit_path()
@@ -263,15 +299,18 @@ def test_preparing_is_idempotent_skips_who_came_and_purge_ends_it(sit: TestClien
     papers.prepare_upcoming(database, library, now, default_lang="en")
     assert len(prepared_of(database, tomorrow["id"])) == 1
     assert prepared_of(database, next_week["id"]) == {}
-    assert set(prepared_of(database, sitting_id)) == {waiting_person.id}
+    assert set(prepared_of(database, sitting_id)) == {waiting_person.id, taker_person.id}
+    let_go = {person: row.paper_id for person, row in prepared_of(database, sitting_id).items()}
 
-    # Closed: its papers go at the next purge; the others stay.
+    # Closed: its papers go at the next purge, but for the one a start took; the others stay.
     closer = make_person(database, "trainer")
     actor = audit.Actor(closer.id, closer.username)
     sittings.close(database, actor, viewer_of(database, closer), sitting_id, utcnow(), reason="done")
     done_purge = purge(database, utcnow(), session_idle=timedelta(minutes=30))
-    assert done_purge.prepared_papers == 1
+    assert done_purge.prepared_papers == 2
     assert prepared_of(database, sitting_id) == {}
+    assert paper_text(database, let_go[waiting_person.id]) is None
+    assert paper_text(database, let_go[taker_person.id]) == stored_paper(database, taken.json()["id"])
     assert len(prepared_of(database, tomorrow["id"])) == 1
     assert papers.prepare(database, library, sitting_id, utcnow(), default_lang="en").refused == (
         f"sitting {sitting_id} is over"
@@ -380,3 +419,42 @@ def test_a_paper_drawn_again_while_a_start_took_it_is_not_stored(
     assert served["questions"] == read_back["questions"]
     stored_ids = sorted(entry["id"] for entry in json.loads(stored_paper(database, stored.id)))
     assert sorted(q["id"] for q in served["questions"]) == stored_ids
+
+
+def test_a_paper_let_go_while_a_start_takes_it_stays_with_the_start(
+    sit: TestClient, sit_app: FastAPI
+) -> None:
+    """Deleting the papers let go (a redraw, a sitting's purge) while a start links its attempt
+    to one of them: that one stays, the others go. On PostgreSQL the delete sees the start's link
+    only when it commits and fails on its reference (then tries again paper by paper); on SQLite
+    it waits for the start's write."""
+    database: Database = sit_app.state.database
+    headers, _person, _sitting_id = one_paper_drawn_ahead(sit, sit_app)
+    practice = sit.post("/api/v1/modules/demo-first/practice/attempts", headers=headers)
+    assert practice.status_code == 200, practice.text
+    with database.write() as db:
+        taken, other = (Paper(snapshot="[]"), Paper(snapshot="[]"))
+        db.add_all([taken, other])
+        db.flush()
+        ids = [taken.id, other.id]
+    outcome: list[int] = []
+
+    def let_go() -> None:
+        with database.write_connection() as conn:
+            outcome.append(quizzes.delete_papers_not_held(conn, ids))
+
+    with database.write_connection() as start_under_way:
+        start_under_way.execute(
+            update(AttemptPaper)
+            .where(AttemptPaper.attempt_id == practice.json()["id"])
+            .values(paper_id=ids[0])
+        )
+        deleting = threading.Thread(target=let_go)
+        deleting.start()
+        time.sleep(0.5)  # the delete is waiting on the start (its lock, or SQLite's write lock)
+        assert deleting.is_alive()
+    deleting.join(timeout=30)
+    assert outcome == [1]
+    assert paper_text(database, ids[0]) == "[]"
+    assert paper_text(database, ids[1]) is None
+    assert held_paper(database, practice.json()["id"]) == ids[0]

@@ -40,7 +40,7 @@ from trainer.people import auth
 from trainer.people.models import Unit
 from trainer.quizzes import flags
 from trainer.quizzes import service as quizzes
-from trainer.quizzes.models import GRADED, IN_PROGRESS, Attempt, AttemptAnswer, AttemptPaper
+from trainer.quizzes.models import GRADED, IN_PROGRESS, Attempt, AttemptAnswer
 from trainer.ratelimit import RateCounter
 from trainer.web import unit
 from trainer.web.pages import page
@@ -359,7 +359,7 @@ def test_the_answer_form_saves_none_when_one_answer_is_refused(
     started = client.post("/modules/demo-first/practice", data={"csrf_token": csrf}, follow_redirects=False)
     attempt_id = int(started.headers["location"].rsplit("/", 1)[1])
     with database.session() as db:
-        slots = sorted(entry["slot"] for entry in json.loads(db.get_one(AttemptPaper, attempt_id).snapshot))
+        slots = sorted(entry["slot"] for entry in json.loads(quizzes.paper_of(db, attempt_id)))
     locked, fresh = slots[0], slots[1]
     first = right_answer(database, attempt_id, locked)
     url = f"/attempts/{attempt_id}/answers"

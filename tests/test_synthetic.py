@@ -26,7 +26,7 @@ from trainer.content.loader import load_library_or_raise
 from trainer.db import Database, utcnow
 from trainer.people.models import Unit, User, UserRole
 from trainer.people.passwords import verify_password
-from trainer.quizzes.models import Attempt, AttemptPaper
+from trainer.quizzes.models import Attempt, AttemptPaper, Paper
 from trainer.reports.models import STATES, ComplianceTally, ExamTally, ItemMark, UnitHeadcount
 
 INSPECTORS = 400
@@ -141,7 +141,11 @@ def test_attempts_are_consistent(seeded: tuple[Database, datetime, object]) -> N
     database, now, _ = seeded
     with database.session() as db:
         attempts = db.scalars(select(Attempt)).all()
-        papers = dict(db.execute(select(AttemptPaper.attempt_id, AttemptPaper.snapshot)).all())
+        papers = dict(
+            db.execute(
+                select(AttemptPaper.attempt_id, Paper.snapshot).join(Paper, Paper.id == AttemptPaper.paper_id)
+            ).all()
+        )
         unit_of = dict(db.execute(select(User.id, User.unit_id)).all())
     kinds = Counter(a.kind for a in attempts)
     assert kinds["exam"] > 0

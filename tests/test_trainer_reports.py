@@ -22,7 +22,8 @@ from trainer.app import create_app
 from trainer.config import Settings
 from trainer.content.bank import Bank
 from trainer.db import Database
-from trainer.quizzes.models import Attempt, AttemptAnswer, AttemptPaper
+from trainer.quizzes.models import Attempt, AttemptAnswer, AttemptPaper, Paper
+from trainer.quizzes.service import paper_of
 from trainer.quizzes.snapshot import to_served
 from trainer.reports import items
 from trainer.reports.itemstats import Thresholds, item_stats
@@ -95,7 +96,7 @@ def trainer(client: TestClient, migrated_database: Database) -> TestClient:
 def _wrong_or_blank(database: Database, attempt_id: int, slot: int) -> dict[str, object] | None:
     """A wrong option for a choice question (the first key that is not correct); else blank."""
     with database.session() as db:
-        paper = json.loads(db.get_one(AttemptPaper, attempt_id).snapshot)
+        paper = json.loads(paper_of(db, attempt_id))
     entry = next(e for e in paper if e["slot"] == slot)
     key = entry["key"]
     if key["kind"] != "choice":
@@ -349,8 +350,9 @@ def _option_counts_both_ways(
         exams_taken = [
             a
             for a in db.execute(
-                select(Attempt.id, AttemptPaper.snapshot)
+                select(Attempt.id, Paper.snapshot)
                 .join(AttemptPaper, AttemptPaper.attempt_id == Attempt.id)
+                .join(Paper, Paper.id == AttemptPaper.paper_id)
                 .where(Attempt.course_id == "demo-course", Attempt.kind == "exam", Attempt.status == "graded")
             )
             if a.id in marked

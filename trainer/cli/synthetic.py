@@ -13,7 +13,7 @@ running), then written in id order with bulk Core inserts, ids assigned here so 
 each other without round trips. Attempts and certificates get their ids in time order, as a real
 installation's would, so their rows are not clustered by inspector.
 
-What is simplified: an attempt's paper (`attempt_papers`) is '[]' and its `content_hash`
+What is simplified: an attempt's paper (`papers`, with its attempt's id) is '[]' and its `content_hash`
 'synthetic' (the papers are not needed by the reports), no answers, module reads or audit
 events are written, and the exam history reaches ~4 years back (a certificate is valid for the
 course's validity, 3 years in the shipped library, so grace and expired certificates need older
@@ -45,7 +45,7 @@ from trainer.content.library import Course, Library
 from trainer.db import Base, Database, utcnow
 from trainer.people.models import UNIT_KINDS, Unit, User, UserRole
 from trainer.people.passwords import hash_password
-from trainer.quizzes.models import GRADED, IN_PROGRESS, Attempt, AttemptPaper
+from trainer.quizzes.models import GRADED, IN_PROGRESS, Attempt, AttemptPaper, Paper
 from trainer.reports import compliance
 from trainer.reports.models import ExamTally, ItemMark
 
@@ -802,7 +802,7 @@ def generate(
     )
     if not database.is_sqlite:
         with database.write_connection() as conn:
-            for table in ("units", "users", "attempts", "certificates"):
+            for table in ("units", "users", "attempts", "papers", "certificates"):
                 conn.execute(
                     text(
                         f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608
@@ -981,10 +981,15 @@ class _Writer:
                     }
 
         self.counts["attempts"] = _write(self.database, Attempt, rows())
+        self.counts["papers"] = _write(
+            self.database,
+            Paper,
+            ({"id": self.attempt_id[p], "snapshot": SNAPSHOT, "layout": None} for p in self.order),
+        )
         self.counts["attempt_papers"] = _write(
             self.database,
             AttemptPaper,
-            ({"attempt_id": self.attempt_id[p], "snapshot": SNAPSHOT, "layout": None} for p in self.order),
+            ({"attempt_id": self.attempt_id[p], "paper_id": self.attempt_id[p]} for p in self.order),
         )
         self.counts["item_marks"] = _write(self.database, ItemMark, marks())
         taken: Counter[tuple[int, str, str]] = Counter()

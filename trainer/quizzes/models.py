@@ -31,8 +31,8 @@ VOIDED = "voided"
 class Attempt(Base):
     """One paper taken by one inspector: a module's practice quiz or a course's final exam.
 
-    Its paper (every question exactly as served) is an `AttemptPaper` of its own, so later
-    edits to the bank never change a past attempt or its score.
+    Its paper (every question exactly as served) is a `Paper` of its own (`AttemptPaper`), so
+    later edits to the bank never change a past attempt or its score.
     """
 
     __tablename__ = "attempts"
@@ -72,24 +72,43 @@ class Attempt(Base):
     sitting_id: Mapped[int | None] = mapped_column(ForeignKey("sittings.id"), index=True)
 
 
-class AttemptPaper(Base):
-    """An attempt's paper: every question exactly as served (content, order, answer key,
-    review), written once when the attempt starts and never changed.
+class Paper(Base):
+    """An exam or practice paper: every question exactly as served (content, order, answer key,
+    review), written once and never changed. An attempt holds one (`AttemptPaper`); so does a
+    paper drawn ahead of a sitting (`PreparedPaper.paper_id`), and a start that takes that paper
+    links its attempt to the same row: the 60-90 kB are not copied under the write lock every
+    start of a sitting waits for.
 
     Kept apart from the attempt's row, which changes (graded, its deadline moved by a sitting's
     close or extra time): SQLite rewrites a whole row when a change alters its size, as grading
-    does, and a paper is 60-90 kB, so grading an attempt whose row held its paper wrote about
-    170 kB to the WAL instead of one page (a deadline burst grades thousands under the one write
-    lock).
+    does, so grading an attempt whose row held its paper wrote about 170 kB to the WAL instead
+    of one page (a deadline burst grades thousands under the one write lock).
+
+    A paper no attempt holds is deleted with the paper drawn ahead that held it
+    (trainer.people.housekeeping, trainer.sittings.papers).
     """
 
-    __tablename__ = "attempt_papers"
+    __tablename__ = "papers"
 
-    attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id", ondelete="CASCADE"), primary_key=True)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
     snapshot: Mapped[str] = mapped_column(Text)  # JSON: the entries, in slot order
     # Where each entry sits in `snapshot` (trainer.quizzes.service.Drawn.layout), so a process
     # that did not start the attempt cuts its paper up instead of parsing it; None before 0018.
     layout: Mapped[str | None] = mapped_column(Text)
+
+
+class AttemptPaper(Base):
+    """Which paper an attempt holds: one per attempt, written when it starts, never changed.
+
+    A row of its own rather than a column of `attempts`: SQLite adds a column to a table that
+    others reference only as one that allows NULL and cannot drop it again while it refers to
+    another table, and the link costs a start one small row."""
+
+    __tablename__ = "attempt_papers"
+
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id", ondelete="CASCADE"), primary_key=True)
+    # Indexed: a paper drawn ahead is deleted with its sitting's only if no attempt holds it.
+    paper_id: Mapped[int] = mapped_column(ForeignKey("papers.id"), index=True)
 
 
 class AttemptAnswer(Base):
@@ -183,10 +202,9 @@ class PreparedPaper(Base):
     stamp: Mapped[str] = mapped_column(String(64))  # trainer.quizzes.service.paper_stamp
     seen_through: Mapped[int] = mapped_column(Integer)  # the person's latest attempt in the course; 0: none
     seed: Mapped[int] = mapped_column(BigInteger)
-    snapshot: Mapped[str] = mapped_column(Text)  # JSON, as attempts.snapshot
-    # Worked out when drawn, so a start neither parses nor serialises the paper: each entry's
-    # slot, question and length in `snapshot` (JSON), and the questions as a new attempt shows
-    # them (JSON: what the start route answers).
-    layout: Mapped[str] = mapped_column(Text)
+    # The paper itself; a start that takes it points its attempt at the same row.
+    paper_id: Mapped[int] = mapped_column(ForeignKey("papers.id"), index=True)
+    # Worked out when drawn, so a start neither parses nor serialises the paper: the questions as
+    # a new attempt shows them (JSON: what the start route answers).
     served: Mapped[str] = mapped_column(Text)
     prepared_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -47,7 +47,7 @@ from functools import partial
 from typing import Any, NamedTuple, NoReturn
 
 import pydantic_core
-from sqlalchemy import Connection, Table, and_, bindparam, exists, func, insert, or_, select, update
+from sqlalchemy import Connection, Table, and_, bindparam, delete, exists, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DbSession
@@ -77,6 +77,7 @@ from trainer.quizzes.models import (
     KeyCorrection,
     ModuleRead,
     ModuleVersionRead,
+    Paper,
     PreparedPaper,
 )
 from trainer.quizzes.scoring import AnswerKey, ResponseError, score
@@ -319,7 +320,8 @@ def _start_facts(db: DbSession, viewer: Viewer, course: Course, now: datetime) -
 
 
 _PAPERS_SEEN = (
-    select(AttemptPaper.snapshot)
+    select(Paper.snapshot)
+    .join(AttemptPaper, AttemptPaper.paper_id == Paper.id)
     .join(Attempt, Attempt.id == AttemptPaper.attempt_id)
     .where(Attempt.user_id == bindparam("user_id"), Attempt.course_id == bindparam("course_id"))
 )
@@ -584,8 +586,8 @@ def _as_served(entry: dict[str, Any], response: Any) -> dict[str, Any]:
 @dataclass(frozen=True)
 class Prepared:
     """A paper drawn ahead, as a start takes it: its seed, how many questions it has, and its
-    questions as a new attempt shows them (JSON). The start copies its snapshot and layout into
-    the attempt in the database (`_INSERT_PREPARED_ATTEMPT`). `paper`: its slots, question ids
+    questions as a new attempt shows them (JSON). The start links the attempt to its row of
+    `papers` in the database (`_TAKE_PREPARED_PAPER`). `paper`: its slots, question ids
     and entries, where the start read the snapshot to keep it in this process's cache (SQLite:
     see `_SITTINGS_TO_START_IN`); else the paper reaches the cache on the attempt's first save,
     cut up by its layout (`_paper_in`)."""
@@ -660,7 +662,7 @@ _SITTINGS_OPEN_TO_START_IN = (
         PreparedPaper.stamp.label("prepared_stamp"),
         PreparedPaper.seen_through.label("prepared_seen_through"),
         PreparedPaper.seed.label("prepared_seed"),
-        PreparedPaper.layout.label("prepared_layout"),
+        Paper.layout.label("prepared_layout"),
         PreparedPaper.served.label("prepared_served"),
     )
     .outerjoin(
@@ -671,6 +673,7 @@ _SITTINGS_OPEN_TO_START_IN = (
         PreparedPaper,
         and_(PreparedPaper.sitting_id == Sitting.id, PreparedPaper.user_id == bindparam("roster_user")),
     )
+    .outerjoin(Paper, Paper.id == PreparedPaper.paper_id)
     .where(
         Sitting.course_id == bindparam("course_id"),
         Sitting.closes_at > bindparam("now"),
@@ -686,7 +689,7 @@ _SITTINGS_OPEN_TO_START_IN = (
 # process that serves a save reads it then (`_paper_in`).
 _SITTINGS_TO_START_IN = {
     "postgresql": _SITTINGS_OPEN_TO_START_IN,
-    "sqlite": _SITTINGS_OPEN_TO_START_IN.add_columns(PreparedPaper.snapshot.label("prepared_snapshot")),
+    "sqlite": _SITTINGS_OPEN_TO_START_IN.add_columns(Paper.snapshot.label("prepared_snapshot")),
 }
 
 
@@ -922,15 +925,16 @@ def _create(
                 row["deadline"] = _sitting_deadline(conn, sitting, viewer, now, time_limit_minutes)
             attempt_id = int(conn.execute(_INSERT_ATTEMPT, row).scalar_one())
             if drawn is not None:
-                paper = {"attempt_id": attempt_id, "snapshot": drawn.snapshot, "layout": drawn.layout}
-                conn.execute(_INSERT_PAPER, paper)
+                paper = {"snapshot": drawn.snapshot, "layout": drawn.layout}
+                paper_id = int(conn.execute(_INSERT_PAPER, paper).scalar_one())
+                conn.execute(_INSERT_ATTEMPT_PAPER, {"attempt_id": attempt_id, "paper_id": paper_id})
             else:
                 assert prepared is not None
                 taken = {"prepared_sitting": prepared.sitting_id, "prepared_user": viewer.id}
-                copied = conn.execute(
-                    _INSERT_PREPARED_PAPER, taken | {"prepared_seed": seed, "new_attempt_id": attempt_id}
+                linked = conn.execute(
+                    _TAKE_PREPARED_PAPER, taken | {"prepared_seed": seed, "new_attempt_id": attempt_id}
                 )
-                if copied.rowcount != 1:  # drawn again or purged since it was read: not the paper it
+                if linked.rowcount != 1:  # drawn again or purged since it was read: not the paper it
                     raise _PreparedPaperGoneError  # answers with (the attempt's row is rolled back too)
             if module is None:
                 audit.append(
@@ -987,23 +991,23 @@ def _entry_text(entry: dict[str, Any]) -> str:
     return pydantic_core.to_json(entry).decode("utf-8")
 
 
-# The attempt's row and its paper as prebuilt statements: the ORM's unit of work cost more than
-# the inserts.
+# The attempt's row, its paper and the link between them as prebuilt statements: the ORM's unit
+# of work cost more than the inserts.
 _INSERT_ATTEMPT = insert(Attempt).returning(Attempt.id)
-_INSERT_PAPER = insert(AttemptPaper)
-# A start that takes a paper drawn ahead copies its snapshot and layout into the attempt's paper
-# in the database: the 60-90 kB paper does not travel to the app and back, and the start neither
-# cuts it up nor joins it again. Only the paper read, by its seed (a paper drawn again since has
-# another: `_PreparedPaperGoneError`). Its row count says whether it was there (kept on request,
-# as for the answer upsert).
-_INSERT_PREPARED_PAPER = (
+_INSERT_PAPER = insert(Paper).returning(Paper.id)
+_INSERT_ATTEMPT_PAPER = insert(AttemptPaper)
+# A start that takes a paper drawn ahead links its attempt to that paper's row: nothing of the
+# 60-90 kB paper is copied or crosses to the app (copying it was about 22 pages of SQLite's WAL
+# under the write lock every start of a sitting waits for). Only the paper read, by its seed (a
+# paper drawn again since has another: `_PreparedPaperGoneError`). Its row count says whether it
+# was there (kept on request, as for the answer upsert).
+_TAKE_PREPARED_PAPER = (
     insert(AttemptPaper)
     .from_select(
-        ["attempt_id", "snapshot", "layout"],
+        ["attempt_id", "paper_id"],
         select(
             bindparam("new_attempt_id", type_=AttemptPaper.attempt_id.type),
-            PreparedPaper.snapshot,
-            PreparedPaper.layout,
+            PreparedPaper.paper_id,
         ).where(
             PreparedPaper.sitting_id == bindparam("prepared_sitting"),
             PreparedPaper.user_id == bindparam("prepared_user"),
@@ -1017,6 +1021,38 @@ _INSERT_PREPARED_PAPER = (
 class _PreparedPaperGoneError(Exception):
     """The paper drawn ahead that a start read was drawn again or purged before the start
     stored it: the start draws afresh."""
+
+
+_DELETE_PAPERS_NOT_HELD = delete(Paper).where(
+    Paper.id.in_(bindparam("paper_ids", expanding=True)),
+    ~exists().where(AttemptPaper.paper_id == Paper.id),
+)
+
+
+def delete_papers_not_held(conn: Connection | DbSession, paper_ids: Sequence[int]) -> int:
+    """Delete those of these papers (drawn ahead and let go: redrawn, or their sitting over) that
+    no attempt holds; a paper a start took lives on with its attempt. Returns how many went.
+
+    On PostgreSQL a start may take one of them while this runs, its link not yet committed: the
+    delete then fails on the link's reference when the start commits. Tried as a whole, then one
+    by one, each in a savepoint: whatever was taken stays, the rest go."""
+    ids = list(paper_ids)
+    if not ids:
+        return 0
+    try:
+        with conn.begin_nested():
+            return int(conn.execute(_DELETE_PAPERS_NOT_HELD, {"paper_ids": ids}).rowcount or 0)  # type: ignore[attr-defined]
+    except IntegrityError:
+        pass
+    deleted = 0
+    for paper_id in ids:
+        try:
+            with conn.begin_nested():
+                result = conn.execute(_DELETE_PAPERS_NOT_HELD, {"paper_ids": [paper_id]})
+                deleted += int(result.rowcount or 0)  # type: ignore[attr-defined]
+        except IntegrityError:
+            continue  # taken by a start meanwhile: it is that attempt's paper now
+    return deleted
 
 
 @dataclass(frozen=True)
@@ -1110,7 +1146,11 @@ def has_question(db: DbSession, attempt_id: int, slot: int) -> bool:
 
 def paper_of(db: DbSession, attempt_id: int) -> str:
     """An attempt's paper as stored (JSON: its entries in slot order)."""
-    return db.scalars(select(AttemptPaper.snapshot).where(AttemptPaper.attempt_id == attempt_id)).one()
+    return db.scalars(
+        select(Paper.snapshot)
+        .join(AttemptPaper, AttemptPaper.paper_id == Paper.id)
+        .where(AttemptPaper.attempt_id == attempt_id)
+    ).one()
 
 
 PAPER_CACHE_SIZE = 4096
@@ -1129,8 +1169,9 @@ def _paper(database: Database, attempt_id: int) -> _Paper | None:
 
 
 _PAPER_OF = (
-    select(Attempt.user_id, Attempt.kind, Attempt.review, AttemptPaper.snapshot, AttemptPaper.layout)
+    select(Attempt.user_id, Attempt.kind, Attempt.review, Paper.snapshot, Paper.layout)
     .join(AttemptPaper, AttemptPaper.attempt_id == Attempt.id)
+    .join(Paper, Paper.id == AttemptPaper.paper_id)
     .where(Attempt.id == bindparam("attempt_id"))
 )
 
@@ -1961,11 +2002,12 @@ def correct_key(
             db.scalars(
                 select(Attempt.id)
                 .join(AttemptPaper, AttemptPaper.attempt_id == Attempt.id)
+                .join(Paper, Paper.id == AttemptPaper.paper_id)
                 .where(
                     Attempt.status == GRADED,
                     or_(
-                        AttemptPaper.snapshot.contains(spaced, autoescape=True),
-                        AttemptPaper.snapshot.contains(compact, autoescape=True),
+                        Paper.snapshot.contains(spaced, autoescape=True),
+                        Paper.snapshot.contains(compact, autoescape=True),
                     ),
                 )
                 .order_by(Attempt.id)
@@ -2124,9 +2166,10 @@ def scores_of(db: DbSession, library: Library, user_id: int) -> Scores:
             Attempt.score,
             Attempt.max_score,
             Attempt.passed,
-            AttemptPaper.snapshot,
+            Paper.snapshot,
         )
         .join(AttemptPaper, AttemptPaper.attempt_id == Attempt.id)
+        .join(Paper, Paper.id == AttemptPaper.paper_id)
         .where(Attempt.user_id == user_id, Attempt.status == GRADED)
         .order_by(Attempt.submitted_at, Attempt.id)
     ).all()

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from trainer.content.library import Library
@@ -30,7 +30,7 @@ from trainer.db import Database
 from trainer.errors import DomainError
 from trainer.people.models import User
 from trainer.quizzes import service as quizzes
-from trainer.quizzes.models import Attempt, PreparedPaper
+from trainer.quizzes.models import Attempt, Paper, PreparedPaper
 from trainer.sittings.models import Sitting
 from trainer.sittings.service import rostered, sat_in
 
@@ -70,6 +70,9 @@ def _upsert(insert: Any) -> Any:
 
 
 _UPSERTS = {"postgresql": _upsert(postgresql.insert), "sqlite": _upsert(sqlite.insert)}
+# The papers themselves, their ids in the order given (rows of `papers`, which the prepared rows
+# and, once started, the attempts point at).
+_INSERT_PAPERS = insert(Paper).returning(Paper.id, sort_by_parameter_order=True)
 
 
 def prepare(
@@ -122,7 +125,7 @@ def prepare(
             else:
                 wanted.append((person, lang, seen_through))
         for start in range(0, len(wanted), BATCH):
-            rows = []
+            rows, papers = [], []
             for person, lang, seen_through in wanted[start : start + BATCH]:
                 seen = quizzes.seen_questions(db, person, course.id) if seen_through else set()
                 try:
@@ -140,14 +143,25 @@ def prepare(
                         "stamp": stamp,
                         "seen_through": seen_through,
                         "seed": drawn.seed,
-                        "snapshot": drawn.snapshot,
-                        "layout": drawn.layout,
                         "served": drawn.served,
                         "prepared_at": now,
                     }
                 )
+                papers.append({"snapshot": drawn.snapshot, "layout": drawn.layout})
             with database.write_connection() as conn:
+                # The papers these replace, read in the write (another process may have drawn
+                # them since `have`), deleted after unless a start took one.
+                replaced = conn.scalars(
+                    select(PreparedPaper.paper_id).where(
+                        PreparedPaper.sitting_id == sitting_id,
+                        PreparedPaper.user_id.in_([row["user_id"] for row in rows]),
+                    )
+                ).all()
+                paper_ids = conn.execute(_INSERT_PAPERS, papers).scalars().all()
+                for row, paper_id in zip(rows, paper_ids, strict=True):
+                    row["paper_id"] = paper_id
                 conn.execute(_UPSERTS[database.engine.dialect.name], rows)
+                quizzes.delete_papers_not_held(conn, replaced)
             done.drawn += len(rows)
     return done
 
