@@ -587,16 +587,13 @@ def _as_served(entry: dict[str, Any], response: Any) -> dict[str, Any]:
 class Prepared:
     """A paper drawn ahead, as a start takes it: its seed, how many questions it has, and its
     questions as a new attempt shows them (JSON). The start links the attempt to its row of
-    `papers` in the database (`_TAKE_PREPARED_PAPER`). `paper`: its slots, question ids
-    and entries, where the start read the snapshot to keep it in this process's cache (SQLite:
-    see `_SITTINGS_TO_START_IN`); else the paper reaches the cache on the attempt's first save,
-    cut up by its layout (`_paper_in`)."""
+    `papers` in the database (`_TAKE_PREPARED_PAPER`) and does not read the paper itself: it
+    reaches a process's cache on the attempt's first save, cut up by its layout (`_paper_in`)."""
 
     sitting_id: int
     seed: int
     questions: int
     served: str
-    paper: CutPaper | None
 
 
 class PaperBasis(NamedTuple):
@@ -618,12 +615,8 @@ def _prepared_paper(row: Any, *, lang: str, stamp: str, latest_attempt: int) -> 
     drawn_from = PaperBasis(row.prepared_lang, row.prepared_stamp, row.prepared_seen_through)
     if drawn_from != PaperBasis(lang, stamp, latest_attempt):
         return None
-    stored = row._mapping.get("prepared_snapshot")
-    paper = cut_paper(stored, row.prepared_layout) if stored is not None else None
-    if stored is not None and paper is None:
-        return None  # its snapshot and layout do not fit together: drawn afresh
     questions = len(json.loads(row.prepared_layout)["ids"])
-    return Prepared(row.id, int(row.prepared_seed), questions, row.prepared_served, paper)
+    return Prepared(row.id, int(row.prepared_seed), questions, row.prepared_served)
 
 
 # -- sittings: who may start now ------------------------------------------------------------
@@ -683,17 +676,13 @@ _SITTINGS_OPEN_TO_START_IN = (
     )
     .order_by(Sitting.opens_at, Sitting.id)
 )
-# SQLite reads the paper drawn ahead itself too, to keep it in the process's cache: reading it
-# in process costs little, and the one process serves every later save of the attempt. On
-# PostgreSQL the 60-90 kB would cross the network to be cached by one of several processes: the
-# process that serves a save reads it then (`_paper_in`). Left to the first save on SQLite too,
-# a prepared start cost 1.58-1.68 ms of CPU instead of 1.83 (in process), but the first saves
-# then read 2,000 papers while the real-pace saves run: their p99 at 2,000 rose to 142 and 168 ms
-# (p95 18.8 against 8.9 with the read at the start, the reference's p99 8-46 ms).
-_SITTINGS_TO_START_IN = {
-    "postgresql": _SITTINGS_OPEN_TO_START_IN,
-    "sqlite": _SITTINGS_OPEN_TO_START_IN.add_columns(Paper.snapshot.label("prepared_snapshot")),
-}
+# The paper drawn ahead is not read here, on either database: the start answers with its
+# questions as served (`served`), and the attempt's first save reads and caches the paper
+# (`_paper_in`). Reading it at the start (as SQLite's start did, to cache it in the one process)
+# cost about a tenth of a prepared start (1.83 against 1.58-1.68 ms of CPU each, measured on
+# 1,000 starts in process), and a sitting's starts all come at once while its saves spread out.
+# The real-pace saves at 2,000 on SQLite have a p99 tail either way (full runs: 142 ms with the
+# read left to the first save, 117 with it at the start), so the tail is not this read's.
 
 
 _CANDIDATE_COLUMNS = len(fields(sitting_rules.Candidate))  # the rest: the paper drawn ahead
@@ -720,7 +709,7 @@ def _sitting_to_start_in(
     rows: Sequence[Any] = (
         db.connection()
         .execute(
-            _SITTINGS_TO_START_IN[database.engine.dialect.name],
+            _SITTINGS_OPEN_TO_START_IN,
             {**_roster_params(viewer), "course_id": course_id, "now": now},
         )
         .all()
@@ -895,7 +884,7 @@ def _create(
     drawn: Drawn | None = None
     in_hand: CutPaper | None  # the paper's parts, if this process has them (kept in its cache)
     if prepared is not None:
-        seed, questions, served, in_hand = prepared.seed, prepared.questions, prepared.served, prepared.paper
+        seed, questions, served, in_hand = prepared.seed, prepared.questions, prepared.served, None
     else:
         drawn = _draw(library, course, rows, seen, purpose=purpose, lang=lang)
         seed, questions, served = drawn.seed, len(drawn.entries), drawn.served
