@@ -13,9 +13,9 @@ running), then written in id order with bulk Core inserts, ids assigned here so 
 each other without round trips. Attempts and certificates get their ids in time order, as a real
 installation's would, so their rows are not clustered by inspector.
 
-What is simplified: an attempt's paper (`papers`, with its attempt's id) is '[]' and its `content_hash`
-'synthetic' (the papers are not needed by the reports), no answers, module reads or audit
-events are written, and the exam history reaches ~4 years back (a certificate is valid for the
+What is simplified: an attempt's paper (`papers`, with its attempt's id) is '[]' and its
+`content_hash` 'synthetic' (the papers are not needed by the reports), no answers, module reads or
+audit events are written, and the exam history reaches ~4 years back (a certificate is valid for the
 course's validity, 3 years in the shipped library, so grace and expired certificates need older
 exams).
 """
