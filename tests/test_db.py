@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -26,12 +25,7 @@ def test_migrations_run_from_scratch_and_back(tmp_path) -> None:  # type: ignore
     try:
         migrate.upgrade(database)
         assert migrate.current_revision(database) == migrate.head_revision()
-        from alembic import command
-
-        config = migrate._config()
-        with database.write_connection() as conn:
-            config.attributes["connection"] = conn
-            command.downgrade(config, "base")
+        migrate.downgrade(database, "base")
         assert migrate.current_revision(database) is None
     finally:
         database.dispose()
@@ -224,12 +218,7 @@ def test_the_reports_migration_carries_existing_results_over(tmp_path) -> None: 
             ).all()
         # The papers, moved to a table of their own by 0019, go back into the attempts' rows on
         # a downgrade.
-        from alembic import command
-
-        config = migrate._config()
-        with database.write_connection() as conn:
-            config.attributes["connection"] = conn
-            command.downgrade(config, "0018")
+        migrate.downgrade(database, "0018")
         with database.session() as db:
             back = db.execute(text("SELECT id, snapshot, layout FROM attempts")).all()
     finally:
@@ -322,15 +311,7 @@ def test_papers_move_into_a_table_of_their_own_and_back(database_url: str, tmp_p
     """0021: an attempt's paper and a paper drawn ahead become rows of `papers` (the attempt's
     keeps its id); a paper drawn anew after the upgrade gets an id past them (PostgreSQL's
     sequence moved on); a downgrade puts every paper back where it was."""
-    from alembic import command
-
     from tests.test_backup import new_database
-
-    def run(database: Database, step: Callable[..., None], revision: str) -> None:
-        config = migrate._config()
-        with database.write_connection() as conn:
-            config.attributes["connection"] = conn
-            step(config, revision)
 
     with new_database(database_url, tmp_path, "papers") as url:
         database = Database(url)
@@ -377,11 +358,11 @@ def test_papers_move_into_a_table_of_their_own_and_back(database_url: str, tmp_p
                     text("INSERT INTO papers (snapshot) VALUES ('[]') RETURNING id")
                 ).scalar_one()
                 db.execute(text("DELETE FROM papers WHERE id = :id"), {"id": new_id})
-            run(database, command.downgrade, "0020")
+            migrate.downgrade(database, "0020")
             with database.session() as db:
                 back = db.execute(text("SELECT attempt_id, snapshot, layout FROM attempt_papers")).all()
                 ahead_back = db.execute(text("SELECT snapshot, layout, served FROM prepared_papers")).one()
-            run(database, command.upgrade, "head")  # and up again
+            migrate.upgrade(database)  # and up again
             assert migrate.schema_differences(database) == []
         finally:
             database.dispose()

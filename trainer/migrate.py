@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -23,13 +24,22 @@ def _config() -> Config:
 
 
 def upgrade(database: Database, revision: str = "head") -> None:
+    _run(database, command.upgrade, revision)
+
+
+def downgrade(database: Database, revision: str) -> None:
+    """Back to `revision` (no command: the tests check every migration goes both ways)."""
+    _run(database, command.downgrade, revision)
+
+
+def _run(database: Database, step: Callable[[Config, str], None], revision: str) -> None:
     config = _config()
     with database.write_connection() as conn:
         config.attributes["connection"] = conn
         config.attributes["audit_key"] = database.audit_key  # 0008 re-keys an existing audit chain
         # Data migrations that compute dates (the reports' month keys) need the installation's zone.
         config.attributes["time_zone"] = database.time_zone
-        command.upgrade(config, revision)
+        step(config, revision)
 
 
 def current_revision(database: Database) -> str | None:

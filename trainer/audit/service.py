@@ -152,45 +152,12 @@ def append(
     at: datetime | None = None,
 ) -> AuditEvent:
     """`record` on a Core connection in a write transaction, signed with `key` (the exam start's
-    write, which holds no ORM session: its three statements run without the ORM's execution path)."""
-    if conn.dialect.name == "sqlite":
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
-            return _append(
-                cursor,
-                None,
-                key,
-                action,
-                actor,
-                target_type=target_type,
-                target_id=target_id,
-                details=details,
-                at=at,
-            )
-        finally:
-            cursor.close()
-    return _append(
-        None, conn, key, action, actor, target_type=target_type, target_id=target_id, details=details, at=at
-    )
-
-
-def _append(
-    cursor: Any,
-    conn: Connection | None,
-    key: bytes,
-    action: str,
-    actor: Actor,
-    *,
-    target_type: str | None,
-    target_id: object,
-    details: dict[str, Any] | None,
-    at: datetime | None,
-) -> AuditEvent:
-    """`append` through SQLite's cursor (`cursor`), or PostgreSQL's connection (`conn`)."""
-    if cursor is not None:
-        head = cursor.execute(_SQLITE_LOCK_HEAD).fetchone()
+    write, which holds no ORM session: its three statements run without the ORM's execution path;
+    on SQLite, straight through the driver: `_SQLITE_APPEND`)."""
+    driver = conn.connection.driver_connection if conn.dialect.name == "sqlite" else None
+    if driver is not None:
+        head = driver.execute(_SQLITE_LOCK_HEAD).fetchone()
     else:
-        assert conn is not None
         head = conn.execute(_LOCK_HEAD).one_or_none()
     if head is None:  # created by the migration that created the log
         raise RuntimeError("the audit log has no head row: run `trainer db upgrade`")
@@ -209,13 +176,12 @@ def _append(
     )
     event.hash = entry_hash(event, key)
     row = {column: getattr(event, column) for column in _COLUMNS}
-    if cursor is not None:
+    if driver is not None:
         assert _SQLITE_AT is not None
         values = [_SQLITE_AT(value) if name == "occurred_at" else value for name, value in row.items()]
-        cursor.execute(_SQLITE_APPEND, values)
-        cursor.execute(_SQLITE_MOVE_HEAD, (event.id, event.hash))
+        driver.execute(_SQLITE_APPEND, values)
+        driver.execute(_SQLITE_MOVE_HEAD, (event.id, event.hash))
     else:
-        assert conn is not None
         moved = {"event_id": event.id, "event_hash": event.hash}
         conn.execute(_APPEND_AND_MOVE_HEAD, {f"entry_{name}": value for name, value in row.items()} | moved)
     return event

@@ -28,6 +28,19 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+def _set_aside_attempt_papers(name: str) -> None:
+    """Rename `attempt_papers` to `name`, to be copied from and dropped once the table of the
+    other shape is made. On PostgreSQL its constraints are renamed too: their names (the primary
+    key's index especially) would clash with the new table's."""
+    op.rename_table("attempt_papers", name)
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(f"ALTER TABLE {name} RENAME CONSTRAINT pk_attempt_papers TO pk_{name}")
+        op.execute(
+            f"ALTER TABLE {name} RENAME CONSTRAINT fk_attempt_papers_attempt_id_attempts "
+            f"TO fk_{name}_attempt_id_attempts"
+        )
+
+
 def upgrade() -> None:
     bind = op.get_bind()
     postgresql = bind.dialect.name == "postgresql"
@@ -51,15 +64,7 @@ def upgrade() -> None:
         )
 
     # attempt_papers becomes the link: rebuilt without the paper's columns (nothing refers to it).
-    op.rename_table("attempt_papers", "attempt_papers_0020")
-    if postgresql:  # the old table's constraint names would clash with the new table's
-        op.execute(
-            "ALTER TABLE attempt_papers_0020 RENAME CONSTRAINT pk_attempt_papers TO pk_attempt_papers_0020"
-        )
-        op.execute(
-            "ALTER TABLE attempt_papers_0020 RENAME CONSTRAINT fk_attempt_papers_attempt_id_attempts "
-            "TO fk_attempt_papers_0020_attempt_id_attempts"
-        )
+    _set_aside_attempt_papers("attempt_papers_0020")
     op.create_table(
         "attempt_papers",
         sa.Column("attempt_id", sa.Integer(), nullable=False),
@@ -129,15 +134,7 @@ def downgrade() -> None:
         op.execute("ALTER TABLE prepared_papers ALTER COLUMN snapshot SET COMPRESSION lz4")
 
     op.drop_index(op.f("ix_attempt_papers_paper_id"), table_name="attempt_papers")
-    op.rename_table("attempt_papers", "attempt_papers_0021")
-    if postgresql:
-        op.execute(
-            "ALTER TABLE attempt_papers_0021 RENAME CONSTRAINT pk_attempt_papers TO pk_attempt_papers_0021"
-        )
-        op.execute(
-            "ALTER TABLE attempt_papers_0021 RENAME CONSTRAINT fk_attempt_papers_attempt_id_attempts "
-            "TO fk_attempt_papers_0021_attempt_id_attempts"
-        )
+    _set_aside_attempt_papers("attempt_papers_0021")
     op.create_table(
         "attempt_papers",
         sa.Column("attempt_id", sa.Integer(), nullable=False),
