@@ -102,7 +102,7 @@ from sqlalchemy import create_engine, insert, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from bench.answer_saves import SlotRecord, as_served, canonical, check_answers, response_for  # noqa: E402
-from bench.common import serving, tail  # noqa: E402
+from bench.common import cpu_seconds, serving_process, tail  # noqa: E402
 from trainer.config import derive_audit_key  # noqa: E402
 
 COURSE = "coal-mine-inspection"
@@ -152,6 +152,10 @@ class Phase:
     first: float = float("inf")
     last: float = 0.0
     cpu: float = 0.0  # the client's CPU time over the phase's wall time (1.0 = one core)
+    # CPU seconds used over the phase by the server's processes, and by PostgreSQL's (all of its
+    # processes: only one server is under load at a time)
+    server_cpu: float = 0.0
+    database_cpu: float = 0.0
 
     def record(self, started: float, ended: float, problem: str | None) -> None:
         self.first = min(self.first, started)
@@ -181,10 +185,15 @@ class Phase:
 
 
 @contextmanager
-def client_cpu(phase: Phase) -> Iterator[None]:
+def cpu_used(phase: Phase, server_pid: int) -> Iterator[None]:
+    """The client's share of a core over the phase, and the CPU time the server and the database
+    used in it: what a request costs each side, the app's against the reference's."""
+    server, database = cpu_seconds(server_pid), cpu_seconds(name="postgres")
     cpu, wall = time.process_time(), time.perf_counter()
     yield
     phase.cpu = (time.process_time() - cpu) / max(1e-9, time.perf_counter() - wall)
+    phase.server_cpu = cpu_seconds(server_pid) - server
+    phase.database_cpu = cpu_seconds(name="postgres") - database
 
 
 # -- people -----------------------------------------------------------------------------------
@@ -218,6 +227,7 @@ class Target:
 
     name: str
     base: str
+    pid: int  # the server's process (with --workers, their parent)
     clients: list[httpx.AsyncClient]  # inspector i uses clients[i // SHARD]; the readers the last
     inspectors: list[Inspector]
     readers: list[str]  # session cookies
@@ -541,7 +551,7 @@ async def storm(target: Target, seconds: float, expect_questions: int | None) ->
             problem = problem_of(error)
         phase.record(started, time.perf_counter(), problem)
 
-    with client_cpu(phase):
+    with cpu_used(phase, target.pid):
         await spread(target.inspectors, seconds, start)
 
 
@@ -602,9 +612,9 @@ async def steady(
     if readers:
         jobs += [reading(c, MODULE_PATH, "<h1", pages, n) for n, c in enumerate(target.readers)]
         jobs.append(reading(target.manager, "/manage", "<table", rollups, 10_000))
-    with client_cpu(saves):
+    with cpu_used(saves, target.pid):
         await asyncio.gather(*jobs)
-    if readers:
+    if readers:  # one measure for the phase: the pages' server CPU is counted in the saves'
         pages.cpu = rollups.cpu = saves.cpu
 
 
@@ -637,7 +647,7 @@ async def burst(target: Target, seconds: float) -> None:
             problem = problem_of(error)
         phase.record(started, time.perf_counter(), problem)
 
-    with client_cpu(phase):
+    with cpu_used(phase, target.pid):
         await spread(target.inspectors, seconds, submit)
 
 
@@ -826,12 +836,12 @@ async def scenarios(
     args: argparse.Namespace,
     run: Run,
     seeded: Seeded,
-    app_base: str,
-    start_reference: Callable[[], Awaitable[str]],
+    app_server: tuple[str, int],
+    start_reference: Callable[[], Awaitable[tuple[str, int]]],
 ) -> None:
     app = Target(
         "app",
-        app_base,
+        *app_server,
         new_clients(run.count, args.readers, args.timeout),
         seeded.inspectors,
         seeded.reader_cookies,
@@ -845,10 +855,10 @@ async def scenarios(
         if not papers:
             raise RuntimeError(f"no exam started: {app.phases[STORM].errors.most_common(3)}")
         run.questions = app.questions
-        reference_base = await start_reference()
+        reference_server = await start_reference()
         reference = Target(
             "reference",
-            reference_base,
+            *reference_server,
             new_clients(run.count, args.readers, args.timeout),
             [Inspector(i.index, i.user_id, i.token) for i in app.inspectors],
             seeded.reader_cookies,
@@ -927,7 +937,9 @@ def run_one(args: argparse.Namespace, kind: str, count: int) -> Run:
                 )
             workers = [] if kind == "sqlite" else ["--workers", "2"]
             python = sys.executable
-            with serving([python, "-m", "trainer.cli", "serve", *workers], env, app_log) as app_base:
+            app_command = [python, "-m", "trainer.cli", "serve", *workers]
+            with serving_process(app_command, env, app_log) as app_server:
+                app_base = app_server[0]
                 # The reference serves the HTML the app served to the same browser.
                 pages = {}
                 for path, cookie in (
@@ -963,15 +975,15 @@ def run_one(args: argparse.Namespace, kind: str, count: int) -> Run:
                 }
                 with ExitStack() as stack:
 
-                    async def start_reference() -> str:
+                    async def start_reference() -> tuple[str, int]:
                         # The reference answers a start with the bytes the app sent for one.
                         assert run.app is not None
                         (work / "paper.json").write_bytes(run.app.sample_paper)
                         command = [python, "-m", "bench.reference_exam_app", *workers]
-                        return str(stack.enter_context(serving(command, ref_env, ref_log)))
+                        return stack.enter_context(serving_process(command, ref_env, ref_log))
 
                     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-                        runner.run(scenarios(args, run, seeded, app_base, start_reference))
+                        runner.run(scenarios(args, run, seeded, app_server, start_reference))
             run.locked = locked_errors(app_log) + locked_errors(ref_log)
             assert run.app is not None
             assert run.reference is not None
@@ -1009,6 +1021,10 @@ def ratio(app: float, reference: float) -> str:
     return f"{app / reference:.2f}" if reference > 0 and app == app else "n/a"
 
 
+def per_request(seconds: float, phase: Phase) -> float:
+    return seconds * 1000 / phase.good if phase.good else float("nan")
+
+
 def summary(args: argparse.Namespace, run: Run, load_before: str) -> dict[str, Any]:
     """What the report shows of one run, kept in RESULTS_JSON so separate invocations add up."""
     rows = []
@@ -1027,6 +1043,12 @@ def summary(args: argparse.Namespace, run: Run, load_before: str) -> dict[str, A
                     "reference_rps": ref.rps,
                     "reference_p99": ref.percentile(99),
                     "client_cpu": [phase.cpu, ref.cpu],
+                    # CPU ms per checked response (the saturating saves': with the pages read)
+                    "server_cpu_ms": [per_request(phase.server_cpu, phase), per_request(ref.server_cpu, ref)],
+                    "database_cpu_ms": [
+                        per_request(phase.database_cpu, phase),
+                        per_request(ref.database_cpu, ref),
+                    ],
                 }
             )
     return {
@@ -1079,7 +1101,9 @@ def report(summaries: list[dict[str, Any]]) -> str:
         "(closed loop, N open exams): every ~10 s is an exam's real pace (its p99 ratio is the "
         "latency goal, <= 3); saturating (pace 1 s) offers more than a server takes (its req/s "
         "ratio is the throughput goal, >= 0.8). Pages: paced readers and one manager during the "
-        "saturating saves.",
+        "saturating saves. Server CPU per request (in each run's notes): the CPU time the server's "
+        "processes used over the phase (on PostgreSQL also the database's, all its processes) over "
+        "its checked responses; the saturating saves' includes the pages read alongside.",
         "",
         "| database | N | scenario | requests | errors | req/s | p50 ms | p95 ms | p99 ms "
         "| reference req/s | ratio | reference p99 ms | p99 ratio |",
@@ -1109,9 +1133,13 @@ def report(summaries: list[dict[str, Any]]) -> str:
             lines.append(f"- exam papers served (papers x questions; scenario groups add questions): {sizes}")
         for row in run["rows"]:
             app_cpu, ref_cpu = row["client_cpu"]
-            lines.append(
-                f"- {row['scenario']}: client CPU {app_cpu:.0%} (app run), {ref_cpu:.0%} (reference run)"
-            )
+            line = f"- {row['scenario']}: client CPU {app_cpu:.0%} (app run), {ref_cpu:.0%} (reference run)"
+            if "server_cpu_ms" in row and row["scenario"] not in (MODULE, MANAGE):  # counted in the saves'
+                (app_ms, ref_ms), (app_db, ref_db) = row["server_cpu_ms"], row["database_cpu_ms"]
+                line += f"; server CPU per request {fmt(app_ms, 2)} ms (app), {fmt(ref_ms, 2)} ms (reference)"
+                if run["database"] == "postgresql":
+                    line += f", PostgreSQL's {fmt(app_db, 2)} ms (app), {fmt(ref_db, 2)} ms (reference)"
+            lines.append(line)
         lines += [f"- {fact}" for fact in run["facts"]]
         lines.append(f'- "database is locked" in the server logs: {run["locked"]}')
         if run["problems"]:
