@@ -605,7 +605,7 @@ def test_the_close_locks_its_exams_in_the_order_a_batch_of_saves_does(
     first, second = (paper["id"] for paper, _ in exams)
     assert first < second
     with database.write() as db:  # this run's database: no one else's tables
-        db.execute(text("CLUSTER attempts USING ix_attempts_user_id"))
+        db.execute(text("CLUSTER attempts USING ix_attempts_user_course"))
     with database.session() as db:
         rows = db.execute(
             text("SELECT id, ctid::text FROM attempts WHERE id IN (:a, :b)"), {"a": first, "b": second}

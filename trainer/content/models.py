@@ -21,7 +21,7 @@ class CourseVersion(Base):
     __table_args__ = (UniqueConstraint("course_id", "content_hash"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    course_id: Mapped[str] = mapped_column(String(100), index=True)
+    course_id: Mapped[str] = mapped_column(String(100))  # indexed first in the unique constraint
     content_hash: Mapped[str] = mapped_column(String(64))
     first_loaded_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -44,7 +44,7 @@ class ContentVersion(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(20))  # module, course (course.yaml) or bank
-    path: Mapped[str] = mapped_column(String(300), index=True)
+    path: Mapped[str] = mapped_column(String(300))  # indexed first in the unique constraint
     item_id: Mapped[str] = mapped_column(String(100), index=True)  # module or course id, bank file name
     lang: Mapped[str] = mapped_column(String(10))
     number: Mapped[int] = mapped_column(Integer)  # 1, 2, … per path

@@ -25,7 +25,8 @@ class Unit(Base):
     __table_args__ = (UniqueConstraint("parent_id", "name"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    parent_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
+    # Indexed first in the unique constraint (no index of its own).
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(20))
     lineage: Mapped[str] = mapped_column(String(400), index=True)

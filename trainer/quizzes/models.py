@@ -47,11 +47,12 @@ class Attempt(Base):
             sqlite_where=text("status = 'in_progress' AND kind = 'exam'"),
             postgresql_where=text("status = 'in_progress' AND kind = 'exam'"),
         ),
+        # Also a person's attempts: no index of user_id alone (one more to write every start).
         Index("ix_attempts_user_course", "user_id", "course_id", "kind"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     # The inspector's unit when the attempt started: reports count results where they were taken.
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
     kind: Mapped[str] = mapped_column(String(16))  # exam | practice
@@ -113,10 +114,12 @@ class AttemptPaper(Base):
 
 class AttemptAnswer(Base):
     __tablename__ = "attempt_answers"
+    # Also an attempt's answers (and its cascade): no index of attempt_id alone, which every
+    # answer's first save wrote as well.
     __table_args__ = (UniqueConstraint("attempt_id", "slot"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id", ondelete="CASCADE"), index=True)
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id", ondelete="CASCADE"))
     slot: Mapped[int] = mapped_column(Integer)
     response: Mapped[str] = mapped_column(Text)  # JSON, as validated
     saved_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -155,10 +158,10 @@ class AttemptFlag(Base):
     """A question the inspector marked to come back to before handing in (exam navigator)."""
 
     __tablename__ = "attempt_flags"
-    __table_args__ = (UniqueConstraint("attempt_id", "slot"),)
+    __table_args__ = (UniqueConstraint("attempt_id", "slot"),)  # also an attempt's flags
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id", ondelete="CASCADE"), index=True)
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id", ondelete="CASCADE"))
     slot: Mapped[int] = mapped_column(Integer)
 
 
