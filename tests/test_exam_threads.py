@@ -14,8 +14,19 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import text
 
-from tests.conftest import ContentDirs, make_person, run_together, serve, sign_in, token
+from tests.conftest import (
+    ContentDirs,
+    make_person,
+    ready_for_exam,
+    right_answer,
+    run_together,
+    serve,
+    sign_in,
+    token,
+)
 from trainer.app import create_app
 from trainer.config import Settings
 from trainer.db import Database
@@ -139,3 +150,50 @@ def test_unset_the_count_follows_the_database(tmp_path: Any, monkeypatch: pytest
     assert Settings(data_dir=tmp_path, database_url=postgres).exam_thread_count == 4
     assert Settings(data_dir=tmp_path, database_url=postgres, exam_threads=2).exam_thread_count == 2
     assert Settings(data_dir=tmp_path, exam_threads=3).exam_thread_count == 3
+
+
+def test_a_save_whose_token_and_paper_are_in_memory_is_checked_without_a_thread(
+    client: TestClient, app: FastAPI, migrated_database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An exam's saves after its first few are checked on the event loop (token and paper in
+    this process's memory); a save that needs either from the database is checked on an exam
+    thread. Stored alike: the database holds each as acknowledged."""
+    database = migrated_database
+    headers, _person = ready_for_exam(client, database)
+    exam = client.post("/api/v1/courses/demo-course/exam/attempts", headers=headers).json()
+    first, second = exam["questions"][0]["slot"], exam["questions"][1]["slot"]
+    trips: list[str] = []
+    real = run_exam_work
+
+    async def counted(request: Any, work: Callable[[], Any]) -> Any:
+        trips.append(request.url.path)
+        return await real(request, work)
+
+    monkeypatch.setattr("trainer.quizzes.api.run_exam_work", counted)
+
+    def save(slot: int) -> None:
+        answer = right_answer(database, exam["id"], slot)
+        saved = client.put(f"/api/v1/attempts/{exam['id']}/answers/{slot}", headers=headers, json=answer)
+        assert saved.json() == {"slot": slot, "saved": True}
+
+    save(first)  # the start left token and paper in memory
+    assert trips == []
+    app.state.database.clear_caches()  # as another process, or after the cache let them go
+    save(second)
+    assert trips == [f"/api/v1/attempts/{exam['id']}/answers/{second}"]
+    save(first)  # the thread's read put both back
+    assert len(trips) == 1
+    with database.session() as db:
+        stored = dict(
+            db.execute(
+                text("SELECT slot, response FROM attempt_answers WHERE attempt_id = :a"), {"a": exam["id"]}
+            ).all()
+        )
+    assert set(stored) == {first, second}
+    other = token(client, make_person(database, "inspector"))
+    assert client.get("/api/v1/me", headers=other).status_code == 200  # their token now in memory
+    refused = client.put(
+        f"/api/v1/attempts/{exam['id']}/answers/{first}", headers=other, json={"choice": "A"}
+    )
+    assert refused.status_code == 404  # another's attempt, refused on the event loop too
+    assert len(trips) == 1

@@ -44,6 +44,18 @@ def signed_in(request: Request, token: str, *, password_change_due_ok: bool = Fa
     viewer = auth.load_api_token(state.database(request), token, utcnow())
     if viewer is None:
         raise _unauthorized()
+    return _admitted(request, viewer, password_change_due_ok)
+
+
+def remembered_signed_in(request: Request, token: str) -> Viewer | None:
+    """`signed_in` from this process's memory (no database work: fit for the event loop), or
+    None if the token was not checked within the last few seconds (then call `signed_in` in a
+    worker thread)."""
+    viewer = auth.remembered_api_token(state.database(request), token, utcnow())
+    return None if viewer is None else _admitted(request, viewer, False)
+
+
+def _admitted(request: Request, viewer: Viewer, password_change_due_ok: bool) -> Viewer:
     request.state.viewer = viewer  # for the request's log lines (trainer.logs: person_id)
     if viewer.must_change_password and not password_change_due_ok:
         raise HTTPException(status_code=403, detail=PASSWORD_CHANGE_REQUIRED)

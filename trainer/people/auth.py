@@ -366,6 +366,12 @@ def load_api_token(database: Database, token: str, now: datetime) -> Viewer | No
     return viewer
 
 
+def remembered_api_token(database: Database, token: str, now: datetime) -> Viewer | None:
+    """`load_api_token` from this process's memory only (no I/O, so fit for the event loop):
+    None if the token was not checked within the window, or is not valid (ask the database)."""
+    return _remembered(database, token_hash(token), now, None)
+
+
 def logout(db: DbSession, viewer: Viewer, *, ip: str | None, now: datetime) -> None:
     """End the browser session or API token the viewer is using (audited)."""
     forget_user_on_commit(db, viewer.id)

@@ -1278,7 +1278,21 @@ def check_answers(
     """Check and score responses from the cached paper (no database write; no read once the
     paper is cached): 404 for another's attempt or a slot not in it, 413 and 422 for a response
     that does not fit."""
-    paper = _paper(database, attempt_id)
+    return _checked(_paper(database, attempt_id), viewer, attempt_id, responses, now)
+
+
+def check_answers_in_memory(
+    database: Database, viewer: Viewer, attempt_id: int, responses: dict[int, Any], now: datetime
+) -> CheckedAnswers | None:
+    """`check_answers` if this process has the attempt's paper in its cache (no I/O at all: fit
+    for the event loop), else None (call `check_answers` in a worker thread)."""
+    paper = database.caches[_PAPERS].get(attempt_id)
+    return None if paper is None else _checked(paper, viewer, attempt_id, responses, now)
+
+
+def _checked(
+    paper: _Paper | None, viewer: Viewer, attempt_id: int, responses: dict[int, Any], now: datetime
+) -> CheckedAnswers:
     if paper is None or paper.user_id != viewer.id:
         # another inspector's attempt does not exist for you
         raise DomainError(404, "no_such_attempt", "no such attempt")
