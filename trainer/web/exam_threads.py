@@ -6,8 +6,10 @@ short write. Run on the shared thread pool (40 threads), a storm of them has doz
 taking turns at the interpreter lock, and the one holding the database's write lock (on SQLite,
 one writer per process) waits for its turn among them, so every write behind it waits too. A few
 threads do the same work with less switching. Answer saves are short, but thousands of them on
-40 threads crowd out everything else the same way: a save is checked here, then stored by the
-app's group commit (trainer.quizzes.answer_writer) while its request waits on the event loop.
+40 threads crowd out everything else the same way: a save is checked here (unless its token and
+paper are in the process's memory: then on the event loop, trainer.quizzes.api.save_answer),
+then stored by the app's group commit (trainer.quizzes.answer_writer) while its request waits on
+the event loop.
 Everything else (pages, reports) keeps the shared pool, so exam day's queue forms behind its own
 limit, not in front of a manager's page. Measured with bench/exam_day.py, both ways (README "Exam day").
 
