@@ -185,15 +185,27 @@ class Phase:
 
 
 @contextmanager
-def cpu_used(phase: Phase, server_pid: int) -> Iterator[None]:
-    """The client's share of a core over the phase, and the CPU time the server and the database
-    used in it: what a request costs each side, the app's against the reference's."""
-    server, database = cpu_seconds(server_pid), cpu_seconds(name="postgres")
-    cpu, wall = time.process_time(), time.perf_counter()
-    yield
-    phase.cpu = (time.process_time() - cpu) / max(1e-9, time.perf_counter() - wall)
-    phase.server_cpu = cpu_seconds(server_pid) - server
-    phase.database_cpu = cpu_seconds(name="postgres") - database
+def measuring(phase: Phase, server_pid: int) -> Iterator[None]:
+    """A phase measured: the client's share of a core over it, and the CPU time the server and
+    the database used in it (what a request costs each side, the app's against the reference's).
+
+    The client's garbage collector is off meanwhile, after a full collection. At 2,000 inspectors
+    the client holds hundreds of thousands of objects (the ledger, the connections, the
+    coroutines): its full collections took 260-390 ms each (timed with gc.callbacks), and every
+    request in flight meanwhile counted the pause as the server's latency, app or reference
+    alike: the real-pace saves' p99 "tails" of 100-160 ms were these pauses. A phase allocates a
+    few tens of megabytes without collecting."""
+    gc.collect()
+    gc.disable()
+    try:
+        server, database = cpu_seconds(server_pid), cpu_seconds(name="postgres")
+        cpu, wall = time.process_time(), time.perf_counter()
+        yield
+        phase.cpu = (time.process_time() - cpu) / max(1e-9, time.perf_counter() - wall)
+        phase.server_cpu = cpu_seconds(server_pid) - server
+        phase.database_cpu = cpu_seconds(name="postgres") - database
+    finally:
+        gc.enable()
 
 
 # -- people -----------------------------------------------------------------------------------
@@ -551,7 +563,7 @@ async def storm(target: Target, seconds: float, expect_questions: int | None) ->
             problem = problem_of(error)
         phase.record(started, time.perf_counter(), problem)
 
-    with cpu_used(phase, target.pid):
+    with measuring(phase, target.pid):
         await spread(target.inspectors, seconds, start)
 
 
@@ -612,7 +624,7 @@ async def steady(
     if readers:
         jobs += [reading(c, MODULE_PATH, "<h1", pages, n) for n, c in enumerate(target.readers)]
         jobs.append(reading(target.manager, "/manage", "<table", rollups, 10_000))
-    with cpu_used(saves, target.pid):
+    with measuring(saves, target.pid):
         await asyncio.gather(*jobs)
     if readers:  # one measure for the phase: the pages' server CPU is counted in the saves'
         pages.cpu = rollups.cpu = saves.cpu
@@ -647,7 +659,7 @@ async def burst(target: Target, seconds: float) -> None:
             problem = problem_of(error)
         phase.record(started, time.perf_counter(), problem)
 
-    with cpu_used(phase, target.pid):
+    with measuring(phase, target.pid):
         await spread(target.inspectors, seconds, submit)
 
 
@@ -814,24 +826,6 @@ class Run:
     seconds: float = 0.0
 
 
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """This client's garbage collector off while a phase is measured, a full collection run
-    before it. At 2,000 inspectors the client holds hundreds of thousands of objects (the ledger,
-    the connections, the coroutines): its full collections took 260-390 ms each (timed with
-    gc.callbacks), and every request in flight meanwhile counted the pause as the server's
-    latency, app or reference alike, whichever it fell in: the real-pace saves' p99 "tails" of
-    100-160 ms were these pauses (a phase of 30 s had one or two, at the seconds where the app's
-    or the reference's slowest saves were). A phase allocates a few tens of megabytes without
-    collecting."""
-    gc.collect()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-
-
 async def scenarios(
     args: argparse.Namespace,
     run: Run,
@@ -849,8 +843,7 @@ async def scenarios(
     )
     run.app = app
     try:
-        with collector_paused():
-            await storm(app, args.storm_seconds, None)
+        await storm(app, args.storm_seconds, None)
         papers = [i for i in app.inspectors if i.attempt]
         if not papers:
             raise RuntimeError(f"no exam started: {app.phases[STORM].errors.most_common(3)}")
@@ -867,20 +860,16 @@ async def scenarios(
         run.reference = reference
         try:
             say(run, app, STORM)
-            with collector_paused():
-                await storm(reference, args.storm_seconds, len(json.loads(app.sample_paper)["questions"]))
+            await storm(reference, args.storm_seconds, len(json.loads(app.sample_paper)["questions"]))
             say(run, reference, STORM)
             for target in (app, reference):
-                with collector_paused():
-                    await steady(target, args.paced_seconds, args.real_pace, 0, PACED, readers=False)
+                await steady(target, args.paced_seconds, args.real_pace, 0, PACED, readers=False)
                 say(run, target, PACED)
             for target in (app, reference):
-                with collector_paused():
-                    await steady(target, args.steady_seconds, args.pace, args.read_pace)
+                await steady(target, args.steady_seconds, args.pace, args.read_pace)
                 say(run, target, STEADY, MODULE, MANAGE)
             for target in (app, reference):
-                with collector_paused():
-                    await burst(target, args.burst_seconds)
+                await burst(target, args.burst_seconds)
                 say(run, target, BURST)
         finally:
             for client in reference.clients:

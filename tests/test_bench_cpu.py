@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from bench.common import cpu_seconds
 
@@ -33,3 +34,12 @@ def test_a_live_worker_is_counted_under_its_parent_and_not_by_another_name() -> 
         finally:
             worker.kill()
     assert cpu_seconds(name="no-such-process-name") == 0.0
+
+
+def test_by_name_the_trees_of_the_processes_so_called_are_counted() -> None:
+    """As the database server is measured: every tree whose root has the name (the postmaster
+    and its backends), here this test's own process, whatever its parent is called."""
+    raw = Path("/proc/self/stat").read_text(encoding="ascii")
+    name = raw[raw.index("(") + 1 : raw.rindex(")")]
+    subprocess.run([sys.executable, "-c", BURN.format(seconds=0.3)], check=True)
+    assert cpu_seconds(name=name) >= cpu_seconds(os.getpid()) >= 0.25
