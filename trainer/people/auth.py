@@ -29,7 +29,7 @@ from trainer.caching import CacheSlot
 from trainer.config import Settings
 from trainer.db import Database
 from trainer.people import passwords, throttle
-from trainer.people.models import ApiToken, LoginAttempt, Session, Unit, User, UserRole
+from trainer.people.models import ApiToken, CredentialEpoch, LoginAttempt, Session, Unit, User, UserRole
 
 TOUCH_INTERVAL = timedelta(minutes=1)  # last_seen_at is written at most this often
 
@@ -219,6 +219,8 @@ def _viewer_query(credential: type[Session] | type[ApiToken]) -> Select[*tuple[A
             Unit.name,
             Unit.path,
             roles,
+            # Read with the credential, in the same snapshot (the credential cache below).
+            select(CredentialEpoch.value).where(CredentialEpoch.id == 1).scalar_subquery(),
         )
         .join(User, User.id == credential.user_id)
         .outerjoin(Unit, Unit.id == User.unit_id)
@@ -252,6 +254,7 @@ def _viewer_from_row(row: Row[*tuple[Any, ...]], *, session: bool) -> Viewer:
         unit_name,
         unit_path,
         roles,
+        _,
     ) = tuple(row)
     return Viewer(
         id=user_id,
@@ -271,15 +274,29 @@ def _viewer_from_row(row: Row[*tuple[Any, ...]], *, session: bool) -> Viewer:
 # -- the credential cache ------------------------------------------------------------------------
 #
 # Every signed-in request needs its viewer. Looking it up is one indexed query, but on a hot page
-# the query and the trip to a worker thread that runs it cost several times the page itself. So
-# each process remembers a credential it has just checked for CREDENTIAL_CACHE_SECONDS: within
-# that window the same cookie or token is answered from memory (its absolute expiry, and for a
-# session the idle time-out, still checked against the clock). Sign-out, password changes and
-# resets, deactivation and role or unit changes forget the person's entries in this process at
-# once; another app process notices within the window, when it next asks the database.
+# or an answer save the query and the trip to a worker thread that runs it cost several times the
+# work itself. So each process remembers the credentials it checked, and answers the same cookie
+# or token from memory (its absolute expiry, and for a session the idle time-out, still checked
+# against the clock):
+# - for CREDENTIAL_CACHE_SECONDS after the check, unconditionally;
+# - after that, for up to CREDENTIAL_TRUST_SECONDS, while the credential epoch is unchanged: a
+#   counter in the database that triggers bump whenever anything a check reads changes, in any
+#   process or by hand (trainer.people.models.CredentialEpoch). Every check reads it with the
+#   credential; the process keeps the latest value it read and when (`_EpochReading`), and a
+#   remembered credential is trusted while that reading is under CREDENTIAL_CACHE_SECONDS old and
+#   equals the value read with the credential: nothing changed between the two reads. So a
+#   change takes effect in other processes within CREDENTIAL_CACHE_SECONDS either way, and an
+#   inspector saving an answer every 10-60 s is not looked up again each time: one lookup a
+#   process makes (any credential's) renews the reading for every credential it remembers. A
+#   session is looked up again within TOUCH_INTERVAL of its last-seen time, which the lookup writes.
+# Sign-out, password changes and resets, deactivation and role or unit changes also forget the
+# person's entries, and the reading, in this process at once.
 
 CREDENTIAL_CACHE_SECONDS = 5
+CREDENTIAL_TRUST_SECONDS = 600
 CREDENTIAL_CACHE_SIZE = 20_000
+_WINDOW = timedelta(seconds=CREDENTIAL_CACHE_SECONDS)
+_TRUST = timedelta(seconds=CREDENTIAL_TRUST_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -288,21 +305,56 @@ class _Checked:
     checked_at: datetime  # when the database last confirmed it
     last_seen_at: datetime  # sessions: as stored (or just written)
     expires_at: datetime
+    epoch: int | None  # the credential epoch read with it (None: the counter's row is missing)
 
 
-# Each database's checked credentials, by token hash.
+@dataclass(frozen=True)
+class _EpochReading:
+    value: int
+    read_at: datetime  # no later than the statement that read it
+
+
+# Each database's checked credentials, by token hash; and its latest epoch reading.
 _CHECKED: CacheSlot[str, _Checked] = CacheSlot("credentials", CREDENTIAL_CACHE_SIZE)
+_EPOCH: CacheSlot[str, _EpochReading] = CacheSlot("credential epoch", 1)
+_LATEST = "latest"
 
 
 def _remembered(database: Database, digest: str, now: datetime, idle: timedelta | None) -> Viewer | None:
     entry = database.caches[_CHECKED].get(digest)
-    if entry is None or not entry.checked_at <= now < entry.checked_at + timedelta(
-        seconds=CREDENTIAL_CACHE_SECONDS
-    ):
+    if entry is None or now < entry.checked_at:  # a clock that ran backwards reads nothing
         return None
     if now >= entry.expires_at or (idle is not None and entry.last_seen_at <= now - idle):
         return None
+    age = now - entry.checked_at
+    if age < _WINDOW:
+        return entry.viewer
+    if (
+        entry.epoch is None
+        or age >= _TRUST
+        or (idle is not None and now >= entry.last_seen_at + TOUCH_INTERVAL)
+    ):
+        return None
+    reading = database.caches[_EPOCH].get(_LATEST)
+    if (
+        reading is None
+        or reading.value != entry.epoch
+        or not reading.read_at <= now < reading.read_at + _WINDOW
+    ):
+        return None
     return entry.viewer
+
+
+def _note_epoch(database: Database, value: int | None, read_at: datetime) -> None:
+    """Keep the newer of this reading and the process's latest. Any reading is a true statement
+    ("the epoch was `value` at `read_at` or later"), so two threads racing here cannot make the
+    cache trust a changed credential for longer than the window: no lock."""
+    if value is None:
+        return
+    readings = database.caches[_EPOCH]
+    latest = readings.get(_LATEST)
+    if latest is None or (value, read_at) > (latest.value, latest.read_at):
+        readings.put(_LATEST, _EpochReading(value, read_at))
 
 
 def _remember(database: Database, digest: str, entry: _Checked) -> None:
@@ -314,6 +366,8 @@ def forget_user(user_id: int) -> None:
     just changed)."""
     for checked in _CHECKED.instances():
         checked.discard_where(lambda _digest, entry: entry.viewer.id == user_id)
+    for readings in _EPOCH.instances():  # the change bumped the epoch: read it again
+        readings.clear()
 
 
 def forget_user_on_commit(db: DbSession, user_id: int) -> None:
@@ -348,7 +402,8 @@ def load_session(database: Database, settings: Settings, token: str, now: dateti
         with database.write() as db:
             db.execute(update(Session).where(Session.id == viewer.session_id).values(last_seen_at=now))
         last_seen = now
-    _remember(database, digest, _Checked(viewer, now, last_seen, row[2]))
+    _remember(database, digest, _Checked(viewer, now, last_seen, row[2], row[-1]))
+    _note_epoch(database, row[-1], now)
     return viewer
 
 
@@ -362,7 +417,8 @@ def load_api_token(database: Database, token: str, now: datetime) -> Viewer | No
     if row is None:
         return None
     viewer = _viewer_from_row(row, session=False)
-    _remember(database, digest, _Checked(viewer, now, now, row[2]))
+    _remember(database, digest, _Checked(viewer, now, now, row[2], row[-1]))
+    _note_epoch(database, row[-1], now)
     return viewer
 
 

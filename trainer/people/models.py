@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from trainer.db import Base, UTCDateTime
@@ -105,3 +105,19 @@ class LoginAttempt(Base):
     ip: Mapped[str] = mapped_column(String(64))
     succeeded: Mapped[bool] = mapped_column(Boolean)
     attempted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CredentialEpoch(Base):
+    """One row whose `value` goes up with every change to what a credential check reads: a
+    session's or token's expiry, revocation or deletion, a person's name, unit, roles or
+    activation, a unit's name or place in the tree. Database triggers bump it (migration 0023),
+    so no code path, command or hand-written SQL can change a credential without it.
+
+    An app process that read it in the same statement as a credential, and reads the same value
+    again later, knows the credential is unchanged without reading it again
+    (trainer.people.auth: the credential cache)."""
+
+    __tablename__ = "credential_epoch"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # always 1
+    value: Mapped[int] = mapped_column(BigInteger)
