@@ -49,7 +49,7 @@ def signed_in(request: Request, token: str, *, password_change_due_ok: bool = Fa
 
 def remembered_signed_in(request: Request, token: str) -> Viewer | None:
     """`signed_in` from this process's memory (no database work: fit for the event loop), or
-    None if the token was not checked within the last few seconds (then call `signed_in` in a
+    None if this process does not trust a check of the token now (then call `signed_in` in a
     worker thread)."""
     viewer = auth.remembered_api_token(state.database(request), token, utcnow())
     return None if viewer is None else _admitted(request, viewer, False)

@@ -378,7 +378,7 @@ def forget_user_on_commit(db: DbSession, user_id: int) -> None:
 
 
 def remembered_session(database: Database, settings: Settings, token: str, now: datetime) -> Viewer | None:
-    """The viewer of a session cookie checked within the last few seconds, from memory (no I/O:
+    """The viewer of a session cookie whose check this process still trusts, from memory (no I/O:
     safe on the event loop); None means "ask `load_session`", not "signed out"."""
     return _remembered(database, token_hash(token), now, timedelta(minutes=settings.session_idle_minutes))
 
@@ -424,7 +424,8 @@ def load_api_token(database: Database, token: str, now: datetime) -> Viewer | No
 
 def remembered_api_token(database: Database, token: str, now: datetime) -> Viewer | None:
     """`load_api_token` from this process's memory only (no I/O, so fit for the event loop):
-    None if the token was not checked within the window, or is not valid (ask the database)."""
+    None if this process does not trust a check of it (see the credential cache above) or it is
+    not valid: ask the database."""
     return _remembered(database, token_hash(token), now, None)
 
 
