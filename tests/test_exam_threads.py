@@ -193,3 +193,43 @@ def test_a_save_whose_token_and_paper_are_in_memory_is_checked_without_a_thread(
     )
     assert refused.status_code == 404  # another's attempt, refused on the event loop too
     assert len(trips) == 1
+
+
+def test_past_its_bound_of_saves_on_hand_the_event_loop_sends_a_save_to_an_exam_thread(
+    client: TestClient, app: FastAPI, migrated_database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A save the loop could check from memory goes to an exam thread while the loop has
+    LOOP_SAVES_AT_ONCE saves waiting for their commit (quizzes.api.LoopSaves); it is stored all
+    the same, and the count comes back to where it was either way."""
+    from trainer.quizzes.api import LOOP_SAVES_AT_ONCE
+
+    database = migrated_database
+    headers, _person = ready_for_exam(client, database)
+    exam = client.post("/api/v1/courses/demo-course/exam/attempts", headers=headers).json()
+    first, second = exam["questions"][0]["slot"], exam["questions"][1]["slot"]
+    trips: list[str] = []
+    real = run_exam_work
+
+    async def counted(request: Any, work: Callable[[], Any]) -> Any:
+        trips.append(request.url.path)
+        return await real(request, work)
+
+    monkeypatch.setattr("trainer.quizzes.api.run_exam_work", counted)
+    on_loop = app.state.loop_saves
+
+    def save(slot: int) -> None:
+        answer = right_answer(database, exam["id"], slot)
+        saved = client.put(f"/api/v1/attempts/{exam['id']}/answers/{slot}", headers=headers, json=answer)
+        assert saved.json() == {"slot": slot, "saved": True}
+
+    on_loop.count = LOOP_SAVES_AT_ONCE  # as if that many were waiting for their commit
+    save(first)
+    assert trips == [f"/api/v1/attempts/{exam['id']}/answers/{first}"]
+    assert on_loop.count == LOOP_SAVES_AT_ONCE
+    on_loop.count = LOOP_SAVES_AT_ONCE - 1
+    save(second)
+    assert len(trips) == 1  # on the loop
+    assert on_loop.count == LOOP_SAVES_AT_ONCE - 1
+    with database.session() as db:
+        query = text("SELECT slot FROM attempt_answers WHERE attempt_id = :a")
+        assert set(db.scalars(query, {"a": exam["id"]})) == {first, second}

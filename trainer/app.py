@@ -122,6 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.database = database
     app.state.answer_writer = answers
+    app.state.loop_saves = quizzes_api.LoopSaves()
     app.state.content = content
     app.state.templates = Templates(settings)
     app.state.sessions = state.Sessions(remembered=auth.remembered_session, load=auth.load_session)
