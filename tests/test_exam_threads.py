@@ -8,6 +8,7 @@ import asyncio
 import re
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
@@ -152,16 +153,24 @@ def test_unset_the_count_follows_the_database(tmp_path: Any, monkeypatch: pytest
     assert Settings(data_dir=tmp_path, exam_threads=3).exam_thread_count == 3
 
 
-def test_a_save_whose_token_and_paper_are_in_memory_is_checked_without_a_thread(
-    client: TestClient, app: FastAPI, migrated_database: Database, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """An exam's saves after its first few are checked on the event loop (token and paper in
-    this process's memory); a save that needs either from the database is checked on an exam
-    thread. Both are stored."""
+@dataclass
+class ExamSaves:
+    """An exam just started through the API, its first two slots, a right answer saved to a
+    slot (`save`, checked acknowledged), and the paths of the save requests that took a trip
+    to an exam thread (`trips`)."""
+
+    exam: dict[str, Any]
+    first: int
+    second: int
+    trips: list[str]
+    save: Callable[[int], None]
+
+
+@pytest.fixture
+def exam_saves(client: TestClient, migrated_database: Database, monkeypatch: pytest.MonkeyPatch) -> ExamSaves:
     database = migrated_database
     headers, _person = ready_for_exam(client, database)
     exam = client.post("/api/v1/courses/demo-course/exam/attempts", headers=headers).json()
-    first, second = exam["questions"][0]["slot"], exam["questions"][1]["slot"]
     trips: list[str] = []
     real = run_exam_work
 
@@ -175,6 +184,25 @@ def test_a_save_whose_token_and_paper_are_in_memory_is_checked_without_a_thread(
         answer = right_answer(database, exam["id"], slot)
         saved = client.put(f"/api/v1/attempts/{exam['id']}/answers/{slot}", headers=headers, json=answer)
         assert saved.json() == {"slot": slot, "saved": True}
+
+    slots = [question["slot"] for question in exam["questions"]]
+    return ExamSaves(exam, slots[0], slots[1], trips, save)
+
+
+def test_a_save_whose_token_and_paper_are_in_memory_is_checked_without_a_thread(
+    client: TestClient, app: FastAPI, migrated_database: Database, exam_saves: ExamSaves
+) -> None:
+    """An exam's saves after its first few are checked on the event loop (token and paper in
+    this process's memory); a save that needs either from the database is checked on an exam
+    thread. Both are stored."""
+    database = migrated_database
+    exam, first, second, trips, save = (
+        exam_saves.exam,
+        exam_saves.first,
+        exam_saves.second,
+        exam_saves.trips,
+        exam_saves.save,
+    )
 
     save(first)  # the start left token and paper in memory
     assert trips == []
@@ -196,7 +224,7 @@ def test_a_save_whose_token_and_paper_are_in_memory_is_checked_without_a_thread(
 
 
 def test_past_its_bound_of_saves_on_hand_the_event_loop_sends_a_save_to_an_exam_thread(
-    client: TestClient, app: FastAPI, migrated_database: Database, monkeypatch: pytest.MonkeyPatch
+    app: FastAPI, migrated_database: Database, exam_saves: ExamSaves
 ) -> None:
     """A save the loop could check from memory goes to an exam thread while the loop has
     LOOP_SAVES_AT_ONCE saves waiting for their commit (quizzes.api.LoopSaves); it is stored all
@@ -204,23 +232,14 @@ def test_past_its_bound_of_saves_on_hand_the_event_loop_sends_a_save_to_an_exam_
     from trainer.quizzes.api import LOOP_SAVES_AT_ONCE
 
     database = migrated_database
-    headers, _person = ready_for_exam(client, database)
-    exam = client.post("/api/v1/courses/demo-course/exam/attempts", headers=headers).json()
-    first, second = exam["questions"][0]["slot"], exam["questions"][1]["slot"]
-    trips: list[str] = []
-    real = run_exam_work
-
-    async def counted(request: Any, work: Callable[[], Any]) -> Any:
-        trips.append(request.url.path)
-        return await real(request, work)
-
-    monkeypatch.setattr("trainer.quizzes.api.run_exam_work", counted)
+    exam, first, second, trips, save = (
+        exam_saves.exam,
+        exam_saves.first,
+        exam_saves.second,
+        exam_saves.trips,
+        exam_saves.save,
+    )
     on_loop = app.state.loop_saves
-
-    def save(slot: int) -> None:
-        answer = right_answer(database, exam["id"], slot)
-        saved = client.put(f"/api/v1/attempts/{exam['id']}/answers/{slot}", headers=headers, json=answer)
-        assert saved.json() == {"slot": slot, "saved": True}
 
     on_loop.count = LOOP_SAVES_AT_ONCE  # as if that many were waiting for their commit
     save(first)
