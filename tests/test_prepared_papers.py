@@ -6,11 +6,13 @@ that are over. Real HTTP through the app, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -18,7 +20,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
-from tests.conftest import ContentDirs, make_person
+from tests.conftest import ContentDirs, make_person, right_answer
 from tests.test_cli import trainer
 from tests.test_sittings import (
     EXAM,
@@ -40,10 +42,13 @@ from trainer.config import Settings
 from trainer.content.loader import load_library
 from trainer.db import Database, utcnow
 from trainer.people.housekeeping import purge
+from trainer.quizzes import api as quizzes_api
 from trainer.quizzes import service as quizzes
 from trainer.quizzes.models import Attempt, AttemptPaper, Paper, PreparedPaper
+from trainer.quizzes.paper_warmer import PaperWarmer
 from trainer.sittings import papers
 from trainer.sittings import service as sittings
+from trainer.web.exam_threads import limiter_of, run_exam_work_of
 
 __all__ = ["make_app", "sit", "sit_app"]  # the sittings tests' fixtures, used here by name
 
@@ -112,7 +117,9 @@ def one_paper_drawn_ahead(sit: TestClient, sit_app: FastAPI) -> tuple[dict[str, 
     return headers, person, sitting_id
 
 
-def test_a_start_stores_the_paper_drawn_ahead(sit: TestClient, sit_app: FastAPI) -> None:
+def test_a_start_stores_the_paper_drawn_ahead(
+    sit: TestClient, sit_app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
     database: Database = sit_app.state.database
     library = sit_app.state.content.library
     here = unit_path()
@@ -128,12 +135,17 @@ def test_a_start_stores_the_paper_drawn_ahead(sit: TestClient, sit_app: FastAPI)
     assert prepared[first_person.id].seed != prepared[second_person.id].seed
 
     before = papers_stored(database)
+    left_to_read: list[int] = []  # held here, not read in the background (that has its own test)
+    monkeypatch.setattr(
+        sit_app.state.paper_warmer, "add", lambda _app, attempt_id, _sitting: left_to_read.append(attempt_id)
+    )
     response = start(sit, first)
     assert response.status_code == 200, response.text
     served = response.json()
-    # The start does not read the paper (on either database): the first save's process reads and
-    # caches it, the paper a process reads back.
+    # The start does not read the paper (on either database): it is left to be read after it,
+    # the paper a process reads back.
     assert database.caches[quizzes._PAPERS].get(served["id"]) is None
+    assert left_to_read == [served["id"]]
     elsewhere = Database(database.url)  # another process: nothing cached
     try:
         read_back = quizzes._paper(elsewhere, served["id"])
@@ -457,3 +469,136 @@ def test_a_paper_let_go_while_a_start_takes_it_stays_with_the_start(
     assert paper_text(database, ids[0]) == "[]"
     assert paper_text(database, ids[1]) is None
     assert held_paper(database, practice.json()["id"]) == ids[0]
+
+
+def wait_until(condition: Callable[[], bool], seconds: float = 30.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def test_a_paper_drawn_ahead_is_read_into_memory_after_its_start(
+    sit: TestClient, sit_app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The start leaves its paper drawn ahead to be read in the background (trainer.quizzes.
+    paper_warmer): the first answer save then finds it in memory, with the start's token, and is
+    checked without a trip to an exam thread."""
+    database: Database = sit_app.state.database
+    headers, _person, _sitting_id = one_paper_drawn_ahead(sit, sit_app)
+    trips: list[str] = []
+    real = quizzes_api.run_exam_work
+
+    async def counted(request: Any, work: Callable[[], Any]) -> Any:
+        trips.append(request.url.path)
+        return await real(request, work)
+
+    monkeypatch.setattr(quizzes_api, "run_exam_work", counted)
+    served = start(sit, headers).json()
+    assert trips == [EXAM]  # the start's own, not reading the paper
+    assert wait_until(lambda: quizzes.paper_is_cached(database, served["id"]))
+    assert sit_app.state.paper_warmer.waiting == 0
+    elsewhere = Database(database.url)  # another process reads the same paper
+    try:
+        assert quizzes._paper(elsewhere, served["id"]) == quizzes._paper(database, served["id"])
+    finally:
+        elsewhere.dispose()
+    slot = served["questions"][0]["slot"]
+    saved = sit.put(
+        f"/api/v1/attempts/{served['id']}/answers/{slot}",
+        headers=headers,
+        json=right_answer(database, served["id"], slot),
+    )
+    assert saved.json() == {"slot": slot, "saved": True}
+    assert trips == [EXAM]  # checked on the event loop
+
+
+def test_papers_are_read_only_while_an_exam_thread_is_idle(sit: TestClient, sit_app: FastAPI) -> None:
+    """While the exam thread is taken (a start storm) the papers wait, and exam work that comes
+    meanwhile goes first; then they are read in a batch, skipping those already in memory or of
+    no attempt."""
+    database: Database = sit_app.state.database
+    here = unit_path()
+    people = [ready(sit, database, here)[0] for _ in range(3)]
+    sitting_id = open_sitting(sit, database, here)
+    papers.prepare(database, sit_app.state.content.library, sitting_id, utcnow(), default_lang="en")
+    real_warmer = sit_app.state.paper_warmer
+    sit_app.state.paper_warmer = SimpleNamespace(add=lambda *_started: None)  # none read
+    try:
+        ids = [start(sit, headers).json()["id"] for headers in people]
+    finally:
+        sit_app.state.paper_warmer = real_warmer
+    assert not any(quizzes.paper_is_cached(database, attempt_id) for attempt_id in ids)
+    quizzes._paper(database, ids[0])  # its first save came first
+    warmer = PaperWarmer(database)
+    one_thread: Any = SimpleNamespace(state=SimpleNamespace(settings=SimpleNamespace(exam_thread_count=1)))
+
+    async def storm() -> tuple[bool, bool, int]:
+        taken = threading.Event()
+        release = threading.Event()
+
+        def hold() -> None:
+            taken.set()
+            release.wait(30)
+
+        holding = asyncio.ensure_future(run_exam_work_of(one_thread, hold))
+        while not taken.is_set():
+            await asyncio.sleep(0.01)
+        for attempt_id in [*ids, 10**9]:
+            warmer.add(one_thread, attempt_id)
+        await asyncio.sleep(0.3)
+        read_while_busy = any(quizzes.paper_is_cached(database, attempt_id) for attempt_id in ids[1:])
+        # A start that comes while the papers wait: it runs before they are read.
+        later_start = asyncio.ensure_future(
+            run_exam_work_of(one_thread, lambda: quizzes.paper_is_cached(database, ids[1]))
+        )
+        while not limiter_of(one_thread).statistics().tasks_waiting:
+            await asyncio.sleep(0.01)
+        release.set()
+        await holding
+        read_before_the_start = await later_start
+        task = warmer._task
+        assert task is not None
+        await task
+        return read_while_busy, read_before_the_start, warmer.waiting
+
+    assert asyncio.run(storm()) == (False, False, 0)
+    assert all(quizzes.paper_is_cached(database, attempt_id) for attempt_id in ids)
+    assert quizzes.cache_papers(database, ids) == 0  # all in memory: nothing read
+    database.clear_caches()
+    assert quizzes.cache_papers(database, [*ids, 10**9]) == 3
+
+
+def test_the_papers_of_a_sittings_exams_started_elsewhere_are_read_too(
+    sit: TestClient, sit_app: FastAPI
+) -> None:
+    """With several processes, a save may come to one that did not start the exam: after the
+    papers of its own starts, a process reads those of every other open exam in their sittings."""
+    database: Database = sit_app.state.database
+    here = unit_path()
+    people = [ready(sit, database, here)[0] for _ in range(3)]
+    sitting_id = open_sitting(sit, database, here)
+    papers.prepare(database, sit_app.state.content.library, sitting_id, utcnow(), default_lang="en")
+    real_warmer = sit_app.state.paper_warmer
+    sit_app.state.paper_warmer = SimpleNamespace(add=lambda *_started: None)  # as if started elsewhere
+    try:
+        ids = [start(sit, headers).json()["id"] for headers in people]
+    finally:
+        sit_app.state.paper_warmer = real_warmer
+    database.clear_caches()
+    warmer = PaperWarmer(database)
+
+    async def one_start_here() -> int:
+        warmer.add(sit_app, ids[0], sitting_id)
+        task = warmer._task
+        assert task is not None
+        await task
+        return warmer.waiting
+
+    assert asyncio.run(one_start_here()) == 0
+    assert all(quizzes.paper_is_cached(database, attempt_id) for attempt_id in ids)
+    assert quizzes.papers_not_cached_in_sittings(database, [sitting_id]) == []
+    database.clear_caches()
+    assert sorted(quizzes.papers_not_cached_in_sittings(database, [sitting_id])) == sorted(ids)

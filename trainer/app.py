@@ -37,6 +37,7 @@ from trainer.quizzes import dashboard
 from trainer.quizzes import service as quizzes_service
 from trainer.quizzes import views as quizzes_views
 from trainer.quizzes.answer_writer import AnswerWriter
+from trainer.quizzes.paper_warmer import PaperWarmer
 from trainer.reports import api as reports_api
 from trainer.reports import trainer_views as reports_trainer_views
 from trainer.reports import views as reports_views
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         raise
 
     answers = AnswerWriter(database, quizzes_service.store_answer)
+    warmer = PaperWarmer(database)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -107,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             for task in tasks:
                 task.cancel()
+            warmer.close()
             content.close()
             answers.close()  # what is queued is stored before the process ends
 
@@ -123,6 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.database = database
     app.state.answer_writer = answers
     app.state.loop_saves = quizzes_api.LoopSaves()
+    app.state.paper_warmer = warmer
     app.state.content = content
     app.state.templates = Templates(settings)
     app.state.sessions = state.Sessions(remembered=auth.remembered_session, load=auth.load_session)

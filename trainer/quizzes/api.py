@@ -25,6 +25,7 @@ from trainer.errors import DomainError
 from trainer.people.api import BODY, SIGNED_IN, ApiViewer, BearerToken, remembered_signed_in, signed_in
 from trainer.quizzes import flags, service, snapshot
 from trainer.quizzes.answer_writer import AnswerWriter
+from trainer.quizzes.paper_warmer import PaperWarmer
 from trainer.schemas import AttemptOut, AttemptRow, Problem
 from trainer.web import state
 from trainer.web.exam_threads import run_exam_work
@@ -79,6 +80,11 @@ class LoopSaves:
 
 
 LOOP_SAVES_AT_ONCE = 32
+
+
+def paper_warmer(request: Request) -> PaperWarmer:
+    warmer: PaperWarmer = request.app.state.paper_warmer
+    return warmer
 
 
 def loop_saves(request: Request) -> LoopSaves:
@@ -143,7 +149,10 @@ async def start_exam(
     the caller is on, with `{"access_code"}` where the sitting has one; a refusal says why and
     names the caller's next sitting (`next_sitting`)."""
 
+    started: service.Started | None = None
+
     def work() -> Response:
+        nonlocal started
         viewer = signed_in(request, token)
         started = service.begin_exam(
             state.database(request),
@@ -157,7 +166,11 @@ async def start_exam(
         )
         return _started(request, viewer, started)
 
-    return await run_exam_work(request, work)
+    response = await run_exam_work(request, work)
+    # A paper drawn ahead, not read by the start: read into memory before its first save.
+    if started is not None and not service.paper_is_cached(state.database(request), started.attempt_id):
+        paper_warmer(request).add(request.app, started.attempt_id, started.sitting_id)
+    return response
 
 
 @router.post("/modules/{module_id}/practice/attempts", response_model=AttemptOut, responses=ERRORS)

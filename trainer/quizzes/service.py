@@ -56,7 +56,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from trainer import metrics
 from trainer.access import Viewer
 from trainer.audit import service as audit
-from trainer.caching import CacheSlot, caches_of
+from trainer.caching import LRU, CacheSlot, caches_of
 from trainer.certification import service as certification
 from trainer.certification.models import FACT_COLUMNS, Certificate
 from trainer.certification.policy import Facts, State, state_at
@@ -588,7 +588,8 @@ class Prepared:
     """A paper drawn ahead, as a start takes it: its seed, how many questions it has, and its
     questions as a new attempt shows them (JSON). The start links the attempt to its row of
     `papers` in the database (`_TAKE_PREPARED_PAPER`) and does not read the paper itself: it
-    reaches a process's cache on the attempt's first save, cut up by its layout (`_paper_in`)."""
+    reaches a process's cache after the start (trainer.quizzes.paper_warmer) or on the attempt's
+    first save, cut up by its layout (`_cached_paper`)."""
 
     sitting_id: int
     seed: int
@@ -677,8 +678,9 @@ _SITTINGS_OPEN_TO_START_IN = (
     .order_by(Sitting.opens_at, Sitting.id)
 )
 # The paper drawn ahead is not read here, on either database: the start answers with its
-# questions as served (`served`), and the attempt's first save reads and caches the paper
-# (`_paper_in`). Reading it at the start (as SQLite's start did, to cache it in the one process)
+# questions as served (`served`), and the paper is read into the process's cache after the
+# start, while its exam threads are idle (trainer.quizzes.paper_warmer; else by its first save,
+# `_paper_in`). Reading it at the start (as SQLite's start did, to cache it in the one process)
 # cost about a tenth of a prepared start (1.83 against 1.58-1.68 ms of CPU each, measured on
 # 1,000 starts in process), and a sitting's starts all come at once while its saves spread out.
 # The real-pace saves at 2,000 on SQLite have a p99 tail either way (full runs: 142 ms with the
@@ -951,7 +953,8 @@ def _create(
             raise
         return Started(open_id, None)
     # Its first view and every answer save read the paper from here, not the database (a paper
-    # drawn ahead and not read by the start gets here on its first save: `_paper_in`).
+    # drawn ahead, not read by the start, gets here after it: trainer.quizzes.paper_warmer, or
+    # its first save's `_paper_in`).
     if in_hand is not None:
         _remember_paper(database, attempt_id, _Paper.of(viewer.id, kind, review, lang, in_hand))
     # What the start route answers, from the paper in hand: a new attempt has no answers, shows
@@ -974,7 +977,7 @@ def _create(
         "review": "none",
         "questions": [],
     }
-    return Started(attempt_id, header, served)
+    return Started(attempt_id, header, served, sitting)
 
 
 def _entry_text(entry: dict[str, Any]) -> str:
@@ -1056,6 +1059,7 @@ class Started:
     attempt_id: int
     view: dict[str, Any] | None
     questions: str = "[]"
+    sitting_id: int | None = None  # a new exam's sitting
 
 
 _SITTING_FOR_START = (
@@ -1177,6 +1181,57 @@ def _paper_in(db: DbSession, attempt_id: int) -> _Paper | None:
     row = db.execute(_PAPER_OF, {"attempt_id": attempt_id}).one_or_none()
     if row is None:
         return None
+    return _cached_paper(papers, attempt_id, row)
+
+
+def paper_is_cached(database: Database, attempt_id: int) -> bool:
+    """Whether this process has the attempt's paper in memory (its saves can be checked on the
+    event loop)."""
+    return database.caches[_PAPERS].get(attempt_id) is not None
+
+
+_PAPERS_OF = (
+    select(Attempt.id, Attempt.user_id, Attempt.kind, Attempt.review, Paper.snapshot, Paper.layout)
+    .join(AttemptPaper, AttemptPaper.attempt_id == Attempt.id)
+    .join(Paper, Paper.id == AttemptPaper.paper_id)
+    .where(Attempt.id.in_(bindparam("attempt_ids", expanding=True)))
+)
+
+
+def cache_papers(database: Database, attempt_ids: Sequence[int]) -> int:
+    """Read the papers of these attempts (started and committed) that this process does not
+    have in memory yet into its cache, in one statement: how many it read. What an exam's first
+    answer save would otherwise read, one paper and one round trip at a time
+    (trainer.quizzes.paper_warmer)."""
+    papers = database.caches[_PAPERS]
+    wanted = [attempt_id for attempt_id in attempt_ids if papers.get(attempt_id) is None]
+    if not wanted:
+        return 0
+    with database.read_connection() as conn:
+        rows = conn.execute(_PAPERS_OF, {"attempt_ids": wanted}).all()
+    for row in rows:
+        _cached_paper(papers, row[0], row[1:])
+    return len(rows)
+
+
+_OPEN_EXAMS_IN_SITTINGS = select(Attempt.id).where(
+    Attempt.sitting_id.in_(bindparam("sitting_ids", expanding=True)),
+    Attempt.status == IN_PROGRESS,
+    Attempt.kind == "exam",
+)
+
+
+def papers_not_cached_in_sittings(database: Database, sitting_ids: Sequence[int]) -> list[int]:
+    """The open exams of these sittings whose papers this process does not have in memory
+    (started through another process, or before this one started)."""
+    papers = database.caches[_PAPERS]
+    with database.read_connection() as conn:
+        ids = conn.scalars(_OPEN_EXAMS_IN_SITTINGS, {"sitting_ids": list(sitting_ids)}).all()
+    return [attempt_id for attempt_id in ids if papers.get(attempt_id) is None]
+
+
+def _cached_paper(papers: LRU[int, _Paper], attempt_id: int, row: Sequence[Any]) -> _Paper:
+    """A stored paper (`_PAPER_OF`'s row) cut up (or parsed) as cached, and put in the cache."""
     user_id, kind, review, stored, layout = row
     cut = cut_paper(stored, layout) if layout is not None else None
     if cut is not None:  # cut up by its layout: no parse (the first entry says the language)

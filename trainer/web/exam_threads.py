@@ -28,29 +28,39 @@ from typing import TypeVar
 
 import anyio
 import anyio.to_thread
+from starlette.applications import Starlette
 from starlette.requests import Request
-
-from trainer.web import state
 
 T = TypeVar("T")
 
 
-def _limiter(request: Request) -> anyio.CapacityLimiter:
+def limiter_of(app: Starlette) -> anyio.CapacityLimiter:
     """This app's limiter in the running event loop: its size is the app's setting, and an anyio
     limiter belongs to the loop it was made in (tests run many apps, a test client's requests
     possibly each in a loop of its own)."""
     per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] | None = getattr(
-        request.app.state, "exam_limiters", None
+        app.state, "exam_limiters", None
     )
     if per_loop is None:
-        per_loop = request.app.state.exam_limiters = weakref.WeakKeyDictionary()
+        per_loop = app.state.exam_limiters = weakref.WeakKeyDictionary()
     loop = asyncio.get_running_loop()
     limiter = per_loop.get(loop)
     if limiter is None:
-        limiter = per_loop[loop] = anyio.CapacityLimiter(state.settings(request).exam_thread_count)
+        limiter = per_loop[loop] = anyio.CapacityLimiter(app.state.settings.exam_thread_count)
     return limiter
+
+
+def has_idle_thread(app: Starlette) -> bool:
+    """Whether one of the app's exam-day threads is free and no exam work waits for one."""
+    limiter = limiter_of(app)
+    return limiter.borrowed_tokens < limiter.total_tokens and not limiter.statistics().tasks_waiting
 
 
 async def run_exam_work(request: Request, work: Callable[[], T]) -> T:
     """`work()` on one of the exam-day threads (`Settings.exam_thread_count` per process)."""
-    return await anyio.to_thread.run_sync(work, limiter=_limiter(request))
+    return await run_exam_work_of(request.app, work)
+
+
+async def run_exam_work_of(app: Starlette, work: Callable[[], T]) -> T:
+    """`run_exam_work` for work of the app's own, not a request's."""
+    return await anyio.to_thread.run_sync(work, limiter=limiter_of(app))
