@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import PrimaryKeyConstraint, UniqueConstraint, select, text
+from sqlalchemy import PrimaryKeyConstraint, UniqueConstraint, exc, select, text
 
 from tests.conftest import FIXTURE_LIBRARY, run_together
 from trainer import migrate
@@ -72,9 +72,11 @@ def test_sqlite_connections_are_set_up_for_a_web_server(tmp_path) -> None:  # ty
             assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 30000
         from sqlalchemy import event
 
-        @event.listens_for(database.engine, "before_cursor_execute")
-        def _record(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
-            statements.append(statement)
+        # What SQLite itself is asked to run (BEGIN goes straight to the driver, past
+        # SQLAlchemy's execution events).
+        @event.listens_for(database.engine, "checkout")
+        def _record(dbapi_connection, *_args):  # type: ignore[no-untyped-def]
+            dbapi_connection.set_trace_callback(statements.append)
 
         with database.session() as session:
             session.execute(text("SELECT 1"))
@@ -83,8 +85,14 @@ def test_sqlite_connections_are_set_up_for_a_web_server(tmp_path) -> None:  # ty
     finally:
         database.dispose()
     # Reads take no write lock; writes take it up front instead of failing half-way.
-    assert statements[:2] == ["BEGIN", "SELECT 1"]
-    assert statements[2:] == ["BEGIN IMMEDIATE", "CREATE TABLE t (x INTEGER)"]
+    assert statements == [
+        "BEGIN",
+        "SELECT 1",
+        "ROLLBACK",
+        "BEGIN IMMEDIATE",
+        "CREATE TABLE t (x INTEGER)",
+        "COMMIT",
+    ]
 
 
 def test_concurrent_writers_never_see_database_is_locked(migrated_database: Database) -> None:
@@ -402,3 +410,34 @@ def test_papers_move_into_a_table_of_their_own_and_back(database_url: str, tmp_p
     assert new_id > ahead[0]
     assert [tuple(row) for row in back] == [(7, '["taken"]', "L7")]
     assert tuple(ahead_back) == ('["ahead"]', "L", "[]")
+
+
+def test_sqlite_refusing_to_begin_raises_sqlalchemys_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """BEGIN goes to the driver directly; a refusal still comes as SQLAlchemy's OperationalError
+    (which the app answers with 503), not as the driver's own exception."""
+    import sqlite3
+
+    from sqlalchemy import event
+
+    path = tmp_path / "locked.db"
+    database = Database(f"sqlite:///{path}")
+    other = sqlite3.connect(path, isolation_level=None)  # another process, writing
+    try:
+
+        @event.listens_for(database.engine, "checkout")
+        def _no_waiting(dbapi_connection, *_args):  # type: ignore[no-untyped-def]
+            dbapi_connection.execute("PRAGMA busy_timeout=0")
+
+        with database.write() as session:
+            session.execute(text("CREATE TABLE t (x INTEGER)"))
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(exc.OperationalError, match="database is locked"), database.write() as session:
+            session.execute(text("INSERT INTO t VALUES (1)"))
+        other.execute("ROLLBACK")
+        with database.write() as session:
+            session.execute(text("INSERT INTO t VALUES (2)"))
+        with database.session() as session:
+            assert session.execute(text("SELECT x FROM t")).scalars().all() == [2]
+    finally:
+        other.close()
+        database.dispose()

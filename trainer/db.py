@@ -14,6 +14,7 @@ clear of the WAL-reset corruption race of SQLite releases before 3.51.3 (this ma
 from __future__ import annotations
 
 import select
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -349,4 +350,14 @@ def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         immediate = conn.get_execution_options().get("trainer_write", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        statement = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+        # Straight to the driver: SQLAlchemy's execution path for it (exec_driver_sql) cost more
+        # than the statement, on every transaction (measured in process, alternating: an exam
+        # start 2.7-3.1 ms of CPU against 2.9-4.0, of three transactions). An error is raised as
+        # SQLAlchemy's, as it would have been (trainer.web.errors answers 503 for a lock timeout).
+        driver = conn.connection.driver_connection
+        assert driver is not None  # checked out: a live sqlite3 connection
+        try:
+            driver.execute(statement)
+        except sqlite3.Error as error:
+            raise exc.DBAPIError.instance(statement, (), error, sqlite3.Error) from error
