@@ -67,7 +67,9 @@ LAYERS = [
         "notifications/due.py",  # composes from every domain: sittings, certificates, the reminders list
     )),
     Layer("web", ("web/*.py",), sees=("base",)),  # request plumbing: knows no domain
-    Layer("api", ("*/api.py", "certification/views.py")),  # certification/views serves both
+    Layer("api", (  # certification/views serves both; the paper warmer runs on the API's exam threads
+        "*/api.py", "certification/views.py", "quizzes/paper_warmer.py",
+    )),
     Layer("pages", ("*/views.py", "*/*_views.py", "quizzes/dashboard.py", "web/views.py"),
           sees=("base", "core", "services", "reports", "web")),
     Layer("top", ("{app,migrate}.py", "cli.py", "cli/*.py", "migrations/*.py", "migrations/*/*.py")),
