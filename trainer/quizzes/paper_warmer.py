@@ -48,6 +48,9 @@ MAX_WAITING = service.PAPER_CACHE_SIZE
 
 
 class PaperWarmer:
+    """One app's: the attempts and sittings whose papers are still to be read, and the task on
+    the event loop that reads them (started by `add`, ends when nothing is left)."""
+
     def __init__(self, database: Database) -> None:
         self._database = database
         self._waiting: list[int] = []  # attempts whose papers are to be read
