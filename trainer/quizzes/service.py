@@ -239,8 +239,8 @@ _COUNTED = and_(
 
 
 def _start_facts_of(modules: Sequence[Any], practices: Sequence[Any]) -> Select[Any]:
-    """The start's rules in one statement, for a course's module and practice ids given as
-    bind parameters (`_start_facts_shaped`) or, in the plan tests, as anything `in_` takes."""
+    """The start's rules in one statement, for a course's module and practice ids (as bind
+    parameters: `_start_facts_shaped`)."""
     return (
         select(
             select(Attempt.id)
