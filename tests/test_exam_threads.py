@@ -166,6 +166,11 @@ class ExamSaves:
     save: Callable[[int], None]
 
 
+def astuple_of(saves: ExamSaves) -> tuple[dict[str, Any], int, int, list[str], Callable[[int], None]]:
+    """The fixture's fields, to unpack in a test (dataclasses.astuple would copy the exam)."""
+    return saves.exam, saves.first, saves.second, saves.trips, saves.save
+
+
 @pytest.fixture
 def exam_saves(client: TestClient, migrated_database: Database, monkeypatch: pytest.MonkeyPatch) -> ExamSaves:
     database = migrated_database
@@ -196,13 +201,7 @@ def test_a_save_whose_token_and_paper_are_in_memory_is_checked_without_a_thread(
     this process's memory); a save that needs either from the database is checked on an exam
     thread. Both are stored."""
     database = migrated_database
-    exam, first, second, trips, save = (
-        exam_saves.exam,
-        exam_saves.first,
-        exam_saves.second,
-        exam_saves.trips,
-        exam_saves.save,
-    )
+    exam, first, second, trips, save = astuple_of(exam_saves)
 
     save(first)  # the start left token and paper in memory
     assert trips == []
@@ -232,13 +231,7 @@ def test_past_its_bound_of_saves_on_hand_the_event_loop_sends_a_save_to_an_exam_
     from trainer.quizzes.api import LOOP_SAVES_AT_ONCE
 
     database = migrated_database
-    exam, first, second, trips, save = (
-        exam_saves.exam,
-        exam_saves.first,
-        exam_saves.second,
-        exam_saves.trips,
-        exam_saves.save,
-    )
+    exam, first, second, trips, save = astuple_of(exam_saves)
     on_loop = app.state.loop_saves
 
     on_loop.count = LOOP_SAVES_AT_ONCE  # as if that many were waiting for their commit

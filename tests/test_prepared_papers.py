@@ -515,21 +515,29 @@ def test_a_paper_drawn_ahead_is_read_into_memory_after_its_start(
     assert trips == [EXAM]  # checked on the event loop
 
 
-def test_papers_are_read_only_while_an_exam_thread_is_idle(sit: TestClient, sit_app: FastAPI) -> None:
-    """While the exam thread is taken (a start storm) the papers wait, and exam work that comes
-    meanwhile goes first; then they are read in a batch, skipping those already in memory or of
-    no attempt."""
+def started_unread(sit: TestClient, sit_app: FastAPI) -> tuple[int, list[int]]:
+    """Three inspectors' exams started in a sitting open now, on papers drawn ahead that nobody
+    has read into memory (as if started through another process): the sitting and the attempts."""
     database: Database = sit_app.state.database
     here = unit_path()
     people = [ready(sit, database, here)[0] for _ in range(3)]
     sitting_id = open_sitting(sit, database, here)
     papers.prepare(database, sit_app.state.content.library, sitting_id, utcnow(), default_lang="en")
     real_warmer = sit_app.state.paper_warmer
-    sit_app.state.paper_warmer = SimpleNamespace(add=lambda *_started: None)  # none read
+    sit_app.state.paper_warmer = SimpleNamespace(add=lambda *_started: None)
     try:
         ids = [start(sit, headers).json()["id"] for headers in people]
     finally:
         sit_app.state.paper_warmer = real_warmer
+    return sitting_id, ids
+
+
+def test_papers_are_read_only_while_an_exam_thread_is_idle(sit: TestClient, sit_app: FastAPI) -> None:
+    """While the exam thread is taken (a start storm) the papers wait, and exam work that comes
+    meanwhile goes first; then they are read in a batch, skipping those already in memory or of
+    no attempt."""
+    database: Database = sit_app.state.database
+    _sitting_id, ids = started_unread(sit, sit_app)
     assert not any(quizzes.paper_is_cached(database, attempt_id) for attempt_id in ids)
     quizzes._paper(database, ids[0])  # its first save came first
     warmer = PaperWarmer(database)
@@ -577,16 +585,7 @@ def test_the_papers_of_a_sittings_exams_started_elsewhere_are_read_too(
     """With several processes, a save may come to one that did not start the exam: after the
     papers of its own starts, a process reads those of every other open exam in their sittings."""
     database: Database = sit_app.state.database
-    here = unit_path()
-    people = [ready(sit, database, here)[0] for _ in range(3)]
-    sitting_id = open_sitting(sit, database, here)
-    papers.prepare(database, sit_app.state.content.library, sitting_id, utcnow(), default_lang="en")
-    real_warmer = sit_app.state.paper_warmer
-    sit_app.state.paper_warmer = SimpleNamespace(add=lambda *_started: None)  # as if started elsewhere
-    try:
-        ids = [start(sit, headers).json()["id"] for headers in people]
-    finally:
-        sit_app.state.paper_warmer = real_warmer
+    sitting_id, ids = started_unread(sit, sit_app)
     database.clear_caches()
     warmer = PaperWarmer(database)
 
